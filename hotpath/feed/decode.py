@@ -267,6 +267,9 @@ PARSERS: dict[str, Callable[[object], Record]] = {
 }
 
 
+_NO_DATA = frozenset({"pong"})  # channels whose frames carry no "data"
+
+
 class Decoder:
     """Decodes frames, counting faults. Never raises on bad input."""
 
@@ -299,7 +302,7 @@ class Decoder:
             self.faults.add(UNKNOWN_CHANNEL, str(channel)[:80])
             return None
         try:
-            return parser(msg["data"])
+            return parser(None if channel in _NO_DATA else msg["data"])
         except Fault as f:
             self.faults.add(f.reason, f"{channel}: {f.detail}")
         except KeyError as e:

@@ -1,0 +1,26 @@
+"""``make bench`` / ``python -m bench``: every benchmark, figures printed (record them in
+BENCHMARKS.md with the machine and date). ``python -m bench NAME`` runs one."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "pipeline": "bench.pipeline",
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            print(f"unknown benchmark {name!r}; one of: {', '.join(BENCHMARKS)}", file=sys.stderr)
+            return 2
+        print(f"== {name} ==")
+        importlib.import_module(BENCHMARKS[name]).main()
+        print()
+    return 0
+
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,155 @@
+"""tripwire's settings: ``config/settings.yaml``, overridden by ``.env`` and environment variables.
+
+Validated once at start with pydantic-settings. A bad value stops start-up with a
+:class:`ConfigError` that names where the value came from (the file or the environment
+variable), the key and the reason. Environment variables use the ``TRIPWIRE_`` prefix and ``__``
+between nested keys, e.g. ``TRIPWIRE_FEATURES__DEPTH_BPS=15``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hotpath.features.config import FeatureConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")
+ENV_PREFIX = "TRIPWIRE_"
+ENV_CONFIG_FILE = "TRIPWIRE_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; the message names file, key and reason."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BookSettings(_Frozen):
+    stale_after_ms: int = Field(5000, gt=0, description="a book older than this is not traded on")
+    max_levels: int = Field(20, ge=1, le=100)
+
+
+class ReplaySettings(_Frozen):
+    files: tuple[Path, ...] = (Path("data/recordings/BTC-l2Book-20240101-12.lz4"),)
+    synthetic: bool = Field(True, description="add seeded synthetic trades and asset contexts")
+    seed: int = 7
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                      env_file=".env", extra="forbid", frozen=True)
+
+    mode: Literal["demo", "sim", "testnet", "live"] = "demo"
+    coins: tuple[str, ...] = ("BTC",)
+    triggers_file: Path = Path("config/triggers.yaml")
+    book: BookSettings = BookSettings()
+    features: FeatureConfig = FeatureConfig()
+    replay: ReplaySettings = ReplaySettings()
+
+    @field_validator("coins")
+    @classmethod
+    def _coins_not_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or any(not c or c != c.strip() for c in v):
+            raise ValueError("must be a non-empty list of coin names such as BTC")
+        return v
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource):
+        # Highest priority first: explicit arguments, environment, .env, then the YAML file.
+        return (init_settings, env_settings, dotenv_settings,
+                _YamlSource(settings_cls, _yaml_data.get()))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The already-read YAML file as a settings source (lowest priority)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+_yaml_data: ContextVar[dict[str, Any]] = ContextVar("tripwire_settings_yaml", default={})
+
+
+def resolve_path(p: Path) -> Path:
+    """Relative paths in settings are relative to the working directory, else the project."""
+    if p.is_absolute() or p.exists():
+        return p
+    alt = PROJECT_ROOT / p
+    return alt if alt.exists() else p
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def _explain(err: ValidationError, path: Path) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not isinstance(p, int)) or ("(root)",)
+        key = ".".join(str(p) for p in e["loc"])
+        env = _env_name(loc[:1]) if loc else ""
+        full_env = _env_name(loc)
+        if full_env in os.environ:
+            source = f"environment variable {full_env}"
+        elif env in os.environ:
+            source = f"environment variable {env}"
+        else:
+            source = str(path)
+        reason = e["msg"]
+        if e["type"] == "extra_forbidden":
+            reason = "unknown setting"
+        lines.append(f"{source}: {key}: {reason}")
+    return ConfigError("invalid settings:\n  " + "\n  ".join(lines))
+
+
+def settings_path(path: str | Path | None = None) -> Path:
+    if path is None:
+        path = os.environ.get(ENV_CONFIG_FILE) or DEFAULT_SETTINGS_FILE
+    return resolve_path(Path(path))
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; raise ConfigError naming the file, key and reason."""
+    p = settings_path(path)
+    data = _read_yaml(p) if p.exists() or path is not None else {}
+    token = _yaml_data.set(data)
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise _explain(e, p) from None
+    finally:
+        _yaml_data.reset(token)

@@ -1,0 +1,34 @@
+"""The one error a bad trigger config raises, and the did-you-mean helper its messages use."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class TriggerConfigError(ValueError):
+    """A trigger rule file (or dict) cannot be compiled.
+
+    The message names the source file, the rule and the offending key, e.g.
+    ``config/triggers.yaml: rule 'squeeze_up': unknown feature 'cvd_slop_1m' in 'cvd_slop_1m_gt'
+    (did you mean 'cvd_slope_1m'?)``. The same parts are kept as attributes so a caller (the
+    reload command) can report them structurally; ``line`` is set for YAML syntax errors.
+    """
+
+    def __init__(self, source: str, reason: str, *, rule: str | None = None,
+                 key: str | None = None, line: int | None = None):
+        self.source = source
+        self.reason = reason
+        self.rule = rule
+        self.key = key
+        self.line = line
+        where = f"{source}:{line}" if line is not None else source
+        if rule is not None:
+            where = f"{where}: rule {rule!r}"
+        super().__init__(f"{where}: {reason}")
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or ``''`` when none is close."""
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""

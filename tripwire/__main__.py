@@ -1,0 +1,5 @@
+import sys
+
+from tripwire.cli import main
+
+sys.exit(main())

@@ -1,0 +1,30 @@
+"""Loading settings and rules for a command, turning config errors into user errors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tripwire.cli import UserError
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH",
+                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
+    p.add_argument("--triggers", metavar="PATH", help="trigger rules (default: from settings)")
+
+
+def load(args: argparse.Namespace):
+    """(settings, rules) for a command, or UserError naming the file, key and reason."""
+    from hotpath.replay.archive import ArchiveError
+    from hotpath.settings import ConfigError, load_settings, resolve_path
+    from hotpath.triggers.engine import load_rules
+    from hotpath.triggers.errors import TriggerConfigError
+
+    try:
+        settings = load_settings(args.config)
+        rules_path = Path(args.triggers) if args.triggers else resolve_path(settings.triggers_file)
+        rules = load_rules(rules_path)
+    except (ConfigError, TriggerConfigError, ArchiveError) as e:
+        raise UserError(str(e)) from None
+    return settings, rules
