@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 SCHEMA_VERSION = 1
 
 
@@ -58,3 +60,42 @@ class TriggerFired:
         return cls(d["trigger_id"], d["rule"], d["coin"], d["side"], dict(d["features"]),
                    [(a["name"], dict(a["params"])) for a in d["actions"]], int(d["exch_ts_ns"]),
                    int(d["recv_ts_ns"]), int(d["fired_ts_ns"]))
+
+
+# -- decisions (analysis, n8n, operators → hot path) ---------------------------------------
+
+DECISION_SOURCES = ("llm", "local", "n8n", "operator", "policy")
+
+
+class Decision(BaseModel):
+    """What to do with one trigger's protective orders.
+
+    ``go`` false → cancel them; ``go`` true with ``tp_atr``/``sl_atr``/``size_scale`` → adjust
+    to those; ``go`` true with none of them → keep as placed. ``sA`` is the directional score
+    in the trigger's favour (−1..1), ``confA`` the confidence in it (0..1), ``prob_cont`` the
+    probability the move continues — the seed analyzer's field names, kept for n8n.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trigger_id: str = Field(min_length=1, max_length=200)
+    go: bool
+    sA: float = Field(ge=-1.0, le=1.0)
+    confA: float = Field(ge=0.0, le=1.0)
+    prob_cont: float = Field(ge=0.0, le=1.0)
+    tp_atr: float | None = Field(None, gt=0.0, le=20.0)
+    sl_atr: float | None = Field(None, ge=0.7, le=20.0, description="never tighter than 0.7 ATR")
+    size_scale: float | None = Field(None, ge=0.0, le=1.0,
+                                     description="scale the trigger's size down (never up)")
+    reason: str = Field("", max_length=2000)
+    source: str = Field("local", pattern="^(" + "|".join(DECISION_SOURCES) + ")$")
+    created_ns: int = 0
+
+    @property
+    def kind(self) -> str:
+        """keep, cancel or adjust: what the hot path will do."""
+        if not self.go:
+            return "cancel"
+        if self.tp_atr is None and self.sl_atr is None and self.size_scale in (None, 1.0):
+            return "keep"
+        return "adjust"

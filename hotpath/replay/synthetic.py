@@ -233,17 +233,19 @@ class _Book:
 
 
 def _read_book(msg: dict, coin: str, imbalance_levels: int) -> _Book | None:
+    """The book in ``msg``, or None if it cannot be traded against (bad shape, empty side)."""
+    data = msg.get("data") if type(msg) is dict else None
+    if type(data) is not dict or msg.get("channel") != "l2Book":
+        raise ValueError(f"SyntheticMarket.on_book needs an l2Book message, got "
+                         f"{str(msg)[:80]}")
+    if data.get("coin") != coin:
+        raise ValueError(f"SyntheticMarket for {coin!r} got a book for {data.get('coin')!r}")
     try:
-        d = msg["data"]
-        if d["coin"] != coin:
-            raise ValueError(f"SyntheticMarket for {coin!r} got a book for {d['coin']!r}")
-        bids, asks = d["levels"]
-        if not bids or not asks or type(d["time"]) is not int:
+        bids, asks = data["levels"]
+        if not bids or not asks or type(data["time"]) is not int:
             return None
-        book = _Book(d["time"], bids, asks, imbalance_levels)
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        if isinstance(e, ValueError) and "SyntheticMarket" in str(e):
-            raise
+        book = _Book(data["time"], bids, asks, imbalance_levels)
+    except (KeyError, TypeError, ValueError, IndexError):
         return None
     if not (0 < book.best_bid < book.best_ask < _INF):
         return None
@@ -411,10 +413,10 @@ class SyntheticMarket:
                 if self._order(book, ms, self._cascade_buy, notional, out, liquidation=True):
                     excite += alpha
                 self._cascade_left -= 1
-                self._cascade_next = s + expo(1.0 / cfg.liq_gap_ms_mean) \
-                    if self._cascade_left and cfg.liq_gap_ms_mean > 0 else s
                 if not self._cascade_left:
                     self._cascade_next = _INF
+                elif cfg.liq_gap_ms_mean > 0:
+                    self._cascade_next = s + expo(1.0 / cfg.liq_gap_ms_mean)
             else:
                 out.append((ms, self._ctx(book, s)))
                 lo, hi = cfg.ctx_interval_ms

@@ -1,0 +1,55 @@
+import subprocess
+import sys
+
+import orjson
+
+from tests.fixtures import REPO
+
+
+def tripwire(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tripwire", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_help_lists_every_subcommand():
+    r = tripwire("--help")
+    assert r.returncode == 0
+    for name in ("demo", "replay"):
+        assert name in r.stdout
+
+
+def test_each_subcommand_has_help():
+    for name in ("demo", "replay"):
+        r = tripwire(name, "--help")
+        assert r.returncode == 0 and "usage: tripwire " + name in r.stdout
+
+
+def test_replay_json_summary_on_plain_ndjson_with_bad_frames(tmp_path):
+    lines = [
+        {"time": "t", "ver_num": 1, "raw": {"channel": "l2Book", "data": {"coin": "BTC", "time": 1000,
+         "levels": [[{"px": "100", "sz": "1", "n": 1}], [{"px": "100.5", "sz": "1", "n": 1}]]}}},
+        {"channel": "l2Book", "data": {"coin": "BTC", "time": 2000, "levels": [[], []]}},
+        {"channel": "mystery", "data": {}},
+    ]
+    f = tmp_path / "mini.ndjson"
+    f.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    r = tripwire("replay", "--json", "--no-synthetic", str(f))
+    assert r.returncode == 0, r.stderr
+    out = orjson.loads(r.stdout)
+    assert out["messages"] == {"l2Book": 1}
+    assert {k: v["count"] for k, v in out["faults"].items()} == {"empty_book_side": 1,
+                                                                  "unknown_channel": 1}
+    assert out["triggers_by_rule"] == {}
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    r = tripwire("replay", str(tmp_path / "nope.lz4"))
+    assert r.returncode == 2 and "nope.lz4: no such file" in r.stderr
+
+
+def test_bad_settings_stop_start_up_naming_file_and_key(tmp_path):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("book:\n  stale_after_ms: soon\n")
+    r = tripwire("replay", "--config", str(cfg), "--json")
+    assert r.returncode == 2
+    assert str(cfg) in r.stderr and "book.stale_after_ms" in r.stderr
