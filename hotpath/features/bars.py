@@ -218,7 +218,6 @@ class BarFeatures:
 
     def _close_flat(self, open_ms: int) -> None:
         c = self.prev_close
-        self.profile.current = {}
         self._close(Bar(open_ms, c, c, c, c, 0.0, 0.0, 0))
 
     def _close(self, bar: Bar) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields
 from typing import Iterable, Iterator
 
 LIQUIDATOR = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
-"""Hyperliquid's HLP Liquidator vault; it is the counterparty on every synthetic liquidation fill."""
+"""Hyperliquid's HLP Liquidator vault: the counterparty on every synthetic liquidation fill."""
 
 _MAX_PERP_DECIMALS = 6  # perp prices carry at most 6 - szDecimals decimals (Hyperliquid tick rule)
 _INF = float("inf")
@@ -187,7 +187,7 @@ def _fmt_dec(x: float, decimals: int) -> str:
 
 
 def _round_px(x: float, max_decimals: int) -> float:
-    """Hyperliquid's price rule: 5 significant figures (integers always allowed), capped decimals."""
+    """Hyperliquid's price rule: 5 significant figures (integers always OK), capped decimals."""
     if x >= 100_000:
         return float(round(x))
     return round(float(f"{x:.5g}"), max_decimals)
@@ -379,7 +379,8 @@ class SyntheticMarket:
         expo = rng.expovariate
         move = self._recent_move_bps()
         mu = self._mu + cfg.move_rate_per_bps * abs(move) / 1000.0
-        p_buy = _logistic(cfg.side_move_coef_per_bps * move + cfg.side_imbalance_coef * book.imbalance)
+        p_buy = _logistic(cfg.side_move_coef_per_bps * move
+                          + cfg.side_imbalance_coef * book.imbalance)
         liq_mult = min(math.exp(min(cfg.liq_move_gain_per_bps * abs(move), 700.0)),
                        cfg.liq_max_multiplier)
         h_liq = cfg.liq_cascades_per_hour / 3_600_000.0 * liq_mult
@@ -507,8 +508,9 @@ class SyntheticMarket:
         # Funding: Ornstein-Uhlenbeck towards the baseline, plus rare jumps.
         th = math.log(2.0) / cfg.funding_half_life_s
         decay = math.exp(-th * dt)
+        noise_sd = cfg.funding_vol_per_sqrt_s * math.sqrt((1.0 - decay * decay) / (2.0 * th))
         self._funding = cfg.funding_mean + (self._funding - cfg.funding_mean) * decay + \
-            cfg.funding_vol_per_sqrt_s * math.sqrt((1.0 - decay * decay) / (2.0 * th)) * rng.gauss(0, 1)
+            noise_sd * rng.gauss(0, 1)
         if rng.random() < 1.0 - math.exp(-cfg.funding_jumps_per_hour * dt / 3600.0):
             self._funding += rng.uniform(*cfg.funding_jump) * (1 if rng.random() < 0.5 else -1)
             self.stats.funding_jumps += 1
