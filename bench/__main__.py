@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = {
     "pipeline": "bench.pipeline",
+    "signing": "bench.bench_signing",
 }
 
 

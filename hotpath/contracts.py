@@ -99,3 +99,200 @@ class Decision(BaseModel):
         if self.tp_atr is None and self.sl_atr is None and self.size_scale in (None, 1.0):
             return "keep"
         return "adjust"
+
+
+# -- event bus: envelopes, topics and commands (hot path ⇄ everyone) ------------------------
+# Wire format and rationale: docs/BUS.md. Sockets live in hotpath.bus; only schemas here.
+
+EVENT_FIELDS = ("schema", "seq", "topic_seq", "topic", "exch_ts_ns", "recv_ts_ns", "pub_ts_ns",
+                "publisher", "instance", "data")
+
+
+class Topics:
+    """Builders for every event topic, so one name is spelt one way everywhere.
+
+    Topics are dotted and filtered by byte prefix: subscribing to ``md.trade.BTC`` also matches
+    ``md.trade.BTCX``; end a prefix with ``.`` (``trigger.fired.``) to stop at a segment.
+    """
+
+    HEARTBEAT = "heartbeat"
+    RISK_STATE = "risk.state"
+    FEED_STATUS = "feed.status"
+
+    @staticmethod
+    def trigger_fired(rule: str, coin: str) -> str:
+        return f"trigger.fired.{rule}.{coin}"
+
+    @staticmethod
+    def order(state: str, coin: str) -> str:
+        return f"order.{state}.{coin}"
+
+    @staticmethod
+    def risk_breaker(name: str) -> str:
+        return f"risk.breaker.{name}"
+
+    @staticmethod
+    def md_trade(coin: str) -> str:
+        return f"md.trade.{coin}"
+
+    @staticmethod
+    def md_book(coin: str) -> str:
+        return f"md.book.{coin}"
+
+    @staticmethod
+    def md_features(coin: str) -> str:
+        return f"md.features.{coin}"
+
+    @staticmethod
+    def md_ctx(coin: str) -> str:
+        return f"md.ctx.{coin}"
+
+    @staticmethod
+    def position(coin: str) -> str:
+        return f"position.{coin}"
+
+    @staticmethod
+    def decision(trigger_id: str) -> str:
+        return f"decision.{trigger_id}"
+
+
+def topic_root(topic: str) -> str:
+    """The first two dotted parts (``md.book.BTC`` → ``md.book``): the unit drops are counted in."""
+    parts = topic.split(".", 2)
+    return ".".join(parts[:2])
+
+
+class Event:
+    """One decoded bus event (the envelope plus its ``data``).
+
+    ``seq`` counts every event of one publisher instance from 0, dropped ones included, so a
+    subscriber that takes every topic sees a gap; ``topic_seq`` does the same per exact topic for
+    subscribers that filter. ``instance`` changes when the publisher restarts. ``exch_ts_ns`` and
+    ``recv_ts_ns`` are those of the tick that caused the event (0 when none did); ``pub_ts_ns``
+    is the publisher's wall clock at send.
+    """
+
+    __slots__ = EVENT_FIELDS
+
+    def __init__(self, schema: int, seq: int, topic_seq: int, topic: str, exch_ts_ns: int,
+                 recv_ts_ns: int, pub_ts_ns: int, publisher: str, instance: str,
+                 data: dict[str, Any]):
+        self.schema = schema
+        self.seq = seq
+        self.topic_seq = topic_seq
+        self.topic = topic
+        self.exch_ts_ns = exch_ts_ns
+        self.recv_ts_ns = recv_ts_ns
+        self.pub_ts_ns = pub_ts_ns
+        self.publisher = publisher
+        self.instance = instance
+        self.data = data
+
+    def __repr__(self) -> str:
+        return (f"Event({self.topic!r}, seq={self.seq}, publisher={self.publisher!r}, "
+                f"data={self.data!r})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in EVENT_FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Event":
+        """Strict: raises ``ValueError`` naming the first missing or mistyped field."""
+        if not isinstance(d, dict):
+            raise ValueError("payload is not a JSON object")
+        for name, kind in _EVENT_TYPES:
+            v = d.get(name)
+            if v is None:
+                raise ValueError(f"missing field {name!r}")
+            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+                raise ValueError(f"field {name!r} has type {type(v).__name__}")
+        if d["schema"] != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema {d['schema']!r} (this client reads {SCHEMA_VERSION})")
+        return cls(d["schema"], d["seq"], d["topic_seq"], d["topic"], d["exch_ts_ns"],
+                   d["recv_ts_ns"], d["pub_ts_ns"], d["publisher"], d["instance"], d["data"])
+
+
+_EVENT_TYPES = (("schema", int), ("seq", int), ("topic_seq", int), ("topic", str),
+                ("exch_ts_ns", int), ("recv_ts_ns", int), ("pub_ts_ns", int), ("publisher", str),
+                ("instance", str), ("data", dict))
+
+
+class CommandErrorCode:
+    """The ``error.code`` values a command reply can carry."""
+
+    BAD_REQUEST = "bad_request"          # not JSON, not an object, no id/cmd
+    UNKNOWN_COMMAND = "unknown_command"
+    INVALID_ARGS = "invalid_args"        # args failed the command's model; nothing applied
+    EXPIRED = "expired"                  # arrived after the caller's deadline; nothing applied
+    HANDLER_ERROR = "handler_error"      # the handler raised unexpectedly
+    # Handlers refuse with their own codes too (e.g. "stale_decision", "paused").
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class CommandRequest(_Args):
+    """``{"id", "cmd", "args"}``; ``expires_at_ns`` (wall clock) lets the hot path refuse a
+    request its caller has already given up on."""
+
+    id: str = Field(min_length=1, max_length=200)
+    cmd: str = Field(min_length=1, max_length=100)
+    args: dict[str, Any] = Field(default_factory=dict)
+    expires_at_ns: int | None = None
+
+
+class CommandErrorBody(_Args):
+    code: str
+    message: str
+
+
+class CommandReply(_Args):
+    """``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "error": {"code", "message"}}``."""
+
+    id: str
+    ok: bool
+    result: Any = None
+    error: CommandErrorBody | None = None
+
+
+class NoArgs(_Args):
+    """status, resume, reload_model without a path."""
+
+
+class PauseArgs(_Args):
+    reason: str = Field("", max_length=500)
+
+
+class CoinScopeArgs(_Args):
+    """cancel_all / flatten: one coin, or every coin when ``coin`` is None."""
+
+    coin: str | None = Field(None, min_length=1, max_length=40)
+
+
+class SetFeatureArgs(_Args):
+    """A feature value computed off the hot path (e.g. smart-money bias from signals)."""
+
+    coin: str = Field(min_length=1, max_length=40)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)
+    value: float | bool
+
+
+class ReloadArgs(_Args):
+    """reload_triggers / reload_model: the configured file when ``path`` is None."""
+
+    path: str | None = Field(None, min_length=1, max_length=1000)
+
+
+# Every command the hot path answers and the model its args must satisfy.
+COMMAND_ARGS: dict[str, type[BaseModel]] = {
+    "status": NoArgs,
+    "pause": PauseArgs,
+    "resume": NoArgs,
+    "cancel_all": CoinScopeArgs,
+    "flatten": CoinScopeArgs,
+    "apply_decision": Decision,
+    "set_feature": SetFeatureArgs,
+    "reload_triggers": ReloadArgs,
+    "reload_model": ReloadArgs,
+}

@@ -50,7 +50,7 @@ class CoinFeatures:
                  "_bucket_ms", "_bars", "_first_trade_ms", "_cvd", "_last_px", "_anchor",
                  "_trades_stale", "_liquidators",
                  "_r_cvd_s", "_r_cvd_l", "_r_vwap", "_r_burst", "_r_liq", "_baseline",
-                 "_cvd_s_ms", "_cvd_l_ms", "_vwap_ms", "_burst_ms", "_baseline_ms", "_liq_ms",
+                 "_cvd_s_ms", "_cvd_l_ms", "_vwap_ms", "_vwap_min_trades", "_burst_ms", "_baseline_ms", "_liq_ms",
                  "_cvd_s_per_min", "_cvd_l_per_min",
                  "_mp", "_mp_lag_ms", "_oi_s", "_oi_l", "_oi_s_ms", "_oi_l_ms",
                  "_mid", "_oracle", "_book", "_ctx", "_custom_on", "_custom_on_bar",
@@ -78,6 +78,7 @@ class CoinFeatures:
         self._cvd_s_ms = cfg.cvd_short_s * 1000
         self._cvd_l_ms = cfg.cvd_long_s * 1000
         self._vwap_ms = cfg.vwap_s * 1000
+        self._vwap_min_trades = cfg.vwap_min_trades
         self._burst_ms = cfg.burst_s * 1000
         self._baseline_ms = cfg.burst_baseline_s * 1000
         self._liq_ms = cfg.liq_s * 1000
@@ -349,7 +350,7 @@ class CoinFeatures:
                 values["vwap_1m"] = vwap
                 var = sdd / v - mean_d * mean_d
                 std = sqrt(var) if var > 0.0 else 0.0
-                if n >= self.cfg.vwap_min_trades and std > VWAP_STD_EPS_REL * vwap:
+                if n >= self._vwap_min_trades and std > VWAP_STD_EPS_REL * vwap:
                     values["vwap_zscore_1m"] = (self._last_px - vwap) / std
                 else:
                     values.pop("vwap_zscore_1m", None)
@@ -362,14 +363,24 @@ class CoinFeatures:
             values["trade_count_5s"] = count
             values["trade_notional_5s_usd"] = ntl
             if age >= self._baseline_ms:
+                # Inlined CompletedBucketStats.mean_std for the two quantities (hot: every message).
                 base = self._baseline
-                for j, x, name in ((0, count, "trade_burst_zscore"),
-                                   (1, ntl, "notional_burst_zscore")):
-                    mean, std = base.mean_std(j)
-                    if std > BURST_STD_EPS_REL * mean:
-                        values[name] = (x - mean) / std
-                    else:
-                        values.pop(name, None)
+                n = base.n
+                sums, sq = base.sums, base.sqsums
+                mean = sums[0] / n
+                var = sq[0] / n - mean * mean
+                std = sqrt(var) if var > 0.0 else 0.0
+                if std > BURST_STD_EPS_REL * mean:
+                    values["trade_burst_zscore"] = (count - mean) / std
+                else:
+                    values.pop("trade_burst_zscore", None)
+                mean = sums[1] / n
+                var = sq[1] / n - mean * mean
+                std = sqrt(var) if var > 0.0 else 0.0
+                if std > BURST_STD_EPS_REL * mean:
+                    values["notional_burst_zscore"] = (ntl - mean) / std
+                else:
+                    values.pop("notional_burst_zscore", None)
 
         if age >= self._liq_ms:
             ntl, liq_long, liq_short = self._r_liq.sums

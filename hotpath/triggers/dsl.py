@@ -48,6 +48,9 @@ SIDES = ("long", "short")
 # Longer suffixes first: 'mid_gt_pct' must parse as mid + _gt_pct, not as 'mid_gt' + ...
 OPERATORS = ("_gt_pct", "_lt_pct", "_gt", "_lt", "_ge", "_le", "_eq")
 _PCT_OPS = ("_gt_pct", "_lt_pct")
+# Spellings from other query languages, where difflib alone would guess '_gt' for '_gte'.
+_OPERATOR_ALIASES = {"_gte": "_ge", "_lte": "_le", "_geq": "_ge", "_leq": "_le",
+                     "_above": "_gt", "_below": "_lt"}
 COMBINATORS = ("when_all", "when_any", "quorum")
 TOP_KEYS = ("max_active_triggers", "active_ttl_s", "defaults", "rules")
 DEFAULT_KEYS = ("cooldown_s", "on")
@@ -406,7 +409,9 @@ class _Compiler:
         if prefixes:
             feature = max(prefixes, key=len)
             op = key[len(feature):]
-            self.fail(key, f"unknown operator {op!r} in {key!r}{did_you_mean(op, OPERATORS)}"
+            hint = (f" (did you mean {_OPERATOR_ALIASES[op]!r}?)" if op in _OPERATOR_ALIASES
+                    else did_you_mean(op, OPERATORS))
+            self.fail(key, f"unknown operator {op!r} in {key!r}{hint}"
                       f"; operators are {' '.join(OPERATORS)}")
         self.fail(key, f"unknown feature or condition {key!r}"
                   f"{did_you_mean(key, [*CATALOG, *COMBINATORS])}")

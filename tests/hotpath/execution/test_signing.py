@@ -120,7 +120,8 @@ def test_action_hash_matches_the_sdk():
         assert action_hash(action, vault, nonce, expires_after) == sdk.action_hash(action, vault, nonce, expires_after)
     # Vault without 0x and in upper case hashes to the same bytes, as in the SDK.
     vault = "0x" + "Ab" * 20
-    assert action_hash({"type": "noop"}, vault[2:], NONCE, None) == sdk.action_hash({"type": "noop"}, vault, NONCE, None)
+    noop = {"type": "noop"}
+    assert action_hash(noop, vault[2:], NONCE, None) == sdk.action_hash(noop, vault, NONCE, None)
 
 
 @pytest.mark.parametrize("vault", ["0x1234", "0x" + "zz" * 20, ""])
