@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from math import sqrt
+from operator import itemgetter
 
 
 class BucketRing:
@@ -36,7 +37,7 @@ class BucketRing:
         self.width = width
         self.buckets = [[0.0] * width for _ in range(n_buckets)]
         self.sums = [0.0] * width
-        self.index = -1          # bucket number (t // bucket_ms) of the current bucket; -1: none yet
+        self.index = -1          # number (t // bucket_ms) of the current bucket; -1: none yet
         self.cur = self.buckets[0]
 
     def roll(self, t_ms: int) -> None:
@@ -72,7 +73,7 @@ class BucketRing:
         """Rebuild the running sums exactly from the buckets (drift guard)."""
         sums = self.sums
         for j in range(self.width):
-            sums[j] = sum(bucket[j] for bucket in self.buckets)
+            sums[j] = sum(map(itemgetter(j), self.buckets))
 
 
 class CompletedBucketStats:
@@ -134,8 +135,9 @@ class CompletedBucketStats:
 
     def resum(self) -> None:
         for j in range(self.width):
-            self.sums[j] = sum(slot[j] for slot in self.ring)
-            self.sqsums[j] = sum(slot[j] * slot[j] for slot in self.ring)
+            xs = list(map(itemgetter(j), self.ring))
+            self.sums[j] = sum(xs)
+            self.sqsums[j] = sum([x * x for x in xs])
 
 
 class AsOf:

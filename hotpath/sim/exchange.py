@@ -84,6 +84,11 @@ class ExchangeApi:
         if vault is not None and not isinstance(vault, str) or expires is not None and type(expires) is not int:
             raise parse.bad("vaultAddress must be an address, expiresAfter an integer")
         handler = self._actions.get(action["type"])
+        if handler is not None:
+            try:  # the shape is judged before the signature, as the exchange deserializes first
+                handler("", action, -1)
+            except RequestRejected:
+                pass  # business rules are judged after authentication, below
         try:
             return self._authenticated(action, sig, nonce, vault, expires, handler, now_ms, wall_ms)
         except RequestRejected as exc:

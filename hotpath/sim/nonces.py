@@ -45,6 +45,9 @@ class NonceBook:
         if len(heap) > self._kept:
             used.discard(heapq.heappop(heap))
 
+    def signers(self) -> list[str]:
+        return sorted(self._heaps)
+
     def kept(self, signer: str) -> list[int]:
         """The signer's kept nonces, ascending (for tests and the accounts file)."""
         return sorted(self._heaps.get(signer, ()))

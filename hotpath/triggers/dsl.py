@@ -180,7 +180,9 @@ def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
     if ttl_s <= 0:
         top.fail("active_ttl_s", f"'active_ttl_s' must be > 0, got {ttl_s!r}")
 
-    defaults = doc.get("defaults") or {}
+    defaults = doc.get("defaults", {})
+    if defaults is None:  # 'defaults:' with nothing under it
+        defaults = {}
     if not isinstance(defaults, dict):
         top.fail("defaults", f"'defaults' must be a mapping, got {_type_name(defaults)}")
     for key in defaults:
@@ -190,9 +192,11 @@ def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
     default_cooldown = top.cooldown(defaults.get("cooldown_s", DEFAULT_COOLDOWN_S))
     default_on = top.on(defaults.get("on", TICK))
 
-    rules_doc = doc.get("rules")
-    if rules_doc is None:
+    if "rules" not in doc:
         top.fail("rules", "missing 'rules' (a mapping of rule name → rule)")
+    rules_doc = doc["rules"]
+    if rules_doc is None:
+        top.fail("rules", "'rules' is empty (write 'rules: {}' to run without rules)")
     if not isinstance(rules_doc, dict):
         top.fail("rules", f"'rules' must be a mapping of rule name → rule, "
                  f"got {_type_name(rules_doc)}")

@@ -125,7 +125,7 @@ def test_quorum_holds_when_at_least_k_conditions_hold(k, a, b, c):
 
 @pytest.mark.parametrize("hits", range(6))
 def test_quorum_of_five_needs_k_hits_whatever_their_position(hits):
-    of = [{f"funding_bps_gt": i} for i in range(5)]   # funding = n → the first n hold
+    of = [{"funding_bps_gt": i} for i in range(5)]   # funding = n → the first n hold
     rule = rule_of({"quorum": {"k": 3, "of": of}})
     assert rule.condition({"funding_bps": hits - 0.5}) is (hits >= 3)
 
@@ -232,3 +232,8 @@ def test_yaml_on_key_stays_a_string_and_1e5_is_a_number(tmp_path):
     assert rule.on == "bar_close_1m"
     assert rule.condition({"cvd_slope_1m": 100_001})
     assert not rule.condition({"cvd_slope_1m": 99_999})
+
+
+def test_an_empty_rule_set_is_allowed():
+    rs = compile_rules({"rules": {}}, "t.yaml")
+    assert rs.rules == () and rs.max_active_triggers == 3 and rs.active_ttl_s == 120

@@ -191,6 +191,8 @@ def test_a_rule_name_that_cannot_appear_in_a_topic_is_refused():
     ({"max_active_triggers": 0, "rules": {}}, "'max_active_triggers' must be an integer ≥ 1"),
     ({"active_ttl_s": 0, "rules": {}}, "'active_ttl_s' must be > 0"),
     ({}, "missing 'rules'"),
+    ({"rules": None}, "'rules' is empty"),
+    ({"defaults": [], "rules": {}}, "'defaults' must be a mapping"),
     ({"rules": []}, "'rules' must be a mapping"),
     (None, "the file is empty"),
     ([1], "expected a mapping of max_active_triggers"),
