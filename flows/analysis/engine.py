@@ -94,7 +94,6 @@ async def analyze(trigger: dict[str, Any] | TriggerInput, cfg: AnalysisConfig,
     async def remote() -> tuple[Decision | None, AnalystError | None, float | None]:
         if analyst is None:
             return None, None, None
-        t0 = time.perf_counter()
         try:
             if analyst == "n8n":
                 answer: Any = await ask_n8n(cfg.n8n, t, session=http_session)
@@ -102,7 +101,7 @@ async def analyze(trigger: dict[str, Any] | TriggerInput, cfg: AnalysisConfig,
                 answer = await ask_llm(cfg.llm, t, client=llm_client)
         except AnalystError as e:
             return None, e, e.latency_ms
-        return answer.to_decision(t.trigger_id), None, (time.perf_counter() - t0) * 1000.0
+        return answer.to_decision(t.trigger_id), None, answer.latency_ms
 
     local_decision, (remote_decision, error, latency_ms) = await asyncio.gather(local(), remote())
 

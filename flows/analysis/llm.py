@@ -14,7 +14,7 @@ text before it can reach a log.
 from __future__ import annotations
 
 import asyncio
-import logging
+import re
 import time
 from typing import Any
 
@@ -28,11 +28,10 @@ from flows.analysis.prompt import build_messages
 from flows.analysis.trigger import TriggerInput
 from hotpath.contracts import Decision
 
-log = logging.getLogger(__name__)
-
 # Sent when no key is configured (Ollama and most local servers ignore it). Never falls back to
 # OPENAI_API_KEY from the environment: that key must not go to whatever base_url is configured.
 NO_KEY = "no-key"
+_STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")  # openai's prefix; we say the status once
 
 
 class LlmConfig(BaseModel):
@@ -153,7 +152,7 @@ async def ask_llm(cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *,
                          latency_ms=elapsed_ms()) from None
     except openai.APIStatusError as e:
         raise LlmHttpError(f"LLM {cfg.base_url} answered HTTP {e.status_code}: "
-                           f"{_scrub(e.message, cfg)}", e.status_code,
+                           f"{_scrub(_STATUS_PREFIX.sub('', e.message), cfg)}", e.status_code,
                            latency_ms=elapsed_ms()) from None
     except openai.APIConnectionError as e:
         cause = e.__cause__ or e

@@ -299,14 +299,19 @@ class LocalModel:
         except ValidationError as e:
             raise ModelFileError(f"{path}: {summarise_validation(e)}") from None
         families: dict[str, FamilyModel] = {}
+        known = set(CATALOG) | set(DERIVED_INPUTS)
         for name, fam in parsed.families.items():
-            known = set(CATALOG) | set(DERIVED_INPUTS)
             for feature in fam.features:
-                if feature not in known:
-                    hint = difflib.get_close_matches(feature, known, n=1)
-                    log.warning("%s: family %r uses %r, which is not a catalog feature%s",
-                                path, name, feature,
-                                f" (did you mean {hint[0]!r}?)" if hint else "")
+                if feature in known:
+                    continue
+                # Close to a known name: a typo that would silently never match. Otherwise it
+                # may be a user's own feature (hotpath.features.custom) this process never saw.
+                hint = difflib.get_close_matches(feature, known, n=1, cutoff=0.85)
+                if hint:
+                    raise ModelFileError(f"{path}: family {name!r}: unknown feature {feature!r}"
+                                         f" (did you mean {hint[0]!r}?)")
+                log.warning("%s: family %r uses %r, which is not a catalog feature; it counts "
+                            "only if the trigger events carry it", path, name, feature)
             families[name] = FamilyModel(
                 tuple(fam.features), tuple(fam.means), tuple(fam.stds), tuple(fam.weights),
                 fam.bias, fam.clip_z,

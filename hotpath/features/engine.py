@@ -165,6 +165,8 @@ class CoinFeatures:
 
     def on_trades(self, msg: Trades) -> bool:
         """A trades message (one or more fills). True if a 1m bar closed."""
+        if not msg.trades:
+            return False
         closed = False
         liquidators = self._liquidators
         bars = self._bars
@@ -241,8 +243,14 @@ class CoinFeatures:
         return closed
 
     def on_asset_ctx(self, ctx: AssetCtx, t_ms: int) -> bool:
-        """An activeAssetCtx message stamped ``t_ms`` by the pipeline. True if a 1m bar closed."""
-        closed = self._advance(t_ms) if t_ms > self._now else False
+        """An activeAssetCtx message stamped ``t_ms`` by the pipeline. True if a 1m bar closed.
+
+        ``t_ms`` ≤ 0 means "no exchange time known yet" (a context before any book or trade):
+        the levels are set, but the sample is not kept for the OI changes, which would
+        otherwise compare against a sample dated 1970.
+        """
+        timed = t_ms > 0
+        closed = self._advance(t_ms) if timed and t_ms > self._now else False
         if self._trades_stale:
             self._refresh_trades()
         values = self.values
@@ -262,12 +270,13 @@ class CoinFeatures:
             values["basis_mark_oracle_bps"] = (ctx.mark_px / oracle - 1.0) * 1e4
             if self._mid > 0.0:
                 values["basis_mid_oracle_bps"] = (self._mid / oracle - 1.0) * 1e4
-        for hist, lag, name in ((self._oi_s, self._oi_s_ms, "oi_change_pct_5m"),
-                                (self._oi_l, self._oi_l_ms, "oi_change_pct_15m")):
-            hist.push(now, oi)
-            then = hist.at_or_before(now - lag)
-            if then:
-                values[name] = (oi / then - 1.0) * 100.0
+        if timed:
+            for hist, lag, name in ((self._oi_s, self._oi_s_ms, "oi_change_pct_5m"),
+                                    (self._oi_l, self._oi_l_ms, "oi_change_pct_15m")):
+                hist.push(now, oi)
+                then = hist.at_or_before(now - lag)
+                if then:
+                    values[name] = (oi / then - 1.0) * 100.0
         customs = (self._custom_on_bar if closed else self._custom_on)[catalog.CTX]
         if customs:
             self._run_custom(customs)

@@ -139,3 +139,11 @@ def test_an_update_older_than_the_newest_does_not_move_time_back():
     f.on_book(book, T0 + 90_000)
     assert f.on_asset_ctx(ctx(), T0) is False
     assert f.now_ms == T0 + 90_000
+
+
+def test_context_without_an_exchange_time_is_not_an_oi_history_sample():
+    f = CoinFeatures("BTC", FeatureConfig())
+    f.on_asset_ctx(ctx(oi=500.0), 0)              # before any book or trade: no time known
+    assert f.values["open_interest"] == 500.0
+    f.on_asset_ctx(ctx(oi=1000.0), T0)
+    assert "oi_change_pct_5m" not in f.values     # not compared with the untimed sample

@@ -88,8 +88,8 @@ def test_user_channels_get_fill_snapshot_then_order_updates_fills_and_events(sim
     user = address()
 
     async def scenario(ws):
-        for sub in ({"type": "userFills", "user": user}, {"type": "orderUpdates", "user": user},
-                    {"type": "userEvents", "user": user}):
+        for sub in ({"type": "orderUpdates", "user": user}, {"type": "userEvents", "user": user},
+                    {"type": "userFills", "user": user}):  # userFills last: its snapshot follows the ack
             await ws.send_json({"method": "subscribe", "subscription": sub})
             await recv_channel(ws, "subscriptionResponse")
         snapshot = await recv_channel(ws, "userFills")
