@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 
-from tests.hotpath.sim.conftest import ETH, address, book_msg, exchange_for, later
+from tests.hotpath.sim.conftest import address, book_msg, exchange_for, later
 from tests.hotpath.sim.test_bad_input import order_action, signed
 
 RECV_TIMEOUT_S = 10  # a guard against hanging, not a latency assertion
@@ -125,4 +125,3 @@ def test_post_answers_info_and_signed_actions_with_the_request_id(sim):
     assert action["data"]["id"] == 8 and action["data"]["response"]["type"] == "action"
     assert "resting" in action["data"]["response"]["payload"]["response"]["data"]["statuses"][0]
     assert error["data"] == {"id": 9, "response": {"type": "error", "payload": error["data"]["response"]["payload"]}}
-    assert ETH == 1
