@@ -35,7 +35,7 @@ _STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")  # openai's prefix; we say t
 
 
 class LlmConfig(BaseModel):
-    """Where and how to ask. ``base_url`` None means no LLM: the analysis runs on the local model."""
+    """Where and how to ask. ``base_url`` None: no LLM, the local model decides."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

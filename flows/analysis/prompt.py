@@ -67,7 +67,7 @@ def _feature_order(name: str) -> tuple[int, str]:
 
 
 def build_user_prompt(trigger: dict[str, Any] | TriggerInput) -> str:
-    """The per-trigger prompt, e.g. ``rule=squeeze_up coin=BTC side=long\\n...\\ncvd_slope_1m=612000 ...``."""
+    """The per-trigger prompt: header line, bracket line (if any), feature line."""
     t = TriggerInput.from_event(trigger)
     lines = [f"rule={t.rule} coin={t.coin} side={t.side}"]
     bracket = t.bracket()

@@ -40,7 +40,7 @@ Answer = dict[str, Any] | Callable[[str], dict[str, Any]]
 
 
 def parse_prompt(prompt: str) -> tuple[str, dict[str, float]]:
-    """(side, features) from a user prompt built by :func:`flows.analysis.prompt.build_user_prompt`."""
+    """(side, features) from a user prompt made by ``prompt.build_user_prompt``."""
     lines = prompt.splitlines()
     head = dict(p.split("=", 1) for p in lines[0].split() if "=" in p) if lines else {}
     features: dict[str, float] = {}

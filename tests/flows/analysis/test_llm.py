@@ -140,8 +140,8 @@ def test_api_key_never_appears_in_reprs_errors_or_log_records(caplog):
         texts += [repr(result), str(result)]
     async def down():
         try:
-            await ask_llm(cfg.model_copy(update={"base_url": f"http://127.0.0.1:{closed_port()}/v1"}),
-                          squeeze_up())
+            down_url = f"http://127.0.0.1:{closed_port()}/v1"
+            await ask_llm(cfg.model_copy(update={"base_url": down_url}), squeeze_up())
         except AnalystError as e:
             return e
     error = asyncio.run(down())
@@ -159,3 +159,18 @@ def test_key_is_sent_only_as_configured_never_taken_from_the_environment(monkeyp
             return srv.authorizations[0]
     assert asyncio.run(run(KEY)) == f"Bearer {KEY}"
     assert asyncio.run(run(None)) == "Bearer no-key"
+
+
+def test_fake_server_runs_in_a_background_thread_for_sync_callers():
+    with FakeLlmServer("good").running() as srv:
+        answer = asyncio.run(ask_llm(LlmConfig(base_url=srv.base_url, timeout_s=5),
+                                     squeeze_up()))
+        srv.behaviour = "error500"
+        with pytest.raises(LlmHttpError):
+            asyncio.run(ask_llm(LlmConfig(base_url=srv.base_url, timeout_s=5), squeeze_up()))
+    assert answer.verdict.go
+
+
+def test_unknown_behaviour_is_refused():
+    with pytest.raises(ValueError, match="one of good"):
+        FakeLlmServer("flaky")
