@@ -165,6 +165,9 @@ async def ask_llm(cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *,
     except openai.OpenAIError as e:
         raise LlmHttpError(f"LLM {cfg.base_url} call failed: {_scrub(str(e), cfg)}", None,
                            latency_ms=elapsed_ms()) from None
+    except ValueError as e:  # a 200 whose JSON body does not parse (openai lets it through)
+        raise LlmBadJson(f"the response body is not JSON: {_scrub(str(e), cfg)}",
+                         latency_ms=elapsed_ms()) from None
     finally:
         if own_client:
             await client.close()

@@ -3,7 +3,7 @@
 One form serves both the built-in heuristic and a retrained model: per rule family, a logistic
 score over standardised features,
 
-    z_i = clip(side_i × (x_i − mean_i) / std_i, ±clip_z)      side_i = ±1 for directional features
+    z_i = clip(side_i × (x_i − mean_i) / std_i, ±clip_z)   side_i = ±1 if directional, else 1
     logit = bias + Σ w_i z_i;   prob_cont = sigmoid(logit);   sA = 2·prob_cont − 1
 
 Directional features (CVD, imbalance, VWAP z-score …) are multiplied by the trade's side (+1 long,

@@ -33,6 +33,7 @@ class Publisher:
     compare it) and is the default ``now_ns`` for :meth:`throttle` and :meth:`maybe_heartbeat`.
     ``max_topics`` bounds the per-topic sequence table (``decision.<trigger_id>`` topics are
     unbounded): past it the oldest topic is forgotten and its ``topic_seq`` restarts at 0.
+    One thread only, like the ZeroMQ socket inside it.
     """
 
     def __init__(self, address: str, name: str = "hotpath", *, sndhwm: int = DEFAULT_SNDHWM,

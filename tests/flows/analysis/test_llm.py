@@ -5,6 +5,7 @@ import logging
 import socket
 
 import pytest
+from aiohttp import web
 
 from flows.analysis.errors import AnalystError, LlmBadJson, LlmHttpError, LlmTimeout
 from flows.analysis.llm import LlmConfig, ask_llm, parse_verdict
@@ -174,3 +175,27 @@ def test_fake_server_runs_in_a_background_thread_for_sync_callers():
 def test_unknown_behaviour_is_refused():
     with pytest.raises(ValueError, match="one of good"):
         FakeLlmServer("flaky")
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("text/html", "<html>502 Bad Gateway</html>"),
+    ("application/json", "{not json"),
+    ("application/json", '{"object": "list", "data": []}'),
+])
+def test_a_200_that_is_not_a_chat_completion_raises_bad_json(content_type, body):
+    async def run():
+        app = web.Application()
+
+        async def handler(request):
+            return web.Response(text=body, content_type=content_type)
+        app.router.add_post("/v1/chat/completions", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            cfg = LlmConfig(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1", timeout_s=5)
+            with pytest.raises(LlmBadJson):
+                await ask_llm(cfg, squeeze_up())
+        finally:
+            await runner.cleanup()
+    asyncio.run(run())

@@ -136,6 +136,8 @@ def broken(change) -> dict:
      "stds must be > 0"),
     (json.dumps(broken(lambda d: d["families"]["momentum"].pop("means"))), "means"),
     (json.dumps(broken(lambda d: d.update(families={}))), "families"),
+    (json.dumps(broken(lambda d: d["families"]["momentum"].update(bias=float("nan")))),
+     "finite"),
 ])
 def test_a_corrupt_model_file_is_logged_and_the_heuristic_used(tmp_path, caplog, content,
                                                                problem):
