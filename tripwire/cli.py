@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "tripwire.commands.demo",
     "replay": "tripwire.commands.replay",
+    "sim": "hotpath.sim.cli",
 }
 
 

@@ -51,9 +51,18 @@ def _market(text: str) -> tuple[str, int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+HELP = "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tripwire sim", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tripwire sim`` (shared by this module's own parser and the CLI)."""
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8099, help="port for /info, /exchange and /ws (default 8099)")
     p.add_argument("--replay", nargs="+", metavar="FILE", default=[],
@@ -76,7 +85,6 @@ def parser() -> argparse.ArgumentParser:
                    help="replace the default universe (BTC:5:50 ETH:4:50 SOL:2:20); repeatable")
     p.add_argument("--taker-fee", type=_usdc, default=Fees.taker, help="taker fee rate (default 0.00045)")
     p.add_argument("--maker-fee", type=_usdc, default=Fees.maker, help="maker fee rate (default 0.00015)")
-    return p
 
 
 def build(args: argparse.Namespace) -> SimServer:
@@ -106,7 +114,10 @@ async def _serve(args: argparse.Namespace, server: SimServer) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         server = build(args)

@@ -14,12 +14,12 @@ def tripwire(*args, env=None, timeout=120):
 def test_help_lists_every_subcommand():
     r = tripwire("--help")
     assert r.returncode == 0
-    for name in ("demo", "replay"):
+    for name in ("demo", "replay", "sim"):
         assert name in r.stdout
 
 
 def test_each_subcommand_has_help():
-    for name in ("demo", "replay"):
+    for name in ("demo", "replay", "sim"):
         r = tripwire(name, "--help")
         assert r.returncode == 0 and "usage: tripwire " + name in r.stdout
 
