@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "signing": "bench.bench_signing",
+    "bus": "bench.bus",
 }
 
 
