@@ -104,14 +104,9 @@ def _run_name() -> str:
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry unless the trigger itself is malformed (retrying cannot fix that)."""
-    try:
-        state.result()
-    except InvalidTrigger:
-        return False
-    except Exception:
-        return True
-    return False
+    """Retry unless the trigger itself is malformed (retrying cannot fix that). A failed
+    state built from an exception carries the exception as its ``data``."""
+    return not isinstance(state.data, InvalidTrigger)
 
 
 @task(retries=2, retry_delay_seconds=0.2, retry_condition_fn=_transient, cache_policy=NO_CACHE)

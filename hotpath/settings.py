@@ -13,10 +13,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hotpath.config_files import read_yaml_mapping
 from hotpath.features.config import FeatureConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -98,20 +98,6 @@ def resolve_path(p: Path) -> Path:
     return alt if alt.exists() else p
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: settings file not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of settings, got {type(data).__name__}")
-    return data
-
-
 def _env_name(loc: tuple[Any, ...]) -> str:
     return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
 
@@ -145,7 +131,7 @@ def settings_path(path: str | Path | None = None) -> Path:
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Load and validate settings; raise ConfigError naming the file, key and reason."""
     p = settings_path(path)
-    data = _read_yaml(p) if p.exists() or path is not None else {}
+    data = read_yaml_mapping(p, "settings", ConfigError) if p.exists() or path is not None else {}
     token = _yaml_data.set(data)
     try:
         return Settings(**overrides)

@@ -242,7 +242,9 @@ class WsPoster:
 async def _on_chunk_sent(_session: Any, ctx: Any, _params: Any) -> None:
     # aiohttp calls this just before the body goes to the transport: from here on the request
     # may have reached the exchange, so a failure is "uncertain", not "not written".
-    ctx.trace_request_ctx["written_ns"] = time.monotonic_ns()
+    req = ctx.trace_request_ctx
+    if req is not None:
+        req["written_ns"] = req["clock_ns"]()
 
 
 class Gateway:
@@ -413,7 +415,7 @@ class Gateway:
 
     async def _http_post(self, body: bytes) -> tuple[ExchangeResult, int | None]:
         assert self._session is not None, "call start() first"
-        ctx: dict[str, int] = {}
+        ctx: dict[str, Any] = {"clock_ns": self._clock_ns}
         try:
             async with self._session.post(self.base_url + "/exchange", data=body,
                                           headers={"Content-Type": "application/json"},

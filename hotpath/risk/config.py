@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hotpath.config_files import read_yaml_mapping
 
 
 class RiskConfigError(Exception):
@@ -59,14 +60,7 @@ class RiskConfig(_Frozen):
 
 def load_risk_config(path: str | Path) -> RiskConfig:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except FileNotFoundError:
-        raise RiskConfigError(f"{p}: risk file not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise RiskConfigError(f"{p}{where}: not valid YAML") from None
+    data = read_yaml_mapping(p, "risk", RiskConfigError)
     try:
         return RiskConfig.model_validate(data)
     except ValidationError as e:
