@@ -80,7 +80,10 @@ class DeadMansSwitch:
             return ("arm", now_ms + int(self.cfg.window_s * 1000))
         return None
 
-    def on_result(self, kind: str, time_ms: int | None, ok: bool, error: str | None = None) -> None:
+    def on_result(self, kind: str, time_ms: int | None, ok: bool, error: str | None,
+                  now_ms: int) -> None:
+        """Record the exchange's answer to the step :meth:`due` returned at ``now_ms``."""
+        self._roll(now_ms)
         if ok:
             self.armed_until_ms = time_ms if kind == "arm" else None
             self.arms_today += kind == "arm"
@@ -95,7 +98,7 @@ class DeadMansSwitch:
             return None
         kind, time_ms = step
         result = await gateway.schedule_cancel(time_ms)
-        self.on_result(kind, time_ms, result.ok, result.error)
+        self.on_result(kind, time_ms, result.ok, result.error, now_ms)
         return result
 
 

@@ -136,7 +136,8 @@ class FeedCounters:
     """Everything the connection counts, for metrics. ``bytes`` counts characters of text frames
     (the same as bytes for Hyperliquid's ASCII JSON) and bytes of binary ones."""
 
-    __slots__ = ("connects", "reconnects", "connect_failures", "disconnects", "frames", "bytes",
+    __slots__ = ("connects", "reconnects", "connect_failures", "consecutive_failures", "disconnects",
+                 "frames", "bytes",
                  "frames_by_channel", "pings", "pongs", "pong_timeouts", "last_pong_rtt_ns", "acks",
                  "subscription_errors", "unacknowledged", "server_errors", "stale_events",
                  "stale_reconnects", "handler_errors", "last_frame_ns")
@@ -145,6 +146,8 @@ class FeedCounters:
         self.connects = 0             # successful handshakes
         self.reconnects = 0           # successful handshakes after the first
         self.connect_failures = 0
+        self.consecutive_failures = 0  # failed handshakes and connections that died before
+        #                                stable_after_s, since the last stable one; FATAL at the limit
         self.disconnects = 0          # connections lost or torn down (not counting stop())
         self.frames = 0
         self.bytes = 0
@@ -189,6 +192,11 @@ class FeedConnection:
                  rand: Callable[[], float] = random.random) -> None:
         self.url = url
         self.subscriptions = tuple(subscriptions)
+        keys = [s.key for s in self.subscriptions]
+        if len(set(keys)) != len(keys):
+            dupes = sorted({str(s) for s in self.subscriptions if keys.count(s.key) > 1})
+            raise ValueError(f"feed subscriptions: listed more than once: {', '.join(dupes)} "
+                             "(the exchange refuses a double subscription)")
         self.config = config or FeedConfig()
         self.counters = FeedCounters()
         self.fatal_reason: str | None = None
@@ -257,7 +265,7 @@ class FeedConnection:
 
     async def _loop(self, session: aiohttp.ClientSession) -> None:
         cfg = self.config
-        failures = 0  # consecutive: failed handshakes and connections that died before stable_after_s
+        c = self.counters
         while not self._stop.is_set():
             self._set_state(RECONNECTING if self.counters.connects else CONNECTING)
             try:
@@ -266,11 +274,11 @@ class FeedConnection:
                 self._give_up(str(exc))
                 return
             except _CONNECT_ERRORS as exc:
-                failures += 1
-                self.counters.connect_failures += 1
+                c.consecutive_failures += 1
+                c.connect_failures += 1
                 self._last_error = f"connect to {self.url} failed: {exc!r}"
-                log.warning("feed: %s (attempt %d)", self._last_error, failures)
-                if self._too_many(failures):
+                log.warning("feed: %s (attempt %d)", self._last_error, c.consecutive_failures)
+                if self._too_many():
                     return
                 await self._pause(self._backoff.next_delay_s())
                 continue
@@ -278,17 +286,17 @@ class FeedConnection:
             reason = await self._serve(ws)
             if self._stop.is_set():
                 return
-            self.counters.disconnects += 1
+            c.disconnects += 1
             self.last_disconnect_reason = self._last_error = reason
             log.warning("feed: connection lost: %s", reason)
-            self._set_state(RECONNECTING)
             if self._clock() - connected_ns >= cfg.stable_after_s * 1e9:
-                failures = 0
+                c.consecutive_failures = 0
                 self._backoff.reset()
             else:
-                failures += 1  # a connection that keeps dying young is a failing one
-                if self._too_many(failures):
-                    return
+                c.consecutive_failures += 1  # a connection that keeps dying young is a failing one
+            self._set_state(RECONNECTING)
+            if self._too_many():
+                return
             await self._pause(self._backoff.next_delay_s())
 
     async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
@@ -352,7 +360,8 @@ class FeedConnection:
         except asyncio.TimeoutError:
             pass
 
-    def _too_many(self, failures: int) -> bool:
+    def _too_many(self) -> bool:
+        failures = self.counters.consecutive_failures
         limit = self.config.max_consecutive_failures
         if limit is not None and failures >= limit:
             self._give_up(f"{failures} consecutive connection failures; last: {self._last_error}")
@@ -419,8 +428,9 @@ class FeedConnection:
         except (orjson.JSONDecodeError, AttributeError):
             return  # the decoder counts it as malformed; nothing here depends on it
         if channel == ACK_CHANNEL:
-            if isinstance(data, dict) and data.get("method") == "subscribe" and isinstance(data.get("subscription"), dict):
-                if self._pending.pop(Subscription.from_wire(data["subscription"]).key, None) is not None:
+            echo = data.get("subscription") if isinstance(data, dict) else None
+            if isinstance(echo, dict) and data.get("method") == "subscribe":  # type: ignore[union-attr]
+                if self._pending.pop(Subscription.from_wire(echo).key, None) is not None:
                     c.acks += 1
             return
         # An error frame. The server answers each subscribe in order, so an error while

@@ -172,13 +172,14 @@ def parse_open_orders(data: object) -> tuple[OpenOrder, ...]:
 def parse_clearinghouse_state(data: object) -> tuple[tuple[Position, ...], Margin, int]:
     """``clearinghouseState`` → positions (non-zero only), margin, exchange time (ms)."""
     try:
-        ms = data["marginSummary"]  # type: ignore[index]
+        d: dict = data  # type: ignore[assignment]  # anything else fails below and is reported
+        ms = d["marginSummary"]
         margin = Margin(_f(ms["accountValue"], "accountValue"), _f(ms["totalNtlPos"], "totalNtlPos"),
                         _f(ms["totalMarginUsed"], "totalMarginUsed"),
-                        _f(data.get("crossMaintenanceMarginUsed", 0), "crossMaintenanceMarginUsed"),  # type: ignore[union-attr]
-                        _f(data["withdrawable"], "withdrawable"))  # type: ignore[index]
+                        _f(d.get("crossMaintenanceMarginUsed", 0), "crossMaintenanceMarginUsed"),
+                        _f(d["withdrawable"], "withdrawable"))
         positions = []
-        for ap in data["assetPositions"]:  # type: ignore[index]
+        for ap in d["assetPositions"]:
             p = ap["position"]
             szi = _f(p["szi"], "szi")
             if szi == 0:
@@ -191,7 +192,7 @@ def parse_clearinghouse_state(data: object) -> tuple[tuple[Position, ...], Margi
                 leverage=_f(lev.get("value", 0), "leverage"), is_cross=lev.get("type") == "cross",
                 liquidation_px=_opt_f(p.get("liquidationPx"), "liquidationPx"),
                 margin_used=_f(p["marginUsed"], "marginUsed")))
-        return tuple(positions), margin, int(data.get("time", 0))  # type: ignore[union-attr]
+        return tuple(positions), margin, int(d.get("time", 0))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ResponseMalformed(f"clearinghouseState: {exc!r}") from exc
 
