@@ -10,6 +10,7 @@ BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "signing": "bench.bench_signing",
     "bus": "bench.bus",
+    "order_path": "bench.order_path",
 }
 
 

@@ -25,13 +25,11 @@ from typing import Any
 
 from hotpath.contracts import Decision, TriggerFired
 from hotpath.execution.orders import Leg, Market, OrderTracker, TriggerOrders, cloid_for
-from hotpath.execution.wire import order_action, order_wire, round_px, round_sz
+from hotpath.execution.wire import _INTEGER_PX_ABOVE, order_action, order_wire, round_px, round_sz
 from hotpath.risk.manager import Exposure, OrderIntent, RiskManager
 
 __all__ = ["BracketConfig", "Plan", "Protector", "Refused", "Step", "build_adjust",
            "build_bracket", "build_cancel", "build_close", "build_hedge", "build_limit"]
-
-_INTEGER_PX_ABOVE = 100_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,7 +183,9 @@ class WsPoster:
     async def connect(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.ws_url, heartbeat=None, autoping=True)
+        # No permessage-deflate: posts are a few hundred bytes, and deflating them on both ends
+        # cost ~90 µs per round trip on the local simulator for no bandwidth that matters.
+        self._ws = await self._session.ws_connect(self.ws_url, heartbeat=None, autoping=True, compress=0)
         self._reader = asyncio.get_running_loop().create_task(self._read(self._ws))
 
     async def post(self, payload: dict, timeout_s: float) -> tuple[Any, int]:

@@ -22,9 +22,14 @@ _ids = itertools.count(1)
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_server():
+    # One SQLite-backed server for the module. SQLite serialises writes and Prefect's server
+    # answers 503 on "database is locked" (the client then backs off for seconds), so the
+    # tests keep concurrency low and do not ship logs to the API.
+    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=60), \
+            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
         yield
 
 
@@ -111,7 +116,7 @@ async def _flow_run_names(ids: list[str]) -> dict[str, Any]:
 def test_each_trigger_gets_one_decision_and_a_named_flow_run(tmp_path):
     async def go():
         async with FakeHotPath(tmp_path) as hot:
-            d, ids = await _dispatch(hot, 4)
+            d, ids = await _dispatch(hot, 3)
             return d, ids, hot.applied, await _flow_run_names(ids)
 
     d, ids, applied, runs = asyncio.run(go())
@@ -150,7 +155,7 @@ def test_cap_lets_n_run_at_once(tmp_path):
         async with FakeLlmServer("slow", slow_s=0.5) as llm, FakeHotPath(tmp_path) as hot:
             cfg = AnalysisConfig(model_file=None,
                                  llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5))
-            d, ids = await _dispatch(hot, 5, cfg=cfg, max_concurrent=2, deadline_s=30)
+            d, ids = await _dispatch(hot, 4, cfg=cfg, max_concurrent=2, deadline_s=60)
             return d, ids, hot.applied
 
     d, ids, applied = asyncio.run(go())
@@ -189,7 +194,7 @@ def test_a_publisher_restart_is_reported(tmp_path):
     async def go():
         async with FakeHotPath(tmp_path) as hot:
             d = Dispatcher(hot.events, hot.commands, AnalysisConfig(model_file=None),
-                           model=LocalModel.heuristic())
+                           model=LocalModel.heuristic(), max_concurrent=1)
             d.start()
             await d.wait_ready()
             await hot.wait_subscribed()

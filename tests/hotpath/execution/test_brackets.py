@@ -179,3 +179,20 @@ def test_bracket_orders_are_signed_by_our_key(sim):  # noqa: F811
     signer = Signer("0x" + "c3" * 32, False)
     sig = signer.sign_l1_action(plan.steps[0].action, 1)
     assert recover_l1_signer(plan.steps[0].action, sig, 1, None, None, False) == signer.address
+
+
+def test_user_channel_records_move_legs_and_snapshot_fills_are_not_counted_twice():
+    from hotpath.feed.records import Fill, OrderUpdate
+    plan = build_bracket(fired(), {"size_frac": 0.02}, ETH_MKT, mid=1999.5, equity=10_000)
+    tracker = OrderTracker()
+    tracker.add(plan.orders)
+    tp = plan.orders.legs["tp"]
+    tracker.on_order_updates([OrderUpdate("ETH", False, tp.px, tp.sz, tp.sz, 42, tp.cloid, 1, "open", 1)])
+    assert tp.oid == 42 and tp.state == "waitingForTrigger" and tracker.leg_by_oid(42) is tp
+    fill = Fill("ETH", False, 2014.0, tp.sz, 2, 42, 7, 0.1, 1.4, True, False)
+    tracker.on_fills([fill])
+    tracker.on_fills([fill])  # the same trade again, e.g. in a snapshot after reconnecting
+    assert tp.filled_sz == tp.sz and tp.avg_px == 2014.0 and tp.state == "filled"
+    tracker.on_order_updates([OrderUpdate("ETH", False, 0, 0, 0, 43, plan.orders.legs["sl"].cloid, 1,
+                                          "siblingFilledCanceled", 2)])
+    assert plan.orders.legs["sl"].state == "canceled" and tracker.open_count() == 1  # the entry, pending
