@@ -11,6 +11,7 @@ BENCHMARKS = {
     "signing": "bench.bench_signing",
     "bus": "bench.bus",
     "order_path": "bench.order_path",
+    "dispatch": "bench.dispatch",
 }
 
 

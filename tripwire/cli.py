@@ -1,8 +1,9 @@
 """The ``tripwire`` command: one entry point, one subcommand per job.
 
-Each subcommand lives in its own module with ``HELP``, ``add_arguments(parser)`` and
-``run(args) -> int``; heavy imports happen inside ``run`` so ``tripwire --help`` stays instant
-and a subcommand never loads another's dependencies.
+Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``.
+Only the chosen subcommand's module is imported (its one-line help is in the table below), so
+``tripwire --help`` stays instant and a subcommand never loads another's dependencies (the hot
+path never imports Prefect just to parse its arguments).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import argparse
 import importlib
 import sys
 
-# name → module implementing it, in the order --help lists them
-COMMANDS: dict[str, str] = {
-    "demo": "tripwire.commands.demo",
-    "replay": "tripwire.commands.replay",
-    "sim": "hotpath.sim.cli",
+# name → (module implementing it, one-line help), in the order --help lists them
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("tripwire.commands.demo",
+             "run tripwire on the bundled real recording (no keys, no network)"),
+    "replay": ("tripwire.commands.replay",
+               "replay recorded market data through the hot path and summarise what fired"),
+    "sim": ("hotpath.sim.cli",
+            "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
+    "flows": ("tripwire.commands.flows", "the flows side: dispatch (analysis of each trigger)"),
 }
 
 
@@ -23,21 +28,24 @@ class UserError(Exception):
     """A problem the user can fix (bad config, missing file); printed without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tripwire",
         description="Pre-emptive trading for Hyperliquid perpetuals.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, modname in COMMANDS.items():
-        mod = importlib.import_module(modname)
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+    for name, (modname, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            mod = importlib.import_module(modname)
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -51,7 +51,6 @@ def _market(text: str) -> tuple[str, int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-HELP = "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"
 
 
 def parser() -> argparse.ArgumentParser:

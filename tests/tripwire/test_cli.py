@@ -14,12 +14,12 @@ def tripwire(*args, env=None, timeout=120):
 def test_help_lists_every_subcommand():
     r = tripwire("--help")
     assert r.returncode == 0
-    for name in ("demo", "replay", "sim"):
+    for name in ("demo", "replay", "sim", "flows"):
         assert name in r.stdout
 
 
 def test_each_subcommand_has_help():
-    for name in ("demo", "replay", "sim"):
+    for name in ("demo", "replay", "sim", "flows"):
         r = tripwire(name, "--help")
         assert r.returncode == 0 and "usage: tripwire " + name in r.stdout
 
@@ -53,3 +53,8 @@ def test_bad_settings_stop_start_up_naming_file_and_key(tmp_path):
     r = tripwire("replay", "--config", str(cfg), "--json")
     assert r.returncode == 2
     assert str(cfg) in r.stderr and "book.stale_after_ms" in r.stderr
+
+
+def test_flows_dispatch_has_help():
+    r = tripwire("flows", "dispatch", "--help")
+    assert r.returncode == 0 and "--events" in r.stdout

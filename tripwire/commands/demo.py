@@ -11,7 +11,6 @@ import argparse
 from tripwire.commands import replay as replay_cmd
 from tripwire.commands.common import add_config_arguments
 
-HELP = "run tripwire on the bundled real recording (no keys, no network)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

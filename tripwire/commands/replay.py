@@ -11,7 +11,6 @@ import orjson
 from tripwire.cli import UserError
 from tripwire.commands.common import add_config_arguments, load
 
-HELP = "replay recorded market data through the hot path and summarise what fired"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,101 @@
+"""Dispatcher latency: trigger published → flow running, and → decision applied (local model).
+
+A fake hot path publishes ``N_TRIGGERS`` ``trigger.fired`` events over ipc:// every
+``INTERVAL_S`` and answers ``apply_decision``; the dispatcher (``max_concurrent`` 3) starts one
+in-process flow per trigger. Times are wall clock from the event's ``pub_ts_ns``:
+
+- published → received: the bus hop into the dispatcher;
+- published → flow running: the flow body's first line (flow run created and set Running);
+- published → decision applied: the hot path's reply to ``apply_decision`` received.
+
+Prefect is a temporary local server (SQLite, ``prefect_test_harness``) unless
+``PREFECT_API_URL`` is set — point it at a Postgres-backed server to measure production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Any
+
+N_TRIGGERS = 50
+INTERVAL_S = 0.2
+MAX_CONCURRENT = 3
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+async def _run(run_dir: str) -> list[Any]:
+    from flows.analysis import AnalysisConfig, LocalModel
+    from flows.dispatch import Dispatcher
+    from hotpath.bus.commands import CommandServer
+    from hotpath.bus.publisher import Publisher
+    from hotpath.contracts import Topics, TriggerFired
+
+    events, commands = f"ipc://{run_dir}/events.sock", f"ipc://{run_dir}/commands.sock"
+    pub = Publisher(events)
+    server = CommandServer(commands)
+    server.register("apply_decision", lambda d: {"kind": d.kind})
+    serving = asyncio.create_task(server.serve())
+    d = Dispatcher(events, commands, AnalysisConfig(model_file=None), MAX_CONCURRENT, 60.0,
+                   model=LocalModel.heuristic())
+    d.start()
+    await d.wait_ready()
+    while not pub.subscriptions:
+        pub.maybe_heartbeat()
+        await asyncio.sleep(0.01)
+    features = {"cvd_slope_1m": 612_000.0, "funding_bps": -0.31, "oi_change_pct_5m": 0.35,
+                "trade_burst_zscore": 2.6, "book_imbalance": 0.32, "atr_bps": 6.0,
+                "spread_bps": 0.4, "mid": 42_123.5}
+    for i in range(N_TRIGGERS):
+        t = TriggerFired(f"bench-{os.getpid()}-{i}", "squeeze_up", "BTC", "long", features,
+                         [("place_bracket", {"size_frac": 0.02})], 0, 0, 0)
+        pub.publish(Topics.trigger_fired(t.rule, t.coin), t.to_dict())
+        await asyncio.sleep(INTERVAL_S)
+    await d.drain(120)
+    await d.close()
+    serving.cancel()
+    server.close()
+    pub.close()
+    return list(d.outcomes.values())
+
+
+def main() -> None:
+    from flows.prefect_runtime import configured_api_url
+
+    harness: Any = contextlib.nullcontext()
+    if not os.environ.get("PREFECT_API_URL") or not configured_api_url():
+        from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+        from prefect.testing.utilities import prefect_test_harness
+        harness = contextlib.ExitStack()
+        harness.enter_context(prefect_test_harness(server_startup_timeout=60))
+        harness.enter_context(temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False}))
+    with harness, tempfile.TemporaryDirectory(prefix="twd") as run_dir:
+        t0 = time.perf_counter()
+        outcomes = asyncio.run(_run(run_dir))
+        wall = time.perf_counter() - t0
+    done = [o for o in outcomes if o.result]
+    recv = [(o.received_ns - o.published_ns) / 1e6 for o in outcomes]
+    start = [o.result["timings_ms"]["fired_to_flow_start"] for o in done]
+    applied = [o.result["timings_ms"]["fired_to_applied"] for o in done]
+    statuses = {s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}}
+    print(f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"{len(outcomes)} triggers every {INTERVAL_S * 1000:.0f} ms, max_concurrent "
+          f"{MAX_CONCURRENT}, local model; {wall:.1f} s; outcomes {statuses}")
+    for name, xs in (("published → received", recv), ("published → flow running", start),
+                     ("published → decision applied", applied)):
+        if xs:
+            print(f"  {name:<30} p50 {statistics.median(xs):8.1f} ms   p95 {_pct(xs, 0.95):8.1f} ms"
+                  f"   max {max(xs):8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
