@@ -92,7 +92,7 @@ def main() -> dict[str, Any]:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    print(f"stream: real BTC l2Book hour + synthetic (seed 7): "
+    print("stream: real BTC l2Book hour + synthetic (seed 7): "
           + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
           + f"; {PASSES} passes")
     print("receive → triggers evaluated (decode + book + features + triggers), one core:")

@@ -82,17 +82,19 @@ class MarketPipeline:
 
     def _on_book(self, rec: BookSnapshot, recv_ns: int) -> list[TriggerFired]:
         st = self.coin(rec.coin)
-        if rec.time_ms < st.book.time_ms:
-            self.untradable["out_of_order_book"] = self.untradable.get("out_of_order_book", 0) + 1
-            return _NONE
-        st.book.apply_snapshot(rec)
+        if not st.book.apply_snapshot(rec):
+            return self._out_of_order()
         return self._after_book(st, rec.time_ms, recv_ns)
 
     def _on_bbo(self, rec: Bbo, recv_ns: int) -> list[TriggerFired]:
         st = self.coin(rec.coin)
         if not st.book.apply_bbo(rec):
-            return _NONE
+            return self._out_of_order()
         return self._after_book(st, rec.time_ms, recv_ns)
+
+    def _out_of_order(self) -> list[TriggerFired]:
+        self.untradable["out_of_order_book"] = self.untradable.get("out_of_order_book", 0) + 1
+        return _NONE
 
     def _after_book(self, st: CoinState, t_ms: int, recv_ns: int) -> list[TriggerFired]:
         if t_ms > st.last_exch_ms:

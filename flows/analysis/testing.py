@@ -180,11 +180,15 @@ class FakeLlmServer:
             return self.answer(prompt) if callable(self.answer) else dict(self.answer)
         return derived_answer(*parse_prompt(prompt))
 
-    async def _chat(self, request: web.Request) -> web.Response:
+    async def _receive(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        """Record the request, then misbehave as configured (a response) or not (None)."""
         body = orjson.loads(await request.read())
         self.requests.append(body)
         self.authorizations.append(request.headers.get("Authorization"))
-        failed = await self._misbehave()
+        return body, await self._misbehave()
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body, failed = await self._receive(request)
         if failed is not None:
             return failed
         prompt = next((m.get("content", "") for m in reversed(body.get("messages", []))
@@ -210,10 +214,7 @@ class FakeLlmServer:
         })
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
-        self.requests.append(body)
-        self.authorizations.append(request.headers.get("Authorization"))
-        failed = await self._misbehave()
+        body, failed = await self._receive(request)
         if failed is not None:
             return failed
         if self.behaviour == "garbage":

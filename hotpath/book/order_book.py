@@ -43,8 +43,12 @@ class OrderBook:
 
     # -- updates ---------------------------------------------------------------------------
 
-    def apply_snapshot(self, snap: BookSnapshot) -> None:
-        """Replace the book with a full snapshot (levels beyond capacity are ignored)."""
+    def apply_snapshot(self, snap: BookSnapshot) -> bool:
+        """Replace the book with a full snapshot (levels beyond capacity are ignored).
+
+        A snapshot older than the book's time is ignored (returns False)."""
+        if snap.time_ms < self.time_ms:
+            return False
         cap = len(self.bid_px)
         bpx, bsz, apx, asz = snap.bid_px, snap.bid_sz, snap.ask_px, snap.ask_sz
         if len(bpx) > cap or len(apx) > cap:
@@ -59,6 +63,7 @@ class OrderBook:
         self.n_asks = na
         self.time_ms = snap.time_ms
         self._set_top(self.bid_px[0], self.bid_sz[0], self.ask_px[0], self.ask_sz[0])
+        return True
 
     def apply_bbo(self, bbo: Bbo) -> bool:
         """Move the top of book; older than the last snapshot → ignored (returns False)."""

@@ -134,18 +134,23 @@ class CommandServer:
         """Answer up to ``max_n`` waiting requests without blocking; returns how many."""
         n = 0
         while n < max_n:
-            try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            nxt = self._next_request()
+            if nxt is None:
                 break
             n += 1
-            prepared = self._prepare(frames[-1])
-            if isinstance(prepared, _Prepared):
-                reply = self._run(prepared, allow_async=False)
-            else:
-                reply = prepared
-            self._reply(frames[:-1], reply)
+            envelope, prepared = nxt
+            reply = self._run(prepared, allow_async=False) if isinstance(prepared, _Prepared) \
+                else prepared
+            self._reply(envelope, reply)
         return n
+
+    def _next_request(self) -> tuple[list[bytes], _Prepared | dict[str, Any]] | None:
+        """The next waiting request, validated (a dict is its error reply), or None."""
+        try:
+            frames = self._sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        return frames[:-1], self._prepare(frames[-1])
 
     async def serve(self, max_batch: int = 16) -> None:
         """Answer requests as they arrive until cancelled; yields to the loop every
@@ -180,19 +185,18 @@ class CommandServer:
     async def _handle_pending_async(self, max_n: int) -> int:
         n = 0
         while n < max_n:
-            try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            nxt = self._next_request()
+            if nxt is None:
                 break
             n += 1
-            prepared = self._prepare(frames[-1])
+            envelope, prepared = nxt
             if isinstance(prepared, _Prepared):
                 reply = self._run(prepared, allow_async=True)
                 if inspect.isawaitable(reply):
                     reply = await reply
             else:
                 reply = prepared
-            self._reply(frames[:-1], reply)
+            self._reply(envelope, reply)
         return n
 
     def _prepare(self, body: bytes) -> _Prepared | dict[str, Any]:

@@ -12,10 +12,7 @@ from hotpath.execution.gateway import (Gateway, NotWritten, Uncertain, WsPoster,
 from hotpath.execution.orders import cloid_for
 from hotpath.execution.signing import Signer
 from hotpath.execution.wire import order_wire
-from hotpath.sim.engine import SimEngine
-from hotpath.sim.exchange import ExchangeApi
-from hotpath.sim.server import SimServer, start_in_thread
-from tests.hotpath.sim.conftest import eth_book
+from tests.hotpath.sim.conftest import start_funded_sim
 
 KEY = "0x" + "c3" * 32
 ETH = 1
@@ -24,12 +21,7 @@ ETH = 1
 @pytest.fixture
 def sim():
     """A running simulator with the ETH book (mid 1999.5) and our signer funded with 10,000."""
-    engine = SimEngine()
-    server = SimServer(engine, ExchangeApi(engine))
-    running = start_in_thread(server)
-    now = running.call(server.clock.now_ms)
-    running.call(lambda: server.ingest(eth_book(now), now))
-    running.call(lambda: engine.fund(Signer(KEY, False).address, Decimal(10_000)))
+    running = start_funded_sim(Signer(KEY, False).address)
     yield running
     running.stop()
 

@@ -49,15 +49,21 @@ def unique_sdk_nonces(monkeypatch):
     monkeypatch.setattr(sdk_exchange, "get_timestamp_ms", next_ms)
 
 
-@pytest.fixture
-def sim():
-    """A running simulator with an ETH book and account A funded with 10,000 USDC."""
+def start_funded_sim(address: str, usdc: int = 10_000):
+    """A running simulator with an ETH book (mid 1999.5) and ``address`` funded."""
     engine = SimEngine()
     server = SimServer(engine, ExchangeApi(engine))
     running = start_in_thread(server)
     now = running.call(server.clock.now_ms)
     running.call(lambda: server.ingest(eth_book(now), now))
-    running.call(lambda: engine.fund(eth_account.Account.from_key(KEY_A).address, Decimal(10_000)))
+    running.call(lambda: engine.fund(address, Decimal(usdc)))
+    return running
+
+
+@pytest.fixture
+def sim():
+    """A running simulator with an ETH book and account A funded with 10,000 USDC."""
+    running = start_funded_sim(eth_account.Account.from_key(KEY_A).address)
     yield running
     running.stop()
 
