@@ -6,7 +6,7 @@ without pulling in anything from the hot path's internals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -155,6 +155,16 @@ class Topics:
     def decision(trigger_id: str) -> str:
         return f"decision.{trigger_id}"
 
+    @staticmethod
+    def fill(coin: str) -> str:
+        return f"fill.{coin}"
+
+    @staticmethod
+    def md_candle(coin: str) -> str:
+        return f"md.candle.{coin}"
+
+    ACCOUNT = "account"
+
 
 def topic_root(topic: str) -> str:
     """The first two dotted parts (``md.book.BTC`` → ``md.book``): the unit drops are counted in."""
@@ -284,6 +294,15 @@ class ReloadArgs(_Args):
     path: str | None = Field(None, min_length=1, max_length=1000)
 
 
+class FireRuleArgs(_Args):
+    """Fire a named rule by hand for a coin (tests, overrides). It goes through the same
+    cooldowns, caps and risk checks as a rule the market fired."""
+
+    rule: str = Field(min_length=1, max_length=200)
+    coin: str = Field(min_length=1, max_length=40)
+    side: Literal["long", "short"] | None = None  # None: the rule's own side
+
+
 # Every command the hot path answers and the model its args must satisfy.
 COMMAND_ARGS: dict[str, type[BaseModel]] = {
     "status": NoArgs,
@@ -295,4 +314,5 @@ COMMAND_ARGS: dict[str, type[BaseModel]] = {
     "set_feature": SetFeatureArgs,
     "reload_triggers": ReloadArgs,
     "reload_model": ReloadArgs,
+    "fire_rule": FireRuleArgs,
 }

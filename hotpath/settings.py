@@ -44,6 +44,55 @@ class ReplaySettings(_Frozen):
     seed: int = 7
 
 
+class ExchangeSettings(_Frozen):
+    """Where orders and market data go. ``api_url`` None means: by mode (demo: the simulator the
+    demo starts; sim: a local simulator at ``sim_url``; testnet/live: Hyperliquid's URLs)."""
+
+    api_url: str | None = None
+    sim_url: str = "http://127.0.0.1:8787"
+    account_address: str | None = Field(None, description="the trading account (0x…); None: the signer's")
+    vault_address: str | None = None
+    # The agent (API wallet) key is read from this environment variable or file, never from
+    # this file and never logged.
+    secret_env: str = "TRIPWIRE_PRIVATE_KEY"
+    secret_file: Path | None = None
+
+
+class BusSettings(_Frozen):
+    """ZeroMQ endpoints: ``ipc://`` sockets under ``run_dir`` unless given (``tcp://`` to cross hosts)."""
+
+    run_dir: Path = Path("run")
+    events: str | None = None
+    commands: str | None = None
+
+
+class StoreSettings(_Frozen):
+    """The store: an embedded SQLite file by default; MongoDB when ``uri`` is mongodb://…
+    (the ``MONGODB_URI`` environment variable, when set, wins)."""
+
+    uri: str = "sqlite:///run/tripwire.sqlite"
+
+
+class PrefectSettings(_Frozen):
+    api_url: str | None = Field(None, description="None: start a local Prefect server (SQLite)")
+
+
+class ApiKey(_Frozen):
+    name: str
+    key_env: str = Field(description="environment variable that holds the key")
+    scopes: tuple[Literal["read", "trade", "admin"], ...] = ("read",)
+
+
+class ApiSettings(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    keys: tuple[ApiKey, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = Field(1_000_000, gt=0)
+    n8n_webhook_url: str | None = None
+    n8n_secret_env: str = "TRIPWIRE_N8N_SECRET"   # HMAC key for outgoing and incoming webhooks
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
                                       env_file=".env", extra="forbid", frozen=True)
@@ -54,6 +103,16 @@ class Settings(BaseSettings):
     book: BookSettings = BookSettings()
     features: FeatureConfig = FeatureConfig()
     replay: ReplaySettings = ReplaySettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    bus: BusSettings = BusSettings()
+    store: StoreSettings = StoreSettings()
+    prefect: PrefectSettings = PrefectSettings()
+    api: ApiSettings = ApiSettings()
+    # Sections read by the flows side only (validated there, by flows' own models, with the
+    # same file/key/reason errors); the hot path carries them as data and never reads them.
+    analysis: dict[str, Any] = Field(default_factory=dict)
+    recorder: dict[str, Any] = Field(default_factory=dict)
+    flows: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("coins")
     @classmethod
