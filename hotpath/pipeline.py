@@ -49,6 +49,9 @@ class MarketPipeline:
         self._custom = tuple(custom_features)
         self._clock_ns = clock_ns
         self._stale_ms = settings.book.stale_after_ms
+        # Called with every decoded record after the pipeline applied it (the hot path's event
+        # publishing and the order layer's user channels); None costs one comparison a record.
+        self.tap: Callable[[Record, int], None] | None = None
         self._handlers: dict[type, Callable[[Record, int], list[TriggerFired]]] = {
             BookSnapshot: self._on_book,
             Bbo: self._on_bbo,
@@ -70,7 +73,10 @@ class MarketPipeline:
         ch = rec.channel
         self.messages[ch] = self.messages.get(ch, 0) + 1
         handler = self._handlers.get(type(rec))
-        return _NONE if handler is None else handler(rec, recv_ns)
+        fired = _NONE if handler is None else handler(rec, recv_ns)
+        if self.tap is not None:
+            self.tap(rec, recv_ns)
+        return fired
 
     def coin(self, coin: str) -> CoinState:
         st = self.coins.get(coin)
@@ -115,6 +121,18 @@ class MarketPipeline:
         rec.time_ms = st.last_exch_ms
         closed = st.features.on_asset_ctx(rec, st.last_exch_ms)
         return self._evaluate(st, CTX, closed, recv_ns)
+
+    def fire_rule(self, rule: str, coin: str, side: str | None = None) -> TriggerFired:
+        """Fire ``rule`` by hand for ``coin`` on its current features (cooldown, cap and the
+        book's tradability apply as for a market-fired rule); raises ValueError saying why not."""
+        st = self.coins.get(coin)
+        if st is None:
+            raise ValueError(f"no market data for {coin!r} yet; known: {', '.join(self.coins) or 'none'}")
+        problem = st.book.problem(st.last_exch_ms, self._stale_ms)
+        if problem:
+            raise ValueError(f"{coin} book is {problem}: nothing is fired on it")
+        return self.triggers.fire(rule, coin, st.features.values, st.last_exch_ms,
+                                  self._clock_ns(), self._clock_ns(), side)
 
     def _evaluate(self, st: CoinState, kind: str, bar_closed: bool,
                   recv_ns: int) -> list[TriggerFired]:

@@ -10,18 +10,21 @@ changing anything, so an invalid command is never half-applied.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import orjson
 
 from hotpath.bus.commands import CommandRefused, CommandServer
 from hotpath.bus.publisher import Publisher
-from hotpath.contracts import (CoinScopeArgs, Decision, NoArgs, PauseArgs, ReloadArgs,
-                               SetFeatureArgs, Topics, TriggerFired)
+from hotpath.contracts import (CoinScopeArgs, Decision, FireRuleArgs, NoArgs, PauseArgs,
+                               ReloadArgs, SetFeatureArgs, Topics, TriggerFired)
 from hotpath.features.catalog import CATALOG, EXTERNAL
+from hotpath.feed.records import (AssetCtx, BookSnapshot, OrderUpdates, Record, Trades,
+                                  UserEvent, UserFills)
 from hotpath.pipeline import MarketPipeline
 from hotpath.risk.manager import RiskManager, Trip
 from hotpath.settings import Settings, resolve_path
@@ -30,15 +33,23 @@ from hotpath.triggers.errors import TriggerConfigError
 
 RECENT_TRIGGERS = 1000        # fired triggers remembered for decisions and status
 FEATURES_EVERY_MS = 1000      # md.features.<coin> throttle
+BOOK_EVERY_MS = 1000          # md.book.<coin> throttle
+BOOK_LEVELS = 20
+
+MaybeAwaitable = dict[str, Any] | Awaitable[dict[str, Any]]
 
 
 class Execution(Protocol):
     """What the hot path needs from the order layer (hotpath.execution)."""
 
+    """What the hot path needs from the order layer (hotpath.execution.layer.OrderLayer).
+    Methods answering commands may return an awaitable: the command server awaits it."""
+
     def on_trigger(self, ev: TriggerFired) -> None: ...
-    def apply_decision(self, ev: TriggerFired, decision: Decision) -> dict[str, Any]: ...
-    def cancel_all(self, coin: str | None) -> dict[str, Any]: ...
-    def flatten(self, coin: str | None) -> dict[str, Any]: ...
+    def on_user_record(self, rec: Record) -> None: ...
+    def apply_decision(self, ev: TriggerFired, decision: Decision) -> MaybeAwaitable: ...
+    def cancel_all(self, coin: str | None) -> MaybeAwaitable: ...
+    def flatten(self, coin: str | None) -> MaybeAwaitable: ...
     def status(self) -> dict[str, Any]: ...
 
 
@@ -60,6 +71,12 @@ class HotPath:
         self.model_path: str | None = None
         self.started_ns = clock_ns()
         self.last_frame_ns = 0
+        self._last_candle: dict[str, int] = {}
+        self.fired_counts: dict[tuple[str, str], int] = {}  # (rule, coin) → fired, for metrics
+        self.status_extra: Callable[[], dict[str, Any]] | None = None  # the process's own state
+        self._liquidators = frozenset(a.lower() for a in settings.features.liquidator_addresses)
+        if publisher is not None or execution is not None:
+            self.pipeline.tap = self._on_record
 
     # -- market data -----------------------------------------------------------------------
 
@@ -79,7 +96,61 @@ class HotPath:
             pub.maybe_heartbeat(recv_ns)
         return fired
 
+    def _on_record(self, rec: Record, recv_ns: int) -> None:
+        """After the pipeline applied a record: market events out, user channels to orders."""
+        t = type(rec)
+        if t is OrderUpdates or t is UserFills or t is UserEvent:
+            if self.execution is not None:
+                self.execution.on_user_record(rec)
+            return
+        pub = self.publisher
+        if pub is None:
+            return
+        if t is Trades:
+            self._publish_trades(pub, rec, recv_ns)  # type: ignore[arg-type]
+        elif t is BookSnapshot:
+            topic = Topics.md_book(rec.coin)  # type: ignore[attr-defined]
+            if pub.throttle(topic, BOOK_EVERY_MS, recv_ns):
+                self._publish_book(pub, topic, rec, recv_ns)  # type: ignore[arg-type]
+        elif t is AssetCtx:
+            c: AssetCtx = rec  # type: ignore[assignment]
+            pub.publish(Topics.md_ctx(c.coin), {
+                "coin": c.coin, "time": c.time_ms, "funding": c.funding,
+                "open_interest": c.open_interest, "mark_px": c.mark_px, "oracle_px": c.oracle_px,
+                "mid_px": c.mid_px, "premium": c.premium, "day_ntl_vlm": c.day_ntl_vlm},
+                c.time_ms * 1_000_000, recv_ns)
+
+    def _publish_trades(self, pub: Publisher, rec: Trades, recv_ns: int) -> None:
+        topic = Topics.md_trade(rec.coin)
+        liq = self._liquidators
+        for tr in rec.trades:
+            users = tr.users
+            pub.publish(topic, {"coin": tr.coin, "px": tr.px, "sz": tr.sz,
+                                "side": "B" if tr.is_buy else "A", "time": tr.time_ms,
+                                "tid": tr.tid, "liquidation": bool(users) and (
+                                    users[0].lower() in liq or users[1].lower() in liq)},
+                        tr.time_ms * 1_000_000, recv_ns)
+        st = self.pipeline.coins.get(rec.coin)
+        bar = st.features.last_bar if st is not None else None
+        if bar is not None and self._last_candle.get(rec.coin) != bar.open_ms:
+            self._last_candle[rec.coin] = bar.open_ms
+            pub.publish(Topics.md_candle(rec.coin), {
+                "coin": rec.coin, "interval": "1m", "t": bar.open_ms, "T": bar.open_ms + 59_999,
+                "o": bar.o, "h": bar.h, "l": bar.l, "c": bar.c, "v": bar.volume,
+                "n": bar.trades}, rec.time_ms * 1_000_000, recv_ns)
+
+    @staticmethod
+    def _publish_book(pub: Publisher, topic: str, b: BookSnapshot, recv_ns: int) -> None:
+        mid = (b.bid_px[0] + b.ask_px[0]) / 2 if b.bid_px and b.ask_px else None
+        n = BOOK_LEVELS
+        pub.publish(topic, {"coin": b.coin, "time": b.time_ms, "mid": mid,
+                            "bids": [[p, q] for p, q in zip(b.bid_px[:n], b.bid_sz[:n])],
+                            "asks": [[p, q] for p, q in zip(b.ask_px[:n], b.ask_sz[:n])]},
+                    b.time_ms * 1_000_000, recv_ns)
+
     def _on_fired(self, ev: TriggerFired) -> None:
+        key = (ev.rule, ev.coin)
+        self.fired_counts[key] = self.fired_counts.get(key, 0) + 1
         self.recent[ev.trigger_id] = ev
         while len(self.recent) > RECENT_TRIGGERS:
             self.recent.popitem(last=False)
@@ -102,7 +173,7 @@ class HotPath:
 
     def register_commands(self, server: CommandServer) -> None:
         for name in ("status", "pause", "resume", "cancel_all", "flatten", "apply_decision",
-                     "set_feature", "reload_triggers", "reload_model"):
+                     "set_feature", "reload_triggers", "reload_model", "fire_rule"):
             server.register(name, getattr(self, "cmd_" + name))
 
     def cmd_status(self, _args: NoArgs) -> dict[str, Any]:
@@ -124,6 +195,7 @@ class HotPath:
             "faults": self.pipeline.decoder.faults.report(),
             "execution": self.execution.status() if self.execution is not None else None,
             "model": self.model_path,
+            **(self.status_extra() if self.status_extra is not None else {}),
         }
 
     def cmd_pause(self, args: PauseArgs) -> dict[str, Any]:
@@ -136,17 +208,17 @@ class HotPath:
         self._publish_state()
         return {"state": state}
 
-    def cmd_cancel_all(self, args: CoinScopeArgs) -> dict[str, Any]:
+    def cmd_cancel_all(self, args: CoinScopeArgs) -> MaybeAwaitable:
         if self.execution is None:
             return {"cancelled": 0, "note": "no execution attached (replay only)"}
         return self.execution.cancel_all(args.coin)
 
-    def cmd_flatten(self, args: CoinScopeArgs) -> dict[str, Any]:
+    def cmd_flatten(self, args: CoinScopeArgs) -> MaybeAwaitable:
         if self.execution is None:
             return {"closed": 0, "note": "no execution attached (replay only)"}
         return self.execution.flatten(args.coin)
 
-    def cmd_apply_decision(self, d: Decision) -> dict[str, Any]:
+    def cmd_apply_decision(self, d: Decision) -> MaybeAwaitable:
         """Apply a decision to one trigger's protective orders, or refuse a stale one.
 
         Refused (nothing changes) when the trigger is unknown, already decided, closed or past
@@ -160,17 +232,39 @@ class HotPath:
         if d.trigger_id not in self.pipeline.triggers.active:
             raise CommandRefused("stale_decision",
                                  f"trigger {d.trigger_id!r} is closed or past its deadline")
-        result: dict[str, Any] = {"kind": d.kind}
-        if self.execution is not None:
-            result.update(self.execution.apply_decision(ev, d))
+        # Claimed before anything is sent: a second decision arriving while the first one's
+        # orders are in flight is refused, not applied twice.
+        self.decisions[d.trigger_id] = {"decision": d.model_dump(), "result": None,
+                                        "applied_ns": None}
         if d.kind == "cancel":
             self.pipeline.triggers.close(d.trigger_id, "decision_cancel")
+        out = self.execution.apply_decision(ev, d) if self.execution is not None else {}
+        if inspect.isawaitable(out):
+            return self._finish_decision(ev, d, out)
+        return self._record_decision(ev, d, out)
+
+    async def _finish_decision(self, ev: TriggerFired, d: Decision,
+                               out: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        return self._record_decision(ev, d, await out)
+
+    def _record_decision(self, ev: TriggerFired, d: Decision,
+                         out: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {"kind": d.kind, **out}
         record = {"decision": d.model_dump(), "result": result, "applied_ns": self._clock_ns()}
         self.decisions[d.trigger_id] = record
         if self.publisher is not None:
             self.publisher.publish(Topics.decision(d.trigger_id), record, ev.exch_ts_ns,
                                    ev.recv_ts_ns)
         return result
+
+    def cmd_fire_rule(self, args: FireRuleArgs) -> dict[str, Any]:
+        """Fire a rule by hand; its protective orders go through the same risk checks."""
+        try:
+            ev = self.pipeline.fire_rule(args.rule, args.coin, args.side)
+        except ValueError as e:
+            raise CommandRefused("refused", str(e)) from None
+        self._on_fired(ev)
+        return {"trigger_id": ev.trigger_id, "rule": ev.rule, "coin": ev.coin, "side": ev.side}
 
     def cmd_set_feature(self, args: SetFeatureArgs) -> dict[str, Any]:
         spec = CATALOG.get(args.name)

@@ -56,6 +56,27 @@ class ExchangeSettings(_Frozen):
     # this file and never logged.
     secret_env: str = "TRIPWIRE_PRIVATE_KEY"
     secret_file: Path | None = None
+    allow_live: bool = Field(False, description="mode: live also needs this set to true")
+
+
+class ExecutionSettings(_Frozen):
+    """How the hot path places and protects orders (risk limits are in config/risk.yaml)."""
+
+    transport: Literal["ws", "http"] = "ws"          # ws: the post method, HTTP as fallback
+    on_disconnect: Literal["keep", "cancel_all"] = "keep"  # keep: open nothing, keep protection
+    account_refresh_s: float = Field(2.0, gt=0)
+    deadman_window_s: float = Field(60.0, ge=5)
+    deadman_refresh_below_s: float = Field(20.0, gt=0)
+    entry_slippage_bps: float = Field(10.0, ge=0)
+    close_filled_on_cancel: bool = False
+    sim_fund_usdc: float = Field(10_000, ge=0)  # demo/sim: deposit this on the simulator if empty
+
+
+class MetricsSettings(_Frozen):
+    host: str = "127.0.0.1"
+    hotpath_port: int = Field(9101, ge=0, le=65535)     # 0: no metrics server
+    dispatcher_port: int = Field(9102, ge=0, le=65535)
+    recorder_port: int = Field(9103, ge=0, le=65535)
 
 
 class BusSettings(_Frozen):
@@ -78,19 +99,26 @@ class PrefectSettings(_Frozen):
 
 
 class ApiKey(_Frozen):
-    name: str
-    key_env: str = Field(description="environment variable that holds the key")
+    """One control-plane key. The key itself is read from the environment variable
+    ``key_env`` (never from this file); ``scopes``: read < trade < admin (docs/API.md)."""
+
+    name: str = Field(min_length=1, max_length=80)
+    key_env: str = Field(min_length=1, description="environment variable that holds the key")
     scopes: tuple[Literal["read", "trade", "admin"], ...] = ("read",)
 
 
 class ApiSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    allow_remote: bool = Field(False, description="allow binding a non-loopback host")
     keys: tuple[ApiKey, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = Field(1_000_000, gt=0)
-    n8n_webhook_url: str | None = None
+    hotpath_timeout_s: float = Field(2.0, gt=0, le=30, description="command channel timeout")
+    n8n_webhook_url: str | None = None   # the N8N_WEBHOOK_URL environment variable wins
     n8n_secret_env: str = "TRIPWIRE_N8N_SECRET"   # HMAC key for outgoing and incoming webhooks
+    require_signature: bool = Field(False, description="refuse mutating requests whose body "
+                                                       "is not HMAC-signed with the n8n secret")
 
 
 class Settings(BaseSettings):
@@ -104,6 +132,8 @@ class Settings(BaseSettings):
     features: FeatureConfig = FeatureConfig()
     replay: ReplaySettings = ReplaySettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    metrics: MetricsSettings = MetricsSettings()
     bus: BusSettings = BusSettings()
     store: StoreSettings = StoreSettings()
     prefect: PrefectSettings = PrefectSettings()

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "replay recorded market data through the hot path and summarise what fired"),
     "sim": ("hotpath.sim.cli",
             "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
+    "hotpath": ("tripwire.commands.hotpath",
+                "the hot path as a service: hotpath run [--cpus 2,3] (market data → orders)"),
     "flows": ("tripwire.commands.flows", "the flows side: dispatch (analysis of each trigger)"),
 }
 

@@ -414,6 +414,9 @@ class Protector:
                     existing.legs[name] = leg
                     self.tracker.index(leg)
                 plan.orders = existing
+        for step in plan.steps:
+            for leg in step.legs:  # before sending: a fill may arrive before the answer
+                leg.trigger_id = plan.trigger_id
         for i, step in enumerate(plan.steps):
             if i in refused_steps:
                 continue

@@ -67,6 +67,7 @@ class Leg:
     avg_px: float | None = None
     error: str | None = None
     fills: dict[int, tuple[float, float]] = field(default_factory=dict)  # tid → (px, sz)
+    trigger_id: str | None = None  # set when the leg's trigger orders are tracked
 
     @property
     def is_open(self) -> bool:
@@ -105,6 +106,7 @@ class OrderTracker:
     def add(self, orders: TriggerOrders) -> None:
         self.triggers.setdefault(orders.trigger_id, orders)
         for leg in orders.legs.values():
+            leg.trigger_id = orders.trigger_id
             self.index(leg)
 
     def index(self, leg: Leg) -> None:

@@ -78,7 +78,9 @@ async def run_replay(spec: ReplaySpec, sink: Callable[[dict, int], Awaitable[Non
             t = message_time(msg)
             if t is not None and first_t is None:
                 first_t = t
-                offset = start_wall - t if spec.rebase else 0
+                # Whole minutes, so calendar-minute bars (1m candles, ATR…) cut the replay
+                # where they cut the recording and a replay fires what the recording fired.
+                offset = (start_wall - t) // 60_000 * 60_000 if spec.rebase else 0
             if t is not None:
                 last_t = t + offset
                 if spec.speed > 0:

@@ -101,6 +101,12 @@ class SimServer:
         if self.replay is not None:
             self._tasks.append(asyncio.create_task(self._run_replay(self.replay)))
 
+    def start_replay(self, spec: ReplaySpec) -> asyncio.Task:
+        """Start replaying ``spec`` now (on the server's loop), e.g. once clients subscribed."""
+        task = asyncio.get_running_loop().create_task(self._run_replay(spec))
+        self._tasks.append(task)
+        return task
+
     async def _stop(self, app: web.Application) -> None:
         for task in self._tasks:
             task.cancel()

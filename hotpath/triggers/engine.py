@@ -109,6 +109,25 @@ class TriggerEngine:
                     fired.append(event)
         return fired
 
+    def fire(self, name: str, coin: str, values: Mapping[str, Any], exch_ms: int, recv_ns: int,
+             now_ns: int, side: str | None = None) -> TriggerFired:
+        """Fire rule ``name`` by hand, whatever its conditions say; its cooldown and the
+        active-trigger cap still apply. Raises ValueError naming why it did not fire."""
+        rule = next((r for r in self._rules if r.name == name), None)
+        if rule is None:
+            known = ", ".join(r.name for r in self._rules)
+            raise ValueError(f"no enabled rule {name!r}; enabled: {known}")
+        before = (self.stats.suppressed_cooldown.get(name, 0), self.stats.suppressed_cap.get(name, 0))
+        self._now_ms = max(self._now_ms, exch_ms)
+        event = self._try_fire(rule, coin, values, exch_ms, recv_ns, now_ns)
+        if event is None:
+            why = "its cooldown" if self.stats.suppressed_cooldown.get(name, 0) > before[0] \
+                else f"the cap of {self._max_active} active triggers"
+            raise ValueError(f"rule {name!r} on {coin} held back by {why}")
+        if side is not None:
+            event.side = side
+        return event
+
     def _try_fire(self, rule: Rule, coin: str, values: Mapping[str, Any], exch_ms: int,
                   recv_ns: int, now_ns: int) -> TriggerFired | None:
         name = rule.name

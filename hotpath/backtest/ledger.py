@@ -1,0 +1,141 @@
+"""Per-trigger accounting: which fills belong to which trigger, what each trigger earned.
+
+The simulated account nets every trigger's orders into one position per coin, so its realized
+PnL (measured against the account's average entry) cannot say which trigger earned what. Each
+trigger therefore keeps its own cash flow: every fill of one of its orders (found by the cloid,
+which ``hotpath.execution.orders.cloid_for`` derives from the trigger id and the leg) moves its
+position and its cash, and pays its fee at the simulator's rates. A trigger's PnL is
+``cash + position × mark − fees``. Summed over triggers this is exactly the account's trading
+PnL (netting moves PnL between triggers, never in or out); the account's equity change is
+that plus funding, which the exchange charges on the netted position and is reported apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterable
+
+from hotpath.contracts import TriggerFired
+from hotpath.execution.orders import Leg
+from hotpath.sim.engine import Fees
+from hotpath.sim.wire import ZERO
+
+# outcome of one trigger, as the report groups them (order = stacking order in the plot)
+OUTCOMES = ("tp", "sl", "open", "closed", "not_filled", "refused")
+ENTRY_LEGS = ("entry", "limit", "hedge")
+
+
+@dataclass
+class TriggerRecord:
+    trigger_id: str
+    rule: str
+    coin: str
+    side: str
+    fired_ms: int
+    actions_sent: int = 0
+    refusals: list[str] = field(default_factory=list)
+    not_modelled: list[str] = field(default_factory=list)   # e.g. start_workflow
+    rejected: list[str] = field(default_factory=list)       # exchange errors, per leg
+    latency_ms: list[float] = field(default_factory=list)   # one sample per action sent
+    entry_filled: Decimal = ZERO
+    entry_failed: bool = False   # the exchange refused the entry (IOC with nothing to take, margin…)
+    position: Decimal = ZERO
+    cash: Decimal = ZERO
+    fees: Decimal = ZERO
+    fills: int = 0
+    tp_hit: bool = False
+    sl_hit: bool = False
+    closed_ms: int | None = None
+    close_reason: str | None = None
+
+    def pnl(self, mark: Decimal | None) -> Decimal:
+        """Net of fees, open position at ``mark`` (its last fill price if there is no mark)."""
+        if self.position == 0:
+            return self.cash - self.fees
+        return self.cash + self.position * (mark if mark is not None else ZERO) - self.fees
+
+    @property
+    def filled(self) -> bool:
+        return self.entry_filled > 0
+
+    @property
+    def done(self) -> str | None:
+        """Why nothing more can happen to this trigger's position, or None while it can."""
+        if self.actions_sent == 0:
+            return "refused"
+        if self.entry_failed and not self.filled:
+            return "not_filled"
+        if self.filled and self.position == 0:
+            return "exited"
+        return None
+
+    def outcome(self) -> str:
+        if self.actions_sent == 0:
+            return "refused"
+        if not self.filled:
+            return "not_filled"
+        if self.position != 0:
+            return "open"
+        if self.tp_hit:
+            return "tp"
+        if self.sl_hit:
+            return "sl"
+        return "closed"
+
+
+class Ledger:
+    def __init__(self, fees: Fees) -> None:
+        self.fees = fees
+        self.records: dict[str, TriggerRecord] = {}
+        self._legs: dict[str, tuple[TriggerRecord, str]] = {}
+        self.unattributed_fills = 0
+
+    def open(self, ev: TriggerFired) -> TriggerRecord:
+        rec = TriggerRecord(ev.trigger_id, ev.rule, ev.coin, ev.side, ev.exch_ts_ns // 1_000_000)
+        self.records[ev.trigger_id] = rec
+        return rec
+
+    def open_pseudo(self, trigger_id: str, rule: str, coin: str, now_ms: int) -> TriggerRecord:
+        """A record for orders no trigger placed (a breaker's flatten), so every fill is counted."""
+        rec = self.records.get(trigger_id)
+        if rec is None:
+            rec = self.records[trigger_id] = TriggerRecord(trigger_id, rule, coin, "", now_ms)
+        return rec
+
+    def register(self, rec: TriggerRecord, legs: Iterable[Leg]) -> None:
+        for leg in legs:
+            self._legs[leg.cloid] = (rec, leg.name)
+
+    def on_answer(self, rec: TriggerRecord, legs: list[Leg], statuses: list) -> list[Leg]:
+        """The exchange's statuses for one order action (same order as ``legs``); returns the
+        legs it refused."""
+        refused = []
+        for leg, st in zip(legs, statuses):
+            if isinstance(st, dict) and "error" in st:
+                rec.rejected.append(f"{leg.name}: {st['error']}")
+                refused.append(leg)
+                if leg.name in ENTRY_LEGS:
+                    rec.entry_failed = True
+        return refused
+
+    def on_fill(self, fill: dict) -> TriggerRecord | None:
+        found = self._legs.get(fill.get("cloid", ""))
+        if found is None:
+            self.unattributed_fills += 1
+            return None
+        rec, leg = found
+        px, sz = Decimal(fill["px"]), Decimal(fill["sz"])
+        signed = sz if fill["side"] == "B" else -sz
+        rec.position += signed
+        rec.cash -= signed * px
+        # the simulator's own fee formula, unrounded (the fill record shows it to 6 decimals)
+        rec.fees += px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
+        rec.fills += 1
+        if leg in ENTRY_LEGS:
+            rec.entry_filled += sz
+        elif leg == "tp":
+            rec.tp_hit = True
+        elif leg == "sl":
+            rec.sl_hit = True
+        return rec

@@ -1,0 +1,129 @@
+"""``tripwire hotpath run``: the hot path as a pinned, long-running service.
+
+Start-up order matters: settings, risk config and the key are checked first (a bad one stops
+the process with the file, key and reason); then the process pins itself and raises its
+priority; the loop (uvloop) starts, connects and reconciles; only then is the garbage
+collector frozen, so everything built at start-up is out of its way, and systemd is told READY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from tripwire.cli import UserError
+from tripwire.commands.common import add_config_arguments
+
+HELP = "run the hot path: market data → triggers → risk → protective orders, events and commands"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="hotpath_command", metavar="HOTPATH_COMMAND", required=True)
+    r = sub.add_parser("run", help=HELP, description=HELP)
+    add_config_arguments(r)
+    r.add_argument("--risk", metavar="PATH", default="config/risk.yaml",
+                   help="risk limits and breakers (default: config/risk.yaml)")
+    r.add_argument("--cpus", metavar="LIST", help="pin to these cores, e.g. 2,3 or 2-3")
+    r.add_argument("--nice", type=int, metavar="N", help="niceness, -20 (highest) … 19")
+    r.add_argument("--no-gc-freeze", action="store_true",
+                   help="leave the garbage collector at Python's defaults")
+    r.add_argument("--api-url", metavar="URL", help="exchange URL (overrides exchange.api_url)")
+    r.add_argument("--events", metavar="ADDR", help="ZeroMQ PUB address (default: settings)")
+    r.add_argument("--commands", metavar="ADDR", help="ZeroMQ ROUTER address (default: settings)")
+    r.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="Prometheus /metrics port (default: metrics.hotpath_port; 0 disables)")
+
+
+def addresses_from(settings, events: str | None = None, commands: str | None = None):
+    """The bus addresses: explicit, else settings, else ipc:// under bus.run_dir."""
+    from hotpath.bus.addresses import BusAddresses, default_addresses
+    events = events or settings.bus.events
+    commands = commands or settings.bus.commands
+    if events is None or commands is None:
+        try:
+            d = default_addresses(settings.bus.run_dir)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        events, commands = events or d.events, commands or d.commands
+    return BusAddresses(events, commands)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hotpath.pinning import PinningError, pin_cpus, raise_priority, tune_gc
+    from hotpath.risk.config import RiskConfigError, load_risk_config
+    from hotpath.risk.manager import RiskManager
+    from hotpath.runtime.endpoints import endpoints
+    from hotpath.runtime.keys import make_signer
+    from hotpath.runtime.process import HotPathProcess, ProcessOptions
+    from hotpath.sdnotify import Notifier
+    from hotpath.settings import ConfigError, load_settings, resolve_path
+    from hotpath.triggers.engine import load_rules
+    from hotpath.triggers.errors import TriggerConfigError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        overrides = {}
+        settings = load_settings(args.config)
+        if args.api_url:
+            overrides["exchange"] = settings.exchange.model_copy(update={"api_url": args.api_url})
+            settings = settings.model_copy(update=overrides)
+        triggers = Path(args.triggers) if args.triggers else resolve_path(settings.triggers_file)
+        load_rules(triggers)  # refuse a bad rules file before anything starts
+        risk = RiskManager(load_risk_config(resolve_path(Path(args.risk))))
+        ends = endpoints(settings)
+        signer, generated = make_signer(settings, ends.is_mainnet)
+    except (ConfigError, TriggerConfigError, RiskConfigError) as e:
+        raise UserError(str(e)) from None
+    if generated:
+        print(f"no agent key set: using a throwaway key for the simulator, account {signer.address}",
+              flush=True)
+    if args.cpus:
+        try:
+            print(f"pinned to cores {sorted(pin_cpus(args.cpus))}", flush=True)
+        except PinningError as e:
+            raise UserError(str(e)) from None
+    if args.nice is not None:
+        try:
+            raise_priority(args.nice)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    notifier = Notifier.from_env()
+    port = settings.metrics.hotpath_port if args.metrics_port is None else args.metrics_port
+
+    def ready() -> None:
+        if not args.no_gc_freeze:
+            tune_gc()
+        notifier.notify("READY=1", "STATUS=trading")
+        print("hot path ready", flush=True)
+
+    proc = HotPathProcess(
+        settings, risk, ends, signer, addresses_from(settings, args.events, args.commands),
+        ProcessOptions(metrics_port=port or None, metrics_host=settings.metrics.host,
+                       on_ready=ready, on_tick=lambda: notifier.notify("WATCHDOG=1"),
+                       triggers_path=str(triggers)))
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:  # not on this platform: the stock loop works, slower
+        runner = asyncio.run
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, proc.stop)
+        return await proc.run()
+
+    try:
+        code = runner(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"tripwire hotpath: {e.code}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        notifier.notify("STOPPING=1")
+    return code
