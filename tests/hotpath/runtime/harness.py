@@ -123,3 +123,60 @@ async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str =
         sub.close()
         if own_sim:
             sim.stop()
+
+
+def warm_file(dest: Path, minutes: int = 17) -> Path:
+    """The first ``minutes`` of the bundled recording as NDJSON: enough for ATR to warm up."""
+    import orjson
+    from hotpath.replay.archive import read_messages
+    from hotpath.sim.replay import message_time
+    out = dest / f"warm-{minutes}m.ndjson"
+    if out.exists():
+        return out
+    first = None
+    with out.open("wb") as f:
+        for msg in read_messages(RECORDING):
+            t = message_time(msg)
+            if t is not None:
+                first = first if first is not None else t
+                if t - first > minutes * 60_000:
+                    break
+            f.write(orjson.dumps(msg) + b"\n")
+    return out
+
+
+def probe_rules(dest: Path, *, size_frac: float = 0.05, tp_atr: float = 20, sl_atr: float = 20,
+                cooldown_s: float = 3600, max_active: int = 3, side: str = "long") -> Path:
+    """One rule that fires at the first 1-minute close with ATR warm and places a bracket whose
+    TP/SL are far enough (20 ATR) to stay open: a known order state to test against."""
+    p = dest / f"probe-{size_frac}-{cooldown_s}-{side}.yaml"
+    p.write_text(f"""
+max_active_triggers: {max_active}
+active_ttl_s: 600
+rules:
+  probe_{side}:
+    side: {side}
+    on: bar_close_1m
+    cooldown_s: {cooldown_s}
+    when_all:
+      - atr_1m_gt: 0
+    actions:
+      - place_bracket: {{size_frac: {size_frac}, tp_atr: {tp_atr}, sl_atr: {sl_atr}}}
+""")
+    return p
+
+
+def risk_file(dest: Path, **changes: float) -> Path:
+    """config/risk.yaml with some values changed, e.g. ``tick_to_trade_ms=0.001``."""
+    import yaml
+    data = yaml.safe_load(Path("config/risk.yaml").read_text())
+    where = {"tick_to_trade_ms": ("breakers", "latency"), "max_drawdown_pct": ("breakers", "drawdown"),
+             "max_age_ms": ("breakers", "stale_data"), "max_errors": ("breakers", "order_errors")}
+    for key, value in changes.items():
+        section = data
+        for part in where.get(key, ("limits",)):
+            section = section[part]
+        section[key] = value
+    p = dest / f"risk-{'-'.join(f'{k}{v}' for k, v in changes.items())}.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
