@@ -40,6 +40,7 @@ class Rig:
     sim: RunningServer
     proc: HotPathProcess
     signer: Signer
+    key: str
     events: list[Any] = field(default_factory=list)
     task: asyncio.Task | None = None
 
@@ -76,7 +77,9 @@ class Rig:
 async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str = "config/risk.yaml",
               fund_usdc: int | None = 10_000, key: str | None = None,
               feed: FeedConfig | None = None, sim: RunningServer | None = None,
-              settings_overrides: dict | None = None) -> AsyncIterator[Rig]:
+              settings_overrides: dict | None = None,
+              proxy_url: str | None = None) -> AsyncIterator[Rig]:
+    """A hot path trading on a simulator (started here unless given), ``proxy_url`` between."""
     own_sim = sim is None
     if sim is None:
         engine = SimEngine()
@@ -87,12 +90,12 @@ async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str =
         sim.call(lambda: sim.server.engine.fund(signer.address, Decimal(fund_usdc)))
     base = load_settings("config/settings.yaml")
     settings = load_settings("config/settings.yaml", exchange=base.exchange.model_copy(
-        update={"api_url": sim.url}), execution=base.execution.model_copy(
+        update={"api_url": proxy_url or sim.url}), execution=base.execution.model_copy(
         update={**FAST, "sim_fund_usdc": 0, **(execution or {})}), **(settings_overrides or {}))
     proc = HotPathProcess(settings, RiskManager(load_risk_config(risk_file)), endpoints(settings),
                           signer, default_addresses(tmp_path / "bus"),
                           ProcessOptions(feed=feed or FeedConfig()))
-    r = Rig(sim, proc, signer)
+    r = Rig(sim, proc, signer, key)
     sub = AsyncSubscriber(proc.addresses.events, topics=[""])
     r.task = asyncio.create_task(proc.run())
 
