@@ -28,10 +28,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
+
 from flows.analysis import AnalysisConfig, LocalModel
 from flows.analyze import AnalyzeDeps, ClientPool, run_analysis, use_deps
 from hotpath.bus.client import AsyncSubscriber, Gap, Restart
-from hotpath.contracts import Event
+from hotpath.contracts import Event, trigger_seq
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class DispatchStats:
     gaps: int = 0
     missed: int = 0                # events lost in those gaps
     restarts: int = 0              # hot-path publisher restarts seen
+    trigger_gaps: int = 0          # jumps in the hot path's trigger sequence (incl. across our restarts)
+    missed_triggers: int = 0       # triggers fired that this dispatcher never saw
     running: int = 0
     peak_running: int = 0
 
@@ -88,7 +92,8 @@ class Dispatcher:
                  cfg: AnalysisConfig | None = None, max_concurrent: int = 3,
                  deadline_s: float = DEFAULT_DEADLINE_S, *, model: LocalModel | None = None,
                  emit_prefect_events: bool = True,
-                 on_outcome: Callable[[TriggerOutcome], None] | None = None):
+                 on_outcome: Callable[[TriggerOutcome], None] | None = None,
+                 cursor_file: str | Path | None = None):
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         if deadline_s <= 0:
@@ -109,6 +114,10 @@ class Dispatcher:
         self._ready = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
         self._deps: AnalyzeDeps | None = None
+        # The last trigger seen (publisher instance, trigger sequence), kept in a file so a
+        # restarted dispatcher knows which triggers fired while it was down.
+        self.cursor_file = Path(cursor_file) if cursor_file else None
+        self._cursor: dict[str, Any] = self._load_cursor()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -170,6 +179,7 @@ class Dispatcher:
             log.warning("trigger event %s without trigger_id, skipped", ev.topic)
             return
         self.stats.received += 1
+        self._advance_cursor(ev, trigger_id)
         outcome = TriggerOutcome(trigger_id, str(data.get("rule", "")), str(data.get("coin", "")),
                                  published_ns=ev.pub_ts_ns, received_ns=received_ns)
         self.outcomes[trigger_id] = outcome
@@ -245,6 +255,49 @@ class Dispatcher:
             log.warning("could not emit the Prefect event for trigger %s", o.trigger_id,
                         exc_info=True)
 
+    # -- the trigger cursor -------------------------------------------------------------------
+
+    def _load_cursor(self) -> dict[str, Any]:
+        if self.cursor_file is None or not self.cursor_file.exists():
+            return {}
+        try:
+            data = orjson.loads(self.cursor_file.read_bytes())
+            return data if isinstance(data, dict) else {}
+        except (OSError, orjson.JSONDecodeError) as e:
+            log.warning("dispatcher cursor %s unreadable (%s): gaps across this restart will "
+                        "not be detected", self.cursor_file, e)
+            return {}
+
+    def _advance_cursor(self, ev: Event, trigger_id: str) -> None:
+        seq = trigger_seq(trigger_id)
+        if seq is None:
+            return
+        last, instance = self._cursor.get("seq"), self._cursor.get("instance")
+        if instance == ev.instance and isinstance(last, int) and seq > last + 1:
+            missed = seq - last - 1
+            self.stats.trigger_gaps += 1
+            self.stats.missed_triggers += missed
+            log.warning("missed %d trigger(s) #%d..#%d of hot path %s (fired while this "
+                        "dispatcher was down or the bus dropped them): never analysed, their "
+                        "orders stay as placed", missed, last + 1, seq - 1, ev.instance)
+        elif instance is not None and instance != ev.instance:
+            log.warning("hot path restarted since the last trigger seen (%s → %s)", instance,
+                        ev.instance)
+        if instance != ev.instance or not isinstance(last, int) or seq > last:
+            self._cursor = {"instance": ev.instance, "seq": seq, "trigger_id": trigger_id}
+            self._save_cursor()
+
+    def _save_cursor(self) -> None:
+        if self.cursor_file is None:
+            return
+        tmp = self.cursor_file.with_suffix(".tmp")
+        try:
+            self.cursor_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(orjson.dumps(self._cursor))
+            tmp.replace(self.cursor_file)
+        except OSError as e:
+            log.warning("cannot save dispatcher cursor %s: %s", self.cursor_file, e)
+
     # -- bus health --------------------------------------------------------------------------
 
     def _on_gap(self, gap: Gap) -> None:
@@ -305,7 +358,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = LocalModel.load(cfg.model_file)
         dispatcher = Dispatcher(events, commands, cfg, args.max_concurrent, args.deadline_s,
-                                model=model, on_outcome=_print_outcome)
+                                model=model, on_outcome=_print_outcome,
+                                cursor_file=Path(args.run_dir) / "dispatcher.cursor.json")
     except ValueError as e:
         raise UserError(str(e)) from None
     from flows.prefect_runtime import prefect_api
@@ -315,7 +369,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(dispatcher))
     s = dispatcher.stats
     print(f"received {s.received}, started {s.started}, expired {s.expired}, failed {s.failed}, "
-          f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}")
+          f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}, "
+          f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps)")
     return 0
 
 

@@ -62,6 +62,14 @@ class TriggerFired:
                    int(d["recv_ts_ns"]), int(d["fired_ts_ns"]))
 
 
+def trigger_seq(trigger_id: str) -> int | None:
+    """The hot path's trigger sequence number, which ends every trigger id
+    (``<rule>.<coin>.<exch_ms>.<seq>``): one counter across rules and coins per hot-path
+    instance, so a consumer that saw #4 and then #7 knows it missed two triggers."""
+    tail = trigger_id.rpartition(".")[2]
+    return int(tail) if tail.isdigit() else None
+
+
 # -- decisions (analysis, n8n, operators → hot path) ---------------------------------------
 
 DECISION_SOURCES = ("llm", "local", "n8n", "operator", "policy")

@@ -1,0 +1,149 @@
+"""The decision loop end to end: simulator + hot path + dispatcher + a real Prefect server.
+
+A replay fires triggers on the simulator; the dispatcher starts one analysis flow run per
+trigger; each decision goes back to the hot path over the command channel and its protective
+orders end in the decided state on the exchange. The LLM may be down, slow or talk garbage:
+nothing hangs, the local model decides. A dispatcher restarted mid-stream reports the triggers
+it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from flows.analysis import AnalysisConfig, LlmConfig, LocalModel
+from flows.analysis.testing import FakeLlmServer
+from flows.dispatch import Dispatcher
+from hotpath.bus.commands import AsyncCommandClient
+from tests.hotpath.runtime.harness import probe_rules, rig, warm_file
+
+SPEED = 300
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_server():
+    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60), \
+            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
+        yield
+
+
+def long_deadline_rules(dest: Path) -> Path:
+    """config/triggers.yaml with an hour-long analysis deadline: at 300× a one-second flow is
+    five market minutes, past the real 120 s deadline (which is what a fast replay compresses,
+    not what the loop takes)."""
+    text = Path("config/triggers.yaml").read_text()
+    assert "active_ttl_s: 120" in text
+    p = dest / "triggers-long-ttl.yaml"
+    p.write_text(text.replace("active_ttl_s: 120", "active_ttl_s: 3600", 1)
+                 .replace("max_active_triggers: 3", "max_active_triggers: 5", 1))
+    return p
+
+
+def dispatcher_for(r, cfg: AnalysisConfig | None = None, **kw) -> Dispatcher:
+    return Dispatcher(r.proc.addresses.events, r.proc.addresses.commands, cfg or AnalysisConfig(),
+                      model=LocalModel.heuristic(), emit_prefect_events=False, **kw)
+
+
+async def settle(r, d: Dispatcher, n: int, timeout_s: float = 60) -> None:
+    await r.wait_for(lambda: len(d.outcomes) >= n and all(o.done_ns for o in d.outcomes.values()),
+                     timeout_s, f"{n} analysed triggers")
+    await r.proc.layer.drain()
+
+
+def test_every_trigger_gets_one_decision_and_its_orders_end_in_the_decided_state(tmp_path):
+    async def go():
+        async with rig(tmp_path, settings_overrides={
+                "triggers_file": long_deadline_rules(tmp_path)}) as r:
+            d = dispatcher_for(r)
+            d.start()
+            await d.wait_ready()
+            await asyncio.sleep(0.3)
+            await r.replay(SPEED)
+            await settle(r, d, 3)
+            await d.close()
+            hp, layer = r.proc.hp, r.proc.layer
+            assert len(hp.recent) == 3
+            assert sorted(hp.decisions) == sorted(hp.recent)          # exactly one each
+            assert {o.status for o in d.outcomes.values()} == {"applied"}
+            open_cloids = r.sim_call(lambda: {o.cloid for o in list(r.engine.open.values())
+                                              + list(r.engine.waiting_children.values())
+                                              if o.user == r.user})
+            for tid, rec in hp.decisions.items():
+                kind = rec["decision"] and rec["result"]["kind"]
+                orders = layer.tracker.get(tid)
+                assert orders is not None
+                if kind == "cancel":
+                    assert not orders.open_legs()
+                    assert not {leg.cloid for leg in orders.legs.values()} & open_cloids
+                elif kind == "adjust":
+                    assert orders.revision >= 1 or not orders.open_legs()
+                    for leg in orders.open_legs():
+                        assert leg.cloid in open_cloids
+                else:
+                    assert orders.revision == 0
+            decided = [e for e in r.topics("decision.")]
+            assert len(decided) == 3
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("behaviour", ["hang", "slow", "garbage", "error500"])
+def test_a_misbehaving_llm_never_stalls_the_loop(tmp_path, behaviour):
+    async def go():
+        async with FakeLlmServer(behaviour, slow_s=0.5) as llm:
+            cfg = AnalysisConfig(llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=1.5))
+            async with rig(tmp_path, settings_overrides={
+                    "triggers_file": probe_rules(tmp_path)}) as r:
+                d = dispatcher_for(r, cfg)
+                d.start()
+                await d.wait_ready()
+                await asyncio.sleep(0.3)
+                await r.replay(SPEED, files=(warm_file(tmp_path),))
+                await settle(r, d, 1, timeout_s=30)
+                await d.close()
+                (o,) = d.outcomes.values()
+                assert o.status == "applied", o
+                expected = {"slow": None, "hang": "timeout", "garbage": "bad_json",
+                            "error500": "http_error"}[behaviour]
+                assert o.result["fallback_reason"] == expected
+                assert o.result["analyst"] == "llm"
+                assert len(r.proc.hp.decisions) == 1
+    asyncio.run(go())
+
+
+def test_a_restarted_dispatcher_reports_the_triggers_it_missed(tmp_path):
+    async def go():
+        cursor = tmp_path / "dispatcher.cursor.json"
+        async with rig(tmp_path, settings_overrides={
+                "triggers_file": long_deadline_rules(tmp_path)}) as r:
+            first = dispatcher_for(r, cursor_file=cursor)
+            first.start()
+            await first.wait_ready()
+            await asyncio.sleep(0.3)
+            replay = asyncio.create_task(r.replay(SPEED))
+            await r.wait_for(lambda: len(first.outcomes) >= 2, 60, "the first two triggers")
+            await first.close()  # the dispatcher goes down mid-stream
+            await replay  # the hour's third trigger fires while it is down
+            assert len(r.proc.hp.recent) == 3
+            second = dispatcher_for(r, cursor_file=cursor)
+            second.start()
+            await second.wait_ready()
+            await asyncio.sleep(0.3)
+            client = AsyncCommandClient(r.proc.addresses.commands, timeout_s=5)
+            try:  # the next trigger reaches the restarted dispatcher
+                await client.call("fire_rule", {"rule": "squeeze_up", "coin": "BTC"})
+            finally:
+                client.close()
+            await r.wait_for(lambda: len(second.outcomes) >= 1, 60, "a trigger after the restart")
+            await second.close()
+            seen = set(first.outcomes) | set(second.outcomes)
+            missed = set(r.proc.hp.recent) - seen
+            assert missed, "the scenario needs a trigger fired while the dispatcher was down"
+            assert second.stats.trigger_gaps == 1
+            assert second.stats.missed_triggers == len(missed)
+    asyncio.run(go())
