@@ -1,4 +1,5 @@
-"""Dispatcher latency: trigger published → flow running, and → decision applied (local model).
+"""Dispatcher latency: trigger published → flow running, and → decision applied, with the
+local model only and with a test LLM (local OpenAI-compatible server) that answers in 1 s.
 
 A fake hot path publishes ``N_TRIGGERS`` ``trigger.fired`` events over ipc:// every
 ``INTERVAL_S`` and answers ``apply_decision``; the dispatcher (``max_concurrent`` 3) starts one
@@ -23,8 +24,8 @@ import tempfile
 import time
 from typing import Any
 
-N_TRIGGERS = 50
-INTERVAL_S = 0.2
+N_TRIGGERS = 30
+INTERVAL_S = 1.0  # the hot path caps active triggers at 3; 1/s is already a storm
 MAX_CONCURRENT = 3
 
 
@@ -33,8 +34,16 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-async def _run(run_dir: str) -> list[Any]:
-    from flows.analysis import AnalysisConfig, LocalModel
+async def _run(run_dir: str, llm_delay_s: float | None) -> list[Any]:
+    if llm_delay_s is None:
+        return await _run_with(run_dir, None)
+    from flows.analysis.testing import FakeLlmServer
+    async with FakeLlmServer("slow", slow_s=llm_delay_s) as llm:
+        return await _run_with(run_dir, llm.base_url)
+
+
+async def _run_with(run_dir: str, llm_url: str | None) -> list[Any]:
+    from flows.analysis import AnalysisConfig, LlmConfig, LocalModel
     from flows.dispatch import Dispatcher
     from hotpath.bus.commands import CommandServer
     from hotpath.bus.publisher import Publisher
@@ -45,7 +54,9 @@ async def _run(run_dir: str) -> list[Any]:
     server = CommandServer(commands)
     server.register("apply_decision", lambda d: {"kind": d.kind})
     serving = asyncio.create_task(server.serve())
-    d = Dispatcher(events, commands, AnalysisConfig(model_file=None), MAX_CONCURRENT, 60.0,
+    cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm_url, model="bench")) \
+        if llm_url else AnalysisConfig(model_file=None)
+    d = Dispatcher(events, commands, cfg, MAX_CONCURRENT, 60.0,
                    model=LocalModel.heuristic())
     d.start()
     await d.wait_ready()
@@ -78,10 +89,15 @@ def main() -> None:
         harness = contextlib.ExitStack()
         harness.enter_context(prefect_test_harness(server_startup_timeout=60))
         harness.enter_context(temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False}))
-    with harness, tempfile.TemporaryDirectory(prefix="twd") as run_dir:
-        t0 = time.perf_counter()
-        outcomes = asyncio.run(_run(run_dir))
-        wall = time.perf_counter() - t0
+    with harness:
+        for label, delay in (("local model", None), ("test LLM answering in 1 s", 1.0)):
+            with tempfile.TemporaryDirectory(prefix="twd") as run_dir:
+                t0 = time.perf_counter()
+                outcomes = asyncio.run(_run(run_dir, delay))
+                _report(label, outcomes, time.perf_counter() - t0)
+
+
+def _report(label: str, outcomes: list[Any], wall: float) -> None:
     done = [o for o in outcomes if o.result]
     recv = [(o.received_ns - o.published_ns) / 1e6 for o in outcomes]
     start = [o.result["timings_ms"]["fired_to_flow_start"] for o in done]
@@ -89,7 +105,7 @@ def main() -> None:
     statuses = {s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}}
     print(f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"{len(outcomes)} triggers every {INTERVAL_S * 1000:.0f} ms, max_concurrent "
-          f"{MAX_CONCURRENT}, local model; {wall:.1f} s; outcomes {statuses}")
+          f"{MAX_CONCURRENT}, {label}; {wall:.1f} s; outcomes {statuses}")
     for name, xs in (("published → received", recv), ("published → flow running", start),
                      ("published → decision applied", applied)):
         if xs:
