@@ -318,12 +318,19 @@ HELP = "start an analysis flow run for every fired trigger (the flows side's dis
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH",
+                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
     p.add_argument("--events", metavar="ADDR",
-                   help="hot-path events address (default: ipc://<run-dir>/events.sock)")
+                   help="hot-path events address (default: settings bus.events, else "
+                        "ipc://<run-dir>/events.sock)")
     p.add_argument("--commands", metavar="ADDR",
-                   help="hot-path commands address (default: ipc://<run-dir>/commands.sock)")
-    p.add_argument("--run-dir", default="run", metavar="DIR",
-                   help="directory of the default ipc:// sockets (default: ./run)")
+                   help="hot-path commands address (default: settings bus.commands, else "
+                        "ipc://<run-dir>/commands.sock)")
+    p.add_argument("--run-dir", metavar="DIR",
+                   help="directory of the default ipc:// sockets (default: settings bus.run_dir)")
+    p.add_argument("--store", metavar="URI", help="where outcomes are stored (default: settings store.uri)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="Prometheus /metrics port (default: settings metrics.dispatcher_port; 0 off)")
     p.add_argument("--max-concurrent", type=int, default=3, metavar="N",
                    help="analysis flows running at once (default: 3)")
     p.add_argument("--deadline-s", type=float, default=DEFAULT_DEADLINE_S, metavar="S",
@@ -333,52 +340,86 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="local model file (default: data/models/local_model.json if present, "
                         "else the built-in heuristic)")
     p.add_argument("--llm-base-url", metavar="URL",
-                   help="OpenAI-compatible base URL (default: none, the local model decides)")
-    p.add_argument("--llm-model", default="gpt-4o-mini", metavar="NAME")
+                   help="OpenAI-compatible base URL (default: settings analysis.llm, else none: "
+                        "the local model decides)")
+    p.add_argument("--llm-model", default=None, metavar="NAME")
 
 
 def run(args: argparse.Namespace) -> int:
     from flows.analysis import LlmConfig
+    from flows.outcomes import OutcomeSink
+    from flows.sections import validate_section
+    from flows.store import StoreError, open_store
     from hotpath.bus.addresses import default_addresses
+    from hotpath.settings import ConfigError, load_settings, settings_path
     from tripwire.cli import UserError
 
-    if args.events is None or args.commands is None:
+    try:
+        settings = load_settings(args.config)
+        cfg = validate_section(AnalysisConfig, settings.analysis, "analysis",
+                               settings_path(args.config))
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    run_dir = args.run_dir or settings.bus.run_dir
+    events = args.events or settings.bus.events
+    commands = args.commands or settings.bus.commands
+    cursor_dir = Path(run_dir)
+    if events is None or commands is None:
         try:
-            defaults = default_addresses(args.run_dir)
+            defaults = default_addresses(run_dir)
         except ValueError as e:
             raise UserError(str(e)) from None
-    events = args.events or defaults.events
-    commands = args.commands or defaults.commands
-    cfg_kw: dict[str, Any] = {}
+        events, commands = events or defaults.events, commands or defaults.commands
+    updates: dict[str, Any] = {}
     if args.model_file:
-        cfg_kw["model_file"] = Path(args.model_file)
+        updates["model_file"] = Path(args.model_file)
     if args.llm_base_url:
-        cfg_kw["llm"] = LlmConfig(base_url=args.llm_base_url, model=args.llm_model)
-    cfg = AnalysisConfig(**cfg_kw)
+        updates["llm"] = LlmConfig(base_url=args.llm_base_url,
+                                   model=args.llm_model or cfg.llm.model)
+    cfg = cfg.model_copy(update=updates)
+    try:
+        store = open_store(args.store or settings.store.uri)
+    except StoreError as e:
+        raise UserError(str(e)) from None
+    sink = OutcomeSink(store)
+    port = settings.metrics.dispatcher_port if args.metrics_port is None else args.metrics_port
+    metrics = sink.serve(port, settings.metrics.host) if port else None
+
+    def on_outcome(o: TriggerOutcome) -> None:
+        _print_outcome(o)
+        sink.record(o)
     try:
         model = LocalModel.load(cfg.model_file)
         dispatcher = Dispatcher(events, commands, cfg, args.max_concurrent, args.deadline_s,
-                                model=model, on_outcome=_print_outcome,
-                                cursor_file=Path(args.run_dir) / "dispatcher.cursor.json")
+                                model=model, on_outcome=on_outcome,
+                                cursor_file=cursor_dir / "dispatcher.cursor.json")
     except ValueError as e:
         raise UserError(str(e)) from None
     from flows.prefect_runtime import prefect_api
 
-    with prefect_api() as url:
-        print(f"flow runs report to {url}", flush=True)
-        asyncio.run(_serve(dispatcher))
+    try:
+        with prefect_api() as url:
+            print(f"flow runs report to {url}", flush=True)
+            asyncio.run(_serve(dispatcher, sink))
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+        store.close()
     s = dispatcher.stats
     print(f"received {s.received}, started {s.started}, expired {s.expired}, failed {s.failed}, "
           f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}, "
-          f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps)")
+          f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps), "
+          f"store errors {sink.store_errors}")
     return 0
 
 
-async def _serve(dispatcher: Dispatcher) -> None:
+async def _serve(dispatcher: Dispatcher, sink: Any = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, dispatcher.stop)
     await dispatcher.run()
+    if sink is not None:
+        await sink.flush()
 
 
 def _print_outcome(o: TriggerOutcome) -> None:

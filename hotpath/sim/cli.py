@@ -71,6 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic", type=int, metavar="SEED", default=None,
                    help="merge seeded synthetic trades and asset contexts into the replay")
     p.add_argument("--loop", action="store_true", help="restart the replay when it ends")
+    p.add_argument("--wait-for-subscriber", action="store_true",
+                   help="start the replay when the first client subscribes to l2Book or trades")
     p.add_argument("--keep-time", action="store_true",
                    help="keep the recorded exchange times instead of rebasing the replay to now")
     p.add_argument("--fund", type=_fund, action="append", default=[], metavar="ADDRESS=USDC",
@@ -96,7 +98,7 @@ def build(args: argparse.Namespace) -> SimServer:
     api = ExchangeApi(engine, auto_fund_usdc=args.auto_fund)
     api.recover  # fail at start, not on the first order, if the signing module is missing
     replay = ReplaySpec(args.replay, args.speed, args.synthetic, not args.keep_time, args.loop) if args.replay else None
-    return SimServer(engine, api, replay)
+    return SimServer(engine, api, replay, replay_on_subscribe=args.wait_for_subscriber)
 
 
 async def _serve(args: argparse.Namespace, server: SimServer) -> None:

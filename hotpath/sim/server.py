@@ -70,7 +70,8 @@ class _Conn:
 
 class SimServer:
     def __init__(self, engine: SimEngine, api: ExchangeApi, replay: ReplaySpec | None = None,
-                 clock: MarketClock | None = None, on_replay_done: Callable[[int], None] | None = None) -> None:
+                 clock: MarketClock | None = None, on_replay_done: Callable[[int], None] | None = None,
+                 replay_on_subscribe: bool = False) -> None:
         self.engine = engine
         self.api = api
         self.replay = replay
@@ -82,6 +83,8 @@ class SimServer:
         self._tasks: list[asyncio.Task] = []
         self._last_bbo: dict[str, tuple] = {}
         self._on_replay_done = on_replay_done
+        # Hold the replay until a client subscribes to market data, so it sees the first message.
+        self._replay_pending = replay is not None and replay_on_subscribe
 
     # -- app -----------------------------------------------------------------------------------
 
@@ -98,7 +101,7 @@ class SimServer:
 
     async def _start_tasks(self, app: web.Application) -> None:
         self._tasks.append(asyncio.create_task(self._ticker()))
-        if self.replay is not None:
+        if self.replay is not None and not self._replay_pending:
             self._tasks.append(asyncio.create_task(self._run_replay(self.replay)))
 
     def start_replay(self, spec: ReplaySpec) -> asyncio.Task:
@@ -225,6 +228,13 @@ class SimServer:
             return
         assert isinstance(sub, dict)
         conn.send({"channel": "subscriptionResponse", "data": {"method": method, "subscription": subs.echo(sub)}})
+        if method == "subscribe" and self._replay_pending and key[0] in ("l2Book", "trades"):
+            self._replay_pending = False
+            assert self.replay is not None
+            # A moment for the client's other subscriptions to land before the first message.
+            asyncio.get_running_loop().call_later(
+                0.5, lambda: self.start_replay(self.replay))  # type: ignore[arg-type]
+            log.info("first market subscriber: replay starts")
         if method == "subscribe" and key[0] == "userFills":
             acct = self.engine.accounts.get(key[1])
             conn.send({"channel": "userFills", "data": {"isSnapshot": True, "user": key[1],

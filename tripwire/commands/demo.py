@@ -1,28 +1,395 @@
-"""``tripwire demo``: the main job, on the bundled real recording, with no keys and no network.
+"""``tripwire demo``: the whole system on the bundled real recording, no keys, no network.
 
-At this stage: the real BTC hour (with seeded synthetic trades and asset contexts) through the
-hot path's pipeline, printing each trigger as it fires and a summary at the end.
+It starts, each as its own process (logs in ``run/demo/logs/``):
+
+1. a local Prefect server (SQLite under ``run/demo/prefect``), for flow runs and the UI;
+2. the simulator, replaying the recorded hour (with seeded synthetic trades and contexts) at
+   ``--speed`` once the hot path subscribes;
+3. the hot path, pinned to the last core when there is more than one, trading on the simulator
+   with a throwaway key;
+4. the recorder (events → the SQLite store), the dispatcher (one analysis flow run per
+   trigger), every scheduled deployment served (``tripwire flows serve``), and the API;
+
+then shows a live view from the event bus (replay progress, triggers, orders, decisions, PnL)
+and ends with a report: what fired, what the simulator filled, decisions applied, rows in the
+store, flow runs in Prefect, and where the UIs are. Ctrl-C or SIGTERM stops everything cleanly.
+
+Timers that run on market time are scaled by the replay speed, so the real-time parts keep
+their real-time budgets: a trigger's analysis deadline (``active_ttl_s``, 120 s of market time)
+becomes 120 s of *wall* time at any speed, and so does the dead man's switch window.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-from tripwire.commands import replay as replay_cmd
-from tripwire.commands.common import add_config_arguments
-
+HELP = "run the whole system on the bundled real recording (no keys, no network)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=None, help="synthetic generator seed")
-    add_config_arguments(p)
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="replay speed, × real time (default 60: the hour in a minute)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: when the replay ends)")
+    p.add_argument("--keep-ui", action="store_true",
+                   help="keep the Prefect UI, the API and the simulator up after the report, "
+                        "until Ctrl-C")
+    p.add_argument("--run-dir", default="run/demo", metavar="DIR",
+                   help="where logs, sockets, the store and Prefect's database go (default run/demo)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the hot path to a core")
+    p.add_argument("--llm-base-url", metavar="URL",
+                   help="an OpenAI-compatible API for the analysis (default: the local model)")
 
 
 def run(args: argparse.Namespace) -> int:
-    args.files = []
-    args.json = False
-    args.no_synthetic = False
-    args.show_triggers = True
-    print("tripwire demo: replaying the bundled real BTC l2Book hour (2024-01-01 12:00 UTC) "
-          "with seeded synthetic trades and asset contexts\n")
-    return replay_cmd.run(args)
+    from tripwire.cli import UserError
+
+    if args.speed <= 0:
+        raise UserError("--speed must be positive (1 is real time)")
+    demo = Demo(args)
+    return demo.run()
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from hotpath.settings import PROJECT_ROOT, load_settings
+        self.args = args
+        self.root = PROJECT_ROOT
+        self.run_dir = Path(args.run_dir).resolve()
+        self.settings = load_settings()
+        self.recording = [str(self.root / f) if not Path(f).is_absolute() else str(f)
+                          for f in self.settings.replay.files]
+        self.ports = {}
+        self.state: dict[str, Any] = {"triggers": [], "orders": 0, "fills": 0, "decisions": [],
+                                      "breakers": [], "account": None, "market_ms": None,
+                                      "first_ms": None}
+        self.stop_requested = False
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _prepare(self) -> dict[str, str]:
+        from tripwire.supervisor import free_port
+        speed = self.args.speed
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("bus/events.sock", "bus/commands.sock", "tripwire.sqlite",
+                      "tripwire.sqlite-wal", "tripwire.sqlite-shm", "dispatcher.cursor.json"):
+            (self.run_dir / stale).unlink(missing_ok=True)
+        rules = (self.root / "config/triggers.yaml").read_text()
+        ttl = re.search(r"^active_ttl_s:\s*([0-9.]+)", rules, re.M)
+        ttl_s = float(ttl.group(1)) if ttl else 120.0
+        demo_rules = self.run_dir / "triggers.yaml"
+        demo_rules.write_text(
+            f"# Generated by tripwire demo from config/triggers.yaml: active_ttl_s scaled by the\n"
+            f"# replay speed ({speed:g}×) so the analysis keeps its {ttl_s:g} s of wall time.\n"
+            + re.sub(r"^active_ttl_s:\s*[0-9.]+", f"active_ttl_s: {ttl_s * speed:g}", rules,
+                     count=1, flags=re.M))
+        self.ports = {name: free_port() for name in ("prefect", "sim", "api", "hotpath_metrics",
+                                                      "dispatcher_metrics", "recorder_metrics")}
+        self.api_key = secrets.token_urlsafe(24)
+        return {
+            "PYTHONUNBUFFERED": "1",
+            "TRIPWIRE_MODE": "demo",
+            "TRIPWIRE_TRIGGERS_FILE": str(demo_rules),
+            "TRIPWIRE_BUS__RUN_DIR": str(self.run_dir / "bus"),
+            "TRIPWIRE_STORE__URI": f"sqlite:///{self.run_dir / 'tripwire.sqlite'}",
+            "TRIPWIRE_EXCHANGE__API_URL": f"http://127.0.0.1:{self.ports['sim']}",
+            "TRIPWIRE_EXECUTION__DEADMAN_WINDOW_S": str(60 * speed),
+            "TRIPWIRE_EXECUTION__DEADMAN_REFRESH_BELOW_S": str(20 * speed),
+            "TRIPWIRE_METRICS__HOTPATH_PORT": str(self.ports["hotpath_metrics"]),
+            "TRIPWIRE_METRICS__DISPATCHER_PORT": str(self.ports["dispatcher_metrics"]),
+            "TRIPWIRE_METRICS__RECORDER_PORT": str(self.ports["recorder_metrics"]),
+            "TRIPWIRE_API__PORT": str(self.ports["api"]),
+            "TRIPWIRE_API__KEYS": json.dumps([{"name": "demo", "key_env": "TRIPWIRE_DEMO_API_KEY",
+                                               "scopes": ["read", "trade", "admin"]}]),
+            "TRIPWIRE_DEMO_API_KEY": self.api_key,
+            "PREFECT_HOME": str(self.run_dir / "prefect"),
+            "PREFECT_API_URL": f"http://127.0.0.1:{self.ports['prefect']}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        }
+
+    def _start(self, sup: Any, env: dict[str, str]) -> None:
+        a = self.args
+        prefect_bin = str(Path(sys.executable).parent / "prefect")
+        say(f"starting the Prefect server on :{self.ports['prefect']} …")
+        prefect = sup.start("prefect", [prefect_bin, "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(self.ports["prefect"])])
+        say(f"starting the simulator on :{self.ports['sim']} (replay at {a.speed:g}×) …")
+        sim = sup.python("sim", "sim", "--host", "127.0.0.1", "--port", str(self.ports["sim"]),
+                         "--replay", *self.recording, "--speed", str(a.speed), "--synthetic",
+                         str(self.settings.replay.seed), "--wait-for-subscriber",
+                         ready_line="listening", on_line=self._on_sim_line)
+        sup.wait_ready(sim, 60)
+        sup.wait_http(prefect, f"http://127.0.0.1:{self.ports['prefect']}/api/health", 180)
+        say("Prefect is up; starting the recorder, the dispatcher, the scheduled flows and the API …")
+        rec = sup.python("recorder", "flows", "record", ready_line="recording")
+        dispatch_args = ["flows", "dispatch", "--run-dir", str(self.run_dir / "bus"),
+                         "--metrics-port", str(self.ports["dispatcher_metrics"])]
+        if a.llm_base_url:
+            dispatch_args += ["--llm-base-url", a.llm_base_url]
+        disp = sup.python("dispatcher", *dispatch_args, ready_line="flow runs report to")
+        sup.python("flows-serve", "flows", "serve")
+        api = sup.python("api", "api", "--host", "127.0.0.1", "--port", str(self.ports["api"]))
+        sup.wait_ready(rec, 60)
+        sup.wait_ready(disp, 60)
+        sup.wait_http(api, f"http://127.0.0.1:{self.ports['api']}/health", 60)
+        time.sleep(1.0)  # the subscribers' subscriptions reach the bus before anything fires
+        # Last, the hot path: its first subscription starts the replay, so everything that
+        # consumes its events is listening before the first message.
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        pin = [] if a.no_pin or len(cpus) < 2 else ["--cpus", str(max(cpus))]
+        say("starting the hot path" + (f" pinned to core {max(cpus)}" if pin else "") + " …")
+        hot = sup.python("hotpath", "hotpath", "run", *pin, ready_line="hot path ready")
+        sup.wait_ready(hot, 90)
+
+    # -- the live view -------------------------------------------------------------------------
+
+    def _on_sim_line(self, line: str) -> None:
+        if "replay finished" in line:
+            self.state["replay_done_at"] = time.monotonic()
+
+    async def _watch(self, sup: Any) -> None:
+        from hotpath.bus.addresses import default_addresses
+        from hotpath.bus.client import AsyncSubscriber
+        span_ms = _recording_span_ms(self.recording)
+        sub = AsyncSubscriber(default_addresses(self.run_dir / "bus").events,
+                              topics=["trigger.", "order.", "fill.", "decision.", "risk.",
+                                      "account", "md.book.", "feed.status"])
+        started = time.monotonic()
+        next_line = started + 5
+        last_event = time.monotonic()
+        try:
+            while not self.stop_requested:
+                ev = await sub.recv(timeout_ms=200)
+                now = time.monotonic()
+                if ev is not None:
+                    last_event = now
+                    self._on_event(ev)
+                if now >= next_line:
+                    next_line = now + 5
+                    say(self._progress(span_ms))
+                if sup.failed():
+                    bad = sup.failed()[0]
+                    say(f"!! {bad.name} exited ({bad.proc.returncode}); see {bad.log_path}")
+                    return
+                if self.args.duration is not None and now - started >= self.args.duration:
+                    return
+                done_at = self.state.get("replay_done_at")
+                if done_at is not None and (now - last_event > 3 or now - done_at > 20):
+                    say(self._progress(span_ms))
+                    return  # the replay is over and the system has gone quiet
+        finally:
+            sub.close()
+
+    def _on_event(self, ev: Any) -> None:
+        d, t, st = ev.data, ev.topic, self.state
+        if t.startswith("md.book."):
+            st["market_ms"] = d.get("time")
+            if st["first_ms"] is None:
+                st["first_ms"] = d.get("time")
+            return
+        elif t.startswith("trigger.fired."):
+            st["triggers"].append(d)
+            say(f"▲ trigger {d['trigger_id']}  {d['side']}  (rule {d['rule']})")
+        elif t.startswith("order."):
+            st["orders"] += 1
+            if d.get("state") in ("filled", "refused", "rejected", "canceled"):
+                px = f" @ {d['avg_px']:,.1f}" if d.get("avg_px") else ""
+                why = f" — {d['error']}" if d.get("error") else ""
+                say(f"  order {d.get('leg') or '-'} {d.get('state')}{px}{why}  [{d.get('trigger_id')}]")
+        elif t.startswith("fill."):
+            st["fills"] += 1
+        elif t.startswith("decision."):
+            st["decisions"].append(d)
+            dec = d["decision"]
+            say(f"◆ decision {dec['kind'] if 'kind' in dec else d['result'].get('kind')} for "
+                f"{dec['trigger_id']} from {dec.get('source')}: {dec.get('reason', '')[:80]}")
+        elif t.startswith("risk.breaker."):
+            st["breakers"].append(d)
+            say(f"! breaker {d['breaker']}: {d['action']} → {d['state']} ({d['detail']})")
+        elif t == "account":
+            st["account"] = d
+
+    def _progress(self, span_ms: int | None) -> str:
+        st = self.state
+        pct = ""
+        if st.get("replay_done_at"):
+            pct = "replay done | "
+        elif st["market_ms"] and st["first_ms"] and span_ms:
+            pct = f"replay {min(100, 100 * (st['market_ms'] - st['first_ms']) / span_ms):3.0f}% | "
+        acct = st["account"] or {}
+        pnl = acct.get("realized_pnl", 0) - acct.get("fees", 0) + acct.get("unrealized_pnl", 0)
+        return (f"[{pct}triggers {len(st['triggers'])} | order events {st['orders']} | fills "
+                f"{st['fills']} | decisions {len(st['decisions'])} | equity "
+                f"{acct.get('equity', 0):,.2f} | PnL {pnl:+,.2f}]")
+
+    # -- the report ------------------------------------------------------------------------------
+
+    def _report(self) -> dict[str, Any]:
+        import urllib.request
+        st = self.state
+        report: dict[str, Any] = {
+            "triggers_fired": len(st["triggers"]),
+            "triggers": [{"id": t["trigger_id"], "rule": t["rule"], "side": t["side"]}
+                         for t in st["triggers"]],
+            "decisions_applied": len(st["decisions"]),
+            "decisions": [{"trigger_id": d["decision"]["trigger_id"],
+                           "kind": d["result"].get("kind"), "source": d["decision"].get("source")}
+                          for d in st["decisions"]],
+            "order_events": st["orders"], "fills_seen": st["fills"],
+            "breakers": [b["breaker"] for b in st["breakers"]],
+            "account": st["account"],
+        }
+        sim = f"http://127.0.0.1:{self.ports['sim']}"
+        try:
+            status = _command("status", self.run_dir)
+            user = status.get("account_address")
+            report["hot_path"] = {"trading_state": status["risk"]["state"],
+                                  "connection": status.get("connection", {}).get("state"),
+                                  "open_orders": len((status.get("execution") or {})
+                                                     .get("open_orders", []))}
+            if user:
+                fills = _post_json(sim + "/info", {"type": "userFills", "user": user})
+                report["simulator"] = {"account": user, "fills": len(fills),
+                                       "open_orders": len(_post_json(sim + "/info", {
+                                           "type": "openOrders", "user": user}))}
+        except Exception as e:  # noqa: BLE001 - the report says what it could not read
+            report["hot_path_error"] = str(e)
+        try:
+            from flows.store import open_store
+            from flows.store.base import COLLECTIONS
+            store = open_store(f"sqlite:///{self.run_dir / 'tripwire.sqlite'}")
+            report["store_rows"] = {c: n for c in COLLECTIONS if (n := store.count(c))}
+            store.close()
+        except Exception as e:  # noqa: BLE001
+            report["store_error"] = str(e)
+        try:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.ports['prefect']}/api/flow_runs/count", data=b"{}",
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                report["prefect_flow_runs"] = json.loads(r.read())
+        except Exception as e:  # noqa: BLE001
+            report["prefect_error"] = str(e)
+        report["links"] = {
+            "prefect_ui": f"http://127.0.0.1:{self.ports['prefect']}",
+            "api_docs": f"http://127.0.0.1:{self.ports['api']}/docs",
+            "hot_path_metrics": f"http://127.0.0.1:{self.ports['hotpath_metrics']}/metrics",
+            "logs": str(self.run_dir / "logs"),
+        }
+        report["api_key"] = self.api_key  # a throwaway key for this demo's API only
+        return report
+
+    # -- run ---------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from tripwire.supervisor import StartError, Supervisor
+        env = self._prepare()
+        sup = Supervisor(self.run_dir / "logs", env)
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            self.stop_requested = True
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, on_signal)
+        code = 0
+        try:
+            try:
+                self._start(sup, env)
+            except StartError as e:
+                say(f"demo could not start: {e}")
+                return 1
+            say(f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
+                f"http://127.0.0.1:{self.ports['api']}/docs  ·  logs {self.run_dir / 'logs'}")
+            asyncio.run(self._watch(sup))
+            time.sleep(2)  # the last decisions and records land
+            report = self._report()
+            (self.run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+            print_report(report, self.run_dir / "report.json")
+            if self.args.keep_ui:
+                say("--keep-ui: the UIs stay up; Ctrl-C to stop")
+                sup.stop_all(keep=("prefect", "api", "sim", "hotpath"))
+                while True:
+                    time.sleep(1)
+        except KeyboardInterrupt:
+            say("stopping …")
+            code = 130 if not self.stop_requested else 0
+        finally:
+            codes = sup.stop_all()
+            bad = {n: c for n, c in codes.items() if c not in (0, -15, 143, None)}
+            say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items())
+                + (f"  (unclean: {bad})" if bad else ""))
+        return code
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def print_report(r: dict[str, Any], path: Path) -> None:
+    say("\n=== tripwire demo report ===")
+    say(f"triggers fired     {r['triggers_fired']}")
+    for t in r["triggers"]:
+        say(f"  {t['id']}  {t['side']}")
+    say(f"decisions applied  {r['decisions_applied']}  "
+        + ", ".join(f"{d['kind']} ({d['source']})" for d in r["decisions"]))
+    if "simulator" in r:
+        s = r["simulator"]
+        say(f"simulator          account {s['account']}: {s['fills']} fills, {s['open_orders']} open orders")
+    if r.get("account"):
+        a = r["account"]
+        say(f"account            equity {a.get('equity', 0):,.2f}  realized {a.get('realized_pnl', 0):+,.2f}  "
+            f"fees {a.get('fees', 0):,.2f}  unrealized {a.get('unrealized_pnl', 0):+,.2f}")
+    if r.get("breakers"):
+        say(f"breakers tripped   {', '.join(r['breakers'])}")
+    if "store_rows" in r:
+        say("store rows         " + ", ".join(f"{c} {n}" for c, n in r["store_rows"].items()))
+    if "prefect_flow_runs" in r:
+        say(f"Prefect flow runs  {r['prefect_flow_runs']}")
+    for k in ("hot_path_error", "store_error", "prefect_error"):
+        if k in r:
+            say(f"({k}: {r[k]})")
+    for name, url in r["links"].items():
+        say(f"{name:<18} {url}")
+    say(f"report             {path}")
+
+
+def _recording_span_ms(files: list[str]) -> int | None:
+    from hotpath.replay.archive import read_messages
+    from hotpath.sim.replay import message_time
+    first = last = None
+    for f in files:
+        for msg in read_messages(f):
+            t = message_time(msg)
+            if t is not None:
+                first = t if first is None else first
+                last = t
+    return (last - first) if first is not None and last is not None else None
+
+
+def _command(cmd: str, run_dir: Path) -> dict[str, Any]:
+    from hotpath.bus.addresses import default_addresses
+    from hotpath.bus.commands import CommandClient
+    client = CommandClient(default_addresses(run_dir / "bus").commands, timeout_s=5)
+    try:
+        return client.call(cmd, {})
+    finally:
+        client.close()
+
+
+def _post_json(url: str, body: dict) -> Any:
+    import urllib.request
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
