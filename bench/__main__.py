@@ -12,6 +12,9 @@ BENCHMARKS = {
     "bus": "bench.bus",
     "order_path": "bench.order_path",
     "dispatch": "bench.dispatch",
+    "store": "bench.store",
+    "gc": "bench.gc",
+    "api": "bench.api",
 }
 
 

@@ -111,6 +111,8 @@ class ApiSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     allow_remote: bool = Field(False, description="allow binding a non-loopback host")
+    public_docs: bool = Field(False, description="serve /openapi.json and /docs (Swagger UI) "
+                                                 "without a key")
     keys: tuple[ApiKey, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = Field(1_000_000, gt=0)

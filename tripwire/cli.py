@@ -18,11 +18,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "run tripwire on the bundled real recording (no keys, no network)"),
     "replay": ("tripwire.commands.replay",
                "replay recorded market data through the hot path and summarise what fired"),
+    "backtest": ("tripwire.commands.backtest",
+                 "replay data through the hot path and the simulator, with latency; PnL report"),
     "sim": ("hotpath.sim.cli",
             "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
     "hotpath": ("tripwire.commands.hotpath",
                 "the hot path as a service: hotpath run [--cpus 2,3] (market data → orders)"),
     "flows": ("tripwire.commands.flows", "the flows side: dispatch (analysis of each trigger)"),
+    "api": ("api.cli", "serve the HTTP control plane (status, triggers, decisions, commands)"),
 }
 
 

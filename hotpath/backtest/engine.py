@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -87,7 +87,6 @@ class _Pending:
     rec: TriggerRecord
     legs: list[Leg]
     kind: str
-    latency_ms: float
     breaker_action: str | None = None
 
 
@@ -110,7 +109,6 @@ class BacktestResult:
     first_ms: int
     last_ms: int
     wall_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def account(self):
@@ -205,7 +203,7 @@ class Backtest:
             for fill in data["fills"]:  # type: ignore[index]
                 rec = self.ledger.on_fill(fill)
                 if rec is not None:
-                    self._maybe_close(rec)
+                    self._mark_done(rec)
 
     def _equity(self) -> float:
         return float(self.sim.accounts[BACKTEST_USER].account_value(self.sim.marks))
@@ -259,7 +257,7 @@ class Backtest:
             for step in plan.steps:
                 self.ledger.register(rec, step.legs)
                 self._send(step.action, rec, step.legs, name)
-        self._maybe_close(rec)
+        self._mark_done(rec)
 
     def _risk_refusal(self, plan: Plan, checked: tuple[str, ...], exposure: Exposure) -> str | None:
         for step in plan.steps:
@@ -279,8 +277,7 @@ class Backtest:
         rec.latency_ms.append(latency)
         self.latencies_ms.append(latency)
         self._seq += 1
-        heapq.heappush(self.pending, (due, self._seq, _Pending(action, rec, legs, kind, latency,
-                                                               breaker_action)))
+        heapq.heappush(self.pending, (due, self._seq, _Pending(action, rec, legs, kind, breaker_action)))
 
     def _deliver(self, due: int, p: _Pending) -> None:
         self.now_ms = max(self.now_ms, due)  # due is before the next message: time stays monotonic
@@ -300,7 +297,7 @@ class Backtest:
             if p.kind == "place_bracket" and any(leg.name == "entry" for leg in refused):
                 self._cancel_orphans(p, refused)
         self._drain()
-        self._maybe_close(p.rec)
+        self._mark_done(p.rec)
 
     def _exchange(self, action: dict) -> dict:
         """``/exchange`` as the simulator answers it, at the current time, signer = our account."""
@@ -318,13 +315,13 @@ class Backtest:
                       "cancels": [{"asset": asset, "cloid": leg.cloid} for leg in orphans]}
             self._send(action, p.rec, orphans, "cancel_orphans")
 
-    def _maybe_close(self, rec: TriggerRecord) -> None:
-        """A trigger whose position is back to flat (or never opened) frees its slot under the
-        concurrency cap, as execution closing it live would; otherwise its TTL expires it."""
+    def _mark_done(self, rec: TriggerRecord) -> None:
+        """Note when a trigger's position is back to flat (or never opened). Its slot under the
+        concurrency cap is *not* freed: live, only a decision or ``active_ttl_s`` does that,
+        and the backtest models no analysis."""
         reason = rec.done
-        if reason is not None and rec.closed_ms is None:
-            rec.closed_ms, rec.close_reason = self.now_ms, reason
-            self.pipe.triggers.close(rec.trigger_id, reason)  # False for a breaker's pseudo-record
+        if reason is not None and rec.done_ms is None:
+            rec.done_ms, rec.done_reason = self.now_ms, reason
 
     # -- breakers ----------------------------------------------------------------------------
 

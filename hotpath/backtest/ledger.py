@@ -1,13 +1,20 @@
 """Per-trigger accounting: which fills belong to which trigger, what each trigger earned.
 
-The simulated account nets every trigger's orders into one position per coin, so its realized
-PnL (measured against the account's average entry) cannot say which trigger earned what. Each
-trigger therefore keeps its own cash flow: every fill of one of its orders (found by the cloid,
-which ``hotpath.execution.orders.cloid_for`` derives from the trigger id and the leg) moves its
-position and its cash, and pays its fee at the simulator's rates. A trigger's PnL is
-``cash + position × mark − fees``. Summed over triggers this is exactly the account's trading
-PnL (netting moves PnL between triggers, never in or out); the account's equity change is
-that plus funding, which the exchange charges on the netted position and is reported apart.
+The simulated account nets every trigger's orders into one position per coin (one-way mode),
+so its realized PnL (against the account's average entry) cannot say which trigger earned
+what. The ledger splits each fill the way the netting acts on it. A fill of one of a trigger's
+orders (found by the cloid, which ``hotpath.execution.orders.cloid_for`` derives from the
+trigger id and the leg) first reduces that trigger's own opposite position, then the opposite
+positions of other triggers, oldest first, and only the rest opens or extends its own. So when
+a short trigger's entry meets an earlier long's position, the exchange closes that long, and so
+does the ledger: the long's PnL is realized at that fill's price and the short holds only the
+remainder. Each part moves the position and cash of the trigger it is booked to; the fee stays
+with the trigger whose order paid it (at the simulator's rates, unrounded).
+
+A trigger's PnL is ``cash + position × mark − fees``. Every fill's whole size and cash are booked,
+so the triggers' positions always add up to the account's, and their PnLs to the account's
+trading PnL; the account's equity change is that plus funding, which the exchange charges on
+the netted position and is reported apart.
 """
 
 from __future__ import annotations
@@ -40,20 +47,26 @@ class TriggerRecord:
     latency_ms: list[float] = field(default_factory=list)   # one sample per action sent
     entry_filled: Decimal = ZERO
     entry_failed: bool = False   # the exchange refused the entry (IOC with nothing to take, margin…)
-    position: Decimal = ZERO
+    # coin → signed size booked to this record: one coin for a trigger; a breaker's flatten
+    # may touch several
+    positions: dict[str, Decimal] = field(default_factory=dict)
     cash: Decimal = ZERO
     fees: Decimal = ZERO
     fills: int = 0
     tp_hit: bool = False
     sl_hit: bool = False
-    closed_ms: int | None = None
-    close_reason: str | None = None
+    done_ms: int | None = None
+    done_reason: str | None = None
+    pseudo: bool = False   # orders no trigger placed (a breaker's cancel-all / flatten)
 
-    def pnl(self, mark: Decimal | None) -> Decimal:
-        """Net of fees, open position at ``mark`` (its last fill price if there is no mark)."""
-        if self.position == 0:
-            return self.cash - self.fees
-        return self.cash + self.position * (mark if mark is not None else ZERO) - self.fees
+    @property
+    def flat(self) -> bool:
+        return all(v == 0 for v in self.positions.values())
+
+    def pnl(self, marks: dict[str, Decimal]) -> Decimal:
+        """Net of fees, open positions at ``marks``."""
+        return self.cash + sum((sz * marks[c] for c, sz in self.positions.items() if sz != 0),
+                               ZERO) - self.fees
 
     @property
     def filled(self) -> bool:
@@ -66,16 +79,18 @@ class TriggerRecord:
             return "refused"
         if self.entry_failed and not self.filled:
             return "not_filled"
-        if self.filled and self.position == 0:
+        if self.filled and self.flat:
             return "exited"
         return None
 
     def outcome(self) -> str:
+        if self.pseudo:
+            return "closed"
         if self.actions_sent == 0:
             return "refused"
         if not self.filled:
             return "not_filled"
-        if self.position != 0:
+        if not self.flat:
             return "open"
         if self.tp_hit:
             return "tp"
@@ -89,6 +104,7 @@ class Ledger:
         self.fees = fees
         self.records: dict[str, TriggerRecord] = {}
         self._legs: dict[str, tuple[TriggerRecord, str]] = {}
+        self._holders: dict[str, list[TriggerRecord]] = {}   # coin → records holding it, oldest first
         self.unattributed_fills = 0
 
     def open(self, ev: TriggerFired) -> TriggerRecord:
@@ -100,7 +116,8 @@ class Ledger:
         """A record for orders no trigger placed (a breaker's flatten), so every fill is counted."""
         rec = self.records.get(trigger_id)
         if rec is None:
-            rec = self.records[trigger_id] = TriggerRecord(trigger_id, rule, coin, "", now_ms)
+            rec = self.records[trigger_id] = TriggerRecord(trigger_id, rule, coin, "", now_ms,
+                                                           pseudo=True)
         return rec
 
     def register(self, rec: TriggerRecord, legs: Iterable[Leg]) -> None:
@@ -127,8 +144,19 @@ class Ledger:
         rec, leg = found
         px, sz = Decimal(fill["px"]), Decimal(fill["sz"])
         signed = sz if fill["side"] == "B" else -sz
-        rec.position += signed
-        rec.cash -= signed * px
+        coin = fill["coin"]
+        holders = self._holders.setdefault(coin, [])
+        left = signed
+        for other in [rec] + [h for h in holders if h is not rec]:
+            pos = other.positions.get(coin, ZERO)
+            if left == 0:
+                break
+            if pos != 0 and (pos > 0) != (left > 0):
+                part = min(abs(pos), abs(left)) * (1 if left > 0 else -1)
+                self._book(other, coin, part, px)
+                left -= part
+        if left != 0:
+            self._book(rec, coin, left, px)
         # the simulator's own fee formula, unrounded (the fill record shows it to 6 decimals)
         rec.fees += px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
         rec.fills += 1
@@ -139,3 +167,13 @@ class Ledger:
         elif leg == "sl":
             rec.sl_hit = True
         return rec
+
+    def _book(self, rec: TriggerRecord, coin: str, signed: Decimal, px: Decimal) -> None:
+        before = rec.positions.get(coin, ZERO)
+        rec.positions[coin] = after = before + signed
+        rec.cash -= signed * px
+        holders = self._holders[coin]
+        if before == 0 and after != 0:
+            holders.append(rec)
+        elif before != 0 and after == 0:
+            holders.remove(rec)

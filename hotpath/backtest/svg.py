@@ -41,6 +41,18 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks or [lo]
 
 
+_TIME_STEPS_MS = [s * 1000 for s in (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
+                                     3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)]
+
+
+def time_ticks(t0_ms: float, t1_ms: float, n: int = 7) -> list[float]:
+    """Tick times on round clock values (every 10 min, every hour…) covering [t0, t1]."""
+    span = max(t1_ms - t0_ms, 1.0)
+    step = next((s for s in _TIME_STEPS_MS if span / s <= n), _TIME_STEPS_MS[-1])
+    first = math.ceil(t0_ms / step) * step
+    return [float(t) for t in range(int(first), int(t1_ms) + 1, int(step))]
+
+
 def downsample(points: Sequence[tuple[float, float]], columns: int) -> list[tuple[float, float]]:
     """At most the min and max of each of ``columns`` time buckets, in time order."""
     if len(points) <= 2 * columns:
@@ -97,7 +109,7 @@ def line_chart(points: Sequence[tuple[float, float]], title: str, *,
         y = sy(t)
         out.append(f'<line x1="{MARGIN_L}" x2="{MARGIN_L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
                    f'<text x="{MARGIN_L - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(y_fmt(t))}</text>')
-    for t in nice_ticks(x0, x1, 7):
+    for t in (time_ticks(x0, x1) if x_fmt is utc_hhmm else nice_ticks(x0, x1, 7)):
         x = sx(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_T + ph}" y2="{MARGIN_T + ph + 4}" stroke="#888"/>'
                    f'<text x="{x:.1f}" y="{MARGIN_T + ph + 16}" text-anchor="middle">{escape(x_fmt(t))}</text>')
@@ -164,7 +176,7 @@ def histogram(values: Sequence[float], title: str, *, bins: int = 30, unit: str 
         counts[min(nb - 1, int((v - lo) / step)) if nb > 1 else 0] += 1
     pw, ph = width - MARGIN_L - MARGIN_R, height - MARGIN_T - MARGIN_B
     top = max(counts)
-    for t in nice_ticks(0, top):
+    for t in [t for t in nice_ticks(0, top) if t == int(t)]:  # counts: whole numbers only
         y = MARGIN_T + ph - t / top * ph
         out.append(f'<line x1="{MARGIN_L}" x2="{MARGIN_L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
                    f'<text x="{MARGIN_L - 6}" y="{y + 4:.1f}" text-anchor="end">{t:g}</text>')

@@ -112,6 +112,7 @@ class Demo:
             "TRIPWIRE_API__KEYS": json.dumps([{"name": "demo", "key_env": "TRIPWIRE_DEMO_API_KEY",
                                                "scopes": ["read", "trade", "admin"]}]),
             "TRIPWIRE_DEMO_API_KEY": self.api_key,
+            "TRIPWIRE_API__PUBLIC_DOCS": "true",  # the demo links to /docs
             "PREFECT_HOME": str(self.run_dir / "prefect"),
             "PREFECT_API_URL": f"http://127.0.0.1:{self.ports['prefect']}/api",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -282,6 +283,7 @@ class Demo:
                 report["prefect_flow_runs"] = json.loads(r.read())
         except Exception as e:  # noqa: BLE001
             report["prefect_error"] = str(e)
+        report["metrics"] = self._scrape_metrics()
         report["links"] = {
             "prefect_ui": f"http://127.0.0.1:{self.ports['prefect']}",
             "api_docs": f"http://127.0.0.1:{self.ports['api']}/docs",
@@ -290,6 +292,33 @@ class Demo:
         }
         report["api_key"] = self.api_key  # a throwaway key for this demo's API only
         return report
+
+    def _scrape_metrics(self) -> dict[str, Any]:
+        """Scrape every process's /metrics once: which metric names each exposes (the report's
+        proof that monitoring is wired; ``metrics.txt`` lists them)."""
+        import urllib.request
+        targets = {
+            "hotpath": f"http://127.0.0.1:{self.ports['hotpath_metrics']}/metrics",
+            "dispatcher": f"http://127.0.0.1:{self.ports['dispatcher_metrics']}/metrics",
+            "recorder": f"http://127.0.0.1:{self.ports['recorder_metrics']}/metrics",
+            "api": f"http://127.0.0.1:{self.ports['api']}/metrics",
+        }
+        names: set[str] = set()
+        out: dict[str, Any] = {}
+        for name, url in targets.items():
+            req = urllib.request.Request(url, headers={"X-API-Key": self.api_key})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    text = r.read().decode()
+            except Exception as e:  # noqa: BLE001 - reported, not fatal
+                out[name] = f"unreachable: {e}"
+                continue
+            found = {re.split(r"[{ ]", line, 1)[0] for line in text.splitlines()
+                     if line and not line.startswith("#")}
+            out[name] = len(found)
+            names |= found
+        (self.run_dir / "metrics.txt").write_text("\n".join(sorted(names)) + "\n")
+        return out
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -309,6 +338,8 @@ class Demo:
             except StartError as e:
                 say(f"demo could not start: {e}")
                 return 1
+            (self.run_dir / "pids.json").write_text(json.dumps(
+                {c.name: c.proc.pid for c in sup.children}))
             say(f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
                 f"http://127.0.0.1:{self.ports['api']}/docs  ·  logs {self.run_dir / 'logs'}")
             asyncio.run(self._watch(sup))
@@ -354,6 +385,8 @@ def print_report(r: dict[str, Any], path: Path) -> None:
         say(f"breakers tripped   {', '.join(r['breakers'])}")
     if "store_rows" in r:
         say("store rows         " + ", ".join(f"{c} {n}" for c, n in r["store_rows"].items()))
+    if r.get("metrics"):
+        say("metrics scraped    " + ", ".join(f"{k} {v}" for k, v in r["metrics"].items()))
     if "prefect_flow_runs" in r:
         say(f"Prefect flow runs  {r['prefect_flow_runs']}")
     for k in ("hot_path_error", "store_error", "prefect_error"):

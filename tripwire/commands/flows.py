@@ -9,6 +9,8 @@ import importlib
 FLOWS_COMMANDS: dict[str, tuple[str, str]] = {
     "dispatch": ("flows.dispatch",
                  "start an analysis flow run for every fired trigger (the dispatcher)"),
+    "record": ("flows.recorder", "record the hot path's market and account events into the store"),
+    "serve": ("flows.serve", "serve every scheduled deployment in prefect.yaml (one process)"),
 }
 
 
