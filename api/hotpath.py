@@ -9,7 +9,6 @@ own refusals keep their code and message and get the HTTP status that says the s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -18,7 +17,8 @@ from pydantic import BaseModel
 
 from api.errors import ApiError, Unavailable
 from api.metrics import ApiMetrics
-from hotpath.bus.commands import AsyncCommandClient, CommandError, CommandTimeout
+from hotpath.bus.commands import (AsyncCommandClient, CommandClientPool, CommandError,
+                                  CommandTimeout)
 from hotpath.contracts import CommandErrorCode
 
 # The hot path's error code → HTTP status. Codes not listed (a handler's own refusal such as
@@ -39,9 +39,7 @@ class HotPathGateway:
         self.address = address
         self.timeout_s = timeout_s
         self.metrics = metrics
-        self._pool_size = pool_size
-        self._free: asyncio.Queue[AsyncCommandClient] | None = None
-        self._all: list[AsyncCommandClient] = []
+        self._pool = CommandClientPool(address, pool_size, timeout_s)
 
     async def call(self, cmd: str, args: dict[str, Any] | BaseModel | None = None,
                    timeout_s: float | None = None) -> Any:
@@ -72,25 +70,19 @@ class HotPathGateway:
 
     @contextlib.asynccontextmanager
     async def _client(self, cmd: str, timeout_s: float) -> AsyncIterator[AsyncCommandClient]:
-        if self._free is None:
-            self._free = asyncio.Queue()
-            for _ in range(self._pool_size):
-                c = AsyncCommandClient(self.address, self.timeout_s)
-                self._all.append(c)
-                self._free.put_nowait(c)
+        # bounded too: with the hot path gone, callers queue behind clients that time out
+        borrowed = self._pool.client(wait_s=timeout_s)
         try:
-            # bounded too: with the hot path gone, callers queue behind clients that time out
-            c = await asyncio.wait_for(self._free.get(), timeout_s)
+            c = await borrowed.__aenter__()
         except TimeoutError:
             self.metrics.hotpath_errors.labels(cmd, "busy").inc()
-            raise Unavailable(f"the hot path's command channel is busy: all {self._pool_size} "
+            raise Unavailable(f"the hot path's command channel is busy: all {self._pool.size} "
                               f"clients were in use for {timeout_s:g} s",
                               code="hotpath_unavailable") from None
         try:
             yield c
         finally:
-            self._free.put_nowait(c)
+            await borrowed.__aexit__(None, None, None)
 
     def close(self) -> None:
-        for c in self._all:
-            c.close()
+        self._pool.close()

@@ -17,13 +17,12 @@ asyncio task sees the deps of whoever started it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 from prefect import flow, tags, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -32,7 +31,7 @@ from prefect.runtime import flow_run as current_flow_run
 
 from flows.analysis import AnalysisConfig, AnalysisResult, InvalidTrigger, LocalModel, analyze
 from flows.analysis.policy import FallbackCounts
-from hotpath.bus.commands import AsyncCommandClient, CommandError, CommandTimeout
+from hotpath.bus.commands import CommandClientPool, CommandError, CommandTimeout
 from hotpath.contracts import Decision
 
 log = logging.getLogger(__name__)
@@ -40,28 +39,8 @@ log = logging.getLogger(__name__)
 APPLY_TIMEOUT_S = 2.0
 
 
-class ClientPool:
-    """A few :class:`AsyncCommandClient` sockets: one client serves its calls one at a time, so
-    concurrent flows each borrow their own."""
-
-    def __init__(self, address: str, size: int, timeout_s: float = APPLY_TIMEOUT_S):
-        self.address = address
-        self._free: asyncio.Queue[AsyncCommandClient] = asyncio.Queue()
-        self._all = [AsyncCommandClient(address, timeout_s) for _ in range(max(1, size))]
-        for c in self._all:
-            self._free.put_nowait(c)
-
-    @contextlib.asynccontextmanager
-    async def client(self) -> AsyncIterator[AsyncCommandClient]:
-        c = await self._free.get()
-        try:
-            yield c
-        finally:
-            self._free.put_nowait(c)
-
-    def close(self) -> None:
-        for c in self._all:
-            c.close()
+# Concurrent flows each borrow their own command client (one serves one call at a time).
+ClientPool = CommandClientPool
 
 
 @dataclass

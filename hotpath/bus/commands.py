@@ -21,12 +21,13 @@ requests carry ``expires_at_ns`` so a hot path that reads one late refuses it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
 import os
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson
 import zmq
@@ -409,3 +410,36 @@ class AsyncCommandClient(_ClientBase):
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
+
+
+class CommandClientPool:
+    """A few :class:`AsyncCommandClient` sockets for concurrent callers: one client serves its
+    calls one at a time, so each concurrent caller borrows its own. Sockets are made on first
+    use, inside the caller's event loop."""
+
+    def __init__(self, address: str, size: int, timeout_s: float = 2.0) -> None:
+        self.address = address
+        self.size = max(1, size)
+        self.timeout_s = timeout_s
+        self._free: asyncio.Queue[AsyncCommandClient] | None = None
+        self._all: list[AsyncCommandClient] = []
+
+    @contextlib.asynccontextmanager
+    async def client(self, wait_s: float | None = None) -> AsyncIterator[AsyncCommandClient]:
+        """Borrow a client; with ``wait_s``, TimeoutError when none is free by then."""
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for _ in range(self.size):
+                c = AsyncCommandClient(self.address, self.timeout_s)
+                self._all.append(c)
+                self._free.put_nowait(c)
+        c = await (asyncio.wait_for(self._free.get(), wait_s) if wait_s is not None
+                   else self._free.get())
+        try:
+            yield c
+        finally:
+            self._free.put_nowait(c)
+
+    def close(self) -> None:
+        for c in self._all:
+            c.close()

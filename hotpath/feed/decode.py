@@ -30,6 +30,8 @@ BAD_VALUE = "bad_value"
 EMPTY_BOOK_SIDE = "empty_book_side"
 NULL_BBO_SIDE = "null_bbo_side"
 BAD_SHAPE = "bad_shape"
+FAULT_REASONS = (BAD_JSON, NOT_AN_OBJECT, UNKNOWN_CHANNEL, MISSING_FIELD, BAD_TYPE, BAD_NUMBER,
+                 BAD_VALUE, EMPTY_BOOK_SIDE, NULL_BBO_SIDE, BAD_SHAPE)
 
 
 class Fault(Exception):

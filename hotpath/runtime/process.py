@@ -28,6 +28,7 @@ from hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch
 from hotpath.execution.gateway import Gateway, WsPoster
 from hotpath.execution.layer import OrderLayer
 from hotpath.execution.signing import Signer
+from hotpath.feed.decode import FAULT_REASONS
 from hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
 from hotpath.feed.reconcile import Reconciler
 from hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
@@ -328,11 +329,15 @@ class HotPathProcess:
         pub = hp.publisher
         return Snapshot(
             messages=tuple(hp.pipeline.messages.items()),
-            faults=tuple(hp.pipeline.decoder.faults.counts.items()),
+            # every reason and topic root, zeros included: a series that appears only after its
+            # first fault cannot be alerted on with rate()
+            faults=tuple({**dict.fromkeys(FAULT_REASONS, 0),
+                          **hp.pipeline.decoder.faults.counts}.items()),
             triggers=tuple((r, c, n) for (r, c), n in hp.fired_counts.items()),
             ws_lag_s=lag, reconnects=self.reconnects, connection_state=self.feed_state,
             trading_state=self.risk.state, breaker_trips=tuple(self.breaker_trips.items()),
-            bus_drops=tuple(pub.dropped_total.items()) if pub is not None else (),
+            bus_drops=tuple({**dict.fromkeys(_TOPIC_ROOTS, 0), **pub.dropped_total}.items())
+            if pub is not None else (),
             equity=acct.equity(mids), realized=acct.realized_pnl - acct.fees,
             unrealized=acct.unrealized(mids),
             positions=tuple((c, abs(p.szi) * mids.get(c, p.entry_px))
@@ -344,4 +349,7 @@ class HotPathProcess:
             tick_to_decision_sum=layer.tick_to_decision.total)
 
 
+# Roots (hotpath.contracts.topic_root) of the topics always published, shown at zero drops.
+_TOPIC_ROOTS = ("md.trade", "md.book", "md.ctx", "md.candle", "md.features", "trigger.fired",
+                "risk.state", "risk.breaker", "feed.status", "account", "heartbeat")
 _MARKET_TYPES = tuple(t for t in COIN_TYPES if t in ("l2Book", "trades", "activeAssetCtx"))
