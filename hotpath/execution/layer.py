@@ -151,7 +151,7 @@ class OrderLayer:
             self._after(plan, ev)
 
     def _after(self, plan: Plan, ev: TriggerFired) -> None:
-        summary = self._summarise(plan)
+        self._summarise(plan)
         if plan.refused is not None:
             log.info("%s %s refused: %s", ev.trigger_id, plan.kind, plan.refused)
             self._emit(Topics.order("refused", ev.coin), {
