@@ -234,6 +234,7 @@ class OrderLayer:
         return self._decide(ev, d)
 
     async def _decide(self, ev: TriggerFired, d: Decision) -> dict[str, Any]:
+        self.tick_to_decision.observe((self._clock_ns() - ev.recv_ts_ns) / 1e9)
         orders = self.tracker.get(ev.trigger_id)
         if orders is None:
             return {"orders": "none placed for this trigger"}
@@ -247,7 +248,6 @@ class OrderLayer:
                 return {"orders": "unchanged", "refused": f"no mid for {orders.coin}"}
             plan = await self.protector.adjust(d, mid, self.exposure())
         self._publish_legs(orders.legs.values())
-        self.tick_to_decision.observe((self._clock_ns() - ev.recv_ts_ns) / 1e9)
         return self._summarise(plan)
 
     # -- cancel all / flatten -----------------------------------------------------------------
