@@ -17,6 +17,7 @@ asyncio task sees the deps of whoever started it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -37,6 +38,7 @@ from hotpath.contracts import Decision
 log = logging.getLogger(__name__)
 
 APPLY_TIMEOUT_S = 2.0
+ARTIFACT_TIMEOUT_S = 10.0
 
 
 # Concurrent flows each borrow their own command client (one serves one call at a time).
@@ -137,9 +139,17 @@ async def analyze_trigger(trigger: dict[str, Any], published_ns: int | None = No
             "fired_to_applied": (applied_ns - fired_ns) / 1e6,
         },
     }
-    await acreate_markdown_artifact(markdown=result_markdown(trigger, out),
-                                    key=_artifact_key(out["trigger_id"]),
-                                    description=f"decision for trigger {out['trigger_id']}")
+    # The decision is applied already; a Prefect API slow to take the artifact (SQLite busy)
+    # must not hold this analysis slot for long.
+    try:
+        await asyncio.wait_for(
+            acreate_markdown_artifact(markdown=result_markdown(trigger, out),
+                                      key=_artifact_key(out["trigger_id"]),
+                                      description=f"decision for trigger {out['trigger_id']}"),
+            ARTIFACT_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - the artifact is for people; the decision stands
+        log.warning("trigger %s: decision artifact not written (%s)", out["trigger_id"],
+                    type(e).__name__)
     return out
 
 

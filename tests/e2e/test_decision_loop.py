@@ -65,7 +65,10 @@ def test_every_trigger_gets_one_decision_and_its_orders_end_in_the_decided_state
             await d.wait_ready()
             await asyncio.sleep(0.3)
             await r.replay(SPEED)
-            await settle(r, d, 3)
+            # Decisions reach the hot path before their flow runs finish bookkeeping with a
+            # (SQLite, shared-CPU) Prefect server: wait for the decisions, then the runs.
+            await r.wait_for(lambda: len(r.proc.hp.decisions) >= 3, 90, "three decisions applied")
+            await settle(r, d, 3, timeout_s=120)
             await d.close()
             hp, layer = r.proc.hp, r.proc.layer
             assert len(hp.recent) == 3
