@@ -37,10 +37,10 @@ from typing import Any, Callable, Iterable, Sequence
 from hotpath.backtest.latency import Constant, LatencyModel
 from hotpath.backtest.ledger import Ledger, TriggerRecord
 from hotpath.contracts import TriggerFired
-from hotpath.execution.brackets import (BracketConfig, Plan, build_bracket, build_hedge,
-                                        build_limit, px_toward, sz_down)
+from hotpath.execution.brackets import (BracketConfig, Plan, build_bracket,
+                                        build_close_position, build_hedge, build_limit)
 from hotpath.execution.orders import Leg, Market, cloid_for
-from hotpath.execution.wire import order_action, order_wire
+from hotpath.execution.wire import order_action
 from hotpath.pipeline import MarketPipeline
 from hotpath.replay.runner import message_time_ms, replay_stream
 from hotpath.risk.config import RiskConfig
@@ -349,15 +349,12 @@ class Backtest:
             market, mid = self.markets[coin], self.sim.books[coin].mid()
             if mid is None:
                 continue
-            is_buy = pos.szi < 0
-            slip = self.cfg.bracket.hedge_slippage_bps / 1e4
-            px = px_toward(float(mid) * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
-            sz = sz_down(float(abs(pos.szi)), market.sz_decimals)
-            leg = Leg("flatten", cloid_for(p.rec.trigger_id, f"flatten.{coin}"), coin, is_buy, sz, px,
-                      reduce_only=True)
-            wires.append(order_wire(market.asset, is_buy, px, sz, True, {"limit": {"tif": "Ioc"}},
-                                    leg.cloid))
-            legs.append(leg)
+            built = build_close_position(coin, float(pos.szi), float(mid), market,
+                                         self.cfg.bracket.hedge_slippage_bps,
+                                         cloid_for(p.rec.trigger_id, f"flatten.{coin}"))
+            if built is not None:
+                legs.append(built[0])
+                wires.append(built[1])
         if not wires:
             return None
         self.ledger.register(p.rec, legs)

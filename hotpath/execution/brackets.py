@@ -29,7 +29,8 @@ from hotpath.execution.wire import _INTEGER_PX_ABOVE, order_action, order_wire, 
 from hotpath.risk.manager import Exposure, OrderIntent, RiskManager
 
 __all__ = ["BracketConfig", "Plan", "Protector", "Refused", "Step", "build_adjust",
-           "build_bracket", "build_cancel", "build_close", "build_hedge", "build_limit"]
+           "build_bracket", "build_cancel", "build_close", "build_close_position", "build_hedge",
+           "build_limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,20 @@ def build_close(orders: TriggerOrders, sz: float, market: Market, mid: float,
     name = f"close.{orders.revision}"
     leg = Leg("close", cloid_for(orders.trigger_id, name), orders.coin, is_buy, sz, px, reduce_only=True)
     return Step("place", order_action([_ioc(leg, market)]), [leg])
+
+
+def build_close_position(coin: str, szi: float, mid: float, market: Market, slippage_bps: float,
+                         cloid: str, name: str = "flatten") -> tuple[Leg, dict] | None:
+    """A reduce-only IOC closing a whole position of signed size ``szi`` (flatten), priced
+    ``slippage_bps`` through the mid; None when the size rounds to nothing."""
+    is_buy = szi < 0
+    slip = slippage_bps / 1e4
+    px = px_toward(mid * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
+    sz = sz_down(abs(szi), market.sz_decimals)
+    if sz <= 0:
+        return None
+    leg = Leg(name, cloid, coin, is_buy, sz, px, reduce_only=True)
+    return leg, _ioc(leg, market)
 
 
 def build_cancel(orders: TriggerOrders, market: Market, mid: float | None = None,

@@ -26,10 +26,10 @@ from typing import Any, Callable, Iterable
 
 from hotpath.contracts import Decision, Topics, TriggerFired
 from hotpath.execution.account import Account
-from hotpath.execution.brackets import BracketConfig, Plan, Protector, px_toward, sz_down
+from hotpath.execution.brackets import BracketConfig, Plan, Protector, build_close_position
 from hotpath.execution.deadman import DeadMansSwitch
 from hotpath.execution.orders import Leg, Market, cloid_for
-from hotpath.execution.wire import order_action, order_wire
+from hotpath.execution.wire import order_action
 from hotpath.feed.records import OrderUpdates, Record, UserEvent, UserFills
 from hotpath.metrics import Histogram
 from hotpath.risk.manager import CANCEL_ALL, FLATTEN, OrderIntent, RiskManager, Trip
@@ -287,17 +287,17 @@ class OrderLayer:
             if mid is None:
                 errors.append(f"{c}: no mid to price the close")
                 continue
-            is_buy = pos.szi < 0
-            slip = self.cfg.hedge_slippage_bps / 1e4 * 5  # a flatten must fill: 5× the hedge's
-            px = px_toward(mid * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
-            sz = sz_down(abs(pos.szi), market.sz_decimals)
-            verdict = self.risk.check(OrderIntent(c, is_buy, sz, px, True), exposure)
+            self._flattens += 1
+            built = build_close_position(  # a flatten must fill: 5× the hedge's slippage
+                c, pos.szi, mid, market, self.cfg.hedge_slippage_bps * 5,
+                cloid_for(f"flatten.{c}.{self._flattens}.{time.time_ns()}", "close"))
+            if built is None:
+                continue
+            leg, wire = built
+            verdict = self.risk.check(OrderIntent(c, leg.is_buy, leg.sz, leg.px, True), exposure)
             if not verdict.ok:
                 errors.append(f"{c}: {verdict.reason}")
                 continue
-            self._flattens += 1
-            cloid = cloid_for(f"flatten.{c}.{self._flattens}.{time.time_ns()}", "close")
-            wire = order_wire(market.asset, is_buy, px, sz, True, {"limit": {"tif": "Ioc"}}, cloid)
             result = await self.gateway.send_action(order_action([wire]))
             st = result.statuses[0] if result.statuses else None
             if result.ok and st is not None and st.kind == "filled":
