@@ -10,7 +10,7 @@ loop publishes a :class:`Snapshot` (plain tuples) once a second and the collecto
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 # Seconds: 100 µs … 2.5 s, the range of tick-to-order and tick-to-decision latencies.
@@ -76,7 +76,6 @@ class Snapshot:
     tick_to_order_sum: float = 0.0
     tick_to_decision: tuple[tuple[str, int], ...] = ()
     tick_to_decision_sum: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 CONNECTION_STATES = ("DISCONNECTED", "CONNECTING", "CONNECTED", "RECONNECTING", "FATAL")

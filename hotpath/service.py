@@ -96,6 +96,11 @@ class HotPath:
             pub.maybe_heartbeat(recv_ns)
         return fired
 
+    def attach_execution(self, execution: Execution) -> None:
+        """Give the hot path its order layer after construction (the layer reads its books)."""
+        self.execution = execution
+        self.pipeline.tap = self._on_record
+
     def _on_record(self, rec: Record, recv_ns: int) -> None:
         """After the pipeline applied a record: market events out, user channels to orders."""
         t = type(rec)

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import aiohttp
+
 from hotpath.bus.addresses import BusAddresses
 from hotpath.bus.commands import CommandServer
 from hotpath.bus.publisher import Publisher
@@ -76,7 +78,6 @@ class HotPathProcess:
         self.hp: HotPath | None = None
         self.layer: OrderLayer | None = None
         self.feeds: list[FeedConnection] = []
-        self._last_book_mono = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -111,8 +112,7 @@ class HotPathProcess:
                 cfg=BracketConfig(entry_slippage_bps=ex.entry_slippage_bps,
                                   close_filled_on_cancel=ex.close_filled_on_cancel),
                 exch_ms=self._exch_ms)
-            hp.execution = layer
-            hp.pipeline.tap = hp._on_record
+            hp.attach_execution(layer)  # built after hp: the layer reads hp's books
             hp.status_extra = self.status_extra
             self.hp, self.layer = hp, layer
             hp.register_commands(server)
@@ -183,9 +183,9 @@ class HotPathProcess:
         value = float(state.get("marginSummary", {}).get("accountValue", 0)) if isinstance(state, dict) else 0.0
         if value > 0:
             return
-        assert gateway._session is not None
-        async with gateway._session.post(self.endpoints.order_url.rstrip("/") + "/sim/fund",
-                                         json={"user": self.user, "usdc": str(usdc)}) as r:
+        async with aiohttp.ClientSession() as session, session.post(
+                self.endpoints.order_url.rstrip("/") + "/sim/fund",
+                json={"user": self.user, "usdc": str(usdc)}) as r:
             if r.status != 200:
                 raise SystemExit(f"could not fund {self.user} on the simulator: HTTP {r.status} "
                                  f"{(await r.text())[:200]}")

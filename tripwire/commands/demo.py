@@ -120,7 +120,7 @@ class Demo:
             "PREFECT_RUNNER_POLL_FREQUENCY": "2",
         }
 
-    def _start(self, sup: Any, env: dict[str, str]) -> None:
+    def _start(self, sup: Any) -> None:
         a = self.args
         prefect_bin = str(Path(sys.executable).parent / "prefect")
         say(f"starting the Prefect server on :{self.ports['prefect']} …")
@@ -334,7 +334,7 @@ class Demo:
         code = 0
         try:
             try:
-                self._start(sup, env)
+                self._start(sup)
             except StartError as e:
                 say(f"demo could not start: {e}")
                 return 1
