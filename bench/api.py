@@ -37,7 +37,7 @@ ANALYZE = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000,
 
 
 def _settings(run_dir: str) -> Any:
-    from hotpath.settings import ApiKey, ApiSettings, BusSettings, load_settings
+    from tripwire.config.settings import ApiKey, ApiSettings, BusSettings, load_settings
 
     return load_settings(
         "config/settings.yaml",
@@ -54,7 +54,7 @@ def serve(run_dir: str, port: int) -> None:
 
     import uvicorn
 
-    from api.app import create_app
+    from tripwire.api.app import create_app
 
     logging.basicConfig(level=logging.WARNING)
     app = create_app(_settings(run_dir), environ={"TW_BENCH_KEY": KEY})
@@ -65,12 +65,12 @@ def hot_path(run_dir: str) -> None:
     """The hot-path process: ``python -m bench.api --hotpath RUN_DIR``."""
     import orjson
 
-    from hotpath.bus.commands import CommandServer
-    from hotpath.replay.runner import replay_stream
-    from hotpath.risk.config import load_risk_config
-    from hotpath.risk.manager import RiskManager
-    from hotpath.service import HotPath
-    from hotpath.settings import resolve_path
+    from tripwire.bus.commands import CommandServer
+    from tripwire.sim.replay.runner import replay_stream
+    from tripwire.hotpath.risk.config import load_risk_config
+    from tripwire.hotpath.risk.manager import RiskManager
+    from tripwire.hotpath.service import HotPath
+    from tripwire.config.settings import resolve_path
 
     settings = _settings(run_dir)
     server = CommandServer(settings.bus.commands)

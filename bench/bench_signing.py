@@ -4,7 +4,7 @@
 nonce and one of 64 pre-built orders with different prices/sizes) and is timed on its own, so
 the figures include everything a caller pays per order. Rows:
 
-- ours: :meth:`hotpath.execution.signing.Signer.sign_l1_action` on a pre-built action;
+- ours: :meth:`tripwire.hyperliquid.signing.Signer.sign_l1_action` on a pre-built action;
 - ours incl. wire: plus ``order_wire`` + ``order_action`` (floats → wire strings);
 - SDK pure-Python: ``hyperliquid.utils.signing.sign_l1_action`` with eth_keys' native backend,
   which is what the SDK uses when coincurve is not installed;
@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotpath.execution.signing import KECCAK_BACKEND, Signer
-from hotpath.execution.wire import order_action, order_wire
+from tripwire.hyperliquid.signing import KECCAK_BACKEND, Signer
+from tripwire.hotpath.execution.wire import order_action, order_wire
 
 N_ORDERS = 64
 NONCE0 = 1_700_000_000_000

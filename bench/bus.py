@@ -1,10 +1,10 @@
 """Event bus benchmark: the publisher's cost per event, publish → receive latency at a steady
 10,000 events/s over ipc://, and the highest rate one publisher sustains.
 
-The subscriber runs in its own process (as flows/ and api/ will). Latency is wall clock
+The subscriber runs in its own process (as tripwire/flows/ and tripwire/api/ will). Latency is wall clock
 (``time.time_ns``, shared by processes on one host) from just before ``Publisher.publish`` to
 (a) the frames being read by the subscriber and (b) the event being decoded and checked for
-gaps by :class:`hotpath.bus.Subscriber`. Pacing is a busy-wait on the publishing core.
+gaps by :class:`tripwire.bus.Subscriber`. Pacing is a busy-wait on the publishing core.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import zmq
 
-from hotpath.bus import Publisher, Subscriber, default_addresses
-from hotpath.contracts import Topics
+from tripwire.bus import Publisher, Subscriber, default_addresses
+from tripwire.contracts.events import Topics
 
 RATE_PER_S = 10_000
 LATENCY_SECONDS = 5.0

@@ -37,17 +37,17 @@ def _pct(xs: list[float], q: float) -> float:
 async def _run(run_dir: str, llm_delay_s: float | None) -> list[Any]:
     if llm_delay_s is None:
         return await _run_with(run_dir, None)
-    from flows.analysis.testing import FakeLlmServer
+    from tripwire.flows.analysis.testing import FakeLlmServer
     async with FakeLlmServer("slow", slow_s=llm_delay_s) as llm:
         return await _run_with(run_dir, llm.base_url)
 
 
 async def _run_with(run_dir: str, llm_url: str | None) -> list[Any]:
-    from flows.analysis import AnalysisConfig, LlmConfig, LocalModel
-    from flows.dispatch import Dispatcher
-    from hotpath.bus.commands import CommandServer
-    from hotpath.bus.publisher import Publisher
-    from hotpath.contracts import Topics, TriggerFired
+    from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
+    from tripwire.flows.dispatch import Dispatcher
+    from tripwire.bus.commands import CommandServer
+    from tripwire.bus.publisher import Publisher
+    from tripwire.contracts.events import Topics, TriggerFired
 
     events, commands = f"ipc://{run_dir}/events.sock", f"ipc://{run_dir}/commands.sock"
     pub = Publisher(events)
@@ -80,7 +80,7 @@ async def _run_with(run_dir: str, llm_url: str | None) -> list[Any]:
 
 
 def main() -> None:
-    from flows.prefect_runtime import configured_api_url
+    from tripwire.flows.prefect_runtime import configured_api_url
 
     harness: Any = contextlib.nullcontext()
     if not os.environ.get("PREFECT_API_URL") or not configured_api_url():

@@ -3,11 +3,11 @@
 The same frames as ``bench.pipeline`` (the real BTC hour plus seeded synthetic trades and
 contexts, pre-serialised) go through a fresh ``MarketPipeline`` per pass; each message's
 latency is receive stamp → triggers evaluated. Each GC setting is applied exactly as the
-pinned service applies it (``hotpath.pinning.tune_gc``), and the collector's own pauses are
+pinned service applies it (``tripwire.hotpath.pinning.tune_gc``), and the collector's own pauses are
 timed with ``gc.callbacks`` so a tail can be traced to a collection.
 
 The first row is Python's default, the second the setting the service ships
-(``hotpath.pinning.GC_THRESHOLDS``, frozen); the rest are the alternatives it was chosen from.
+(``tripwire.hotpath.pinning.GC_THRESHOLDS``, frozen); the rest are the alternatives it was chosen from.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import time
 from typing import Any
 
 from bench.pipeline import PASSES, load_frames, percentiles
-from hotpath.pinning import GC_THRESHOLDS, tune_gc
-from hotpath.pipeline import MarketPipeline
-from hotpath.settings import load_settings, resolve_path
-from hotpath.triggers.engine import load_rules
+from tripwire.hotpath.pinning import GC_THRESHOLDS, tune_gc
+from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.config.settings import load_settings, resolve_path
+from tripwire.hotpath.triggers.engine import load_rules
 
 DEFAULT = gc.get_threshold()
 

@@ -21,18 +21,18 @@ import platform
 import time
 from decimal import Decimal
 
-from hotpath.contracts import TriggerFired
-from hotpath.execution.brackets import Protector
-from hotpath.execution.gateway import Gateway, WsPoster
-from hotpath.execution.orders import OrderTracker
-from hotpath.execution.ratelimit import RateLimiter
-from hotpath.execution.signing import Signer
-from hotpath.execution.wire import order_wire
-from hotpath.risk.config import RiskConfig
-from hotpath.risk.manager import Exposure, RiskManager
-from hotpath.sim.engine import SimEngine
-from hotpath.sim.exchange import ExchangeApi
-from hotpath.sim.server import RunningServer, SimServer, start_in_thread
+from tripwire.contracts.events import TriggerFired
+from tripwire.hotpath.execution.brackets import Protector
+from tripwire.hotpath.execution.gateway import Gateway, WsPoster
+from tripwire.hotpath.execution.orders import OrderTracker
+from tripwire.hyperliquid.ratelimit import RateLimiter
+from tripwire.hyperliquid.signing import Signer
+from tripwire.hotpath.execution.wire import order_wire
+from tripwire.hotpath.risk.config import RiskConfig
+from tripwire.hotpath.risk.manager import Exposure, RiskManager
+from tripwire.sim.exchange.engine import SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.server import RunningServer, SimServer, start_in_thread
 
 KEY = "0x" + "be" * 32
 N = 400

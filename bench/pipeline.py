@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 
 from bench import reference_loop
-from hotpath.replay.runner import replay_stream
-from hotpath.settings import load_settings, resolve_path
-from hotpath.triggers.engine import load_rules
-from hotpath.pipeline import MarketPipeline
+from tripwire.sim.replay.runner import replay_stream
+from tripwire.config.settings import load_settings, resolve_path
+from tripwire.hotpath.triggers.engine import load_rules
+from tripwire.hotpath.pipeline import MarketPipeline
 
 PASSES = 3  # the hour is replayed this many times (fresh pipeline each) for stable tails
 

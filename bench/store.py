@@ -46,7 +46,7 @@ def _book(i: int) -> dict:
 
 
 def raw_insert_many(path: Path) -> float:
-    from flows.store.sqlite import SqliteStore
+    from tripwire.flows.store.sqlite import SqliteStore
 
     store = SqliteStore(path)
     docs = [{"_id": f"BTC:{i}", "ts": T0 + i, **_trade(i)} for i in range(N_DOCS)]
@@ -60,7 +60,7 @@ def raw_insert_many(path: Path) -> float:
 
 
 def raw_upsert(path: Path) -> float:
-    from flows.store.sqlite import SqliteStore
+    from tripwire.flows.store.sqlite import SqliteStore
 
     store = SqliteStore(path)
     t = time.perf_counter()
@@ -73,10 +73,10 @@ def raw_upsert(path: Path) -> float:
 
 
 def through_recorder(path: Path, topic: str, payloads: list[dict], collection: str) -> float:
-    from flows.recorder import Recorder
-    from flows.recording import RecorderConfig
-    from flows.store.sqlite import SqliteStore
-    from hotpath.contracts import Event
+    from tripwire.flows.recorder import Recorder
+    from tripwire.flows.recording import RecorderConfig
+    from tripwire.flows.store.sqlite import SqliteStore
+    from tripwire.contracts.events import Event
 
     store = SqliteStore(path)
     rec = Recorder("ipc://unused", store, RecorderConfig(batch_size=BATCH))
@@ -96,7 +96,7 @@ def through_recorder(path: Path, topic: str, payloads: list[dict], collection: s
 
 
 def _publish(address: str, n: int, ready: "mp.synchronize.Event", out: "mp.Queue") -> None:
-    from hotpath.bus.publisher import Publisher
+    from tripwire.bus.publisher import Publisher
 
     pub = Publisher(address)
     deadline = time.monotonic() + 30
@@ -117,9 +117,9 @@ def _publish(address: str, n: int, ready: "mp.synchronize.Event", out: "mp.Queue
 
 
 def end_to_end(path: Path, run_dir: str) -> tuple[float, int, int]:
-    from flows.recorder import Recorder
-    from flows.recording import RecorderConfig
-    from flows.store.sqlite import SqliteStore
+    from tripwire.flows.recorder import Recorder
+    from tripwire.flows.recording import RecorderConfig
+    from tripwire.flows.store.sqlite import SqliteStore
 
     address = f"ipc://{run_dir}/bench-events.sock"
     store = SqliteStore(path)
@@ -149,7 +149,7 @@ def end_to_end(path: Path, run_dir: str) -> tuple[float, int, int]:
 
 def main() -> None:
     # The end-to-end run's retried publishes show as gaps: counted below, not logged each.
-    logging.getLogger("flows.recorder").setLevel(logging.ERROR)
+    logging.getLogger("tripwire.flows.recorder").setLevel(logging.ERROR)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}; "
           f"load average before: {os.getloadavg()[0]:.2f}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data" / "hyperliquid"
+HYPERLIQUID_DATA = REPO / "tests" / "data" / "hyperliquid"  # real captures; see its README.md
 RECORDING = REPO / "data" / "recordings" / "BTC-l2Book-20240101-12.lz4"
 
 _MARKER = re.compile(r"^([<>=])(\d*)\s?(.*)$")
@@ -20,7 +20,7 @@ def ws_capture(name: str) -> dict[str, list]:
     A message may span several lines; it runs until the next marker line. Returns the parsed
     JSON of each kind, in order: {"sent": [...], "acks": [...], "data": [...]}.
     """
-    path = SHARED_DATA / "ws" / name
+    path = HYPERLIQUID_DATA / "ws" / name
     out: dict[str, list] = {"sent": [], "acks": [], "data": []}
     kinds = {">": "sent", "<": "acks", "=": "data"}
     current: tuple[str, list[str]] | None = None

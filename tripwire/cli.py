@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from tripwire.errors import UserError
+
 # name → (module implementing it, one-line help), in the order --help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tripwire.commands.demo",
@@ -20,17 +22,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "replay recorded market data through the hot path and summarise what fired"),
     "backtest": ("tripwire.commands.backtest",
                  "replay data through the hot path and the simulator, with latency; PnL report"),
-    "sim": ("hotpath.sim.cli",
+    "sim": ("tripwire.commands.sim",
             "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
     "hotpath": ("tripwire.commands.hotpath",
                 "the hot path as a service: hotpath run [--cpus 2,3] (market data → orders)"),
     "flows": ("tripwire.commands.flows", "the flows side: dispatch (analysis of each trigger)"),
-    "api": ("api.cli", "serve the HTTP control plane (status, triggers, decisions, commands)"),
+    "api": ("tripwire.commands.api", "serve the HTTP control plane (status, triggers, decisions, commands)"),
 }
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad config, missing file); printed without a traceback."""
 
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:

@@ -19,16 +19,16 @@ import orjson
 import pytest
 import uvicorn
 
-from api.app import create_app
-from flows.analysis import AnalysisConfig, LocalModel
-from flows.store.sqlite import SqliteStore
-from hotpath.bus.commands import CommandServer
-from hotpath.bus.publisher import Publisher
-from hotpath.replay.runner import replay_stream
-from hotpath.risk.config import load_risk_config
-from hotpath.risk.manager import RiskManager
-from hotpath.service import HotPath
-from hotpath.settings import ApiKey, ApiSettings, BusSettings, load_settings
+from tripwire.api.app import create_app
+from tripwire.flows.analysis import AnalysisConfig, LocalModel
+from tripwire.flows.store.sqlite import SqliteStore
+from tripwire.bus.commands import CommandServer
+from tripwire.bus.publisher import Publisher
+from tripwire.sim.replay.runner import replay_stream
+from tripwire.hotpath.risk.config import load_risk_config
+from tripwire.hotpath.risk.manager import RiskManager
+from tripwire.hotpath.service import HotPath
+from tripwire.config.settings import ApiKey, ApiSettings, BusSettings, load_settings
 from tests.fixtures import RECORDING
 
 KEYS = {"read": "read-key-3f9a1c0d5e7b2468", "trade": "trade-key-8b1e4d7c2a9f0635",

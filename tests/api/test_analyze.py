@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.analysis import AnalysisConfig, LlmConfig, LocalModel, analyze
-from flows.analysis.testing import FakeLlmServer
+from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel, analyze
+from tripwire.flows.analysis.testing import FakeLlmServer
 from tests.api.conftest import make_settings, serve, short_dir
 from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, SQUEEZE_UP_WEAK, event
 

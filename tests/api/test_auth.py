@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from api.auth import KeyRing, Principal
-from api.config import ApiConfigError, KeySpec, resolve
+from tripwire.api.auth import KeyRing, Principal
+from tripwire.api.config import ApiConfigError, KeySpec, resolve
 from tests.api.conftest import ENV, KEYS, make_settings, serve, short_dir
 
 ANALYZE = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000, "features": {}}

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from api.routers.events import MAX_STREAMS
+from tripwire.api.routers.events import MAX_STREAMS
 
 
 def read_until(resp, done: Callable[[list[dict[str, Any]]], bool],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.cli import is_loopback
+from tripwire.commands.api import is_loopback
 from tripwire.cli import main
 
 

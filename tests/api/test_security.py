@@ -7,9 +7,9 @@ import logging
 import orjson
 import pytest
 
-from api.errors import Redactor
-from api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from flows.analysis import AnalysisConfig, LlmConfig
+from tripwire.api.errors import Redactor
+from tripwire.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from tripwire.flows.analysis import AnalysisConfig, LlmConfig
 from tests.api.conftest import KEYS, N8N_SECRET, Stack, make_settings, serve, short_dir
 
 LLM_KEY = "sk-llm-secret-7e1d9c3b5a2f4680"
@@ -109,10 +109,10 @@ def test_redactor_masks_secrets_and_url_passwords():
 
 def test_no_secret_appears_in_any_response_or_log(caplog, monkeypatch):
     """Drive errors of every kind with real secrets configured and look for them everywhere."""
-    from flows.store.mongo import MongoStore
+    from tripwire.flows.store.mongo import MongoStore
 
     # a MongoDB that is not there, with a password in its URI (found quickly: 200 ms)
-    monkeypatch.setattr("api.store._open_store",
+    monkeypatch.setattr("tripwire.api.store._open_store",
                         lambda uri: MongoStore(uri, server_selection_timeout_ms=200))
     caplog.set_level(logging.DEBUG)
     settings = make_settings(short_dir(),

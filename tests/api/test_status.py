@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zmq
 
-from api.routers.status import status_from_reply
+from tripwire.api.routers.status import status_from_reply
 from tests.api.conftest import make_settings, serve, short_dir
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.routers.signals import latest_per_coin
+from tripwire.api.routers.signals import latest_per_coin
 from tests.api.conftest import make_settings, serve, short_dir
 
 T0 = 1_704_110_400_000

@@ -9,9 +9,9 @@ import time
 import orjson
 import pytest
 
-from api.metrics import ApiMetrics
-from api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from api.webhooks import TriggerWebhook
+from tripwire.api.metrics import ApiMetrics
+from tripwire.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tripwire.api.webhooks import TriggerWebhook
 from tests.api.conftest import N8N_SECRET, Stack, short_dir
 from tests.api.receiver import Receiver
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.analysis import AnalysisConfig, LlmConfig, LocalModel
-from flows.analysis.testing import FakeLlmServer
-from flows.dispatch import Dispatcher
-from hotpath.bus.commands import AsyncCommandClient
+from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
+from tripwire.flows.analysis.testing import FakeLlmServer
+from tripwire.flows.dispatch import Dispatcher
+from tripwire.bus.commands import AsyncCommandClient
 from tests.hotpath.runtime.harness import probe_rules, rig, warm_file
 
 SPEED = 300

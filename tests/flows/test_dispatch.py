@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from flows.analysis import AnalysisConfig, LlmConfig, LocalModel
-from flows.analysis.testing import FakeLlmServer
-from flows.dispatch import Dispatcher
-from hotpath.bus.commands import CommandRefused, CommandServer
-from hotpath.bus.publisher import Publisher
-from hotpath.contracts import Decision, Topics, TriggerFired
+from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
+from tripwire.flows.analysis.testing import FakeLlmServer
+from tripwire.flows.dispatch import Dispatcher
+from tripwire.bus.commands import CommandRefused, CommandServer
+from tripwire.bus.publisher import Publisher
+from tripwire.contracts.events import Decision, Topics, TriggerFired
 from tests.flows.analysis.samples import BRACKET, SQUEEZE_UP_STRONG
 
 _ids = itertools.count(1)

@@ -15,11 +15,11 @@ import orjson
 import zmq
 from prometheus_client import CollectorRegistry, generate_latest
 
-from flows.recorder import Recorder, RecorderCollector, main
-from flows.recording import RecorderConfig, TOPIC_PREFIXES
-from flows.store import StoreUnavailable
-from flows.store.sqlite import SqliteStore
-from hotpath.bus.publisher import Publisher
+from tripwire.flows.recorder import Recorder, RecorderCollector, main
+from tripwire.flows.recording import RecorderConfig, TOPIC_PREFIXES
+from tripwire.flows.store import StoreUnavailable
+from tripwire.flows.store.sqlite import SqliteStore
+from tripwire.bus.publisher import Publisher
 from tests.flows.recording.events import (MIN, T0, book, candle, ctx, event, fill, order,
                                           position, trade, trigger)
 
@@ -200,7 +200,7 @@ def test_sigterm_writes_everything_received_before_exiting(tmp_path):
     pub = Publisher(address)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MONGODB_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "flows.recorder", "--events", address,
+    proc = subprocess.Popen([sys.executable, "-m", "tripwire.flows.recorder", "--events", address,
                              "--store", f"sqlite:///{db}", "--config", str(settings),
                              "--metrics-port", "0"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,

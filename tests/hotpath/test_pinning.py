@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from hotpath import pinning
-from hotpath.pinning import PinningError, format_cpus, parse_cpus, pin_cpus, raise_priority, tune_gc
+from tripwire.hotpath.pinning import PinningError, format_cpus, parse_cpus, pin_cpus, raise_priority, tune_gc
 from tests.fixtures import REPO
 
 linux_only = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux affinity")
@@ -57,7 +57,7 @@ def test_pins_a_process_to_the_requested_core():
     core = min(os.sched_getaffinity(0))
     r = run_child(f"""
         import os
-        from hotpath.pinning import pin_cpus
+        from tripwire.hotpath.pinning import pin_cpus
         print(sorted(pin_cpus("{core}")), sorted(os.sched_getaffinity(0)))
     """)
     assert r.returncode == 0, r.stderr
@@ -71,7 +71,7 @@ def test_refuses_to_widen_beyond_an_earlier_pin():
     a, b = sorted(os.sched_getaffinity(0))[:2]
     r = run_child(f"""
         import os
-        from hotpath.pinning import PinningError, pin_cpus
+        from tripwire.hotpath.pinning import PinningError, pin_cpus
         os.sched_setaffinity(0, {{{a}}})
         try:
             pin_cpus([{a}, {b}])
@@ -96,7 +96,7 @@ def test_a_priority_the_process_may_not_take_is_reported_not_raised(monkeypatch,
 
 def test_lowering_priority_is_always_allowed():
     r = run_child("""
-        from hotpath.pinning import raise_priority
+        from tripwire.hotpath.pinning import raise_priority
         import os
         print(raise_priority(os.getpriority(os.PRIO_PROCESS, 0) + 1) ==
               os.getpriority(os.PRIO_PROCESS, 0))

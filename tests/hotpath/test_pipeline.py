@@ -1,9 +1,9 @@
 import orjson
 import pytest
 
-from hotpath.pipeline import MarketPipeline
-from hotpath.settings import load_settings
-from hotpath.triggers.dsl import compile_rules
+from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.config.settings import load_settings
+from tripwire.hotpath.triggers.dsl import compile_rules
 
 SETTINGS = load_settings("config/settings.yaml")
 

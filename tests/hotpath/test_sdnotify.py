@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from hotpath.sdnotify import Notifier, notify, socket_address
+from tripwire.hotpath.sdnotify import Notifier, notify, socket_address
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs AF_UNIX")
 

@@ -3,14 +3,14 @@
 import orjson
 import pytest
 
-from hotpath.bus.client import Subscriber
-from hotpath.bus.commands import CommandClient, CommandError, CommandServer
-from hotpath.bus.publisher import Publisher
-from hotpath.replay.runner import replay_stream
-from hotpath.risk.config import load_risk_config
-from hotpath.risk.manager import REDUCING, RiskManager
-from hotpath.service import HotPath
-from hotpath.settings import load_settings
+from tripwire.bus.client import Subscriber
+from tripwire.bus.commands import CommandClient, CommandError, CommandServer
+from tripwire.bus.publisher import Publisher
+from tripwire.sim.replay.runner import replay_stream
+from tripwire.hotpath.risk.config import load_risk_config
+from tripwire.hotpath.risk.manager import REDUCING, RiskManager
+from tripwire.hotpath.service import HotPath
+from tripwire.config.settings import load_settings
 from tests.fixtures import RECORDING
 
 SETTINGS = load_settings("config/settings.yaml")

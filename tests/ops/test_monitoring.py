@@ -12,7 +12,7 @@ import tomllib
 
 import yaml
 
-from hotpath.settings import ApiSettings, MetricsSettings
+from tripwire.config.settings import ApiSettings, MetricsSettings
 from tests.fixtures import REPO
 from tests.ops.dashboard import dashboard_metrics, promql_metrics
 
@@ -59,7 +59,7 @@ def test_every_dashboard_metric_is_documented():
 def test_the_hot_path_exporter_serves_what_the_dashboard_queries():
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from hotpath.metrics import HotPathCollector, Snapshot
+    from tripwire.hotpath.metrics import HotPathCollector, Snapshot
     c = HotPathCollector()
     c.snapshot = Snapshot(messages=(("l2Book", 3),), faults=(("bad_json", 1),),
                           triggers=(("squeeze_up", "BTC", 1),), ws_lag_s=0.1,
@@ -75,7 +75,7 @@ def test_the_hot_path_exporter_serves_what_the_dashboard_queries():
 def test_the_api_exporter_serves_what_the_dashboard_queries():
     from prometheus_client import generate_latest
 
-    from api.metrics import ApiMetrics
+    from tripwire.api.metrics import ApiMetrics
     m = ApiMetrics()
     m.requests.labels("/status", "GET", "200").inc()
     m.duration.labels("/status").observe(0.01)

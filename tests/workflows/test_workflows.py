@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 import pytest
 
-from api.app import create_app
-from api.signing import sign
-from flows.analysis import AnalysisConfig, LocalModel
-from flows.analysis.llm import parse_verdict
-from flows.analysis.prompt import SYSTEM_PROMPT, build_user_prompt
-from hotpath.settings import load_settings
+from tripwire.api.app import create_app
+from tripwire.api.signing import sign
+from tripwire.flows.analysis import AnalysisConfig, LocalModel
+from tripwire.flows.analysis.llm import parse_verdict
+from tripwire.flows.analysis.prompt import SYSTEM_PROMPT, build_user_prompt
+from tripwire.config.settings import load_settings
 from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event
 from tests.workflows.jsnode import NODE, run_code
 

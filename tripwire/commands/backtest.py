@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from tripwire.cli import UserError
+from tripwire.errors import UserError
 from tripwire.commands.common import add_config_arguments, load
 
 DEFAULT_OUT = "run/backtest"
@@ -43,10 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotpath.backtest import BacktestConfig, LatencySpecError, parse_latency, run_backtest, write_report
-    from hotpath.replay.archive import ArchiveError
-    from hotpath.risk.config import RiskConfigError, load_risk_config
-    from hotpath.settings import resolve_path
+    from tripwire.sim.backtest import BacktestConfig, LatencySpecError, parse_latency, run_backtest, write_report
+    from tripwire.sim.replay.recordings import ArchiveError
+    from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
+    from tripwire.config.settings import resolve_path
 
     settings, rules = load(args)
     files = args.files or [str(resolve_path(f)) for f in settings.replay.files]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tripwire.cli import UserError
+from tripwire.errors import UserError
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,10 +16,10 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 
 def load(args: argparse.Namespace):
     """(settings, rules) for a command, or UserError naming the file, key and reason."""
-    from hotpath.replay.archive import ArchiveError
-    from hotpath.settings import ConfigError, load_settings, resolve_path
-    from hotpath.triggers.engine import load_rules
-    from hotpath.triggers.errors import TriggerConfigError
+    from tripwire.sim.replay.recordings import ArchiveError
+    from tripwire.config.settings import ConfigError, load_settings, resolve_path
+    from tripwire.hotpath.triggers.engine import load_rules
+    from tripwire.hotpath.triggers.errors import TriggerConfigError
 
     try:
         settings = load_settings(args.config)

@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tripwire.cli import UserError
+    from tripwire.errors import UserError
 
     if args.speed <= 0:
         raise UserError("--speed must be positive (1 is real time)")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
-        from hotpath.settings import PROJECT_ROOT, load_settings
+        from tripwire.config.settings import PROJECT_ROOT, load_settings
         self.args = args
         self.root = PROJECT_ROOT
         self.run_dir = Path(args.run_dir).resolve()
@@ -78,7 +78,7 @@ class Demo:
     # -- set-up ------------------------------------------------------------------------------
 
     def _prepare(self) -> dict[str, str]:
-        from tripwire.supervisor import free_port
+        from tripwire.commands.supervisor import free_port
         speed = self.args.speed
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("bus/events.sock", "bus/commands.sock", "tripwire.sqlite",
@@ -161,8 +161,8 @@ class Demo:
             self.state["replay_done_at"] = time.monotonic()
 
     async def _watch(self, sup: Any) -> None:
-        from hotpath.bus.addresses import default_addresses
-        from hotpath.bus.client import AsyncSubscriber
+        from tripwire.bus.addresses import default_addresses
+        from tripwire.bus.client import AsyncSubscriber
         span_ms = _recording_span_ms(self.recording)
         sub = AsyncSubscriber(default_addresses(self.run_dir / "bus").events,
                               topics=["trigger.", "order.", "fill.", "decision.", "risk.",
@@ -268,8 +268,8 @@ class Demo:
         except Exception as e:  # noqa: BLE001 - the report says what it could not read
             report["hot_path_error"] = str(e)
         try:
-            from flows.store import open_store
-            from flows.store.base import COLLECTIONS
+            from tripwire.flows.store import open_store
+            from tripwire.flows.store.base import COLLECTIONS
             store = open_store(f"sqlite:///{self.run_dir / 'tripwire.sqlite'}")
             report["store_rows"] = {c: n for c in COLLECTIONS if (n := store.count(c))}
             store.close()
@@ -323,7 +323,7 @@ class Demo:
     # -- run ---------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from tripwire.supervisor import StartError, Supervisor
+        from tripwire.commands.supervisor import StartError, Supervisor
         env = self._prepare()
         sup = Supervisor(self.run_dir / "logs", env)
 
@@ -398,8 +398,8 @@ def print_report(r: dict[str, Any], path: Path) -> None:
 
 
 def _recording_span_ms(files: list[str]) -> int | None:
-    from hotpath.replay.archive import read_messages
-    from hotpath.sim.replay import message_time
+    from tripwire.sim.replay.recordings import read_messages
+    from tripwire.sim.exchange.replay import message_time
     first = last = None
     for f in files:
         for msg in read_messages(f):
@@ -411,8 +411,8 @@ def _recording_span_ms(files: list[str]) -> int | None:
 
 
 def _command(cmd: str, run_dir: Path) -> dict[str, Any]:
-    from hotpath.bus.addresses import default_addresses
-    from hotpath.bus.commands import CommandClient
+    from tripwire.bus.addresses import default_addresses
+    from tripwire.bus.commands import CommandClient
     client = CommandClient(default_addresses(run_dir / "bus").commands, timeout_s=5)
     try:
         return client.call(cmd, {})

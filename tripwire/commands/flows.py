@@ -7,10 +7,10 @@ import importlib
 
 # name → (module with add_arguments/run, one-line help)
 FLOWS_COMMANDS: dict[str, tuple[str, str]] = {
-    "dispatch": ("flows.dispatch",
+    "dispatch": ("tripwire.flows.dispatch",
                  "start an analysis flow run for every fired trigger (the dispatcher)"),
-    "record": ("flows.recorder", "record the hot path's market and account events into the store"),
-    "serve": ("flows.serve", "serve every scheduled deployment in prefect.yaml (one process)"),
+    "record": ("tripwire.flows.recorder", "record the hot path's market and account events into the store"),
+    "serve": ("tripwire.flows.serve", "serve every scheduled deployment in prefect.yaml (one process)"),
 }
 
 

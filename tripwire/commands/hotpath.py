@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tripwire.cli import UserError
+from tripwire.errors import UserError
 from tripwire.commands.common import add_config_arguments
 
 HELP = "run the hot path: market data → triggers → risk → protective orders, events and commands"
@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def addresses_from(settings, events: str | None = None, commands: str | None = None):
     """The bus addresses: explicit, else settings, else ipc:// under bus.run_dir."""
-    from hotpath.bus.addresses import BusAddresses, default_addresses
+    from tripwire.bus.addresses import BusAddresses, default_addresses
     events = events or settings.bus.events
     commands = commands or settings.bus.commands
     if events is None or commands is None:
@@ -53,16 +53,16 @@ def addresses_from(settings, events: str | None = None, commands: str | None = N
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotpath.pinning import PinningError, pin_cpus, raise_priority, tune_gc
-    from hotpath.risk.config import RiskConfigError, load_risk_config
-    from hotpath.risk.manager import RiskManager
-    from hotpath.runtime.endpoints import endpoints
-    from hotpath.runtime.keys import make_signer
-    from hotpath.runtime.process import HotPathProcess, ProcessOptions
-    from hotpath.sdnotify import Notifier
-    from hotpath.settings import ConfigError, load_settings, resolve_path
-    from hotpath.triggers.engine import load_rules
-    from hotpath.triggers.errors import TriggerConfigError
+    from tripwire.hotpath.pinning import PinningError, pin_cpus, raise_priority, tune_gc
+    from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
+    from tripwire.hotpath.risk.manager import RiskManager
+    from tripwire.config.endpoints import endpoints
+    from tripwire.hotpath.runtime.keys import make_signer
+    from tripwire.hotpath.runtime.process import HotPathProcess, ProcessOptions
+    from tripwire.hotpath.sdnotify import Notifier
+    from tripwire.config.settings import ConfigError, load_settings, resolve_path
+    from tripwire.hotpath.triggers.engine import load_rules
+    from tripwire.hotpath.triggers.errors import TriggerConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

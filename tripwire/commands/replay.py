@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tripwire.cli import UserError
+from tripwire.errors import UserError
 from tripwire.commands.common import add_config_arguments, load
 
 
@@ -27,9 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotpath.replay.archive import ArchiveError
-    from hotpath.replay.runner import count_messages, replay
-    from hotpath.settings import resolve_path
+    from tripwire.sim.replay.recordings import ArchiveError
+    from tripwire.sim.replay.runner import count_messages, replay
+    from tripwire.config.settings import resolve_path
 
     settings, rules = load(args)
     files = args.files or [str(resolve_path(f)) for f in settings.replay.files]

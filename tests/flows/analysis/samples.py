@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotpath.contracts import TriggerFired
+from tripwire.contracts.events import TriggerFired
 
 BRACKET = ("place_bracket", {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0})
 

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from flows.analysis import (AnalysisConfig, FallbackCounts, InvalidTrigger, LlmConfig,
+from tripwire.flows.analysis import (AnalysisConfig, FallbackCounts, InvalidTrigger, LlmConfig,
                             LocalModel, N8nConfig, PolicyConfig, analyze)
-from flows.analysis.testing import FakeLlmServer
+from tripwire.flows.analysis.testing import FakeLlmServer
 from tests.flows.analysis.samples import SQUEEZE_UP_WEAK, event, squeeze_up
 
 KEY = "sk-engine-secret-abcdef"

@@ -7,10 +7,10 @@ import socket
 import pytest
 from aiohttp import web
 
-from flows.analysis.errors import AnalystError, LlmBadJson, LlmHttpError, LlmTimeout
-from flows.analysis.llm import LlmConfig, ask_llm, parse_verdict
-from flows.analysis.prompt import SYSTEM_PROMPT
-from flows.analysis.testing import FakeLlmServer
+from tripwire.flows.analysis.errors import AnalystError, LlmBadJson, LlmHttpError, LlmTimeout
+from tripwire.flows.analysis.llm import LlmConfig, ask_llm, parse_verdict
+from tripwire.flows.analysis.prompt import SYSTEM_PROMPT
+from tripwire.flows.analysis.testing import FakeLlmServer
 from tests.flows.analysis.samples import squeeze_up
 
 KEY = "sk-test-never-log-me-0123456789"

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from flows.analysis.local_model import (HEURISTIC, FamilyModel, LocalModel, ModelFileError,
+from tripwire.flows.analysis.local_model import (HEURISTIC, FamilyModel, LocalModel, ModelFileError,
                                         rule_family, write_model_file)
 from tests.flows.analysis.samples import FAMILY_CASES, SQUEEZE_UP_STRONG, event
 

@@ -1,7 +1,7 @@
 import pytest
 
-from flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
-from hotpath.contracts import Decision
+from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
+from tripwire.contracts.events import Decision
 
 
 def decision(source: str, go: bool, sA: float, confA: float = 0.8, **kw) -> Decision:

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from flows.analysis.errors import InvalidTrigger
-from flows.analysis.prompt import SYSTEM_PROMPT, build_messages, build_user_prompt, format_number
+from tripwire.flows.analysis.errors import InvalidTrigger
+from tripwire.flows.analysis.prompt import SYSTEM_PROMPT, build_messages, build_user_prompt, format_number
 from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event, squeeze_up
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotpath.contracts import Event, TriggerFired
+from tripwire.contracts.events import Event, TriggerFired
 
 T0 = 1_704_110_400_000  # 2024-01-01 12:00 UTC: a 5m, 15m, 1h and 4h boundary
 MIN = 60_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.recording import Batch, write_batch
-from flows.store import StoreUnavailable
-from flows.store.sqlite import SqliteStore
+from tripwire.flows.recording import Batch, write_batch
+from tripwire.flows.store import StoreUnavailable
+from tripwire.flows.store.sqlite import SqliteStore
 
 
 @pytest.fixture

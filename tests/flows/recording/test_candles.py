@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.recording import CandleAggregator
+from tripwire.flows.recording import CandleAggregator
 from tests.flows.recording.events import MIN, T0, candle
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.recording import RecorderConfig, recorder_config
-from hotpath.settings import ConfigError, load_settings
+from tripwire.flows.recording import RecorderConfig, recorder_config
+from tripwire.config.settings import ConfigError, load_settings
 
 
 def test_defaults_are_the_seed_rules():

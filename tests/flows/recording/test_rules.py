@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.recording import Batch, RecorderConfig, Rules
+from tripwire.flows.recording import Batch, RecorderConfig, Rules
 from tests.flows.recording.events import (MIN, T0, book, candle, ctx, event, fill, order,
                                           position, trade, trigger)
 

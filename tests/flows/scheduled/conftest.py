@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.store.sqlite import SqliteStore
+from tripwire.flows.store.sqlite import SqliteStore
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import orjson
 from aiohttp import web
 
-from hotpath.bus.commands import CommandRefused, CommandServer
+from tripwire.bus.commands import CommandRefused, CommandServer
 
 
 @dataclass(frozen=True)

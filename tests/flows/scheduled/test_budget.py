@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from flows.scheduled.budget import WeightBudget, info_weight
+from tripwire.flows.scheduled.budget import WeightBudget, info_weight
 
 
 class FakeClock:

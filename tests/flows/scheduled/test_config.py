@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.scheduled.config import (RefreshLeaderboardConfig, check_all, load_flow_config)
-from hotpath.settings import ConfigError, load_settings
+from tripwire.flows.scheduled.config import (RefreshLeaderboardConfig, check_all, load_flow_config)
+from tripwire.config.settings import ConfigError, load_settings
 
 
 def _settings(tmp_path, text: str):

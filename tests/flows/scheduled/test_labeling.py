@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.scheduled.labeling import Candles, entry_price, trigger_atr, triple_barrier
+from tripwire.flows.scheduled.labeling import Candles, entry_price, trigger_atr, triple_barrier
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000   # a minute boundary
 FIRED = T0 + 20_000                                    # 20 s into the minute

@@ -11,12 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from flows.scheduled.config import RefreshLeaderboardConfig
-from flows.scheduled.leaderboard import (LeaderboardTable, rank_percentile, score_table,
+from tripwire.flows.scheduled.config import RefreshLeaderboardConfig
+from tripwire.flows.scheduled.leaderboard import (LeaderboardTable, rank_percentile, score_table,
                                          tracked_docs)
-from flows.scheduled.leaderboard_stream import RowDecoder
-from flows.scheduled.refresh_leaderboard import run_refresh_leaderboard
-from flows.scheduled.upstream import BadUpstreamData, RateLimited, UpstreamHttpError
+from tripwire.flows.scheduled.leaderboard_stream import RowDecoder
+from tripwire.flows.scheduled.refresh_leaderboard import run_refresh_leaderboard
+from tripwire.flows.scheduled.upstream import BadUpstreamData, RateLimited, UpstreamHttpError
 from tests.flows.scheduled.fakes import RATE_LIMITED, SERVER_ERROR, FakeExchange, Reply, run
 from tests.flows.scheduled.leaderboard_data import generate
 

@@ -9,16 +9,16 @@ from decimal import Decimal
 import eth_account
 import pytest
 
-from flows.scheduled.budget import WeightBudget
-from flows.scheduled.config import PollTraderPositionsConfig
-from flows.scheduled.poll_trader_positions import run_poll_trader_positions
-from flows.scheduled.positions import parse_clearinghouse_state, position_changes
-from flows.scheduled.upstream import BadUpstreamData, InfoClient, RateLimited, UpstreamError
+from tripwire.flows.scheduled.budget import WeightBudget
+from tripwire.flows.scheduled.config import PollTraderPositionsConfig
+from tripwire.flows.scheduled.poll_trader_positions import run_poll_trader_positions
+from tripwire.flows.scheduled.positions import parse_clearinghouse_state, position_changes
+from tripwire.flows.scheduled.upstream import BadUpstreamData, InfoClient, RateLimited, UpstreamError
 from tests.flows.scheduled.fakes import (RATE_LIMITED, SERVER_ERROR, FakeExchange, run,
                                          truncated_json)
 from tests.flows.scheduled.samples import clearinghouse_state
-from tests.hotpath.sim.conftest import exchange_for, start_funded_sim
-from tests.hotpath.sim.conftest import unique_sdk_nonces
+from tests.sim.exchange.conftest import exchange_for, start_funded_sim
+from tests.sim.exchange.conftest import unique_sdk_nonces
 
 # The SDK's nonce is the wall-clock ms; back-to-back orders need the sim tests' fix.
 pytestmark = pytest.mark.usefixtures(unique_sdk_nonces.__name__)

@@ -15,20 +15,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-import flows.scheduled.snapshot_market as snapshot_module
-from flows.scheduled.generate_signals import generate_signals
-from flows.scheduled.poll_trader_positions import poll_trader_positions
-from flows.scheduled.refresh_leaderboard import refresh_leaderboard
-from flows.scheduled.retrain_model import retrain_model
-from flows.scheduled.snapshot_market import snapshot_market
-from flows.serve import load_flow, local_prefect_server, read_deployments
-from flows.store.sqlite import SqliteStore
-from hotpath.settings import PROJECT_ROOT
+import tripwire.flows.scheduled.snapshot_market as snapshot_module
+from tripwire.flows.scheduled.generate_signals import generate_signals
+from tripwire.flows.scheduled.poll_trader_positions import poll_trader_positions
+from tripwire.flows.scheduled.refresh_leaderboard import refresh_leaderboard
+from tripwire.flows.scheduled.retrain_model import retrain_model
+from tripwire.flows.scheduled.snapshot_market import snapshot_market
+from tripwire.flows.serve import load_flow, local_prefect_server, read_deployments
+from tripwire.flows.store.sqlite import SqliteStore
+from tripwire.config.settings import PROJECT_ROOT
 from tests.flows.scheduled.fakes import RATE_LIMITED, SERVER_ERROR, FakeExchange
 from tests.flows.scheduled.leaderboard_data import generate
 from tests.flows.scheduled.samples import clearinghouse_state, meta_and_asset_ctxs
 from tests.flows.scheduled.test_retrain_model import seed_history
-from tests.hotpath.sim.conftest import start_funded_sim
+from tests.sim.exchange.conftest import start_funded_sim
 
 REPO_PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 
@@ -181,7 +181,7 @@ MINE = ("snapshot_market", "refresh_leaderboard", "poll_trader_positions", "gene
 def test_prefect_yaml_declares_every_deployment_with_an_active_utc_cron():
     specs = {s.name: s for s in read_deployments(REPO_PREFECT_YAML)}
     assert set(specs) == {*MINE, "archive_data"}
-    assert specs["archive_data"].entrypoint == "flows/archive.py:archive_data"
+    assert specs["archive_data"].entrypoint == "tripwire/flows/scheduled/archive_data.py:archive_data"
     for spec in specs.values():
         [s] = spec.schedules
         assert s["schedule"].timezone == "UTC" and s.get("active", True)
@@ -192,7 +192,7 @@ def test_prefect_yaml_declares_every_deployment_with_an_active_utc_cron():
 
 
 def test_a_bad_schedule_is_refused_naming_the_file_the_deployment_and_why(tmp_path):
-    from hotpath.settings import ConfigError
+    from tripwire.config.settings import ConfigError
 
     path = tmp_path / "prefect.yaml"
     path.write_text("deployments:\n  - name: x\n    entrypoint: flows/a.py:x\n"
@@ -214,7 +214,7 @@ def _test_prefect_yaml(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         for s in d["schedules"]:
             s["active"] = False
     deployments.append({"name": "snapshot_soon",
-                        "entrypoint": "flows/scheduled/snapshot_market.py:snapshot_market",
+                        "entrypoint": "tripwire/flows/scheduled/snapshot_market.py:snapshot_market",
                         "schedules": [{"interval": 3, "timezone": "UTC"}]})
     path = tmp_path / "prefect.yaml"
     path.write_text(yaml.safe_dump({"deployments": deployments}))

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from flows.analysis.local_model import LocalModel
-from flows.scheduled.config import RetrainModelConfig
-from flows.scheduled.retrain_model import run_retrain_model
+from tripwire.flows.analysis.local_model import LocalModel
+from tripwire.flows.scheduled.config import RetrainModelConfig
+from tripwire.flows.scheduled.retrain_model import run_retrain_model
 from tests.flows.scheduled.fakes import FakeHotPath, run
 
 MIN = 60_000

@@ -7,8 +7,8 @@ import argparse
 
 import pytest
 
-from flows import serve
-from tripwire.cli import UserError
+from tripwire.flows import serve
+from tripwire.errors import UserError
 
 MINE = "snapshot_market,refresh_leaderboard,poll_trader_positions,generate_signals,retrain_model"
 

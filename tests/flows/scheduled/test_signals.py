@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.scheduled.config import GenerateSignalsConfig
-from flows.scheduled.generate_signals import run_generate_signals
-from flows.scheduled.signals import LONG, NEUTRAL, SHORT, compute_signals
-from hotpath.features.catalog import CATALOG, EXTERNAL
+from tripwire.flows.scheduled.config import GenerateSignalsConfig
+from tripwire.flows.scheduled.generate_signals import run_generate_signals
+from tripwire.flows.scheduled.signals import LONG, NEUTRAL, SHORT, compute_signals
+from tripwire.contracts.features import CATALOG, EXTERNAL
 from tests.flows.scheduled.fakes import FakeHotPath, run
 
 NOW = 1_700_000_000_000

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from flows.scheduled.config import SnapshotMarketConfig
-from flows.scheduled.market import parse_meta_and_ctxs, snapshot_docs
-from flows.scheduled.snapshot_market import run_snapshot_market, snapshot_coins
-from flows.scheduled.upstream import (BadUpstreamData, InfoClient, RateLimited,
+from tripwire.flows.scheduled.config import SnapshotMarketConfig
+from tripwire.flows.scheduled.market import parse_meta_and_ctxs, snapshot_docs
+from tripwire.flows.scheduled.snapshot_market import run_snapshot_market, snapshot_coins
+from tripwire.flows.scheduled.upstream import (BadUpstreamData, InfoClient, RateLimited,
                                       UpstreamHttpError)
 from tests.flows.scheduled.fakes import (RATE_LIMITED, SERVER_ERROR, FakeExchange, Reply,
                                          run, truncated_json)
 from tests.flows.scheduled.samples import HOUR_MS, funding_rows, meta_and_asset_ctxs
-from tests.hotpath.sim.conftest import start_funded_sim
+from tests.sim.exchange.conftest import start_funded_sim
 
 NOW = 1_700_000_000_000 + 30 * 60_000   # half past an hour
 

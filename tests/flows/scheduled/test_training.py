@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows.analysis.local_model import FamilyModel, LocalModel, write_model_file
-from flows.analysis.trigger import TriggerInput
-from flows.scheduled.training import (Sample, auc, better, brier, fit_family, fit_logistic,
+from tripwire.flows.analysis.local_model import FamilyModel, LocalModel, write_model_file
+from tripwire.flows.analysis.trigger import TriggerInput
+from tripwire.flows.scheduled.training import (Sample, auc, better, brier, fit_family, fit_logistic,
                                       hit_rate, predict, walk_forward)
 
 

@@ -8,13 +8,13 @@ import uuid
 
 import pytest
 
-from flows.store import MONGODB_URI_ENV
+from tripwire.flows.store import MONGODB_URI_ENV
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])
 def store(request, tmp_path):
     if request.param == "sqlite":
-        from flows.store.sqlite import SqliteStore
+        from tripwire.flows.store.sqlite import SqliteStore
 
         s = SqliteStore(tmp_path / "store.sqlite")
         yield s
@@ -24,7 +24,7 @@ def store(request, tmp_path):
     if not uri:
         pytest.skip(f"{MONGODB_URI_ENV} is not set: the MongoDB backend runs this suite only "
                     "against a real server (e.g. MONGODB_URI=mongodb://127.0.0.1:27017)")
-    from flows.store.mongo import MongoStore
+    from tripwire.flows.store.mongo import MongoStore
 
     db = f"tripwire_test_{uuid.uuid4().hex[:12]}"
     s = MongoStore(uri, db)

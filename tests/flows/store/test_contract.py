@@ -1,4 +1,4 @@
-"""The store contract (flows/store/base.py), run on every backend: what a caller can rely on
+"""The store contract (tripwire/flows/store/base.py), run on every backend: what a caller can rely on
 whichever store the deployment uses."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from flows.store import DuplicateIdError, StoreError
-from flows.store.sqlite import SqliteStore
+from tripwire.flows.store import DuplicateIdError, StoreError
+from tripwire.flows.store.sqlite import SqliteStore
 
 # A small data set with the awkward cases: a missing field, an explicit null, a number stored
 # as a string, a bool next to an int.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.store import MONGODB_URI_ENV, Store, StoreError, open_store, store_from_settings
-from flows.store.sqlite import SqliteStore
-from hotpath.settings import load_settings
+from tripwire.flows.store import MONGODB_URI_ENV, Store, StoreError, open_store, store_from_settings
+from tripwire.flows.store.sqlite import SqliteStore
+from tripwire.config.settings import load_settings
 
 
 class FakeMongo:
@@ -16,9 +16,9 @@ class FakeMongo:
 
 @pytest.fixture
 def fake_mongo(monkeypatch):
-    import flows.store.mongo
+    import tripwire.flows.store.mongo
 
-    monkeypatch.setattr(flows.store.mongo, "MongoStore", FakeMongo)
+    monkeypatch.setattr(tripwire.flows.store.mongo, "MongoStore", FakeMongo)
 
 
 def test_a_relative_sqlite_uri_is_a_file_under_the_working_directory(tmp_path, monkeypatch):

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from flows.store import StoreUnavailable
-from flows.store import sqlite_sql as sql
-from flows.store.filters import parse_filter
-from flows.store.sqlite import SqliteStore
+from tripwire.flows.store import StoreUnavailable
+from tripwire.flows.store import sqlite_sql as sql
+from tripwire.flows.store.filters import parse_filter
+from tripwire.flows.store.sqlite import SqliteStore
 
 
 def test_the_file_is_in_wal_mode_so_readers_never_block_the_writer(tmp_path):

@@ -1,9 +1,9 @@
 import pytest
 
-from hotpath.book.order_book import CROSSED, EMPTY, OK, STALE, OrderBook
-from hotpath.feed.decode import Decoder
-from hotpath.feed.records import Bbo, BookSnapshot
-from hotpath.replay.archive import read_messages
+from tripwire.hotpath.book.order_book import CROSSED, EMPTY, OK, STALE, OrderBook
+from tripwire.hotpath.feed.decode import Decoder
+from tripwire.hotpath.feed.records import Bbo, BookSnapshot
+from tripwire.sim.replay.recordings import read_messages
 from tests.fixtures import RECORDING
 
 

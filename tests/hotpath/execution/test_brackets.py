@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from hotpath.contracts import Decision, TriggerFired
-from hotpath.execution.brackets import (BracketConfig, Protector, build_bracket, build_hedge,
+from tripwire.contracts.events import Decision, TriggerFired
+from tripwire.hotpath.execution.brackets import (BracketConfig, Protector, build_bracket, build_hedge,
                                         build_limit, px_toward)
-from hotpath.execution.orders import Market, OrderTracker
-from hotpath.execution.signing import recover_l1_signer
-from hotpath.risk.config import RiskConfig
-from hotpath.risk.manager import Exposure, RiskManager
+from tripwire.hotpath.execution.orders import Market, OrderTracker
+from tripwire.hyperliquid.signing import recover_l1_signer
+from tripwire.hotpath.risk.config import RiskConfig
+from tripwire.hotpath.risk.manager import Exposure, RiskManager
 from tests.hotpath.execution.test_gateway import gateway_for, open_orders, position, sim  # noqa: F401
 
 ETH_MKT = Market("ETH", 1, 4)
@@ -175,14 +175,14 @@ def test_cancel_can_close_the_filled_part_when_configured(sim):  # noqa: F811
 
 def test_bracket_orders_are_signed_by_our_key(sim):  # noqa: F811
     plan = build_bracket(fired(), {"size_frac": 0.02}, ETH_MKT, mid=1999.5, equity=10_000)
-    from hotpath.execution.signing import Signer
+    from tripwire.hyperliquid.signing import Signer
     signer = Signer("0x" + "c3" * 32, False)
     sig = signer.sign_l1_action(plan.steps[0].action, 1)
     assert recover_l1_signer(plan.steps[0].action, sig, 1, None, None, False) == signer.address
 
 
 def test_user_channel_records_move_legs_and_snapshot_fills_are_not_counted_twice():
-    from hotpath.feed.records import Fill, OrderUpdate
+    from tripwire.hotpath.feed.records import Fill, OrderUpdate
     plan = build_bracket(fired(), {"size_frac": 0.02}, ETH_MKT, mid=1999.5, equity=10_000)
     tracker = OrderTracker()
     tracker.add(plan.orders)

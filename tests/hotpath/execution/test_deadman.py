@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from hotpath.execution.deadman import DeadMansSwitch, DeadmanConfig, cancel_all_open
-from hotpath.execution.wire import order_wire
+from tripwire.hotpath.execution.deadman import DeadMansSwitch, DeadmanConfig, cancel_all_open
+from tripwire.hotpath.execution.wire import order_wire
 from tests.hotpath.execution.test_gateway import gateway_for, open_orders, sim  # noqa: F401
 
 DAY = 86_400_000

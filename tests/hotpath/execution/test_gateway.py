@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from hotpath.execution.gateway import (Gateway, NotWritten, Uncertain, WsPoster,
+from tripwire.hotpath.execution.gateway import (Gateway, NotWritten, Uncertain, WsPoster,
                                        parse_exchange_response)
-from hotpath.execution.orders import cloid_for
-from hotpath.execution.signing import Signer
-from hotpath.execution.wire import order_wire
-from tests.hotpath.sim.conftest import start_funded_sim
+from tripwire.hotpath.execution.orders import cloid_for
+from tripwire.hyperliquid.signing import Signer
+from tripwire.hotpath.execution.wire import order_wire
+from tests.sim.exchange.conftest import start_funded_sim
 
 KEY = "0x" + "c3" * 32
 ETH = 1

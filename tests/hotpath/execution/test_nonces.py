@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from hotpath.execution.nonces import NonceManager
+from tripwire.hotpath.execution.nonces import NonceManager
 
 
 def test_a_burst_within_one_millisecond_gets_distinct_increasing_nonces():

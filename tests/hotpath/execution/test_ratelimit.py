@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotpath.execution.ratelimit import RateLimiter, exchange_weight
+from tripwire.hyperliquid.ratelimit import RateLimiter, exchange_weight
 
 
 def test_exchange_weight_is_one_plus_a_fortieth_of_the_batch():

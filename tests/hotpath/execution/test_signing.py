@@ -13,7 +13,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak as eth_keccak
 from hyperliquid.utils import signing as sdk
 
-from hotpath.execution.signing import (
+from tripwire.hyperliquid.signing import (
     DOMAIN_SEPARATOR,
     SignatureError,
     Signer,
@@ -21,7 +21,7 @@ from hotpath.execution.signing import (
     keccak256,
     recover_l1_signer,
 )
-from hotpath.execution.wire import order_action, order_wire
+from tripwire.hotpath.execution.wire import order_action, order_wire
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 NONCE = 1_700_000_000_000

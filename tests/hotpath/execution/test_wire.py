@@ -11,7 +11,7 @@ import pytest
 from hyperliquid.utils import signing as sdk
 from hyperliquid.utils.types import Cloid
 
-from hotpath.execution.wire import float_to_wire, order_action, order_wire, round_px, round_sz
+from tripwire.hotpath.execution.wire import float_to_wire, order_action, order_wire, round_px, round_sz
 
 
 def sdk_float_to_wire(x: float) -> str | tuple:

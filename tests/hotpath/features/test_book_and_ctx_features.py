@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from hotpath.book.order_book import OrderBook
-from hotpath.features.config import FeatureConfig
-from hotpath.features.engine import CoinFeatures
-from hotpath.feed.records import AssetCtx, Bbo, BookSnapshot
+from tripwire.hotpath.book.order_book import OrderBook
+from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.hotpath.features.engine import CoinFeatures
+from tripwire.hotpath.feed.records import AssetCtx, Bbo, BookSnapshot
 
 T0 = 1_704_110_400_000
 

@@ -2,13 +2,13 @@
 
 import pytest
 
-from hotpath.book.order_book import OrderBook
-from hotpath.features import catalog
-from hotpath.features.catalog import BAR_CLOSE, BOOK, BOOL, EXTERNAL, NUMBER, TRADES, FeatureSpec
-from hotpath.features.config import FeatureConfig
-from hotpath.features.custom import CustomFeature, register_custom_feature
-from hotpath.features.engine import CoinFeatures
-from hotpath.feed.records import Bbo, Trade, Trades
+from tripwire.hotpath.book.order_book import OrderBook
+from tripwire.contracts import features as catalog
+from tripwire.contracts.features import BAR_CLOSE, BOOK, BOOL, EXTERNAL, NUMBER, TRADES, FeatureSpec
+from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.hotpath.features.custom import CustomFeature, register_custom_feature
+from tripwire.hotpath.features.engine import CoinFeatures
+from tripwire.hotpath.feed.records import Bbo, Trade, Trades
 
 T0 = 1_704_110_400_000
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from hotpath.book.order_book import OrderBook
-from hotpath.features import catalog
-from hotpath.features.config import FeatureConfig
-from hotpath.features.engine import CoinFeatures
-from hotpath.feed.decode import Decoder
-from hotpath.replay.archive import read_messages
+from tripwire.hotpath.book.order_book import OrderBook
+from tripwire.contracts import features as catalog
+from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.hotpath.features.engine import CoinFeatures
+from tripwire.hotpath.feed.decode import Decoder
+from tripwire.sim.replay.recordings import read_messages
 
 RECORDING = Path(__file__).parents[3] / "data" / "recordings" / "BTC-l2Book-20240101-12.lz4"
 BOOK_FEATURES = [s.name for s in catalog.BUILTIN if s.updated_on == (catalog.BOOK,)]
@@ -57,7 +57,7 @@ def test_replay_is_deterministic(snapshots):
 
 def test_all_builtin_features_warm_up_on_real_books_with_trades_and_contexts(snapshots):
     """Trades and contexts synthesised at the recorded mids: every built-in ends present."""
-    from hotpath.feed.records import AssetCtx, Trade, Trades
+    from tripwire.hotpath.feed.records import AssetCtx, Trade, Trades
 
     f = CoinFeatures("BTC", FeatureConfig())
     book = OrderBook("BTC")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from hotpath.book.order_book import OrderBook
-from hotpath.features.config import HLP_LIQUIDATOR, FeatureConfig
-from hotpath.features.engine import CoinFeatures
-from hotpath.feed.records import Bbo, Trade, Trades
+from tripwire.hotpath.book.order_book import OrderBook
+from tripwire.hotpath.features.config import HLP_LIQUIDATOR, FeatureConfig
+from tripwire.hotpath.features.engine import CoinFeatures
+from tripwire.hotpath.feed.records import Bbo, Trade, Trades
 
 T0 = 1_704_110_400_000  # 2024-01-01 12:00:00 UTC, a minute boundary
 A, B = "0x" + "a" * 40, "0x" + "b" * 40

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hotpath.features.windows import AsOf, BucketRing, CompletedBucketStats
+from tripwire.hotpath.features.windows import AsOf, BucketRing, CompletedBucketStats
 
 
 def test_bucket_ring_sums_the_last_n_buckets_and_evicts_older_ones():

@@ -14,19 +14,20 @@ import time
 import pytest
 from aiohttp import web
 
-from hotpath.feed.connection import (CONNECTED, CONNECTING, DISCONNECTED, FATAL, RECONNECTING, Backoff,
+from tripwire.hotpath.feed.connection import (CONNECTED, CONNECTING, DISCONNECTED, FATAL, RECONNECTING, Backoff,
                                      FeedConfig, FeedConnection, full_jitter_delay_s, ws_url)
-from hotpath.feed.decode import Decoder
-from hotpath.feed.records import BookSnapshot, Trades
-from hotpath.feed.subscriptions import StaleRule, Subscription, build_subscriptions, stream_of
-from hotpath.risk.config import load_risk_config
-from hotpath.risk.manager import ACTIVE, REDUCING, RiskManager
-from hotpath.sim.engine import SimEngine
-from hotpath.sim.exchange import ExchangeApi
-from hotpath.sim.replay import ReplaySpec
-from hotpath.sim.server import SimServer, start_in_thread
+from tripwire.hotpath.feed.decode import Decoder
+from tripwire.hotpath.feed.records import BookSnapshot, Trades
+from tripwire.hotpath.feed.subscriptions import StaleRule, Subscription, build_subscriptions, stream_of
+from tripwire.hotpath.risk.config import load_risk_config
+from tripwire.hotpath.risk.manager import ACTIVE, REDUCING, RiskManager
+from tripwire.sim.exchange.engine import SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.replay import ReplaySpec
+from tripwire.sim.exchange.server import SimServer, start_in_thread
+from tests.fixtures import RECORDING
 
-ARCHIVE = "/work/shared/data/hyperliquid/archive/market_data/20240101/12/l2Book/BTC.lz4"
+ARCHIVE = str(RECORDING)
 USER = "0x" + "ab" * 20
 GUARD_S = 20  # a guard against hanging, not a latency assertion
 

@@ -1,15 +1,14 @@
-import os
 
 import orjson
 import pytest
 
-from hotpath.feed import decode as d
-from hotpath.feed.decode import Decoder
-from hotpath.feed.records import (AllMids, AssetCtx, Bbo, BookSnapshot, Candle, Greeting,
+from tripwire.hotpath.feed import decode as d
+from tripwire.hotpath.feed.decode import Decoder
+from tripwire.hotpath.feed.records import (AllMids, AssetCtx, Bbo, BookSnapshot, Candle, Greeting,
                                   OrderUpdates, Pong, PostResponse, ServerError, SpotAssetCtx,
                                   SubscriptionResponse, Trades, UserEvent, UserFills)
-from hotpath.replay.archive import read_messages
-from tests.fixtures import RECORDING, SHARED_DATA, jsonl, ws_capture
+from tripwire.sim.replay.recordings import read_messages
+from tests.fixtures import RECORDING, HYPERLIQUID_DATA, jsonl, ws_capture
 
 EXPECTED_TYPE = {
     "Trades.txt": Trades, "OrderBook.txt": BookSnapshot, "BookTicker.txt": Bbo,
@@ -54,7 +53,7 @@ def test_partial_candle_from_the_concurrent_capture_is_a_counted_fault():
 
 def test_mixed_real_messages_decode_and_flag_their_edge_cases():
     dec = Decoder()
-    recs = [dec.decode_message(m) for m in jsonl(SHARED_DATA / "ws-more" / "mixed_real_messages.jsonl")]
+    recs = [dec.decode_message(m) for m in jsonl(HYPERLIQUID_DATA / "ws-more" / "mixed_real_messages.jsonl")]
     kinds = [type(r).__name__ if r else None for r in recs]
     assert kinds.count("Trades") == 4
     assert "AssetCtx" in kinds and "SpotAssetCtx" in kinds
@@ -67,14 +66,14 @@ def test_mixed_real_messages_decode_and_flag_their_edge_cases():
 
 
 def test_real_liquidation_fill_on_the_user_channel_is_marked():
-    msg = orjson.loads((SHARED_DATA / "ws-more" / "ws_user_fill_liquidation.json").read_bytes())
+    msg = orjson.loads((HYPERLIQUID_DATA / "ws-more" / "ws_user_fill_liquidation.json").read_bytes())
     rec = Decoder().decode_message(msg)
     assert rec.kind == "fills" and rec.fills[0].liquidation and not rec.fills[0].is_buy
 
 
 def test_large_frame_on_an_unsubscribed_channel_is_counted_not_crashed():
     dec = Decoder()
-    raw = (SHARED_DATA / "ws-more" / "ws_all_dexs_asset_ctxs.json").read_bytes()
+    raw = (HYPERLIQUID_DATA / "ws-more" / "ws_all_dexs_asset_ctxs.json").read_bytes()
     assert dec.decode(raw) is None
     assert dec.faults.counts == {d.UNKNOWN_CHANNEL: 1}
 
@@ -163,6 +162,3 @@ def test_fault_report_counts_accumulate_and_decoding_goes_on():
     assert dec.faults.counts == {d.BAD_JSON: 2, d.UNKNOWN_CHANNEL: 1}
     assert dec.faults.total == 3
 
-
-def test_shared_capture_folder_is_present():
-    assert os.path.isdir(SHARED_DATA / "ws"), f"real captures expected at {SHARED_DATA}"

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from aiohttp import ClientSession, web
 
-from hotpath.feed.reconcile import (ReconcileConfig, ReconcileFailed, Reconciler, ResponseMalformed,
+from tripwire.hotpath.feed.reconcile import (ReconcileConfig, ReconcileFailed, Reconciler, ResponseMalformed,
                                     parse_clearinghouse_state)
-from tests.hotpath.sim.conftest import address, exchange_for, sim, unique_sdk_nonces  # noqa: F401 (fixtures)
+from tests.sim.exchange.conftest import address, exchange_for, sim, unique_sdk_nonces  # noqa: F401 (fixtures)
 
 FAST = ReconcileConfig(request_timeout_s=5.0, backoff_base_s=0.01, backoff_cap_s=0.05)
 GUARD_S = 20  # a guard against hanging, not a latency assertion

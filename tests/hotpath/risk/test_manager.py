@@ -1,7 +1,7 @@
 import pytest
 
-from hotpath.risk.config import RiskConfigError, load_risk_config
-from hotpath.risk.manager import (ACTIVE, CANCEL_ALL, DRAWDOWN, FLATTEN, HALTED, LATENCY,
+from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
+from tripwire.hotpath.risk.manager import (ACTIVE, CANCEL_ALL, DRAWDOWN, FLATTEN, HALTED, LATENCY,
                                   ORDER_ERRORS, PAUSE, REDUCING, STALE_DATA, Exposure,
                                   OrderIntent, RiskManager)
 

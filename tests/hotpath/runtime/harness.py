@@ -1,6 +1,6 @@
 """A real simulator and a real hot path process in one test, talking over real sockets.
 
-The simulator serves from its own thread (:func:`hotpath.sim.server.start_in_thread`); the hot
+The simulator serves from its own thread (:func:`tripwire.sim.exchange.server.start_in_thread`); the hot
 path runs on the test's event loop with its ZeroMQ bus on ipc:// sockets under a temp dir.
 The replay starts only once the hot path has subscribed, so it sees every message.
 """
@@ -15,19 +15,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from hotpath.bus.addresses import default_addresses
-from hotpath.bus.client import AsyncSubscriber
-from hotpath.execution.signing import Signer
-from hotpath.feed.connection import FeedConfig
-from hotpath.risk.config import load_risk_config
-from hotpath.risk.manager import RiskManager
-from hotpath.runtime.endpoints import endpoints
-from hotpath.runtime.process import HotPathProcess, ProcessOptions
-from hotpath.settings import load_settings
-from hotpath.sim.engine import SimEngine
-from hotpath.sim.exchange import ExchangeApi
-from hotpath.sim.replay import ReplaySpec
-from hotpath.sim.server import RunningServer, SimServer, start_in_thread
+from tripwire.bus.addresses import default_addresses
+from tripwire.bus.client import AsyncSubscriber
+from tripwire.hyperliquid.signing import Signer
+from tripwire.hotpath.feed.connection import FeedConfig
+from tripwire.hotpath.risk.config import load_risk_config
+from tripwire.hotpath.risk.manager import RiskManager
+from tripwire.config.endpoints import endpoints
+from tripwire.hotpath.runtime.process import HotPathProcess, ProcessOptions
+from tripwire.config.settings import load_settings
+from tripwire.sim.exchange.engine import SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.replay import ReplaySpec
+from tripwire.sim.exchange.server import RunningServer, SimServer, start_in_thread
 from tests.fixtures import RECORDING
 
 # Fast replays compress market time: the dead man's window is market time, so it must outlast
@@ -131,8 +131,8 @@ async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str =
 def warm_file(dest: Path, minutes: int = 17) -> Path:
     """The first ``minutes`` of the bundled recording as NDJSON: enough for ATR to warm up."""
     import orjson
-    from hotpath.replay.archive import read_messages
-    from hotpath.sim.replay import message_time
+    from tripwire.sim.replay.recordings import read_messages
+    from tripwire.sim.exchange.replay import message_time
     out = dest / f"warm-{minutes}m.ndjson"
     if out.exists():
         return out

@@ -4,9 +4,9 @@ simulator over real sockets, and takes its action on the exchange."""
 import asyncio
 from decimal import Decimal
 
-from hotpath.bus.commands import AsyncCommandClient
+from tripwire.bus.commands import AsyncCommandClient
 from tests.hotpath.runtime.harness import probe_rules, rig, risk_file, warm_file
-from tests.hotpath.sim.conftest import book_msg
+from tests.sim.exchange.conftest import book_msg
 
 SPEED = 300
 

@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import eth_account
 
-from hotpath.feed.connection import FeedConfig
-from hotpath.sim.engine import SimEngine
-from hotpath.sim.exchange import ExchangeApi
-from hotpath.sim.server import SimServer, start_in_thread
+from tripwire.hotpath.feed.connection import FeedConfig
+from tripwire.sim.exchange.engine import SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.server import SimServer, start_in_thread
 from tests.fixtures import REPO
 from tests.hotpath.runtime.harness import FAST, probe_rules, rig, warm_file
 from tests.hotpath.runtime.proxy import CuttableProxy
@@ -89,7 +89,7 @@ def test_killed_hot_path_leaves_its_orders_to_the_dead_mans_switch(tmp_path):
         else:
             raise AssertionError(f"hot path exited: {proc.wait()}")
         time.sleep(0.5)  # subscribed
-        from hotpath.sim.replay import ReplaySpec
+        from tripwire.sim.exchange.replay import ReplaySpec
         task = sim.call(lambda: server.start_replay(ReplaySpec([str(warm_file(tmp_path))], SPEED, 7)))
         while not sim.call(task.done):
             time.sleep(0.1)

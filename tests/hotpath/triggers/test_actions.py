@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, Field
 
-from hotpath.triggers import actions
-from hotpath.triggers.actions import ActionError, ActionParams, register_action, validate_action
-from hotpath.triggers.dsl import compile_rules
-from hotpath.triggers.errors import TriggerConfigError
+from tripwire.hotpath.triggers import actions
+from tripwire.hotpath.triggers.actions import ActionError, ActionParams, register_action, validate_action
+from tripwire.hotpath.triggers.dsl import compile_rules
+from tripwire.hotpath.triggers.errors import TriggerConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hotpath.triggers.dsl import compile_rules, load_rules
+from tripwire.hotpath.triggers.dsl import compile_rules, load_rules
 
 
 def rule_of(conditions: dict, **extra):
@@ -88,7 +88,7 @@ def test_feature_names_with_underscores_split_at_the_known_feature():
 
 
 def test_the_longest_known_feature_name_wins_the_split(monkeypatch):
-    from hotpath.features import catalog
+    from tripwire.contracts import features as catalog
     spec = catalog.FeatureSpec("mid_gt", catalog.NUMBER, (catalog.BOOK,), "test only")
     monkeypatch.setitem(catalog.CATALOG, "mid_gt", spec)
     # 'mid_gt_gt' is mid_gt + _gt, not mid + an operator '_gt_gt'

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotpath.triggers.dsl import compile_rules, load_rules
-from hotpath.triggers.errors import TriggerConfigError
+from tripwire.hotpath.triggers.dsl import compile_rules, load_rules
+from tripwire.hotpath.triggers.errors import TriggerConfigError
 
 SRC = "config/triggers.yaml"
 

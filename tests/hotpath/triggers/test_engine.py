@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotpath.triggers.dsl import compile_rules
-from hotpath.triggers.engine import TriggerEngine
+from tripwire.hotpath.triggers.dsl import compile_rules
+from tripwire.hotpath.triggers.engine import TriggerEngine
 
 BOOK_RULE = {"side": "long", "when_all": [{"book_imbalance_gt": 0.5}],
              "actions": [{"place_bracket": {"size_frac": 0.05}}]}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hotpath.triggers.dsl import load_rules
-from hotpath.triggers.engine import TriggerEngine
+from tripwire.hotpath.triggers.dsl import load_rules
+from tripwire.hotpath.triggers.engine import TriggerEngine
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "triggers.yaml"

@@ -1,1 +1,0 @@
-"""tripwire's HTTP control plane (FastAPI): ``api.app.create_app(settings)``; docs/API.md."""

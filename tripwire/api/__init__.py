@@ -1,0 +1,1 @@
+"""tripwire's HTTP control plane (FastAPI): ``tripwire.api.app.create_app(settings)``; docs/API.md."""

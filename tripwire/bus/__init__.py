@@ -1,0 +1,14 @@
+"""The hot path's ZeroMQ bus: events out (:class:`Publisher` → :class:`Subscriber`) and commands
+in (:class:`CommandClient` → :class:`CommandServer`). Schemas: ``tripwire.contracts.events``; wire
+format and trade-offs: ``docs/BUS.md``."""
+
+from tripwire.bus.addresses import BusAddresses, default_addresses
+from tripwire.bus.client import AsyncSubscriber, Gap, PublisherStats, Restart, SeqTracker, Subscriber
+from tripwire.bus.commands import (AsyncCommandClient, CommandClient, CommandError, CommandRefused,
+                                  CommandServer, CommandTimeout)
+from tripwire.bus.publisher import Publisher
+
+__all__ = ["AsyncCommandClient", "AsyncSubscriber", "BusAddresses", "CommandClient",
+           "CommandError", "CommandRefused", "CommandServer", "CommandTimeout", "Gap",
+           "Publisher", "PublisherStats", "Restart", "SeqTracker", "Subscriber",
+           "default_addresses"]

@@ -1,0 +1,142 @@
+"""``tripwire sim``: a local Hyperliquid on loopback, for demos, tests and paper trading.
+
+    tripwire sim --host 127.0.0.1 --port 8099 \\
+        --replay data/archive/BTC.lz4 --speed 1 --synthetic 7 \\
+        --fund 0xabc…=10000 --auto-fund 10000 --accounts-file sim-accounts.json
+
+Point the SDK at it with ``base_url="http://127.0.0.1:8099"`` (it then signs as testnet, which
+is what the simulator verifies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from decimal import Decimal, InvalidOperation
+
+from tripwire.sim.exchange.engine import Fees, SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.markets import DEFAULT_UNIVERSE, Universe
+from tripwire.sim.exchange.replay import ReplaySpec
+from tripwire.sim.exchange.server import SimServer, start
+from tripwire.sim.exchange.sessions import SessionFileError, load_session, save_session
+
+log = logging.getLogger("tripwire.sim")
+
+
+def _usdc(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USDC") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USDC")
+    return value
+
+
+def _fund(text: str) -> tuple[str, Decimal]:
+    addr, sep, amount = text.partition("=")
+    if not sep or not addr.startswith("0x") or len(addr) != 42:
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: expected 0xADDRESS=USDC, e.g. 0xabc…=10000")
+    return addr.lower(), _usdc(amount)
+
+
+def _market(text: str) -> tuple[str, int, int]:
+    try:
+        return Universe.parse_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tripwire sim", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tripwire sim`` (shared by this module's own parser and the CLI)."""
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8099, help="port for /info, /exchange and /ws (default 8099)")
+    p.add_argument("--replay", nargs="+", metavar="FILE", default=[],
+                   help="archive .lz4 or NDJSON files of WS messages, replayed in order")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="replay speed: 1 real time, 10 ten times faster, 0 as fast as possible")
+    p.add_argument("--synthetic", type=int, metavar="SEED", default=None,
+                   help="merge seeded synthetic trades and asset contexts into the replay")
+    p.add_argument("--loop", action="store_true", help="restart the replay when it ends")
+    p.add_argument("--wait-for-subscriber", action="store_true",
+                   help="start the replay when the first client subscribes to l2Book or trades")
+    p.add_argument("--keep-time", action="store_true",
+                   help="keep the recorded exchange times instead of rebasing the replay to now")
+    p.add_argument("--fund", type=_fund, action="append", default=[], metavar="ADDRESS=USDC",
+                   help="deposit USDC to an account at start (repeatable)")
+    p.add_argument("--auto-fund", type=_usdc, default=None, metavar="USDC",
+                   help="fund every new signer with this much, like a testnet faucet")
+    p.add_argument("--accounts-file", default=None, metavar="PATH",
+                   help="JSON file to load accounts from at start and save them to at exit")
+    p.add_argument("--session", default="default", help="session name inside the accounts file")
+    p.add_argument("--market", type=_market, action="append", default=[], metavar="NAME:SZ_DECIMALS:MAX_LEV",
+                   help="replace the default universe (BTC:5:50 ETH:4:50 SOL:2:20); repeatable")
+    p.add_argument("--taker-fee", type=_usdc, default=Fees.taker, help="taker fee rate (default 0.00045)")
+    p.add_argument("--maker-fee", type=_usdc, default=Fees.maker, help="maker fee rate (default 0.00015)")
+
+
+def build(args: argparse.Namespace) -> SimServer:
+    """The server the arguments describe (accounts loaded and funded, nothing started)."""
+    engine = SimEngine(Universe(args.market or DEFAULT_UNIVERSE), Fees(taker=args.taker_fee, maker=args.maker_fee))
+    if args.accounts_file:
+        engine.accounts.update(load_session(args.accounts_file, args.session))
+    for addr, usdc in args.fund:
+        engine.fund(addr, usdc)
+    api = ExchangeApi(engine, auto_fund_usdc=args.auto_fund)
+    api.recover  # fail at start, not on the first order, if the signing module is missing
+    replay = ReplaySpec(args.replay, args.speed, args.synthetic, not args.keep_time, args.loop) if args.replay else None
+    return SimServer(engine, api, replay, replay_on_subscribe=args.wait_for_subscriber)
+
+
+async def _serve(args: argparse.Namespace, server: SimServer) -> None:
+    runner, port = await start(server, args.host, args.port)
+    print(f"tripwire sim listening on http://{args.host}:{port} (ws://{args.host}:{port}/ws)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        server = build(args)
+    except (SessionFileError, ImportError) as exc:
+        print(f"tripwire sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(args, server))
+    except OSError as exc:
+        print(f"tripwire sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.accounts_file:
+            save_session(args.accounts_file, args.session, server.engine.accounts)
+            print(f"tripwire sim: saved {len(server.engine.accounts)} accounts to {args.accounts_file} "
+                  f"(session {args.session!r})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

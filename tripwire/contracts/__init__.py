@@ -1,0 +1,1 @@
+"""The contracts between processes: event topics and payloads, the feature catalogue."""

@@ -1,0 +1,442 @@
+"""The dispatcher: every ``trigger.fired.`` event becomes an analysis flow run at once.
+
+Flow runs start in this process — the async flow is awaited in its own asyncio task — rather
+than through a deployment and a worker: a worker polls (``serve`` every 10 s by default) and
+starts a process per run, seconds the protective orders do not have. At most
+``max_concurrent`` run at once (an LLM endpoint and the hot path's command channel are the
+scarce parts); the rest wait, each until its deadline (``deadline_s`` after the trigger was
+published). A trigger still waiting at its deadline is closed as ``expired`` with no decision:
+its protective orders stay as placed and nothing is sent (the hot path would refuse a stale
+decision anyway).
+
+Each trigger is also emitted as a Prefect event (``tripwire.trigger.fired``) so automations and
+the UI's event feed see it even when it is never analysed. Subscriber gaps and publisher
+restarts are counted in :class:`DispatchStats` and logged once each.
+
+``tripwire flows dispatch [--events ADDR --commands ADDR]`` runs it (see docs/DISPATCH.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import logging
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from tripwire.flows.analysis import AnalysisConfig, LocalModel
+from tripwire.flows.analyze import AnalyzeDeps, ClientPool, run_analysis, use_deps
+from tripwire.bus.client import AsyncSubscriber, Gap, Restart
+from tripwire.contracts.events import Event, trigger_seq
+
+log = logging.getLogger(__name__)
+
+TRIGGER_PREFIX = "trigger.fired."
+DEFAULT_DEADLINE_S = 30.0
+PREFECT_EVENT = "tripwire.trigger.fired"
+MAX_OUTCOMES = 10_000  # outcomes kept for inspection; the oldest are forgotten
+
+
+@dataclass
+class TriggerOutcome:
+    """What became of one trigger. ``status``: ``queued``, ``running``, ``applied``,
+    ``refused`` (the hot path said no; recorded, not retried), ``not_sent`` (no hot path
+    configured), ``expired`` (deadline passed while queued: no decision) or ``failed``."""
+
+    trigger_id: str
+    rule: str
+    coin: str
+    status: str = "queued"
+    published_ns: int = 0          # the event's pub_ts_ns (publisher's wall clock)
+    received_ns: int = 0           # when the dispatcher read it
+    started_ns: int = 0            # when its flow was started (0: never)
+    done_ns: int = 0
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DispatchStats:
+    received: int = 0
+    started: int = 0
+    expired: int = 0
+    failed: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    missed: int = 0                # events lost in those gaps
+    restarts: int = 0              # hot-path publisher restarts seen
+    trigger_gaps: int = 0          # jumps in the hot path's trigger sequence (incl. across our restarts)
+    missed_triggers: int = 0       # triggers fired that this dispatcher never saw
+    running: int = 0
+    peak_running: int = 0
+
+
+class Dispatcher:
+    """Subscribe to triggers, run one analysis flow per trigger, at most ``max_concurrent``.
+
+    ``await run()`` until ``stop()``; or ``start()`` (a background task) and ``await close()``.
+    ``outcomes`` maps trigger id → :class:`TriggerOutcome`; ``on_outcome`` is called with each
+    finished one. ``emit_prefect_events=False`` skips the per-trigger Prefect event.
+    """
+
+    def __init__(self, events_address: str, commands_address: str | None,
+                 cfg: AnalysisConfig | None = None, max_concurrent: int = 3,
+                 deadline_s: float = DEFAULT_DEADLINE_S, *, model: LocalModel | None = None,
+                 emit_prefect_events: bool = True,
+                 on_outcome: Callable[[TriggerOutcome], None] | None = None,
+                 cursor_file: str | Path | None = None):
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        if deadline_s <= 0:
+            raise ValueError(f"deadline_s must be positive, got {deadline_s}")
+        self.events_address = events_address
+        self.commands_address = commands_address
+        self.cfg = cfg or AnalysisConfig()
+        self.model = model or LocalModel.load(self.cfg.model_file)
+        self.max_concurrent = max_concurrent
+        self.deadline_s = deadline_s
+        self.emit_prefect_events = emit_prefect_events
+        self.on_outcome = on_outcome
+        self.stats = DispatchStats()
+        self.outcomes: collections.OrderedDict[str, TriggerOutcome] = collections.OrderedDict()
+        self._sem = asyncio.Semaphore(max_concurrent)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
+        self._deps: AnalyzeDeps | None = None
+        # The last trigger seen (publisher instance, trigger sequence), kept in a file so a
+        # restarted dispatcher knows which triggers fired while it was down.
+        self.cursor_file = Path(cursor_file) if cursor_file else None
+        self._cursor: dict[str, Any] = self._load_cursor()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read trigger events until :meth:`stop`; then wait for the flows already running."""
+        pool = ClientPool(self.commands_address, self.max_concurrent) \
+            if self.commands_address else None
+        self._deps = AnalyzeDeps(cfg=self.cfg, model=self.model, commands=pool)
+        sub = AsyncSubscriber(self.events_address, [TRIGGER_PREFIX], on_gap=self._on_gap,
+                              on_restart=self._on_restart)
+        log.info("dispatching %s* from %s (commands %s, %d at once, deadline %.1fs)",
+                 TRIGGER_PREFIX, self.events_address, self.commands_address,
+                 self.max_concurrent, self.deadline_s)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                ev = await sub.recv(timeout_ms=100)
+                if ev is not None:
+                    self._dispatch(ev)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self.stats.malformed = sub.malformed_total
+            sub.close()
+            if pool is not None:
+                pool.close()
+
+    def start(self) -> asyncio.Task[None]:
+        self._main = asyncio.create_task(self.run(), name="dispatcher")
+        return self._main
+
+    async def wait_ready(self) -> None:
+        """Until the subscriber socket exists (its subscription reaches the publisher a few ms
+        later, like any ZeroMQ SUB)."""
+        await self._ready.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        self.stop()
+        if self._main is not None:
+            await self._main
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until every trigger received so far has finished (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout_s
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
+
+    # -- per trigger -------------------------------------------------------------------------
+
+    def _dispatch(self, ev: Event) -> None:
+        received_ns = time.time_ns()
+        data = ev.data
+        trigger_id = str(data.get("trigger_id") or "")
+        if not trigger_id:
+            self.stats.malformed += 1
+            log.warning("trigger event %s without trigger_id, skipped", ev.topic)
+            return
+        self.stats.received += 1
+        self._advance_cursor(ev, trigger_id)
+        outcome = TriggerOutcome(trigger_id, str(data.get("rule", "")), str(data.get("coin", "")),
+                                 published_ns=ev.pub_ts_ns, received_ns=received_ns)
+        self.outcomes[trigger_id] = outcome
+        while len(self.outcomes) > MAX_OUTCOMES:
+            self.outcomes.popitem(last=False)
+        if self.emit_prefect_events:
+            self._emit(ev, outcome)
+        with use_deps(self._deps):  # type: ignore[arg-type]
+            task = asyncio.create_task(self._analyse(data, outcome), name=f"trigger {trigger_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _analyse(self, trigger: dict[str, Any], o: TriggerOutcome) -> None:
+        deadline_ns = (o.published_ns or o.received_ns) + int(self.deadline_s * 1e9)
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can time out after the acquire
+            # succeeded and leak the permit.
+            async with asyncio.timeout(max(0.0, (deadline_ns - time.time_ns()) / 1e9)):
+                await self._sem.acquire()
+        except TimeoutError:
+            self._expire(o)
+            return
+        try:
+            if time.time_ns() >= deadline_ns:
+                self._expire(o)
+                return
+            self.stats.started += 1
+            self.stats.running += 1
+            self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+            o.status, o.started_ns = "running", time.time_ns()
+            try:
+                o.result = await run_analysis(trigger, o.published_ns or o.received_ns)
+            except Exception as e:  # a flow crash must not take the dispatcher down
+                self.stats.failed += 1
+                o.status, o.error = "failed", f"{type(e).__name__}: {e}"
+                log.exception("trigger %s: analysis flow failed", o.trigger_id)
+            else:
+                applied = o.result["applied"]
+                o.status = ("applied" if applied.get("ok") else
+                            "refused" if applied.get("sent") else "not_sent")
+                o.error = applied.get("error")
+            finally:
+                self.stats.running -= 1
+        finally:
+            self._sem.release()
+        self._finish(o)
+
+    def _expire(self, o: TriggerOutcome) -> None:
+        self.stats.expired += 1
+        o.status = "expired"
+        o.error = f"deadline of {self.deadline_s:g}s passed while queued; orders kept as placed"
+        log.warning("trigger %s %s %s: %s", o.trigger_id, o.rule, o.coin, o.error)
+        self._finish(o)
+
+    def _finish(self, o: TriggerOutcome) -> None:
+        o.done_ns = time.time_ns()
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome(o)
+            except Exception:
+                log.exception("on_outcome hook failed for trigger %s", o.trigger_id)
+
+    def _emit(self, ev: Event, o: TriggerOutcome) -> None:
+        from prefect.events import emit_event
+
+        try:
+            emit_event(event=PREFECT_EVENT,
+                       resource={"prefect.resource.id": f"tripwire.trigger.{o.trigger_id}",
+                                 "tripwire.rule": o.rule, "tripwire.coin": o.coin},
+                       payload={"topic": ev.topic, "side": ev.data.get("side"),
+                                "published_ns": ev.pub_ts_ns, "seq": ev.seq})
+        except Exception:  # events are for visibility; never lose a trigger over one
+            log.warning("could not emit the Prefect event for trigger %s", o.trigger_id,
+                        exc_info=True)
+
+    # -- the trigger cursor -------------------------------------------------------------------
+
+    def _load_cursor(self) -> dict[str, Any]:
+        if self.cursor_file is None or not self.cursor_file.exists():
+            return {}
+        try:
+            data = orjson.loads(self.cursor_file.read_bytes())
+            return data if isinstance(data, dict) else {}
+        except (OSError, orjson.JSONDecodeError) as e:
+            log.warning("dispatcher cursor %s unreadable (%s): gaps across this restart will "
+                        "not be detected", self.cursor_file, e)
+            return {}
+
+    def _advance_cursor(self, ev: Event, trigger_id: str) -> None:
+        seq = trigger_seq(trigger_id)
+        if seq is None:
+            return
+        last, instance = self._cursor.get("seq"), self._cursor.get("instance")
+        if instance == ev.instance and isinstance(last, int) and seq > last + 1:
+            missed = seq - last - 1
+            self.stats.trigger_gaps += 1
+            self.stats.missed_triggers += missed
+            log.warning("missed %d trigger(s) #%d..#%d of hot path %s (fired while this "
+                        "dispatcher was down or the bus dropped them): never analysed, their "
+                        "orders stay as placed", missed, last + 1, seq - 1, ev.instance)
+        elif instance is not None and instance != ev.instance:
+            log.warning("hot path restarted since the last trigger seen (%s → %s)", instance,
+                        ev.instance)
+        if instance != ev.instance or not isinstance(last, int) or seq > last:
+            self._cursor = {"instance": ev.instance, "seq": seq, "trigger_id": trigger_id}
+            self._save_cursor()
+
+    def _save_cursor(self) -> None:
+        if self.cursor_file is None:
+            return
+        tmp = self.cursor_file.with_suffix(".tmp")
+        try:
+            self.cursor_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(orjson.dumps(self._cursor))
+            tmp.replace(self.cursor_file)
+        except OSError as e:
+            log.warning("cannot save dispatcher cursor %s: %s", self.cursor_file, e)
+
+    # -- bus health --------------------------------------------------------------------------
+
+    def _on_gap(self, gap: Gap) -> None:
+        self.stats.gaps += 1
+        self.stats.missed += gap.missed
+        log.warning("trigger events lost: %s (%d missed; total gaps %d)", gap, gap.missed,
+                    self.stats.gaps)
+
+    def _on_restart(self, restart: Restart) -> None:
+        self.stats.restarts += 1
+        log.warning("hot-path publisher restarted: %s (restarts %d); triggers published while "
+                    "it was down were not seen", restart, self.stats.restarts)
+
+
+# -- CLI: tripwire flows dispatch ------------------------------------------------------------
+
+HELP = "start an analysis flow run for every fired trigger (the flows side's dispatcher)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH",
+                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
+    p.add_argument("--events", metavar="ADDR",
+                   help="hot-path events address (default: settings bus.events, else "
+                        "ipc://<run-dir>/events.sock)")
+    p.add_argument("--commands", metavar="ADDR",
+                   help="hot-path commands address (default: settings bus.commands, else "
+                        "ipc://<run-dir>/commands.sock)")
+    p.add_argument("--run-dir", metavar="DIR",
+                   help="directory of the default ipc:// sockets (default: settings bus.run_dir)")
+    p.add_argument("--store", metavar="URI", help="where outcomes are stored (default: settings store.uri)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="Prometheus /metrics port (default: settings metrics.dispatcher_port; 0 off)")
+    p.add_argument("--max-concurrent", type=int, default=3, metavar="N",
+                   help="analysis flows running at once (default: 3)")
+    p.add_argument("--deadline-s", type=float, default=DEFAULT_DEADLINE_S, metavar="S",
+                   help="a trigger still queued this long after it fired is closed with no "
+                        f"decision (default: {DEFAULT_DEADLINE_S:g})")
+    p.add_argument("--model-file", metavar="PATH",
+                   help="local model file (default: data/models/local_model.json if present, "
+                        "else the built-in heuristic)")
+    p.add_argument("--llm-base-url", metavar="URL",
+                   help="OpenAI-compatible base URL (default: settings analysis.llm, else none: "
+                        "the local model decides)")
+    p.add_argument("--llm-model", default=None, metavar="NAME")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tripwire.flows.analysis import LlmConfig
+    from tripwire.flows.outcomes import OutcomeSink
+    from tripwire.flows.sections import validate_section
+    from tripwire.flows.store import StoreError, open_store
+    from tripwire.bus.addresses import default_addresses
+    from tripwire.config.settings import ConfigError, load_settings, settings_path
+    from tripwire.errors import UserError
+
+    try:
+        settings = load_settings(args.config)
+        cfg = validate_section(AnalysisConfig, settings.analysis, "analysis",
+                               settings_path(args.config))
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    run_dir = args.run_dir or settings.bus.run_dir
+    events = args.events or settings.bus.events
+    commands = args.commands or settings.bus.commands
+    cursor_dir = Path(run_dir)
+    if events is None or commands is None:
+        try:
+            defaults = default_addresses(run_dir)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        events, commands = events or defaults.events, commands or defaults.commands
+    updates: dict[str, Any] = {}
+    if args.model_file:
+        updates["model_file"] = Path(args.model_file)
+    if args.llm_base_url:
+        updates["llm"] = LlmConfig(base_url=args.llm_base_url,
+                                   model=args.llm_model or cfg.llm.model)
+    cfg = cfg.model_copy(update=updates)
+    try:
+        store = open_store(args.store or settings.store.uri)
+    except StoreError as e:
+        raise UserError(str(e)) from None
+    sink = OutcomeSink(store)
+    port = settings.metrics.dispatcher_port if args.metrics_port is None else args.metrics_port
+    metrics = sink.serve(port, settings.metrics.host) if port else None
+
+    def on_outcome(o: TriggerOutcome) -> None:
+        _print_outcome(o)
+        sink.record(o)
+    try:
+        model = LocalModel.load(cfg.model_file)
+        dispatcher = Dispatcher(events, commands, cfg, args.max_concurrent, args.deadline_s,
+                                model=model, on_outcome=on_outcome,
+                                cursor_file=cursor_dir / "dispatcher.cursor.json")
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    from tripwire.flows.prefect_runtime import prefect_api
+
+    try:
+        with prefect_api() as url:
+            print(f"flow runs report to {url}", flush=True)
+            asyncio.run(_serve(dispatcher, sink))
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+        store.close()
+    s = dispatcher.stats
+    print(f"received {s.received}, started {s.started}, expired {s.expired}, failed {s.failed}, "
+          f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}, "
+          f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps), "
+          f"store errors {sink.store_errors}")
+    return 0
+
+
+async def _serve(dispatcher: Dispatcher, sink: Any = None) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, dispatcher.stop)
+    await dispatcher.run()
+    if sink is not None:
+        await sink.flush()
+
+
+def _print_outcome(o: TriggerOutcome) -> None:
+    kind = o.result["kind"] if o.result else "-"
+    total = (o.done_ns - o.published_ns) / 1e6 if o.published_ns else float("nan")
+    print(f"  {o.trigger_id:<24} {o.rule:<28} {o.coin:<5} {o.status:<8} {kind:<7} "
+          f"{total:8.1f} ms{'  ' + o.error if o.error else ''}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tripwire.flows.dispatch``: the same as ``tripwire flows dispatch``."""
+    p = argparse.ArgumentParser(prog="tripwire flows dispatch", description=HELP)
+    add_arguments(p)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

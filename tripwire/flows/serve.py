@@ -1,0 +1,367 @@
+"""``tripwire flows serve``: every deployment in ``prefect.yaml``, served by one process.
+
+``prefect.yaml`` is the one source of truth for the scheduled flows: their names, entrypoints
+and schedules are read from it (cron, interval or rrule, with timezone, active and parameters,
+as ``prefect deploy`` reads them) and registered through a Prefect :class:`Runner`, which then
+starts each due run as a subprocess of this one.
+
+Which Prefect server:
+
+- ``PREFECT_API_URL`` (or ``prefect.api_url`` in the settings) set: that server;
+- otherwise a local ``prefect server start`` is started here, with its scheduler and UI, and
+  stopped on exit. Not :func:`tripwire.flows.prefect_runtime.prefect_api`'s local server: that one runs
+  in Prefect's *ephemeral* mode, which starts no background services — its scheduler never
+  creates the runs of a schedule, so served deployments would never run.
+
+The runner looks for due runs every ``poll_s`` seconds (2 s here; Prefect's own default is 10),
+so a run starts within a few seconds of its scheduled time. Settings problems (the flows'
+sections, a bad ``prefect.yaml``, an entrypoint that does not import) stop it at start with the
+file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+from tripwire.config.files import read_yaml_mapping
+from tripwire.config.settings import ENV_CONFIG_FILE, ConfigError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+HELP = "serve every scheduled deployment in prefect.yaml (one process)"
+SERVER_START_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One entry of ``deployments:`` in prefect.yaml."""
+
+    name: str
+    entrypoint: str                                  # path/to/module.py:flow_function
+    schedules: tuple[dict[str, Any], ...]            # as Runner.add_flow takes them
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def module_and_attr(self) -> tuple[str, str]:
+        path, _, attr = self.entrypoint.partition(":")
+        return path.removesuffix(".py").replace("/", ".").replace("\\", "."), attr
+
+
+# -- prefect.yaml ----------------------------------------------------------------------------
+
+def _schedule(raw: Any, where: str) -> dict[str, Any]:
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping with cron, interval or rrule")
+    unknown = set(raw) - {"cron", "interval", "rrule", "timezone", "active", "parameters",
+                          "anchor_date", "day_or", "slug"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    tz = raw.get("timezone")
+    try:
+        if "cron" in raw:
+            schedule: Any = CronSchedule(cron=raw["cron"], timezone=tz or "UTC",
+                                         day_or=raw.get("day_or", True))
+        elif "interval" in raw:
+            seconds = raw["interval"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                raise ConfigError(f"{where}.interval: must be a number of seconds, got "
+                                  f"{seconds!r}")
+            kw: dict[str, Any] = {"interval": timedelta(seconds=seconds), "timezone": tz or "UTC"}
+            if raw.get("anchor_date"):
+                kw["anchor_date"] = raw["anchor_date"]
+            schedule = IntervalSchedule(**kw)
+        elif "rrule" in raw:
+            schedule = RRuleSchedule(rrule=raw["rrule"], timezone=tz or "UTC")
+        else:
+            raise ConfigError(f"{where}: needs one of cron, interval (seconds) or rrule")
+    except (ValueError, TypeError) as e:
+        errors = getattr(e, "errors", None)    # a pydantic ValidationError: its first reason
+        reason = errors()[0]["msg"] if callable(errors) else str(e)
+        raise ConfigError(f"{where}: {reason}") from None
+    out: dict[str, Any] = {"schedule": schedule}
+    if raw.get("active") is not None:
+        out["active"] = bool(raw["active"])
+    if raw.get("parameters"):
+        out["parameters"] = dict(raw["parameters"])
+    if raw.get("slug"):
+        out["slug"] = str(raw["slug"])
+    return out
+
+
+def read_deployments(path: str | Path) -> list[DeploymentSpec]:
+    """The deployments of a prefect.yaml; ConfigError naming the file, key and reason."""
+    path = Path(path)
+    data = read_yaml_mapping(path, "deployment", ConfigError)
+    items = data.get("deployments")
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{path}: deployments: must be a non-empty list")
+    specs, seen = [], set()
+    for i, item in enumerate(items):
+        where = f"{path}: deployments[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        name, entry = item.get("name"), item.get("entrypoint")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: missing")
+        where = f"{path}: deployments[{i}] ({name})"
+        if name in seen:
+            raise ConfigError(f"{where}: name used twice")
+        seen.add(name)
+        module_path, _, attr = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        if not module_path.endswith(".py") or not attr.isidentifier():
+            raise ConfigError(f"{where}.entrypoint: must be path/to/module.py:flow_function, "
+                              f"got {entry!r}")
+        raw_schedules = item.get("schedules") or []
+        if not isinstance(raw_schedules, list):
+            raise ConfigError(f"{where}.schedules: must be a list")
+        tags = item.get("tags") or []
+        params = item.get("parameters") or {}
+        if not isinstance(tags, list) or not isinstance(params, dict):
+            raise ConfigError(f"{where}: tags must be a list and parameters a mapping")
+        specs.append(DeploymentSpec(
+            name=name, entrypoint=entry,
+            schedules=tuple(_schedule(s, f"{where}.schedules[{j}]")
+                            for j, s in enumerate(raw_schedules)),
+            description=item.get("description"), tags=tuple(str(t) for t in tags),
+            parameters=params))
+    return specs
+
+
+def select(specs: list[DeploymentSpec], only: list[str] | None, source: Path
+           ) -> list[DeploymentSpec]:
+    if not only:
+        return specs
+    names = {s.name for s in specs}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise ConfigError(f"{source}: no deployment named {unknown[0]!r} (there are: "
+                          f"{', '.join(sorted(names))})")
+    return [s for s in specs if s.name in only]
+
+
+def load_flow(spec: DeploymentSpec, source: Path) -> Any:
+    """The flow object an entrypoint names (imported as a module of this project)."""
+    from prefect import Flow
+
+    module, attr = spec.module_and_attr
+    where = f"{source}: deployments ({spec.name}).entrypoint {spec.entrypoint!r}"
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise ConfigError(f"{where}: cannot import {module}: {e}") from None
+    fl = getattr(mod, attr, None)
+    if not isinstance(fl, Flow):
+        raise ConfigError(f"{where}: {module}.{attr} is not a Prefect flow")
+    return fl
+
+
+def describe_schedule(s: dict[str, Any]) -> str:
+    sch = s["schedule"]
+    what = (f"cron {sch.cron!r}" if hasattr(sch, "cron") else
+            f"every {sch.interval.total_seconds():g} s" if hasattr(sch, "interval") else
+            f"rrule {sch.rrule!r}")
+    return f"{what} {sch.timezone or 'UTC'}" + ("" if s.get("active", True) else " (paused)")
+
+
+# -- the Prefect server ----------------------------------------------------------------------
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_prefect_server(port: int | None = None, timeout_s: float = SERVER_START_TIMEOUT_S,
+                         env: dict[str, str] | None = None) -> Iterator[str]:
+    """A ``prefect server start`` subprocess (scheduler and UI on) on loopback; its API URL.
+    Stopped when the block ends. Its database is under ``PREFECT_HOME`` (~/.prefect)."""
+    import httpx
+
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port), "--analytics-off"],
+        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"prefect server start exited with {proc.returncode}: {err}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local Prefect server did not answer on {url} within "
+                                   f"{timeout_s:g} s")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@contextlib.contextmanager
+def scheduling_api(settings: Settings) -> Iterator[str]:
+    """Within the block this process talks to a Prefect API whose scheduler runs (see the
+    module doc): the configured one, else a local server started here."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tripwire.flows.prefect_runtime import configured_api_url, prefect_api
+
+    configured = configured_api_url() or settings.prefect.api_url
+    if configured:
+        with temporary_settings(updates={PREFECT_API_URL: configured}), prefect_api() as url:
+            yield url
+        return
+    with local_prefect_server() as url, temporary_settings(updates={PREFECT_API_URL: url}):
+        log.info("started a local Prefect server: %s (UI at %s)", url, url.removesuffix("/api"))
+        yield url
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+async def register(runner: Any, specs: list[DeploymentSpec], flows: list[Any]) -> list[Any]:
+    """Register each deployment (and its schedules) with the API through ``runner``; ids."""
+    from prefect.types.entrypoint import EntrypointType
+
+    ids = []
+    for spec, fl in zip(specs, flows):
+        ids.append(await runner.aadd_flow(
+            fl, name=spec.name, schedules=list(spec.schedules), description=spec.description,
+            tags=list(spec.tags), parameters=spec.parameters or None,
+            entrypoint_type=EntrypointType.MODULE_PATH))
+    return ids
+
+
+async def serve_deployments(specs: list[DeploymentSpec], flows: list[Any], poll_s: float,
+                            limit: int | None) -> None:
+    from prefect.runner import Runner
+
+    runner = Runner(name="tripwire-flows", query_seconds=poll_s, limit=limit)
+    await register(runner, specs, flows)
+    serving = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)
+    # Runner.start installs a SIGTERM handler that calls the sync stop() from inside the event
+    # loop, where (Prefect 3.8.8) it returns an un-awaited coroutine and then sys.exit()s.
+    # Replace it (and Ctrl-C's) with the async stop: polling ends, runs in flight are
+    # cancelled and the schedules paused, as Prefect intends.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(_stop(runner, serving)))
+    try:
+        await serving
+    except asyncio.CancelledError:
+        pass
+
+
+async def _stop(runner: Any, serving: asyncio.Task) -> None:
+    if not runner.started:          # still starting up: nothing runs yet
+        serving.cancel()
+        return
+    print("stopping: no new runs; runs in flight are cancelled, schedules paused", flush=True)
+    await runner.astop()
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE",
+                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml); "
+                        "flow runs use the same file")
+    p.add_argument("--prefect-file", metavar="FILE",
+                   help="deployments file (default: flows.serve.prefect_file, prefect.yaml)")
+    p.add_argument("--only", metavar="NAME[,NAME]",
+                   help="serve only these deployments (comma-separated)")
+    p.add_argument("--poll-s", type=float, metavar="S",
+                   help="how often to look for due runs (default: flows.serve.poll_s, 2)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="flow runs at once (default: flows.serve.limit, 4)")
+    p.add_argument("--list", action="store_true",
+                   help="print the deployments and their schedules, then exit")
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Settings, list[DeploymentSpec], list[Any],
+                                                 float, int | None]:
+    from tripwire.flows.scheduled.config import ServeConfig, check_all
+
+    if args.config:
+        # Runs start as subprocesses that read the settings themselves: same file for them.
+        os.environ[ENV_CONFIG_FILE] = str(Path(args.config).resolve())
+    settings = load_settings(args.config)
+    configs = check_all(settings, source=args.config)
+    serve_cfg: ServeConfig = configs["serve"]  # type: ignore[assignment]
+    source = Path(args.prefect_file) if args.prefect_file else serve_cfg.prefect_file
+    if not source.exists() and not source.is_absolute():
+        from tripwire.config.settings import PROJECT_ROOT
+
+        if (PROJECT_ROOT / source).exists():
+            source = PROJECT_ROOT / source
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    specs = select(read_deployments(source), only, source)
+    flows = [load_flow(s, source) for s in specs]
+    poll_s = args.poll_s if args.poll_s is not None else serve_cfg.poll_s
+    limit = args.limit if args.limit is not None else serve_cfg.limit
+    if poll_s <= 0 or (limit is not None and limit < 1):
+        raise ConfigError("--poll-s must be > 0 and --limit at least 1")
+    return settings, specs, flows, poll_s, limit
+
+
+def run(args: argparse.Namespace) -> int:
+    from tripwire.errors import UserError
+
+    try:
+        settings, specs, flows, poll_s, limit = _prepare(args)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    for s in specs:
+        when = "; ".join(describe_schedule(x) for x in s.schedules) or "no schedule (manual)"
+        print(f"  {s.name:<24} {when}", flush=True)
+    if args.list:
+        return 0
+    with scheduling_api(settings) as url:
+        print(f"serving {len(specs)} deployments on {url} (UI: {url.removesuffix('/api')}); "
+              f"polling every {poll_s:g} s", flush=True)
+        asyncio.run(serve_deployments(specs, flows, poll_s, limit))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tripwire.flows.serve``: the same as ``tripwire flows serve``."""
+    p = argparse.ArgumentParser(prog="tripwire flows serve", description=HELP)
+    add_arguments(p)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

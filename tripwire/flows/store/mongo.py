@@ -1,0 +1,330 @@
+"""The production store: MongoDB through pymongo, with the same semantics as the SQLite store.
+
+MongoDB-only features are used when the server has them:
+
+* time-series collections for the append-only market data (``MARKET_DATA_COLLECTIONS``) on
+  MongoDB 7.0+ (compressed buckets; 7.0 is the first to delete time-series documents by any
+  field, which archival needs). Their time field is ``_at`` (a BSON date made from ``ts``, or
+  the insert time when a document has none) and ``coin`` is the meta field. MongoDB enforces no
+  unique ``_id`` in a time-series collection, so there ``_id`` gets a plain index and
+  ``insert_many`` looks the batch's ids up first: a repeated id is refused as on SQLite, except
+  when two writers insert the same new id at the same moment (not atomic; the recorder's ids
+  are deterministic and archival deletes by id, so such a twin is archived and removed with
+  it). Older servers, or a create the server refuses, fall back to plain collections (logged).
+* TTL indexes (``ttl_s``): documents expire by ``_at``. A TTL deletes without archiving: use it
+  for collections the archival flow does not keep (see docs/STORE.md).
+
+``_at`` is reserved on MongoDB and never returned. ``insert_many`` is all-or-nothing for a
+duplicate ``_id``: an ordered bulk insert stops at the first error and the documents before it
+are deleted again (readers may glimpse them for that moment; a multi-document transaction would
+need a replica set and is refused for time-series collections). A connection lost mid-batch
+raises :class:`StoreUnavailable` with part of the batch possibly stored; retrying it reports
+those as :class:`DuplicateIdError`, which the recorder handles document by document.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+import orjson
+
+from tripwire.flows.store.base import (INDEXED_FIELDS, MARKET_DATA_COLLECTIONS, Doc, DuplicateIdError,
+                              Filter, Sort, StoreError, StoreUnavailable)
+from tripwire.flows.store.filters import (check_collection, check_paging, new_id, parse_filter,
+                                 parse_sort, prepare_docs, upsert_doc)
+
+log = logging.getLogger(__name__)
+
+TIME_FIELD = "_at"
+_HIDE = {TIME_FIELD: 0}
+_TIMESERIES_MIN_VERSION = (7, 0)
+_DUPLICATE_KEY = 11000
+
+
+def redact(uri: str) -> str:
+    """The URI without its password, for messages and logs."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
+
+
+def _normalise(collection: str, doc: Doc) -> Doc:
+    # Store exactly what the SQLite backend stores (JSON semantics: tuples become lists, NaN
+    # becomes null), and refuse what is not JSON-like on both backends alike.
+    try:
+        return orjson.loads(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+    except TypeError as e:
+        raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") \
+            from None
+
+
+def _at(doc: Doc) -> datetime:
+    ts = doc.get("ts")
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return datetime.fromtimestamp(ts / 1000, tz=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+class MongoStore:
+    """:class:`~tripwire.flows.store.base.Store` on MongoDB database ``db_name`` (default: the URI's
+    database, else ``tripwire``). Connects at construction so a wrong URI fails at start.
+
+    ``timeseries``: use time-series collections for market data when the server supports them.
+    ``ttl_s``: collection → seconds after ``ts`` at which MongoDB deletes a document.
+    """
+
+    def __init__(self, uri: str, db_name: str | None = None, *, timeseries: bool = True,
+                 ttl_s: Mapping[str, int] | None = None,
+                 server_selection_timeout_ms: int = 5_000):
+        import pymongo
+        from pymongo.errors import ConfigurationError, PyMongoError
+
+        self.uri = redact(uri)
+        self.timeseries = timeseries
+        self.ttl_s = dict(ttl_s or {})
+        try:
+            self._client: Any = pymongo.MongoClient(
+                uri, serverSelectionTimeoutMS=server_selection_timeout_ms, tz_aware=True)
+            self._db = (self._client[db_name] if db_name else
+                        self._client.get_default_database(default="tripwire"))
+            self._client.admin.command("ping")
+            self.server_version = tuple(self._client.server_info()["versionArray"][:2])
+        except ConfigurationError as e:
+            raise StoreError(f"mongodb store {self.uri}: {e}") from None
+        except PyMongoError as e:
+            raise self._error(e, "connect") from None
+        self._lock = threading.Lock()
+        self._kinds: dict[str, bool] = {}  # collection → is a time-series collection
+
+    def __repr__(self) -> str:
+        return f"MongoStore({self.uri!r}, {self._db.name!r})"
+
+    def _error(self, e: Exception, what: str) -> StoreError:
+        from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+
+        msg = f"mongodb store {self.uri}: {what}: {e}"
+        if isinstance(e, (ConnectionFailure, ExecutionTimeout, WTimeoutError)):
+            return StoreUnavailable(msg)
+        return StoreError(msg)
+
+    # -- collections ----------------------------------------------------------------------------
+
+    def _coll(self, collection: str) -> tuple[Any, bool]:
+        """The collection (created with its indexes on first use) and whether it is time-series."""
+        kind = self._kinds.get(collection)
+        if kind is None:
+            check_collection(collection)
+            with self._lock:
+                kind = self._kinds.get(collection)
+                if kind is None:
+                    kind = self._kinds[collection] = self._create(collection)
+        return self._db[collection], kind
+
+    def _kind_of(self, collection: str) -> bool | None:
+        info = next(iter(self._db.list_collections(filter={"name": collection})), None)
+        return None if info is None else info.get("type") == "timeseries"
+
+    def _create(self, collection: str) -> bool:
+        from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
+
+        try:
+            kind = self._kind_of(collection)
+            if kind is None:
+                kind = False
+                ttl = self.ttl_s.get(collection)
+                if (self.timeseries and collection in MARKET_DATA_COLLECTIONS
+                        and self.server_version >= _TIMESERIES_MIN_VERSION):
+                    opts: dict[str, Any] = {"timeseries": {"timeField": TIME_FIELD,
+                                                           "metaField": "coin",
+                                                           "granularity": "seconds"}}
+                    if ttl:
+                        opts["expireAfterSeconds"] = int(ttl)
+                    try:
+                        self._db.create_collection(collection, **opts)
+                        kind = True
+                    except CollectionInvalid:  # another process created it meanwhile
+                        kind = bool(self._kind_of(collection))
+                    except OperationFailure as e:
+                        log.warning("%s: time-series collection refused (%s); using a plain "
+                                    "collection", collection, e)
+                if not kind:
+                    try:
+                        self._db.create_collection(collection)
+                    except CollectionInvalid:
+                        pass
+            self._indexes(collection, kind)
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: create") from None
+        return kind
+
+    def _indexes(self, collection: str, timeseries: bool) -> None:
+        from pymongo.errors import OperationFailure
+
+        coll = self._db[collection]
+        specs: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [([("ts", 1)], {})]
+        if timeseries:  # no built-in _id index there; insert_many's duplicate check needs one
+            specs.append(([("_id", 1)], {}))
+        specs += [([(f, 1), ("ts", 1)], {}) for f in INDEXED_FIELDS.get(collection, ())]
+        ttl = self.ttl_s.get(collection)
+        if ttl and not timeseries:
+            specs.append(([(TIME_FIELD, 1)], {"expireAfterSeconds": int(ttl)}))
+        for keys, opts in specs:
+            try:
+                coll.create_index(keys, **opts)
+            except OperationFailure as e:  # an old server's time-series limits: not fatal
+                log.warning("%s: index %s not created: %s", collection, keys, e)
+
+    def _prepare(self, collection: str, doc: Doc, stamped: bool) -> Doc:
+        d = _normalise(collection, doc)
+        if stamped:
+            d[TIME_FIELD] = _at(d)
+        return d
+
+    def _stamped(self, collection: str, timeseries: bool) -> bool:
+        return timeseries or bool(self.ttl_s.get(collection))
+
+    # -- the Store interface --------------------------------------------------------------------
+
+    def insert_many(self, collection: str, docs: Iterable[Doc]) -> int:
+        from pymongo.errors import BulkWriteError, PyMongoError
+
+        coll, timeseries = self._coll(collection)
+        stamped = self._stamped(collection, timeseries)
+        prepared = [self._prepare(collection, d, stamped)
+                    for d in prepare_docs(collection, docs)]
+        if not prepared:
+            return 0
+        try:
+            if timeseries:
+                self._refuse_stored_ids(collection, coll, prepared)
+            coll.insert_many(prepared, ordered=True)
+        except BulkWriteError as e:
+            done = prepared[:e.details.get("nInserted", 0)]
+            if done:  # undo the prefix an ordered insert stored before the error
+                coll.delete_many({"_id": {"$in": [d["_id"] for d in done]}})
+            errors = e.details.get("writeErrors", [])
+            dups = tuple(prepared[err["index"]]["_id"] for err in errors
+                         if err.get("code") == _DUPLICATE_KEY)
+            if dups:
+                raise DuplicateIdError(f"{collection}: _id already stored: "
+                                       f"{', '.join(map(repr, dups))}; nothing of this batch "
+                                       f"of {len(prepared)} was inserted", dups) from None
+            raise StoreError(f"{collection}: insert_many: {errors[:1] or e}; nothing of "
+                             f"this batch of {len(prepared)} was inserted") from None
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: insert_many") from None
+        return len(prepared)
+
+    @staticmethod
+    def _refuse_stored_ids(collection: str, coll: Any, docs: list[Doc]) -> None:
+        stored = [d["_id"] for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}},
+                                              {"_id": 1}).limit(5)]
+        if stored:
+            raise DuplicateIdError(f"{collection}: _id already stored: "
+                                   f"{', '.join(map(repr, stored))}; nothing of this batch of "
+                                   f"{len(docs)} was inserted", tuple(stored))
+
+    def upsert(self, collection: str, key: Filter, doc: Doc) -> bool:
+        from pymongo.errors import DuplicateKeyError, PyMongoError
+
+        coll, timeseries = self._coll(collection)
+        conds, full = upsert_doc(collection, key, doc)
+        full = _normalise(collection, full)
+        flt = {c.field: c.value for c in conds}
+        stamped = self._stamped(collection, timeseries)
+        try:
+            for _ in range(3):  # a concurrent insert of the same _id: look again
+                prev = coll.find_one(flt, _HIDE)
+                new = dict(full)
+                if prev is None:
+                    new.setdefault("_id", new_id())
+                    if stamped:
+                        new[TIME_FIELD] = _at(new)
+                    try:
+                        coll.insert_one(new)
+                    except DuplicateKeyError:
+                        continue
+                    return True
+                if new.setdefault("_id", prev["_id"]) != prev["_id"]:
+                    raise StoreError(f"{collection}: upsert would change _id {prev['_id']!r} "
+                                     f"to {new['_id']!r} (ids are immutable)")
+                if new == prev:
+                    return False
+                if stamped:
+                    new[TIME_FIELD] = _at(new)
+                if timeseries:  # no replace on time-series collections: delete, insert
+                    coll.delete_one({"_id": prev["_id"]})
+                    coll.insert_one(new)
+                else:
+                    coll.replace_one({"_id": prev["_id"]}, new)
+                return True
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: upsert") from None
+        raise StoreUnavailable(f"{collection}: upsert of {key!r} raced with other writers "
+                               "three times; retry")
+
+    def find(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None,
+             limit: int | None = None, skip: int = 0) -> list[Doc]:
+        from pymongo.errors import PyMongoError
+
+        parse_filter(collection, filter)
+        order = parse_sort(collection, sort)
+        check_paging(collection, limit, skip)
+        if limit == 0:
+            return []
+        coll, _ = self._coll(collection)
+        try:
+            cursor = coll.find(_mongo_filter(filter), _HIDE)
+            if order:
+                cursor = cursor.sort(order)
+            if skip:
+                cursor = cursor.skip(skip)
+            if limit:
+                cursor = cursor.limit(limit)
+            return list(cursor)
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: find") from None
+
+    def find_one(self, collection: str, filter: Filter | None = None, *,
+                 sort: Sort | None = None) -> Doc | None:
+        found = self.find(collection, filter, sort=sort, limit=1)
+        return found[0] if found else None
+
+    def count(self, collection: str, filter: Filter | None = None) -> int:
+        from pymongo.errors import PyMongoError
+
+        parse_filter(collection, filter)
+        coll, _ = self._coll(collection)
+        try:
+            return coll.count_documents(_mongo_filter(filter))
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: count") from None
+
+    def delete_many(self, collection: str, filter: Filter) -> int:
+        from pymongo.errors import PyMongoError
+
+        check_collection(collection)
+        if not filter:
+            raise StoreError(f"{collection}: delete_many with an empty filter is refused; to "
+                             "delete everything say {'_id': {'$ne': None}}")
+        parse_filter(collection, filter)
+        coll, _ = self._coll(collection)
+        try:
+            return coll.delete_many(_mongo_filter(filter)).deleted_count
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: delete_many") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _mongo_filter(flt: Filter | None) -> Filter:
+    """The validated filter as pymongo wants it ($in lists, not tuples)."""
+    out: Filter = {}
+    for field, spec in (flt or {}).items():
+        if isinstance(spec, dict) and "$in" in spec:
+            spec = {**spec, "$in": list(spec["$in"])}
+        out[field] = spec
+    return out

@@ -1,0 +1,466 @@
+"""Protective orders for a fired trigger: pure builders, and a thin async shell that sends them.
+
+Builders (``build_*``) turn a trigger, its action parameters, the market and the mid into a
+:class:`Plan`: the exchange actions to send and the legs they create, or a refusal with a
+reason. They do no I/O and read no clock. :class:`Protector` is the shell: idempotency (one
+set per trigger), the risk check before anything is sent, the gateway, and leg state.
+
+Price choices (why):
+* The IOC entry is a limit at mid ± ``entry_slippage_bps``: it takes what is there now, and
+  never more than that far from the mid.
+* TP/SL are exchange trigger orders (``isMarket``) grouped ``normalTpsl`` with the entry in one
+  action: one nonce, one signature, one round trip, and the exchange arms them only once the
+  entry fills. Their limit price is the trigger price ∓ ``trigger_slippage_frac`` (the worst
+  price the market-style fill may take).
+* The stop is at least ``min_sl_atr`` (0.7) ATR from the reference price, and is rounded
+  *away* from it, so tick rounding can never make it tighter than that.
+* Sizes are rounded *down* to the lot, so an order never exceeds its size budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tripwire.contracts.events import Decision, TriggerFired
+from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, TriggerOrders, cloid_for
+from tripwire.hotpath.execution.wire import _INTEGER_PX_ABOVE, order_action, order_wire, round_px, round_sz
+from tripwire.hotpath.risk.manager import Exposure, OrderIntent, RiskManager
+
+__all__ = ["BracketConfig", "Plan", "Protector", "Refused", "Step", "build_adjust",
+           "build_bracket", "build_cancel", "build_close", "build_close_position", "build_hedge",
+           "build_limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class BracketConfig:
+    entry_slippage_bps: float = 10.0
+    trigger_slippage_frac: float = 0.01
+    min_sl_atr: float = 0.7
+    hedge_slippage_bps: float = 10.0
+    close_filled_on_cancel: bool = False
+
+
+class Refused(Exception):
+    """A builder cannot make a sensible order; the message is the reason."""
+
+
+@dataclass(slots=True)
+class Step:
+    """One exchange action and the legs it places, modifies or cancels (in wire order)."""
+
+    op: str  # place | modify | cancel
+    action: dict[str, Any]
+    legs: list[Leg]
+    replaces: list[Leg] = field(default_factory=list)  # modify: the legs being replaced
+
+
+@dataclass(slots=True)
+class Plan:
+    trigger_id: str
+    kind: str
+    steps: list[Step] = field(default_factory=list)
+    orders: TriggerOrders | None = None
+    refused: str | None = None
+    existing: bool = False
+    results: list[Any] = field(default_factory=list)  # gateway.ExchangeResult per step sent
+    tp_atr: float | None = None  # adjust: the multiples the orders move to
+    sl_atr: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None and all(r.ok for r in self.results)
+
+
+# -- rounding ----------------------------------------------------------------------------------
+
+def _tick(px: float, sz_decimals: int) -> float:
+    if px > _INTEGER_PX_ABOVE:
+        return 1.0
+    decimals = min(6 - sz_decimals, 4 - math.floor(math.log10(px)))  # ≤ 5 significant figures
+    return 10.0 ** -decimals
+
+
+def px_toward(px: float, sz_decimals: int, up: bool) -> float:
+    """``px`` rounded to a valid price, up or down (never the other way)."""
+    tick = _tick(px, sz_decimals)
+    steps = px / tick
+    steps = math.ceil(steps - 1e-9) if up else math.floor(steps + 1e-9)
+    return round_px(max(steps, 1) * tick, sz_decimals)
+
+
+def sz_down(sz: float, sz_decimals: int) -> float:
+    scale = 10 ** sz_decimals
+    return round_sz(math.floor(sz * scale + 1e-9) / scale, sz_decimals)
+
+
+def _is_buy(side: str) -> bool:
+    if side not in ("long", "short"):
+        raise Refused(f"trigger side must be long or short, got {side!r}")
+    return side == "long"
+
+
+def _atr(trigger: TriggerFired) -> float:
+    atr = trigger.features.get("atr_1m")
+    if not isinstance(atr, (int, float)) or isinstance(atr, bool) or not atr > 0:
+        raise Refused(f"trigger {trigger.trigger_id}: feature atr_1m missing or not positive ({atr!r})")
+    return float(atr)
+
+
+def _size(frac: float, equity: float, px: float, market: Market) -> float:
+    sz = sz_down(frac * equity / px, market.sz_decimals)
+    if sz <= 0:
+        raise Refused(f"size {frac:g} × equity {equity:,.2f} / {px:g} rounds to 0 at "
+                      f"{market.sz_decimals} decimals")
+    return sz
+
+
+def _ioc(leg: Leg, market: Market) -> dict:
+    return order_wire(market.asset, leg.is_buy, leg.px, leg.sz, leg.reduce_only,
+                      {"limit": {"tif": "Ioc"}}, leg.cloid)
+
+
+def _wire(leg: Leg, market: Market, tif: str = "Ioc") -> dict:
+    if leg.trigger_px is not None:
+        tpsl = "tp" if leg.name.startswith("tp") else "sl"
+        otype = {"trigger": {"isMarket": True, "triggerPx": leg.trigger_px, "tpsl": tpsl}}
+    else:
+        otype = {"limit": {"tif": tif}}
+    return order_wire(market.asset, leg.is_buy, leg.px, leg.sz, leg.reduce_only, otype, leg.cloid)
+
+
+# -- protective triggers -----------------------------------------------------------------------
+
+def _protective(tid: str, name: str, coin: str, entry_is_buy: bool, ref_px: float, dist: float,
+                sz: float, market: Market, cfg: BracketConfig) -> Leg:
+    """A TP (``name`` starts with tp) or SL trigger closing a position opened by ``entry_is_buy``."""
+    is_tp = name.startswith("tp")
+    above = entry_is_buy == is_tp  # long: TP above, SL below; short: the reverse
+    raw = ref_px + dist if above else ref_px - dist
+    if raw <= 0:
+        raise Refused(f"{name} price {raw:g} is not positive (ATR distance {dist:g} from {ref_px:g})")
+    # round away from the reference: a stop never ends tighter than asked
+    trigger_px = px_toward(raw, market.sz_decimals, up=above)
+    close_is_buy = not entry_is_buy
+    slip = 1 + cfg.trigger_slippage_frac if close_is_buy else 1 - cfg.trigger_slippage_frac
+    limit_px = px_toward(trigger_px * slip, market.sz_decimals, up=close_is_buy)
+    return Leg(name.split(".")[0], cloid_for(tid, name), coin, close_is_buy, sz, limit_px,
+               reduce_only=True, trigger_px=trigger_px)
+
+
+def build_bracket(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
+                  equity: float, cfg: BracketConfig = BracketConfig()) -> Plan:
+    """IOC entry + TP + SL (normalTpsl) in one order action, or a refusal."""
+    tid = trigger.trigger_id
+    try:
+        is_buy = _is_buy(trigger.side)
+        atr = _atr(trigger)
+        slip = cfg.entry_slippage_bps / 1e4
+        entry_px = px_toward(mid * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
+        sz = _size(params.get("size_frac", 0.02), equity, entry_px, market)
+        tp_atr = float(params.get("tp_atr", 1.5))
+        sl_atr = max(float(params.get("sl_atr", 1.0)), cfg.min_sl_atr)
+        entry = Leg("entry", cloid_for(tid, "entry"), trigger.coin, is_buy, sz, entry_px)
+        tp = _protective(tid, "tp", trigger.coin, is_buy, mid, tp_atr * atr, sz, market, cfg)
+        sl = _protective(tid, "sl", trigger.coin, is_buy, mid, sl_atr * atr, sz, market, cfg)
+    except Refused as e:
+        return Plan(tid, "place_bracket", refused=str(e))
+    orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr,
+                           {"entry": entry, "tp": tp, "sl": sl})
+    action = order_action([_ioc(entry, market), _wire(tp, market), _wire(sl, market)], "normalTpsl")
+    return Plan(tid, "place_bracket", [Step("place", action, [entry, tp, sl])], orders)
+
+
+def build_limit(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
+                equity: float) -> Plan:
+    """A resting limit ``offset_bps`` from the mid, or that far ahead of the detected wall
+    (between the wall and the mid, so it is filled before the wall is); Alo if post-only."""
+    tid = trigger.trigger_id
+    try:
+        is_buy = _is_buy(trigger.side)
+        offset = float(params.get("offset_bps", 0.0))
+        if params.get("from", "mid") == "wall":
+            key = "bid_wall_distance_bps" if is_buy else "ask_wall_distance_bps"
+            wall = trigger.features.get(key)
+            if not isinstance(wall, (int, float)) or isinstance(wall, bool) or wall < 0:
+                raise Refused(f"place_limit from wall: feature {key} missing ({wall!r})")
+            dist_bps = max(float(wall) - offset, 0.0)
+        else:
+            dist_bps = offset
+        raw = mid * (1 - dist_bps / 1e4 if is_buy else 1 + dist_bps / 1e4)
+        px = px_toward(raw, market.sz_decimals, up=not is_buy)  # never nearer the mid than asked
+        sz = _size(params.get("size_frac", 0.02), equity, px, market)
+    except Refused as e:
+        return Plan(tid, "place_limit", refused=str(e))
+    leg = Leg("limit", cloid_for(tid, "limit"), trigger.coin, is_buy, sz, px)
+    tif = "Alo" if params.get("post_only", True) else "Gtc"
+    orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, 0.0, legs={"limit": leg})
+    return Plan(tid, "place_limit", [Step("place", order_action([_wire(leg, market, tif)]), [leg])], orders)
+
+
+def build_hedge(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
+                exposure: Exposure, cfg: BracketConfig = BracketConfig()) -> Plan:
+    """A small reduce-only IOC against the coin's existing position; refused when flat."""
+    tid = trigger.trigger_id
+    pos = exposure.positions.get(trigger.coin, 0.0)
+    if pos == 0.0:
+        return Plan(tid, "hedge", refused=f"hedge: no {trigger.coin} position to offset")
+    is_buy = pos < 0
+    slip = cfg.hedge_slippage_bps / 1e4
+    try:
+        px = px_toward(mid * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
+        sz = _size(params.get("size_frac", 0.02), exposure.equity, px, market)
+    except Refused as e:
+        return Plan(tid, "hedge", refused=str(e))
+    sz = min(sz, sz_down(abs(pos), market.sz_decimals))
+    leg = Leg("hedge", cloid_for(tid, "hedge"), trigger.coin, is_buy, sz, px, reduce_only=True)
+    orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, 0.0, legs={"hedge": leg})
+    return Plan(tid, "hedge", [Step("place", order_action([_ioc(leg, market)]), [leg])], orders)
+
+
+def build_close(orders: TriggerOrders, sz: float, market: Market, mid: float,
+                cfg: BracketConfig = BracketConfig()) -> Step | None:
+    """A reduce-only IOC closing ``sz`` of the entry's position; None if it rounds to 0."""
+    entry = orders.legs.get("entry")
+    sz = sz_down(sz, market.sz_decimals)
+    if entry is None or sz <= 0:
+        return None
+    is_buy = not entry.is_buy
+    slip = cfg.hedge_slippage_bps / 1e4
+    px = px_toward(mid * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
+    name = f"close.{orders.revision}"
+    leg = Leg("close", cloid_for(orders.trigger_id, name), orders.coin, is_buy, sz, px, reduce_only=True)
+    return Step("place", order_action([_ioc(leg, market)]), [leg])
+
+
+def build_close_position(coin: str, szi: float, mid: float, market: Market, slippage_bps: float,
+                         cloid: str, name: str = "flatten") -> tuple[Leg, dict] | None:
+    """A reduce-only IOC closing a whole position of signed size ``szi`` (flatten), priced
+    ``slippage_bps`` through the mid; None when the size rounds to nothing."""
+    is_buy = szi < 0
+    slip = slippage_bps / 1e4
+    px = px_toward(mid * (1 + slip if is_buy else 1 - slip), market.sz_decimals, up=is_buy)
+    sz = sz_down(abs(szi), market.sz_decimals)
+    if sz <= 0:
+        return None
+    leg = Leg(name, cloid, coin, is_buy, sz, px, reduce_only=True)
+    return leg, _ioc(leg, market)
+
+
+def build_cancel(orders: TriggerOrders, market: Market, mid: float | None = None,
+                 cfg: BracketConfig = BracketConfig()) -> Plan:
+    """Cancel every open leg by cloid; with ``close_filled_on_cancel``, close the filled part."""
+    plan = Plan(orders.trigger_id, "cancel", orders=orders)
+    open_legs = orders.open_legs()
+    if open_legs:
+        action = {"type": "cancelByCloid",
+                  "cancels": [{"asset": market.asset, "cloid": leg.cloid} for leg in open_legs]}
+        plan.steps.append(Step("cancel", action, open_legs))
+    entry = orders.legs.get("entry")
+    if cfg.close_filled_on_cancel and entry is not None and entry.filled_sz > 0 and mid is not None:
+        step = build_close(orders, entry.filled_sz, market, mid, cfg)
+        if step is not None:
+            plan.steps.append(step)
+    return plan
+
+
+def build_adjust(orders: TriggerOrders, decision: Decision, market: Market, mid: float,
+                 cfg: BracketConfig = BracketConfig()) -> Plan:
+    """Move TP/SL to the decision's ATR multiples and/or scale the position down.
+
+    New TP/SL prices are measured from the entry's average fill (the mid at placement if it
+    has none). A size scale closes ``(1 − scale)`` of the filled size with a reduce-only IOC
+    and shrinks TP/SL to the rest. The modified orders get new cloids (``tp.<revision>``): the
+    exchange refuses a modify whose new order reuses the cloid of an open one.
+    """
+    tid = orders.trigger_id
+    if decision.kind == "cancel":
+        return build_cancel(orders, market, mid, cfg)
+    plan = Plan(tid, "adjust", orders=orders)
+    if decision.kind == "keep":
+        return plan
+    entry = orders.legs.get("entry")
+    if entry is None:
+        return Plan(tid, "adjust", orders=orders, refused=f"trigger {tid} has no bracket to adjust")
+    filled = entry.filled_sz if entry.filled_sz > 0 else entry.sz
+    scale = decision.size_scale if decision.size_scale is not None else 1.0
+    keep_sz = sz_down(filled * scale, market.sz_decimals)
+    rev = orders.revision + 1
+    close = build_close(replace(orders, revision=rev), filled - keep_sz, market, mid, cfg) if scale < 1 else None
+    ref = entry.avg_px or orders.ref_px
+    tp_atr = decision.tp_atr if decision.tp_atr is not None else orders.tp_atr
+    sl_atr = max(decision.sl_atr if decision.sl_atr is not None else orders.sl_atr or 0.0, cfg.min_sl_atr)
+    modifies, new_legs, old_legs = [], [], []
+    try:
+        for name, mult in (("tp", tp_atr), ("sl", sl_atr)):
+            old = orders.legs.get(name)
+            if old is None or not old.is_open or mult is None:
+                continue
+            if keep_sz <= 0:
+                continue  # nothing left to protect: cancelled below
+            new = _protective(tid, f"{name}.{rev}", orders.coin, entry.is_buy, ref,
+                              mult * orders.atr, keep_sz, market, cfg)
+            modifies.append({"oid": old.oid if old.oid is not None else old.cloid, "order": _wire(new, market)})
+            new_legs.append(new)
+            old_legs.append(old)
+    except Refused as e:
+        return Plan(tid, "adjust", orders=orders, refused=str(e))
+    if close is not None:
+        plan.steps.append(close)
+    if modifies:
+        plan.steps.append(Step("modify", {"type": "batchModify", "modifies": modifies}, new_legs, old_legs))
+    if keep_sz <= 0:
+        gone = [leg for leg in (orders.legs.get("tp"), orders.legs.get("sl")) if leg and leg.is_open]
+        if gone:
+            plan.steps.append(Step("cancel", {"type": "cancelByCloid", "cancels": [
+                {"asset": market.asset, "cloid": leg.cloid} for leg in gone]}, gone))
+    plan.tp_atr, plan.sl_atr = tp_atr, sl_atr
+    return plan
+
+
+# -- the shell ---------------------------------------------------------------------------------
+
+class Protector:
+    """Places, adjusts and cancels each trigger's protective orders through one gateway.
+
+    Every order goes through :meth:`RiskManager.check` before anything is sent; a refusal
+    comes back as ``Plan.refused`` and nothing reaches the exchange. TP/SL are reduce-only
+    triggers that only close what the entry opened: the entry's check covers them.
+    """
+
+    def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market],
+                 tracker: OrderTracker | None = None, cfg: BracketConfig = BracketConfig()) -> None:
+        self.gateway = gateway
+        self.risk = risk
+        self.markets = markets
+        self.tracker = tracker or OrderTracker()
+        self.cfg = cfg
+
+    def _market(self, coin: str) -> Market | None:
+        return self.markets.get(coin)
+
+    def _existing(self, trigger_id: str, leg: str, kind: str) -> Plan | None:
+        orders = self.tracker.get(trigger_id)
+        if orders is not None and leg in orders.legs:
+            return Plan(trigger_id, kind, orders=orders, existing=True)
+        return None
+
+    async def place_bracket(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
+                            exposure: Exposure) -> Plan:
+        if (plan := self._existing(trigger.trigger_id, "entry", "place_bracket")) is not None:
+            return plan
+        market = self._market(trigger.coin)
+        if market is None:
+            return Plan(trigger.trigger_id, "place_bracket", refused=f"unknown coin {trigger.coin!r}")
+        plan = build_bracket(trigger, params, market, mid, exposure.equity, self.cfg)
+        plan = await self._run(plan, exposure, trigger.fired_ts_ns, check=["entry"])
+        orders = plan.orders
+        if plan.results and orders is not None and orders.legs["entry"].state == "rejected":
+            # An entry that took nothing leaves nothing to protect: drop its TP/SL at once.
+            orphans = [leg for leg in (orders.legs["tp"], orders.legs["sl"]) if leg.is_open]
+            if orphans:
+                step = Step("cancel", {"type": "cancelByCloid", "cancels": [
+                    {"asset": market.asset, "cloid": leg.cloid} for leg in orphans]}, orphans)
+                result = await self.gateway.send_action(step.action)
+                plan.results.append(result)
+                self._apply(plan, step, result)
+        return plan
+
+    async def place_limit(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
+                          exposure: Exposure) -> Plan:
+        if (plan := self._existing(trigger.trigger_id, "limit", "place_limit")) is not None:
+            return plan
+        market = self._market(trigger.coin)
+        if market is None:
+            return Plan(trigger.trigger_id, "place_limit", refused=f"unknown coin {trigger.coin!r}")
+        plan = build_limit(trigger, params, market, mid, exposure.equity)
+        return await self._run(plan, exposure, trigger.fired_ts_ns, check=["limit"])
+
+    async def hedge(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
+                    exposure: Exposure) -> Plan:
+        if (plan := self._existing(trigger.trigger_id, "hedge", "hedge")) is not None:
+            return plan
+        market = self._market(trigger.coin)
+        if market is None:
+            return Plan(trigger.trigger_id, "hedge", refused=f"unknown coin {trigger.coin!r}")
+        plan = build_hedge(trigger, params, market, mid, exposure, self.cfg)
+        return await self._run(plan, exposure, trigger.fired_ts_ns, check=["hedge"])
+
+    async def adjust(self, decision: Decision, mid: float, exposure: Exposure) -> Plan:
+        orders = self.tracker.get(decision.trigger_id)
+        if orders is None:
+            return Plan(decision.trigger_id, "adjust", refused=f"unknown trigger {decision.trigger_id!r}")
+        market = self.markets[orders.coin]
+        plan = build_adjust(orders, decision, market, mid, self.cfg)
+        return await self._run(plan, exposure, None, check=["close"])
+
+    async def cancel(self, trigger_id: str, exposure: Exposure, mid: float | None = None) -> Plan:
+        orders = self.tracker.get(trigger_id)
+        if orders is None:
+            return Plan(trigger_id, "cancel", refused=f"unknown trigger {trigger_id!r}")
+        plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg)
+        return await self._run(plan, exposure, None, check=["close"])
+
+    async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None,
+                   check: list[str]) -> Plan:
+        if plan.refused is not None:
+            return plan
+        # Placements and adjustments are all-or-nothing; a cancel's cancels always go out and
+        # only its closing order can be refused.
+        refused_steps = set()
+        for i, step in enumerate(plan.steps):
+            for leg in step.legs:
+                if leg.name not in check:
+                    continue
+                verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px,
+                                                      leg.reduce_only, plan.trigger_id), exposure)
+                if not verdict.ok:
+                    plan.refused = verdict.reason
+                    if plan.kind != "cancel":
+                        return plan
+                    refused_steps.add(i)
+        if plan.orders is not None and plan.kind in ("place_bracket", "place_limit", "hedge"):
+            existing = self.tracker.get(plan.trigger_id)
+            if existing is None:
+                self.tracker.add(plan.orders)  # before sending: a concurrent repeat sees it
+            else:
+                for name, leg in plan.orders.legs.items():
+                    existing.legs[name] = leg
+                    self.tracker.index(leg)
+                plan.orders = existing
+        for step in plan.steps:
+            for leg in step.legs:  # before sending: a fill may arrive before the answer
+                leg.trigger_id = plan.trigger_id
+        for i, step in enumerate(plan.steps):
+            if i in refused_steps:
+                continue
+            result = await self.gateway.send_action(step.action, fired_ns=fired_ns if step.op == "place" else None)
+            plan.results.append(result)
+            self._apply(plan, step, result)
+        return plan
+
+    def _apply(self, plan: Plan, step: Step, result: Any) -> None:
+        orders = plan.orders
+        if not result.ok:
+            if not result.uncertain and step.op == "place":
+                for leg in step.legs:
+                    leg.state, leg.error = "rejected", result.error
+            return
+        if step.op == "cancel":
+            self.tracker.mark_canceled(step.legs, result.statuses)
+            return
+        assert orders is not None
+        if step.op == "modify":
+            orders.revision += 1
+            orders.tp_atr = plan.tp_atr if plan.tp_atr is not None else orders.tp_atr
+            orders.sl_atr = plan.sl_atr if plan.sl_atr is not None else orders.sl_atr
+            for old, new in zip(step.replaces, step.legs):
+                old.state = "canceled"
+                orders.legs[new.name] = new
+                self.tracker.index(new)
+        for leg in step.legs:
+            if leg.name == "close":
+                orders.legs[f"close{sum(1 for k in orders.legs if k.startswith('close'))}"] = leg
+                self.tracker.index(leg)
+        self.tracker.apply_statuses(step.legs, result.statuses)

@@ -1,0 +1,355 @@
+"""The hot path as a running process: feed → HotPath → risk → orders, plus bus and timers.
+
+:class:`HotPathProcess` wires the parts and owns their lifecycle; each part stays testable on
+its own. One asyncio loop runs everything: the market feed (and a second socket for user
+channels when orders go elsewhere, as in sim mode), the command server, the order layer's
+tasks and one housekeeping timer. Nothing here blocks the loop.
+
+Disconnects: the moment the feed leaves CONNECTED the risk manager enters its safe state (open
+nothing new; protective orders stay unless ``execution.on_disconnect`` is ``cancel_all``) and
+``feed.status`` is published. On reconnect the exchange's open orders, positions and missed
+fills are reconciled over REST before the disconnect breaker is lifted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import aiohttp
+
+from tripwire.bus.addresses import BusAddresses
+from tripwire.bus.commands import CommandServer
+from tripwire.bus.publisher import Publisher
+from tripwire.contracts.events import Topics
+from tripwire.hotpath.execution.brackets import BracketConfig
+from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch
+from tripwire.hotpath.execution.gateway import Gateway, WsPoster
+from tripwire.hotpath.execution.layer import OrderLayer
+from tripwire.hyperliquid.signing import Signer
+from tripwire.hotpath.feed.decode import FAULT_REASONS
+from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
+from tripwire.hotpath.feed.reconcile import Reconciler
+from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
+from tripwire.hotpath.metrics import HotPathCollector, Snapshot
+from tripwire.hotpath.risk.manager import RiskManager, Trip
+from tripwire.config.endpoints import Endpoints
+from tripwire.hotpath.service import HotPath
+from tripwire.config.settings import Settings
+
+log = logging.getLogger("tripwire.hotpath")
+
+TICK_S = 0.25           # housekeeping period: dead man's switch, data age, metrics
+WS_RETRY_S = 5.0        # a dropped order WebSocket is retried this often (HTTP meanwhile)
+
+
+@dataclass
+class ProcessOptions:
+    feed: FeedConfig | None = None
+    metrics_port: int | None = None     # None/0: no metrics server
+    metrics_host: str = "127.0.0.1"
+    on_ready: Callable[[], None] | None = None       # sd_notify READY=1
+    on_tick: Callable[[], None] | None = None        # sd_notify WATCHDOG=1
+    triggers_path: str | None = None
+
+
+class HotPathProcess:
+    def __init__(self, settings: Settings, risk: RiskManager, endpoints: Endpoints,
+                 signer: Signer, addresses: BusAddresses, options: ProcessOptions | None = None) -> None:
+        self.settings = settings
+        self.risk = risk
+        self.endpoints = endpoints
+        self.signer = signer
+        self.addresses = addresses
+        self.options = options or ProcessOptions()
+        self.user = (settings.exchange.account_address or settings.exchange.vault_address
+                     or signer.address).lower()
+        self.collector = HotPathCollector()
+        self.feed_state = "DISCONNECTED"
+        self.reconnects = 0
+        self.breaker_trips: dict[str, int] = {}
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._was_connected = False
+        self._reconciling: asyncio.Task | None = None
+        self.hp: HotPath | None = None
+        self.layer: OrderLayer | None = None
+        self.feeds: list[FeedConnection] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        s, ex = self.settings, self.settings.execution
+        publisher = Publisher(self.addresses.events, "hotpath")
+        server = CommandServer(self.addresses.commands)
+        ws = WsPoster(ws_url(self.endpoints.order_url)) if ex.transport == "ws" else None
+        gateway = Gateway(self.signer, self.endpoints.order_url, risk=self.risk, ws=ws,
+                          vault_address=s.exchange.vault_address, on_trip=self._on_trips)
+        await gateway.start()
+        metrics_server = None
+        tasks: list[asyncio.Task] = []
+        try:
+            markets = await self._retry("exchange meta", gateway.load_markets)
+            missing = [c for c in s.coins if c not in markets]
+            if missing:
+                raise SystemExit(f"coins {', '.join(missing)} are not listed by {self.endpoints.order_url}; "
+                                 f"it lists {', '.join(sorted(markets)[:20])}…")
+            if s.mode in ("demo", "sim") and ex.sim_fund_usdc > 0:
+                await self._fund_on_simulator(gateway, ex.sim_fund_usdc)
+            hp = HotPath(s, self.risk, triggers_path=self.options.triggers_path,
+                         publisher=publisher, clock_ns=time.monotonic_ns)
+            layer = OrderLayer(
+                gateway, self.risk, markets, mids=self._mids, active_triggers=self._active,
+                publish=lambda topic, data: publisher.publish(topic, data),
+                on_trips=self._on_trips,
+                deadman=DeadMansSwitch(DeadmanConfig(ex.deadman_window_s, ex.deadman_refresh_below_s)),
+                cfg=BracketConfig(entry_slippage_bps=ex.entry_slippage_bps,
+                                  close_filled_on_cancel=ex.close_filled_on_cancel),
+                exch_ms=self._exch_ms)
+            hp.attach_execution(layer)  # built after hp: the layer reads hp's books
+            hp.status_extra = self.status_extra
+            self.hp, self.layer = hp, layer
+            hp.register_commands(server)
+            reconciler = Reconciler(self.endpoints.order_url, self.user)
+            self._reconciler = reconciler
+            snap = await self._retry("account reconcile", reconciler.reconcile)
+            await layer.on_reconcile(snap)
+            await self._retry("account state", lambda: layer.refresh_account(positions=False))
+            if ws is not None:
+                await self._connect_ws(ws)
+            self.feeds = self._make_feeds(hp)
+            tasks = [asyncio.create_task(f.run(), name=f"feed {f.url}") for f in self.feeds]
+            tasks.append(asyncio.create_task(server.serve(), name="commands"))
+            tasks.append(asyncio.create_task(self._housekeeping(gateway, ws), name="housekeeping"))
+            if self.options.metrics_port:
+                from tripwire.hotpath.metrics import serve_metrics
+                metrics_server = serve_metrics(self.collector, self.options.metrics_port,
+                                               self.options.metrics_host)
+            log.info("hot path up: mode %s, account %s, orders → %s, events %s, commands %s",
+                     s.mode, self.user, self.endpoints.order_url, self.addresses.events,
+                     self.addresses.commands)
+            self.ready.set()
+            if self.options.on_ready:
+                self.options.on_ready()
+            stop_wait = asyncio.create_task(self._stop.wait())
+            await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            for t in tasks:
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    log.error("%s stopped: %r", t.get_name(), t.exception())
+            return 0 if self._stop.is_set() else 1
+        finally:
+            for f in self.feeds:
+                await f.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.layer is not None:
+                try:
+                    out = await asyncio.wait_for(self.layer.shutdown(), 15)
+                    if out:
+                        log.info("shutdown: %s", out)
+                except Exception as e:  # noqa: BLE001 - shutdown must finish
+                    log.error("shutdown cancel failed: %r", e)
+            if ws is not None:
+                await ws.close()
+            await gateway.close()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+            server.close()
+            publisher.close()
+
+    async def _retry(self, what: str, fn: Callable[[], Any], attempts: int = 30) -> Any:
+        delay = 0.2
+        for i in range(attempts):
+            try:
+                return await fn()
+            except Exception as e:  # noqa: BLE001 - reported, retried, then raised
+                if i == attempts - 1 or self._stop.is_set():
+                    raise
+                log.warning("%s failed (%r); retrying in %.1f s", what, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _fund_on_simulator(self, gateway: Gateway, usdc: float) -> None:
+        """demo/sim: a simulator account with no deposit gets ``usdc`` from its faucet."""
+        state = await gateway.info({"type": "clearinghouseState", "user": self.user})
+        value = float(state.get("marginSummary", {}).get("accountValue", 0)) if isinstance(state, dict) else 0.0
+        if value > 0:
+            return
+        async with aiohttp.ClientSession() as session, session.post(
+                self.endpoints.order_url.rstrip("/") + "/sim/fund",
+                json={"user": self.user, "usdc": str(usdc)}) as r:
+            if r.status != 200:
+                raise SystemExit(f"could not fund {self.user} on the simulator: HTTP {r.status} "
+                                 f"{(await r.text())[:200]}")
+        log.info("funded %s with %s USDC on the simulator", self.user, usdc)
+
+    async def _connect_ws(self, ws: WsPoster) -> None:
+        try:
+            await ws.connect()
+        except Exception as e:  # noqa: BLE001 - HTTP carries the orders meanwhile
+            log.warning("order WebSocket unavailable (%r); orders go over HTTP", e)
+
+    def _make_feeds(self, hp: HotPath) -> list[FeedConnection]:
+        s = self.settings
+        cfg = self.options.feed
+        coins = s.coins
+        on_frame = self._on_frame
+        if self.endpoints.same_socket:
+            subs = build_subscriptions(coins, user=self.user, coin_types=_MARKET_TYPES)
+            return [FeedConnection(ws_url(self.endpoints.market_url), subs, on_frame,
+                                   self._on_feed_state, config=cfg)]
+        market = FeedConnection(ws_url(self.endpoints.market_url),
+                                build_subscriptions(coins, coin_types=_MARKET_TYPES), on_frame,
+                                self._on_feed_state, config=cfg)
+        user = FeedConnection(ws_url(self.endpoints.order_url),
+                              build_subscriptions((), user=self.user), on_frame,
+                              self._on_feed_state, config=cfg)
+        return [market, user]
+
+    # -- the hot loop ---------------------------------------------------------------------------
+
+    def _on_frame(self, frame: str | bytes, recv_ns: int) -> None:
+        hp = self.hp
+        assert hp is not None
+        hp.on_frame(frame, recv_ns)
+
+    def status_extra(self) -> dict[str, Any]:
+        return {"connection": {"state": self.feed_state, "reconnects": self.reconnects,
+                               "feeds": [{"url": f.url, "state": f.state} for f in self.feeds]},
+                "account_address": self.user, "order_url": self.endpoints.order_url}
+
+    # -- views the order layer reads --------------------------------------------------------------
+
+    def _mids(self) -> dict[str, float]:
+        hp = self.hp
+        if hp is None:
+            return {}
+        return {c: st.book.mid for c, st in hp.pipeline.coins.items() if st.book.mid}
+
+    def _active(self) -> int:
+        return len(self.hp.pipeline.triggers.active) if self.hp is not None else 0
+
+    def _exch_ms(self) -> int:
+        """Exchange time: the newest book/trade time seen (the simulator's clock in a replay)."""
+        hp = self.hp
+        t = max((st.last_exch_ms for st in hp.pipeline.coins.values()), default=0) if hp else 0
+        return t or time.time_ns() // 1_000_000
+
+    # -- breakers and feed state ----------------------------------------------------------------
+
+    def _on_trips(self, trips: list[Trip]) -> None:
+        for t in trips:
+            self.breaker_trips[t.breaker] = self.breaker_trips.get(t.breaker, 0) + 1
+            log.warning("breaker %s tripped: %s → %s (%s)", t.breaker, t.action, t.state, t.detail)
+        if self.hp is not None:
+            self.hp.publish_trips(trips)
+
+    def _on_feed_state(self, state: str) -> None:
+        prev, self.feed_state = self.feed_state, state
+        if self.hp is not None and self.hp.publisher is not None:
+            self.hp.publisher.publish(Topics.FEED_STATUS, {"state": state, "previous": prev,
+                                                           "reconnects": self.reconnects})
+        layer = self.layer
+        if state == CONNECTED:
+            if self._was_connected:
+                self.reconnects += 1
+                self._reconciling = asyncio.get_running_loop().create_task(self._after_reconnect())
+            self._was_connected = True
+        elif prev == CONNECTED or state == FATAL:
+            trips = self.risk.on_disconnect()
+            self._on_trips(trips)
+            if layer is not None and self.settings.execution.on_disconnect == "cancel_all":
+                layer._spawn(layer.cancel_all(None), "disconnect cancel_all")
+
+    async def _after_reconnect(self) -> None:
+        assert self.layer is not None
+        try:
+            snap = await asyncio.wait_for(self._reconciler.reconcile(), 30)
+            await self.layer.on_reconcile(snap)
+            await self.layer.refresh_account()
+        except Exception as e:  # noqa: BLE001 - stay in the safe state, say why
+            log.error("reconcile after reconnect failed, staying in the safe state: %r", e)
+            return
+        if all(f.state == CONNECTED for f in self.feeds):
+            self.risk.on_reconnect()
+            if self.hp is not None and self.hp.publisher is not None:
+                self.hp.publisher.publish(Topics.RISK_STATE, self.risk.snapshot())
+            log.info("reconnected and reconciled: %d positions, %d open orders",
+                     len(snap.positions), len(snap.open_orders))
+
+    # -- the timer ---------------------------------------------------------------------------------
+
+    async def _housekeeping(self, gateway: Gateway, ws: WsPoster | None) -> None:
+        layer, hp = self.layer, self.hp
+        assert layer is not None and hp is not None
+        ex = self.settings.execution
+        next_account = next_metrics = next_ws = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            try:
+                await layer.tick()
+                age_ms = (time.monotonic_ns() - hp.last_frame_ns) / 1e6 if hp.last_frame_ns else 0.0
+                trips = self.risk.on_data_age(age_ms)
+                if trips:
+                    self._on_trips(trips)
+                if now >= next_account:
+                    next_account = now + ex.account_refresh_s
+                    await layer.refresh_account()
+                if ws is not None and not ws.connected and now >= next_ws:
+                    next_ws = now + WS_RETRY_S
+                    await self._connect_ws(ws)
+            except Exception as e:  # noqa: BLE001 - a failed refresh is retried next tick
+                log.warning("housekeeping: %r", e)
+            if now >= next_metrics:
+                next_metrics = now + 1.0
+                self.collector.snapshot = self.metrics_snapshot()
+                if hp.publisher is not None:
+                    hp.publisher.publish(Topics.ACCOUNT, layer.account.snapshot(self._mids()))
+            if self.options.on_tick:
+                self.options.on_tick()
+
+    def metrics_snapshot(self) -> Snapshot:
+        hp, layer = self.hp, self.layer
+        assert hp is not None and layer is not None
+        mids = self._mids()
+        acct = layer.account
+        lag = None
+        for st in hp.pipeline.coins.values():
+            if st.book.time_ms:
+                lag = time.time_ns() / 1e9 - st.book.time_ms / 1e3
+        pub = hp.publisher
+        return Snapshot(
+            messages=tuple(hp.pipeline.messages.items()),
+            # every reason and topic root, zeros included: a series that appears only after its
+            # first fault cannot be alerted on with rate()
+            faults=tuple({**dict.fromkeys(FAULT_REASONS, 0),
+                          **hp.pipeline.decoder.faults.counts}.items()),
+            triggers=tuple((r, c, n) for (r, c), n in hp.fired_counts.items()),
+            ws_lag_s=lag, reconnects=self.reconnects, connection_state=self.feed_state,
+            trading_state=self.risk.state, breaker_trips=tuple(self.breaker_trips.items()),
+            bus_drops=tuple({**dict.fromkeys(_TOPIC_ROOTS, 0), **pub.dropped_total}.items())
+            if pub is not None else (),
+            equity=acct.equity(mids), realized=acct.realized_pnl - acct.fees,
+            unrealized=acct.unrealized(mids),
+            positions=tuple((c, abs(p.szi) * mids.get(c, p.entry_px))
+                            for c, p in acct.positions.items()),
+            open_orders=layer.tracker.open_count(),
+            tick_to_order=layer.tick_to_order.cumulative(),
+            tick_to_order_sum=layer.tick_to_order.total,
+            tick_to_decision=layer.tick_to_decision.cumulative(),
+            tick_to_decision_sum=layer.tick_to_decision.total)
+
+
+# Roots (tripwire.contracts.events.topic_root) of the topics always published, shown at zero drops.
+_TOPIC_ROOTS = ("md.trade", "md.book", "md.ctx", "md.candle", "md.features", "trigger.fired",
+                "risk.state", "risk.breaker", "feed.status", "account", "heartbeat")
+_MARKET_TYPES = tuple(t for t in COIN_TYPES if t in ("l2Book", "trades", "activeAssetCtx"))

@@ -1,0 +1,384 @@
+"""The backtest: recorded market data through the hot path's own code, orders into the
+simulator's own matching, with modelled latency in between. One process, no sockets.
+
+Per replayed message, in exchange-time order:
+
+1. actions whose modelled arrival time (fire time + latency sample) is before this message are
+   delivered to the exchange first: the market moved while they were on their way;
+2. the exchange (:class:`~tripwire.sim.exchange.engine.SimEngine`) ingests the message: its book, resting
+   fills, TP/SL triggers on the mark, hourly funding;
+3. the hot path (:class:`~tripwire.hotpath.pipeline.MarketPipeline`) ingests it; for each trigger that
+   fires, its actions are built by the execution layer's pure builders
+   (``build_bracket``/``build_limit``/``build_hedge``), checked by
+   :meth:`~tripwire.hotpath.risk.manager.RiskManager.check` as the live ``Protector`` checks them, and
+   queued for delivery at ``recv + latency``.
+
+Orders go through the simulator's ``/exchange`` handler (:class:`~tripwire.sim.exchange.exchange.ExchangeApi`)
+with signature recovery replaced by the backtest's account, so parsing, tick/lot rules, margin,
+nonces and matching are the ones the demo and the integration tests use. Exchange time is the
+only clock: the same files, seed and latency model give the same result on any machine.
+
+What is modelled and what is not (docs/BACKTEST.md): the hot path sees the exchange's account
+state at fire time (live it learns it from the user channels, slightly later); analysis
+decisions are not modelled (every bracket stays as placed); the latency breaker is not fed
+(the modelled delay includes the network, which the live breaker does not measure); drawdown
+and daily-loss breakers are, and their cancel-all/flatten actions are carried out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from tripwire.sim.backtest.latency import Constant, LatencyModel
+from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
+from tripwire.contracts.events import TriggerFired
+from tripwire.hotpath.execution.brackets import (BracketConfig, Plan, build_bracket,
+                                        build_close_position, build_hedge, build_limit)
+from tripwire.hotpath.execution.orders import Leg, Market, cloid_for
+from tripwire.hotpath.execution.wire import order_action
+from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.sim.replay.runner import message_time_ms, replay_stream
+from tripwire.hotpath.risk.config import RiskConfig
+from tripwire.hotpath.risk.manager import (CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip)
+from tripwire.config.settings import Settings
+from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.markets import Universe
+from tripwire.hotpath.triggers.engine import RuleSet
+
+BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
+# The drawdown breaker keeps every equity sample in its window and scans them per update, so
+# it is fed at most this often (exchange time), not on every book: 720 samples an hour.
+DRAWDOWN_SAMPLE_MS = 5_000
+_SIGNATURE = {"r": "0x1", "s": "0x1", "v": 27}  # shape only: recovery is replaced below
+
+Builder = Callable[[TriggerFired, dict, Market, float, Exposure, BracketConfig], Plan]
+
+# action name → (pure builder, legs RiskManager.check sees), as tripwire.hotpath.execution.brackets'
+# Protector runs them: TP/SL only close what the entry opens, so the entry's check covers them.
+BUILDERS: dict[str, tuple[Builder, tuple[str, ...]]] = {
+    "place_bracket": (lambda ev, p, m, mid, x, cfg: build_bracket(ev, p, m, mid, x.equity, cfg),
+                      ("entry",)),
+    "place_limit": (lambda ev, p, m, mid, x, cfg: build_limit(ev, p, m, mid, x.equity), ("limit",)),
+    "hedge": (lambda ev, p, m, mid, x, cfg: build_hedge(ev, p, m, mid, x, cfg), ("hedge",)),
+}
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    latency: LatencyModel = Constant(0.0)
+    seed: int = 7
+    synthetic: bool = True
+    equity_usd: Decimal = Decimal(10_000)
+    fees: Fees = Fees()
+    bracket: BracketConfig = BracketConfig()
+
+
+@dataclass
+class _Pending:
+    """An action on its way to the exchange."""
+
+    action: dict | None          # None: built at delivery (a breaker's cancel-all / flatten)
+    rec: TriggerRecord
+    legs: list[Leg]
+    kind: str
+    breaker_action: str | None = None
+
+
+@dataclass
+class BacktestResult:
+    files: list[str]
+    config: BacktestConfig
+    engine: SimEngine
+    user: str
+    equity_start: Decimal
+    records: dict[str, TriggerRecord]
+    equity_series: list[tuple[int, float]]
+    latencies_ms: list[float]
+    trips: list[dict[str, Any]]
+    risk_refusals: dict[str, int]
+    messages: dict[str, int]
+    untradable: dict[str, int]
+    bad_market_messages: int
+    unattributed_fills: int
+    first_ms: int
+    last_ms: int
+    wall_s: float
+
+    @property
+    def account(self):
+        return self.engine.accounts[self.user]
+
+    @property
+    def exchange_span_s(self) -> float:
+        return (self.last_ms - self.first_ms) / 1000.0
+
+
+class Backtest:
+    def __init__(self, settings: Settings, rules: RuleSet, risk: RiskConfig,
+                 cfg: BacktestConfig = BacktestConfig(), universe: Universe | None = None) -> None:
+        self.cfg = cfg
+        self.now_ms = 0
+        self.first_ms = 0
+        self.pipe = MarketPipeline(settings, rules, clock_ns=lambda: self.now_ms * 1_000_000)
+        self.sim = SimEngine(universe, cfg.fees)
+        self.api = ExchangeApi(self.sim, recover=lambda *a, **k: BACKTEST_USER)
+        self.sim.fund(BACKTEST_USER, cfg.equity_usd)
+        self.risk = RiskManager(risk)
+        self.ledger = Ledger(cfg.fees)
+        self.markets = {m.name: Market(m.name, m.asset, m.sz_decimals)
+                        for m in self.sim.universe.markets}
+        self.pending: list[tuple[int, int, _Pending]] = []
+        self.equity_series: list[tuple[int, float]] = []
+        self.latencies_ms: list[float] = []
+        self.trips: list[dict[str, Any]] = []
+        self.bad_market_messages = 0
+        self._seq = 0
+        self._nonce = 0
+        self._day = -1
+        self._day_start_equity = float(cfg.equity_usd)
+        self._next_drawdown_ms = 0
+        self._ingest = {"l2Book": self._sim_book, "trades": self._sim_trades,
+                        "activeAssetCtx": self._sim_ctx}
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, messages: Iterable[object]) -> None:
+        for msg in messages:
+            t = message_time_ms(msg)
+            if t:
+                self._deliver_before(t)
+                self.now_ms = max(self.now_ms, t)
+                self.first_ms = self.first_ms or t
+            channel = self._to_exchange(msg)
+            for ev in self.pipe.on_message(msg, self.now_ms * 1_000_000):
+                self._on_trigger(ev)
+            if channel == "l2Book":
+                self._after_book()
+        self._deliver_before(None)
+        self._sample_equity()
+
+    def _deliver_before(self, t_ms: int | None) -> None:
+        while self.pending and (t_ms is None or self.pending[0][0] < t_ms):
+            due, _, p = heapq.heappop(self.pending)
+            self._deliver(due, p)
+
+    # -- exchange side -----------------------------------------------------------------------
+
+    def _to_exchange(self, msg: object) -> str | None:
+        if type(msg) is not dict:
+            return None
+        channel = msg.get("channel")
+        ingest = self._ingest.get(channel)  # type: ignore[arg-type]
+        if ingest is None:
+            return None
+        try:
+            ingest(msg.get("data"))
+        except (KeyError, TypeError, ValueError, IndexError, ArithmeticError):
+            self.bad_market_messages += 1  # the pipeline's decoder counts the same fault by name
+            return None
+        self.sim.advance(self.now_ms)
+        self._drain()
+        return channel  # type: ignore[return-value]
+
+    def _sim_book(self, data: Any) -> None:
+        self.sim.on_l2book(data)
+
+    def _sim_trades(self, data: Any) -> None:
+        self.sim.on_trades(data)
+
+    def _sim_ctx(self, data: Any) -> None:
+        self.sim.on_asset_ctx(data["coin"], data["ctx"], self.now_ms)
+
+    def _drain(self) -> None:
+        """Fills reach the ledger as the user channel would carry them."""
+        for channel, _key, data in self.sim.drain():
+            if channel != "userFills":
+                continue
+            for fill in data["fills"]:  # type: ignore[index]
+                rec = self.ledger.on_fill(fill)
+                if rec is not None:
+                    self._mark_done(rec)
+
+    def _equity(self) -> float:
+        return float(self.sim.accounts[BACKTEST_USER].account_value(self.sim.marks))
+
+    def _sample_equity(self) -> float:
+        eq = self._equity()
+        self.equity_series.append((self.now_ms, eq))
+        return eq
+
+    def _after_book(self) -> None:
+        eq = self._sample_equity()
+        day = self.now_ms // DAY_MS
+        if day != self._day:
+            self._day, self._day_start_equity = day, eq
+        trips = self.risk.on_day_pnl(eq - self._day_start_equity)
+        if self.now_ms >= self._next_drawdown_ms:
+            self._next_drawdown_ms = self.now_ms + DRAWDOWN_SAMPLE_MS
+            trips += self.risk.on_equity(eq, self.now_ms)
+        for trip in trips:
+            self._on_trip(trip)
+
+    # -- hot-path side -----------------------------------------------------------------------
+
+    def _exposure(self) -> Exposure:
+        acct = self.sim.accounts[BACKTEST_USER]
+        eq = self._equity()
+        return Exposure(eq, {c: float(p.szi) for c, p in acct.positions.items()},
+                        {c: float(m) for c, m in self.sim.marks.items()},
+                        day_pnl=eq - self._day_start_equity,
+                        active_triggers=len(self.pipe.triggers.active))
+
+    def _on_trigger(self, ev: TriggerFired) -> None:
+        rec = self.ledger.open(ev)
+        market = self.markets.get(ev.coin)
+        st = self.pipe.coins.get(ev.coin)
+        exposure = self._exposure()
+        for name, params in ev.actions:
+            entry = BUILDERS.get(name)
+            if entry is None:
+                rec.not_modelled.append(name)
+                continue
+            if market is None or st is None:
+                rec.refusals.append(f"unknown coin {ev.coin!r}")
+                continue
+            builder, checked = entry
+            plan = builder(ev, params, market, st.book.mid, exposure, self.cfg.bracket)
+            reason = plan.refused or self._risk_refusal(plan, checked, exposure)
+            if reason:
+                rec.refusals.append(reason)
+                continue
+            for step in plan.steps:
+                self.ledger.register(rec, step.legs)
+                self._send(step.action, rec, step.legs, name)
+        self._mark_done(rec)
+
+    def _risk_refusal(self, plan: Plan, checked: tuple[str, ...], exposure: Exposure) -> str | None:
+        for step in plan.steps:
+            for leg in step.legs:
+                if leg.name in checked:
+                    verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px,
+                                                          leg.reduce_only, plan.trigger_id), exposure)
+                    if not verdict.ok:
+                        return verdict.reason
+        return None
+
+    def _send(self, action: dict | None, rec: TriggerRecord, legs: list[Leg], kind: str,
+              breaker_action: str | None = None) -> None:
+        latency = self.cfg.latency.sample()
+        due = self.now_ms + int(round(latency))
+        rec.actions_sent += 1
+        rec.latency_ms.append(latency)
+        self.latencies_ms.append(latency)
+        self._seq += 1
+        heapq.heappush(self.pending, (due, self._seq, _Pending(action, rec, legs, kind, breaker_action)))
+
+    def _deliver(self, due: int, p: _Pending) -> None:
+        self.now_ms = max(self.now_ms, due)  # due is before the next message: time stays monotonic
+        self.sim.advance(due)
+        self._drain()
+        action = p.action if p.action is not None else self._breaker_action(p)
+        if action is None:
+            return
+        answer = self._exchange(action)
+        if answer.get("status") != "ok":
+            p.rec.rejected.append(f"{p.kind}: {answer.get('response')}")
+            if p.kind in BUILDERS:
+                p.rec.entry_failed = True
+        elif action["type"] == "order":
+            statuses = answer["response"]["data"]["statuses"]
+            refused = self.ledger.on_answer(p.rec, p.legs, statuses)
+            if p.kind == "place_bracket" and any(leg.name == "entry" for leg in refused):
+                self._cancel_orphans(p, refused)
+        self._drain()
+        self._mark_done(p.rec)
+
+    def _exchange(self, action: dict) -> dict:
+        """``/exchange`` as the simulator answers it, at the current time, signer = our account."""
+        self._nonce = max(self.now_ms, self._nonce + 1)
+        return self.api.handle({"action": action, "nonce": self._nonce, "signature": _SIGNATURE},
+                               self.now_ms, self.now_ms)
+
+    def _cancel_orphans(self, p: _Pending, refused: list[Leg]) -> None:
+        """An entry that took nothing leaves its TP/SL standing; cancel them, as the live
+        Protector does, once its answer is back (one more latency later)."""
+        orphans = [leg for leg in p.legs if leg.name in ("tp", "sl") and leg not in refused]
+        if orphans:
+            asset = self.markets[orphans[0].coin].asset
+            action = {"type": "cancelByCloid",
+                      "cancels": [{"asset": asset, "cloid": leg.cloid} for leg in orphans]}
+            self._send(action, p.rec, orphans, "cancel_orphans")
+
+    def _mark_done(self, rec: TriggerRecord) -> None:
+        """Note when a trigger's position is back to flat (or never opened). Its slot under the
+        concurrency cap is *not* freed: live, only a decision or ``active_ttl_s`` does that,
+        and the backtest models no analysis."""
+        reason = rec.done
+        if reason is not None and rec.done_ms is None:
+            rec.done_ms, rec.done_reason = self.now_ms, reason
+
+    # -- breakers ----------------------------------------------------------------------------
+
+    def _on_trip(self, trip: Trip) -> None:
+        self.trips.append({"time_ms": self.now_ms, "breaker": trip.breaker, "action": trip.action,
+                           "state": trip.state, "detail": trip.detail})
+        if trip.action in (CANCEL_ALL, FLATTEN):
+            rec = self.ledger.open_pseudo(f"breaker.{trip.breaker}.{self.now_ms}",
+                                          f"breaker:{trip.breaker}", "", self.now_ms)
+            self._send(None, rec, [], "breaker", breaker_action=trip.action)
+
+    def _breaker_action(self, p: _Pending) -> dict | None:
+        """Cancel every open order (by oid) and, for a flatten, close every position with a
+        reduce-only IOC, from the state at arrival time."""
+        user = BACKTEST_USER
+        open_orders = self.sim.user_open_orders(user) + [
+            o for o in self.sim.waiting_children.values() if o.user == user]
+        if open_orders:
+            self._exchange({"type": "cancel", "cancels": [
+                {"a": self.sim.universe.by_name[o.coin].asset, "o": o.oid} for o in open_orders]})
+        if p.breaker_action != FLATTEN:
+            return None
+        wires, legs = [], []
+        for coin, pos in self.sim.accounts[user].positions.items():
+            market, mid = self.markets[coin], self.sim.books[coin].mid()
+            if mid is None:
+                continue
+            built = build_close_position(coin, float(pos.szi), float(mid), market,
+                                         self.cfg.bracket.hedge_slippage_bps,
+                                         cloid_for(p.rec.trigger_id, f"flatten.{coin}"))
+            if built is not None:
+                legs.append(built[0])
+                wires.append(built[1])
+        if not wires:
+            return None
+        self.ledger.register(p.rec, legs)
+        p.legs = legs
+        return order_action(wires)
+
+    # -- result ------------------------------------------------------------------------------
+
+    def result(self, files: Sequence[str | Path], wall_s: float) -> BacktestResult:
+        return BacktestResult(
+            files=[str(f) for f in files], config=self.cfg, engine=self.sim, user=BACKTEST_USER,
+            equity_start=self.cfg.equity_usd, records=self.ledger.records,
+            equity_series=self.equity_series, latencies_ms=self.latencies_ms, trips=self.trips,
+            risk_refusals=dict(self.risk.refusals), messages=dict(sorted(self.pipe.messages.items())),
+            untradable=dict(self.pipe.untradable), bad_market_messages=self.bad_market_messages,
+            unattributed_fills=self.ledger.unattributed_fills, first_ms=self.first_ms,
+            last_ms=self.now_ms, wall_s=wall_s)
+
+
+def run_backtest(files: Sequence[str | Path], settings: Settings, rules: RuleSet, risk: RiskConfig,
+                 cfg: BacktestConfig = BacktestConfig(), universe: Universe | None = None) -> BacktestResult:
+    """Replay ``files`` (merged in time order, with seeded synthetic trades and contexts unless
+    ``cfg.synthetic`` is off) through the hot path and the simulator; see the module doc."""
+    bt = Backtest(settings, rules, risk, cfg, universe)
+    t0 = time.perf_counter()
+    bt.run(replay_stream(files, cfg.synthetic, cfg.seed))
+    return bt.result(files, time.perf_counter() - t0)

@@ -1,0 +1,262 @@
+"""The simulated exchange's state and its reactions to market data and time. No I/O.
+
+The shell (server, replay) calls in with explicit ``now_ms`` values and drains :attr:`outbox`
+after each call; the outbox holds ``(channel, key, data)`` tuples — ``key`` is the user for
+user channels (``orderUpdates``, ``userFills``, ``user``) and the coin for ``trades``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tripwire.sim.exchange import orders as st
+from tripwire.sim.exchange.accounts import Account
+from tripwire.sim.exchange.book import ReplayBook
+from tripwire.sim.exchange.candles import CandleBook
+from tripwire.sim.exchange.markets import Universe
+from tripwire.sim.exchange.matching import Matcher
+from tripwire.sim.exchange.nonces import NonceBook
+from tripwire.sim.exchange.orders import Order
+from tripwire.sim.exchange.wire import ZERO, fmt, fmt_usd
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass(frozen=True)
+class Fees:
+    """Fee rates as fractions (0.00045 = 0.045 %), Hyperliquid's base tier by default."""
+
+    taker: Decimal = Decimal("0.00045")
+    maker: Decimal = Decimal("0.00015")
+
+
+class SimEngine:
+    def __init__(self, universe: Universe | None = None, fees: Fees = Fees()) -> None:
+        self.universe = universe or Universe()
+        self.fees = fees
+        self.books = {m.name: ReplayBook(m.name) for m in self.universe.markets}
+        self.ctxs: dict[str, dict] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.candles = CandleBook()
+        self.accounts: dict[str, Account] = {}
+        self.nonces = NonceBook()
+        self.orders: dict[int, Order] = {}          # every order ever accepted, by oid
+        self.open: dict[int, Order] = {}            # resting limits and live triggers
+        self.waiting_children: dict[int, Order] = {}  # normalTpsl children before the parent fills
+        self.schedule: dict[str, int] = {}          # user -> scheduled cancel-all time
+        self.schedule_count: dict[str, tuple[int, int]] = {}  # user -> (utc day, triggers that day)
+        self.funding_history: dict[str, list[dict]] = {}
+        self.outbox: list[tuple[str, str, object]] = []
+        self.matcher = Matcher(self)
+        self._oid = 0
+        self._tid = 0
+        self._funding_hour: int | None = None
+
+    # -- ids -----------------------------------------------------------------------------------
+
+    def next_oid(self) -> int:
+        self._oid += 1
+        return self._oid
+
+    def _next_tid(self) -> int:
+        self._tid += 1
+        return self._tid
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    def fund(self, user: str, usdc: Decimal) -> Account:
+        """Add ``usdc`` to ``user`` (creating the account, like a deposit)."""
+        acct = self.accounts.setdefault(user.lower(), Account(user.lower()))
+        acct.balance += usdc
+        return acct
+
+    def reset(self, user: str, usdc: Decimal) -> Account:
+        """Replace ``user``'s account with a flat one holding ``usdc``; their orders are canceled."""
+        user = user.lower()
+        for order in [o for o in self.open.values() if o.user == user]:
+            self.close_order(order, st.CANCELED, order.status_timestamp)
+        for oid in [oid for oid, o in self.waiting_children.items() if o.user == user]:
+            del self.waiting_children[oid]
+        self.accounts[user] = Account(user, balance=usdc)
+        return self.accounts[user]
+
+    def mark(self, coin: str) -> Decimal | None:
+        return self.marks.get(coin)
+
+    def max_leverages(self) -> dict[str, int]:
+        return {m.name: m.max_leverage for m in self.universe.markets}
+
+    def available_margin(self, user: str) -> Decimal:
+        """Account value minus position margin minus the margin held by open orders."""
+        acct = self.accounts[user]
+        held = ZERO
+        for o in self.open.values():
+            if o.user == user and o.trigger is None and not o.reduce_only:
+                m = self.universe.by_name[o.coin]
+                held += o.sz * o.limit_px / acct.leverage_of(o.coin, m.max_leverage)[1]
+        return acct.account_value(self.marks) - acct.margin_used(self.marks, self.max_leverages()) - held
+
+    def clearinghouse_state(self, user: str, now_ms: int) -> dict:
+        acct = self.accounts.get(user.lower()) or Account(user.lower())
+        return acct.clearinghouse_state(self.marks, self.max_leverages(), now_ms)
+
+    # -- order registry ------------------------------------------------------------------------
+
+    def add_order(self, order: Order) -> None:
+        self.orders[order.oid] = order
+
+    def add_open(self, order: Order, now_ms: int) -> None:
+        order.status = st.OPEN
+        order.status_timestamp = now_ms
+        self.orders[order.oid] = order
+        self.open[order.oid] = order
+        self.emit_order_update(order)
+
+    def remove_open(self, order: Order) -> None:
+        self.open.pop(order.oid, None)
+
+    def close_order(self, order: Order, status: str, now_ms: int) -> None:
+        self.open.pop(order.oid, None)
+        order.status = status
+        order.status_timestamp = now_ms
+        self.orders[order.oid] = order
+        self.emit_order_update(order)
+
+    def open_by_cloid(self, user: str, cloid: str) -> Order | None:
+        for o in list(self.open.values()) + list(self.waiting_children.values()):
+            if o.user == user and o.cloid == cloid:
+                return o
+        return None
+
+    def find(self, user: str, oid_or_cloid: object) -> Order | None:
+        """An order of ``user`` by oid (int) or cloid (hex string), latest first."""
+        if isinstance(oid_or_cloid, int) and not isinstance(oid_or_cloid, bool):
+            o = self.orders.get(oid_or_cloid)
+            return o if o is not None and o.user == user else None
+        if isinstance(oid_or_cloid, str):
+            for o in reversed(list(self.orders.values())):
+                if o.user == user and o.cloid == oid_or_cloid.lower():
+                    return o
+        return None
+
+    def resting_limits(self, coin: str) -> list[Order]:
+        return [o for o in self.open.values() if o.coin == coin and o.trigger is None]
+
+    def open_triggers(self, coin: str) -> list[Order]:
+        return [o for o in self.open.values() if o.coin == coin and o.trigger is not None]
+
+    def user_open_orders(self, user: str) -> list[Order]:
+        return [o for o in self.open.values() if o.user == user]
+
+    # -- events --------------------------------------------------------------------------------
+
+    def emit_order_update(self, order: Order) -> None:
+        self.outbox.append(("orderUpdates", order.user, [order.update()]))
+
+    def record_fill(self, order: Order, px: Decimal, sz: Decimal, crossed: bool, now_ms: int) -> dict:
+        acct = self.accounts[order.user]
+        fee = px * sz * (self.fees.taker if crossed else self.fees.maker)
+        result = acct.apply_fill(order.coin, order.is_buy, px, sz, fee)
+        tid = self._next_tid()
+        tx_hash = "0x" + hashlib.sha256(f"sim-fill-{tid}".encode()).hexdigest()
+        fill = {"coin": order.coin, "px": fmt(px), "sz": fmt(sz), "side": order.side, "time": now_ms,
+                "startPosition": fmt(result.start_position), "dir": result.direction,
+                "closedPnl": fmt_usd(result.closed_pnl), "hash": tx_hash, "oid": order.oid,
+                "crossed": crossed, "fee": fmt_usd(fee), "tid": tid, "feeToken": "USDC"}
+        if order.cloid:
+            fill["cloid"] = order.cloid
+        acct.fills.append(fill)
+        self.outbox.append(("userFills", order.user, {"user": order.user, "fills": [fill]}))
+        self.outbox.append(("user", order.user, {"fills": [fill]}))
+        if crossed:
+            users = [order.user, ZERO_ADDRESS] if order.is_buy else [ZERO_ADDRESS, order.user]
+            self.outbox.append(("trades", order.coin, [{"coin": order.coin, "side": order.side, "px": fmt(px),
+                                                        "sz": fmt(sz), "hash": tx_hash, "time": now_ms,
+                                                        "tid": tid, "users": users}]))
+        return fill
+
+    # -- market data ---------------------------------------------------------------------------
+
+    def on_l2book(self, data: dict) -> None:
+        coin = data["coin"]
+        book = self.books.get(coin)
+        if book is None:
+            return
+        now_ms = int(data["time"])
+        book.apply_snapshot(data["levels"], now_ms)
+        mid = book.mid()
+        if mid is not None:
+            self.candles.observe(coin, mid, None, now_ms)
+            if coin not in self.ctxs:
+                self.marks[coin] = mid
+        self.matcher.on_book(coin, now_ms)
+        self._after_mark(coin, now_ms)
+
+    def on_trades(self, trades: list[dict]) -> None:
+        for t in trades:
+            coin = t["coin"]
+            if coin not in self.books:
+                continue
+            px, sz, now_ms = Decimal(t["px"]), Decimal(t["sz"]), int(t["time"])
+            self.candles.observe(coin, px, sz, now_ms)
+            self.matcher.on_trade(coin, px, sz, now_ms)
+
+    def on_asset_ctx(self, coin: str, ctx: dict, now_ms: int) -> None:
+        if coin not in self.books:
+            return
+        self.ctxs[coin] = ctx
+        if ctx.get("markPx") is not None:
+            self.marks[coin] = Decimal(ctx["markPx"])
+        self._after_mark(coin, now_ms)
+
+    def _after_mark(self, coin: str, now_ms: int) -> None:
+        mark = self.marks.get(coin)
+        if mark is not None:
+            self.matcher.on_mark(coin, mark, now_ms)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def advance(self, now_ms: int) -> None:
+        """Run what is due at ``now_ms``: scheduled cancels, then hourly funding."""
+        for user, deadline in list(self.schedule.items()):
+            if now_ms >= deadline:
+                del self.schedule[user]
+                for order in self.user_open_orders(user) + [o for o in self.waiting_children.values() if o.user == user]:
+                    self.matcher.cancel(user, order, now_ms, st.SCHEDULED_CANCEL)
+                day, count = self.schedule_count.get(user, (now_ms // DAY_MS, 0))
+                self.schedule_count[user] = (now_ms // DAY_MS, count + 1 if day == now_ms // DAY_MS else 1)
+        hour = now_ms // HOUR_MS
+        if self._funding_hour is None:
+            self._funding_hour = hour
+        elif hour > self._funding_hour:
+            self._funding_hour = hour
+            self._pay_funding(hour * HOUR_MS)
+
+    def _pay_funding(self, time_ms: int) -> None:
+        """Hourly funding at each coin's last replayed rate: longs pay ``szi × mark × rate``."""
+        for coin, ctx in self.ctxs.items():
+            rate = Decimal(str(ctx.get("funding", "0")))
+            self.funding_history.setdefault(coin, []).append(
+                {"coin": coin, "fundingRate": fmt(rate), "premium": fmt(Decimal(str(ctx.get("premium", "0")))),
+                 "time": time_ms})
+            mark = self.marks.get(coin)
+            if mark is None:
+                continue
+            for acct in self.accounts.values():
+                szi = acct.position(coin)
+                if szi == 0:
+                    continue
+                payment = -szi * mark * rate
+                acct.apply_funding(coin, payment)
+                entry = {"time": time_ms, "coin": coin, "usdc": fmt_usd(payment), "szi": fmt(szi),
+                         "fundingRate": fmt(rate)}
+                acct.funding.append(entry)
+                self.outbox.append(("user", acct.address, {"funding": entry}))
+
+    def drain(self) -> list[tuple[str, str, object]]:
+        out, self.outbox = self.outbox, []
+        return out

@@ -1,0 +1,225 @@
+"""``POST /exchange``: signed action → response dict, as the exchange answers it.
+
+The order of checks follows the exchange, and nothing changes state until all of them pass:
+deserialize (HTTP 422) → recover the signer from the EIP-712 signature → expiresAfter →
+the signer must have deposited (or be auto-funded) → nonce → action-level checks (unknown
+assets, leverage bounds) → commit the nonce → apply. Per-order problems (tick, lot, margin, …)
+come back inside an ok response, after the nonce is used, as on the real exchange.
+
+Signatures are verified as the exchange does for a non-mainnet signer (phantom agent source
+"b"), because the SDK signs that way for every base_url other than mainnet's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable
+
+from tripwire.sim.exchange import errors, parse
+from tripwire.sim.exchange.engine import DAY_MS, SimEngine
+from tripwire.sim.exchange.errors import BadRequest, RequestRejected
+
+Recover = Callable[..., str]  # recover_l1_signer(action, signature, nonce, vault, expires_after, is_mainnet)
+
+SCHEDULE_MIN_LEAD_MS = 5_000
+SCHEDULE_MAX_PER_DAY = 10
+
+
+def default_recover() -> Recover:
+    """The project's signer recovery (``tripwire.hyperliquid.signing.recover_l1_signer``)."""
+    from tripwire.hyperliquid.signing import recover_l1_signer
+    return recover_l1_signer
+
+
+def _ok(kind: str, data: object | None = None) -> dict:
+    response: dict = {"type": kind}
+    if data is not None:
+        response["data"] = data
+    return {"status": "ok", "response": response}
+
+
+class ExchangeApi:
+    """Authenticates and applies ``/exchange`` requests against a :class:`SimEngine`."""
+
+    def __init__(self, engine: SimEngine, recover: Recover | None = None,
+                 auto_fund_usdc: Decimal | None = None, is_mainnet: bool = False) -> None:
+        self.engine = engine
+        self._recover = recover
+        self.auto_fund_usdc = auto_fund_usdc
+        self.is_mainnet = is_mainnet
+        self._actions: dict[str, Callable[[str, dict, int], dict]] = {
+            "order": self._order,
+            "cancel": self._cancel,
+            "cancelByCloid": self._cancel_by_cloid,
+            "modify": self._modify,
+            "batchModify": self._batch_modify,
+            "scheduleCancel": self._schedule_cancel,
+            "updateLeverage": self._update_leverage,
+            "noop": lambda user, action, now: _ok("default"),
+        }
+
+    @property
+    def recover(self) -> Recover:
+        if self._recover is None:
+            self._recover = default_recover()
+        return self._recover
+
+    def handle(self, body: object, now_ms: int, wall_ms: int) -> dict:
+        """Answer one request body. ``now_ms`` is the market clock, ``wall_ms`` the wall clock
+        (nonces are judged against the wall clock, which is what clients sign with).
+
+        Raises BadRequest for bodies the exchange answers with HTTP 422.
+        """
+        if not isinstance(body, dict):
+            raise parse.bad("expected an object")
+        action = body.get("action")
+        if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+            raise parse.bad("missing field `action`")
+        nonce = body.get("nonce")
+        if type(nonce) is not int or nonce < 0:
+            raise parse.bad("missing field `nonce`")
+        sig = parse.signature(body.get("signature"))
+        vault = body.get("vaultAddress")
+        expires = body.get("expiresAfter")
+        if vault is not None and not isinstance(vault, str) or expires is not None and type(expires) is not int:
+            raise parse.bad("vaultAddress must be an address, expiresAfter an integer")
+        handler = self._actions.get(action["type"])
+        if handler is not None:
+            try:  # the shape is judged before the signature, as the exchange deserializes first
+                handler("", action, -1)
+            except RequestRejected:
+                pass  # business rules are judged after authentication, below
+        try:
+            return self._authenticated(action, sig, nonce, vault, expires, handler, now_ms, wall_ms)
+        except RequestRejected as exc:
+            return {"status": "err", "response": exc.message}
+
+    def _authenticated(self, action: dict, sig: dict, nonce: int, vault: str | None, expires: int | None,
+                       handler: Callable | None, now_ms: int, wall_ms: int) -> dict:
+        try:
+            signer = self.recover(action, sig, nonce, vault, expires, is_mainnet=self.is_mainnet).lower()
+        except BadRequest:
+            raise
+        except Exception as exc:  # malformed point or v: the exchange cannot recover anyone
+            raise RequestRejected(f"Invalid signature: {exc}") from None
+        if expires is not None and expires < wall_ms:
+            raise RequestRejected(errors.EXPIRED.format(expires_after=expires, now=wall_ms))
+        e = self.engine
+        if signer not in e.accounts:
+            if self.auto_fund_usdc is None:
+                raise RequestRejected(errors.MUST_DEPOSIT.format(user=signer))
+        e.nonces.check(signer, nonce, wall_ms)
+        if handler is None:
+            raise RequestRejected(errors.UNSUPPORTED_ACTION.format(type=action["type"]))
+        prepared = handler(signer, action, -1)  # validation pass: parse and check, apply nothing
+        if signer not in e.accounts:
+            e.fund(signer, self.auto_fund_usdc)  # type: ignore[arg-type]
+        e.nonces.commit(signer, nonce)
+        del prepared
+        return handler(signer, action, now_ms)
+
+    # Each action handler runs twice: with now_ms == -1 it only parses and validates (raising
+    # BadRequest / RequestRejected), so a refused request leaves the nonce and state untouched;
+    # then for real. Parsing is cheap next to signature recovery.
+
+    def _market_of(self, asset: int) -> str:
+        market = self.engine.universe.by_asset(asset)
+        if market is None:
+            raise RequestRejected(errors.UNKNOWN_ASSET.format(asset=asset))
+        return market.name
+
+    def _order(self, user: str, action: dict, now_ms: int) -> dict:
+        specs = [parse.order_spec(w) for w in parse.obj_list(action, "orders")]
+        grouping = action.get("grouping", "na")
+        if grouping not in parse.GROUPINGS:
+            raise parse.bad(f"unknown grouping {grouping!r}")
+        for spec in specs:
+            self._market_of(spec.asset)
+        if now_ms < 0:
+            return {}
+        statuses = self.engine.matcher.place(user, specs, grouping, now_ms)
+        return _ok("order", {"statuses": statuses})
+
+    def _cancel(self, user: str, action: dict, now_ms: int) -> dict:
+        cancels = [(parse.integer(c, "a"), parse.integer(c, "o")) for c in parse.obj_list(action, "cancels")]
+        coins = [self._market_of(a) for a, _o in cancels]
+        if now_ms < 0:
+            return {}
+        statuses = []
+        for coin, (_a, oid) in zip(coins, cancels):
+            order = self.engine.find(user, oid)
+            statuses.append(self.engine.matcher.cancel(user, order if order and order.coin == coin else None, now_ms))
+        return _ok("cancel", {"statuses": statuses})
+
+    def _cancel_by_cloid(self, user: str, action: dict, now_ms: int) -> dict:
+        cancels = [(parse.integer(c, "asset"), parse.cloid(c.get("cloid"))) for c in parse.obj_list(action, "cancels")]
+        coins = [self._market_of(a) for a, _c in cancels]
+        if now_ms < 0:
+            return {}
+        statuses = []
+        for coin, (_a, cl) in zip(coins, cancels):
+            order = self.engine.open_by_cloid(user, cl)
+            statuses.append(self.engine.matcher.cancel(user, order if order and order.coin == coin else None, now_ms))
+        return _ok("cancel", {"statuses": statuses})
+
+    def _parse_modifies(self, modifies: list[dict]) -> list:
+        out = []
+        for m in modifies:
+            spec = parse.order_spec(m.get("order"))
+            self._market_of(spec.asset)
+            out.append((parse.oid_or_cloid(m.get("oid")), spec))
+        return out
+
+    def _apply_modifies(self, user: str, parsed: list, now_ms: int) -> list:
+        statuses = []
+        for key, spec in parsed:
+            target = self.engine.find(user, key)
+            if target is not None and target.coin != self._market_of(spec.asset):
+                target = None
+            statuses.append(self.engine.matcher.modify(user, target, spec, now_ms))
+        return statuses
+
+    def _modify(self, user: str, action: dict, now_ms: int) -> dict:
+        parsed = self._parse_modifies([action])
+        if now_ms < 0:
+            return {}
+        [status] = self._apply_modifies(user, parsed, now_ms)
+        if isinstance(status, dict) and "error" in status:
+            return {"status": "err", "response": status["error"]}
+        return _ok("default")
+
+    def _batch_modify(self, user: str, action: dict, now_ms: int) -> dict:
+        parsed = self._parse_modifies(parse.obj_list(action, "modifies"))
+        if now_ms < 0:
+            return {}
+        return _ok("order", {"statuses": self._apply_modifies(user, parsed, now_ms)})
+
+    def _schedule_cancel(self, user: str, action: dict, now_ms: int) -> dict:
+        when = action.get("time")
+        if when is not None and type(when) is not int:
+            raise parse.bad("`time` must be an integer")
+        e = self.engine
+        if now_ms < 0:
+            return {}
+        if when is None:
+            e.schedule.pop(user, None)
+            return _ok("default")
+        if when < now_ms + SCHEDULE_MIN_LEAD_MS:
+            return {"status": "err", "response": errors.SCHEDULE_TOO_EARLY}
+        day, count = e.schedule_count.get(user, (now_ms // DAY_MS, 0))
+        if day == now_ms // DAY_MS and count >= SCHEDULE_MAX_PER_DAY:
+            return {"status": "err", "response": errors.SCHEDULE_TOO_MANY}
+        e.schedule[user] = when
+        return _ok("default")
+
+    def _update_leverage(self, user: str, action: dict, now_ms: int) -> dict:
+        coin = self._market_of(parse.integer(action, "asset"))
+        is_cross = parse.boolean(action, "isCross")
+        leverage = parse.integer(action, "leverage")
+        market = self.engine.universe.by_name[coin]
+        if not 1 <= leverage <= market.max_leverage:
+            raise RequestRejected(errors.INVALID_LEVERAGE)
+        if now_ms < 0:
+            return {}
+        self.engine.accounts[user].leverage[coin] = (is_cross, leverage)
+        return _ok("default")

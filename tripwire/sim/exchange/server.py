@@ -1,0 +1,378 @@
+"""The thin shell: aiohttp serving ``POST /info``, ``POST /exchange`` and ``GET /ws`` on one port.
+
+Everything here is I/O: reading bodies, JSON, sockets, tasks and clocks. Answers come from
+:mod:`tripwire.sim.exchange.info` and :mod:`tripwire.sim.exchange.exchange`; state lives in
+:class:`~tripwire.sim.exchange.engine.SimEngine`. All engine access happens on the server's event loop, so
+the core needs no locks. Two sim-only routes, ``POST /sim/fund`` and ``POST /sim/reset``
+(``{"user": "0x…", "usdc": "1000"}``), act as a faucet and an account reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from tripwire.sim.exchange import errors, ws as subs
+from tripwire.sim.exchange.clock import MarketClock, wall_ms
+from tripwire.sim.exchange.engine import SimEngine
+from tripwire.sim.exchange.errors import BadRequest
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.info import handle_info
+from tripwire.sim.exchange.replay import ReplaySpec, run_replay
+from tripwire.sim.exchange.wire import fmt, parse_decimal
+
+log = logging.getLogger("tripwire.sim")
+
+MAX_BODY_BYTES = 1024 * 1024
+GREETING = "Websocket connection established."
+TICK_S = 0.25
+SEND_QUEUE_LIMIT = 10_000  # a client this far behind is disconnected rather than buffered forever
+
+
+def _json(obj: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+
+
+class _Conn:
+    """One WebSocket client: a bounded queue drained by its own writer task, so frames keep order."""
+
+    __slots__ = ("ws", "queue", "writer")
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.writer: asyncio.Task | None = None
+
+    def send(self, obj: object) -> None:
+        if self.queue.qsize() >= SEND_QUEUE_LIMIT:
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(obj if isinstance(obj, str) else orjson.dumps(obj).decode())
+
+    async def run_writer(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            if frame is None or self.ws.closed:
+                await self.ws.close()
+                return
+            try:
+                await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+class SimServer:
+    def __init__(self, engine: SimEngine, api: ExchangeApi, replay: ReplaySpec | None = None,
+                 clock: MarketClock | None = None, on_replay_done: Callable[[int], None] | None = None,
+                 replay_on_subscribe: bool = False) -> None:
+        self.engine = engine
+        self.api = api
+        self.replay = replay
+        self.clock = clock or MarketClock()
+        self.registry = subs.Registry()
+        self.conns: set[_Conn] = set()
+        self.bad_market_messages = 0
+        self.replayed = 0
+        self._tasks: list[asyncio.Task] = []
+        self._last_bbo: dict[str, tuple] = {}
+        self._on_replay_done = on_replay_done
+        # Hold the replay until a client subscribes to market data, so it sees the first message.
+        self._replay_pending = replay is not None and replay_on_subscribe
+
+    # -- app -----------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post("/info", self._info)
+        app.router.add_post("/exchange", self._exchange)
+        app.router.add_get("/ws", self._ws)
+        app.router.add_post("/sim/fund", self._sim_fund)
+        app.router.add_post("/sim/reset", self._sim_reset)
+        app.on_startup.append(self._start_tasks)
+        app.on_shutdown.append(self._stop)
+        return app
+
+    async def _start_tasks(self, app: web.Application) -> None:
+        self._tasks.append(asyncio.create_task(self._ticker()))
+        if self.replay is not None and not self._replay_pending:
+            self._tasks.append(asyncio.create_task(self._run_replay(self.replay)))
+
+    def start_replay(self, spec: ReplaySpec) -> asyncio.Task:
+        """Start replaying ``spec`` now (on the server's loop), e.g. once clients subscribed."""
+        task = asyncio.get_running_loop().create_task(self._run_replay(spec))
+        self._tasks.append(task)
+        return task
+
+    async def _stop(self, app: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for conn in list(self.conns):
+            await conn.ws.close()
+
+    async def _run_replay(self, spec: ReplaySpec) -> None:
+        def set_clock(t: int | None) -> None:
+            self.clock.replay_ms = t
+        try:
+            self.replayed = await run_replay(spec, self.ingest, set_clock)
+            log.info("replay finished: %d messages", self.replayed)
+            if self._on_replay_done:
+                self._on_replay_done(self.replayed)
+        except Exception:  # a bad file ends the replay, not the server; the log says which
+            log.exception("replay failed")
+            self.clock.replay_ms = None
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.engine.advance(self.clock.now_ms())
+            self.flush()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()  # raises 413 above client_max_size
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise web.HTTPBadRequest(text=f"{errors.BAD_JSON}: {exc}")
+
+    async def _info(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        try:
+            return _json(handle_info(self.engine, body, self.clock.now_ms()))
+        except BadRequest as exc:
+            return web.Response(status=422, text=exc.message)
+
+    async def _exchange(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        try:
+            result = self.api.handle(body, self.clock.now_ms(), wall_ms())
+        except BadRequest as exc:
+            return web.Response(status=422, text=exc.message)
+        finally:
+            self.flush()
+        return _json(result)
+
+    async def _admin_args(self, request: web.Request) -> tuple[str, Decimal]:
+        body = await self._body(request)
+        user = body.get("user") if isinstance(body, dict) else None
+        usdc = parse_decimal(str(body.get("usdc"))) if isinstance(body, dict) else None
+        if not isinstance(user, str) or len(user) != 42 or usdc is None:
+            raise web.HTTPUnprocessableEntity(text='expected {"user": "0x…", "usdc": "1000"}')
+        return user, usdc
+
+    async def _sim_fund(self, request: web.Request) -> web.Response:
+        user, usdc = await self._admin_args(request)
+        acct = self.engine.fund(user, usdc)
+        return _json({"status": "ok", "user": acct.address, "balance": fmt(acct.balance)})
+
+    async def _sim_reset(self, request: web.Request) -> web.Response:
+        user, usdc = await self._admin_args(request)
+        acct = self.engine.reset(user, usdc)
+        self.flush()
+        return _json({"status": "ok", "user": acct.address, "balance": fmt(acct.balance)})
+
+    # -- WebSocket -----------------------------------------------------------------------------
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES)
+        await sock.prepare(request)
+        conn = _Conn(sock)
+        conn.writer = asyncio.create_task(conn.run_writer())
+        self.conns.add(conn)
+        conn.send(GREETING)
+        try:
+            async for msg in sock:
+                if msg.type == WSMsgType.TEXT:
+                    self._on_ws_text(conn, msg.data)
+                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+        finally:
+            self.conns.discard(conn)
+            self.registry.drop(conn)
+            conn.queue.put_nowait(None)
+        return sock
+
+    def _on_ws_text(self, conn: _Conn, text: str) -> None:
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            conn.send({"channel": "error", "data": f"Invalid JSON: {text[:200]}"})
+            return
+        method = msg.get("method") if isinstance(msg, dict) else None
+        if method == "ping":
+            conn.send({"channel": "pong"})
+        elif method in ("subscribe", "unsubscribe"):
+            self._on_subscription(conn, method, msg.get("subscription"))
+        elif method == "post":
+            self._on_post(conn, msg)
+        else:
+            conn.send({"channel": "error", "data": f"Unknown method: {text[:200]}"})
+
+    def _on_subscription(self, conn: _Conn, method: str, sub: object) -> None:
+        try:
+            key = subs.subscription_key(sub, set(self.engine.books))
+            if method == "subscribe":
+                self.registry.add(conn, key)
+            else:
+                self.registry.remove(conn, key)
+        except subs.InvalidSubscription as exc:
+            conn.send({"channel": "error", "data": str(exc)})
+            return
+        assert isinstance(sub, dict)
+        conn.send({"channel": "subscriptionResponse", "data": {"method": method, "subscription": subs.echo(sub)}})
+        if method == "subscribe" and self._replay_pending and key[0] in ("l2Book", "trades"):
+            self._replay_pending = False
+            assert self.replay is not None
+            # A moment for the client's other subscriptions to land before the first message.
+            asyncio.get_running_loop().call_later(
+                0.5, lambda: self.start_replay(self.replay))  # type: ignore[arg-type]
+            log.info("first market subscriber: replay starts")
+        if method == "subscribe" and key[0] == "userFills":
+            acct = self.engine.accounts.get(key[1])
+            conn.send({"channel": "userFills", "data": {"isSnapshot": True, "user": key[1],
+                                                         "fills": list(reversed(acct.fills[-2000:])) if acct else []}})
+
+    def _on_post(self, conn: _Conn, msg: dict) -> None:
+        req_id = msg.get("id")
+        request = msg.get("request")
+        kind = request.get("type") if isinstance(request, dict) else None
+        payload = request.get("payload") if isinstance(request, dict) else None
+        try:
+            if kind == "info":
+                data = handle_info(self.engine, payload, self.clock.now_ms())
+                response = {"type": "info", "payload": {"type": payload.get("type"), "data": data}}  # type: ignore[union-attr]
+            elif kind == "action":
+                response = {"type": "action", "payload": self.api.handle(payload, self.clock.now_ms(), wall_ms())}
+            else:
+                raise BadRequest(f"{errors.DESERIALIZE}: request type must be info or action")
+        except BadRequest as exc:
+            response = {"type": "error", "payload": exc.message}
+        conn.send({"channel": "post", "data": {"id": req_id, "response": response}})
+        self.flush()
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def publish(self, key: tuple, frame: dict) -> None:
+        listeners = self.registry.listeners(key)
+        if not listeners:
+            return
+        text = orjson.dumps(frame).decode()
+        for conn in listeners:
+            conn.send(text)  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        """Send what the engine reported since the last flush to the user and trade channels."""
+        for channel, key, data in self.engine.drain():
+            if channel == "trades":
+                self.publish(("trades", key), {"channel": "trades", "data": data})
+            else:
+                self.publish((subs.TYPE_OF_USER_CHANNEL[channel], key), {"channel": channel, "data": data})
+
+    def ingest(self, msg: dict, now_ms: int) -> None:
+        """One replayed market message: into the engine, then out to subscribers."""
+        e = self.engine
+        channel = msg.get("channel")
+        data = msg.get("data")
+        try:
+            if channel == "l2Book":
+                coin = data["coin"]  # type: ignore[index]
+                e.on_l2book(data)  # type: ignore[arg-type]
+            elif channel == "trades":
+                coin = data[0]["coin"] if data else None  # type: ignore[index]
+                e.on_trades(data)  # type: ignore[arg-type]
+            elif channel == "activeAssetCtx":
+                coin = data["coin"]  # type: ignore[index]
+                e.on_asset_ctx(coin, data["ctx"], now_ms)  # type: ignore[index]
+            else:
+                return
+        except (KeyError, TypeError, ValueError, IndexError, ArithmeticError):
+            self.bad_market_messages += 1
+            return
+        e.advance(now_ms)
+        if coin in e.books:
+            self.publish((channel, coin), msg)
+            if channel == "l2Book":
+                self._publish_book_derived(coin, now_ms)
+            for key in self.registry.keys_with_prefix("candle", coin):
+                candle = e.candles.latest(coin, key[2])
+                if candle is not None:
+                    self.publish(key, {"channel": "candle", "data": candle})
+        self.flush()
+
+    def _publish_book_derived(self, coin: str, now_ms: int) -> None:
+        book = self.engine.books[coin]
+        top = (tuple(book.bids[0]) if book.bids else None, tuple(book.asks[0]) if book.asks else None)
+        if top != self._last_bbo.get(coin):
+            self._last_bbo[coin] = top
+            bbo = [{"px": fmt(lv[0]), "sz": fmt(lv[1]), "n": lv[2]} if lv else None for lv in top]
+            self.publish(("bbo", coin), {"channel": "bbo", "data": {"coin": coin, "time": now_ms, "bbo": bbo}})
+        if self.registry.listeners(("allMids",)):
+            mids = {c: fmt(b.mid()) for c, b in self.engine.books.items() if b.mid() is not None}  # type: ignore[arg-type]
+            self.publish(("allMids",), {"channel": "allMids", "data": {"mids": mids}})
+
+
+@dataclass
+class RunningServer:
+    """A server running on its own event loop in a background thread (tests, embedding)."""
+
+    server: SimServer
+    url: str
+    port: int
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    _runner: web.AppRunner
+
+    def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run ``fn`` on the server's loop (where the engine lives) and return its result."""
+        async def run() -> Any:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(timeout)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout)
+
+
+async def start(server: SimServer, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+    """Start serving on the current loop; returns the runner and the bound port."""
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sock = site._server.sockets[0]  # type: ignore[union-attr]  # aiohttp exposes no public getter
+    return runner, sock.getsockname()[1]
+
+
+def start_in_thread(server: SimServer, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve ``server`` from a daemon thread; port 0 picks a free one. Stop with ``.stop()``."""
+    loop = asyncio.new_event_loop()
+    started: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            started["runner"], started["port"] = loop.run_until_complete(start(server, host, port))
+        except BaseException as exc:  # reported to the caller below
+            started["error"] = exc
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=main, name="tripwire-sim", daemon=True)
+    thread.start()
+    ready.wait(30)
+    if "error" in started:
+        raise started["error"]
+    p = started["port"]
+    return RunningServer(server, f"http://{host}:{p}", p, loop, thread, started["runner"])
