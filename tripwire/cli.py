@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
     "hotpath": ("tripwire.commands.hotpath",
                 "the hot path as a service: hotpath run [--cpus 2,3] (market data → orders)"),
-    "flows": ("tripwire.commands.flows", "the flows side: dispatch (analysis of each trigger)"),
+    "flows": ("tripwire.commands.flows",
+              "the flows side: dispatch (analysis of each trigger), record, serve (scheduled flows)"),
     "api": ("tripwire.commands.api", "serve the HTTP control plane (status, triggers, decisions, commands)"),
 }
 

@@ -15,7 +15,8 @@ import orjson
 import zmq
 from prometheus_client import CollectorRegistry, generate_latest
 
-from tripwire.flows.recorder import Recorder, RecorderCollector, main
+from tripwire.cli import main
+from tripwire.flows.recorder import Recorder, RecorderCollector
 from tripwire.flows.recording import RecorderConfig, TOPIC_PREFIXES
 from tripwire.flows.store import StoreUnavailable
 from tripwire.flows.store.sqlite import SqliteStore
@@ -200,9 +201,9 @@ def test_sigterm_writes_everything_received_before_exiting(tmp_path):
     pub = Publisher(address)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MONGODB_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tripwire.flows.recorder", "--events", address,
-                             "--store", f"sqlite:///{db}", "--config", str(settings),
-                             "--metrics-port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "tripwire.cli", "flows", "record",
+                             "--events", address, "--store", f"sqlite:///{db}",
+                             "--config", str(settings), "--metrics-port", "0"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
@@ -230,7 +231,8 @@ def test_sigterm_writes_everything_received_before_exiting(tmp_path):
 def test_cli_refuses_a_bad_recorder_setting_naming_file_and_key(tmp_path, capsys):
     settings = tmp_path / "settings.yaml"
     settings.write_text("recorder:\n  book_mid_change_pct: -1\n")
-    assert main(["--config", str(settings), "--store", f"sqlite:///{tmp_path}/x.sqlite"]) == 2
+    assert main(["flows", "record", "--config", str(settings),
+                 "--store", f"sqlite:///{tmp_path}/x.sqlite"]) == 2
     err = capsys.readouterr().err
     assert f"{settings}: recorder.book_mid_change_pct: Input should be greater than 0" in err
 

@@ -16,7 +16,6 @@ from typing import Any, AsyncIterator, Mapping
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from pydantic import ValidationError
 
 from tripwire.api.analysis import AnalysisService
 from tripwire.api.auth import KeyRing, require
@@ -31,8 +30,9 @@ from tripwire.api.routers import (analyze, commands, decisions, events, flows, h
 from tripwire.api.store import StoreGateway
 from tripwire.api.webhooks import TriggerWebhook
 from tripwire.flows.analysis import AnalysisConfig, LocalModel
+from tripwire.flows.sections import analysis_config
 from tripwire.flows.store.base import Store
-from tripwire.config.settings import Settings, resolve_path
+from tripwire.config.settings import ConfigError, Settings, resolve_path
 from tripwire.hotpath.triggers.dsl import RuleSet, load_rules
 from tripwire.hotpath.triggers.errors import TriggerConfigError
 
@@ -44,9 +44,9 @@ ROUTERS = (health, status, triggers, decisions, commands, signals, traders, anal
 
 def _analysis_config(settings: Settings) -> AnalysisConfig:
     try:
-        return AnalysisConfig(**settings.analysis)
-    except (ValidationError, TypeError) as e:
-        raise ApiConfigError(f"settings 'analysis' section: {e}") from None
+        return analysis_config(settings)
+    except ConfigError as e:
+        raise ApiConfigError(str(e)) from None
 
 
 def _rules(settings: Settings) -> RuleSet | None:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from tripwire.bus.addresses import default_addresses
+from tripwire.bus.addresses import BusAddressError, configured_addresses
 from tripwire.config.settings import Settings
 
 SCOPES = ("read", "trade", "admin")   # each includes the ones before it
@@ -86,15 +86,10 @@ def resolve(settings: Settings, environ: Mapping[str, str] | None = None) -> Api
     if api.require_signature and not n8n_secret:
         raise ApiConfigError(f"api.require_signature is true but {api.n8n_secret_env} is not set: "
                              f"set the shared HMAC secret there")
-    bus = settings.bus
-    if bus.events and bus.commands:
-        events, commands = bus.events, bus.commands
-    else:
-        try:
-            defaults = default_addresses(bus.run_dir)
-        except ValueError as e:
-            raise ApiConfigError(f"bus.run_dir: {e}") from None
-        events, commands = bus.events or defaults.events, bus.commands or defaults.commands
+    try:
+        events, commands = configured_addresses(settings.bus)
+    except BusAddressError as e:
+        raise ApiConfigError(f"bus.run_dir: {e}") from None
     return ApiConfig(
         keys=tuple(keys), events_address=events, commands_address=commands,
         hotpath_timeout_s=api.hotpath_timeout_s, max_body_bytes=api.max_body_bytes,

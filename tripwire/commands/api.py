@@ -39,11 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
     from tripwire.api.app import create_app
     from tripwire.api.config import ApiConfigError
-    from tripwire.config.settings import ConfigError, load_settings
+    from tripwire.config.settings import ConfigError, load_settings, settings_path
     from tripwire.errors import UserError
+    from tripwire.flows.sections import analysis_config
 
     try:
         settings = load_settings(args.config)
+        analysis = analysis_config(settings, settings_path(args.config))
     except ConfigError as e:
         raise UserError(str(e)) from None
     host = args.host or settings.api.host
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app = create_app(settings)
+        app = create_app(settings, analysis=analysis)
     except ApiConfigError as e:
         raise UserError(str(e)) from None
     if not app.state.config.keys:

@@ -38,21 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Prometheus /metrics port (default: metrics.hotpath_port; 0 disables)")
 
 
-def addresses_from(settings, events: str | None = None, commands: str | None = None):
-    """The bus addresses: explicit, else settings, else ipc:// under bus.run_dir."""
-    from tripwire.bus.addresses import BusAddresses, default_addresses
-    events = events or settings.bus.events
-    commands = commands or settings.bus.commands
-    if events is None or commands is None:
-        try:
-            d = default_addresses(settings.bus.run_dir)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        events, commands = events or d.events, commands or d.commands
-    return BusAddresses(events, commands)
-
-
 def run(args: argparse.Namespace) -> int:
+    from tripwire.bus.addresses import BusAddressError, configured_addresses
     from tripwire.hotpath.pinning import PinningError, pin_cpus, raise_priority, tune_gc
     from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
     from tripwire.hotpath.risk.manager import RiskManager
@@ -76,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         risk = RiskManager(load_risk_config(resolve_path(Path(args.risk))))
         ends = endpoints(settings)
         signer, generated = make_signer(settings, ends.is_mainnet)
-    except (ConfigError, TriggerConfigError, RiskConfigError) as e:
+        addresses = configured_addresses(settings.bus, args.events, args.commands)
+    except (ConfigError, TriggerConfigError, RiskConfigError, BusAddressError) as e:
         raise UserError(str(e)) from None
     if generated:
         print(f"no agent key set: using a throwaway key for the simulator, account {signer.address}",
@@ -101,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print("hot path ready", flush=True)
 
     proc = HotPathProcess(
-        settings, risk, ends, signer, addresses_from(settings, args.events, args.commands),
+        settings, risk, ends, signer, addresses,
         ProcessOptions(metrics_port=port or None, metrics_host=settings.metrics.host,
                        on_ready=ready, on_tick=lambda: notifier.notify("WATCHDOG=1"),
                        triggers_path=str(triggers)))

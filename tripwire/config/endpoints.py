@@ -1,24 +1,35 @@
 """Where market data comes from and where orders go, by mode (ARCHITECTURE.md, "Modes").
 
-| mode    | market data                   | orders                   | signs for |
+| mode    | market data                   | orders (and /info reads) | signs for |
 |---------|-------------------------------|--------------------------|-----------|
 | demo    | the local simulator (replay)  | the local simulator      | testnet   |
 | sim     | mainnet                       | the local simulator      | testnet   |
 | testnet | testnet                       | testnet                  | testnet   |
 | live    | mainnet                       | mainnet                  | mainnet   |
 
-``exchange.api_url`` overrides the order endpoint (and, in demo, the market data too).
+The local simulator is ``exchange.sim_url``. ``exchange.api_url`` overrides the order
+endpoint, and the market data too where the mode takes both from one place (every mode but
+sim, whose market data stays on mainnet). The hot path trades on :func:`endpoints`; the flows
+read ``/info`` from the same order endpoint (:func:`info_url`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tripwire.hotpath.feed.connection import ws_url  # noqa: F401  (re-exported for callers)
 from tripwire.config.settings import ConfigError, Settings
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
+_SIMULATOR = None  # in the table below: exchange.sim_url
+
+# mode → (market data, orders, signs for mainnet): the table in the module doc
+_BY_MODE: dict[str, tuple[str | None, str | None, bool]] = {
+    "demo": (_SIMULATOR, _SIMULATOR, False),
+    "sim": (MAINNET_URL, _SIMULATOR, False),
+    "testnet": (TESTNET_URL, TESTNET_URL, False),
+    "live": (MAINNET_URL, MAINNET_URL, True),
+}
 
 
 @dataclass(frozen=True)
@@ -33,18 +44,26 @@ class Endpoints:
         return self.market_url == self.order_url
 
 
+def by_mode(settings: Settings) -> Endpoints:
+    """The endpoints of ``settings.mode`` after ``exchange.api_url`` (no live-trading check:
+    :func:`endpoints` is the one to trade on)."""
+    ex = settings.exchange
+    market, orders, is_mainnet = _BY_MODE[settings.mode]
+    one_place = market == orders
+    orders = ex.api_url or orders or ex.sim_url
+    market = orders if one_place else (market or ex.sim_url)
+    return Endpoints(market, orders, is_mainnet)
+
+
 def endpoints(settings: Settings) -> Endpoints:
-    ex, mode = settings.exchange, settings.mode
-    if mode == "live" and not ex.allow_live:
+    """The endpoints to trade on; ConfigError for live mode without ``exchange.allow_live``."""
+    if settings.mode == "live" and not settings.exchange.allow_live:
         raise ConfigError("mode is live but exchange.allow_live is not true: live trading needs "
                           "both set explicitly (settings file or TRIPWIRE_EXCHANGE__ALLOW_LIVE)")
-    if mode == "demo":
-        url = ex.api_url or ex.sim_url
-        return Endpoints(url, url, False)
-    if mode == "sim":
-        return Endpoints(MAINNET_URL, ex.api_url or ex.sim_url, False)
-    if mode == "testnet":
-        url = ex.api_url or TESTNET_URL
-        return Endpoints(url, url, False)
-    url = ex.api_url or MAINNET_URL
-    return Endpoints(url, url, True)
+    return by_mode(settings)
+
+
+def info_url(settings: Settings) -> str:
+    """The base URL for ``/info`` reads (account, positions, market meta): the order endpoint.
+    Reading trades nothing, so live mode needs no ``allow_live`` here."""
+    return by_mode(settings).order_url

@@ -15,15 +15,13 @@ quiet ``drain_quiet_ms``, at most ``drain_max_ms``), write everything pending, e
 that reached the process is lost. Longer candles still open are not written (they are not
 closed); on restart they are rebuilt from the stored 1-minute bars.
 
-``tripwire flows record [--events ADDR] [--store URI] [--config FILE] [--metrics-port N]``.
+``tripwire flows record`` (``tripwire.commands.flows.record``) runs it as a process.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -336,86 +334,3 @@ class RecorderCollector:
                     "pending documents abandoned at shutdown", s.lost)
         yield GaugeMetricFamily("tripwire_recorder_buffered_documents",
                                 "documents waiting to be written", value=s.buffered)
-
-
-# -- CLI: tripwire flows record -------------------------------------------------------------------
-
-HELP = "record the hot path's market and account events into the store"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--events", metavar="ADDR",
-                   help="hot-path events address (default: settings bus.events, else "
-                        "ipc://<bus.run_dir>/events.sock)")
-    p.add_argument("--store", metavar="URI",
-                   help="sqlite:///path or mongodb://… (default: settings store.uri, or "
-                        "MONGODB_URI when set; this option wins over both)")
-    p.add_argument("--config", metavar="FILE",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics on this port (default: settings "
-                        "metrics.recorder_port; 0 turns it off)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from tripwire.flows.recording import recorder_config
-    from tripwire.flows.store import StoreError, open_store, store_from_settings
-    from tripwire.bus.addresses import default_addresses
-    from tripwire.config.settings import ConfigError, load_settings, settings_path
-    from tripwire.errors import UserError
-
-    try:
-        settings = load_settings(args.config)
-        cfg = recorder_config(settings, settings_path(args.config))
-        events = args.events or settings.bus.events or \
-            default_addresses(settings.bus.run_dir).events
-        store = open_store(args.store, env=False) if args.store else store_from_settings(settings)
-    except (ConfigError, StoreError, ValueError) as e:
-        raise UserError(str(e)) from None
-    recorder = Recorder(events, store, cfg)
-    port = settings.metrics.recorder_port if args.metrics_port is None else args.metrics_port
-    if port:
-        from prometheus_client import REGISTRY, start_http_server
-
-        REGISTRY.register(RecorderCollector(recorder.stats))
-        start_http_server(port, addr=settings.metrics.host)
-    print(f"recording {events} into {store!r}", flush=True)
-    try:
-        asyncio.run(_serve(recorder))
-    finally:
-        store.close()
-    s = recorder.stats
-    print(f"written {sum(s.documents.values())} documents in {s.batches} batches "
-          f"({', '.join(f'{k} {n}' for k, n in sorted(s.documents.items())) or 'none'}); "
-          f"duplicates {sum(s.duplicates.values())}, rejected {sum(s.rejected.values())}, "
-          f"invalid {sum(s.invalid.values())}, gaps {s.gaps} ({s.missed} missed), "
-          f"lost {s.lost}", flush=True)
-    return 1 if s.lost else 0
-
-
-async def _serve(recorder: Recorder) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, recorder.stop)
-    await recorder.run()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tripwire.flows.recorder``: the same as ``tripwire flows record``."""
-    import sys
-
-    from tripwire.errors import UserError
-
-    p = argparse.ArgumentParser(prog="tripwire flows record", description=HELP)
-    add_arguments(p)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
-    try:
-        return run(p.parse_args(argv))
-    except UserError as e:
-        print(f"tripwire flows record: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

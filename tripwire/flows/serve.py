@@ -1,4 +1,5 @@
-"""``tripwire flows serve``: every deployment in ``prefect.yaml``, served by one process.
+"""Every deployment in ``prefect.yaml``, served by one process (``tripwire flows serve``, in
+``tripwire.commands.flows.serve``).
 
 ``prefect.yaml`` is the one source of truth for the scheduled flows: their names, entrypoints
 and schedules are read from it (cron, interval or rrule, with timezone, active and parameters,
@@ -21,7 +22,6 @@ file, the key and the reason.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import importlib
@@ -38,11 +38,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tripwire.config.files import read_yaml_mapping
-from tripwire.config.settings import ENV_CONFIG_FILE, ConfigError, Settings, load_settings
+from tripwire.config.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-HELP = "serve every scheduled deployment in prefect.yaml (one process)"
 SERVER_START_TIMEOUT_S = 90.0
 
 
@@ -289,79 +288,3 @@ async def _stop(runner: Any, serving: asyncio.Task) -> None:
         return
     print("stopping: no new runs; runs in flight are cancelled, schedules paused", flush=True)
     await runner.astop()
-
-
-# -- CLI -------------------------------------------------------------------------------------
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml); "
-                        "flow runs use the same file")
-    p.add_argument("--prefect-file", metavar="FILE",
-                   help="deployments file (default: flows.serve.prefect_file, prefect.yaml)")
-    p.add_argument("--only", metavar="NAME[,NAME]",
-                   help="serve only these deployments (comma-separated)")
-    p.add_argument("--poll-s", type=float, metavar="S",
-                   help="how often to look for due runs (default: flows.serve.poll_s, 2)")
-    p.add_argument("--limit", type=int, metavar="N",
-                   help="flow runs at once (default: flows.serve.limit, 4)")
-    p.add_argument("--list", action="store_true",
-                   help="print the deployments and their schedules, then exit")
-
-
-def _prepare(args: argparse.Namespace) -> tuple[Settings, list[DeploymentSpec], list[Any],
-                                                 float, int | None]:
-    from tripwire.flows.scheduled.config import ServeConfig, check_all
-
-    if args.config:
-        # Runs start as subprocesses that read the settings themselves: same file for them.
-        os.environ[ENV_CONFIG_FILE] = str(Path(args.config).resolve())
-    settings = load_settings(args.config)
-    configs = check_all(settings, source=args.config)
-    serve_cfg: ServeConfig = configs["serve"]  # type: ignore[assignment]
-    source = Path(args.prefect_file) if args.prefect_file else serve_cfg.prefect_file
-    if not source.exists() and not source.is_absolute():
-        from tripwire.config.settings import PROJECT_ROOT
-
-        if (PROJECT_ROOT / source).exists():
-            source = PROJECT_ROOT / source
-    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    specs = select(read_deployments(source), only, source)
-    flows = [load_flow(s, source) for s in specs]
-    poll_s = args.poll_s if args.poll_s is not None else serve_cfg.poll_s
-    limit = args.limit if args.limit is not None else serve_cfg.limit
-    if poll_s <= 0 or (limit is not None and limit < 1):
-        raise ConfigError("--poll-s must be > 0 and --limit at least 1")
-    return settings, specs, flows, poll_s, limit
-
-
-def run(args: argparse.Namespace) -> int:
-    from tripwire.errors import UserError
-
-    try:
-        settings, specs, flows, poll_s, limit = _prepare(args)
-    except ConfigError as e:
-        raise UserError(str(e)) from None
-    for s in specs:
-        when = "; ".join(describe_schedule(x) for x in s.schedules) or "no schedule (manual)"
-        print(f"  {s.name:<24} {when}", flush=True)
-    if args.list:
-        return 0
-    with scheduling_api(settings) as url:
-        print(f"serving {len(specs)} deployments on {url} (UI: {url.removesuffix('/api')}); "
-              f"polling every {poll_s:g} s", flush=True)
-        asyncio.run(serve_deployments(specs, flows, poll_s, limit))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tripwire.flows.serve``: the same as ``tripwire flows serve``."""
-    p = argparse.ArgumentParser(prog="tripwire flows serve", description=HELP)
-    add_arguments(p)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

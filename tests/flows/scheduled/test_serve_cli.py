@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from tripwire.flows import serve
+from tripwire.commands.flows import serve
 from tripwire.errors import UserError
 
 MINE = "snapshot_market,refresh_leaderboard,poll_trader_positions,generate_signals,retrain_model"

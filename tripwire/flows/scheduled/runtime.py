@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from tripwire.config.endpoints import info_url
 from tripwire.config.settings import Settings, load_settings
-
-MAINNET_API_URL = "https://api.hyperliquid.xyz"
-TESTNET_API_URL = "https://api.hyperliquid-testnet.xyz"
 
 
 def now_ms() -> int:
@@ -23,27 +21,17 @@ def now_ms() -> int:
 
 
 def exchange_url(settings: Settings, override: str | None = None) -> str:
-    """The exchange's base URL for ``/info``: the flow's own ``info_url``, else
-    ``exchange.api_url``, else by mode (demo and sim: the local simulator at ``sim_url``;
-    testnet and live: Hyperliquid's), as ``ExchangeSettings`` documents."""
-    if override:
-        return override
-    if settings.exchange.api_url:
-        return settings.exchange.api_url
-    return {"testnet": TESTNET_API_URL, "live": MAINNET_API_URL}.get(settings.mode,
-                                                                       settings.exchange.sim_url)
+    """The exchange's base URL for ``/info``: the flow's own ``info_url``, else the mode's
+    (:func:`tripwire.config.endpoints.info_url`)."""
+    return override or info_url(settings)
 
 
 def commands_address(settings: Settings, override: str | None = None) -> str:
     """The hot path's command channel: the flow's own address, ``bus.commands``, or the
     default ``ipc://`` socket under ``bus.run_dir``."""
-    if override:
-        return override
-    if settings.bus.commands:
-        return settings.bus.commands
-    from tripwire.bus.addresses import default_addresses
+    from tripwire.bus.addresses import configured_address
 
-    return default_addresses(settings.bus.run_dir).commands
+    return configured_address(settings.bus, "commands", override)
 
 
 def open_settings_store(settings: Settings) -> Any:

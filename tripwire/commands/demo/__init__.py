@@ -1,0 +1,55 @@
+"""``tripwire demo``: the whole system on the bundled real recording, no keys, no network.
+
+It starts, each as its own process (logs in ``run/demo/logs/``):
+
+1. a local Prefect server (SQLite under ``run/demo/prefect``), for flow runs and the UI;
+2. the simulator, replaying the recorded hour (with seeded synthetic trades and contexts) at
+   ``--speed`` once the hot path subscribes;
+3. the hot path, pinned to the last core when there is more than one, trading on the simulator
+   with a throwaway key;
+4. the recorder (events → the SQLite store), the dispatcher (one analysis flow run per
+   trigger), every scheduled deployment served (``tripwire flows serve``), and the API;
+
+then shows a live view from the event bus (replay progress, triggers, orders, decisions, PnL)
+and ends with a report: what fired, what the simulator filled, decisions applied, rows in the
+store, flow runs in Prefect, and where the UIs are. Ctrl-C or SIGTERM stops everything cleanly.
+
+One job per module:
+
+- ``orchestration`` the processes: environment, start order, the run from start to stop
+- ``supervisor``    child processes in general: start, wait until ready, log, stop
+- ``live_view``     the event bus as console lines while it runs
+- ``report``        the closing report
+"""
+
+from __future__ import annotations
+
+import argparse
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="replay speed, × real time (default 60: the hour in a minute)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: when the replay ends)")
+    p.add_argument("--keep-ui", action="store_true",
+                   help="keep the Prefect UI, the API and the simulator up after the report, "
+                        "until Ctrl-C")
+    p.add_argument("--run-dir", default="run/demo", metavar="DIR",
+                   help="where logs, sockets, the store and Prefect's database go (default run/demo)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the hot path to a core")
+    p.add_argument("--llm-base-url", metavar="URL",
+                   help="an OpenAI-compatible API for the analysis (default: the local model)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tripwire.bus.addresses import BusAddressError
+    from tripwire.commands.demo.orchestration import Demo
+    from tripwire.errors import UserError
+
+    if args.speed <= 0:
+        raise UserError("--speed must be positive (1 is real time)")
+    try:
+        demo = Demo(args)
+    except BusAddressError as e:
+        raise UserError(f"--run-dir: {e}") from None
+    return demo.run()

@@ -1,0 +1,180 @@
+"""The demo's processes: their environment, the order they start in, and the run from start to
+report to stop.
+
+Every process is started through ``python -m tripwire.cli`` with the same environment, which
+points all of them at this run's directory, ports and throwaway API key. Start order: Prefect
+and the simulator, then the consumers of the bus (recorder, dispatcher, scheduled flows, API),
+and the hot path last — its first subscription starts the replay, so everything that consumes
+its events is already listening. Stop order is the reverse (:class:`Supervisor`).
+
+Timers that run on market time are scaled by the replay speed, so the real-time parts keep
+their real-time budgets: a trigger's analysis deadline (``active_ttl_s``, 120 s of market time)
+becomes 120 s of *wall* time at any speed, and so does the dead man's switch window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tripwire.commands.demo.live_view import LiveView, say
+from tripwire.commands.demo.report import build_report, format_report
+from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
+
+PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
+STALE = ("bus/events.sock", "bus/commands.sock", "tripwire.sqlite", "tripwire.sqlite-wal",
+         "tripwire.sqlite-shm", "dispatcher.cursor.json")   # a previous run's, removed at start
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from tripwire.bus.addresses import default_addresses
+        from tripwire.config.settings import PROJECT_ROOT, load_settings
+
+        self.args = args
+        self.root = PROJECT_ROOT
+        self.run_dir = Path(args.run_dir).resolve()
+        self.settings = load_settings()
+        self.recording = [str(self.root / f) if not Path(f).is_absolute() else str(f)
+                          for f in self.settings.replay.files]
+        self.bus = default_addresses(self.run_dir / "bus")   # the children's: see _environment
+        self.ports = {name: free_port() for name in PORTS}
+        self.api_key = secrets.token_urlsafe(24)
+        self.view = LiveView(self.bus.events, self.recording, args.duration)
+        self.stop_requested = False
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _prepare(self) -> dict[str, str]:
+        """Clear a previous run's leftovers, write the demo's trigger rules; the children's
+        environment."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in STALE:
+            (self.run_dir / stale).unlink(missing_ok=True)
+        demo_rules = self.run_dir / "triggers.yaml"
+        demo_rules.write_text(scaled_rules((self.root / "config/triggers.yaml").read_text(),
+                                           self.args.speed))
+        return self._environment(demo_rules)
+
+    def _environment(self, demo_rules: Path) -> dict[str, str]:
+        speed, ports = self.args.speed, self.ports
+        return {
+            "PYTHONUNBUFFERED": "1",
+            "TRIPWIRE_MODE": "demo",
+            "TRIPWIRE_TRIGGERS_FILE": str(demo_rules),
+            "TRIPWIRE_BUS__RUN_DIR": str(self.run_dir / "bus"),
+            "TRIPWIRE_STORE__URI": f"sqlite:///{self.run_dir / 'tripwire.sqlite'}",
+            "TRIPWIRE_EXCHANGE__API_URL": f"http://127.0.0.1:{ports['sim']}",
+            "TRIPWIRE_EXECUTION__DEADMAN_WINDOW_S": str(60 * speed),
+            "TRIPWIRE_EXECUTION__DEADMAN_REFRESH_BELOW_S": str(20 * speed),
+            "TRIPWIRE_METRICS__HOTPATH_PORT": str(ports["hotpath_metrics"]),
+            "TRIPWIRE_METRICS__DISPATCHER_PORT": str(ports["dispatcher_metrics"]),
+            "TRIPWIRE_METRICS__RECORDER_PORT": str(ports["recorder_metrics"]),
+            "TRIPWIRE_API__PORT": str(ports["api"]),
+            "TRIPWIRE_API__KEYS": json.dumps([{"name": "demo", "key_env": "TRIPWIRE_DEMO_API_KEY",
+                                               "scopes": ["read", "trade", "admin"]}]),
+            "TRIPWIRE_DEMO_API_KEY": self.api_key,
+            "TRIPWIRE_API__PUBLIC_DOCS": "true",  # the demo links to /docs
+            "PREFECT_HOME": str(self.run_dir / "prefect"),
+            "PREFECT_API_URL": f"http://127.0.0.1:{ports['prefect']}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        }
+
+    def _start(self, sup: Supervisor) -> None:
+        a = self.args
+        prefect_bin = str(Path(sys.executable).parent / "prefect")
+        say(f"starting the Prefect server on :{self.ports['prefect']} …")
+        prefect = sup.start("prefect", [prefect_bin, "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(self.ports["prefect"])])
+        say(f"starting the simulator on :{self.ports['sim']} (replay at {a.speed:g}×) …")
+        sim = sup.python("sim", "sim", "--host", "127.0.0.1", "--port", str(self.ports["sim"]),
+                         "--replay", *self.recording, "--speed", str(a.speed), "--synthetic",
+                         str(self.settings.replay.seed), "--wait-for-subscriber",
+                         ready_line="listening", on_line=self.view.on_sim_line)
+        sup.wait_ready(sim, 60)
+        sup.wait_http(prefect, f"http://127.0.0.1:{self.ports['prefect']}/api/health", 180)
+        say("Prefect is up; starting the recorder, the dispatcher, the scheduled flows and the API …")
+        rec = sup.python("recorder", "flows", "record", ready_line="recording")
+        dispatch_args = ["flows", "dispatch", "--run-dir", str(self.run_dir / "bus"),
+                         "--metrics-port", str(self.ports["dispatcher_metrics"])]
+        if a.llm_base_url:
+            dispatch_args += ["--llm-base-url", a.llm_base_url]
+        disp = sup.python("dispatcher", *dispatch_args, ready_line="flow runs report to")
+        sup.python("flows-serve", "flows", "serve")
+        api = sup.python("api", "api", "--host", "127.0.0.1", "--port", str(self.ports["api"]))
+        sup.wait_ready(rec, 60)
+        sup.wait_ready(disp, 60)
+        sup.wait_http(api, f"http://127.0.0.1:{self.ports['api']}/health", 60)
+        time.sleep(1.0)  # the subscribers' subscriptions reach the bus before anything fires
+        # Last, the hot path: its first subscription starts the replay, so everything that
+        # consumes its events is listening before the first message.
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        pin = [] if a.no_pin or len(cpus) < 2 else ["--cpus", str(max(cpus))]
+        say("starting the hot path" + (f" pinned to core {max(cpus)}" if pin else "") + " …")
+        hot = sup.python("hotpath", "hotpath", "run", *pin, ready_line="hot path ready")
+        sup.wait_ready(hot, 90)
+
+    # -- run ---------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        env = self._prepare()
+        sup = Supervisor(self.run_dir / "logs", env)
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            self.stop_requested = True
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, on_signal)
+        code = 0
+        try:
+            try:
+                self._start(sup)
+            except StartError as e:
+                say(f"demo could not start: {e}")
+                return 1
+            (self.run_dir / "pids.json").write_text(json.dumps(
+                {c.name: c.proc.pid for c in sup.children}))
+            say(f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
+                f"http://127.0.0.1:{self.ports['api']}/docs  ·  logs {self.run_dir / 'logs'}")
+            asyncio.run(self.view.watch(sup, lambda: self.stop_requested))
+            time.sleep(2)  # the last decisions and records land
+            report = build_report(self.view.seen, self.ports, self.run_dir, self.bus.commands,
+                                  self.api_key)
+            path = self.run_dir / "report.json"
+            path.write_text(json.dumps(report, indent=2, default=str))
+            say(format_report(report, path))
+            if self.args.keep_ui:
+                say("--keep-ui: the UIs stay up; Ctrl-C to stop")
+                sup.stop_all(keep=("prefect", "api", "sim", "hotpath"))
+                while True:
+                    time.sleep(1)
+        except KeyboardInterrupt:
+            say("stopping …")
+            code = 130 if not self.stop_requested else 0
+        finally:
+            codes = sup.stop_all()
+            bad = {n: c for n, c in codes.items() if c not in (0, -15, 143, None)}
+            say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items())
+                + (f"  (unclean: {bad})" if bad else ""))
+        return code
+
+
+def scaled_rules(rules: str, speed: float) -> str:
+    """config/triggers.yaml with ``active_ttl_s`` (market time) scaled by the replay speed, so
+    a trigger's analysis keeps its wall-clock budget."""
+    ttl = re.search(r"^active_ttl_s:\s*([0-9.]+)", rules, re.M)
+    ttl_s = float(ttl.group(1)) if ttl else 120.0
+    return (f"# Generated by tripwire demo from config/triggers.yaml: active_ttl_s scaled by the\n"
+            f"# replay speed ({speed:g}×) so the analysis keeps its {ttl_s:g} s of wall time.\n"
+            + re.sub(r"^active_ttl_s:\s*[0-9.]+", f"active_ttl_s: {ttl_s * speed:g}", rules,
+                     count=1, flags=re.M))
