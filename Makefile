@@ -1,11 +1,12 @@
 # Two commands a new user needs: `make demo` and `make test`. Both create the
 # virtualenv from pyproject.toml on first use (and refresh it when pyproject changes).
+# `make lint` is what CI runs before the tests (settings in pyproject.toml).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "tripwire needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -20,8 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

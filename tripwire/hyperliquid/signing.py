@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -51,11 +52,11 @@ class SignatureError(ValueError):
 # ctypes backend (no cffi) we fall back to the public wrapper.
 
 try:
-    from Crypto.Hash.keccak import _raw_keccak_lib as _klib
+    from Crypto.Hash.keccak import _raw_keccak_lib as _klib  # type: ignore[attr-defined]  # private: not in stubs
     from Crypto.Util._raw_api import backend as _kbackend
     from Crypto.Util._raw_api import ffi as _kffi
 except ImportError:  # pragma: no cover - pycryptodome layout changed
-    _kbackend = None
+    _kbackend = "none"
 
 if _kbackend == "cffi":
     KECCAK_BACKEND = "pycryptodome C core via cffi (reused state)"
@@ -72,22 +73,24 @@ if _kbackend == "cffi":
             self._out = _kffi.new("uint8_t[32]")
             self._buf = _kffi.buffer(self._out)
 
-        def __call__(self, data: bytes, _reset=_klib.keccak_reset, _absorb=_klib.keccak_absorb,
-                     _digest=_klib.keccak_digest) -> bytes:
+        # The C functions are bound as defaults: a local lookup instead of an attribute one.
+        def __call__(self, data: bytes, _reset: Any = _klib.keccak_reset, _absorb: Any = _klib.keccak_absorb,
+                     _digest: Any = _klib.keccak_digest) -> bytes:
             state = self._state
             # padding 0x01 is Keccak (Ethereum), not SHA-3's 0x06
             if _reset(state) or _absorb(state, data, len(data)) or _digest(state, self._out, 32, 1):
                 raise RuntimeError("keccak failed")
-            return self._buf[:]
+            digest: bytes = self._buf[:]  # cffi is untyped; slicing its buffer copies out bytes
+            return digest
 else:  # pragma: no cover - exercised only without cffi
     from Crypto.Hash import keccak as _keccak_mod
 
     KECCAK_BACKEND = "pycryptodome Crypto.Hash.keccak"
 
-    class _Keccak256:  # type: ignore[no-redef]
+    class _Keccak256:  # type: ignore[no-redef]  # the stand-in for the cffi class above
         __slots__ = ()
 
-        def __call__(self, data: bytes, _new=_keccak_mod.new) -> bytes:
+        def __call__(self, data: bytes, _new: Callable[..., _keccak_mod.Keccak_Hash] = _keccak_mod.new) -> bytes:
             return _new(digest_bits=256, data=data).digest()
 
 
@@ -99,7 +102,7 @@ class _Scratch:
     def __init__(self) -> None:
         self.keccak = _Keccak256()
         # Same defaults as msgpack.packb (use_bin_type=True), the SDK's serialiser.
-        self.pack = msgpack.Packer().pack
+        self.pack: Callable[[Any], bytes] = msgpack.Packer().pack
 
 
 _local = threading.local()
@@ -107,7 +110,8 @@ _local = threading.local()
 
 def _scratch() -> _Scratch:
     try:
-        return _local.scratch
+        scratch: _Scratch = _local.scratch
+        return scratch
     except AttributeError:
         scratch = _local.scratch = _Scratch()
         return scratch

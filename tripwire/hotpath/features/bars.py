@@ -31,7 +31,7 @@ class Bar:
 
     __slots__ = ("open_ms", "o", "h", "l", "c", "volume", "notional", "trades")
 
-    def __init__(self, open_ms: int, o: float, h: float, l: float, c: float,  # noqa: E741
+    def __init__(self, open_ms: int, o: float, h: float, l: float, c: float,  # noqa: E741 - OHLC's letter
                  volume: float, notional: float, trades: int) -> None:
         self.open_ms = open_ms
         self.o = o
@@ -204,20 +204,20 @@ class BarFeatures:
                                 self.notional, self.trades))
                 closed = 1
             elif self.prev_close is not None:
-                self._close_flat(self.open_ms)
+                self._close_flat(self.open_ms, self.prev_close)
                 closed = 1
             if self.prev_close is not None:
                 gap = min((m - self.open_ms) // MINUTE_MS - 1, self.gap_cap)
                 for k in range(gap, 0, -1):
-                    self._close_flat(m - k * MINUTE_MS)
+                    self._close_flat(m - k * MINUTE_MS, self.prev_close)
                 closed += max(gap, 0)
         self.open_ms = m
         self.volume = self.notional = 0.0
         self.trades = 0
         return closed
 
-    def _close_flat(self, open_ms: int) -> None:
-        c = self.prev_close
+    def _close_flat(self, open_ms: int, c: float) -> None:
+        """A minute without trades: a bar at the last close ``c``."""
         self._close(Bar(open_ms, c, c, c, c, 0.0, 0.0, 0))
 
     def _close(self, bar: Bar) -> None:

@@ -323,7 +323,9 @@ class CoinFeatures:
             return False
         # Once a minute: rebuild running sums from the buckets so float drift cannot build up,
         # and move the VWAP anchor to the last close so Σsz·d² stays small (no cancellation).
-        self._reanchor(self._bars.prev_close)
+        last_close = self._bars.prev_close
+        assert last_close is not None, "a bar just closed"
+        self._reanchor(last_close)
         for r in (self._r_cvd_s, self._r_cvd_l, self._r_vwap, self._r_burst, self._r_liq):
             r.resum()
         self._baseline.resum()
@@ -425,7 +427,7 @@ class CoinFeatures:
                         v = float(v)
                         if not isfinite(v):
                             raise ValueError(f"returned non-finite {v}")
-            except Exception as e:  # noqa: BLE001 - a user's bug must not stop the hot path
+            except Exception as e:  # any: a user's bug must not stop the hot path (logged below)
                 self.custom_errors[name] = self.custom_errors.get(name, 0) + 1
                 values.pop(name, None)
                 if name not in self._custom_logged:

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeGuard
 
 import yaml
 
@@ -124,7 +124,7 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
                               list("-+0123456789"))
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict:
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     mapping = loader.construct_mapping(node, deep=True)
     first_line: dict[Any, int] = {}
     for key_node, _ in node.value:
@@ -148,7 +148,7 @@ def load_rules(path: str | Path) -> RuleSet:
     except OSError as e:
         raise TriggerConfigError(source, f"cannot read the file ({e.strerror or e})") from None
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        doc = yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -217,7 +217,7 @@ class _Compiler:
         self.rule_name = rule
         self.features: set[str] = set()
 
-    def fail(self, key: str | None, reason: str) -> None:
+    def fail(self, key: str | None, reason: str) -> NoReturn:
         raise TriggerConfigError(self.source, reason, rule=self.rule_name, key=key)
 
     # -- scalars
@@ -237,12 +237,13 @@ class _Compiler:
         if value not in ON_VALUES:
             self.fail("on", f"'on' must be one of {', '.join(ON_VALUES)}, got {value!r}"
                       f"{did_you_mean(str(value), ON_VALUES)}")
-        return value
+        return str(value)
 
     # -- a rule
 
     def rule(self, body: Any, default_cooldown: float, default_on: str) -> Rule:
         name = self.rule_name
+        assert name is not None, "compile_rules makes one _Compiler per rule, with its name"
         if not _RULE_NAME_RE.match(name):
             self.fail(None, "a rule name must be lower_snake_case (it appears in event topics "
                       "and trigger ids)")
@@ -419,7 +420,6 @@ class _Compiler:
                       f"; operators are {' '.join(OPERATORS)}")
         self.fail(key, f"unknown feature or condition {key!r}"
                   f"{did_you_mean(key, [*CATALOG, *COMBINATORS])}")
-        raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,7 +470,7 @@ def _all_of(conds: list[Condition]) -> Condition:
     cs = tuple(conds)
 
     def all_of(values: Mapping[str, Any]) -> bool:
-        for c in cs:
+        for c in cs:  # noqa: SIM110 - a loop is faster than all() over a generator
             if not c(values):
                 return False
         return True
@@ -486,7 +486,7 @@ def _any_of(conds: list[Condition]) -> Condition:
     cs = tuple(conds)
 
     def any_of(values: Mapping[str, Any]) -> bool:
-        for c in cs:
+        for c in cs:  # noqa: SIM110 - a loop is faster than any() over a generator
             if c(values):
                 return True
         return False
@@ -530,7 +530,8 @@ def _display_path(p: Path) -> str:
     return str(p)
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[float]:
+    """A finite int or float (not a bool, which YAML's true/false would otherwise pass as)."""
     return type(v) in (int, float) and math.isfinite(v)
 
 

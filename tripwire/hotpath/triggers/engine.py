@@ -20,7 +20,8 @@ from types import MappingProxyType
 from typing import Any
 
 from tripwire.contracts.events import TriggerFired
-from tripwire.hotpath.triggers.dsl import BAR_CLOSE, TICK, Rule, RuleSet, compile_rules, load_rules
+from tripwire.contracts.features import BAR_CLOSE
+from tripwire.hotpath.triggers.dsl import TICK, Rule, RuleSet, compile_rules, load_rules
 
 __all__ = ["TriggerEngine", "TriggerStats", "RuleSet", "Rule", "load_rules", "compile_rules"]
 
