@@ -34,7 +34,7 @@ from tripwire.flows.sections import analysis_config
 from tripwire.flows.store.base import Store
 from tripwire.config.settings import ConfigError, Settings, resolve_path
 from tripwire.hotpath.triggers.dsl import RuleSet, load_rules
-from tripwire.hotpath.triggers.errors import TriggerConfigError
+from tripwire.hotpath.triggers.errors import RuleConfigError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _rules(settings: Settings) -> RuleSet | None:
     # For /analyze only (a rule's side and bracket); the API runs without them.
     try:
         return load_rules(resolve_path(settings.triggers_file))
-    except TriggerConfigError as e:
+    except RuleConfigError as e:
         log.warning("trigger rules not loaded, /analyze needs 'side': %s", e)
         return None
 

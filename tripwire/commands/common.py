@@ -19,12 +19,12 @@ def load(args: argparse.Namespace):
     from tripwire.sim.replay.recordings import ArchiveError
     from tripwire.config.settings import ConfigError, load_settings, resolve_path
     from tripwire.hotpath.triggers.engine import load_rules
-    from tripwire.hotpath.triggers.errors import TriggerConfigError
+    from tripwire.hotpath.triggers.errors import RuleConfigError
 
     try:
         settings = load_settings(args.config)
         rules_path = Path(args.triggers) if args.triggers else resolve_path(settings.triggers_file)
         rules = load_rules(rules_path)
-    except (ConfigError, TriggerConfigError, ArchiveError) as e:
+    except (ConfigError, RuleConfigError, ArchiveError) as e:
         raise UserError(str(e)) from None
     return settings, rules

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from tripwire.hotpath.sdnotify import Notifier
     from tripwire.config.settings import ConfigError, load_settings, resolve_path
     from tripwire.hotpath.triggers.engine import load_rules
-    from tripwire.hotpath.triggers.errors import TriggerConfigError
+    from tripwire.hotpath.triggers.errors import RuleConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         ends = endpoints(settings)
         signer, generated = make_signer(settings, ends.is_mainnet)
         addresses = configured_addresses(settings.bus, args.events, args.commands)
-    except (ConfigError, TriggerConfigError, RiskConfigError, BusAddressError) as e:
+    except (ConfigError, RuleConfigError, RiskConfigError, BusAddressError) as e:
         raise UserError(str(e)) from None
     if generated:
         print(f"no agent key set: using a throwaway key for the simulator, account {signer.address}",

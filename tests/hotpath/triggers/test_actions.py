@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from tripwire.hotpath.triggers import actions
 from tripwire.hotpath.triggers.actions import ActionError, ActionParams, register_action, validate_action
 from tripwire.hotpath.triggers.dsl import compile_rules
-from tripwire.hotpath.triggers.errors import TriggerConfigError
+from tripwire.hotpath.triggers.errors import RuleConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ def test_a_registered_action_can_be_used_in_rules():
 
 def test_a_registered_action_validates_its_params_in_rules():
     register_action("notify", Notify)
-    with pytest.raises(TriggerConfigError, match="rule 'r': action 'notify': parameter 'level'"):
+    with pytest.raises(RuleConfigError, match="rule 'r': action 'notify': parameter 'level'"):
         compile_rules({"rules": {"r": {"side": "long", "when_all": [{"funding_bps_lt": 0}],
                                        "actions": [{"notify": {"channel": "a", "level": 9}}]}}},
                       "t.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tripwire.hotpath.triggers.dsl import compile_rules, load_rules
-from tripwire.hotpath.triggers.errors import TriggerConfigError
+from tripwire.hotpath.triggers.errors import RuleConfigError
 
 SRC = "config/triggers.yaml"
 
@@ -14,13 +14,13 @@ def compile_one(body: dict, name: str = "squeeze_up") -> None:
     compile_rules({"rules": {name: {"side": "long", **body}}}, SRC)
 
 
-def error_of(body: dict, name: str = "squeeze_up") -> TriggerConfigError:
-    with pytest.raises(TriggerConfigError) as e:
+def error_of(body: dict, name: str = "squeeze_up") -> RuleConfigError:
+    with pytest.raises(RuleConfigError) as e:
         compile_one(body, name)
     return e.value
 
 
-def error_when(cond: dict) -> TriggerConfigError:
+def error_when(cond: dict) -> RuleConfigError:
     return error_of({"when_all": [cond]})
 
 
@@ -155,7 +155,7 @@ def test_unknown_rule_key_names_it_and_suggests_the_right_one():
 
 
 def test_unknown_top_level_key_names_it_and_suggests_the_right_one():
-    with pytest.raises(TriggerConfigError) as e:
+    with pytest.raises(RuleConfigError) as e:
         compile_rules({"max_active_trigers": 3, "rules": {}}, SRC)
     assert str(e.value) == ("config/triggers.yaml: unknown top-level key 'max_active_trigers' "
                             "(did you mean 'max_active_triggers'?)")
@@ -163,7 +163,7 @@ def test_unknown_top_level_key_names_it_and_suggests_the_right_one():
 
 
 def test_unknown_defaults_key_is_refused():
-    with pytest.raises(TriggerConfigError, match=r"unknown key 'cooldown' in 'defaults' "
+    with pytest.raises(RuleConfigError, match=r"unknown key 'cooldown' in 'defaults' "
                                                  r"\(did you mean 'cooldown_s'\?\)"):
         compile_rules({"defaults": {"cooldown": 5}, "rules": {}}, SRC)
 
@@ -198,7 +198,7 @@ def test_a_rule_name_that_cannot_appear_in_a_topic_is_refused():
     ([1], "expected a mapping of max_active_triggers"),
 ])
 def test_bad_top_level_values_are_refused(doc, expect):
-    with pytest.raises(TriggerConfigError) as e:
+    with pytest.raises(RuleConfigError) as e:
         compile_rules(doc, SRC)
     assert str(e.value).startswith(f"{SRC}: ")
     assert expect in str(e.value)
@@ -244,7 +244,7 @@ def test_an_action_entry_with_two_names_is_refused():
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
     p = tmp_path / "triggers.yaml"
     p.write_text("rules:\n  squeeze_up:\n    side: long\n    when_all: [{funding_bps_lt: 0}\n")
-    with pytest.raises(TriggerConfigError) as e:
+    with pytest.raises(RuleConfigError) as e:
         load_rules(p)
     assert str(e.value).startswith(f"{p}:")
     assert "YAML syntax error" in str(e.value)
@@ -255,7 +255,7 @@ def test_duplicate_rule_name_is_refused_with_both_lines(tmp_path):
     p = tmp_path / "triggers.yaml"
     body = "    side: long\n    when_all: [{funding_bps_lt: 0}]\n"
     p.write_text(f"rules:\n  squeeze_up:\n{body}  squeeze_up:\n{body}")
-    with pytest.raises(TriggerConfigError) as e:
+    with pytest.raises(RuleConfigError) as e:
         load_rules(p)
     assert e.value.line == 5
     assert "duplicate key 'squeeze_up' (first at line 2)" in str(e.value)
@@ -264,13 +264,13 @@ def test_duplicate_rule_name_is_refused_with_both_lines(tmp_path):
 def test_semantic_errors_from_a_file_name_that_file(tmp_path):
     p = tmp_path / "triggers.yaml"
     p.write_text("rules:\n  squeeze_up:\n    side: long\n    when_all: [{cvd_slop_1m_gt: 1}]\n")
-    with pytest.raises(TriggerConfigError) as e:
+    with pytest.raises(RuleConfigError) as e:
         load_rules(p)
     assert str(e.value).startswith(f"{p}: rule 'squeeze_up': unknown feature 'cvd_slop_1m'")
 
 
 def test_a_missing_file_is_reported_as_a_config_error(tmp_path):
-    with pytest.raises(TriggerConfigError, match="cannot read the file"):
+    with pytest.raises(RuleConfigError, match="cannot read the file"):
         load_rules(tmp_path / "nope.yaml")
 
 

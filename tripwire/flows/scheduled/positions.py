@@ -20,7 +20,9 @@ from tripwire.flows.scheduled.upstream import BadUpstreamData
 
 
 @dataclass(frozen=True, slots=True)
-class Position:
+class TraderPosition:
+    """One open position of a tracked trader (not ours: the hot path's own are ``ExchangePosition``)."""
+
     coin: str
     szi: float                  # signed size: > 0 long, < 0 short
     entry_px: float
@@ -38,13 +40,11 @@ class Position:
 class TraderState:
     account_value: float
     total_ntl_usd: float
-    positions: tuple[Position, ...]
+    positions: tuple[TraderPosition, ...]
     time_ms: int | None
 
 
-def _num(v: Any, what: str, optional: bool = False) -> float | None:
-    if v is None and optional:
-        return None
+def _num(v: Any, what: str) -> float:
     try:
         x = float(v)
     except (TypeError, ValueError):
@@ -52,6 +52,10 @@ def _num(v: Any, what: str, optional: bool = False) -> float | None:
     if not math.isfinite(x):
         raise BadUpstreamData(f"{what}: expected a finite number, got {v!r:.40}")
     return x
+
+
+def _optional_num(v: Any, what: str) -> float | None:
+    return None if v is None else _num(v, what)
 
 
 def parse_clearinghouse_state(raw: Any, user: str) -> TraderState:
@@ -71,18 +75,17 @@ def parse_clearinghouse_state(raw: Any, user: str) -> TraderState:
         if szi == 0:
             continue
         lev = p.get("leverage")
-        positions.append(Position(
+        positions.append(TraderPosition(
             coin=p["coin"], szi=szi, entry_px=_num(p.get("entryPx"), f"{w}.entryPx"),
             position_value=_num(p.get("positionValue"), f"{w}.positionValue"),
             unrealized_pnl=_num(p.get("unrealizedPnl"), f"{w}.unrealizedPnl"),
-            leverage=_num(lev.get("value"), f"{w}.leverage", optional=True)
+            leverage=_optional_num(lev.get("value"), f"{w}.leverage")
             if isinstance(lev, dict) else None,
-            liquidation_px=_num(p.get("liquidationPx"), f"{w}.liquidationPx", optional=True)))
+            liquidation_px=_optional_num(p.get("liquidationPx"), f"{w}.liquidationPx")))
     positions.sort(key=lambda p: p.coin)
     return TraderState(
         account_value=_num(summary.get("accountValue"), f"{what}.accountValue"),
-        total_ntl_usd=_num(summary.get("totalNtlPos"), f"{what}.totalNtlPos", optional=True)
-        or 0.0,
+        total_ntl_usd=_optional_num(summary.get("totalNtlPos"), f"{what}.totalNtlPos") or 0.0,
         positions=tuple(positions),
         time_ms=raw.get("time") if isinstance(raw.get("time"), int) else None)
 

@@ -93,7 +93,7 @@ class Account:
     # -- exchange views --------------------------------------------------------------------
 
     def set_positions(self, positions: Iterable[Any]) -> None:
-        """Replace positions with the exchange's (``Position`` records from a reconcile)."""
+        """Replace positions with the exchange's (``ExchangePosition`` records from a reconcile)."""
         self.positions = {p.coin: PositionState(p.coin, p.szi, p.entry_px) for p in positions
                           if p.szi != 0.0}
 

@@ -68,7 +68,7 @@ class OpenOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class Position:
+class ExchangePosition:
     coin: str
     szi: float               # signed size: > 0 long, < 0 short
     entry_px: float
@@ -102,13 +102,13 @@ class AccountSnapshot:
     user: str
     time_ms: int                       # exchange time of the clearinghouseState answer
     open_orders: tuple[OpenOrder, ...]
-    positions: tuple[Position, ...]
+    positions: tuple[ExchangePosition, ...]
     margin: Margin
     fills: tuple[Fill, ...]
     fills_since_ms: int
     attempts: int                      # HTTP requests it took, retries included
 
-    def position(self, coin: str) -> Position | None:
+    def position(self, coin: str) -> ExchangePosition | None:
         for p in self.positions:
             if p.coin == coin:
                 return p
@@ -169,7 +169,7 @@ def parse_open_orders(data: object) -> tuple[OpenOrder, ...]:
     return tuple(parse_open_order(o) for o in data)
 
 
-def parse_clearinghouse_state(data: object) -> tuple[tuple[Position, ...], Margin, int]:
+def parse_clearinghouse_state(data: object) -> tuple[tuple[ExchangePosition, ...], Margin, int]:
     """``clearinghouseState`` → positions (non-zero only), margin, exchange time (ms)."""
     try:
         d: dict = data  # type: ignore[assignment]  # anything else fails below and is reported
@@ -185,7 +185,7 @@ def parse_clearinghouse_state(data: object) -> tuple[tuple[Position, ...], Margi
             if szi == 0:
                 continue
             lev = p.get("leverage") or {}
-            positions.append(Position(
+            positions.append(ExchangePosition(
                 coin=str(p["coin"]), szi=szi, entry_px=_f(p["entryPx"], "entryPx"),
                 position_value=_f(p["positionValue"], "positionValue"),
                 unrealized_pnl=_f(p["unrealizedPnl"], "unrealizedPnl"),

@@ -1,4 +1,4 @@
-"""The trigger rule language (config/triggers.yaml): parse and validate once, compile to closures.
+"""The rule language (config/triggers.yaml): parse and validate once, compile to closures.
 
 A rule's conditions become a tree of small closures at load time, so evaluating a rule on the
 hot path is a few function calls and dict ``get``s on the coin's feature values, with no walk
@@ -36,7 +36,7 @@ import yaml
 
 from tripwire.contracts.features import BAR_CLOSE, BOOL, CATALOG, NUMBER
 from tripwire.hotpath.triggers.actions import ActionError, validate_action
-from tripwire.hotpath.triggers.errors import TriggerConfigError, did_you_mean
+from tripwire.hotpath.triggers.errors import RuleConfigError, did_you_mean
 
 Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -141,35 +141,35 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 
 def load_rules(path: str | Path) -> RuleSet:
-    """Read and compile a rule file; any problem raises :class:`TriggerConfigError`."""
+    """Read and compile a rule file; any problem raises :class:`RuleConfigError`."""
     source = _display_path(Path(path))
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise TriggerConfigError(source, f"cannot read the file ({e.strerror or e})") from None
+        raise RuleConfigError(source, f"cannot read the file ({e.strerror or e})") from None
     try:
         doc = yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = " ".join(p for p in (e.context, e.problem) if p)
-        raise TriggerConfigError(source, f"YAML syntax error: {reason}", line=line) from None
+        raise RuleConfigError(source, f"YAML syntax error: {reason}", line=line) from None
     except yaml.YAMLError as e:
-        raise TriggerConfigError(source, f"YAML syntax error: {e}") from None
+        raise RuleConfigError(source, f"YAML syntax error: {e}") from None
     return compile_rules(doc, source)
 
 
 def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
     """Validate a parsed rule document and compile each rule to a :class:`Rule`."""
     if doc is None:
-        raise TriggerConfigError(source, "the file is empty: expected "
+        raise RuleConfigError(source, "the file is empty: expected "
                                  + ", ".join(TOP_KEYS))
     if not isinstance(doc, dict):
-        raise TriggerConfigError(source, f"expected a mapping of {', '.join(TOP_KEYS)}, "
+        raise RuleConfigError(source, f"expected a mapping of {', '.join(TOP_KEYS)}, "
                                  f"got {_type_name(doc)}")
     for key in doc:
         if key not in TOP_KEYS:
-            raise TriggerConfigError(source, f"unknown top-level key {_key_text(key)}"
+            raise RuleConfigError(source, f"unknown top-level key {_key_text(key)}"
                                      f"{did_you_mean(str(key), TOP_KEYS)}", key=str(key))
     top = _Compiler(source, None)
     max_active = doc.get("max_active_triggers", DEFAULT_MAX_ACTIVE)
@@ -218,7 +218,7 @@ class _Compiler:
         self.features: set[str] = set()
 
     def fail(self, key: str | None, reason: str) -> NoReturn:
-        raise TriggerConfigError(self.source, reason, rule=self.rule_name, key=key)
+        raise RuleConfigError(self.source, reason, rule=self.rule_name, key=key)
 
     # -- scalars
 

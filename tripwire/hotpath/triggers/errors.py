@@ -1,4 +1,7 @@
-"""The one error a bad trigger config raises, and the did-you-mean helper its messages use."""
+"""The one error a bad rule file raises, and the did-you-mean helper its messages use.
+
+A *rule* is a definition in ``config/triggers.yaml``; a *trigger* is one firing of a rule.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ import difflib
 from collections.abc import Iterable
 
 
-class TriggerConfigError(ValueError):
-    """A trigger rule file (or dict) cannot be compiled.
+class RuleConfigError(ValueError):
+    """A rule file (or dict) cannot be compiled.
 
     The message names the source file, the rule and the offending key, e.g.
     ``config/triggers.yaml: rule 'squeeze_up': unknown feature 'cvd_slop_1m' in 'cvd_slop_1m_gt'
