@@ -74,8 +74,13 @@ if _kbackend == "cffi":
             self._buf = _kffi.buffer(self._out)
 
         # The C functions are bound as defaults: a local lookup instead of an attribute one.
-        def __call__(self, data: bytes, _reset: Any = _klib.keccak_reset, _absorb: Any = _klib.keccak_absorb,
-                     _digest: Any = _klib.keccak_digest) -> bytes:
+        def __call__(
+            self,
+            data: bytes,
+            _reset: Any = _klib.keccak_reset,
+            _absorb: Any = _klib.keccak_absorb,
+            _digest: Any = _klib.keccak_digest,
+        ) -> bytes:
             state = self._state
             # padding 0x01 is Keccak (Ethereum), not SHA-3's 0x06
             if _reset(state) or _absorb(state, data, len(data)) or _digest(state, self._out, 32, 1):
@@ -124,11 +129,13 @@ def keccak256(data: bytes) -> bytes:
 
 # --- EIP-712 constants ------------------------------------------------------------------------
 
+
 def _eip712_constants() -> tuple[bytes, dict[bool, bytes]]:
     k = _Keccak256()
     domain_typehash = k(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-    domain_separator = k(domain_typehash + k(b"Exchange") + k(b"1") + (1337).to_bytes(32, "big")
-                         + bytes(32))  # verifyingContract 0x0 as a 32-byte word
+    domain_separator = k(
+        domain_typehash + k(b"Exchange") + k(b"1") + (1337).to_bytes(32, "big") + bytes(32)
+    )  # verifyingContract 0x0 as a 32-byte word
     agent_typehash = k(b"Agent(string source,bytes32 connectionId)")
     struct_prefix = {True: agent_typehash + k(b"a"), False: agent_typehash + k(b"b")}
     return domain_separator, struct_prefix
@@ -151,10 +158,14 @@ def _vault_suffix(vault_address: str) -> bytes:
     return b"\x01" + raw
 
 
-def _connection_bytes(scratch: _Scratch, action: Any, vault_address: str | None, nonce: int,
-                      expires_after: int | None) -> bytes:
-    data = scratch.pack(action) + nonce.to_bytes(8, "big") + (
-        _NO_VAULT if vault_address is None else _vault_suffix(vault_address))
+def _connection_bytes(
+    scratch: _Scratch, action: Any, vault_address: str | None, nonce: int, expires_after: int | None
+) -> bytes:
+    data = (
+        scratch.pack(action)
+        + nonce.to_bytes(8, "big")
+        + (_NO_VAULT if vault_address is None else _vault_suffix(vault_address))
+    )
     if expires_after is not None:
         data += b"\x00" + expires_after.to_bytes(8, "big")
     return data
@@ -166,8 +177,7 @@ def action_hash(action: Any, vault_address: str | None, nonce: int, expires_afte
     return scratch.keccak(_connection_bytes(scratch, action, vault_address, nonce, expires_after))
 
 
-def l1_digest(action: Any, nonce: int, vault_address: str | None, expires_after: int | None,
-              is_mainnet: bool) -> bytes:
+def l1_digest(action: Any, nonce: int, vault_address: str | None, expires_after: int | None, is_mainnet: bool) -> bytes:
     """The 32-byte EIP-712 digest that is ECDSA-signed for an L1 action."""
     scratch = _scratch()
     keccak = scratch.keccak
@@ -205,8 +215,9 @@ class Signer:
         self.is_mainnet = is_mainnet
         self.address = _address_of(key.public_key)
 
-    def sign_l1_action(self, action: dict[str, Any], nonce: int, vault_address: str | None = None,
-                       expires_after: int | None = None) -> dict[str, Any]:
+    def sign_l1_action(
+        self, action: dict[str, Any], nonce: int, vault_address: str | None = None, expires_after: int | None = None
+    ) -> dict[str, Any]:
         """``{"r": "0x..", "s": "0x..", "v": 27|28}``, identical to the SDK's ``sign_l1_action``.
 
         ``nonce`` is the request's nonce (ms timestamp); ``vault_address`` and ``expires_after``
@@ -257,8 +268,9 @@ def _parse_signature(signature: Any) -> bytes:
     return int(r, 16).to_bytes(32, "big") + int(s, 16).to_bytes(32, "big") + bytes((v - 27,))
 
 
-def recover_l1_signer(action: Any, signature: Any, nonce: int, vault_address: str | None,
-                      expires_after: int | None, is_mainnet: bool) -> str:
+def recover_l1_signer(
+    action: Any, signature: Any, nonce: int, vault_address: str | None, expires_after: int | None, is_mainnet: bool
+) -> str:
     """The lowercase ``0x`` address that signed this L1 action (SDK ``recover_agent_or_user_from_l1_action``).
 
     A signature over a different action, nonce, vault, expiry or network recovers to some

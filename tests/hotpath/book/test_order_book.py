@@ -1,15 +1,16 @@
 import pytest
 
+from tests.fixtures import RECORDING
 from tripwire.hotpath.book.order_book import CROSSED, EMPTY, OK, STALE, OrderBook
 from tripwire.hotpath.feed.decode import Decoder
 from tripwire.hotpath.feed.records import Bbo, BookSnapshot
 from tripwire.sim.replay.recordings import read_messages
-from tests.fixtures import RECORDING
 
 
 def snap(bids, asks, t=1000):
-    return BookSnapshot("BTC", t, [p for p, _ in bids], [s for _, s in bids],
-                        [p for p, _ in asks], [s for _, s in asks])
+    return BookSnapshot(
+        "BTC", t, [p for p, _ in bids], [s for _, s in bids], [p for p, _ in asks], [s for _, s in asks]
+    )
 
 
 BIDS = [(100.0, 1.0), (99.9, 2.0), (99.5, 10.0), (98.0, 50.0)]

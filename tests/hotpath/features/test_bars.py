@@ -28,7 +28,7 @@ def bars(f, *ohlcs):
     for k, pxs in enumerate(ohlcs):
         for j, px in enumerate(pxs):
             trade_at(f, T0 + k * M + j * 1000, px)
-    return book_at(f, T0 + len(ohlcs) * M)       # closes the last one
+    return book_at(f, T0 + len(ohlcs) * M)  # closes the last one
 
 
 def test_bar_closes_when_any_update_is_in_a_later_minute():
@@ -67,26 +67,27 @@ def test_quiet_minutes_close_as_flat_zero_volume_bars():
     f = CoinFeatures("BTC", FeatureConfig())
     trade_at(f, T0 + 5000, 100.0)
     trade_at(f, T0 + 6000, 101.0)
-    assert trade_at(f, T0 + 3 * M + 1, 104.0) is True     # minutes 1 and 2 had no trades
+    assert trade_at(f, T0 + 3 * M + 1, 104.0) is True  # minutes 1 and 2 had no trades
     b = f.last_bar
-    assert (b.open_ms, b.o, b.h, b.l, b.c, b.volume, b.trades) == (T0 + 2 * M, 101.0, 101.0,
-                                                                   101.0, 101.0, 0.0, 0)
+    assert (b.open_ms, b.o, b.h, b.l, b.c, b.volume, b.trades) == (T0 + 2 * M, 101.0, 101.0, 101.0, 101.0, 0.0, 0)
     assert f.values["ret_1m_bps"] == 0.0
 
 
 def test_ret_1m_bps_is_close_to_close_and_the_first_bar_open_to_close():
     f = CoinFeatures("BTC", FeatureConfig())
     bars(f, (100.0, 101.0))
-    assert f.values["ret_1m_bps"] == pytest.approx(100.0)                 # 101/100 − 1
+    assert f.values["ret_1m_bps"] == pytest.approx(100.0)  # 101/100 − 1
     trade_at(f, T0 + M + 1, 99.99)
     book_at(f, T0 + 2 * M)
     assert f.values["ret_1m_bps"] == pytest.approx((99.99 / 101.0 - 1) * 1e4)
 
 
-ATR_BARS = ((100.0, 102.0, 99.0, 101.0),    # TR 3 (first bar: high − low)
-            (100.0, 103.0, 100.0, 102.0),   # TR max(3, |103−101|, |100−101|) = 3
-            (105.0, 106.0, 105.0, 105.5),   # TR max(1, |106−102|, |105−102|) = 4 (gap)
-            (106.0, 106.0, 104.0, 104.0))   # TR max(2, |106−105.5|, |104−105.5|) = 2
+ATR_BARS = (
+    (100.0, 102.0, 99.0, 101.0),  # TR 3 (first bar: high − low)
+    (100.0, 103.0, 100.0, 102.0),  # TR max(3, |103−101|, |100−101|) = 3
+    (105.0, 106.0, 105.0, 105.5),  # TR max(1, |106−102|, |105−102|) = 4 (gap)
+    (106.0, 106.0, 104.0, 104.0),
+)  # TR max(2, |106−105.5|, |104−105.5|) = 2
 
 
 def test_atr_is_wilder_seeded_with_the_mean_of_the_first_trs():
@@ -119,7 +120,7 @@ def test_range_high_low_over_the_last_n_bars():
     bars(g, *ATR_BARS[:3])
     assert (g.values["range_high_30m"], g.values["range_low_30m"]) == (106.0, 99.0)
     h = CoinFeatures("BTC", FeatureConfig(range_bars=3))
-    bars(h, *ATR_BARS)                                      # the first bar (low 99) has left
+    bars(h, *ATR_BARS)  # the first bar (low 99) has left
     assert (h.values["range_high_30m"], h.values["range_low_30m"]) == (106.0, 100.0)
 
 
@@ -142,7 +143,7 @@ def test_bollinger_position_is_absent_on_a_flat_market():
 def test_realized_vol_is_the_std_of_log_returns_in_bps():
     f = CoinFeatures("BTC", FeatureConfig(rv_bars=2))
     bars(f, (100.0,), (110.0,))
-    assert "realized_vol_bps_1m" not in f.values            # one return only
+    assert "realized_vol_bps_1m" not in f.values  # one return only
     trade_at(f, T0 + 2 * M, 99.0)
     book_at(f, T0 + 3 * M)
     # returns ln 1.1 and ln 0.9; population std of two values = half their distance.
@@ -163,12 +164,11 @@ def _vp(f, k, *fills):
 
 
 def test_volume_profile_poc_nodes_and_eviction():
-    cfg = FeatureConfig(vpvr_bars=3, vpvr_min_bars=2, vpvr_bin_bps=100, vpvr_node_share=0.5,
-                        vpvr_near_bps=100)
+    cfg = FeatureConfig(vpvr_bars=3, vpvr_min_bars=2, vpvr_bin_bps=100, vpvr_node_share=0.5, vpvr_near_bps=100)
     f = CoinFeatures("BTC", cfg)
     c100, c103, c106 = (_bin_center(p, 100) for p in (100.0, 103.0, 106.0))
     _vp(f, 0, (100.0, 5.0), (103.0, 1.0))
-    assert "vpvr_poc_px" not in f.values and "near_vpvr_node" not in f.values   # 1 bar < 2
+    assert "vpvr_poc_px" not in f.values and "near_vpvr_node" not in f.values  # 1 bar < 2
     _vp(f, 1, (100.0, 3.0), (106.0, 4.0))
     # bins: 100 → 8, 103 → 1, 106 → 4. POC 100; nodes ≥ 0.5 × 8: the 100 and 106 bins.
     assert f.values["vpvr_poc_px"] == pytest.approx(c100)
@@ -177,7 +177,7 @@ def test_volume_profile_poc_nodes_and_eviction():
     # last 103: nearest node is the 106 bin or the 100 bin, whichever centre is closer.
     d = min(abs(103.0 - c100), abs(c106 - 103.0)) / 103.0 * 1e4
     assert f.values["vpvr_node_distance_bps"] == pytest.approx(d)
-    assert f.values["near_vpvr_node"] is False                      # ≥ 2 % away, limit 1 %
+    assert f.values["near_vpvr_node"] is False  # ≥ 2 % away, limit 1 %
     book_at(f, T0 + 3 * M)
     # bins: 100 → 8, 103 → 11, 106 → 4. POC 103; nodes ≥ 5.5: 100 and 103.
     assert f.values["vpvr_poc_px"] == pytest.approx(c103)
@@ -188,14 +188,14 @@ def test_volume_profile_poc_nodes_and_eviction():
     assert f.values["vpvr_poc_px"] == pytest.approx(c103)
     assert f.values["vpvr_node_distance_bps"] == pytest.approx(abs(106.0 - c106) / 106.0 * 1e4)
     trade_at(f, T0 + 4 * M + 1, 100.0, 0.1)
-    d = min(abs(100.0 - c103), abs(c106 - 100.0)) / 100.0 * 1e4     # the 100 bin is no node now
+    d = min(abs(100.0 - c103), abs(c106 - 100.0)) / 100.0 * 1e4  # the 100 bin is no node now
     assert f.values["vpvr_node_distance_bps"] == pytest.approx(d)
 
 
 def test_long_gap_fills_at_most_the_longest_bar_window():
     f = CoinFeatures("BTC", FeatureConfig())
     trade_at(f, T0, 100.0)
-    trade_at(f, T0 + 1000 * M, 101.0)                    # 999 quiet minutes later
-    assert f.last_bar.open_ms == T0 + 999 * M             # the last quiet minute, flat
+    trade_at(f, T0 + 1000 * M, 101.0)  # 999 quiet minutes later
+    assert f.last_bar.open_ms == T0 + 999 * M  # the last quiet minute, flat
     assert f.last_bar.c == 100.0
     assert f._bars.bars_closed == 1 + FeatureConfig().max_bar_history

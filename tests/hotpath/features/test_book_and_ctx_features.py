@@ -14,8 +14,7 @@ T0 = 1_704_110_400_000
 
 def snapshot(t):
     #        bids: 100.00×1, 99.95×2, 99.00×10     asks: 100.10×3, 100.20×1, 101.00×10
-    return BookSnapshot("BTC", t, [100.0, 99.95, 99.0], [1.0, 2.0, 10.0],
-                        [100.1, 100.2, 101.0], [3.0, 1.0, 10.0])
+    return BookSnapshot("BTC", t, [100.0, 99.95, 99.0], [1.0, 2.0, 10.0], [100.1, 100.2, 101.0], [3.0, 1.0, 10.0])
 
 
 def ctx(oi=1000.0, funding=0.0000125, mark=100.2, oracle=100.0, premium=0.0003):
@@ -30,8 +29,8 @@ def test_book_features_from_the_top_of_book_and_levels():
     v = f.values
     assert v["mid"] == pytest.approx(100.05)
     assert v["spread_bps"] == pytest.approx(0.1 / 100.05 * 1e4)
-    assert v["microprice"] == pytest.approx((100.0 * 3 + 100.1 * 1) / 4)     # leans to thin side
-    assert v["book_imbalance"] == pytest.approx((3 - 4) / 7)                # top 2 levels
+    assert v["microprice"] == pytest.approx((100.0 * 3 + 100.1 * 1) / 4)  # leans to thin side
+    assert v["book_imbalance"] == pytest.approx((3 - 4) / 7)  # top 2 levels
     # Within 10 bps of 100.05 = [99.94995, 100.15005]: bids 100×1 + 99.95×2, asks 100.1×3.
     assert v["bid_depth_usd"] == pytest.approx(100.0 + 199.9)
     assert v["ask_depth_usd"] == pytest.approx(300.3)
@@ -53,15 +52,15 @@ def test_imbalance_uses_five_levels_by_default():
 def test_microprice_drift_compares_with_the_microprice_5s_earlier():
     f = CoinFeatures("BTC", FeatureConfig())
     book = OrderBook("BTC")
-    book.apply_bbo(Bbo("BTC", T0, 100.0, 1.0, 100.2, 1.0))          # microprice 100.1
+    book.apply_bbo(Bbo("BTC", T0, 100.0, 1.0, 100.2, 1.0))  # microprice 100.1
     f.on_book(book, T0)
-    book.apply_bbo(Bbo("BTC", T0 + 2000, 100.1, 1.0, 100.3, 1.0))   # microprice 100.2
+    book.apply_bbo(Bbo("BTC", T0 + 2000, 100.1, 1.0, 100.3, 1.0))  # microprice 100.2
     f.on_book(book, T0 + 2000)
     f.on_book(book, T0 + 4999)
-    assert "microprice_drift_bps_5s" not in f.values                   # nothing 5 s old yet
+    assert "microprice_drift_bps_5s" not in f.values  # nothing 5 s old yet
     f.on_book(book, T0 + 5000)
     assert f.values["microprice_drift_bps_5s"] == pytest.approx((100.2 / 100.1 - 1) * 1e4)
-    f.on_book(book, T0 + 7000)                                         # 5 s ago: already 100.2
+    f.on_book(book, T0 + 7000)  # 5 s ago: already 100.2
     assert f.values["microprice_drift_bps_5s"] == pytest.approx(0.0)
 
 
@@ -83,7 +82,7 @@ def test_asset_context_features():
     assert v["basis_mark_oracle_bps"] == pytest.approx(20.0)
     assert "oi_change_pct_5m" not in v
     book = OrderBook("BTC")
-    book.apply_snapshot(snapshot(T0 + 1000))          # mid 100.05
+    book.apply_snapshot(snapshot(T0 + 1000))  # mid 100.05
     f.on_book(book, T0 + 1000)
     assert v["basis_mid_oracle_bps"] == pytest.approx(5.0)
     f.on_asset_ctx(ctx(oracle=100.05, premium=None), T0 + 2000)
@@ -96,15 +95,15 @@ def test_open_interest_change_over_5m_and_15m():
     f.on_asset_ctx(ctx(oi=1000.0), T0)
     f.on_asset_ctx(ctx(oi=1010.0), T0 + 100_000)
     f.on_asset_ctx(ctx(oi=1020.0), T0 + 299_999)
-    assert "oi_change_pct_5m" not in f.values                          # no sample 5 min old
+    assert "oi_change_pct_5m" not in f.values  # no sample 5 min old
     f.on_asset_ctx(ctx(oi=1050.0), T0 + 300_000)
-    assert f.values["oi_change_pct_5m"] == pytest.approx(5.0)          # vs 1000 at T0
+    assert f.values["oi_change_pct_5m"] == pytest.approx(5.0)  # vs 1000 at T0
     f.on_asset_ctx(ctx(oi=1100.0), T0 + 400_000)
     assert f.values["oi_change_pct_5m"] == pytest.approx((1100 / 1010 - 1) * 100)
     assert "oi_change_pct_15m" not in f.values
     f.on_asset_ctx(ctx(oi=990.0), T0 + 900_000)
-    assert f.values["oi_change_pct_5m"] == pytest.approx(-10.0)        # vs 1100 at T0+400 s
-    assert f.values["oi_change_pct_15m"] == pytest.approx(-1.0)        # vs 1000 at T0
+    assert f.values["oi_change_pct_5m"] == pytest.approx(-10.0)  # vs 1100 at T0+400 s
+    assert f.values["oi_change_pct_15m"] == pytest.approx(-1.0)  # vs 1000 at T0
 
 
 def test_external_features_are_validated():
@@ -143,7 +142,7 @@ def test_an_update_older_than_the_newest_does_not_move_time_back():
 
 def test_context_without_an_exchange_time_is_not_an_oi_history_sample():
     f = CoinFeatures("BTC", FeatureConfig())
-    f.on_asset_ctx(ctx(oi=500.0), 0)              # before any book or trade: no time known
+    f.on_asset_ctx(ctx(oi=500.0), 0)  # before any book or trade: no time known
     assert f.values["open_interest"] == 500.0
     f.on_asset_ctx(ctx(oi=1000.0), T0)
-    assert "oi_change_pct_5m" not in f.values     # not compared with the untimed sample
+    assert "oi_change_pct_5m" not in f.values  # not compared with the untimed sample

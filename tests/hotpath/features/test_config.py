@@ -15,8 +15,9 @@ def test_defaults_match_the_catalog_names():
     assert cfg.liquidator_addresses == (HLP_LIQUIDATOR,)
 
 
-@pytest.mark.parametrize("field", ["cvd_short_s", "vwap_s", "burst_s", "atr_bars", "depth_bps",
-                                   "vpvr_bin_bps", "imbalance_levels"])
+@pytest.mark.parametrize(
+    "field", ["cvd_short_s", "vwap_s", "burst_s", "atr_bars", "depth_bps", "vpvr_bin_bps", "imbalance_levels"]
+)
 def test_non_positive_window_is_refused(field):
     with pytest.raises(ValidationError, match=field):
         FeatureConfig(**{field: 0})
@@ -44,5 +45,6 @@ def test_windows_must_be_whole_buckets():
     with pytest.raises(ValidationError, match="burst_baseline_s"):
         FeatureConfig(burst_s=7, burst_baseline_s=300)
     with pytest.raises(ValidationError, match="vwap_s"):
-        FeatureConfig(bucket_ms=7000, cvd_short_s=63, cvd_long_s=301, vwap_s=60, burst_s=7,
-                      burst_baseline_s=301, liq_s=63)
+        FeatureConfig(
+            bucket_ms=7000, cvd_short_s=63, cvd_long_s=301, vwap_s=60, burst_s=7, burst_baseline_s=301, liq_s=63
+        )

@@ -2,9 +2,9 @@
 
 import pytest
 
-from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.contracts import features as catalog
 from tripwire.contracts.features import BAR_CLOSE, BOOK, BOOL, EXTERNAL, NUMBER, TRADES, FeatureSpec
+from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.config import FeatureConfig
 from tripwire.hotpath.features.custom import CustomFeature, register_custom_feature
 from tripwire.hotpath.features.engine import CoinFeatures
@@ -38,24 +38,21 @@ def test_registered_custom_feature_is_in_the_catalog_and_computed_after_builtins
 def test_custom_feature_returning_none_is_absent():
     wide = register_custom_feature(
         FeatureSpec("wide_book", BOOL, (BOOK,), "spread over 15 bps, once there is a mid"),
-        lambda ctx: None if ctx.book is None else ctx.values["spread_bps"] > 15)
+        lambda ctx: None if ctx.book is None else ctx.values["spread_bps"] > 15,
+    )
     f = CoinFeatures("BTC", FeatureConfig(), custom=[wide])
     book_at(f, T0)
     assert f.values["wide_book"] is True
-    none = register_custom_feature(FeatureSpec("never", NUMBER, (BOOK,), "never warm"),
-                                   lambda ctx: None)
+    none = register_custom_feature(FeatureSpec("never", NUMBER, (BOOK,), "never warm"), lambda ctx: None)
     g = CoinFeatures("BTC", FeatureConfig(), custom=[none])
     book_at(g, T0)
     assert "never" not in g.values
 
 
 def test_erroring_custom_feature_is_counted_and_the_rest_keep_working():
-    bad = register_custom_feature(FeatureSpec("bad", NUMBER, (BOOK,), "divides by zero"),
-                                  lambda ctx: 1 / 0)
-    nan = register_custom_feature(FeatureSpec("nan", NUMBER, (BOOK,), "returns nan"),
-                                  lambda ctx: float("nan"))
-    good = register_custom_feature(FeatureSpec("good", NUMBER, (BOOK,), "mid"),
-                                   lambda ctx: ctx.values["mid"])
+    bad = register_custom_feature(FeatureSpec("bad", NUMBER, (BOOK,), "divides by zero"), lambda ctx: 1 / 0)
+    nan = register_custom_feature(FeatureSpec("nan", NUMBER, (BOOK,), "returns nan"), lambda ctx: float("nan"))
+    good = register_custom_feature(FeatureSpec("good", NUMBER, (BOOK,), "mid"), lambda ctx: ctx.values["mid"])
     f = CoinFeatures("BTC", FeatureConfig(), custom=[bad, nan, good])
     for k in range(3):
         book_at(f, T0 + k)
@@ -72,19 +69,20 @@ def test_custom_features_run_only_on_their_update_kinds():
         def compute(ctx):
             calls[key] += 1
             return calls[key]
+
         return compute
 
-    on_trades = register_custom_feature(FeatureSpec("n_trade_msgs", NUMBER, (TRADES,), "."),
-                                        count("trades"))
-    on_bar = register_custom_feature(FeatureSpec("last_bar_close", NUMBER, (BAR_CLOSE,), "."),
-                                     lambda ctx: ctx.last_bar.c)
+    on_trades = register_custom_feature(FeatureSpec("n_trade_msgs", NUMBER, (TRADES,), "."), count("trades"))
+    on_bar = register_custom_feature(
+        FeatureSpec("last_bar_close", NUMBER, (BAR_CLOSE,), "."), lambda ctx: ctx.last_bar.c
+    )
     on_ext = register_custom_feature(FeatureSpec("n_ext", NUMBER, (EXTERNAL,), "."), count("ext"))
     f = CoinFeatures("BTC", FeatureConfig(), custom=[on_trades, on_bar, on_ext])
     book_at(f, T0)
     assert calls == {"trades": 0, "bar": 0, "ext": 0}
     f.on_trades(Trades("BTC", [Trade("BTC", True, 100.5, 1.0, T0 + 1, 0, None)], T0 + 1))
     assert f.values["n_trade_msgs"] == 1 and "last_bar_close" not in f.values
-    assert book_at(f, T0 + 60_000) is True                 # a bar closed on a book update
+    assert book_at(f, T0 + 60_000) is True  # a bar closed on a book update
     assert f.values["last_bar_close"] == 100.5
     f.set_external("ls_ratio", 2.0)
     assert calls["ext"] == 1 and calls["trades"] == 1

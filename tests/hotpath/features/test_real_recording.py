@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.contracts import features as catalog
+from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.config import FeatureConfig
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.decode import Decoder
@@ -65,14 +65,15 @@ def test_all_builtin_features_warm_up_on_real_books_with_trades_and_contexts(sna
     for i, snap in enumerate(snapshots):
         book.apply_snapshot(snap)
         f.on_book(book, snap.time_ms)
-        users = (liq, "0x" + "1" * 40) if i % 97 == 0 else ("0x" + "2" * 40, liq) if i % 89 == 0 \
-            else None
+        users = (liq, "0x" + "1" * 40) if i % 97 == 0 else ("0x" + "2" * 40, liq) if i % 89 == 0 else None
         px = book.best_ask if i % 2 else book.best_bid
-        f.on_trades(Trades("BTC", [Trade("BTC", bool(i % 2), px, 0.01 * (1 + i % 7),
-                                         snap.time_ms, i, users)], snap.time_ms))
+        f.on_trades(
+            Trades("BTC", [Trade("BTC", bool(i % 2), px, 0.01 * (1 + i % 7), snap.time_ms, i, users)], snap.time_ms)
+        )
         if i % 10 == 0:
-            f.on_asset_ctx(AssetCtx("BTC", 0, 1e-5, 1000.0 + i, book.mid + 1.0, book.mid, None,
-                                    1e-4, 42000.0, 1e9), snap.time_ms)
+            f.on_asset_ctx(
+                AssetCtx("BTC", 0, 1e-5, 1000.0 + i, book.mid + 1.0, book.mid, None, 1e-4, 42000.0, 1e9), snap.time_ms
+            )
     f.set_external("ls_ratio", 1.1)
     f.set_external("smart_money_bias", 0.2)
     missing = [s.name for s in catalog.BUILTIN if s.name not in f.values]

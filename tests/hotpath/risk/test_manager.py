@@ -1,9 +1,21 @@
 import pytest
 
 from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
-from tripwire.hotpath.risk.manager import (ACTIVE, CANCEL_ALL, DRAWDOWN, FLATTEN, HALTED, LATENCY,
-                                  ORDER_ERRORS, PAUSE, REDUCING, STALE_DATA, Exposure,
-                                  OrderIntent, RiskManager)
+from tripwire.hotpath.risk.manager import (
+    ACTIVE,
+    CANCEL_ALL,
+    DRAWDOWN,
+    FLATTEN,
+    HALTED,
+    LATENCY,
+    ORDER_ERRORS,
+    PAUSE,
+    REDUCING,
+    STALE_DATA,
+    Exposure,
+    OrderIntent,
+    RiskManager,
+)
 
 CFG = load_risk_config("config/risk.yaml")
 
@@ -20,16 +32,31 @@ def test_order_within_limits_is_allowed():
     assert RiskManager(CFG).check(buy(0.05), flat()).ok
 
 
-@pytest.mark.parametrize("intent,exposure,reason", [
-    (buy(0.0002), flat(), "min_order"),
-    (buy(0.07, trigger_id="t1"), flat(), "size_frac"),            # $2,800 > 25 % of $10,000
-    (buy(0.13), flat(100_000.0), "coin_limit"),                   # $5,200 > $5,000
-    (buy(0.02), Exposure(10_000.0, {"ETH": -2.4, "SOL": -45.0}, {"BTC": 40_000.0, "ETH": 2_000.0, "SOL": 100.0}), "total_limit"),
-    (buy(0.01), Exposure(10_000.0, {"ETH": 0.1, "SOL": 1.0, "DOGE": 10.0}, {"BTC": 40_000.0, "ETH": 2_000.0, "SOL": 100.0, "DOGE": 0.1}), "open_positions"),
-    (buy(0.01), Exposure(10_000.0, {}, {"BTC": 40_000.0}, day_pnl=-600.0), "daily_loss"),
-    (buy(0.01), Exposure(0.0, {}, {"BTC": 40_000.0}), "no_equity"),
-    (buy(0.01, reduce_only=True), flat(), "reduce_only"),
-])
+@pytest.mark.parametrize(
+    "intent,exposure,reason",
+    [
+        (buy(0.0002), flat(), "min_order"),
+        (buy(0.07, trigger_id="t1"), flat(), "size_frac"),  # $2,800 > 25 % of $10,000
+        (buy(0.13), flat(100_000.0), "coin_limit"),  # $5,200 > $5,000
+        (
+            buy(0.02),
+            Exposure(10_000.0, {"ETH": -2.4, "SOL": -45.0}, {"BTC": 40_000.0, "ETH": 2_000.0, "SOL": 100.0}),
+            "total_limit",
+        ),
+        (
+            buy(0.01),
+            Exposure(
+                10_000.0,
+                {"ETH": 0.1, "SOL": 1.0, "DOGE": 10.0},
+                {"BTC": 40_000.0, "ETH": 2_000.0, "SOL": 100.0, "DOGE": 0.1},
+            ),
+            "open_positions",
+        ),
+        (buy(0.01), Exposure(10_000.0, {}, {"BTC": 40_000.0}, day_pnl=-600.0), "daily_loss"),
+        (buy(0.01), Exposure(0.0, {}, {"BTC": 40_000.0}), "no_equity"),
+        (buy(0.01, reduce_only=True), flat(), "reduce_only"),
+    ],
+)
 def test_each_limit_refuses_with_its_reason(intent, exposure, reason):
     rm = RiskManager(CFG)
     v = rm.check(intent, exposure)
@@ -41,7 +68,7 @@ def test_reducing_orders_pass_in_every_state():
     rm = RiskManager(CFG)
     long = Exposure(10_000.0, {"BTC": 0.1}, {"BTC": 40_000.0})
     rm.on_equity(10_000.0, 0)
-    rm.on_equity(9_000.0, 1_000)        # 10 % drawdown → halted
+    rm.on_equity(9_000.0, 1_000)  # 10 % drawdown → halted
     assert rm.state == HALTED
     assert rm.check(OrderIntent("BTC", False, 0.1, 40_000.0, reduce_only=True), long).ok
     assert not rm.check(buy(0.01), long).ok
@@ -60,10 +87,10 @@ def test_latency_breaker_cancels_all_and_reduces_once():
 def test_drawdown_within_the_hour_flattens_and_halts_but_old_peaks_expire():
     rm = RiskManager(CFG)
     rm.on_equity(10_000.0, 0)
-    assert rm.on_equity(9_800.0, 1_000) == []            # 2 %
-    assert rm.on_equity(10_000.0, 3_700_000) == []       # first peak left the window
-    assert rm.on_equity(9_750.0, 3_800_000) == []        # 2.5 % off the new peak
-    trips = rm.on_equity(9_690.0, 3_900_000)             # 3.1 %
+    assert rm.on_equity(9_800.0, 1_000) == []  # 2 %
+    assert rm.on_equity(10_000.0, 3_700_000) == []  # first peak left the window
+    assert rm.on_equity(9_750.0, 3_800_000) == []  # 2.5 % off the new peak
+    trips = rm.on_equity(9_690.0, 3_900_000)  # 3.1 %
     assert [(t.breaker, t.action, t.state) for t in trips] == [(DRAWDOWN, FLATTEN, HALTED)]
 
 
@@ -95,7 +122,7 @@ def test_operator_resume_clears_latched_breakers_but_not_a_lost_feed():
     rm = RiskManager(CFG)
     rm.on_tick_to_trade(500.0)
     rm.on_disconnect()
-    assert rm.resume("operator") == REDUCING   # still disconnected
+    assert rm.resume("operator") == REDUCING  # still disconnected
     rm.on_reconnect()
     assert rm.state == ACTIVE and rm.tripped == {}
 

@@ -17,8 +17,7 @@ def fresh_registry(monkeypatch):
 
 
 def test_bracket_defaults():
-    assert validate_action("place_bracket", None) == {"size_frac": 0.02, "tp_atr": 1.5,
-                                                      "sl_atr": 1.0, "entry": "ioc"}
+    assert validate_action("place_bracket", None) == {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"}
 
 
 def test_the_bracket_stop_is_never_tighter_than_0_7_atr():
@@ -28,8 +27,7 @@ def test_the_bracket_stop_is_never_tighter_than_0_7_atr():
 
 
 @pytest.mark.parametrize("name", ["place_bracket", "place_limit", "hedge"])
-@pytest.mark.parametrize("size_frac, ok", [(0.25, True), (0.001, True), (0.26, False),
-                                           (0, False), (-0.1, False)])
+@pytest.mark.parametrize("size_frac, ok", [(0.25, True), (0.001, True), (0.26, False), (0, False), (-0.1, False)])
 def test_order_size_is_a_fraction_between_0_and_a_quarter(name, size_frac, ok):
     if ok:
         assert validate_action(name, {"size_frac": size_frac})["size_frac"] == size_frac
@@ -39,8 +37,12 @@ def test_order_size_is_a_fraction_between_0_and_a_quarter(name, size_frac, ok):
 
 
 def test_limit_params():
-    assert validate_action("place_limit", {}) == {"size_frac": 0.02, "offset_bps": 0.0,
-                                                  "from": "mid", "post_only": True}
+    assert validate_action("place_limit", {}) == {
+        "size_frac": 0.02,
+        "offset_bps": 0.0,
+        "from": "mid",
+        "post_only": True,
+    }
     with pytest.raises(ActionError, match="offset_bps"):
         validate_action("place_limit", {"offset_bps": -1})
     with pytest.raises(ActionError, match="'from'"):
@@ -67,17 +69,32 @@ class Notify(ActionParams):
 
 def test_a_registered_action_can_be_used_in_rules():
     register_action("notify", Notify)
-    rs = compile_rules({"rules": {"r": {"side": "long", "when_all": [{"funding_bps_lt": 0}],
-                                        "actions": [{"notify": {"channel": "ops"}}]}}}, "t.yaml")
+    rs = compile_rules(
+        {
+            "rules": {
+                "r": {"side": "long", "when_all": [{"funding_bps_lt": 0}], "actions": [{"notify": {"channel": "ops"}}]}
+            }
+        },
+        "t.yaml",
+    )
     assert rs["r"].actions == (("notify", {"channel": "ops", "level": 1}),)
 
 
 def test_a_registered_action_validates_its_params_in_rules():
     register_action("notify", Notify)
     with pytest.raises(RuleConfigError, match="rule 'r': action 'notify': parameter 'level'"):
-        compile_rules({"rules": {"r": {"side": "long", "when_all": [{"funding_bps_lt": 0}],
-                                       "actions": [{"notify": {"channel": "a", "level": 9}}]}}},
-                      "t.yaml")
+        compile_rules(
+            {
+                "rules": {
+                    "r": {
+                        "side": "long",
+                        "when_all": [{"funding_bps_lt": 0}],
+                        "actions": [{"notify": {"channel": "a", "level": 9}}],
+                    }
+                }
+            },
+            "t.yaml",
+        )
 
 
 def test_registering_the_same_model_twice_is_harmless_but_another_model_is_refused():

@@ -21,27 +21,34 @@ def holds(condition: dict, values: dict) -> bool:
 # -- operators ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key, threshold, value, expected", [
-    ("funding_bps_gt", 0.5, 0.6, True), ("funding_bps_gt", 0.5, 0.5, False),
-    ("funding_bps_lt", 0.5, 0.4, True), ("funding_bps_lt", 0.5, 0.5, False),
-    ("funding_bps_ge", 0.5, 0.5, True), ("funding_bps_ge", 0.5, 0.4, False),
-    ("funding_bps_le", 0.5, 0.5, True), ("funding_bps_le", 0.5, 0.6, False),
-    ("funding_bps_eq", 0.5, 0.5, True), ("funding_bps_eq", 0.5, 0.6, False),
-    ("funding_bps_gt", -1, 0, True),   # integers in YAML are numbers too
-])
-def test_comparison_operators_compare_the_feature_with_the_value(key, threshold, value,
-                                                                  expected):
+@pytest.mark.parametrize(
+    "key, threshold, value, expected",
+    [
+        ("funding_bps_gt", 0.5, 0.6, True),
+        ("funding_bps_gt", 0.5, 0.5, False),
+        ("funding_bps_lt", 0.5, 0.4, True),
+        ("funding_bps_lt", 0.5, 0.5, False),
+        ("funding_bps_ge", 0.5, 0.5, True),
+        ("funding_bps_ge", 0.5, 0.4, False),
+        ("funding_bps_le", 0.5, 0.5, True),
+        ("funding_bps_le", 0.5, 0.6, False),
+        ("funding_bps_eq", 0.5, 0.5, True),
+        ("funding_bps_eq", 0.5, 0.6, False),
+        ("funding_bps_gt", -1, 0, True),  # integers in YAML are numbers too
+    ],
+)
+def test_comparison_operators_compare_the_feature_with_the_value(key, threshold, value, expected):
     assert holds({key: threshold}, {"funding_bps": value}) is expected
 
 
 def test_gt_pct_means_above_the_other_feature_scaled_up_by_pct():
-    cond = {"mid_gt_pct": {"of": "vwap_1m", "pct": 0.1}}   # mid > vwap × 1.001
+    cond = {"mid_gt_pct": {"of": "vwap_1m", "pct": 0.1}}  # mid > vwap × 1.001
     assert holds(cond, {"mid": 100.11, "vwap_1m": 100.0})
     assert not holds(cond, {"mid": 100.09, "vwap_1m": 100.0})
 
 
 def test_lt_pct_means_below_the_other_feature_scaled_down_by_pct():
-    cond = {"last_px_lt_pct": {"of": "range_low_30m", "pct": 1}}   # last_px < low × 0.99
+    cond = {"last_px_lt_pct": {"of": "range_low_30m", "pct": 1}}  # last_px < low × 0.99
     assert holds(cond, {"last_px": 98.9, "range_low_30m": 100.0})
     assert not holds(cond, {"last_px": 99.1, "range_low_30m": 100.0})
 
@@ -59,11 +66,20 @@ def test_a_bare_boolean_feature_means_equality():
     assert holds({"near_vpvr_node_eq": True}, {"near_vpvr_node": True})
 
 
-@pytest.mark.parametrize("cond", [
-    {"funding_bps_gt": 0}, {"funding_bps_lt": 0}, {"funding_bps_ge": 0}, {"funding_bps_le": 0},
-    {"funding_bps_eq": 0}, {"near_vpvr_node": False}, {"near_vpvr_node": True},
-    {"mid_gt_pct": {"of": "vwap_1m", "pct": 0}}, {"mid_lt_pct": {"of": "vwap_1m", "pct": 0}},
-])
+@pytest.mark.parametrize(
+    "cond",
+    [
+        {"funding_bps_gt": 0},
+        {"funding_bps_lt": 0},
+        {"funding_bps_ge": 0},
+        {"funding_bps_le": 0},
+        {"funding_bps_eq": 0},
+        {"near_vpvr_node": False},
+        {"near_vpvr_node": True},
+        {"mid_gt_pct": {"of": "vwap_1m", "pct": 0}},
+        {"mid_lt_pct": {"of": "vwap_1m", "pct": 0}},
+    ],
+)
 def test_a_condition_on_an_absent_feature_is_false(cond):
     assert not holds(cond, {})
 
@@ -89,6 +105,7 @@ def test_feature_names_with_underscores_split_at_the_known_feature():
 
 def test_the_longest_known_feature_name_wins_the_split(monkeypatch):
     from tripwire.contracts import features as catalog
+
     spec = catalog.FeatureSpec("mid_gt", catalog.NUMBER, (catalog.BOOK,), "test only")
     monkeypatch.setitem(catalog.CATALOG, "mid_gt", spec)
     # 'mid_gt_gt' is mid_gt + _gt, not mid + an operator '_gt_gt'
@@ -102,8 +119,7 @@ A, B, C = {"funding_bps_gt": 0}, {"spread_bps_lt": 1}, {"cvd_slope_1m_gt": 0}
 
 
 def vals(a: bool, b: bool, c: bool) -> dict:
-    return {"funding_bps": 1 if a else -1, "spread_bps": 0.5 if b else 2,
-            "cvd_slope_1m": 1 if c else -1}
+    return {"funding_bps": 1 if a else -1, "spread_bps": 0.5 if b else 2, "cvd_slope_1m": 1 if c else -1}
 
 
 @pytest.mark.parametrize("a, b, c", [(x, y, z) for x in (0, 1) for y in (0, 1) for z in (0, 1)])
@@ -125,7 +141,7 @@ def test_quorum_holds_when_at_least_k_conditions_hold(k, a, b, c):
 
 @pytest.mark.parametrize("hits", range(6))
 def test_quorum_of_five_needs_k_hits_whatever_their_position(hits):
-    of = [{"funding_bps_gt": i} for i in range(5)]   # funding = n → the first n hold
+    of = [{"funding_bps_gt": i} for i in range(5)]  # funding = n → the first n hold
     rule = rule_of({"quorum": {"k": 3, "of": of}})
     assert rule.condition({"funding_bps": hits - 0.5}) is (hits >= 3)
 
@@ -139,14 +155,18 @@ def test_quorum_with_k_equal_to_the_count_of_conditions_is_all_of_them():
 def test_quorum_counts_a_multi_condition_mapping_as_one_vote():
     rule = rule_of({"quorum": {"k": 2, "of": [{**A, **B}, C]}})
     assert rule.condition(vals(1, 1, 1))
-    assert not rule.condition(vals(1, 0, 1))   # A∧B fails, so only one vote
+    assert not rule.condition(vals(1, 0, 1))  # A∧B fails, so only one vote
 
 
 def test_combinators_nest_anywhere():
-    rule = rule_of({"when_any": [
-        {"when_all": [A, {"quorum": {"k": 1, "of": [B, C]}}]},
-        {"near_vpvr_node": True},
-    ]})
+    rule = rule_of(
+        {
+            "when_any": [
+                {"when_all": [A, {"quorum": {"k": 1, "of": [B, C]}}]},
+                {"near_vpvr_node": True},
+            ]
+        }
+    )
     assert rule.condition(vals(1, 0, 1))
     assert not rule.condition(vals(1, 0, 0))
     assert rule.condition({"near_vpvr_node": True})
@@ -177,11 +197,18 @@ def test_when_all_and_when_any_work_for_any_length(n):
 
 
 def test_rule_fields_take_defaults_from_the_defaults_block():
-    rs = compile_rules({"max_active_triggers": 2, "active_ttl_s": 30,
-                        "defaults": {"cooldown_s": 15, "on": "bar_close_1m"},
-                        "rules": {"r": {"side": "short", "when_all": [A]},
-                                  "s": {"side": "long", "on": "tick", "cooldown_s": 0,
-                                        "coins": ["BTC", "ETH"], "when_all": [A]}}}, "t.yaml")
+    rs = compile_rules(
+        {
+            "max_active_triggers": 2,
+            "active_ttl_s": 30,
+            "defaults": {"cooldown_s": 15, "on": "bar_close_1m"},
+            "rules": {
+                "r": {"side": "short", "when_all": [A]},
+                "s": {"side": "long", "on": "tick", "cooldown_s": 0, "coins": ["BTC", "ETH"], "when_all": [A]},
+            },
+        },
+        "t.yaml",
+    )
     assert (rs.max_active_triggers, rs.active_ttl_s) == (2, 30.0)
     r, s = rs["r"], rs["s"]
     assert (r.side, r.on, r.cooldown_s, r.coins) == ("short", "bar_close_1m", 15.0, None)
@@ -189,8 +216,7 @@ def test_rule_fields_take_defaults_from_the_defaults_block():
 
 
 def test_a_rule_knows_the_features_it_reads_and_the_update_kinds_that_change_them():
-    rule = rule_of({"when_all": [{"book_imbalance_gt": 0},
-                                 {"mid_gt_pct": {"of": "vwap_1m", "pct": 1}}]})
+    rule = rule_of({"when_all": [{"book_imbalance_gt": 0}, {"mid_gt_pct": {"of": "vwap_1m", "pct": 1}}]})
     assert rule.features == {"book_imbalance", "mid", "vwap_1m"}
     assert rule.kinds == {"book", "trades"}
 
@@ -201,15 +227,19 @@ def test_a_bar_close_rule_is_changed_only_by_bar_closes():
 
 
 def test_actions_carry_their_params_with_defaults_filled_in():
-    rule = rule_of({"when_all": [A]}, actions=[
-        {"place_bracket": {"size_frac": 0.05}}, "hedge",
-        {"place_limit": {"from": "wall", "offset_bps": 2}},
-        {"start_workflow": {"name": "notify", "params": {"channel": "ops"}}}])
+    rule = rule_of(
+        {"when_all": [A]},
+        actions=[
+            {"place_bracket": {"size_frac": 0.05}},
+            "hedge",
+            {"place_limit": {"from": "wall", "offset_bps": 2}},
+            {"start_workflow": {"name": "notify", "params": {"channel": "ops"}}},
+        ],
+    )
     assert rule.actions == (
         ("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"}),
         ("hedge", {"size_frac": 0.02}),
-        ("place_limit", {"size_frac": 0.02, "offset_bps": 2, "from": "wall",
-                         "post_only": True}),
+        ("place_limit", {"size_frac": 0.02, "offset_bps": 2, "from": "wall", "post_only": True}),
         ("start_workflow", {"name": "notify", "params": {"channel": "ops"}}),
     )
 
@@ -223,11 +253,7 @@ def test_a_rule_without_actions_has_none():
 
 def test_yaml_on_key_stays_a_string_and_1e5_is_a_number(tmp_path):
     p = tmp_path / "t.yaml"
-    p.write_text("defaults: {on: bar_close_1m}\n"
-                 "rules:\n"
-                 "  r:\n"
-                 "    side: long\n"
-                 "    when_all: [{cvd_slope_1m_gt: 1e5}]\n")
+    p.write_text("defaults: {on: bar_close_1m}\nrules:\n  r:\n    side: long\n    when_all: [{cvd_slope_1m_gt: 1e5}]\n")
     rule = load_rules(p).rules[0]
     assert rule.on == "bar_close_1m"
     assert rule.condition({"cvd_slope_1m": 100_001})

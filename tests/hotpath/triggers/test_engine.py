@@ -7,22 +7,28 @@ import pytest
 from tripwire.hotpath.triggers.dsl import compile_rules
 from tripwire.hotpath.triggers.engine import TriggerEngine
 
-BOOK_RULE = {"side": "long", "when_all": [{"book_imbalance_gt": 0.5}],
-             "actions": [{"place_bracket": {"size_frac": 0.05}}]}
+BOOK_RULE = {
+    "side": "long",
+    "when_all": [{"book_imbalance_gt": 0.5}],
+    "actions": [{"place_bracket": {"size_frac": 0.05}}],
+}
 TRADES_RULE = {"side": "short", "when_all": [{"cvd_slope_1m_lt": 0}]}
 CTX_RULE = {"side": "long", "when_all": [{"funding_bps_lt": 0}]}
 HOT = {"book_imbalance": 0.9, "cvd_slope_1m": -1.0, "funding_bps": -1.0}
 
 
-def engine(rules: dict, *, cap: int = 10, ttl_s: float = 120, cooldown_s: float = 60
-           ) -> TriggerEngine:
-    return TriggerEngine(compile_rules({"max_active_triggers": cap, "active_ttl_s": ttl_s,
-                                        "defaults": {"cooldown_s": cooldown_s},
-                                        "rules": rules}, "t.yaml"))
+def engine(rules: dict, *, cap: int = 10, ttl_s: float = 120, cooldown_s: float = 60) -> TriggerEngine:
+    return TriggerEngine(
+        compile_rules(
+            {"max_active_triggers": cap, "active_ttl_s": ttl_s, "defaults": {"cooldown_s": cooldown_s}, "rules": rules},
+            "t.yaml",
+        )
+    )
 
 
-def fire(eng: TriggerEngine, kind: str = "book", coin: str = "BTC", t_ms: int = 1_000,
-         values: dict | None = None) -> list[str]:
+def fire(
+    eng: TriggerEngine, kind: str = "book", coin: str = "BTC", t_ms: int = 1_000, values: dict | None = None
+) -> list[str]:
     out = eng.evaluate(coin, kind, HOT if values is None else values, t_ms, 5, 7)
     return [ev.rule for ev in out]
 
@@ -38,10 +44,8 @@ def test_a_fired_trigger_carries_rule_side_features_actions_and_timestamps():
     assert ev.trigger_id == "imbalance_long.BTC.1700000000123.1"
     assert ev.topic == "trigger.fired.imbalance_long.BTC"
     assert ev.features == values and ev.features is not values
-    assert ev.actions == [("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0,
-                                             "entry": "ioc"})]
-    assert (ev.exch_ts_ns, ev.recv_ts_ns, ev.fired_ts_ns) == (1_700_000_000_123_000_000, 111,
-                                                              222)
+    assert ev.actions == [("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"})]
+    assert (ev.exch_ts_ns, ev.recv_ts_ns, ev.fired_ts_ns) == (1_700_000_000_123_000_000, 111, 222)
 
 
 def test_the_event_is_a_snapshot_unaffected_by_later_updates():
@@ -57,8 +61,7 @@ def test_the_event_is_a_snapshot_unaffected_by_later_updates():
 
 def test_trigger_ids_are_unique_and_the_same_on_a_replay():
     def run() -> list[str]:
-        eng = engine({"imbalance_long": BOOK_RULE, "imbalance_long_2": BOOK_RULE},
-                     cooldown_s=0)
+        eng = engine({"imbalance_long": BOOK_RULE, "imbalance_long_2": BOOK_RULE}, cooldown_s=0)
         ids = []
         for t in (1_000, 1_000, 2_000):
             ids += [ev.trigger_id for ev in eng.evaluate("BTC", "book", HOT, t, 0, 0)]
@@ -73,8 +76,7 @@ def test_trigger_ids_are_unique_and_the_same_on_a_replay():
 
 
 def test_a_rule_is_evaluated_only_on_updates_that_change_its_features():
-    eng = engine({"on_book": BOOK_RULE, "on_trades": TRADES_RULE, "on_ctx": CTX_RULE},
-                 cooldown_s=0)
+    eng = engine({"on_book": BOOK_RULE, "on_trades": TRADES_RULE, "on_ctx": CTX_RULE}, cooldown_s=0)
     assert fire(eng, "ctx") == ["on_ctx"]
     assert fire(eng, "trades") == ["on_trades"]
     assert fire(eng, "book") == ["on_book"]
@@ -116,10 +118,13 @@ def test_a_disabled_rule_never_fires():
 
 
 def test_a_rule_needing_a_warming_up_feature_never_fires():
-    rule = {"side": "long", "when_any": [{"book_imbalance_gt": 0.5}, {"spread_bps_lt": 1}],
-            "when_all": [{"atr_bps_gt": 1}]}
+    rule = {
+        "side": "long",
+        "when_any": [{"book_imbalance_gt": 0.5}, {"spread_bps_lt": 1}],
+        "when_all": [{"atr_bps_gt": 1}],
+    }
     eng = engine({"needs_atr": rule}, cooldown_s=0)
-    warming = {"book_imbalance": 0.9, "spread_bps": 0.5}   # atr_bps not there yet
+    warming = {"book_imbalance": 0.9, "spread_bps": 0.5}  # atr_bps not there yet
     assert fire(eng, values=warming) == []
     assert fire(eng, values={**warming, "atr_bps": 5}) == ["needs_atr"]
 
@@ -191,7 +196,7 @@ def test_active_reflects_the_latest_exchange_time_seen():
     eng = engine({"r": BOOK_RULE}, ttl_s=10)
     fire(eng, t_ms=0)
     assert len(eng.active) == 1
-    eng.evaluate("BTC", "external", {}, 10_000, 0, 0)   # time moves on, nothing evaluated
+    eng.evaluate("BTC", "external", {}, 10_000, 0, 0)  # time moves on, nothing evaluated
     assert dict(eng.active) == {}
 
 
@@ -221,10 +226,10 @@ def test_replace_rules_keeps_cooldowns_and_active_triggers_of_rules_that_remain(
     eng = engine({"kept": BOOK_RULE, "dropped": TRADES_RULE}, cooldown_s=60)
     (kept,) = eng.evaluate("BTC", "book", HOT, 1_000, 0, 0)
     (dropped,) = eng.evaluate("BTC", "trades", HOT, 1_000, 0, 0)
-    eng.replace_rules(compile_rules({"defaults": {"cooldown_s": 60},
-                                     "rules": {"kept": BOOK_RULE, "dropped2": TRADES_RULE}},
-                                    "t.yaml"))
-    assert fire(eng, "book", t_ms=2_000) == []            # still cooling down
+    eng.replace_rules(
+        compile_rules({"defaults": {"cooldown_s": 60}, "rules": {"kept": BOOK_RULE, "dropped2": TRADES_RULE}}, "t.yaml")
+    )
+    assert fire(eng, "book", t_ms=2_000) == []  # still cooling down
     assert fire(eng, "trades", t_ms=2_000) == ["dropped2"]  # a new rule starts fresh
     assert {kept.trigger_id, dropped.trigger_id} <= set(eng.active)
     assert eng.ruleset.names == ("kept", "dropped2")
@@ -233,18 +238,18 @@ def test_replace_rules_keeps_cooldowns_and_active_triggers_of_rules_that_remain(
 def test_replace_rules_applies_a_changed_cooldown_at_once():
     eng = engine({"r": BOOK_RULE}, cooldown_s=60)
     assert fire(eng, t_ms=1_000) == ["r"]
-    eng.replace_rules(compile_rules({"defaults": {"cooldown_s": 5}, "rules": {"r": BOOK_RULE}},
-                                    "t.yaml"))
+    eng.replace_rules(compile_rules({"defaults": {"cooldown_s": 5}, "rules": {"r": BOOK_RULE}}, "t.yaml"))
     assert fire(eng, t_ms=6_000) == ["r"]
 
 
 def test_replace_rules_applies_the_new_cap_and_coin_filters():
     eng = engine({"r": BOOK_RULE}, cap=5, cooldown_s=0)
     assert fire(eng, coin="ETH") == ["r"]
-    eng.replace_rules(compile_rules({"max_active_triggers": 1,
-                                     "rules": {"r": {**BOOK_RULE, "coins": ["BTC"]}}}, "t.yaml"))
+    eng.replace_rules(
+        compile_rules({"max_active_triggers": 1, "rules": {"r": {**BOOK_RULE, "coins": ["BTC"]}}}, "t.yaml")
+    )
     assert fire(eng, coin="ETH") == []
-    assert fire(eng, coin="BTC") == []   # the cap of 1 is taken by the ETH trigger
+    assert fire(eng, coin="BTC") == []  # the cap of 1 is taken by the ETH trigger
     assert eng.stats.suppressed_cap == {"r": 1}
 
 

@@ -24,9 +24,9 @@ class TraderPosition:
     """One open position of a tracked trader (not ours: the hot path's own are ``ExchangePosition``)."""
 
     coin: str
-    szi: float                  # signed size: > 0 long, < 0 short
+    szi: float  # signed size: > 0 long, < 0 short
     entry_px: float
-    position_value: float       # |szi| × mark, USD
+    position_value: float  # |szi| × mark, USD
     unrealized_pnl: float
     leverage: float | None
     liquidation_px: float | None
@@ -60,10 +60,12 @@ def _optional_num(v: Any, what: str) -> float | None:
 
 def parse_clearinghouse_state(raw: Any, user: str) -> TraderState:
     what = f"clearinghouseState {user}"
-    if not isinstance(raw, dict) or not isinstance(raw.get("marginSummary"), dict) \
-            or not isinstance(raw.get("assetPositions"), list):
-        raise BadUpstreamData(f"{what}: expected marginSummary and assetPositions, got "
-                              f"{str(raw)[:80]!r}")
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("marginSummary"), dict)
+        or not isinstance(raw.get("assetPositions"), list)
+    ):
+        raise BadUpstreamData(f"{what}: expected marginSummary and assetPositions, got {str(raw)[:80]!r}")
     summary = raw["marginSummary"]
     positions = []
     for item in raw["assetPositions"]:
@@ -75,27 +77,36 @@ def parse_clearinghouse_state(raw: Any, user: str) -> TraderState:
         if szi == 0:
             continue
         lev = p.get("leverage")
-        positions.append(TraderPosition(
-            coin=p["coin"], szi=szi, entry_px=_num(p.get("entryPx"), f"{w}.entryPx"),
-            position_value=_num(p.get("positionValue"), f"{w}.positionValue"),
-            unrealized_pnl=_num(p.get("unrealizedPnl"), f"{w}.unrealizedPnl"),
-            leverage=_optional_num(lev.get("value"), f"{w}.leverage")
-            if isinstance(lev, dict) else None,
-            liquidation_px=_optional_num(p.get("liquidationPx"), f"{w}.liquidationPx")))
+        positions.append(
+            TraderPosition(
+                coin=p["coin"],
+                szi=szi,
+                entry_px=_num(p.get("entryPx"), f"{w}.entryPx"),
+                position_value=_num(p.get("positionValue"), f"{w}.positionValue"),
+                unrealized_pnl=_num(p.get("unrealizedPnl"), f"{w}.unrealizedPnl"),
+                leverage=_optional_num(lev.get("value"), f"{w}.leverage") if isinstance(lev, dict) else None,
+                liquidation_px=_optional_num(p.get("liquidationPx"), f"{w}.liquidationPx"),
+            )
+        )
     positions.sort(key=lambda p: p.coin)
     return TraderState(
         account_value=_num(summary.get("accountValue"), f"{what}.accountValue"),
         total_ntl_usd=_optional_num(summary.get("totalNtlPos"), f"{what}.totalNtlPos") or 0.0,
         positions=tuple(positions),
-        time_ms=raw.get("time") if isinstance(raw.get("time"), int) else None)
+        time_ms=raw.get("time") if isinstance(raw.get("time"), int) else None,
+    )
 
 
-def state_doc(address: str, state: TraderState, ts_ms: int, changed_ts: int | None
-              ) -> dict[str, Any]:
+def state_doc(address: str, state: TraderState, ts_ms: int, changed_ts: int | None) -> dict[str, Any]:
     """The ``trader_current_state`` document (``ts``: when it was polled)."""
-    return {"address": address, "ts": ts_ms, "changed_ts": changed_ts,
-            "account_value": state.account_value, "total_ntl_usd": state.total_ntl_usd,
-            "positions": [asdict(p) for p in state.positions]}
+    return {
+        "address": address,
+        "ts": ts_ms,
+        "changed_ts": changed_ts,
+        "account_value": state.account_value,
+        "total_ntl_usd": state.total_ntl_usd,
+        "positions": [asdict(p) for p in state.positions],
+    }
 
 
 def _kind(prev: float, new: float) -> str:
@@ -105,12 +116,12 @@ def _kind(prev: float, new: float) -> str:
         return "close"
     if (prev > 0) != (new > 0):
         return "flip"
-    return "increase" if abs(new) > abs(prev) else "decrease" if abs(new) < abs(prev) \
-        else "reprice"
+    return "increase" if abs(new) > abs(prev) else "decrease" if abs(new) < abs(prev) else "reprice"
 
 
-def position_changes(address: str, previous: dict[str, Any] | None, state: TraderState,
-                     ts_ms: int) -> list[dict[str, Any]]:
+def position_changes(
+    address: str, previous: dict[str, Any] | None, state: TraderState, ts_ms: int
+) -> list[dict[str, Any]]:
     """``trader_positions`` rows for each coin whose size or entry changed since ``previous``
     (the stored ``trader_current_state``, None at the first poll: every position is new)."""
     before = {p["coin"]: p for p in (previous or {}).get("positions", [])}
@@ -123,9 +134,18 @@ def position_changes(address: str, previous: dict[str, Any] | None, state: Trade
         new_szi = a.szi if a else 0.0
         if b and a and prev_szi == new_szi and prev_entry == a.entry_px:
             continue
-        rows.append({"ts": ts_ms, "address": address, "coin": coin,
-                     "kind": _kind(prev_szi, new_szi), "szi": new_szi, "prev_szi": prev_szi,
-                     "entry_px": a.entry_px if a else None, "prev_entry_px": prev_entry,
-                     "position_value": a.position_value if a else 0.0,
-                     "account_value": state.account_value})
+        rows.append(
+            {
+                "ts": ts_ms,
+                "address": address,
+                "coin": coin,
+                "kind": _kind(prev_szi, new_szi),
+                "szi": new_szi,
+                "prev_szi": prev_szi,
+                "entry_px": a.entry_px if a else None,
+                "prev_entry_px": prev_entry,
+                "position_value": a.position_value if a else 0.0,
+                "account_value": state.account_value,
+            }
+        )
     return rows

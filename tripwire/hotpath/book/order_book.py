@@ -23,9 +23,25 @@ STALE = "stale"
 
 
 class OrderBook:
-    __slots__ = ("coin", "bid_px", "bid_sz", "ask_px", "ask_sz", "n_bids", "n_asks", "time_ms",
-                 "best_bid", "best_bid_sz", "best_ask", "best_ask_sz", "mid", "spread_bps",
-                 "microprice", "crossed", "updates")
+    __slots__ = (
+        "coin",
+        "bid_px",
+        "bid_sz",
+        "ask_px",
+        "ask_sz",
+        "n_bids",
+        "n_asks",
+        "time_ms",
+        "best_bid",
+        "best_bid_sz",
+        "best_ask",
+        "best_ask_sz",
+        "mid",
+        "spread_bps",
+        "microprice",
+        "crossed",
+        "updates",
+    )
 
     def __init__(self, coin: str, max_levels: int = MAX_LEVELS) -> None:
         self.coin = coin
@@ -109,8 +125,8 @@ class OrderBook:
 
     def imbalance(self, levels: int) -> float:
         """(bid size − ask size) / total over the top ``levels`` levels, in [−1, 1]."""
-        b = sum(self.bid_sz[:min(levels, self.n_bids)])
-        a = sum(self.ask_sz[:min(levels, self.n_asks)])
+        b = sum(self.bid_sz[: min(levels, self.n_bids)])
+        a = sum(self.ask_sz[: min(levels, self.n_asks)])
         tot = a + b
         return (b - a) / tot if tot > 0.0 else 0.0
 

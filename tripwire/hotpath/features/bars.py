@@ -31,8 +31,17 @@ class Bar:
 
     __slots__ = ("open_ms", "o", "h", "l", "c", "volume", "notional", "trades")
 
-    def __init__(self, open_ms: int, o: float, h: float, l: float, c: float,  # noqa: E741 - OHLC's letter
-                 volume: float, notional: float, trades: int) -> None:
+    def __init__(
+        self,
+        open_ms: int,
+        o: float,
+        h: float,
+        l: float,  # noqa: E741 - OHLC's letter
+        c: float,
+        volume: float,
+        notional: float,
+        trades: int,
+    ) -> None:
         self.open_ms = open_ms
         self.o = o
         self.h = h
@@ -43,8 +52,10 @@ class Bar:
         self.trades = trades
 
     def __repr__(self) -> str:
-        return (f"Bar(open_ms={self.open_ms}, o={self.o}, h={self.h}, l={self.l}, c={self.c}, "
-                f"volume={self.volume}, notional={self.notional}, trades={self.trades})")
+        return (
+            f"Bar(open_ms={self.open_ms}, o={self.o}, h={self.h}, l={self.l}, c={self.c}, "
+            f"volume={self.volume}, notional={self.notional}, trades={self.trades})"
+        )
 
 
 class VolumeProfile:
@@ -58,8 +69,7 @@ class VolumeProfile:
     never keeps a dead bin alive).
     """
 
-    __slots__ = ("n_bars", "step", "inv_step", "node_share", "bars", "vol", "refs", "current",
-                 "poc_px", "nodes")
+    __slots__ = ("n_bars", "step", "inv_step", "node_share", "bars", "vol", "refs", "current", "poc_px", "nodes")
 
     def __init__(self, n_bars: int, bin_bps: float, node_share: float) -> None:
         self.n_bars = n_bars
@@ -71,7 +81,7 @@ class VolumeProfile:
         self.refs: dict[int, int] = {}
         self.current: dict[int, float] = {}
         self.poc_px: float | None = None
-        self.nodes: list[float] = []   # centres of the high-volume bins, ascending
+        self.nodes: list[float] = []  # centres of the high-volume bins, ascending
 
     def bin_of(self, px: float) -> int:
         return floor(log(px) * self.inv_step)
@@ -131,10 +141,36 @@ class VolumeProfile:
 class BarFeatures:
     """Builds 1-minute bars from trades and keeps the bar-close features in ``values``."""
 
-    __slots__ = ("values", "atr_bars", "bb_bars", "bb_k", "rv_bars", "range_bars", "min_vp_bars",
-                 "near_bps", "gap_cap", "profile", "bars_closed", "last_bar", "open_ms",
-                 "o", "h", "l", "c", "volume", "notional", "trades", "prev_close",
-                 "tr_sum", "tr_n", "atr", "closes", "rets", "highs", "lows")
+    __slots__ = (
+        "values",
+        "atr_bars",
+        "bb_bars",
+        "bb_k",
+        "rv_bars",
+        "range_bars",
+        "min_vp_bars",
+        "near_bps",
+        "gap_cap",
+        "profile",
+        "bars_closed",
+        "last_bar",
+        "open_ms",
+        "o",
+        "h",
+        "l",
+        "c",
+        "volume",
+        "notional",
+        "trades",
+        "prev_close",
+        "tr_sum",
+        "tr_n",
+        "atr",
+        "closes",
+        "rets",
+        "highs",
+        "lows",
+    )
 
     def __init__(self, cfg: FeatureConfig, values: dict[str, float | bool]) -> None:
         self.values = values
@@ -149,7 +185,7 @@ class BarFeatures:
         self.profile = VolumeProfile(cfg.vpvr_bars, cfg.vpvr_bin_bps, cfg.vpvr_node_share)
         self.bars_closed = 0
         self.last_bar: Bar | None = None
-        self.open_ms = -1          # minute of the bar in progress; -1 before the first update
+        self.open_ms = -1  # minute of the bar in progress; -1 before the first update
         self.o = self.h = self.l = self.c = 0.0
         self.volume = self.notional = 0.0
         self.trades = 0
@@ -200,8 +236,7 @@ class BarFeatures:
         closed = 0
         if self.open_ms >= 0:
             if self.trades:
-                self._close(Bar(self.open_ms, self.o, self.h, self.l, self.c, self.volume,
-                                self.notional, self.trades))
+                self._close(Bar(self.open_ms, self.o, self.h, self.l, self.c, self.volume, self.notional, self.trades))
                 closed = 1
             elif self.prev_close is not None:
                 self._close_flat(self.open_ms, self.prev_close)
@@ -262,8 +297,7 @@ class BarFeatures:
         rets = self.rets
         if len(rets) == self.rv_bars:
             mean = sum(rets) / len(rets)
-            values["realized_vol_bps_1m"] = sqrt(sum((r - mean) ** 2 for r in rets)
-                                                 / len(rets)) * 1e4
+            values["realized_vol_bps_1m"] = sqrt(sum((r - mean) ** 2 for r in rets) / len(rets)) * 1e4
 
         self.highs.append(h)
         self.lows.append(lo)

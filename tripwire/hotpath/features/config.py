@@ -17,20 +17,23 @@ class FeatureConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # -- trade windows (1 s buckets) ----------------------------------------------------------
-    bucket_ms: int = Field(1000, gt=0, le=60_000,
-                           description="resolution of the trade windows; windows are whole buckets")
+    bucket_ms: int = Field(
+        1000, gt=0, le=60_000, description="resolution of the trade windows; windows are whole buckets"
+    )
     cvd_short_s: int = Field(60, gt=0, description="window of cvd_slope_1m")
     cvd_long_s: int = Field(300, gt=0, description="window of cvd_slope_5m")
     vwap_s: int = Field(60, gt=0, description="window of vwap_1m and vwap_zscore_1m")
     vwap_min_trades: int = Field(10, ge=2, description="fewest trades for vwap_zscore_1m")
     burst_s: int = Field(5, gt=0, description="window of trade_count_5s / trade_notional_5s_usd")
-    burst_baseline_s: int = Field(300, gt=0,
-                                  description="baseline of non-overlapping burst_s buckets for the "
-                                              "burst z-scores")
+    burst_baseline_s: int = Field(
+        300, gt=0, description="baseline of non-overlapping burst_s buckets for the burst z-scores"
+    )
     liq_s: int = Field(60, gt=0, description="window of the liq_* features")
     liquidator_addresses: tuple[str, ...] = Field(
-        (HLP_LIQUIDATOR,), description="a trade with one of these as buyer or seller counts as a "
-                                       "liquidation (HLP Liquidator vault by default)")
+        (HLP_LIQUIDATOR,),
+        description="a trade with one of these as buyer or seller counts as a "
+        "liquidation (HLP Liquidator vault by default)",
+    )
 
     # -- book ---------------------------------------------------------------------------------
     imbalance_levels: int = Field(5, gt=0, le=20)
@@ -41,8 +44,7 @@ class FeatureConfig(BaseModel):
     # -- asset context ------------------------------------------------------------------------
     oi_short_s: int = Field(300, gt=0, description="window of oi_change_pct_5m")
     oi_long_s: int = Field(900, gt=0, description="window of oi_change_pct_15m")
-    oi_resolution_ms: int = Field(1000, ge=0,
-                                  description="OI samples kept at most one per this many ms")
+    oi_resolution_ms: int = Field(1000, ge=0, description="OI samples kept at most one per this many ms")
 
     # -- 1-minute bars ------------------------------------------------------------------------
     atr_bars: int = Field(14, gt=0)
@@ -53,9 +55,12 @@ class FeatureConfig(BaseModel):
     vpvr_bars: int = Field(60, gt=0)
     vpvr_min_bars: int = Field(10, gt=0, description="closed bars before the vpvr_* features")
     vpvr_bin_bps: float = Field(10.0, gt=0, description="width of a volume-profile price bin")
-    vpvr_node_share: float = Field(0.7, gt=0, le=1,
-                                   description="a bin is a high-volume node when its volume is at "
-                                               "least this share of the POC bin's")
+    vpvr_node_share: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="a bin is a high-volume node when its volume is at least this share of the POC bin's",
+    )
     vpvr_near_bps: float = Field(10.0, ge=0, description="near_vpvr_node threshold")
 
     @field_validator("liquidator_addresses")
@@ -68,20 +73,19 @@ class FeatureConfig(BaseModel):
         return out
 
     @model_validator(mode="after")
-    def _windows_fit_buckets(self) -> "FeatureConfig":
+    def _windows_fit_buckets(self) -> FeatureConfig:
         b = self.bucket_ms
         for name in ("cvd_short_s", "cvd_long_s", "vwap_s", "burst_s", "liq_s"):
             if getattr(self, name) * 1000 % b:
-                raise ValueError(f"{name}={getattr(self, name)} is not a whole number of "
-                                 f"bucket_ms={b} buckets")
+                raise ValueError(f"{name}={getattr(self, name)} is not a whole number of bucket_ms={b} buckets")
         if self.burst_baseline_s % self.burst_s:
-            raise ValueError(f"burst_baseline_s={self.burst_baseline_s} is not a whole number of "
-                             f"burst_s={self.burst_s} buckets")
+            raise ValueError(
+                f"burst_baseline_s={self.burst_baseline_s} is not a whole number of burst_s={self.burst_s} buckets"
+            )
         if self.burst_baseline_s // self.burst_s < 2:
             raise ValueError("burst_baseline_s must hold at least two burst_s buckets")
         if self.vpvr_min_bars > self.vpvr_bars:
-            raise ValueError(f"vpvr_min_bars={self.vpvr_min_bars} exceeds "
-                             f"vpvr_bars={self.vpvr_bars}")
+            raise ValueError(f"vpvr_min_bars={self.vpvr_min_bars} exceeds vpvr_bars={self.vpvr_bars}")
         return self
 
     @property

@@ -27,8 +27,9 @@ hot path keeps running. ``compute`` runs on the hot path: keep it O(1) and never
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from tripwire.contracts import features as catalog
 from tripwire.contracts.features import FeatureSpec
@@ -64,15 +65,17 @@ class CustomFeature:
         if not callable(compute):
             raise TypeError(f"custom feature {spec.name!r}: compute must be callable")
         if not spec.updated_on:
-            raise ValueError(f"custom feature {spec.name!r}: updated_on is empty, it would "
-                             f"never be computed")
+            raise ValueError(f"custom feature {spec.name!r}: updated_on is empty, it would never be computed")
         for kind in spec.updated_on:
             if kind not in catalog.UPDATE_KINDS:
-                raise ValueError(f"custom feature {spec.name!r}: unknown update kind {kind!r} "
-                                 f"(one of {', '.join(catalog.UPDATE_KINDS)})")
+                raise ValueError(
+                    f"custom feature {spec.name!r}: unknown update kind {kind!r} "
+                    f"(one of {', '.join(catalog.UPDATE_KINDS)})"
+                )
         if spec.kind not in (catalog.NUMBER, catalog.BOOL):
-            raise ValueError(f"custom feature {spec.name!r}: kind must be "
-                             f"{catalog.NUMBER!r} or {catalog.BOOL!r}, got {spec.kind!r}")
+            raise ValueError(
+                f"custom feature {spec.name!r}: kind must be {catalog.NUMBER!r} or {catalog.BOOL!r}, got {spec.kind!r}"
+            )
         self.spec = spec
         self.compute = compute
 

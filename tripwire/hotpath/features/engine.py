@@ -16,11 +16,11 @@ quiet market's ``trade_count_5s`` falls to 0 without waiting for the next trade.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from math import isfinite, sqrt
-from typing import Sequence
 
-from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.contracts import features as catalog
+from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.bars import MINUTE_MS, Bar, BarFeatures
 from tripwire.hotpath.features.config import FeatureConfig
 from tripwire.hotpath.features.custom import CustomFeature, FeatureContext
@@ -46,25 +46,60 @@ _BUILTIN_NAMES = frozenset(s.name for s in catalog.BUILTIN)
 class CoinFeatures:
     """Rolling features of one coin. Not thread-safe: one owner, the hot-path loop."""
 
-    __slots__ = ("coin", "cfg", "values", "custom_errors", "_now", "_sec_end", "_min_end",
-                 "_bucket_ms", "_bars", "_first_trade_ms", "_cvd", "_last_px", "_anchor",
-                 "_trades_stale", "_liquidators",
-                 "_r_cvd_s", "_r_cvd_l", "_r_vwap", "_r_burst", "_r_liq", "_baseline",
-                 "_cvd_s_ms", "_cvd_l_ms", "_vwap_ms", "_vwap_min_trades", "_burst_ms",
-                 "_baseline_ms", "_liq_ms",
-                 "_cvd_s_per_min", "_cvd_l_per_min",
-                 "_mp", "_mp_lag_ms", "_oi_s", "_oi_l", "_oi_s_ms", "_oi_l_ms",
-                 "_mid", "_oracle", "_book", "_ctx", "_custom_on", "_custom_on_bar",
-                 "_custom_logged")
+    __slots__ = (
+        "coin",
+        "cfg",
+        "values",
+        "custom_errors",
+        "_now",
+        "_sec_end",
+        "_min_end",
+        "_bucket_ms",
+        "_bars",
+        "_first_trade_ms",
+        "_cvd",
+        "_last_px",
+        "_anchor",
+        "_trades_stale",
+        "_liquidators",
+        "_r_cvd_s",
+        "_r_cvd_l",
+        "_r_vwap",
+        "_r_burst",
+        "_r_liq",
+        "_baseline",
+        "_cvd_s_ms",
+        "_cvd_l_ms",
+        "_vwap_ms",
+        "_vwap_min_trades",
+        "_burst_ms",
+        "_baseline_ms",
+        "_liq_ms",
+        "_cvd_s_per_min",
+        "_cvd_l_per_min",
+        "_mp",
+        "_mp_lag_ms",
+        "_oi_s",
+        "_oi_l",
+        "_oi_s_ms",
+        "_oi_l_ms",
+        "_mid",
+        "_oracle",
+        "_book",
+        "_ctx",
+        "_custom_on",
+        "_custom_on_bar",
+        "_custom_logged",
+    )
 
     def __init__(self, coin: str, cfg: FeatureConfig, custom: Sequence[CustomFeature] = ()):
         self.coin = coin
         self.cfg = cfg
         self.values: dict[str, float | bool] = {}
         self.custom_errors: dict[str, int] = {}
-        self._now = -1                 # newest exchange time seen, ms
-        self._sec_end = -1             # end of the current trade-window bucket, ms
-        self._min_end = -1             # end of the current bar minute, ms
+        self._now = -1  # newest exchange time seen, ms
+        self._sec_end = -1  # end of the current trade-window bucket, ms
+        self._min_end = -1  # end of the current bar minute, ms
         b = cfg.bucket_ms
         self._bucket_ms = b
         self._bars = BarFeatures(cfg, self.values)
@@ -73,7 +108,7 @@ class CoinFeatures:
         self._first_trade_ms = -1
         self._cvd = 0.0
         self._last_px = 0.0
-        self._anchor = 0.0             # VWAP sums hold px − anchor, re-anchored each bar close
+        self._anchor = 0.0  # VWAP sums hold px − anchor, re-anchored each bar close
         self._trades_stale = False
         self._liquidators = frozenset(cfg.liquidator_addresses)
         self._cvd_s_ms = cfg.cvd_short_s * 1000
@@ -85,13 +120,12 @@ class CoinFeatures:
         self._liq_ms = cfg.liq_s * 1000
         self._cvd_s_per_min = 60.0 / cfg.cvd_short_s
         self._cvd_l_per_min = 60.0 / cfg.cvd_long_s
-        self._r_cvd_s = BucketRing(self._cvd_s_ms // b, b, 1)      # signed notional
-        self._r_cvd_l = BucketRing(self._cvd_l_ms // b, b, 1)      # signed notional
-        self._r_vwap = BucketRing(self._vwap_ms // b, b, 4)        # count, Σsz, Σsz·d, Σsz·d²
-        self._r_burst = BucketRing(self._burst_ms // b, b, 2)      # count, notional
-        self._r_liq = BucketRing(self._liq_ms // b, b, 3)          # notional, liq long, liq short
-        self._baseline = CompletedBucketStats(cfg.burst_baseline_s // cfg.burst_s,
-                                              self._burst_ms, 2)   # count, notional
+        self._r_cvd_s = BucketRing(self._cvd_s_ms // b, b, 1)  # signed notional
+        self._r_cvd_l = BucketRing(self._cvd_l_ms // b, b, 1)  # signed notional
+        self._r_vwap = BucketRing(self._vwap_ms // b, b, 4)  # count, Σsz, Σsz·d, Σsz·d²
+        self._r_burst = BucketRing(self._burst_ms // b, b, 2)  # count, notional
+        self._r_liq = BucketRing(self._liq_ms // b, b, 3)  # notional, liq long, liq short
+        self._baseline = CompletedBucketStats(cfg.burst_baseline_s // cfg.burst_s, self._burst_ms, 2)  # count, notional
 
         # Book and context.
         self._mp = AsOf()
@@ -112,11 +146,11 @@ class CoinFeatures:
             if names.count(n) > 1:
                 raise ValueError(f"custom feature {n!r} is given twice")
         self._ctx = FeatureContext(coin, self.values)
-        self._custom_on = {k: tuple(c for c in custom if k in c.spec.updated_on)
-                           for k in catalog.UPDATE_KINDS}
-        self._custom_on_bar = {k: tuple(c for c in custom if k in c.spec.updated_on
-                                        or catalog.BAR_CLOSE in c.spec.updated_on)
-                               for k in catalog.UPDATE_KINDS}
+        self._custom_on = {k: tuple(c for c in custom if k in c.spec.updated_on) for k in catalog.UPDATE_KINDS}
+        self._custom_on_bar = {
+            k: tuple(c for c in custom if k in c.spec.updated_on or catalog.BAR_CLOSE in c.spec.updated_on)
+            for k in catalog.UPDATE_KINDS
+        }
         self._custom_logged: set[str] = set()
 
     # -- public ------------------------------------------------------------------------------
@@ -148,8 +182,12 @@ class CoinFeatures:
             values["microprice"] = mp
             values["book_imbalance"] = book.imbalance(cfg.imbalance_levels)
             values["bid_depth_usd"], values["ask_depth_usd"] = book.depth_usd(cfg.depth_bps)
-            (values["bid_wall_usd"], values["bid_wall_distance_bps"], values["ask_wall_usd"],
-             values["ask_wall_distance_bps"]) = book.largest_wall(cfg.wall_bps)
+            (
+                values["bid_wall_usd"],
+                values["bid_wall_distance_bps"],
+                values["ask_wall_usd"],
+                values["ask_wall_distance_bps"],
+            ) = book.largest_wall(cfg.wall_bps)
             now = self._now
             hist = self._mp
             hist.push(now, mp)
@@ -271,8 +309,10 @@ class CoinFeatures:
             if self._mid > 0.0:
                 values["basis_mid_oracle_bps"] = (self._mid / oracle - 1.0) * 1e4
         if timed:
-            for hist, lag, name in ((self._oi_s, self._oi_s_ms, "oi_change_pct_5m"),
-                                    (self._oi_l, self._oi_l_ms, "oi_change_pct_15m")):
+            for hist, lag, name in (
+                (self._oi_s, self._oi_s_ms, "oi_change_pct_5m"),
+                (self._oi_l, self._oi_l_ms, "oi_change_pct_15m"),
+            ):
                 hist.push(now, oi)
                 then = hist.at_or_before(now - lag)
                 if then:
@@ -286,8 +326,7 @@ class CoinFeatures:
         """Set a feature computed off the hot path (``set_feature`` command)."""
         rng = EXTERNAL_RANGES.get(name)
         if rng is None:
-            raise KeyError(f"{name!r} is not an external feature "
-                           f"(one of {', '.join(EXTERNAL_RANGES)})")
+            raise KeyError(f"{name!r} is not an external feature (one of {', '.join(EXTERNAL_RANGES)})")
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -332,7 +371,7 @@ class CoinFeatures:
         return True
 
     def _reanchor(self, new: float) -> None:
-        k = self._anchor - new      # px − new = (px − old) + k
+        k = self._anchor - new  # px − new = (px − old) + k
         if k:
             for bucket in self._r_vwap.buckets:
                 v, sd = bucket[1], bucket[2]
@@ -432,8 +471,9 @@ class CoinFeatures:
                 values.pop(name, None)
                 if name not in self._custom_logged:
                     self._custom_logged.add(name)
-                    log.warning("%s: custom feature %r failed (counted, logged once): %r",
-                                self.coin, name, e, exc_info=True)
+                    log.warning(
+                        "%s: custom feature %r failed (counted, logged once): %r", self.coin, name, e, exc_info=True
+                    )
                 continue
             if v is None:
                 values.pop(name, None)

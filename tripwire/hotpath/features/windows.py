@@ -37,7 +37,7 @@ class BucketRing:
         self.width = width
         self.buckets = [[0.0] * width for _ in range(n_buckets)]
         self.sums = [0.0] * width
-        self.index = -1          # number (t // bucket_ms) of the current bucket; -1: none yet
+        self.index = -1  # number (t // bucket_ms) of the current bucket; -1: none yet
         self.cur = self.buckets[0]
 
     def roll(self, t_ms: int) -> None:
@@ -56,7 +56,7 @@ class BucketRing:
                 sums[j] = 0.0
         else:
             for i in range(self.index + 1, b + 1):
-                bucket = buckets[i % n]   # holds bucket i − n, which just left the window
+                bucket = buckets[i % n]  # holds bucket i − n, which just left the window
                 for j in range(self.width):
                     x = bucket[j]
                     if x:
@@ -92,7 +92,7 @@ class CompletedBucketStats:
         self.n = n_buckets
         self.width = width
         self.ring = [[0.0] * width for _ in range(n_buckets)]
-        self.head = 0            # slot the next completed bucket overwrites (the oldest)
+        self.head = 0  # slot the next completed bucket overwrites (the oldest)
         self.sums = [0.0] * width
         self.sqsums = [0.0] * width
         self.index = -1

@@ -20,8 +20,7 @@ class _Frozen(BaseModel):
 class Limits(_Frozen):
     max_position_usd_per_coin: float = Field(5_000.0, gt=0)
     max_total_position_usd: float = Field(10_000.0, gt=0)
-    max_size_frac_per_trigger: float = Field(0.25, gt=0, le=1.0,
-                                             description="of equity, for one trigger's entry")
+    max_size_frac_per_trigger: float = Field(0.25, gt=0, le=1.0, description="of equity, for one trigger's entry")
     max_active_triggers: int = Field(3, ge=1)
     max_open_positions: int = Field(3, ge=1)
     daily_loss_limit_usd: float = Field(500.0, gt=0, description="realized + unrealized, UTC day")

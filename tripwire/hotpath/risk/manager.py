@@ -62,8 +62,8 @@ class Exposure:
     """The account as the execution layer sees it right now."""
 
     equity: float
-    positions: dict[str, float] = field(default_factory=dict)   # coin → signed size
-    marks: dict[str, float] = field(default_factory=dict)       # coin → mark price
+    positions: dict[str, float] = field(default_factory=dict)  # coin → signed size
+    marks: dict[str, float] = field(default_factory=dict)  # coin → mark price
     day_pnl: float = 0.0
     active_triggers: int = 0
 
@@ -98,7 +98,7 @@ class RiskManager:
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
         self.state = ACTIVE
-        self.tripped: dict[str, Trip] = {}       # latched breakers, cleared by resume
+        self.tripped: dict[str, Trip] = {}  # latched breakers, cleared by resume
         self.stale = False
         self.paused_by: str | None = None
         self.refusals: dict[str, int] = {}
@@ -120,8 +120,9 @@ class RiskManager:
         if o.size <= 0.0 or o.px <= 0.0:
             return Verdict(False, "bad_order: size and price must be positive")
         pos = x.positions.get(o.coin, 0.0)
-        reduces = (pos > 0.0 and not o.is_buy and o.size <= pos + 1e-12) or \
-                  (pos < 0.0 and o.is_buy and o.size <= -pos + 1e-12)
+        reduces = (pos > 0.0 and not o.is_buy and o.size <= pos + 1e-12) or (
+            pos < 0.0 and o.is_buy and o.size <= -pos + 1e-12
+        )
         if o.reduce_only and not reduces:
             return Verdict(False, "reduce_only: order would not reduce the position")
         if reduces:
@@ -135,18 +136,21 @@ class RiskManager:
         if x.equity <= 0.0:
             return Verdict(False, "no_equity: account equity is not positive")
         if o.trigger_id is not None and o.notional > lim.max_size_frac_per_trigger * x.equity:
-            return Verdict(False, f"size_frac: ${o.notional:,.0f} above "
-                                  f"{lim.max_size_frac_per_trigger:.0%} of equity")
+            return Verdict(False, f"size_frac: ${o.notional:,.0f} above {lim.max_size_frac_per_trigger:.0%} of equity")
         signed = o.size if o.is_buy else -o.size
         mark = x.marks.get(o.coin, o.px)
         new_coin_usd = abs(pos + signed) * mark
         if new_coin_usd > lim.max_position_usd_per_coin:
-            return Verdict(False, f"coin_limit: {o.coin} position would be ${new_coin_usd:,.0f} "
-                                  f"(max ${lim.max_position_usd_per_coin:,.0f})")
+            return Verdict(
+                False,
+                f"coin_limit: {o.coin} position would be ${new_coin_usd:,.0f} "
+                f"(max ${lim.max_position_usd_per_coin:,.0f})",
+            )
         new_total = x.total_usd() - abs(pos) * mark + new_coin_usd
         if new_total > lim.max_total_position_usd:
-            return Verdict(False, f"total_limit: positions would total ${new_total:,.0f} "
-                                  f"(max ${lim.max_total_position_usd:,.0f})")
+            return Verdict(
+                False, f"total_limit: positions would total ${new_total:,.0f} (max ${lim.max_total_position_usd:,.0f})"
+            )
         if pos == 0.0 and x.open_positions() >= lim.max_open_positions:
             return Verdict(False, f"open_positions: already {x.open_positions()} open")
         if x.day_pnl <= -lim.daily_loss_limit_usd:
@@ -158,8 +162,9 @@ class RiskManager:
     def on_tick_to_trade(self, latency_ms: float) -> list[Trip]:
         b = self.cfg.breakers.latency
         if latency_ms > b.tick_to_trade_ms:
-            return self._trip(LATENCY, CANCEL_ALL, REDUCING,
-                              f"tick-to-trade {latency_ms:.0f} ms > {b.tick_to_trade_ms:.0f} ms")
+            return self._trip(
+                LATENCY, CANCEL_ALL, REDUCING, f"tick-to-trade {latency_ms:.0f} ms > {b.tick_to_trade_ms:.0f} ms"
+            )
         return []
 
     def on_equity(self, equity: float, now_ms: int) -> list[Trip]:
@@ -173,16 +178,15 @@ class RiskManager:
         if peak > 0.0:
             dd = (peak - equity) / peak * 100.0
             if dd > b.max_drawdown_pct:
-                return self._trip(DRAWDOWN, FLATTEN, HALTED,
-                                  f"drawdown {dd:.2f} % within {b.window_s} s "
-                                  f"> {b.max_drawdown_pct} %")
+                return self._trip(
+                    DRAWDOWN, FLATTEN, HALTED, f"drawdown {dd:.2f} % within {b.window_s} s > {b.max_drawdown_pct} %"
+                )
         return []
 
     def on_day_pnl(self, day_pnl: float) -> list[Trip]:
         lim = self.cfg.limits.daily_loss_limit_usd
         if day_pnl <= -lim:
-            return self._trip(DAILY_LOSS, PAUSE, REDUCING,
-                              f"day PnL ${day_pnl:,.0f} ≤ −${lim:,.0f}")
+            return self._trip(DAILY_LOSS, PAUSE, REDUCING, f"day PnL ${day_pnl:,.0f} ≤ −${lim:,.0f}")
         return []
 
     def on_order_error(self, now_ms: int) -> list[Trip]:
@@ -192,8 +196,7 @@ class RiskManager:
         while q and q[0] < now_ms - b.window_s * 1000:
             q.popleft()
         if len(q) >= b.max_errors:
-            return self._trip(ORDER_ERRORS, PAUSE, REDUCING,
-                              f"{len(q)} order errors within {b.window_s} s")
+            return self._trip(ORDER_ERRORS, PAUSE, REDUCING, f"{len(q)} order errors within {b.window_s} s")
         return []
 
     def on_data_age(self, age_ms: float) -> list[Trip]:
@@ -255,7 +258,10 @@ class RiskManager:
         self.state = target
 
     def snapshot(self) -> dict[str, object]:
-        return {"state": self.state, "stale_data": self.stale, "paused_by": self.paused_by,
-                "breakers": {n: {"action": t.action, "detail": t.detail}
-                             for n, t in self.tripped.items()},
-                "refusals": dict(self.refusals)}
+        return {
+            "state": self.state,
+            "stale_data": self.stale,
+            "paused_by": self.paused_by,
+            "breakers": {n: {"action": t.action, "detail": t.detail} for n, t in self.tripped.items()},
+            "refusals": dict(self.refusals),
+        }

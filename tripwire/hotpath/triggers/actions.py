@@ -88,8 +88,10 @@ def register_action(name: str, params_model: type[BaseModel]) -> None:
     if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
         raise ValueError(f"action {name!r}: params_model must be a pydantic model class")
     if params_model.model_config.get("extra") != "forbid":
-        raise ValueError(f"action {name!r}: params_model must set extra='forbid' "
-                         f"(subclass tripwire.hotpath.triggers.actions.ActionParams)")
+        raise ValueError(
+            f"action {name!r}: params_model must set extra='forbid' "
+            f"(subclass tripwire.hotpath.triggers.actions.ActionParams)"
+        )
     if ACTIONS.get(name, params_model) is not params_model:
         raise ValueError(f"action {name!r} is already registered")
     ACTIONS[name] = params_model

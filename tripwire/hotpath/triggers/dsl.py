@@ -49,13 +49,11 @@ SIDES = ("long", "short")
 OPERATORS = ("_gt_pct", "_lt_pct", "_gt", "_lt", "_ge", "_le", "_eq")
 _PCT_OPS = ("_gt_pct", "_lt_pct")
 # Spellings from other query languages, where difflib alone would guess '_gt' for '_gte'.
-_OPERATOR_ALIASES = {"_gte": "_ge", "_lte": "_le", "_geq": "_ge", "_leq": "_le",
-                     "_above": "_gt", "_below": "_lt"}
+_OPERATOR_ALIASES = {"_gte": "_ge", "_lte": "_le", "_geq": "_ge", "_leq": "_le", "_above": "_gt", "_below": "_lt"}
 COMBINATORS = ("when_all", "when_any", "quorum")
 TOP_KEYS = ("max_active_triggers", "active_ttl_s", "defaults", "rules")
 DEFAULT_KEYS = ("cooldown_s", "on")
-RULE_KEYS = ("description", "side", "on", "cooldown_s", "coins", "enabled", *COMBINATORS,
-             "actions")
+RULE_KEYS = ("description", "side", "on", "cooldown_s", "coins", "enabled", *COMBINATORS, "actions")
 _RULE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 DEFAULT_MAX_ACTIVE = 3
@@ -71,10 +69,10 @@ class Rule:
     side: str
     on: str
     cooldown_s: float
-    coins: frozenset[str] | None      # None: every coin
+    coins: frozenset[str] | None  # None: every coin
     condition: Condition
-    features: frozenset[str]          # every feature the conditions read
-    kinds: frozenset[str]             # update kinds that can change the outcome
+    features: frozenset[str]  # every feature the conditions read
+    kinds: frozenset[str]  # update kinds that can change the outcome
     actions: tuple[tuple[str, dict[str, Any]], ...]
     description: str = ""
     enabled: bool = True
@@ -117,11 +115,12 @@ _Loader.yaml_implicit_resolvers = {
     ch: [r for r in rs if r[0] != "tag:yaml.org,2002:bool"]
     for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
-                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                              list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -131,8 +130,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
         key = loader.construct_object(key_node, deep=True)
         if key in first_line:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {first_line[key]})",
-                key_node.start_mark)
+                None, None, f"duplicate key {key!r} (first at line {first_line[key]})", key_node.start_mark
+            )
         first_line[key] = key_node.start_mark.line + 1
     return mapping
 
@@ -162,20 +161,18 @@ def load_rules(path: str | Path) -> RuleSet:
 def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
     """Validate a parsed rule document and compile each rule to a :class:`Rule`."""
     if doc is None:
-        raise RuleConfigError(source, "the file is empty: expected "
-                                 + ", ".join(TOP_KEYS))
+        raise RuleConfigError(source, "the file is empty: expected " + ", ".join(TOP_KEYS))
     if not isinstance(doc, dict):
-        raise RuleConfigError(source, f"expected a mapping of {', '.join(TOP_KEYS)}, "
-                                 f"got {_type_name(doc)}")
+        raise RuleConfigError(source, f"expected a mapping of {', '.join(TOP_KEYS)}, got {_type_name(doc)}")
     for key in doc:
         if key not in TOP_KEYS:
-            raise RuleConfigError(source, f"unknown top-level key {_key_text(key)}"
-                                     f"{did_you_mean(str(key), TOP_KEYS)}", key=str(key))
+            raise RuleConfigError(
+                source, f"unknown top-level key {_key_text(key)}{did_you_mean(str(key), TOP_KEYS)}", key=str(key)
+            )
     top = _Compiler(source, None)
     max_active = doc.get("max_active_triggers", DEFAULT_MAX_ACTIVE)
     if type(max_active) is not int or max_active < 1:
-        top.fail("max_active_triggers", f"'max_active_triggers' must be an integer ≥ 1, "
-                 f"got {max_active!r}")
+        top.fail("max_active_triggers", f"'max_active_triggers' must be an integer ≥ 1, got {max_active!r}")
     ttl_s = top.number("active_ttl_s", doc.get("active_ttl_s", DEFAULT_ACTIVE_TTL_S))
     if ttl_s <= 0:
         top.fail("active_ttl_s", f"'active_ttl_s' must be > 0, got {ttl_s!r}")
@@ -187,8 +184,7 @@ def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
         top.fail("defaults", f"'defaults' must be a mapping, got {_type_name(defaults)}")
     for key in defaults:
         if key not in DEFAULT_KEYS:
-            top.fail(str(key), f"unknown key {_key_text(key)} in 'defaults'"
-                     f"{did_you_mean(str(key), DEFAULT_KEYS)}")
+            top.fail(str(key), f"unknown key {_key_text(key)} in 'defaults'{did_you_mean(str(key), DEFAULT_KEYS)}")
     default_cooldown = top.cooldown(defaults.get("cooldown_s", DEFAULT_COOLDOWN_S))
     default_on = top.on(defaults.get("on", TICK))
 
@@ -198,10 +194,10 @@ def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
     if rules_doc is None:
         top.fail("rules", "'rules' is empty (write 'rules: {}' to run without rules)")
     if not isinstance(rules_doc, dict):
-        top.fail("rules", f"'rules' must be a mapping of rule name → rule, "
-                 f"got {_type_name(rules_doc)}")
-    rules = tuple(_Compiler(source, str(name)).rule(body, default_cooldown, default_on)
-                  for name, body in rules_doc.items())
+        top.fail("rules", f"'rules' must be a mapping of rule name → rule, got {_type_name(rules_doc)}")
+    rules = tuple(
+        _Compiler(source, str(name)).rule(body, default_cooldown, default_on) for name, body in rules_doc.items()
+    )
     return RuleSet(rules, max_active, float(ttl_s), source)
 
 
@@ -235,8 +231,9 @@ class _Compiler:
 
     def on(self, value: Any) -> str:
         if value not in ON_VALUES:
-            self.fail("on", f"'on' must be one of {', '.join(ON_VALUES)}, got {value!r}"
-                      f"{did_you_mean(str(value), ON_VALUES)}")
+            self.fail(
+                "on", f"'on' must be one of {', '.join(ON_VALUES)}, got {value!r}{did_you_mean(str(value), ON_VALUES)}"
+            )
         return str(value)
 
     # -- a rule
@@ -245,22 +242,18 @@ class _Compiler:
         name = self.rule_name
         assert name is not None, "compile_rules makes one _Compiler per rule, with its name"
         if not _RULE_NAME_RE.match(name):
-            self.fail(None, "a rule name must be lower_snake_case (it appears in event topics "
-                      "and trigger ids)")
+            self.fail(None, "a rule name must be lower_snake_case (it appears in event topics and trigger ids)")
         if not isinstance(body, dict):
-            self.fail(None, f"expected a mapping of {', '.join(RULE_KEYS)}, "
-                      f"got {_type_name(body)}")
+            self.fail(None, f"expected a mapping of {', '.join(RULE_KEYS)}, got {_type_name(body)}")
         for key in body:
             if key not in RULE_KEYS:
-                self.fail(str(key), f"unknown key {_key_text(key)}"
-                          f"{did_you_mean(str(key), RULE_KEYS)}")
+                self.fail(str(key), f"unknown key {_key_text(key)}{did_you_mean(str(key), RULE_KEYS)}")
 
         side = body.get("side")
         if side not in SIDES:
             self.fail("side", f"'side' must be long or short, got {side!r}")
         on = self.on(body["on"]) if "on" in body else default_on
-        cooldown_s = self.cooldown(body["cooldown_s"]) if "cooldown_s" in body \
-            else default_cooldown
+        cooldown_s = self.cooldown(body["cooldown_s"]) if "cooldown_s" in body else default_cooldown
         description = body.get("description", "")
         if not isinstance(description, str):
             self.fail("description", "'description' must be text")
@@ -269,22 +262,32 @@ class _Compiler:
             self.fail("enabled", f"'enabled' must be true or false, got {enabled!r}")
         coins = body.get("coins")
         if coins is not None:
-            if not isinstance(coins, list) or not coins \
-                    or not all(isinstance(c, str) and c for c in coins):
-                self.fail("coins", f"'coins' must be a non-empty list of coin names, e.g. "
-                          f"[BTC], got {coins!r}")
+            if not isinstance(coins, list) or not coins or not all(isinstance(c, str) and c for c in coins):
+                self.fail("coins", f"'coins' must be a non-empty list of coin names, e.g. [BTC], got {coins!r}")
             coins = frozenset(coins)
 
         top = {k: body[k] for k in COMBINATORS if k in body}
         if not top:
             self.fail(None, "no conditions: give when_all, when_any or quorum")
         condition = _all_of(self.mapping(top, "conditions"))
-        kinds = frozenset({BAR_CLOSE}) if on == BAR_CLOSE else frozenset(
-            k for f in self.features for k in CATALOG[f].updated_on)
-        return Rule(name=name, side=side, on=on, cooldown_s=cooldown_s, coins=coins,
-                    condition=condition, features=frozenset(self.features), kinds=kinds,
-                    actions=self.actions(body.get("actions", [])), description=description,
-                    enabled=enabled)
+        kinds = (
+            frozenset({BAR_CLOSE})
+            if on == BAR_CLOSE
+            else frozenset(k for f in self.features for k in CATALOG[f].updated_on)
+        )
+        return Rule(
+            name=name,
+            side=side,
+            on=on,
+            cooldown_s=cooldown_s,
+            coins=coins,
+            condition=condition,
+            features=frozenset(self.features),
+            kinds=kinds,
+            actions=self.actions(body.get("actions", [])),
+            description=description,
+            enabled=enabled,
+        )
 
     def actions(self, raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
         if raw is None:
@@ -296,10 +299,9 @@ class _Compiler:
             if isinstance(item, str):
                 name, params = item, None
             elif isinstance(item, dict) and len(item) == 1:
-                (name, params), = item.items()
+                ((name, params),) = item.items()
             else:
-                self.fail("actions", f"each action must be one '<name>: {{params}}' mapping, "
-                          f"got {item!r}")
+                self.fail("actions", f"each action must be one '<name>: {{params}}' mapping, got {item!r}")
             try:
                 out.append((str(name), validate_action(str(name), params)))
             except ActionError as e:
@@ -311,8 +313,9 @@ class _Compiler:
     def mapping(self, m: Any, where: str) -> list[Condition]:
         """All conditions of one mapping (each must hold), in the order written."""
         if not isinstance(m, dict):
-            self.fail(where, f"{where!r}: a condition must be a mapping like "
-                      f"{{funding_bps_lt: 0}}, got {_value_text(m)}")
+            self.fail(
+                where, f"{where!r}: a condition must be a mapping like {{funding_bps_lt: 0}}, got {_value_text(m)}"
+            )
         if not m:
             self.fail(where, f"{where!r}: empty conditions")
         out = []
@@ -339,13 +342,14 @@ class _Compiler:
         if key == "when_any":
             return _any_of(self.items(key, value))
         if not isinstance(value, dict) or set(value) != {"k", "of"}:
-            self.fail("quorum", f"'quorum' must be {{k: <int>, of: [conditions]}}, "
-                      f"got {_value_text(value)}")
+            self.fail("quorum", f"'quorum' must be {{k: <int>, of: [conditions]}}, got {_value_text(value)}")
         voters = self.items("quorum", value["of"])
         k = value["k"]
         if type(k) is not int or not 1 <= k <= len(voters):
-            self.fail("quorum", f"'quorum' k must be an integer from 1 to {len(voters)} "
-                      f"(the number of conditions in 'of'), got {k!r}")
+            self.fail(
+                "quorum",
+                f"'quorum' k must be an integer from 1 to {len(voters)} (the number of conditions in 'of'), got {k!r}",
+            )
         return _quorum(k, voters)
 
     def leaf(self, key: str, value: Any) -> Condition:
@@ -354,13 +358,19 @@ class _Compiler:
         self.features.add(feature)
         if op is None:  # a bare feature name: boolean equality
             if spec.kind != BOOL:
-                self.fail(key, f"feature {feature!r} is a number: add an operator, e.g. "
-                          f"'{feature}_gt' (one of {' '.join(OPERATORS)})")
+                self.fail(
+                    key,
+                    f"feature {feature!r} is a number: add an operator, e.g. "
+                    f"'{feature}_gt' (one of {' '.join(OPERATORS)})",
+                )
             op = "_eq"
         if spec.kind == BOOL:
             if op != "_eq":
-                self.fail(key, f"operator {op!r} in {key!r} needs a number, but {feature!r} is "
-                          f"a boolean: write '{feature}: true' or '{feature}: false'")
+                self.fail(
+                    key,
+                    f"operator {op!r} in {key!r} needs a number, but {feature!r} is "
+                    f"a boolean: write '{feature}: true' or '{feature}: false'",
+                )
             if type(value) is not bool:
                 self.fail(key, f"{key!r} expects true or false, got {_value_text(value)}")
             return _eq(feature, value)
@@ -372,12 +382,10 @@ class _Compiler:
 
     def pct(self, key: str, feature: str, op: str, value: Any) -> Condition:
         if not isinstance(value, dict) or set(value) != {"of", "pct"}:
-            self.fail(key, f"{key!r} expects {{of: <feature>, pct: <number>}}, "
-                      f"got {_value_text(value)}")
+            self.fail(key, f"{key!r} expects {{of: <feature>, pct: <number>}}, got {_value_text(value)}")
         of, pct = value["of"], value["pct"]
         if of not in CATALOG:
-            self.fail(key, f"unknown feature {of!r} in {key!r} 'of'"
-                      f"{did_you_mean(str(of), CATALOG)}")
+            self.fail(key, f"unknown feature {of!r} in {key!r} 'of'{did_you_mean(str(of), CATALOG)}")
         if CATALOG[of].kind != NUMBER:
             self.fail(key, f"{key!r}: 'of' must be a number feature, {of!r} is a boolean")
         if not _is_number(pct):
@@ -399,7 +407,7 @@ class _Compiler:
         best: tuple[str, str] | None = None
         for op in OPERATORS:
             if key.endswith(op):
-                feature = key[:-len(op)]
+                feature = key[: -len(op)]
                 if feature in CATALOG and (best is None or len(feature) > len(best[0])):
                     best = (feature, op)
         if best is not None:
@@ -407,19 +415,19 @@ class _Compiler:
         # Not valid: say which part is wrong.
         for op in OPERATORS:
             if key.endswith(op) and len(key) > len(op):
-                feature = key[:-len(op)]
-                self.fail(key, f"unknown feature {feature!r} in {key!r}"
-                          f"{did_you_mean(feature, CATALOG)}")
+                feature = key[: -len(op)]
+                self.fail(key, f"unknown feature {feature!r} in {key!r}{did_you_mean(feature, CATALOG)}")
         prefixes = [f for f in CATALOG if key.startswith(f + "_")]
         if prefixes:
             feature = max(prefixes, key=len)
-            op = key[len(feature):]
-            hint = (f" (did you mean {_OPERATOR_ALIASES[op]!r}?)" if op in _OPERATOR_ALIASES
-                    else did_you_mean(op, OPERATORS))
-            self.fail(key, f"unknown operator {op!r} in {key!r}{hint}"
-                      f"; operators are {' '.join(OPERATORS)}")
-        self.fail(key, f"unknown feature or condition {key!r}"
-                  f"{did_you_mean(key, [*CATALOG, *COMBINATORS])}")
+            op = key[len(feature) :]
+            hint = (
+                f" (did you mean {_OPERATOR_ALIASES[op]!r}?)"
+                if op in _OPERATOR_ALIASES
+                else did_you_mean(op, OPERATORS)
+            )
+            self.fail(key, f"unknown operator {op!r} in {key!r}{hint}; operators are {' '.join(OPERATORS)}")
+        self.fail(key, f"unknown feature or condition {key!r}{did_you_mean(key, [*CATALOG, *COMBINATORS])}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,6 +482,7 @@ def _all_of(conds: list[Condition]) -> Condition:
             if not c(values):
                 return False
         return True
+
     return all_of
 
 
@@ -490,6 +499,7 @@ def _any_of(conds: list[Condition]) -> Condition:
             if c(values):
                 return True
         return False
+
     return any_of
 
 
@@ -513,6 +523,7 @@ def _quorum(k: int, conds: list[Condition]) -> Condition:
             elif hits + left < k:  # too few left to reach k
                 return False
         return False
+
     return quorum
 
 
@@ -536,8 +547,9 @@ def _is_number(v: Any) -> TypeGuard[float]:
 
 
 def _type_name(v: Any) -> str:
-    return {list: "a list", dict: "a mapping", str: "text", bool: "a boolean",
-            type(None): "nothing"}.get(type(v), type(v).__name__)
+    return {list: "a list", dict: "a mapping", str: "text", bool: "a boolean", type(None): "nothing"}.get(
+        type(v), type(v).__name__
+    )
 
 
 def _value_text(v: Any) -> str:
@@ -550,6 +562,8 @@ def _value_text(v: Any) -> str:
 
 def _key_text(key: Any) -> str:
     if isinstance(key, bool):
-        return (f"{str(key).lower()} (an unquoted YAML on/off/yes/no reads as a boolean: "
-                f"load the file with load_rules, or quote the key)")
+        return (
+            f"{str(key).lower()} (an unquoted YAML on/off/yes/no reads as a boolean: "
+            f"load the file with load_rules, or quote the key)"
+        )
     return repr(key)

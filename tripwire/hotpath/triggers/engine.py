@@ -23,7 +23,7 @@ from tripwire.contracts.events import TriggerFired
 from tripwire.contracts.features import BAR_CLOSE
 from tripwire.hotpath.triggers.dsl import TICK, Rule, RuleSet, compile_rules, load_rules
 
-__all__ = ["TriggerEngine", "TriggerStats", "RuleSet", "Rule", "load_rules", "compile_rules"]
+__all__ = ["Rule", "RuleSet", "TriggerEngine", "TriggerStats", "compile_rules", "load_rules"]
 
 
 @dataclass(slots=True)
@@ -33,8 +33,8 @@ class TriggerStats:
 
     fired_by_rule: dict[str, int] = field(default_factory=dict)
     suppressed_cooldown: dict[str, int] = field(default_factory=dict)  # by rule
-    suppressed_cap: dict[str, int] = field(default_factory=dict)       # by rule
-    expired: int = 0                                                   # TTL ran out unclosed
+    suppressed_cap: dict[str, int] = field(default_factory=dict)  # by rule
+    expired: int = 0  # TTL ran out unclosed
     closed_by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -44,7 +44,7 @@ class TriggerEngine:
     def __init__(self, ruleset: RuleSet):
         self.stats = TriggerStats()
         self._active: dict[str, tuple[int, TriggerFired]] = {}  # id → (expiry exch_ms, event)
-        self._last_fired_ms: dict[str, dict[str, int]] = {}       # rule → coin → exch_ms
+        self._last_fired_ms: dict[str, dict[str, int]] = {}  # rule → coin → exch_ms
         self._seq = 0
         self._now_ms = 0  # latest exchange time seen, for `active` between evaluations
         self._install(ruleset)
@@ -80,16 +80,19 @@ class TriggerEngine:
         self._plans: dict[str, dict[str, tuple[Rule, ...]]] = {k: {} for k in kinds}
 
     def _plan_for(self, kind: str, coin: str) -> tuple[Rule, ...]:
-        plan = tuple(r for r in self._rules
-                     if kind in r.kinds and (r.on == TICK or kind == BAR_CLOSE)
-                     and (r.coins is None or coin in r.coins))
+        plan = tuple(
+            r
+            for r in self._rules
+            if kind in r.kinds and (r.on == TICK or kind == BAR_CLOSE) and (r.coins is None or coin in r.coins)
+        )
         self._plans[kind][coin] = plan
         return plan
 
     # -- the hot path
 
-    def evaluate(self, coin: str, kind: str, values: Mapping[str, Any], exch_ms: int,
-                 recv_ns: int, now_ns: int) -> list[TriggerFired]:
+    def evaluate(
+        self, coin: str, kind: str, values: Mapping[str, Any], exch_ms: int, recv_ns: int, now_ns: int
+    ) -> list[TriggerFired]:
         """Evaluate the rules that an update of ``kind`` on ``coin`` could change.
 
         ``values`` is the coin's current feature values (absent while warming up). Returns the
@@ -110,8 +113,16 @@ class TriggerEngine:
                     fired.append(event)
         return fired
 
-    def fire(self, name: str, coin: str, values: Mapping[str, Any], exch_ms: int, recv_ns: int,
-             now_ns: int, side: str | None = None) -> TriggerFired:
+    def fire(
+        self,
+        name: str,
+        coin: str,
+        values: Mapping[str, Any],
+        exch_ms: int,
+        recv_ns: int,
+        now_ns: int,
+        side: str | None = None,
+    ) -> TriggerFired:
         """Fire rule ``name`` by hand, whatever its conditions say; its cooldown and the
         active-trigger cap still apply. Raises ValueError naming why it did not fire."""
         rule = next((r for r in self._rules if r.name == name), None)
@@ -122,15 +133,19 @@ class TriggerEngine:
         self._now_ms = max(self._now_ms, exch_ms)
         event = self._try_fire(rule, coin, values, exch_ms, recv_ns, now_ns)
         if event is None:
-            why = "its cooldown" if self.stats.suppressed_cooldown.get(name, 0) > before[0] \
+            why = (
+                "its cooldown"
+                if self.stats.suppressed_cooldown.get(name, 0) > before[0]
                 else f"the cap of {self._max_active} active triggers"
+            )
             raise ValueError(f"rule {name!r} on {coin} held back by {why}")
         if side is not None:
             event.side = side
         return event
 
-    def _try_fire(self, rule: Rule, coin: str, values: Mapping[str, Any], exch_ms: int,
-                  recv_ns: int, now_ns: int) -> TriggerFired | None:
+    def _try_fire(
+        self, rule: Rule, coin: str, values: Mapping[str, Any], exch_ms: int, recv_ns: int, now_ns: int
+    ) -> TriggerFired | None:
         name = rule.name
         last_by_coin = self._last_fired_ms.get(name)
         if last_by_coin is not None:
@@ -144,9 +159,17 @@ class TriggerEngine:
             return None
         self._seq += 1
         trigger_id = f"{name}.{coin}.{exch_ms}.{self._seq}"
-        event = TriggerFired(trigger_id, name, coin, rule.side, dict(values),
-                             [(a, dict(p)) for a, p in rule.actions], exch_ms * 1_000_000,
-                             recv_ns, now_ns)
+        event = TriggerFired(
+            trigger_id,
+            name,
+            coin,
+            rule.side,
+            dict(values),
+            [(a, dict(p)) for a, p in rule.actions],
+            exch_ms * 1_000_000,
+            recv_ns,
+            now_ns,
+        )
         self._active[trigger_id] = (exch_ms + self._ttl_ms, event)
         self._last_fired_ms.setdefault(name, {})[coin] = exch_ms
         _bump(self.stats.fired_by_rule, name)

@@ -18,8 +18,9 @@ class RuleConfigError(ValueError):
     reload command) can report them structurally; ``line`` is set for YAML syntax errors.
     """
 
-    def __init__(self, source: str, reason: str, *, rule: str | None = None,
-                 key: str | None = None, line: int | None = None):
+    def __init__(
+        self, source: str, reason: str, *, rule: str | None = None, key: str | None = None, line: int | None = None
+    ):
         self.source = source
         self.reason = reason
         self.rule = rule
