@@ -22,8 +22,9 @@ import time
 from decimal import Decimal
 
 from tripwire.contracts.events import TriggerFired
-from tripwire.hotpath.execution.brackets import Protector
-from tripwire.hotpath.execution.gateway import Gateway, WsPoster
+from tripwire.hotpath.execution.gateway import Gateway
+from tripwire.hotpath.execution.protector import Protector
+from tripwire.hotpath.execution.transports import WsPoster
 from tripwire.hotpath.execution.orders import OrderTracker
 from tripwire.hyperliquid.ratelimit import RateLimiter
 from tripwire.hyperliquid.signing import Signer

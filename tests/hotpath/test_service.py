@@ -109,7 +109,7 @@ def test_decision_applies_once_and_stale_ones_are_refused(wired, frames):
     d = {"trigger_id": ev.trigger_id, "go": False, "sA": -0.4, "confA": 0.7, "prob_cont": 0.3,
          "reason": "test", "source": "operator"}
     assert call(server, client, "apply_decision", d)["kind"] == "cancel"
-    assert ev.trigger_id not in hp.pipeline.triggers.active
+    assert ev.trigger_id not in hp.active_triggers()
     with pytest.raises(CommandError) as e:
         call(server, client, "apply_decision", d)
     assert e.value.code == "stale_decision"
@@ -126,7 +126,7 @@ def test_invalid_decision_is_refused_and_changes_nothing(wired, frames):
         call(server, client, "apply_decision", {"trigger_id": ev.trigger_id, "go": True,
                                                 "sA": 3.0, "confA": 0.5, "prob_cont": 0.5})
     assert e.value.code == "invalid_args"
-    assert hp.decisions == {} and ev.trigger_id in hp.pipeline.triggers.active
+    assert hp.decisions == {} and ev.trigger_id in hp.active_triggers()
 
 
 def test_set_feature_sets_external_features_only(wired):
@@ -171,3 +171,38 @@ def test_unknown_command_is_refused(wired):
     with pytest.raises(CommandError) as e:
         call(server, client, "self_destruct")
     assert e.value.code == "unknown_command"
+
+
+class RecordingExecution:
+    """An order layer that only records what the hot path hands it."""
+
+    def __init__(self):
+        self.user_records, self.triggers = [], []
+
+    def on_trigger(self, ev):
+        self.triggers.append(ev)
+
+    def on_user_record(self, rec):
+        self.user_records.append(rec)
+
+    def status(self):
+        return {}
+
+
+ORDER_UPDATE = orjson.dumps({"channel": "orderUpdates", "data": [{
+    "order": {"coin": "BTC", "side": "B", "limitPx": "100", "sz": "1", "origSz": "1", "oid": 7,
+              "timestamp": 1_000}, "status": "open", "statusTimestamp": 1_000}]})
+
+
+def test_user_records_go_to_the_order_layer_and_market_records_do_not(frames):
+    hp = HotPath(SETTINGS, RiskManager(load_risk_config("config/risk.yaml")))
+    execution = RecordingExecution()
+    hp.attach_execution(execution)
+    assert hp.on_frame(ORDER_UPDATE, 1) == []
+    assert [type(r).__name__ for r in execution.user_records] == ["OrderUpdates"]
+    assert hp.coins() == {}  # no market state from our own orders
+    for f in frames[:50]:
+        hp.on_frame(f, 1)
+    assert len(execution.user_records) == 1
+    assert hp.message_counts()["orderUpdates"] == 1 and hp.message_counts()["l2Book"] > 0
+    assert hp.mids()["BTC"] > 40_000

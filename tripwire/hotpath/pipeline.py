@@ -1,9 +1,14 @@
-"""The hot path's market pipeline: frame → record → book → features → triggers, per coin.
+"""The hot path's market pipeline: market record → book → features → triggers, per coin.
 
-One object, no I/O: the caller feeds frames (from a socket, an archive or a benchmark) with
-their local receive time and gets back the triggers that fired. Records are dispatched through
-a table keyed by record type. A coin whose book is empty, crossed or stale is never traded on:
-its rules are not evaluated and the reason is counted.
+One object, no I/O: the caller feeds market records (:data:`MARKET_RECORDS`) with their local
+receive time and gets back the triggers that fired. Records are dispatched through a table
+keyed by record type. A coin whose book is empty, crossed or stale is never traded on: its
+rules are not evaluated and the reason is counted.
+
+A replay, the backtest or a benchmark feeds raw frames instead (``on_frame``/``on_message``):
+the pipeline then decodes them itself and counts every channel. The running hot path decodes
+and routes frames in :class:`~tripwire.hotpath.service.HotPath`, so this object only ever sees
+market data there; our own orders and fills never pass through it.
 """
 
 from __future__ import annotations
@@ -17,11 +22,16 @@ from tripwire.contracts.features import BAR_CLOSE, BOOK, CTX, TRADES
 from tripwire.hotpath.features.custom import CustomFeature
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.decode import Decoder
+from tripwire.hotpath.features.bars import Bar
 from tripwire.hotpath.feed.records import AssetCtx, Bbo, BookSnapshot, Record, Trades
 from tripwire.config.settings import Settings
 from tripwire.hotpath.triggers.engine import RuleSet, TriggerEngine
 
 _NONE: list[TriggerFired] = []
+
+# The record types the pipeline applies: everything else (user channels, pongs, subscription
+# acknowledgements) changes no market state.
+MARKET_RECORDS: tuple[type, ...] = (BookSnapshot, Bbo, Trades, AssetCtx)
 
 
 class CoinState:
@@ -41,17 +51,14 @@ class MarketPipeline:
                  custom_features: Sequence[CustomFeature] = (),
                  clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.settings = settings
-        self.decoder = Decoder()
+        self.decoder = Decoder()                  # on_frame / on_message only
         self.triggers = TriggerEngine(rules)
         self.coins: dict[str, CoinState] = {}
-        self.messages: dict[str, int] = {}
+        self.messages: dict[str, int] = {}        # decoded by on_frame / on_message, by channel
         self.untradable: dict[str, int] = {}
         self._custom = tuple(custom_features)
         self._clock_ns = clock_ns
         self._stale_ms = settings.book.stale_after_ms
-        # Called with every decoded record after the pipeline applied it (the hot path's event
-        # publishing and the order layer's user channels); None costs one comparison a record.
-        self.tap: Callable[[Record, int], None] | None = None
         self._handlers: dict[type, Callable[[Record, int], list[TriggerFired]]] = {
             BookSnapshot: self._on_book,
             Bbo: self._on_bbo,
@@ -62,27 +69,50 @@ class MarketPipeline:
     # -- entry points ------------------------------------------------------------------------
 
     def on_frame(self, frame: bytes | str, recv_ns: int) -> list[TriggerFired]:
+        """One raw frame (a replay, a benchmark): decoded, counted by channel, applied."""
         rec = self.decoder.decode(frame)
-        return _NONE if rec is None else self.on_record(rec, recv_ns)
+        return _NONE if rec is None else self._counted(rec, recv_ns)
 
     def on_message(self, msg: object, recv_ns: int) -> list[TriggerFired]:
+        """One already-parsed message (a recording): decoded, counted by channel, applied."""
         rec = self.decoder.decode_message(msg)
-        return _NONE if rec is None else self.on_record(rec, recv_ns)
+        return _NONE if rec is None else self._counted(rec, recv_ns)
 
-    def on_record(self, rec: Record, recv_ns: int) -> list[TriggerFired]:
+    def _counted(self, rec: Record, recv_ns: int) -> list[TriggerFired]:
         ch = rec.channel
         self.messages[ch] = self.messages.get(ch, 0) + 1
+        return self.on_record(rec, recv_ns)
+
+    def on_record(self, rec: Record, recv_ns: int) -> list[TriggerFired]:
+        """Apply one decoded record; records other than :data:`MARKET_RECORDS` change nothing."""
         handler = self._handlers.get(type(rec))
-        fired = _NONE if handler is None else handler(rec, recv_ns)
-        if self.tap is not None:
-            self.tap(rec, recv_ns)
-        return fired
+        return _NONE if handler is None else handler(rec, recv_ns)
 
     def coin(self, coin: str) -> CoinState:
         st = self.coins.get(coin)
         if st is None:
             st = self.coins[coin] = CoinState(coin, self.settings, self._custom)
         return st
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def mids(self) -> dict[str, float]:
+        """Each coin's current mid (coins whose book has none left out)."""
+        return {c: st.book.mid for c, st in self.coins.items() if st.book.mid}
+
+    def exchange_time_ms(self) -> int:
+        """The newest book or trade time seen across coins (0 before any)."""
+        return max((st.last_exch_ms for st in self.coins.values()), default=0)
+
+    def latest_book_ms(self) -> int | None:
+        """The exchange time of the newest book across coins (None before any)."""
+        return max((st.book.time_ms for st in self.coins.values() if st.book.time_ms),
+                   default=None)
+
+    def last_bar(self, coin: str) -> Bar | None:
+        """The coin's latest closed 1-minute bar."""
+        st = self.coins.get(coin)
+        return st.features.last_bar if st is not None else None
 
     # -- handlers ----------------------------------------------------------------------------
 

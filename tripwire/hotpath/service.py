@@ -1,11 +1,17 @@
-"""The hot path's core: market pipeline, risk, events out and commands in.
+"""The hot path's core: frames routed, triggers fired, decisions applied, state queried.
 
-``HotPath`` owns the state and answers commands; it does no I/O of its own beyond the
-publisher and the optional execution layer it is given, so the same object runs behind a live
-WebSocket, a paced replay, or a test feeding frames by hand. Commands arrive through
-:class:`tripwire.bus.commands.CommandServer` (``register_commands``); each is validated by its
-contract model before the handler runs, and a handler refuses (``CommandRefused``) before
-changing anything, so an invalid command is never half-applied.
+``HotPath`` does no I/O of its own: events leave through :class:`~.events.HotPathEvents` (the
+one publisher) and orders through the execution layer it is given, so the same object runs
+behind a live WebSocket, a paced replay, or a test feeding frames by hand.
+
+Routing: each frame is decoded once and counted by channel. Market records go through the
+:class:`~.pipeline.MarketPipeline` (book → features → triggers) and out as ``md.*`` events;
+the account's own records (:data:`USER_RECORDS`) go straight to the order layer, never through
+the market pipeline.
+
+Callers read state through query methods (``mids()``, ``coins()``, ``active_triggers()``,
+``decode_faults()``…) and change it through methods that refuse with a specific error before
+changing anything; :mod:`.command_handlers` maps those onto the bus commands.
 """
 
 from __future__ import annotations
@@ -16,32 +22,30 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
-import orjson
-
-from tripwire.bus.commands import CommandRefused, CommandServer
+from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
-from tripwire.contracts.events import (CoinScopeArgs, Decision, FireRuleArgs, NoArgs, PauseArgs,
-                               ReloadArgs, SetFeatureArgs, Topics, TriggerFired)
-from tripwire.contracts.features import CATALOG, EXTERNAL
-from tripwire.hotpath.feed.records import (AssetCtx, BookSnapshot, OrderUpdates, Record, Trades,
-                                  UserEvent, UserFills)
-from tripwire.hotpath.pipeline import MarketPipeline
-from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.config.settings import Settings, resolve_path
-from tripwire.hotpath.triggers.engine import load_rules
-from tripwire.hotpath.triggers.errors import TriggerConfigError
+from tripwire.contracts.events import Decision, TriggerFired
+from tripwire.contracts.features import CATALOG, EXTERNAL
+from tripwire.hotpath.events import HotPathEvents
+from tripwire.hotpath.feed.decode import Decoder
+from tripwire.hotpath.feed.records import (AssetCtx, Bbo, BookSnapshot, OrderUpdates, Record,
+                                           Trades, UserEvent, UserFills)
+from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.hotpath.risk.manager import RiskManager
+from tripwire.hotpath.triggers.engine import RuleSet, load_rules
 
 RECENT_TRIGGERS = 1000        # fired triggers remembered for decisions and status
-FEATURES_EVERY_MS = 1000      # md.features.<coin> throttle
-BOOK_EVERY_MS = 1000          # md.book.<coin> throttle
-BOOK_LEVELS = 20
+
+# The account's own records: they go to the order layer and change no market state.
+USER_RECORDS: tuple[type, ...] = (OrderUpdates, UserFills, UserEvent)
 
 MaybeAwaitable = dict[str, Any] | Awaitable[dict[str, Any]]
 
+_NONE: list[TriggerFired] = []
+
 
 class Execution(Protocol):
-    """What the hot path needs from the order layer (tripwire.hotpath.execution)."""
-
     """What the hot path needs from the order layer (tripwire.hotpath.execution.layer.OrderLayer).
     Methods answering commands may return an awaitable: the command server awaits it."""
 
@@ -53,6 +57,11 @@ class Execution(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+class StaleDecision(Exception):
+    """A decision for a trigger that is unknown, already decided, closed or past its deadline;
+    nothing was changed."""
+
+
 class HotPath:
     def __init__(self, settings: Settings, risk: RiskManager, *,
                  triggers_path: str | Path | None = None,
@@ -62,181 +71,206 @@ class HotPath:
         self.triggers_path = Path(triggers_path or resolve_path(settings.triggers_file))
         self.pipeline = MarketPipeline(settings, load_rules(self.triggers_path))
         self.risk = risk
-        self.publisher = publisher
+        self.events = HotPathEvents(publisher, settings.features.liquidator_addresses)
         self.execution = execution
         self._clock_ns = clock_ns
+        self._decoder = Decoder()
+        self._messages: dict[str, int] = {}                 # decoded records by channel
+        self._fired_counts: dict[tuple[str, str], int] = {}  # (rule, coin) → fired, for metrics
         self.recent: OrderedDict[str, TriggerFired] = OrderedDict()
         self.decisions: dict[str, dict[str, Any]] = {}
         self.model: dict[str, Any] | None = None
         self.model_path: str | None = None
         self.started_ns = clock_ns()
         self.last_frame_ns = 0
-        self._last_candle: dict[str, int] = {}
-        self.fired_counts: dict[tuple[str, str], int] = {}  # (rule, coin) → fired, for metrics
         self.status_extra: Callable[[], dict[str, Any]] | None = None  # the process's own state
-        self._liquidators = frozenset(a.lower() for a in settings.features.liquidator_addresses)
-        if publisher is not None or execution is not None:
-            self.pipeline.tap = self._on_record
-
-    # -- market data -----------------------------------------------------------------------
-
-    def on_frame(self, frame: bytes | str, recv_ns: int) -> list[TriggerFired]:
-        """One WebSocket frame with its local receive time (the publisher's clock)."""
-        self.last_frame_ns = recv_ns
-        fired = self.pipeline.on_frame(frame, recv_ns)
-        for ev in fired:
-            self._on_fired(ev)
-        pub = self.publisher
-        if pub is not None:
-            for st in self.pipeline.coins.values():
-                topic = Topics.md_features(st.coin)
-                if st.features.values and pub.throttle(topic, FEATURES_EVERY_MS, recv_ns):
-                    pub.publish(topic, {"coin": st.coin, "values": st.features.values},
-                                st.last_exch_ms * 1_000_000, recv_ns)
-            pub.maybe_heartbeat(recv_ns)
-        return fired
+        # record type → handler returning the triggers it fired; a type not listed (pong,
+        # subscription acknowledgements…) is counted and dropped.
+        self._routes: dict[type, Callable[[Any, int], list[TriggerFired]]] = {
+            BookSnapshot: self._on_book,
+            Bbo: self.pipeline.on_record,
+            Trades: self._on_trades,
+            AssetCtx: self._on_ctx,
+            **{t: self._on_user for t in USER_RECORDS},
+        }
 
     def attach_execution(self, execution: Execution) -> None:
         """Give the hot path its order layer after construction (the layer reads its books)."""
         self.execution = execution
-        self.pipeline.tap = self._on_record
 
-    def _on_record(self, rec: Record, recv_ns: int) -> None:
-        """After the pipeline applied a record: market events out, user channels to orders."""
-        t = type(rec)
-        if t is OrderUpdates or t is UserFills or t is UserEvent:
-            if self.execution is not None:
-                self.execution.on_user_record(rec)
-            return
-        pub = self.publisher
-        if pub is None:
-            return
-        if t is Trades:
-            self._publish_trades(pub, rec, recv_ns)  # type: ignore[arg-type]
-        elif t is BookSnapshot:
-            topic = Topics.md_book(rec.coin)  # type: ignore[attr-defined]
-            if pub.throttle(topic, BOOK_EVERY_MS, recv_ns):
-                self._publish_book(pub, topic, rec, recv_ns)  # type: ignore[arg-type]
-        elif t is AssetCtx:
-            c: AssetCtx = rec  # type: ignore[assignment]
-            pub.publish(Topics.md_ctx(c.coin), {
-                "coin": c.coin, "time": c.time_ms, "funding": c.funding,
-                "open_interest": c.open_interest, "mark_px": c.mark_px, "oracle_px": c.oracle_px,
-                "mid_px": c.mid_px, "premium": c.premium, "day_ntl_vlm": c.day_ntl_vlm},
-                c.time_ms * 1_000_000, recv_ns)
+    def register_commands(self, server: CommandServer) -> None:
+        """Answer the bus commands on ``server`` (:mod:`.command_handlers`)."""
+        from tripwire.hotpath.command_handlers import HotPathCommands  # it imports this module
+        HotPathCommands(self).register(server)
 
-    def _publish_trades(self, pub: Publisher, rec: Trades, recv_ns: int) -> None:
-        topic = Topics.md_trade(rec.coin)
-        liq = self._liquidators
-        for tr in rec.trades:
-            users = tr.users
-            pub.publish(topic, {"coin": tr.coin, "px": tr.px, "sz": tr.sz,
-                                "side": "B" if tr.is_buy else "A", "time": tr.time_ms,
-                                "tid": tr.tid, "liquidation": bool(users) and (
-                                    users[0].lower() in liq or users[1].lower() in liq)},
-                        tr.time_ms * 1_000_000, recv_ns)
-        st = self.pipeline.coins.get(rec.coin)
-        bar = st.features.last_bar if st is not None else None
-        if bar is not None and self._last_candle.get(rec.coin) != bar.open_ms:
-            self._last_candle[rec.coin] = bar.open_ms
-            pub.publish(Topics.md_candle(rec.coin), {
-                "coin": rec.coin, "interval": "1m", "t": bar.open_ms, "T": bar.open_ms + 59_999,
-                "o": bar.o, "h": bar.h, "l": bar.l, "c": bar.c, "v": bar.volume,
-                "n": bar.trades}, rec.time_ms * 1_000_000, recv_ns)
+    # -- frames in ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _publish_book(pub: Publisher, topic: str, b: BookSnapshot, recv_ns: int) -> None:
-        mid = (b.bid_px[0] + b.ask_px[0]) / 2 if b.bid_px and b.ask_px else None
-        n = BOOK_LEVELS
-        pub.publish(topic, {"coin": b.coin, "time": b.time_ms, "mid": mid,
-                            "bids": [[p, q] for p, q in zip(b.bid_px[:n], b.bid_sz[:n])],
-                            "asks": [[p, q] for p, q in zip(b.ask_px[:n], b.ask_sz[:n])]},
-                    b.time_ms * 1_000_000, recv_ns)
+    def on_frame(self, frame: bytes | str, recv_ns: int) -> list[TriggerFired]:
+        """One WebSocket frame with its local receive time (the publisher's clock)."""
+        self.last_frame_ns = recv_ns
+        rec = self._decoder.decode(frame)
+        fired = _NONE
+        if rec is not None:
+            ch = rec.channel
+            self._messages[ch] = self._messages.get(ch, 0) + 1
+            route = self._routes.get(type(rec))
+            if route is not None:
+                fired = route(rec, recv_ns)
+                for ev in fired:
+                    self._on_fired(ev)
+        self.events.after_frame(self.pipeline.coins.values(), recv_ns)
+        return fired
+
+    def _on_book(self, rec: BookSnapshot, recv_ns: int) -> list[TriggerFired]:
+        fired = self.pipeline.on_record(rec, recv_ns)
+        self.events.book(rec, recv_ns)
+        return fired
+
+    def _on_trades(self, rec: Trades, recv_ns: int) -> list[TriggerFired]:
+        fired = self.pipeline.on_record(rec, recv_ns)
+        if self.events.enabled:
+            self.events.trades(rec, recv_ns, self.pipeline.last_bar(rec.coin))
+        return fired
+
+    def _on_ctx(self, rec: AssetCtx, recv_ns: int) -> list[TriggerFired]:
+        fired = self.pipeline.on_record(rec, recv_ns)  # stamps the context with the coin's time
+        self.events.asset_ctx(rec, recv_ns)
+        return fired
+
+    def _on_user(self, rec: Record, _recv_ns: int) -> list[TriggerFired]:
+        if self.execution is not None:
+            self.execution.on_user_record(rec)
+        return _NONE
 
     def _on_fired(self, ev: TriggerFired) -> None:
         key = (ev.rule, ev.coin)
-        self.fired_counts[key] = self.fired_counts.get(key, 0) + 1
+        self._fired_counts[key] = self._fired_counts.get(key, 0) + 1
         self.recent[ev.trigger_id] = ev
         while len(self.recent) > RECENT_TRIGGERS:
             self.recent.popitem(last=False)
-        if self.publisher is not None:
-            self.publisher.publish(ev.topic, ev.to_dict(), ev.exch_ts_ns, ev.recv_ts_ns)
+        self.events.trigger_fired(ev)
         if self.execution is not None:
             self.execution.on_trigger(ev)
 
-    def publish_trips(self, trips: list[Trip]) -> None:
-        if self.publisher is None:
-            return
-        for t in trips:
-            self.publisher.publish(Topics.risk_breaker(t.breaker),
-                                   {"breaker": t.breaker, "action": t.action, "state": t.state,
-                                    "detail": t.detail})
-        if trips:
-            self.publisher.publish(Topics.RISK_STATE, self.risk.snapshot())
+    # -- queries -----------------------------------------------------------------------------
 
-    # -- commands ----------------------------------------------------------------------------
+    def mids(self) -> dict[str, float]:
+        """Each coin's current mid (coins without one left out)."""
+        return self.pipeline.mids()
 
-    def register_commands(self, server: CommandServer) -> None:
-        for name in ("status", "pause", "resume", "cancel_all", "flatten", "apply_decision",
-                     "set_feature", "reload_triggers", "reload_model", "fire_rule"):
-            server.register(name, getattr(self, "cmd_" + name))
+    def exchange_time_ms(self) -> int:
+        """The newest book or trade time seen (0 before any): the exchange's clock as we know it."""
+        return self.pipeline.exchange_time_ms()
 
-    def cmd_status(self, _args: NoArgs) -> dict[str, Any]:
+    def latest_book_ms(self) -> int | None:
+        """The exchange time of the newest book (None before any)."""
+        return self.pipeline.latest_book_ms()
+
+    def coins(self) -> dict[str, dict[str, Any]]:
+        """Per coin: mid, spread, book time, why it is untradable (None if it is not) and how
+        many features it has."""
+        stale_ms = self.settings.book.stale_after_ms
+        return {c: {"mid": st.book.mid, "spread_bps": st.book.spread_bps,
+                    "book_time_ms": st.book.time_ms,
+                    "book_problem": st.book.problem(st.last_exch_ms, stale_ms) or None,
+                    "features_present": len(st.features.values)}
+                for c, st in self.pipeline.coins.items()}
+
+    def active_triggers(self) -> list[str]:
+        """Ids of the triggers still open for decisions, sorted."""
+        return sorted(self.pipeline.triggers.active)
+
+    def message_counts(self) -> dict[str, int]:
+        """Decoded records since start, by channel."""
+        return dict(self._messages)
+
+    def decode_faults(self) -> dict[str, dict[str, Any]]:
+        """Malformed frames since start: reason → count and the last example."""
+        return self._decoder.faults.report()
+
+    def fired_counts(self) -> dict[tuple[str, str], int]:
+        """Triggers fired since start, by (rule, coin)."""
+        return dict(self._fired_counts)
+
+    def status(self) -> dict[str, Any]:
         now = self._clock_ns()
-        coins = {}
-        for c, st in self.pipeline.coins.items():
-            b = st.book
-            coins[c] = {"mid": b.mid, "spread_bps": b.spread_bps, "book_time_ms": b.time_ms,
-                        "book_problem": b.problem(st.last_exch_ms, self.settings.book.stale_after_ms)
-                        or None, "features_present": len(st.features.values)}
         return {
             "mode": self.settings.mode,
             "uptime_s": (now - self.started_ns) / 1e9,
             "last_tick_age_s": (now - self.last_frame_ns) / 1e9 if self.last_frame_ns else None,
             "risk": self.risk.snapshot(),
-            "coins": coins,
-            "active_triggers": sorted(self.pipeline.triggers.active),
-            "messages": dict(self.pipeline.messages),
-            "faults": self.pipeline.decoder.faults.report(),
+            "coins": self.coins(),
+            "active_triggers": self.active_triggers(),
+            "messages": self.message_counts(),
+            "faults": self.decode_faults(),
             "execution": self.execution.status() if self.execution is not None else None,
             "model": self.model_path,
             **(self.status_extra() if self.status_extra is not None else {}),
         }
 
-    def cmd_pause(self, args: PauseArgs) -> dict[str, Any]:
-        state = self.risk.pause(args.reason or "command")
-        self._publish_state()
-        return {"state": state}
+    # -- changes -----------------------------------------------------------------------------
 
-    def cmd_resume(self, _args: NoArgs) -> dict[str, Any]:
-        state = self.risk.resume("command")
-        self._publish_state()
-        return {"state": state}
+    def pause(self, reason: str) -> str:
+        """Open nothing new (REDUCING); returns the trading state."""
+        state = self.risk.pause(reason)
+        self.events.risk_state(self.risk.snapshot())
+        return state
 
-    def cmd_cancel_all(self, args: CoinScopeArgs) -> MaybeAwaitable:
+    def resume(self, reason: str) -> str:
+        state = self.risk.resume(reason)
+        self.events.risk_state(self.risk.snapshot())
+        return state
+
+    def cancel_all(self, coin: str | None) -> MaybeAwaitable:
         if self.execution is None:
             return {"cancelled": 0, "note": "no execution attached (replay only)"}
-        return self.execution.cancel_all(args.coin)
+        return self.execution.cancel_all(coin)
 
-    def cmd_flatten(self, args: CoinScopeArgs) -> MaybeAwaitable:
+    def flatten(self, coin: str | None) -> MaybeAwaitable:
         if self.execution is None:
             return {"closed": 0, "note": "no execution attached (replay only)"}
-        return self.execution.flatten(args.coin)
+        return self.execution.flatten(coin)
 
-    def cmd_apply_decision(self, d: Decision) -> MaybeAwaitable:
+    def fire_rule(self, rule: str, coin: str, side: str | None = None) -> TriggerFired:
+        """Fire a rule by hand, as if the market had (events, orders and all); raises
+        ValueError saying why it cannot."""
+        ev = self.pipeline.fire_rule(rule, coin, side)
+        self._on_fired(ev)
+        return ev
+
+    def set_external_feature(self, coin: str, name: str, value: float) -> None:
+        """Set a feature computed off the hot path; raises KeyError/ValueError naming the
+        settable features or the accepted range."""
+        spec = CATALOG.get(name)
+        if spec is None or EXTERNAL not in spec.updated_on:
+            settable = sorted(n for n, s in CATALOG.items() if EXTERNAL in s.updated_on)
+            raise ValueError(f"feature {name!r} cannot be set from outside; "
+                             f"settable: {', '.join(settable)}")
+        self.pipeline.coin(coin).features.set_external(name, value)
+
+    def replace_rules(self, rules: RuleSet, path: Path) -> None:
+        """Trigger rules from ``path`` replace the current ones (cooldowns carry over)."""
+        self.pipeline.triggers.replace_rules(rules)
+        self.triggers_path = path
+
+    def set_model(self, model: dict[str, Any], path: str) -> None:
+        """The local model's identity, for status and events (scoring runs in the flows)."""
+        self.model, self.model_path = model, path
+
+    def apply_decision(self, d: Decision) -> MaybeAwaitable:
         """Apply a decision to one trigger's protective orders, or refuse a stale one.
 
-        Refused (nothing changes) when the trigger is unknown, already decided, closed or past
-        its deadline. Decisions go through the order layer's risk checks like any order.
+        Raises :class:`StaleDecision` (nothing changes) when the trigger is unknown, already
+        decided, closed or past its deadline. Decisions go through the order layer's risk
+        checks like any order.
         """
         ev = self.recent.get(d.trigger_id)
         if ev is None:
-            raise CommandRefused("stale_decision", f"unknown trigger {d.trigger_id!r}")
+            raise StaleDecision(f"unknown trigger {d.trigger_id!r}")
         if d.trigger_id in self.decisions:
-            raise CommandRefused("stale_decision", f"trigger {d.trigger_id!r} already decided")
+            raise StaleDecision(f"trigger {d.trigger_id!r} already decided")
         if d.trigger_id not in self.pipeline.triggers.active:
-            raise CommandRefused("stale_decision",
-                                 f"trigger {d.trigger_id!r} is closed or past its deadline")
+            raise StaleDecision(f"trigger {d.trigger_id!r} is closed or past its deadline")
         # Claimed before anything is sent: a second decision arriving while the first one's
         # orders are in flight is refused, not applied twice.
         self.decisions[d.trigger_id] = {"decision": d.model_dump(), "result": None,
@@ -257,66 +291,5 @@ class HotPath:
         result: dict[str, Any] = {"kind": d.kind, **out}
         record = {"decision": d.model_dump(), "result": result, "applied_ns": self._clock_ns()}
         self.decisions[d.trigger_id] = record
-        if self.publisher is not None:
-            self.publisher.publish(Topics.decision(d.trigger_id), record, ev.exch_ts_ns,
-                                   ev.recv_ts_ns)
+        self.events.decision(ev, record)
         return result
-
-    def cmd_fire_rule(self, args: FireRuleArgs) -> dict[str, Any]:
-        """Fire a rule by hand; its protective orders go through the same risk checks."""
-        try:
-            ev = self.pipeline.fire_rule(args.rule, args.coin, args.side)
-        except ValueError as e:
-            raise CommandRefused("refused", str(e)) from None
-        self._on_fired(ev)
-        return {"trigger_id": ev.trigger_id, "rule": ev.rule, "coin": ev.coin, "side": ev.side}
-
-    def cmd_set_feature(self, args: SetFeatureArgs) -> dict[str, Any]:
-        spec = CATALOG.get(args.name)
-        if spec is None or EXTERNAL not in spec.updated_on:
-            settable = sorted(n for n, s in CATALOG.items() if EXTERNAL in s.updated_on)
-            raise CommandRefused("invalid_args", f"feature {args.name!r} cannot be set from "
-                                                 f"outside; settable: {', '.join(settable)}")
-        st = self.pipeline.coin(args.coin)
-        try:
-            st.features.set_external(args.name, float(args.value))
-        except (KeyError, ValueError) as e:
-            raise CommandRefused("invalid_args", str(e)) from None
-        return {"coin": args.coin, "name": args.name, "value": float(args.value)}
-
-    def cmd_reload_triggers(self, args: ReloadArgs) -> dict[str, Any]:
-        path = Path(args.path) if args.path else self.triggers_path
-        try:
-            rules = load_rules(path)
-        except TriggerConfigError as e:
-            raise CommandRefused("invalid_config", str(e)) from None
-        except OSError as e:
-            raise CommandRefused("invalid_config", f"{path}: {e.strerror or e}") from None
-        self.pipeline.triggers.replace_rules(rules)
-        self.triggers_path = path
-        return {"path": str(path), "rules": [r.name for r in rules.rules]}
-
-    def cmd_reload_model(self, args: ReloadArgs) -> dict[str, Any]:
-        """Load the retrained local model's file (JSON); a bad file is refused, the old stays.
-
-        The hot path keeps the model's identity for status and events; scoring runs in the
-        analysis flows, which read the same file.
-        """
-        if not args.path:
-            raise CommandRefused("invalid_args", "reload_model needs the model file's path")
-        path = Path(args.path)
-        try:
-            model = orjson.loads(path.read_bytes())
-        except OSError as e:
-            raise CommandRefused("invalid_config", f"{path}: {e.strerror or e}") from None
-        except orjson.JSONDecodeError as e:
-            raise CommandRefused("invalid_config", f"{path}: not JSON ({e})") from None
-        if not isinstance(model, dict) or "families" not in model:
-            raise CommandRefused("invalid_config", f"{path}: not a tripwire model file "
-                                                   f"(no 'families')")
-        self.model, self.model_path = model, str(path)
-        return {"path": str(path), "version": model.get("version")}
-
-    def _publish_state(self) -> None:
-        if self.publisher is not None:
-            self.publisher.publish(Topics.RISK_STATE, self.risk.snapshot())

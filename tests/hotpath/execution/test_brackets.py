@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from tripwire.contracts.events import Decision, TriggerFired
-from tripwire.hotpath.execution.brackets import (BracketConfig, Protector, build_bracket, build_hedge,
-                                        build_limit, px_toward)
+from tripwire.hotpath.execution.brackets import (BracketConfig, build_bracket, build_hedge, build_limit,
+                                                 px_toward)
+from tripwire.hotpath.execution.protector import Protector
 from tripwire.hotpath.execution.orders import Market, OrderTracker
 from tripwire.hyperliquid.signing import recover_l1_signer
 from tripwire.hotpath.risk.config import RiskConfig

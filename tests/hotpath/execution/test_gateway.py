@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tripwire.hotpath.execution.gateway import (Gateway, NotWritten, Uncertain, WsPoster,
-                                       parse_exchange_response)
+from tripwire.hotpath.execution.gateway import Gateway
+from tripwire.hotpath.execution.transports import NotWritten, Uncertain, WsPoster
 from tripwire.hotpath.execution.orders import cloid_for
 from tripwire.hyperliquid.signing import Signer
 from tripwire.hotpath.execution.wire import order_wire
@@ -115,14 +115,6 @@ def test_refused_orders_are_typed_errors_and_counted_for_the_risk_breaker(sim):
     assert bad_tick.ok and bad_tick.statuses[0].kind == "error"
     assert "tick" in bad_tick.statuses[0].error.lower()
     assert gw.error_count == 1 and risk.errors == 1
-
-
-def test_a_whole_request_error_is_parsed_from_the_err_status():
-    r = parse_exchange_response({"status": "err", "response": "Must deposit before performing actions."})
-    assert not r.ok and r.error.startswith("Must deposit") and r.error_count == 1
-    w = parse_exchange_response({"status": "ok", "response": {"type": "order", "data": {"statuses": [
-        "waitingForTrigger", {"resting": {"oid": 7}}]}}})
-    assert [s.kind for s in w.statuses] == ["waitingForTrigger", "resting"]
 
 
 def test_orders_go_over_websocket_post_when_a_sender_is_attached(sim):

@@ -43,7 +43,7 @@ def test_drawdown_breaker_flattens_and_halts(tmp_path):
             await r.wait_for(lambda: r.proc.layer.account.positions.get("BTC") is not None
                              and r.proc.layer.account.positions["BTC"].szi > 0, what="long open")
             # The market drops 1 % (book and mark): a 0.2 × equity long loses ~0.2 % of equity.
-            mid = r.proc._mids()["BTC"]
+            mid = r.proc.hp.mids()["BTC"]
             t = r.proc._exch_ms() + 1000
             lo = round(mid * 0.99)
             book = book_msg("BTC", [(str(lo - 1), "5"), (str(lo - 2), "5")],

@@ -33,7 +33,7 @@ def traded(tmp_path_factory):
                 realized=layer.account.realized_pnl, fees=layer.account.fees,
                 fills=layer.account.fills,
                 sim=r.sim_call(lambda: r.engine.accounts[user].to_json()),
-                status=hp.cmd_status(None),
+                status=hp.status(),
                 events=list(r.events))
     asyncio.run(go())
     return out

@@ -1,10 +1,11 @@
-"""The order gateway: sign, send and parse exchange actions over WebSocket ``post`` or HTTP.
+"""The order gateway: sign exchange actions, send them, retry only when that is safe.
 
 One :class:`Gateway` per signer. Every action gets a fresh nonce (:mod:`.nonces`), a weight
-from the request budget (:mod:`.ratelimit`) and a signature (:class:`~.signing.Signer`), and
-goes out over the WebSocket ``post`` method when a :class:`WsPoster` is attached and up (no
-HTTP framing, no connection checkout), else over ``POST /exchange`` on a kept-alive aiohttp
-session.
+from the request budget (:mod:`tripwire.hyperliquid.ratelimit`) and a signature
+(:class:`~tripwire.hyperliquid.signing.Signer`), and goes out over the WebSocket ``post``
+method when a :class:`~.transports.WsPoster` is attached and up (no HTTP framing, no connection
+checkout), else over ``POST /exchange`` (:class:`~.transports.HttpTransport`). Answers become
+typed results in :mod:`.responses`; this module is the policy between the two.
 
 Retries (why they are safe): a request is resent only if
 
@@ -26,11 +27,9 @@ handed to the socket) per order action sent with a ``fired_ns``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -38,215 +37,15 @@ import orjson
 
 from tripwire.hotpath.execution.nonces import NonceManager
 from tripwire.hotpath.execution.orders import Market, markets_from_meta
+from tripwire.hotpath.execution.responses import (ExchangeResult, OrderStatus, action_batch_len,
+                                                  parse_http_answer, parse_order_status,
+                                                  parse_ws_answer)
+from tripwire.hotpath.execution.transports import HttpTransport, NotWritten, Uncertain, WsPoster
+from tripwire.hotpath.execution.wire import order_action
 from tripwire.hyperliquid.ratelimit import RateLimiter, exchange_weight
 from tripwire.hyperliquid.signing import Signer
-from tripwire.hotpath.execution.wire import order_action
 
-__all__ = ["ExchangeResult", "Gateway", "NotWritten", "OrderStatus", "Uncertain", "WsPoster",
-           "parse_exchange_response"]
-
-
-class NotWritten(ConnectionError):
-    """The request never reached the socket: resending cannot duplicate anything."""
-
-
-class Uncertain(ConnectionError):
-    """The request was written but no answer came: it may or may not have been executed."""
-
-
-# -- parsing (pure) ----------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class OrderStatus:
-    """One entry of ``statuses``: kind is resting, filled, error, waitingForTrigger,
-    waitingForFill or success (cancels), or an ``orderStatus`` state after a recovery."""
-
-    kind: str
-    oid: int | None = None
-    cloid: str | None = None
-    total_sz: float | None = None
-    avg_px: float | None = None
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class ExchangeResult:
-    ok: bool                       # the whole request was accepted ("status": "ok")
-    type: str = ""                 # response type: order, cancel, default...
-    statuses: list[OrderStatus] = field(default_factory=list)
-    error: str | None = None       # whole-request error or transport failure
-    uncertain: bool = False        # sent, no answer, not resent: check before acting again
-    transport: str = "none"        # ws, http or none (refused before sending)
-    nonce: int = 0
-    attempts: int = 0
-    recovered: bool = False        # statuses come from orderStatus after a lost answer
-    written_ns: int | None = None  # order bytes handed to the socket (gateway clock)
-    done_ns: int = 0
-
-    @property
-    def error_count(self) -> int:
-        """Refused requests and refused orders. A cancel of an order that is already gone is
-        the normal race with a fill, not a fault, so cancel statuses do not count."""
-        counted = self.type != "cancel"
-        return (0 if self.ok else 1) + sum(1 for s in self.statuses if counted and s.kind == "error")
-
-
-def _status_resting(v: dict) -> OrderStatus:
-    return OrderStatus("resting", oid=v.get("oid"), cloid=v.get("cloid"))
-
-
-def _status_filled(v: dict) -> OrderStatus:
-    return OrderStatus("filled", oid=v.get("oid"), cloid=v.get("cloid"),
-                       total_sz=float(v["totalSz"]), avg_px=float(v["avgPx"]))
-
-
-def _status_error(v: Any) -> OrderStatus:
-    return OrderStatus("error", error=str(v))
-
-
-_STATUS_PARSERS: dict[str, Callable[[Any], OrderStatus]] = {
-    "resting": _status_resting, "filled": _status_filled, "error": _status_error,
-}
-
-
-def parse_status(entry: Any) -> OrderStatus:
-    if isinstance(entry, str):  # "waitingForTrigger", "waitingForFill", "success"
-        return OrderStatus(entry)
-    if isinstance(entry, dict) and len(entry) == 1:
-        (key, value), = entry.items()
-        parser = _STATUS_PARSERS.get(key)
-        if parser is not None:
-            return parser(value)
-    return OrderStatus("error", error=f"unrecognised status {entry!r}")
-
-
-def parse_exchange_response(resp: Any) -> ExchangeResult:
-    """A typed result from an ``/exchange`` answer body (or a WS post ``action`` payload)."""
-    if not isinstance(resp, dict):
-        return ExchangeResult(False, error=f"unrecognised answer {resp!r:.200}")
-    if resp.get("status") != "ok":
-        return ExchangeResult(False, error=str(resp.get("response", resp)))
-    body = resp.get("response") or {}
-    data = body.get("data") if isinstance(body, dict) else None
-    statuses = [parse_status(s) for s in (data or {}).get("statuses", [])]
-    return ExchangeResult(True, type=body.get("type", "") if isinstance(body, dict) else "",
-                          statuses=statuses)
-
-
-_ORDER_STATUS_KIND = {"open": "resting", "filled": "filled", "triggered": "resting"}
-
-
-def parse_order_status(resp: Any) -> OrderStatus | None:
-    """``orderStatus`` answer → status, or None when the exchange does not know the order."""
-    if not isinstance(resp, dict) or resp.get("status") != "order":
-        return None
-    entry = resp["order"]
-    order = entry.get("order", {})
-    state = entry.get("status", "")
-    return OrderStatus(_ORDER_STATUS_KIND.get(state, state), oid=order.get("oid"),
-                       cloid=order.get("cloid"))
-
-
-def _batch_len(action: dict) -> int:
-    for key in ("orders", "cancels", "modifies"):
-        if key in action:
-            return len(action[key])
-    return 1
-
-
-# -- WebSocket post ----------------------------------------------------------------------------
-
-class WsPoster:
-    """Sends actions as WebSocket ``post`` requests and matches answers by id.
-
-    Owns one connection to ``.../ws``; frames other than ``post`` answers go to ``on_message``
-    (so the same socket can carry user channels). A connection that drops fails every pending
-    request with :class:`Uncertain` (they were written) and makes new ones raise
-    :class:`NotWritten` until :meth:`connect` is called again.
-    """
-
-    def __init__(self, ws_url: str, *, on_message: Callable[[Any], None] | None = None,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
-        self.ws_url = ws_url
-        self.on_message = on_message
-        self._clock_ns = clock_ns
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task | None = None
-        self._pending: dict[int, asyncio.Future] = {}
-        self._ids = itertools.count(1)
-
-    @property
-    def connected(self) -> bool:
-        return self._ws is not None and not self._ws.closed
-
-    async def connect(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        # No permessage-deflate: posts are a few hundred bytes, and deflating them on both ends
-        # cost ~90 µs per round trip on the local simulator for no bandwidth that matters.
-        self._ws = await self._session.ws_connect(self.ws_url, heartbeat=None, autoping=True, compress=0)
-        self._reader = asyncio.get_running_loop().create_task(self._read(self._ws))
-
-    async def post(self, payload: dict, timeout_s: float) -> tuple[Any, int]:
-        """``(response, written_ns)``; response is ``{"type": "action"|"error", "payload": ...}``."""
-        ws = self._ws
-        if ws is None or ws.closed:
-            raise NotWritten("WebSocket is not connected")
-        req_id = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = fut
-        try:
-            text = orjson.dumps({"method": "post", "id": req_id,
-                                 "request": {"type": "action", "payload": payload}}).decode()
-            try:
-                await ws.send_str(text)
-            except (ConnectionError, RuntimeError, aiohttp.ClientError) as e:
-                raise NotWritten(f"WebSocket send failed: {e}") from None
-            written_ns = self._clock_ns()
-            try:
-                return await asyncio.wait_for(fut, timeout_s), written_ns
-            except asyncio.TimeoutError:
-                raise Uncertain(f"no WebSocket post answer within {timeout_s:g} s") from None
-        finally:
-            self._pending.pop(req_id, None)
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        try:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT or not msg.data.startswith("{"):
-                    continue
-                frame = orjson.loads(msg.data)
-                if frame.get("channel") == "post":
-                    data = frame.get("data") or {}
-                    fut = self._pending.get(data.get("id"))
-                    if fut is not None and not fut.done():
-                        fut.set_result(data.get("response"))
-                elif self.on_message is not None:
-                    self.on_message(frame)
-        finally:
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(Uncertain("WebSocket closed before the answer"))
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        self._ws = self._session = self._reader = None
-
-
-# -- the gateway -------------------------------------------------------------------------------
-
-async def _on_chunk_sent(_session: Any, ctx: Any, _params: Any) -> None:
-    # aiohttp calls this just before the body goes to the transport: from here on the request
-    # may have reached the exchange, so a failure is "uncertain", not "not written".
-    req = ctx.trace_request_ctx
-    if req is not None:
-        req["written_ns"] = req["clock_ns"]()
+__all__ = ["Gateway"]
 
 
 class Gateway:
@@ -265,14 +64,13 @@ class Gateway:
                  clock_ns: Callable[[], int] = time.monotonic_ns,
                  on_trip: Callable[[list], None] | None = None) -> None:
         self.signer = signer
-        self.base_url = base_url.rstrip("/")
+        self.http = HttpTransport(base_url, timeout_s=timeout_s, clock_ns=clock_ns)
         self.nonces = nonces or NonceManager()
         self.limiter = limiter or RateLimiter()
         self.risk = risk
         self.ws = ws
         self.vault_address = vault_address
         self.user = (vault_address or signer.address).lower()
-        self.timeout_s = timeout_s
         self.ws_timeout_s = ws_timeout_s
         self.max_attempts = max_attempts
         self.max_rate_wait_s = max_rate_wait_s
@@ -283,24 +81,16 @@ class Gateway:
         self.trips: list = []
         self.fired_to_written_ns: deque[int] = deque(maxlen=100_000)
         self.markets: dict[str, Market] = {}
-        self._session: aiohttp.ClientSession | None = None
         self._batch: list[tuple[list[dict], asyncio.Future]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> "Gateway":
-        if self._session is None:
-            trace = aiohttp.TraceConfig()
-            trace.on_request_chunk_sent.append(_on_chunk_sent)
-            self._session = aiohttp.ClientSession(
-                trace_configs=[trace], json_serialize=lambda o: orjson.dumps(o).decode(),
-                connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60.0))
+        await self.http.start()
         return self
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.http.close()
 
     async def __aenter__(self) -> "Gateway":
         return await self.start()
@@ -311,12 +101,7 @@ class Gateway:
     # -- info --------------------------------------------------------------------------------
 
     async def info(self, body: dict) -> Any:
-        assert self._session is not None, "call start() first"
-        async with self._session.post(self.base_url + "/info", data=orjson.dumps(body),
-                                      headers={"Content-Type": "application/json"},
-                                      timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
-            r.raise_for_status()
-            return orjson.loads(await r.read())
+        return await self.http.info(body)
 
     async def load_markets(self) -> dict[str, Market]:
         self.markets = markets_from_meta(await self.info({"type": "meta"}))
@@ -356,7 +141,7 @@ class Gateway:
 
     async def send_action(self, action: dict, fired_ns: int | None = None) -> ExchangeResult:
         """Sign and deliver one action; never raises for exchange or transport failures."""
-        weight = exchange_weight(_batch_len(action))
+        weight = exchange_weight(action_batch_len(action))
         now_s = self._clock_ns() / 1e9
         if not self.limiter.try_acquire(weight, now_s):
             wait = self.limiter.wait_time(weight, now_s)
@@ -391,9 +176,10 @@ class Gateway:
             try:
                 if use_ws:
                     answer, written_ns = await self.ws.post(payload, self.ws_timeout_s)  # type: ignore[union-attr]
-                    result = _from_ws_answer(answer)
+                    result = parse_ws_answer(answer)
                 else:
-                    result, written_ns = await self._http_post(body)
+                    status, raw, written_ns = await self.http.post_exchange(body)
+                    result = parse_http_answer(status, raw)
                 result.transport, result.attempts, result.written_ns = transport, attempts, written_ns
                 return result
             except NotWritten:
@@ -414,27 +200,6 @@ class Gateway:
         return ExchangeResult(False, error=f"transport failed after {attempts} attempts",
                               uncertain=written_ns is not None, attempts=attempts,
                               written_ns=written_ns)
-
-    async def _http_post(self, body: bytes) -> tuple[ExchangeResult, int | None]:
-        assert self._session is not None, "call start() first"
-        ctx: dict[str, Any] = {"clock_ns": self._clock_ns}
-        try:
-            async with self._session.post(self.base_url + "/exchange", data=body,
-                                          headers={"Content-Type": "application/json"},
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                                          trace_request_ctx=ctx) as r:
-                raw = await r.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            if "written_ns" not in ctx:
-                raise NotWritten(f"HTTP request not sent: {e!r}") from None
-            raise Uncertain(f"HTTP answer lost: {e!r}") from None
-        written_ns = ctx.get("written_ns")
-        if r.status != 200:
-            return ExchangeResult(False, error=f"HTTP {r.status}: {raw[:500].decode(errors='replace')}"), written_ns
-        try:
-            return parse_exchange_response(orjson.loads(raw)), written_ns
-        except orjson.JSONDecodeError:
-            return ExchangeResult(False, error=f"answer is not JSON: {raw[:200]!r}"), written_ns
 
     async def _recover(self, cloids: list[str]) -> ExchangeResult | None:
         """Statuses by cloid after a lost answer; None if the exchange knows none of them."""
@@ -486,9 +251,3 @@ class Gateway:
                             self.on_trip(trips)
         return result
 
-
-def _from_ws_answer(answer: Any) -> ExchangeResult:
-    if isinstance(answer, dict) and answer.get("type") == "action":
-        return parse_exchange_response(answer.get("payload"))
-    payload = answer.get("payload") if isinstance(answer, dict) else answer
-    return ExchangeResult(False, error=f"post refused: {payload!r:.500}")

@@ -3,13 +3,15 @@
 :class:`OrderLayer` implements :class:`tripwire.hotpath.service.Execution`:
 
 * ``on_trigger``: the trigger's order actions (``place_bracket``, ``place_limit``, ``hedge``) as
-  a task on the loop, through :class:`~tripwire.hotpath.execution.brackets.Protector` (risk check, then
-  the gateway). Tick-to-order latency feeds the latency breaker.
-* ``on_user_record``: orderUpdates and fills from the user channels → leg states, the account's
-  positions, ``order.*``, ``fill.*`` and ``position.*`` events.
+  a task on the loop, through :class:`~tripwire.hotpath.execution.protector.Protector` (risk check,
+  then the gateway). Tick-to-order latency feeds the latency breaker.
+* ``on_user_record``: orderUpdates and fills from the user channels (routed here by the hot path,
+  past the market pipeline) → leg states, the account's positions, ``order.*``, ``fill.*`` and
+  ``position.*`` events (through :class:`~tripwire.hotpath.events.HotPathEvents`).
 * ``apply_decision``: keep / cancel / adjust one trigger's orders.
 * ``cancel_all`` / ``flatten``: everything open (ours or not) on the account, then
-  reduce-only IOCs against each position; both are what breakers call too.
+  reduce-only IOCs against each position; both are what breakers call too, as a task on the
+  loop (``start_cancel_all`` / ``start_flatten``) so the caller does not wait.
 * ``housekeeping``: on a timer: the dead man's switch, the account refresh, the drawdown and
   daily-loss breakers.
 
@@ -24,11 +26,13 @@ import logging
 import time
 from typing import Any, Callable, Iterable
 
-from tripwire.contracts.events import Decision, Topics, TriggerFired
+from tripwire.contracts.events import Decision, TriggerFired
+from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.execution.account import Account
-from tripwire.hotpath.execution.brackets import BracketConfig, Plan, Protector, build_close_position
+from tripwire.hotpath.execution.brackets import BracketConfig, Plan, build_close_position
 from tripwire.hotpath.execution.deadman import DeadMansSwitch
 from tripwire.hotpath.execution.orders import Leg, Market, cloid_for
+from tripwire.hotpath.execution.protector import Protector
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.feed.records import OrderUpdates, Record, UserEvent, UserFills
 from tripwire.hotpath.metrics import Histogram
@@ -43,7 +47,7 @@ ORPHAN_S = 5.0
 class OrderLayer:
     def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market], *,
                  mids: Callable[[], dict[str, float]], active_triggers: Callable[[], int],
-                 publish: Callable[[str, dict], None] | None = None,
+                 events: HotPathEvents | None = None,
                  on_trips: Callable[[list[Trip]], None] | None = None,
                  deadman: DeadMansSwitch | None = None, cfg: BracketConfig = BracketConfig(),
                  exch_ms: Callable[[], int] | None = None,
@@ -58,7 +62,7 @@ class OrderLayer:
         self.cfg = cfg
         self._mids = mids
         self._active_triggers = active_triggers
-        self._publish = publish
+        self.events = events or HotPathEvents(None)
         self._on_trips = on_trips
         self._exch_ms = exch_ms or (lambda: time.time_ns() // 1_000_000)
         self._clock_ns = clock_ns
@@ -79,6 +83,15 @@ class OrderLayer:
     def exposure(self) -> Any:
         return self.account.exposure(self._mids(), self._active_triggers())
 
+    def start_cancel_all(self, why: str) -> asyncio.Task:
+        """Cancel every open order of the account as a task on the loop; ``why`` names it in
+        the log and in ``task_errors`` if it fails."""
+        return self._spawn(self.cancel_all(None), why)
+
+    def start_flatten(self, why: str) -> asyncio.Task:
+        """:meth:`flatten` every position as a task on the loop (see :meth:`start_cancel_all`)."""
+        return self._spawn(self.flatten(None), why)
+
     def _spawn(self, coro: Any, what: str) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
@@ -96,10 +109,6 @@ class OrderLayer:
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=timeout_s)
 
-    def _emit(self, topic: str, data: dict) -> None:
-        if self._publish is not None:
-            self._publish(topic, data)
-
     def _trips(self, trips: list[Trip]) -> None:
         if not trips:
             return
@@ -107,9 +116,9 @@ class OrderLayer:
             self._on_trips(trips)
         for t in trips:
             if t.action == CANCEL_ALL:
-                self._spawn(self.cancel_all(None), "breaker cancel_all")
+                self.start_cancel_all("breaker cancel_all")
             elif t.action == FLATTEN:
-                self._spawn(self.flatten(None), "breaker flatten")
+                self.start_flatten("breaker flatten")
 
     def _publish_legs(self, legs: Iterable[Leg]) -> None:
         for leg in legs:
@@ -117,12 +126,7 @@ class OrderLayer:
             if self._published.get(leg.cloid) == key:
                 continue
             self._published[leg.cloid] = key
-            self._emit(Topics.order(leg.state, leg.coin), {
-                "trigger_id": leg.trigger_id, "leg": leg.name, "cloid": leg.cloid, "oid": leg.oid,
-                "coin": leg.coin, "side": "B" if leg.is_buy else "A", "px": leg.px,
-                "sz": leg.sz, "trigger_px": leg.trigger_px, "reduce_only": leg.reduce_only,
-                "state": leg.state, "filled_sz": leg.filled_sz, "avg_px": leg.avg_px,
-                "error": leg.error})
+            self.events.order(leg)
 
     def _summarise(self, plan: Plan) -> dict[str, Any]:
         summary = {"kind": plan.kind, "ok": plan.ok, "refused": plan.refused,
@@ -154,9 +158,7 @@ class OrderLayer:
         self._summarise(plan)
         if plan.refused is not None:
             log.info("%s %s refused: %s", ev.trigger_id, plan.kind, plan.refused)
-            self._emit(Topics.order("refused", ev.coin), {
-                "trigger_id": ev.trigger_id, "leg": None, "coin": ev.coin, "state": "refused",
-                "error": plan.refused, "kind": plan.kind})
+            self.events.order_refused(ev.trigger_id, ev.coin, plan.kind, plan.refused)
         if plan.orders is not None:
             self._publish_legs(plan.orders.legs.values())
             self._adopt_orphans()
@@ -196,21 +198,10 @@ class OrderLayer:
             if leg is None:
                 self._orphans.setdefault(f.oid, (now, []))[1].append(f)
             else:
-                self._emit_fill(f, leg)
+                self.events.fill(f, leg)
             pos = self.account.positions.get(f.coin)
-            mid = mids.get(f.coin, f.px)
-            szi = pos.szi if pos else 0.0
-            entry = pos.entry_px if pos else 0.0
-            self._emit(Topics.position(f.coin), {
-                "coin": f.coin, "szi": szi, "entry_px": entry,
-                "unrealized_pnl": szi * (mid - entry), "notional": abs(szi) * mid})
-
-    def _emit_fill(self, f: Any, leg: Leg | None) -> None:
-        self._emit(Topics.fill(f.coin), {
-            "coin": f.coin, "px": f.px, "sz": f.sz, "side": "B" if f.is_buy else "A",
-            "time": f.time_ms, "oid": f.oid, "cloid": leg.cloid if leg else None,
-            "tid": f.tid, "fee": f.fee, "closed_pnl": f.closed_pnl,
-            "trigger_id": leg.trigger_id if leg else None, "leg": leg.name if leg else None})
+            self.events.position(f.coin, pos.szi if pos else 0.0, pos.entry_px if pos else 0.0,
+                                 mids.get(f.coin, f.px))
 
     def _adopt_orphans(self, max_age_s: float | None = None) -> None:
         """Fills waiting for their order id: publish those whose leg is now known (and, with
@@ -226,7 +217,7 @@ class OrderLayer:
                 continue
             del self._orphans[oid]
             for f in fills:
-                self._emit_fill(f, leg)
+                self.events.fill(f, leg)
 
     # -- decisions ------------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
 """The hot path as a running process: feed → HotPath → risk → orders, plus bus and timers.
 
 :class:`HotPathProcess` wires the parts and owns their lifecycle; each part stays testable on
-its own. One asyncio loop runs everything: the market feed (and a second socket for user
+its own. Feeds hand their frames straight to :meth:`HotPath.on_frame`, which routes market
+data through the pipeline and the account's records to the :class:`OrderLayer`; the process
+reads the hot path only through its query methods, and every event it has to tell (feed
+state, breaker trips, the account) goes through the hot path's one
+:class:`~tripwire.hotpath.events.HotPathEvents`. One asyncio loop runs everything: the market feed (and a second socket for user
 channels when orders go elsewhere, as in sim mode), the command server, the order layer's
 tasks and one housekeeping timer. Nothing here blocks the loop.
 
@@ -24,11 +28,12 @@ import aiohttp
 from tripwire.bus.addresses import BusAddresses
 from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
-from tripwire.contracts.events import Topics
+from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.execution.brackets import BracketConfig
 from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch
-from tripwire.hotpath.execution.gateway import Gateway, WsPoster
+from tripwire.hotpath.execution.gateway import Gateway
 from tripwire.hotpath.execution.layer import OrderLayer
+from tripwire.hotpath.execution.transports import WsPoster
 from tripwire.hyperliquid.signing import Signer
 from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
@@ -77,6 +82,7 @@ class HotPathProcess:
         self._reconciling: asyncio.Task | None = None
         self.hp: HotPath | None = None
         self.layer: OrderLayer | None = None
+        self.events = HotPathEvents(None)   # the hot path's, once it is built
         self.feeds: list[FeedConnection] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -104,9 +110,10 @@ class HotPathProcess:
                 await self._fund_on_simulator(gateway, ex.sim_fund_usdc)
             hp = HotPath(s, self.risk, triggers_path=self.options.triggers_path,
                          publisher=publisher, clock_ns=time.monotonic_ns)
+            self.events = hp.events
             layer = OrderLayer(
-                gateway, self.risk, markets, mids=self._mids, active_triggers=self._active,
-                publish=lambda topic, data: publisher.publish(topic, data),
+                gateway, self.risk, markets, mids=hp.mids,
+                active_triggers=lambda: len(hp.active_triggers()), events=hp.events,
                 on_trips=self._on_trips,
                 deadman=DeadMansSwitch(DeadmanConfig(ex.deadman_window_s, ex.deadman_refresh_below_s)),
                 cfg=BracketConfig(entry_slippage_bps=ex.entry_slippage_bps,
@@ -201,7 +208,7 @@ class HotPathProcess:
         s = self.settings
         cfg = self.options.feed
         coins = s.coins
-        on_frame = self._on_frame
+        on_frame = hp.on_frame
         if self.endpoints.same_socket:
             subs = build_subscriptions(coins, user=self.user, coin_types=_MARKET_TYPES)
             return [FeedConnection(ws_url(self.endpoints.market_url), subs, on_frame,
@@ -214,33 +221,15 @@ class HotPathProcess:
                               self._on_feed_state, config=cfg)
         return [market, user]
 
-    # -- the hot loop ---------------------------------------------------------------------------
-
-    def _on_frame(self, frame: str | bytes, recv_ns: int) -> None:
-        hp = self.hp
-        assert hp is not None
-        hp.on_frame(frame, recv_ns)
-
     def status_extra(self) -> dict[str, Any]:
         return {"connection": {"state": self.feed_state, "reconnects": self.reconnects,
                                "feeds": [{"url": f.url, "state": f.state} for f in self.feeds]},
                 "account_address": self.user, "order_url": self.endpoints.order_url}
 
-    # -- views the order layer reads --------------------------------------------------------------
-
-    def _mids(self) -> dict[str, float]:
-        hp = self.hp
-        if hp is None:
-            return {}
-        return {c: st.book.mid for c, st in hp.pipeline.coins.items() if st.book.mid}
-
-    def _active(self) -> int:
-        return len(self.hp.pipeline.triggers.active) if self.hp is not None else 0
-
     def _exch_ms(self) -> int:
-        """Exchange time: the newest book/trade time seen (the simulator's clock in a replay)."""
-        hp = self.hp
-        t = max((st.last_exch_ms for st in hp.pipeline.coins.values()), default=0) if hp else 0
+        """Exchange time: the newest book/trade time seen (the simulator's clock in a replay),
+        the wall clock before any."""
+        t = self.hp.exchange_time_ms() if self.hp is not None else 0
         return t or time.time_ns() // 1_000_000
 
     # -- breakers and feed state ----------------------------------------------------------------
@@ -249,14 +238,11 @@ class HotPathProcess:
         for t in trips:
             self.breaker_trips[t.breaker] = self.breaker_trips.get(t.breaker, 0) + 1
             log.warning("breaker %s tripped: %s → %s (%s)", t.breaker, t.action, t.state, t.detail)
-        if self.hp is not None:
-            self.hp.publish_trips(trips)
+        self.events.trips(trips, self.risk.snapshot())
 
     def _on_feed_state(self, state: str) -> None:
         prev, self.feed_state = self.feed_state, state
-        if self.hp is not None and self.hp.publisher is not None:
-            self.hp.publisher.publish(Topics.FEED_STATUS, {"state": state, "previous": prev,
-                                                           "reconnects": self.reconnects})
+        self.events.feed_status(state, prev, self.reconnects)
         layer = self.layer
         if state == CONNECTED:
             if self._was_connected:
@@ -267,7 +253,7 @@ class HotPathProcess:
             trips = self.risk.on_disconnect()
             self._on_trips(trips)
             if layer is not None and self.settings.execution.on_disconnect == "cancel_all":
-                layer._spawn(layer.cancel_all(None), "disconnect cancel_all")
+                layer.start_cancel_all("disconnect cancel_all")
 
     async def _after_reconnect(self) -> None:
         assert self.layer is not None
@@ -280,8 +266,7 @@ class HotPathProcess:
             return
         if all(f.state == CONNECTED for f in self.feeds):
             self.risk.on_reconnect()
-            if self.hp is not None and self.hp.publisher is not None:
-                self.hp.publisher.publish(Topics.RISK_STATE, self.risk.snapshot())
+            self.events.risk_state(self.risk.snapshot())
             log.info("reconnected and reconciled: %d positions, %d open orders",
                      len(snap.positions), len(snap.open_orders))
 
@@ -312,32 +297,28 @@ class HotPathProcess:
             if now >= next_metrics:
                 next_metrics = now + 1.0
                 self.collector.snapshot = self.metrics_snapshot()
-                if hp.publisher is not None:
-                    hp.publisher.publish(Topics.ACCOUNT, layer.account.snapshot(self._mids()))
+                if self.events.enabled:
+                    self.events.account(layer.account.snapshot(hp.mids()))
             if self.options.on_tick:
                 self.options.on_tick()
 
     def metrics_snapshot(self) -> Snapshot:
         hp, layer = self.hp, self.layer
         assert hp is not None and layer is not None
-        mids = self._mids()
+        mids = hp.mids()
         acct = layer.account
-        lag = None
-        for st in hp.pipeline.coins.values():
-            if st.book.time_ms:
-                lag = time.time_ns() / 1e9 - st.book.time_ms / 1e3
-        pub = hp.publisher
+        book_ms = hp.latest_book_ms()
+        lag = None if book_ms is None else time.time_ns() / 1e9 - book_ms / 1e3
         return Snapshot(
-            messages=tuple(hp.pipeline.messages.items()),
+            messages=tuple(hp.message_counts().items()),
             # every reason and topic root, zeros included: a series that appears only after its
             # first fault cannot be alerted on with rate()
             faults=tuple({**dict.fromkeys(FAULT_REASONS, 0),
-                          **hp.pipeline.decoder.faults.counts}.items()),
-            triggers=tuple((r, c, n) for (r, c), n in hp.fired_counts.items()),
+                          **{r: f["count"] for r, f in hp.decode_faults().items()}}.items()),
+            triggers=tuple((r, c, n) for (r, c), n in hp.fired_counts().items()),
             ws_lag_s=lag, reconnects=self.reconnects, connection_state=self.feed_state,
             trading_state=self.risk.state, breaker_trips=tuple(self.breaker_trips.items()),
-            bus_drops=tuple({**dict.fromkeys(_TOPIC_ROOTS, 0), **pub.dropped_total}.items())
-            if pub is not None else (),
+            bus_drops=tuple(self.events.drops().items()),
             equity=acct.equity(mids), realized=acct.realized_pnl - acct.fees,
             unrealized=acct.unrealized(mids),
             positions=tuple((c, abs(p.szi) * mids.get(c, p.entry_px))
@@ -348,8 +329,4 @@ class HotPathProcess:
             tick_to_decision=layer.tick_to_decision.cumulative(),
             tick_to_decision_sum=layer.tick_to_decision.total)
 
-
-# Roots (tripwire.contracts.events.topic_root) of the topics always published, shown at zero drops.
-_TOPIC_ROOTS = ("md.trade", "md.book", "md.ctx", "md.candle", "md.features", "trigger.fired",
-                "risk.state", "risk.breaker", "feed.status", "account", "heartbeat")
 _MARKET_TYPES = tuple(t for t in COIN_TYPES if t in ("l2Book", "trades", "activeAssetCtx"))

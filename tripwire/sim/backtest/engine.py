@@ -59,7 +59,7 @@ _SIGNATURE = {"r": "0x1", "s": "0x1", "v": 27}  # shape only: recovery is replac
 
 Builder = Callable[[TriggerFired, dict, Market, float, Exposure, BracketConfig], Plan]
 
-# action name → (pure builder, legs RiskManager.check sees), as tripwire.hotpath.execution.brackets'
+# action name → (pure builder, legs RiskManager.check sees), as tripwire.hotpath.execution.protector's
 # Protector runs them: TP/SL only close what the entry opens, so the entry's check covers them.
 BUILDERS: dict[str, tuple[Builder, tuple[str, ...]]] = {
     "place_bracket": (lambda ev, p, m, mid, x, cfg: build_bracket(ev, p, m, mid, x.equity, cfg),

@@ -1,0 +1,165 @@
+"""The I/O shell around the pure bracket builders: risk check, then the gateway, then leg state.
+
+:class:`Protector` places, adjusts and cancels each trigger's protective orders. It owns what
+the builders (:mod:`.brackets`) cannot: idempotency (one set of orders per trigger, however
+often it is asked), :meth:`RiskManager.check` before anything is sent, the gateway round trip,
+and the legs' states from the exchange's answers (:class:`~.orders.OrderTracker`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tripwire.contracts.events import Decision, TriggerFired
+from tripwire.hotpath.execution.brackets import (BracketConfig, Plan, Step, build_adjust,
+                                                 build_bracket, build_cancel, build_hedge,
+                                                 build_limit)
+from tripwire.hotpath.execution.orders import Market, OrderTracker
+from tripwire.hotpath.risk.manager import Exposure, OrderIntent, RiskManager
+
+__all__ = ["Protector"]
+
+
+class Protector:
+    """Places, adjusts and cancels each trigger's protective orders through one gateway.
+
+    Every order goes through :meth:`RiskManager.check` before anything is sent; a refusal
+    comes back as ``Plan.refused`` and nothing reaches the exchange. TP/SL are reduce-only
+    triggers that only close what the entry opened: the entry's check covers them.
+    """
+
+    def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market],
+                 tracker: OrderTracker | None = None, cfg: BracketConfig = BracketConfig()) -> None:
+        self.gateway = gateway
+        self.risk = risk
+        self.markets = markets
+        self.tracker = tracker or OrderTracker()
+        self.cfg = cfg
+
+    def _market(self, coin: str) -> Market | None:
+        return self.markets.get(coin)
+
+    def _existing(self, trigger_id: str, leg: str, kind: str) -> Plan | None:
+        orders = self.tracker.get(trigger_id)
+        if orders is not None and leg in orders.legs:
+            return Plan(trigger_id, kind, orders=orders, existing=True)
+        return None
+
+    async def place_bracket(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
+                            exposure: Exposure) -> Plan:
+        if (plan := self._existing(trigger.trigger_id, "entry", "place_bracket")) is not None:
+            return plan
+        market = self._market(trigger.coin)
+        if market is None:
+            return Plan(trigger.trigger_id, "place_bracket", refused=f"unknown coin {trigger.coin!r}")
+        plan = build_bracket(trigger, params, market, mid, exposure.equity, self.cfg)
+        plan = await self._run(plan, exposure, trigger.fired_ts_ns, check=["entry"])
+        orders = plan.orders
+        if plan.results and orders is not None and orders.legs["entry"].state == "rejected":
+            # An entry that took nothing leaves nothing to protect: drop its TP/SL at once.
+            orphans = [leg for leg in (orders.legs["tp"], orders.legs["sl"]) if leg.is_open]
+            if orphans:
+                step = Step("cancel", {"type": "cancelByCloid", "cancels": [
+                    {"asset": market.asset, "cloid": leg.cloid} for leg in orphans]}, orphans)
+                result = await self.gateway.send_action(step.action)
+                plan.results.append(result)
+                self._apply(plan, step, result)
+        return plan
+
+    async def place_limit(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
+                          exposure: Exposure) -> Plan:
+        if (plan := self._existing(trigger.trigger_id, "limit", "place_limit")) is not None:
+            return plan
+        market = self._market(trigger.coin)
+        if market is None:
+            return Plan(trigger.trigger_id, "place_limit", refused=f"unknown coin {trigger.coin!r}")
+        plan = build_limit(trigger, params, market, mid, exposure.equity)
+        return await self._run(plan, exposure, trigger.fired_ts_ns, check=["limit"])
+
+    async def hedge(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
+                    exposure: Exposure) -> Plan:
+        if (plan := self._existing(trigger.trigger_id, "hedge", "hedge")) is not None:
+            return plan
+        market = self._market(trigger.coin)
+        if market is None:
+            return Plan(trigger.trigger_id, "hedge", refused=f"unknown coin {trigger.coin!r}")
+        plan = build_hedge(trigger, params, market, mid, exposure, self.cfg)
+        return await self._run(plan, exposure, trigger.fired_ts_ns, check=["hedge"])
+
+    async def adjust(self, decision: Decision, mid: float, exposure: Exposure) -> Plan:
+        orders = self.tracker.get(decision.trigger_id)
+        if orders is None:
+            return Plan(decision.trigger_id, "adjust", refused=f"unknown trigger {decision.trigger_id!r}")
+        market = self.markets[orders.coin]
+        plan = build_adjust(orders, decision, market, mid, self.cfg)
+        return await self._run(plan, exposure, None, check=["close"])
+
+    async def cancel(self, trigger_id: str, exposure: Exposure, mid: float | None = None) -> Plan:
+        orders = self.tracker.get(trigger_id)
+        if orders is None:
+            return Plan(trigger_id, "cancel", refused=f"unknown trigger {trigger_id!r}")
+        plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg)
+        return await self._run(plan, exposure, None, check=["close"])
+
+    async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None,
+                   check: list[str]) -> Plan:
+        if plan.refused is not None:
+            return plan
+        # Placements and adjustments are all-or-nothing; a cancel's cancels always go out and
+        # only its closing order can be refused.
+        refused_steps = set()
+        for i, step in enumerate(plan.steps):
+            for leg in step.legs:
+                if leg.name not in check:
+                    continue
+                verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px,
+                                                      leg.reduce_only, plan.trigger_id), exposure)
+                if not verdict.ok:
+                    plan.refused = verdict.reason
+                    if plan.kind != "cancel":
+                        return plan
+                    refused_steps.add(i)
+        if plan.orders is not None and plan.kind in ("place_bracket", "place_limit", "hedge"):
+            existing = self.tracker.get(plan.trigger_id)
+            if existing is None:
+                self.tracker.add(plan.orders)  # before sending: a concurrent repeat sees it
+            else:
+                for name, leg in plan.orders.legs.items():
+                    existing.legs[name] = leg
+                    self.tracker.index(leg)
+                plan.orders = existing
+        for step in plan.steps:
+            for leg in step.legs:  # before sending: a fill may arrive before the answer
+                leg.trigger_id = plan.trigger_id
+        for i, step in enumerate(plan.steps):
+            if i in refused_steps:
+                continue
+            result = await self.gateway.send_action(step.action, fired_ns=fired_ns if step.op == "place" else None)
+            plan.results.append(result)
+            self._apply(plan, step, result)
+        return plan
+
+    def _apply(self, plan: Plan, step: Step, result: Any) -> None:
+        orders = plan.orders
+        if not result.ok:
+            if not result.uncertain and step.op == "place":
+                for leg in step.legs:
+                    leg.state, leg.error = "rejected", result.error
+            return
+        if step.op == "cancel":
+            self.tracker.mark_canceled(step.legs, result.statuses)
+            return
+        assert orders is not None
+        if step.op == "modify":
+            orders.revision += 1
+            orders.tp_atr = plan.tp_atr if plan.tp_atr is not None else orders.tp_atr
+            orders.sl_atr = plan.sl_atr if plan.sl_atr is not None else orders.sl_atr
+            for old, new in zip(step.replaces, step.legs):
+                old.state = "canceled"
+                orders.legs[new.name] = new
+                self.tracker.index(new)
+        for leg in step.legs:
+            if leg.name == "close":
+                orders.legs[f"close{sum(1 for k in orders.legs if k.startswith('close'))}"] = leg
+                self.tracker.index(leg)
+        self.tracker.apply_statuses(step.legs, result.statuses)
