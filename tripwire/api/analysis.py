@@ -15,6 +15,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from tripwire.contracts.events import TriggerFired, TriggerFiredData
 from tripwire.flows.analysis import AnalysisConfig, AnalysisResult, FallbackCounts, LocalModel, analyze
 from tripwire.flows.analysis.llm import make_client
 from tripwire.hotpath.triggers.dsl import RuleSet
@@ -43,8 +44,9 @@ class AnalysisService:
 
     def trigger_event(self, rule: str, coin: str, ts: int | float | datetime,
                       features: dict[str, Any], side: str | None,
-                      trigger_id: str | None) -> dict[str, Any]:
-        """The ``TriggerFired.to_dict()`` shape for one seed-style request."""
+                      trigger_id: str | None) -> TriggerFiredData:
+        """The ``trigger.fired`` payload for one seed-style request; its times are all the
+        request's timestamp (there was no tick)."""
         known = None
         if self.rules is not None:
             try:
@@ -57,14 +59,13 @@ class AnalysisService:
                 raise UnknownRule(f"unknown rule {rule!r} (known: {names}); give 'side' "
                                   f"(long|short) to analyse a rule the trigger file lacks")
             side = known.side
-        actions = [{"name": n, "params": dict(p)} for n, p in known.actions] if known else []
+        actions = [(n, dict(p)) for n, p in known.actions] if known else []
         ms = timestamp_ms(ts)
         ns = ms * 1_000_000
-        return {"schema": 1, "trigger_id": trigger_id or f"api-{rule}-{coin}-{ms}", "rule": rule,
-                "coin": coin, "side": side, "features": features, "actions": actions,
-                "exch_ts_ns": ns, "recv_ts_ns": ns, "fired_ts_ns": ns}
+        return TriggerFired(trigger_id or f"api-{rule}-{coin}-{ms}", rule, coin, side, features,
+                            actions, ns, ns, ns).to_dict()
 
-    async def run(self, event: dict[str, Any]) -> AnalysisResult:
+    async def run(self, event: TriggerFiredData) -> AnalysisResult:
         if self.cfg.n8n.enabled and self._http_session is None:
             import aiohttp
 

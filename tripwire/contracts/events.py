@@ -1,14 +1,27 @@
-"""Contracts the hot path owns and every other package imports: events, commands, decisions.
+"""Contracts the hot path owns and every other package imports: events and commands.
 
 Only plain data here, no behaviour beyond (de)serialisation, so tripwire/flows/ and tripwire/api/ can import it
-without pulling in anything from the hot path's internals.
+without pulling in anything from the hot path's internals. The payload of every topic is a
+TypedDict in a small module beside this one (market, orders, risk, status, decisions);
+:data:`TOPIC_PAYLOADS` maps each topic to its type and docs/EVENTS.md documents the same table.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from tripwire.contracts.decisions import Decision, DecisionData
+from tripwire.contracts.market import BookData, CandleData, CtxData, FeaturesData, TradeData
+from tripwire.contracts.orders import AccountData, FillData, OrderData, OrderRefusedData, PositionData
+from tripwire.contracts.risk import BreakerData, RiskStateData
+from tripwire.contracts.status import FeedStatusData, HeartbeatData
 
 SCHEMA_VERSION = 1
 
@@ -18,15 +31,17 @@ class TriggerFired:
 
     ``exch_ts_ns`` and ``recv_ts_ns`` are the exchange time and local receive time of the tick
     that caused it, so latency can be measured end to end; ``fired_ts_ns`` is when it fired
-    (same clock as ``recv_ts_ns``).
+    (same clock as ``recv_ts_ns``). A trigger built off the hot path (POST /analyze, a test)
+    has no tick: its times are 0, unknown, as in the event envelope.
     """
 
     __slots__ = ("trigger_id", "rule", "coin", "side", "features", "actions", "exch_ts_ns",
                  "recv_ts_ns", "fired_ts_ns")
 
     def __init__(self, trigger_id: str, rule: str, coin: str, side: str,
-                 features: dict[str, float | bool], actions: list[tuple[str, dict[str, Any]]],
-                 exch_ts_ns: int, recv_ts_ns: int, fired_ts_ns: int):
+                 features: dict[str, float | bool | None],
+                 actions: Sequence[tuple[str, dict[str, Any]]] = (), exch_ts_ns: int = 0,
+                 recv_ts_ns: int = 0, fired_ts_ns: int = 0):
         self.trigger_id = trigger_id
         self.rule = rule
         self.coin = coin
@@ -41,7 +56,7 @@ class TriggerFired:
     def topic(self) -> str:
         return f"trigger.fired.{self.rule}.{self.coin}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> TriggerFiredData:
         return {
             "schema": SCHEMA_VERSION,
             "trigger_id": self.trigger_id,
@@ -56,10 +71,37 @@ class TriggerFired:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TriggerFired":
+    def from_dict(cls, d: TriggerFiredData) -> TriggerFired:
+        """From a payload already checked (:func:`check_payload`, or the hot path's own)."""
         return cls(d["trigger_id"], d["rule"], d["coin"], d["side"], dict(d["features"]),
                    [(a["name"], dict(a["params"])) for a in d["actions"]], int(d["exch_ts_ns"]),
                    int(d["recv_ts_ns"]), int(d["fired_ts_ns"]))
+
+
+class ActionData(TypedDict):
+    """One action of a fired trigger's rule, e.g. ``place_bracket`` with its params."""
+
+    name: str
+    params: dict[str, Any]
+
+
+class TriggerFiredData(TypedDict):
+    """``trigger.fired.<rule>.<coin>``: :meth:`TriggerFired.to_dict`. It carries ``schema``
+    itself because it is stored and forwarded on its own (the store, n8n), without the
+    envelope."""
+
+    schema: int
+    trigger_id: Annotated[str, Field(min_length=1, max_length=200)]
+    rule: Annotated[str, Field(min_length=1)]
+    coin: Annotated[str, Field(min_length=1)]
+    side: Literal["long", "short"]
+    # Feature name → value when it fired; null is a value that was not finite (orjson writes
+    # NaN as null), which a consumer treats like a feature still warming up.
+    features: dict[str, float | bool | None]
+    actions: list[ActionData]
+    exch_ts_ns: int
+    recv_ts_ns: int
+    fired_ts_ns: int
 
 
 def trigger_seq(trigger_id: str) -> int | None:
@@ -68,45 +110,6 @@ def trigger_seq(trigger_id: str) -> int | None:
     instance, so a consumer that saw #4 and then #7 knows it missed two triggers."""
     tail = trigger_id.rpartition(".")[2]
     return int(tail) if tail.isdigit() else None
-
-
-# -- decisions (analysis, n8n, operators → hot path) ---------------------------------------
-
-DECISION_SOURCES = ("llm", "local", "n8n", "operator", "policy")
-
-
-class Decision(BaseModel):
-    """What to do with one trigger's protective orders.
-
-    ``go`` false → cancel them; ``go`` true with ``tp_atr``/``sl_atr``/``size_scale`` → adjust
-    to those; ``go`` true with none of them → keep as placed. ``sA`` is the directional score
-    in the trigger's favour (−1..1), ``confA`` the confidence in it (0..1), ``prob_cont`` the
-    probability the move continues — the seed analyzer's field names, kept for n8n.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    trigger_id: str = Field(min_length=1, max_length=200)
-    go: bool
-    sA: float = Field(ge=-1.0, le=1.0)
-    confA: float = Field(ge=0.0, le=1.0)
-    prob_cont: float = Field(ge=0.0, le=1.0)
-    tp_atr: float | None = Field(None, gt=0.0, le=20.0)
-    sl_atr: float | None = Field(None, ge=0.7, le=20.0, description="never tighter than 0.7 ATR")
-    size_scale: float | None = Field(None, ge=0.0, le=1.0,
-                                     description="scale the trigger's size down (never up)")
-    reason: str = Field("", max_length=2000)
-    source: str = Field("local", pattern="^(" + "|".join(DECISION_SOURCES) + ")$")
-    created_ns: int = 0
-
-    @property
-    def kind(self) -> str:
-        """keep, cancel or adjust: what the hot path will do."""
-        if not self.go:
-            return "cancel"
-        if self.tp_atr is None and self.sl_atr is None and self.size_scale in (None, 1.0):
-            return "keep"
-        return "adjust"
 
 
 # -- event bus: envelopes, topics and commands (hot path ⇄ everyone) ------------------------
@@ -180,6 +183,101 @@ def topic_root(topic: str) -> str:
     return ".".join(parts[:2])
 
 
+# -- payloads: the ``data`` of every topic ----------------------------------------------------
+# docs/EVENTS.md documents this same table; tests/contracts checks one against the other.
+
+TOPIC_PAYLOADS: dict[str, type] = {
+    "heartbeat": HeartbeatData,
+    "md.trade.<coin>": TradeData,
+    "md.book.<coin>": BookData,
+    "md.ctx.<coin>": CtxData,
+    "md.candle.<coin>": CandleData,
+    "md.features.<coin>": FeaturesData,
+    "trigger.fired.<rule>.<coin>": TriggerFiredData,
+    "order.<state>.<coin>": OrderData,
+    "order.refused.<coin>": OrderRefusedData,
+    "fill.<coin>": FillData,
+    "position.<coin>": PositionData,
+    "account": AccountData,
+    "decision.<trigger_id>": DecisionData,
+    "risk.state": RiskStateData,
+    "risk.breaker.<name>": BreakerData,
+    "feed.status": FeedStatusData,
+}
+
+
+P = TypeVar("P")
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    # A placeholder is one dotted segment, except the last, which takes the rest: trigger ids
+    # (decision.<trigger_id>) have dots in them.
+    parts = pattern.split(".")
+    out = []
+    for i, part in enumerate(parts):
+        if part.startswith("<"):
+            out.append(".+" if i == len(parts) - 1 else "[^.]+")
+        else:
+            out.append(re.escape(part))
+    return re.compile(r"\.".join(out))
+
+
+# The more literal segments a pattern has, the more specific it is: order.refused.<coin>
+# before order.<state>.<coin>.
+_MATCHERS = sorted(((_pattern_regex(p), p) for p in TOPIC_PAYLOADS),
+                   key=lambda m: -sum(not s.startswith("<") for s in m[1].split(".")))
+
+
+def topic_pattern(topic: str) -> str | None:
+    """The :data:`TOPIC_PAYLOADS` key a concrete topic belongs to (``order.filled.BTC`` →
+    ``order.<state>.<coin>``), or None for a topic the hot path does not publish."""
+    for regex, pattern in _MATCHERS:
+        if regex.fullmatch(topic):
+            return pattern
+    return None
+
+
+@functools.cache
+def _adapter(payload_type: type) -> TypeAdapter[Any]:
+    return TypeAdapter(payload_type)
+
+
+def parse_payload(payload_type: type[P], data: Any) -> P:
+    """``data`` (decoded JSON) checked strictly against ``payload_type``: no string-to-number
+    coercion, unknown keys dropped. Raises pydantic's ``ValidationError`` naming the field."""
+    return _adapter(payload_type).validate_python(data, strict=True)
+
+
+class PayloadError(ValueError):
+    """An event's ``data`` does not match its topic's payload type."""
+
+
+def check_payload(topic: str, data: Any) -> None:
+    """Check one event's ``data`` as a subscriber receives it (after JSON) against its topic's
+    payload type: the exact keys, and each value's type. Raises :class:`PayloadError` naming
+    the topic and the field. For tests and tools; a hot consumer reads the documented keys."""
+    pattern = topic_pattern(topic)
+    if pattern is None:
+        raise PayloadError(f"{topic}: not a topic of docs/EVENTS.md")
+    payload_type = TOPIC_PAYLOADS[pattern]
+    if not isinstance(data, dict):
+        raise PayloadError(f"{topic}: data is {type(data).__name__}, not an object")
+    keys = payload_type.__required_keys__ | payload_type.__optional_keys__
+    missing, unknown = sorted(keys - set(data)), sorted(set(data) - keys)
+    if missing or unknown:
+        raise PayloadError(f"{topic}: {payload_type.__name__} "
+                           + "; ".join(f"{what} {', '.join(names)}" for what, names in
+                                       (("missing", missing), ("unknown", unknown)) if names))
+    try:
+        _adapter(payload_type).validate_json(orjson.dumps(data), strict=True)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PayloadError(f"{topic}: {payload_type.__name__}.{where}: {first['msg']} "
+                           f"(got {first.get('input')!r:.60})") from None
+
+
+
 class Event:
     """One decoded bus event (the envelope plus its ``data``).
 
@@ -214,7 +312,7 @@ class Event:
         return {k: getattr(self, k) for k in EVENT_FIELDS}
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Event":
+    def from_dict(cls, d: Any) -> Event:
         """Strict: raises ``ValueError`` naming the first missing or mistyped field."""
         if not isinstance(d, dict):
             raise ValueError("payload is not a JSON object")

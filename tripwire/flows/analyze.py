@@ -30,10 +30,10 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_flow_run
 
+from tripwire.bus.commands import CommandClientPool, CommandError, CommandTimeout
+from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis import AnalysisConfig, AnalysisResult, InvalidTrigger, LocalModel, analyze
 from tripwire.flows.analysis.policy import FallbackCounts
-from tripwire.bus.commands import CommandClientPool, CommandError, CommandTimeout
-from tripwire.contracts.events import Decision
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from tripwire.api import deps
 from tripwire.api.analysis import AnalysisService, UnknownRule
 from tripwire.api.auth import require
+from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis import InvalidTrigger
-from tripwire.contracts.events import Decision
 
 router = APIRouter(tags=["analysis"])
 

@@ -1,9 +1,10 @@
 """``POST /decisions``: an external decision (n8n, an operator) for one trigger.
 
-The body is the hot path's :class:`~tripwire.contracts.events.Decision` (same fields, same bounds), with
-two allowances from the seed analyzer's contract: ``go`` may be left out (then go = ``sA`` > 0)
-and ``source`` is ``n8n`` or ``operator``. The hot path applies it to that trigger's
-protective orders or refuses it (409) when the trigger is unknown, closed or already decided.
+The body is the contract's :class:`~tripwire.contracts.decisions.Decision` (a subclass: same
+fields, same bounds, so a field added there is accepted here), with two allowances from the seed
+analyzer's contract: ``go`` may be left out (then go = ``sA`` > 0) and ``source`` is ``n8n`` or
+``operator``. The hot path applies it to that trigger's protective orders or refuses it (409)
+when the trigger is unknown, closed or already decided.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tripwire.api import deps
 from tripwire.api.auth import require
 from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.signing import check_signature
-from tripwire.contracts.events import Decision
+from tripwire.contracts.decisions import Decision
 
 router = APIRouter(tags=["decisions"])
 

@@ -2,7 +2,7 @@
 
 A plain library (the Prefect flow and the API wrap it). Pieces, one concern per module:
 
-- ``trigger``     the fired-trigger event, validated once (``TriggerInput``)
+- ``trigger``     the contract's fired-trigger event, validated once (``TriggerInput``)
 - ``prompt``      the fixed system prompt and the compact numeric user prompt
 - ``llm``         one call to an OpenAI-compatible chat API (``ask_llm``), strict answer checks
 - ``n8n``         the same through an n8n webhook (``ask_n8n``)

@@ -19,13 +19,13 @@ import aiohttp
 import openai
 from pydantic import BaseModel, ConfigDict
 
+from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis.errors import AnalystError
 from tripwire.flows.analysis.llm import LlmConfig, ask_llm
 from tripwire.flows.analysis.local_model import LocalModel
 from tripwire.flows.analysis.n8n import N8nConfig, ask_n8n
 from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
 from tripwire.flows.analysis.trigger import TriggerInput
-from tripwire.contracts.events import Decision
 
 log = logging.getLogger(__name__)
 

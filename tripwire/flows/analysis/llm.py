@@ -16,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import typing
 from typing import Any
 
 import openai
 import orjson
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictFloat, StrictStr,
-                      ValidationError)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from tripwire.contracts.decisions import VERDICT_FIELDS, Decision, verdict_model
 from tripwire.flows.analysis.errors import LlmBadJson, LlmHttpError, LlmTimeout, summarise_validation
 from tripwire.flows.analysis.prompt import build_messages
 from tripwire.flows.analysis.trigger import TriggerInput
-from tripwire.contracts.events import Decision
 
 # Sent when no key is configured (Ollama and most local servers ignore it). Never falls back to
 # OPENAI_API_KEY from the environment: that key must not go to whatever base_url is configured.
@@ -53,43 +53,47 @@ class LlmConfig(BaseModel):
         return bool(self.base_url)
 
 
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
+class _StrictVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", allow_inf_nan=False)
 
-DECISION_JSON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "go": {"type": "boolean", "description": "keep the trigger's orders (true) or cancel"},
-        "sA": {"type": "number", "description": "-1..1, evidence for the trade's side"},
-        "confA": {"type": "number", "description": "0..1, confidence in sA"},
-        "prob_cont": {"type": "number", "description": "0..1, P(price moves the trade's way)"},
-        "tp_atr": {**_NUMBER_OR_NULL, "description": "(0, 20] ATR multiples, null = keep"},
-        "sl_atr": {**_NUMBER_OR_NULL, "description": "[0.7, 20] ATR multiples, null = keep"},
-        "size_scale": {**_NUMBER_OR_NULL, "description": "[0, 1], null = keep"},
-        "reason": {"type": "string", "description": "at most 200 characters"},
-    },
-    "required": ["go", "sA", "confA", "prob_cont", "tp_atr", "sl_atr", "size_scale", "reason"],
-    "additionalProperties": False,
-}
+
+# Every key required (null where the field may keep what was placed): the provider's strict
+# schema mode demands it, and an answer missing a key is one the model did not think through.
+LlmVerdict = verdict_model("LlmVerdict", "The verdict fields exactly as ``Decision`` bounds them.",
+                           base=_StrictVerdict, required=VERDICT_FIELDS)
+
+# The schema asks for brevity; Decision's own limit (2000 characters) is what is enforced.
+_LLM_HINTS = {"reason": "at most 200 characters"}
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def verdict_json_schema(model: type[BaseModel], hints: dict[str, str] | None = None
+                        ) -> dict[str, Any]:
+    """The response schema for ``model``'s fields in the subset every provider enforces: types
+    and descriptions (the bounds are in the descriptions and checked on our side), every key
+    required, nullable instead of optional, nothing else allowed."""
+    hints = hints or {}
+    properties: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        args = typing.get_args(info.annotation) or (info.annotation,)
+        unknown = [a for a in args if a is not type(None) and a not in _JSON_TYPES]
+        if unknown:
+            raise TypeError(f"{model.__name__}.{name}: no JSON schema type for {unknown[0]!r}")
+        kinds = [_JSON_TYPES[a] for a in args if a is not type(None)]
+        if type(None) in args:
+            kinds.append("null")
+        properties[name] = {"type": kinds[0] if len(kinds) == 1 else kinds,
+                            "description": hints.get(name, info.description or "")}
+    return {"type": "object", "properties": properties, "required": list(properties),
+            "additionalProperties": False}
+
+
+DECISION_JSON_SCHEMA = verdict_json_schema(LlmVerdict, _LLM_HINTS)
 
 RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {"name": "trigger_decision", "strict": True, "schema": DECISION_JSON_SCHEMA},
 }
-
-
-class LlmVerdict(BaseModel):
-    """The decision fields exactly as the schema and the hot path's ``Decision`` allow them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    go: StrictBool
-    sA: StrictFloat = Field(ge=-1.0, le=1.0)
-    confA: StrictFloat = Field(ge=0.0, le=1.0)
-    prob_cont: StrictFloat = Field(ge=0.0, le=1.0)
-    tp_atr: StrictFloat | None = Field(gt=0.0, le=20.0)
-    sl_atr: StrictFloat | None = Field(ge=0.7, le=20.0)
-    size_scale: StrictFloat | None = Field(ge=0.0, le=1.0)
-    reason: StrictStr = Field(max_length=2000)
 
 
 class LlmAnswer(BaseModel):
@@ -105,11 +109,8 @@ class LlmAnswer(BaseModel):
     cached_tokens: int | None = None
 
     def to_decision(self, trigger_id: str) -> Decision:
-        v = self.verdict
-        return Decision(trigger_id=trigger_id, go=v.go, sA=v.sA, confA=v.confA,
-                        prob_cont=v.prob_cont, tp_atr=v.tp_atr, sl_atr=v.sl_atr,
-                        size_scale=v.size_scale, reason=v.reason, source="llm",
-                        created_ns=time.time_ns())
+        return Decision(trigger_id=trigger_id, source="llm", created_ns=time.time_ns(),
+                        **self.verdict.model_dump())
 
 
 def make_client(cfg: LlmConfig) -> openai.AsyncOpenAI:

@@ -34,10 +34,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tripwire.contracts.decisions import Decision
+from tripwire.contracts.features import CATALOG
 from tripwire.flows.analysis.errors import summarise_validation
 from tripwire.flows.analysis.trigger import TriggerInput
-from tripwire.contracts.events import Decision
-from tripwire.contracts.features import CATALOG
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,11 @@ from typing import Any
 
 import aiohttp
 import orjson
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictFloat, StrictStr,
-                      ValidationError)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from tripwire.contracts.decisions import VERDICT_FIELDS, Decision, verdict_model
 from tripwire.flows.analysis.errors import N8nBadJson, N8nHttpError, N8nTimeout, summarise_validation
 from tripwire.flows.analysis.trigger import TriggerInput
-from tripwire.contracts.events import Decision
 
 
 class N8nConfig(BaseModel):
@@ -41,25 +40,24 @@ class N8nConfig(BaseModel):
         return bool(self.webhook_url)
 
 
-class N8nAnswer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+class _N8nAnswerBase(BaseModel):
+    # Unknown keys ignored: n8n nodes add their own. The contract's fields are strict.
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
 
-    sA: StrictFloat = Field(ge=-1.0, le=1.0)
-    confA: StrictFloat = Field(ge=0.0, le=1.0)
-    prob_cont: StrictFloat = Field(ge=0.0, le=1.0)
-    tp_atr: StrictFloat | None = Field(gt=0.0, le=20.0)
-    sl_atr: StrictFloat | None = Field(ge=0.7, le=20.0)
-    go: StrictBool | None = None
-    size_scale: StrictFloat | None = Field(None, ge=0.0, le=1.0)
-    reason: StrictStr = Field("", max_length=2000)
     latency_ms: float = 0.0
 
     def to_decision(self, trigger_id: str) -> Decision:
-        go = self.go if self.go is not None else self.sA > 0
-        return Decision(trigger_id=trigger_id, go=go, sA=self.sA, confA=self.confA,
-                        prob_cont=self.prob_cont, tp_atr=self.tp_atr, sl_atr=self.sl_atr,
-                        size_scale=self.size_scale, reason=self.reason or "n8n workflow",
-                        source="n8n", created_ns=time.time_ns())
+        verdict = self.model_dump(include=set(VERDICT_FIELDS))
+        if verdict["go"] is None:
+            verdict["go"] = verdict["sA"] > 0
+        verdict["reason"] = verdict["reason"] or "n8n workflow"
+        return Decision(trigger_id=trigger_id, source="n8n", created_ns=time.time_ns(), **verdict)
+
+
+# The seed contract: tp_atr and sl_atr must be answered (null = keep), go may be left out.
+N8nAnswer = verdict_model("N8nAnswer", "A webhook's answer: the verdict fields as ``Decision`` "
+                          "bounds them, ``go`` optional.", base=_N8nAnswerBase,
+                          required=("tp_atr", "sl_atr"), defaults={"go": None})
 
 
 async def ask_n8n(cfg: N8nConfig, trigger: dict[str, Any] | TriggerInput, *,
@@ -71,7 +69,7 @@ async def ask_n8n(cfg: N8nConfig, trigger: dict[str, Any] | TriggerInput, *,
     headers = {"Content-Type": "application/json"}
     if cfg.token:
         headers["Authorization"] = f"Bearer {cfg.token.get_secret_value()}"
-    body = orjson.dumps(t.model_dump(mode="json"))
+    body = orjson.dumps(t.to_dict())
     own_session = session is None
     if session is None:
         session = aiohttp.ClientSession()

@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tripwire.contracts.events import Decision
+from tripwire.contracts.decisions import Decision
 
 FALLBACK_REASONS = ("timeout", "http_error", "bad_json", "disabled")
 _REASON_MAX = 2000
