@@ -83,15 +83,19 @@ def address(key: str = KEY_A) -> str:
 
 
 def state_fingerprint(running: RunningServer) -> str:
-    """Everything a refused request must leave alone: accounts, orders, nonces, book."""
+    """Everything a refused request must leave alone: accounts (balances, positions, leverage,
+    fills), orders and their statuses, nonces, books, marks, scheduled cancels, the next oid."""
     import json
     e = running.server.engine
 
     def snap() -> str:
         return json.dumps({
             "accounts": {a: acct.to_json() for a, acct in e.accounts.items()},
-            "open": sorted(e.open), "orders": sorted(e.orders),
+            "open": sorted(e.open), "waiting": sorted(e.waiting_children),
+            "orders": {oid: [o.status, str(o.sz)] for oid, o in e.orders.items()},
             "nonces": {a: e.nonces.kept(a) for a in e.nonces.signers()},
-            "book": e.books["ETH"].levels_wire(),
+            "books": {coin: book.levels_wire() for coin, book in e.books.items()},
+            "marks": e.marks, "schedule": e.schedule, "schedule_count": e.schedule_count,
+            "next_oid": e._oid,
         }, sort_keys=True, default=str)
     return running.call(snap)

@@ -125,3 +125,31 @@ def test_post_answers_info_and_signed_actions_with_the_request_id(sim):
     assert action["data"]["id"] == 8 and action["data"]["response"]["type"] == "action"
     assert "resting" in action["data"]["response"]["payload"]["response"]["data"]["statuses"][0]
     assert error["data"] == {"id": 9, "response": {"type": "error", "payload": error["data"]["response"]["payload"]}}
+
+
+def test_a_subscription_with_an_unhashable_interval_gets_an_error_frame_and_the_socket_stays_open(sim):
+    # Before: `interval not in INTERVAL_MS` raised TypeError for a list and closed the connection.
+    async def scenario(ws):
+        await ws.send_json({"method": "subscribe", "subscription": {"type": "candle", "coin": "ETH", "interval": [1]}})
+        error = await recv(ws)
+        await ws.send_json({"method": "ping"})
+        return error, await recv(ws)
+    error, pong = run_ws(sim, scenario)
+    assert error["channel"] == "error" and "interval" in error["data"]
+    assert pong == {"channel": "pong"}
+
+
+def test_an_unexpected_exception_on_the_socket_answers_an_error_and_keeps_it_open(sim, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(sim.server.api, "handle", broken)
+
+    async def scenario(ws):
+        await ws.send_json({"method": "post", "id": 3, "request": {"type": "action", "payload": {}}})
+        post = await recv_channel(ws, "post")
+        await ws.send_json({"method": "ping"})
+        return post, await recv(ws)
+    post, pong = run_ws(sim, scenario)
+    assert post["data"] == {"id": 3, "response": {"type": "error",
+                                                  "payload": "Simulator internal error: RuntimeError: simulated bug"}}
+    assert pong == {"channel": "pong"} and sim.server.internal_errors == 1

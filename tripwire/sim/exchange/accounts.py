@@ -11,9 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from tripwire.sim.exchange.wire import ZERO, fmt, fmt_px, fmt_usd
+from tripwire.sim.exchange.wire import MAX_WIRE_MAGNITUDE, ZERO, fmt, fmt_px, fmt_usd
 
 DEFAULT_LEVERAGE = 20
+
+
+def _stored(value: object) -> Decimal:
+    """A number from the accounts file (written as ``str(Decimal)``, so any exponent may appear)."""
+    d = Decimal(str(value))
+    if not d.is_finite() or d.copy_abs() >= MAX_WIRE_MAGNITUDE:
+        raise ValueError(f"not a usable amount: {value!r}"[:200])
+    return d
 
 
 @dataclass
@@ -179,14 +187,19 @@ class Account:
 
     @classmethod
     def from_json(cls, address: str, data: dict) -> "Account":
-        acct = cls(address=address, balance=Decimal(data.get("balance", "0")))
+        """Raises ValueError (or KeyError, TypeError, ArithmeticError) for a record that would
+        poison later arithmetic: a non-finite or absurd number, a leverage below 1."""
+        acct = cls(address=address, balance=_stored(data.get("balance", "0")))
         for coin, p in data.get("positions", {}).items():
-            acct.positions[coin] = Position(Decimal(p["szi"]), Decimal(p["entryPx"]),
-                                            Decimal(p.get("fundingAllTime", "0")),
-                                            Decimal(p.get("fundingSinceOpen", "0")),
-                                            Decimal(p.get("fundingSinceChange", "0")))
+            acct.positions[coin] = Position(_stored(p["szi"]), _stored(p["entryPx"]),
+                                            _stored(p.get("fundingAllTime", "0")),
+                                            _stored(p.get("fundingSinceOpen", "0")),
+                                            _stored(p.get("fundingSinceChange", "0")))
         for coin, lv in data.get("leverage", {}).items():
-            acct.leverage[coin] = (bool(lv["isCross"]), int(lv["value"]))
+            value = int(lv["value"])
+            if value < 1:
+                raise ValueError(f"leverage of {coin} must be at least 1, got {value}")
+            acct.leverage[coin] = (bool(lv["isCross"]), value)
         acct.fills = list(data.get("fills", []))
         acct.funding = list(data.get("funding", []))
         return acct

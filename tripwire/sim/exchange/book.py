@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tripwire.sim.exchange.wire import ZERO, fmt
+from tripwire.sim.exchange.wire import ZERO, fmt, market_decimal
 
 Level = list  # [px: Decimal, sz: Decimal, n: int]
 
 
 def _parse_side(raw: list) -> list[Level]:
-    return [[Decimal(lv["px"]), Decimal(lv["sz"]), int(lv.get("n", 1))] for lv in raw]
+    """Raises ValueError/KeyError/TypeError for a level that is not ``{px, sz, n?}`` with px, sz > 0."""
+    return [[market_decimal(lv["px"], positive=True), market_decimal(lv["sz"], positive=True), int(lv.get("n", 1))]
+            for lv in raw]
 
 
 class ReplayBook:
@@ -33,10 +35,12 @@ class ReplayBook:
         self.time_ms = 0
 
     def apply_snapshot(self, levels: list, time_ms: int) -> None:
-        """Replace the book with a WS ``l2Book`` ``levels`` pair (``[bids, asks]``)."""
-        self.bids = _parse_side(levels[0])
-        self.asks = _parse_side(levels[1])
-        self.time_ms = time_ms
+        """Replace the book with a WS ``l2Book`` ``levels`` pair (``[bids, asks]``).
+
+        Both sides are parsed before either is replaced, so a bad snapshot leaves the book as it was.
+        """
+        bids, asks = _parse_side(levels[0]), _parse_side(levels[1])
+        self.bids, self.asks, self.time_ms = bids, asks, time_ms
 
     @property
     def best_bid(self) -> Decimal | None:

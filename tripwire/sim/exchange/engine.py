@@ -19,7 +19,7 @@ from tripwire.sim.exchange.markets import Universe
 from tripwire.sim.exchange.matching import Matcher
 from tripwire.sim.exchange.nonces import NonceBook
 from tripwire.sim.exchange.orders import Order
-from tripwire.sim.exchange.wire import ZERO, fmt, fmt_usd
+from tripwire.sim.exchange.wire import ZERO, fmt, fmt_usd, market_decimal
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -197,20 +197,26 @@ class SimEngine:
         self._after_mark(coin, now_ms)
 
     def on_trades(self, trades: list[dict]) -> None:
-        for t in trades:
-            coin = t["coin"]
-            if coin not in self.books:
-                continue
-            px, sz, now_ms = Decimal(t["px"]), Decimal(t["sz"]), int(t["time"])
+        """Replayed trades; all of them are parsed before any is applied (ValueError etc. if one is bad)."""
+        parsed = [(t["coin"], market_decimal(t["px"], positive=True), market_decimal(t["sz"], positive=True),
+                   int(t["time"])) for t in trades if isinstance(t["coin"], str) and t["coin"] in self.books]
+        for coin, px, sz, now_ms in parsed:
             self.candles.observe(coin, px, sz, now_ms)
             self.matcher.on_trade(coin, px, sz, now_ms)
 
     def on_asset_ctx(self, coin: str, ctx: dict, now_ms: int) -> None:
         if coin not in self.books:
             return
+        if not isinstance(ctx, dict):
+            raise TypeError(f"activeAssetCtx ctx must be an object, got {type(ctx).__name__}")
+        mark = ctx.get("markPx")
+        mark_px = market_decimal(mark, positive=True) if mark is not None else None
+        for name in ("funding", "premium"):  # read at every funding hour: refuse a bad one now
+            if ctx.get(name) is not None:  # the exchange sends a null premium for some assets
+                market_decimal(str(ctx[name]))
         self.ctxs[coin] = ctx
-        if ctx.get("markPx") is not None:
-            self.marks[coin] = Decimal(ctx["markPx"])
+        if mark_px is not None:
+            self.marks[coin] = mark_px
         self._after_mark(coin, now_ms)
 
     def _after_mark(self, coin: str, now_ms: int) -> None:
@@ -239,9 +245,9 @@ class SimEngine:
     def _pay_funding(self, time_ms: int) -> None:
         """Hourly funding at each coin's last replayed rate: longs pay ``szi × mark × rate``."""
         for coin, ctx in self.ctxs.items():
-            rate = Decimal(str(ctx.get("funding", "0")))
+            rate = Decimal(str(ctx.get("funding") or "0"))
             self.funding_history.setdefault(coin, []).append(
-                {"coin": coin, "fundingRate": fmt(rate), "premium": fmt(Decimal(str(ctx.get("premium", "0")))),
+                {"coin": coin, "fundingRate": fmt(rate), "premium": fmt(Decimal(str(ctx.get("premium") or "0"))),
                  "time": time_ms})
             mark = self.marks.get(coin)
             if mark is None:

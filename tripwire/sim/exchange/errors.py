@@ -1,11 +1,18 @@
 """Hyperliquid's error strings, in one place, and the two ways the simulator raises them.
 
-The exchange answers a bad action in one of two shapes, and callers depend on which:
+The exchange answers a bad action in one of three shapes, and callers depend on which:
 
+* a body that cannot deserialize (a missing field, a wrong type, a number that is not a decimal
+  numeral in range such as ``"1E+999999999"``): HTTP 422 with axum's plain text — raised here as
+  :class:`BadRequest`; nothing in the request is applied and its nonce stays unused;
 * a whole-request failure, ``{"status": "err", "response": "<message>"}`` — raised here as
   :class:`RequestRejected`, and nothing in the request is applied;
 * a per-order failure inside an ok response, ``{"error": "<message>"}`` in ``statuses`` —
   raised as :class:`OrderRejected` and caught per order, so the other orders of a batch proceed.
+  These are business rejections (tick, margin, post-only would cross) of a well-formed request.
+
+An exception none of these anticipated is a simulator bug: the server answers it in JSON
+(:data:`INTERNAL`, HTTP 500) and counts it, never with a plain-text 500.
 
 Strings marked "documented" are copied from Hyperliquid's error-responses page (see
 ``tests/data/hyperliquid/reference/exchange_error_messages.json``); the others follow the
@@ -65,3 +72,6 @@ UNSUPPORTED_ACTION = "Unsupported action type in simulator: {type}"
 # -- HTTP level (the exchange's web framework, axum, phrases these) ------------------------------
 BAD_JSON = "Failed to parse the request body as JSON"
 DESERIALIZE = "Failed to deserialize the JSON body into the target type"
+
+# -- the simulator's own: an exception no rule anticipated (a bug), answered in JSON with HTTP 500
+INTERNAL = "Simulator internal error: {error}"

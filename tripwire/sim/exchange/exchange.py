@@ -5,6 +5,8 @@ deserialize (HTTP 422) → recover the signer from the EIP-712 signature → exp
 the signer must have deposited (or be auto-funded) → nonce → action-level checks (unknown
 assets, leverage bounds) → commit the nonce → apply. Per-order problems (tick, lot, margin, …)
 come back inside an ok response, after the nonce is used, as on the real exchange.
+Deserializing covers every order of a batch, so one malformed field anywhere (a price of
+``"1E+999999999"`` in the last order) refuses the whole request before any order is placed.
 
 Signatures are verified as the exchange does for a non-mainnet signer (phantom agent source
 "b"), because the SDK signs that way for every base_url other than mainnet's.
@@ -81,7 +83,7 @@ class ExchangeApi:
         sig = parse.signature(body.get("signature"))
         vault = body.get("vaultAddress")
         expires = body.get("expiresAfter")
-        if vault is not None and not isinstance(vault, str) or expires is not None and type(expires) is not int:
+        if vault is not None and not parse.is_address(vault) or expires is not None and type(expires) is not int:
             raise parse.bad("vaultAddress must be an address, expiresAfter an integer")
         handler = self._actions.get(action["type"])
         if handler is not None:
@@ -163,11 +165,10 @@ class ExchangeApi:
         return _ok("cancel", {"statuses": statuses})
 
     def _parse_modifies(self, modifies: list[dict]) -> list:
-        out = []
-        for m in modifies:
-            spec = parse.order_spec(m.get("order"))
+        # every modify's shape first (HTTP 422), then the assets (a whole-request error)
+        out = [(parse.oid_or_cloid(m.get("oid")), parse.order_spec(m.get("order"))) for m in modifies]
+        for _key, spec in out:
             self._market_of(spec.asset)
-            out.append((parse.oid_or_cloid(m.get("oid")), spec))
         return out
 
     def _apply_modifies(self, user: str, parsed: list, now_ms: int) -> list:
@@ -213,9 +214,10 @@ class ExchangeApi:
         return _ok("default")
 
     def _update_leverage(self, user: str, action: dict, now_ms: int) -> dict:
-        coin = self._market_of(parse.integer(action, "asset"))
+        asset = parse.integer(action, "asset")
         is_cross = parse.boolean(action, "isCross")
         leverage = parse.integer(action, "leverage")
+        coin = self._market_of(asset)
         market = self.engine.universe.by_name[coin]
         if not 1 <= leverage <= market.max_leverage:
             raise RequestRejected(errors.INVALID_LEVERAGE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tripwire.sim.exchange import errors, orders as st
+from tripwire.sim.exchange import errors, orders as st, parse
 from tripwire.sim.exchange.candles import INTERVAL_MS
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.errors import BadRequest
@@ -20,7 +20,7 @@ MAX_TIME_RANGE = 500
 
 def _user(req: dict) -> str:
     user = req.get("user")
-    if not isinstance(user, str) or not user.startswith("0x") or len(user) != 42:
+    if not parse.is_address(user):
         raise BadRequest(f"{errors.DESERIALIZE}: user must be a 0x-prefixed 20-byte address")
     return user.lower()
 
@@ -30,6 +30,16 @@ def _field(req: dict, name: str, kind: type) -> object:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BadRequest(f"{errors.DESERIALIZE}: missing field `{name}`")
     return value
+
+
+def _end_time(req: dict, now_ms: int) -> int:
+    """The optional ``endTime`` (an integer), now when absent or null."""
+    end = req.get("endTime")
+    if end is None:
+        return now_ms
+    if type(end) is not int:
+        raise BadRequest(f"{errors.DESERIALIZE}: `endTime` must be an integer")
+    return end
 
 
 def _coin(engine: SimEngine, req: dict) -> str:
@@ -107,7 +117,7 @@ def user_fills(engine: SimEngine, req: dict, now_ms: int) -> object:
 def user_fills_by_time(engine: SimEngine, req: dict, now_ms: int) -> object:
     acct = engine.accounts.get(_user(req))
     start = _field(req, "startTime", int)
-    end = req.get("endTime") or now_ms
+    end = _end_time(req, now_ms)
     fills = [f for f in (acct.fills if acct else []) if start <= f["time"] <= end]  # type: ignore[operator]
     return fills[:MAX_FILLS]
 
@@ -115,17 +125,14 @@ def user_fills_by_time(engine: SimEngine, req: dict, now_ms: int) -> object:
 def user_funding(engine: SimEngine, req: dict, now_ms: int) -> object:
     acct = engine.accounts.get(_user(req))
     start = _field(req, "startTime", int)
-    end = req.get("endTime") or now_ms
+    end = _end_time(req, now_ms)
     return [{"time": f["time"], "hash": "0x" + "0" * 64, "delta": {"type": "funding", **f}}
             for f in (acct.funding if acct else []) if start <= f["time"] <= end][:MAX_TIME_RANGE]  # type: ignore[operator]
 
 
 def order_status(engine: SimEngine, req: dict, now_ms: int) -> object:
     user = _user(req)
-    key = req.get("oid")
-    if not isinstance(key, (int, str)) or isinstance(key, bool):
-        raise BadRequest(f"{errors.DESERIALIZE}: missing field `oid`")
-    order = engine.find(user, key)
+    order = engine.find(user, parse.oid_or_cloid(req.get("oid")))
     if order is None:
         return {"status": "unknownOid"}
     status = "open" if order.status == st.WAITING_FOR_FILL else order.status
@@ -142,14 +149,14 @@ def candle_snapshot(engine: SimEngine, req: dict, now_ms: int) -> object:
     if interval not in INTERVAL_MS:
         raise BadRequest(f"{errors.DESERIALIZE}: unknown interval {interval!r}")
     start = _field(body, "startTime", int)
-    end = body.get("endTime") or now_ms
+    end = _end_time(body, now_ms)
     return engine.candles.snapshot(coin, interval, start, end)  # type: ignore[arg-type]
 
 
 def funding_history(engine: SimEngine, req: dict, now_ms: int) -> object:
     coin = _coin(engine, req)
     start = _field(req, "startTime", int)
-    end = req.get("endTime") or now_ms
+    end = _end_time(req, now_ms)
     rows = [r for r in engine.funding_history.get(coin, []) if start <= r["time"] <= end]  # type: ignore[operator]
     return rows[:MAX_TIME_RANGE]
 
@@ -176,7 +183,8 @@ def handle_info(engine: SimEngine, req: object, now_ms: int) -> object:
     """Answer one ``/info`` request body; raises BadRequest for what the exchange answers 422."""
     if not isinstance(req, dict):
         raise BadRequest(f"{errors.DESERIALIZE}: expected an object")
-    handler = HANDLERS.get(req.get("type"))  # type: ignore[arg-type]
+    kind = req.get("type")
+    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
     if handler is None:
-        raise BadRequest(f"{errors.DESERIALIZE}: unknown variant `{req.get('type')}`")
+        raise BadRequest(f"{errors.DESERIALIZE}: unknown variant {parse.shown(kind)}")
     return handler(engine, req, now_ms)

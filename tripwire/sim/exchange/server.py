@@ -5,6 +5,10 @@ Everything here is I/O: reading bodies, JSON, sockets, tasks and clocks. Answers
 :class:`~tripwire.sim.exchange.engine.SimEngine`. All engine access happens on the server's event loop, so
 the core needs no locks. Two sim-only routes, ``POST /sim/fund`` and ``POST /sim/reset``
 (``{"user": "0x…", "usdc": "1000"}``), act as a faucet and an account reset.
+
+No answer is a plain-text 500: a bad request gets the exchange's answer from the core, and an
+exception no rule anticipated (a simulator bug) is logged, counted in
+:attr:`SimServer.internal_errors` and answered in JSON (see :meth:`SimServer._internal_error`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tripwire.sim.exchange import errors, ws as subs
+from tripwire.sim.exchange.admin import AdminRejected, admin_request
 from tripwire.sim.exchange.clock import MarketClock, wall_ms
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.errors import BadRequest
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.info import handle_info
 from tripwire.sim.exchange.replay import ReplaySpec, run_replay
-from tripwire.sim.exchange.wire import fmt, parse_decimal
+from tripwire.sim.exchange.wire import fmt
 
 log = logging.getLogger("tripwire.sim")
 
@@ -79,6 +84,7 @@ class SimServer:
         self.registry = subs.Registry()
         self.conns: set[_Conn] = set()
         self.bad_market_messages = 0
+        self.internal_errors = 0  # exceptions no rule anticipated; a test asserts this stays 0
         self.replayed = 0
         self._tasks: list[asyncio.Task] = []
         self._last_bbo: dict[str, tuple] = {}
@@ -89,7 +95,7 @@ class SimServer:
     # -- app -----------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._answer_unexpected])
         app.router.add_post("/info", self._info)
         app.router.add_post("/exchange", self._exchange)
         app.router.add_get("/ws", self._ws)
@@ -131,10 +137,34 @@ class SimServer:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            self.engine.advance(self.clock.now_ms())
-            self.flush()
+            try:
+                self.engine.advance(self.clock.now_ms())
+                self.flush()
+            except Exception as exc:  # noqa: BLE001 - one bad tick must not stop the clock for good
+                self._internal_error("the clock tick", exc)
 
     # -- HTTP ----------------------------------------------------------------------------------
+
+    def _internal_error(self, where: str, exc: Exception) -> str:
+        """Log and count an unexpected exception; the message to answer with.
+
+        A request refused by a rule changes nothing; one that hits an unexpected exception while
+        being applied may have been applied in part, which is why each one is logged and counted.
+        """
+        self.internal_errors += 1
+        log.error("internal error answering %s", where, exc_info=exc)
+        return errors.INTERNAL.format(error=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    @web.middleware
+    async def _answer_unexpected(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Every HTTP route answers JSON ``{"status": "err", …}`` (HTTP 500) for an unexpected
+        exception, never aiohttp's plain-text 500; HTTP errors (400, 413, 422…) pass through."""
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - answered and counted, see _internal_error
+            return _json({"status": "err", "response": self._internal_error(request.path, exc)}, status=500)
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()  # raises 413 above client_max_size
@@ -160,22 +190,27 @@ class SimServer:
             self.flush()
         return _json(result)
 
-    async def _admin_args(self, request: web.Request) -> tuple[str, Decimal]:
-        body = await self._body(request)
-        user = body.get("user") if isinstance(body, dict) else None
-        usdc = parse_decimal(str(body.get("usdc"))) if isinstance(body, dict) else None
-        if not isinstance(user, str) or len(user) != 42 or usdc is None:
-            raise web.HTTPUnprocessableEntity(text='expected {"user": "0x…", "usdc": "1000"}')
-        return user, usdc
+    async def _admin_args(self, request: web.Request, allow_zero: bool) -> tuple[str, Decimal] | web.Response:
+        """The validated ``(user, usdc)`` of a /sim route, or the JSON refusal to send back."""
+        try:
+            return admin_request(await self._body(request), allow_zero)
+        except web.HTTPBadRequest as exc:  # not JSON: the sim-only routes answer JSON even then
+            return _json({"status": "err", "response": exc.text}, status=400)
+        except AdminRejected as exc:
+            return _json({"status": "err", "response": str(exc)}, status=422)
 
     async def _sim_fund(self, request: web.Request) -> web.Response:
-        user, usdc = await self._admin_args(request)
-        acct = self.engine.fund(user, usdc)
+        args = await self._admin_args(request, allow_zero=False)
+        if isinstance(args, web.Response):
+            return args
+        acct = self.engine.fund(*args)
         return _json({"status": "ok", "user": acct.address, "balance": fmt(acct.balance)})
 
     async def _sim_reset(self, request: web.Request) -> web.Response:
-        user, usdc = await self._admin_args(request)
-        acct = self.engine.reset(user, usdc)
+        args = await self._admin_args(request, allow_zero=True)
+        if isinstance(args, web.Response):
+            return args
+        acct = self.engine.reset(*args)
         self.flush()
         return _json({"status": "ok", "user": acct.address, "balance": fmt(acct.balance)})
 
@@ -207,14 +242,17 @@ class SimServer:
             conn.send({"channel": "error", "data": f"Invalid JSON: {text[:200]}"})
             return
         method = msg.get("method") if isinstance(msg, dict) else None
-        if method == "ping":
-            conn.send({"channel": "pong"})
-        elif method in ("subscribe", "unsubscribe"):
-            self._on_subscription(conn, method, msg.get("subscription"))
-        elif method == "post":
-            self._on_post(conn, msg)
-        else:
-            conn.send({"channel": "error", "data": f"Unknown method: {text[:200]}"})
+        try:
+            if method == "ping":
+                conn.send({"channel": "pong"})
+            elif method in ("subscribe", "unsubscribe"):
+                self._on_subscription(conn, method, msg.get("subscription"))
+            elif method == "post":
+                self._on_post(conn, msg)
+            else:
+                conn.send({"channel": "error", "data": f"Unknown method: {text[:200]}"})
+        except Exception as exc:  # noqa: BLE001 - a bug must not end the client's connection
+            conn.send({"channel": "error", "data": self._internal_error("/ws", exc)})
 
     def _on_subscription(self, conn: _Conn, method: str, sub: object) -> None:
         try:
@@ -255,6 +293,8 @@ class SimServer:
                 raise BadRequest(f"{errors.DESERIALIZE}: request type must be info or action")
         except BadRequest as exc:
             response = {"type": "error", "payload": exc.message}
+        except Exception as exc:  # noqa: BLE001 - answered and counted, see _internal_error
+            response = {"type": "error", "payload": self._internal_error("/ws post", exc)}
         conn.send({"channel": "post", "data": {"id": req_id, "response": response}})
         self.flush()
 

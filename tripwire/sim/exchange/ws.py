@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Hashable
 
+from tripwire.sim.exchange.parse import is_address, shown
+
 COIN_TYPES = ("trades", "l2Book", "bbo", "activeAssetCtx")
 USER_TYPES = ("orderUpdates", "userFills", "userEvents")
 CHANNEL_OF_USER_TYPE = {"orderUpdates": "orderUpdates", "userFills": "userFills", "userEvents": "user"}
@@ -23,27 +25,27 @@ class InvalidSubscription(ValueError):
 def subscription_key(sub: object, coins: set[str]) -> tuple:
     """Validate a subscription object and return its key; raises InvalidSubscription."""
     if not isinstance(sub, dict) or not isinstance(sub.get("type"), str):
-        raise InvalidSubscription(f"Invalid subscription {sub!r}")
+        raise InvalidSubscription(f"Invalid subscription {shown(sub)}")
     kind = sub["type"]
     if kind in COIN_TYPES or kind == "candle":
         coin = sub.get("coin")
         if not isinstance(coin, str) or coin not in coins:
-            raise InvalidSubscription(f"Invalid subscription: unknown coin {coin!r}")
+            raise InvalidSubscription(f"Invalid subscription: unknown coin {shown(coin)}")
         if kind == "candle":
             from tripwire.sim.exchange.candles import INTERVAL_MS
             interval = sub.get("interval")
-            if interval not in INTERVAL_MS:
-                raise InvalidSubscription(f"Invalid subscription: unknown interval {interval!r}")
+            if not isinstance(interval, str) or interval not in INTERVAL_MS:  # a list is unhashable
+                raise InvalidSubscription(f"Invalid subscription: unknown interval {shown(interval)}")
             return (kind, coin, interval)
         return (kind, coin)
     if kind == "allMids":
         return (kind,)
     if kind in USER_TYPES:
         user = sub.get("user")
-        if not isinstance(user, str) or not user.startswith("0x") or len(user) != 42:
-            raise InvalidSubscription(f"Invalid subscription: bad user {user!r}")
+        if not is_address(user):
+            raise InvalidSubscription(f"Invalid subscription: bad user {shown(user)}")
         return (kind, user.lower())
-    raise InvalidSubscription(f"Invalid subscription type {kind!r}")
+    raise InvalidSubscription(f"Invalid subscription type {shown(kind)}")
 
 
 def echo(sub: dict) -> dict:
