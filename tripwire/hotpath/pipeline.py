@@ -51,7 +51,7 @@ class MarketPipeline:
                  custom_features: Sequence[CustomFeature] = (),
                  clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.settings = settings
-        self.decoder = Decoder()                  # on_frame / on_message only
+        self.decoder = Decoder(settings.coins)    # on_frame / on_message only
         self.triggers = TriggerEngine(rules)
         self.coins: dict[str, CoinState] = {}
         self.messages: dict[str, int] = {}        # decoded by on_frame / on_message, by channel

@@ -74,7 +74,7 @@ class HotPath:
         self.events = HotPathEvents(publisher, settings.features.liquidator_addresses)
         self.execution = execution
         self._clock_ns = clock_ns
-        self._decoder = Decoder()
+        self._decoder = Decoder(settings.coins)  # market data for other coins: counted, dropped
         self._messages: dict[str, int] = {}                 # decoded records by channel
         self._fired_counts: dict[tuple[str, str], int] = {}  # (rule, coin) → fired, for metrics
         self.recent: OrderedDict[str, TriggerFired] = OrderedDict()

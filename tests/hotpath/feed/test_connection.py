@@ -11,12 +11,13 @@ import random
 import socket
 import time
 
+import orjson
 import pytest
 from aiohttp import web
 
 from tripwire.hotpath.feed.connection import (CONNECTED, CONNECTING, DISCONNECTED, FATAL, RECONNECTING, Backoff,
                                      FeedConfig, FeedConnection, full_jitter_delay_s, ws_url)
-from tripwire.hotpath.feed.decode import Decoder
+from tripwire.hotpath.feed.decode import PARSERS, Decoder
 from tripwire.hotpath.feed.records import BookSnapshot, Trades
 from tripwire.hotpath.feed.subscriptions import StaleRule, Subscription, build_subscriptions, stream_of
 from tripwire.hotpath.risk.config import load_risk_config
@@ -26,6 +27,7 @@ from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import SimServer, start_in_thread
 from tests.fixtures import RECORDING
+from tests.hotpath.feed.mutations import mutate
 
 ARCHIVE = str(RECORDING)
 USER = "0x" + "ab" * 20
@@ -53,8 +55,8 @@ def quiet_sim():
     return start_in_thread(SimServer(engine, ExchangeApi(engine)))
 
 
-def eth_book_msg(t_ms: int) -> dict:
-    return {"channel": "l2Book", "data": {"coin": "ETH", "time": t_ms, "levels": [
+def eth_book_msg(t_ms: int, coin: str = "ETH") -> dict:
+    return {"channel": "l2Book", "data": {"coin": coin, "time": t_ms, "levels": [
         [{"px": "1999.0", "sz": "1.0", "n": 1}], [{"px": "2000.0", "sz": "1.0", "n": 1}]]}}
 
 
@@ -439,3 +441,93 @@ def test_a_drop_after_a_stable_period_starts_the_failure_count_and_backoff_over(
 def test_counters_snapshot_is_plain_data_for_metrics():
     snap = FeedConnection("ws://x/ws", [], lambda f, t: None, lambda s: None).counters.snapshot(0)
     assert snap["last_frame_age_s"] is None and snap["frames"] == 0 and snap["stale_events"] == {}
+
+
+# -- odd control frames and stray streams -----------------------------------------------------
+
+
+def _ack(sub: dict) -> str:
+    return orjson.dumps({"channel": "subscriptionResponse",
+                         "data": {"method": "subscribe", "subscription": sub}}).decode()
+
+
+# Acks and errors of shapes the connection cannot read. The first used to raise in the reader
+# (``123.lower()``) and tear the connection down; a list as ``user`` raised "unhashable".
+ODD_CONTROL = [
+    _ack({"type": "userFills", "user": 123}),
+    _ack({"type": "userFills", "user": ["0xab"]}),
+    _ack({"type": "l2Book", "coin": {"BTC": 1}}),
+    _ack({"type": 7, "coin": "BTC"}),
+    _ack([]),  # type: ignore[arg-type]
+    '{"channel":"subscriptionResponse","data":[]}',
+    '{"channel":"subscriptionResponse","data":{"method":5,"subscription":{"type":"l2Book"}}}',
+    '{"channel":"subscriptionResponse"}',
+    '{"channel":"subscriptionResponse","data":null}',
+    '{"channel":"error"}',
+]
+
+
+def test_odd_control_frames_and_stray_coins_are_counted_and_never_cost_the_connection():
+    subs = build_subscriptions(["BTC"], USER, coin_types=("l2Book", "trades"))
+    rng = random.Random(11)
+    fuzzed = [orjson.dumps(mutate(orjson.loads(_ack(subs[0].wire())), rng)[0]).decode() for _ in range(200)]
+    fuzzed += [orjson.dumps(mutate({"channel": "error", "data": "Invalid subscription"}, rng)[0]).decode()
+               for _ in range(50)]
+    strays = [orjson.dumps(eth_book_msg(1_000 + i, coin=f"C{i}")).decode() for i in range(200)]
+    btc_book = orjson.dumps(eth_book_msg(5_000, coin="BTC")).decode()
+    sent: list[str] = []
+
+    async def odd_server(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+
+        async def send(frames: list[str], binary: bool = False) -> None:
+            for f in frames:
+                await (ws.send_bytes(f.encode()) if binary else ws.send_str(f))
+                sent.append(f)
+
+        await send(ODD_CONTROL)
+        await send(ODD_CONTROL, binary=True)
+        answered = 0
+        async for msg in ws:
+            m = orjson.loads(msg.data)
+            if m.get("method") == "ping":
+                await ws.send_str('{"channel":"pong"}')
+                continue
+            answered += 1
+            await send([_ack(m["subscription"])])
+            if answered == len(subs):  # every subscription answered: nothing pending any more
+                await send(fuzzed + strays + [btc_book])
+        return ws
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/ws", odd_server)
+        runner, url = await serve(app)
+        rec = Recorder()
+        conn = connection(url, subs, rec, fast(ack_timeout_s=30.0))
+        task = asyncio.create_task(conn.run())
+        try:
+            await rec.until(lambda: len(rec.books("BTC")) == 1, "the BTC book after the garbage")
+            await rec.until(lambda: conn.counters.pongs >= 2, "pongs")
+            await stop(conn, task)
+        finally:
+            await runner.cleanup()
+        return rec, conn
+
+    rec, conn = asyncio.run(main())
+    c = conn.counters
+    assert rec.states == [CONNECTING, CONNECTED, DISCONNECTED]
+    assert c.connects == 1 and c.reconnects == 0 and c.handler_errors == 0
+    assert c.acks == len(subs) and c.subscription_errors == 0 and c.unacknowledged == 0
+    assert c.bad_control_frames >= 2 * len(ODD_CONTROL)
+    assert c.frames == len(sent) + c.pongs  # every frame still reached the hot path
+    assert set(conn.stream_ages_s()) <= {"l2Book:BTC", "trades:BTC", "orderUpdates", "userFills", "user"}
+    assert set(c.frames_by_channel) <= set(PARSERS) | {"other"}  # bounded, whatever the server names
+
+
+def test_an_ack_echo_that_is_not_text_matches_nothing_and_says_why():
+    with pytest.raises(ValueError, match="user must be a string, got int"):
+        Subscription.from_wire({"type": "userFills", "user": 123})
+    with pytest.raises(ValueError, match="type must be a string"):
+        Subscription.from_wire({"coin": "BTC"})

@@ -5,6 +5,10 @@ received and stamped with the local receive time, to ``on_frame``; the hot path 
 (:class:`~tripwire.hotpath.feed.decode.Decoder`). What the connection learns on the side — which stream a
 frame fed, acks, errors, pongs — it reads from the frame's first bytes
 (:func:`~tripwire.hotpath.feed.subscriptions.stream_of`) and parses only the rare control frames.
+A control frame of an unexpected shape (an ack echoing a number as ``user``, an error that is a
+list) is counted in ``bad_control_frames`` and ignored: it never raises and never costs the
+connection. Per-stream state is kept only for the streams subscribed to, so frames for coins
+nobody asked for cannot grow it.
 
 It keeps the socket healthy: a ping every ``ping_interval_s`` (the server closes a connection it
 has sent nothing to for 60 s), a reconnect when a pong does not come back, a reconnect when a
@@ -31,6 +35,8 @@ from typing import Callable, Mapping, Sequence
 import aiohttp
 import orjson
 
+from tripwire.hotpath.feed.decode import PARSERS, Decoder
+from tripwire.hotpath.feed.records import ServerError, SubscriptionResponse
 from tripwire.hotpath.feed.subscriptions import (ACK_CHANNEL, DEFAULT_STALE_RULES, ERROR_CHANNEL,
                                         PONG_CHANNEL, StaleRule, StreamWatch, Subscription,
                                         stream_of)
@@ -49,6 +55,10 @@ _CONNECT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 _SEND_ERRORS = (ConnectionError, aiohttp.ClientError, RuntimeError)
 _DATA_TYPES = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 _CONTROL_CHANNELS = frozenset({ACK_CHANNEL, ERROR_CHANNEL, PONG_CHANNEL})
+# frames_by_channel keys: the channels the decoder knows, every other name counted under one key
+# (a channel name is whatever the server sends; counting each would be unbounded state).
+_KNOWN_CHANNELS = frozenset(PARSERS)
+OTHER_CHANNEL = "other"
 _MAX_EXPONENT = 32  # 2**32 × any sane base is far past any cap; keeps the float finite
 
 FrameHandler = Callable[[str | bytes, int], None]
@@ -139,8 +149,8 @@ class FeedCounters:
     __slots__ = ("connects", "reconnects", "connect_failures", "consecutive_failures", "disconnects",
                  "frames", "bytes",
                  "frames_by_channel", "pings", "pongs", "pong_timeouts", "last_pong_rtt_ns", "acks",
-                 "subscription_errors", "unacknowledged", "server_errors", "stale_events",
-                 "stale_reconnects", "handler_errors", "last_frame_ns")
+                 "subscription_errors", "unacknowledged", "server_errors", "bad_control_frames",
+                 "stale_events", "stale_reconnects", "handler_errors", "last_frame_ns")
 
     def __init__(self) -> None:
         self.connects = 0             # successful handshakes
@@ -160,6 +170,7 @@ class FeedCounters:
         self.subscription_errors = 0  # error frames attributed to a subscription
         self.unacknowledged = 0       # subscriptions with no answer within ack_timeout_s
         self.server_errors = 0        # all error frames
+        self.bad_control_frames = 0   # acks and error frames of a shape we cannot read; ignored
         self.stale_events: dict[str, int] = {}  # by subscription type
         self.stale_reconnects = 0
         self.handler_errors = 0       # exceptions raised by on_frame / on_state / on_fault
@@ -208,6 +219,9 @@ class FeedConnection:
         self._session = session
         self._backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, rand)
         self._watch = StreamWatch()
+        self._streams = frozenset(s.stream for s in self.subscriptions)
+        self._control = Decoder()  # reads acks and error frames (what it refuses: bad_control_frames)
+        self._bad_control_logged = False
         self._state = DISCONNECTED
         self._stop = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -391,6 +405,8 @@ class FeedConnection:
         c = self.counters
         by_channel = c.frames_by_channel
         last_seen = self._watch.last_seen_ns
+        streams = self._streams
+        known = _KNOWN_CHANNELS
         async for msg in ws:  # ends on CLOSE / CLOSING / CLOSED
             if msg.type in _DATA_TYPES:
                 data = msg.data
@@ -406,10 +422,12 @@ class FeedConnection:
                 if stream is None:
                     continue
                 channel = stream[0]
+                if channel not in known:
+                    channel = OTHER_CHANNEL
                 by_channel[channel] = by_channel.get(channel, 0) + 1
                 if channel in _CONTROL_CHANNELS:
                     self._on_control(channel, data, now)
-                else:
+                elif stream in streams:
                     last_seen[stream] = now
             elif msg.type == aiohttp.WSMsgType.ERROR:
                 return f"socket error: {ws.exception()!r}"
@@ -423,20 +441,24 @@ class FeedConnection:
                 c.last_pong_rtt_ns = now_ns - self._last_ping_ns
                 self._pong_due_ns = None
             return
-        try:
-            data = orjson.loads(frame).get("data")
-        except (orjson.JSONDecodeError, AttributeError):
-            return  # the decoder counts it as malformed; nothing here depends on it
-        if channel == ACK_CHANNEL:
-            echo = data.get("subscription") if isinstance(data, dict) else None
-            if isinstance(echo, dict) and data.get("method") == "subscribe":  # type: ignore[union-attr]
-                if self._pending.pop(Subscription.from_wire(echo).key, None) is not None:
+        rec = self._control.decode(frame)
+        if type(rec) is SubscriptionResponse:
+            if rec.method == "subscribe":
+                try:
+                    key = Subscription.from_wire(rec.subscription).key
+                except ValueError as exc:  # the decoder checks the same; kept as the last guard
+                    self._bad_control(channel, str(exc))
+                    return
+                if self._pending.pop(key, None) is not None:
                     c.acks += 1
+            return
+        if type(rec) is not ServerError:
+            self._bad_control(channel, repr(frame[:120]))
             return
         # An error frame. The server answers each subscribe in order, so an error while
         # subscriptions await their answer belongs to the oldest of them.
         c.server_errors += 1
-        message = data if isinstance(data, str) else orjson.dumps(data).decode()
+        message = rec.message
         if self._pending:
             sub = self._pending.pop(next(iter(self._pending)))
             c.subscription_errors += 1
@@ -446,6 +468,13 @@ class FeedConnection:
         else:
             log.warning("feed: server error frame: %s", message)
             self._fault("server_error", {"message": message})
+
+    def _bad_control(self, channel: str, why: str) -> None:
+        self.counters.bad_control_frames += 1
+        if not self._bad_control_logged:  # once: a misbehaving server would otherwise log every frame
+            self._bad_control_logged = True
+            log.warning("feed: %s frame ignored (%s); counted in bad_control_frames, logged only "
+                        "this once", channel, why)
 
     # -- monitoring --------------------------------------------------------------------------
 

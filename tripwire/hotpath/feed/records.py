@@ -14,7 +14,7 @@ class Trade:
     __slots__ = ("coin", "is_buy", "px", "sz", "time_ms", "tid", "users")
 
     def __init__(self, coin: str, is_buy: bool, px: float, sz: float, time_ms: int, tid: int,
-                 users: tuple[str, str] | None):
+                 users: tuple[str, str] | None) -> None:
         self.coin = coin
         self.is_buy = is_buy
         self.px = px
@@ -30,7 +30,7 @@ class Trades:
     __slots__ = ("coin", "trades", "time_ms")
     channel = "trades"
 
-    def __init__(self, coin: str, trades: list[Trade], time_ms: int):
+    def __init__(self, coin: str, trades: list[Trade], time_ms: int) -> None:
         self.coin = coin
         self.trades = trades
         self.time_ms = time_ms
@@ -43,7 +43,7 @@ class BookSnapshot:
     channel = "l2Book"
 
     def __init__(self, coin: str, time_ms: int, bid_px: list[float], bid_sz: list[float],
-                 ask_px: list[float], ask_sz: list[float]):
+                 ask_px: list[float], ask_sz: list[float]) -> None:
         self.coin = coin
         self.time_ms = time_ms
         self.bid_px = bid_px
@@ -59,7 +59,7 @@ class Bbo:
     channel = "bbo"
 
     def __init__(self, coin: str, time_ms: int, bid_px: float, bid_sz: float, ask_px: float,
-                 ask_sz: float):
+                 ask_sz: float) -> None:
         self.coin = coin
         self.time_ms = time_ms
         self.bid_px = bid_px
@@ -77,7 +77,7 @@ class AssetCtx:
 
     def __init__(self, coin: str, time_ms: int, funding: float, open_interest: float,
                  mark_px: float, oracle_px: float, mid_px: float | None, premium: float | None,
-                 prev_day_px: float, day_ntl_vlm: float):
+                 prev_day_px: float, day_ntl_vlm: float) -> None:
         self.coin = coin
         self.time_ms = time_ms
         self.funding = funding
@@ -97,7 +97,7 @@ class SpotAssetCtx:
     channel = "activeSpotAssetCtx"
 
     def __init__(self, coin: str, mark_px: float, mid_px: float | None, prev_day_px: float,
-                 day_ntl_vlm: float, circulating_supply: float):
+                 day_ntl_vlm: float, circulating_supply: float) -> None:
         self.coin = coin
         self.mark_px = mark_px
         self.mid_px = mid_px
@@ -113,7 +113,7 @@ class Candle:
     channel = "candle"
 
     def __init__(self, coin: str, interval: str, open_ms: int, close_ms: int, o: float, h: float,
-                 l: float, c: float, v: float, n: int):  # noqa: E741 - candle field names
+                 l: float, c: float, v: float, n: int) -> None:  # noqa: E741 - candle field names
         self.coin = coin
         self.interval = interval
         self.open_ms = open_ms
@@ -132,7 +132,7 @@ class AllMids:
     __slots__ = ("mids",)
     channel = "allMids"
 
-    def __init__(self, mids: dict[str, float]):
+    def __init__(self, mids: dict[str, float]) -> None:
         self.mids = mids
 
 
@@ -143,7 +143,7 @@ class OrderUpdate:
                  "status", "status_ms")
 
     def __init__(self, coin: str, is_buy: bool, limit_px: float, sz: float, orig_sz: float,
-                 oid: int, cloid: str | None, timestamp_ms: int, status: str, status_ms: int):
+                 oid: int, cloid: str | None, timestamp_ms: int, status: str, status_ms: int) -> None:
         self.coin = coin
         self.is_buy = is_buy
         self.limit_px = limit_px
@@ -160,7 +160,7 @@ class OrderUpdates:
     __slots__ = ("updates",)
     channel = "orderUpdates"
 
-    def __init__(self, updates: list[OrderUpdate]):
+    def __init__(self, updates: list[OrderUpdate]) -> None:
         self.updates = updates
 
 
@@ -171,7 +171,7 @@ class Fill:
                  "crossed", "liquidation")
 
     def __init__(self, coin: str, is_buy: bool, px: float, sz: float, time_ms: int, oid: int,
-                 tid: int, fee: float, closed_pnl: float, crossed: bool, liquidation: bool):
+                 tid: int, fee: float, closed_pnl: float, crossed: bool, liquidation: bool) -> None:
         self.coin = coin
         self.is_buy = is_buy
         self.px = px
@@ -191,7 +191,7 @@ class UserFills:
     __slots__ = ("user", "is_snapshot", "fills")
     channel = "userFills"
 
-    def __init__(self, user: str, is_snapshot: bool, fills: list[Fill]):
+    def __init__(self, user: str, is_snapshot: bool, fills: list[Fill]) -> None:
         self.user = user
         self.is_snapshot = is_snapshot
         self.fills = fills
@@ -203,7 +203,7 @@ class UserEvent:
     __slots__ = ("kind", "fills", "payload")
     channel = "user"
 
-    def __init__(self, kind: str, fills: list[Fill], payload: object):
+    def __init__(self, kind: str, fills: list[Fill], payload: object) -> None:
         self.kind = kind
         self.fills = fills
         self.payload = payload
@@ -213,7 +213,7 @@ class SubscriptionResponse:
     __slots__ = ("method", "subscription")
     channel = "subscriptionResponse"
 
-    def __init__(self, method: str, subscription: dict):
+    def __init__(self, method: str, subscription: dict[str, object]) -> None:
         self.method = method
         self.subscription = subscription
 
@@ -229,7 +229,7 @@ class ServerError:
     __slots__ = ("message",)
     channel = "error"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         self.message = message
 
 
@@ -239,7 +239,7 @@ class PostResponse:
     __slots__ = ("id", "type", "payload")
     channel = "post"
 
-    def __init__(self, id: int, type: str, payload: object):  # noqa: A002 - wire names
+    def __init__(self, id: int, type: str, payload: object) -> None:  # noqa: A002 - wire names
         self.id = id
         self.type = type
         self.payload = payload
@@ -251,7 +251,7 @@ class Greeting:
     __slots__ = ("text",)
     channel = "greeting"
 
-    def __init__(self, text: str):
+    def __init__(self, text: str) -> None:
         self.text = text
 
 

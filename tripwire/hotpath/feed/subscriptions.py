@@ -57,9 +57,9 @@ class Subscription:
     interval: str | None = None
     user: str | None = None
 
-    def wire(self) -> dict:
+    def wire(self) -> dict[str, str]:
         """The ``subscription`` object of the subscribe message."""
-        out: dict = {"type": self.type}
+        out: dict[str, str] = {"type": self.type}
         if self.coin is not None:
             out["coin"] = self.coin
         if self.interval is not None:
@@ -78,14 +78,27 @@ class Subscription:
         return (self.channel, self.coin)
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str | None, ...]:
         """What an ack's echo is matched on (addresses compare lower-case; extra echo fields ignored)."""
         return (self.type, self.coin, self.interval, self.user.lower() if self.user else None)
 
     @classmethod
-    def from_wire(cls, sub: Mapping) -> "Subscription":
-        """The subscription an ack echoes (``l2Book`` echoes add ``nSigFigs``/``mantissa``)."""
-        return cls(str(sub.get("type")), sub.get("coin"), sub.get("interval"), sub.get("user"))
+    def from_wire(cls, sub: Mapping[str, object]) -> Subscription:
+        """The subscription an ack echoes (``l2Book`` echoes add ``nSigFigs``/``mantissa``).
+
+        Raises ValueError when ``type`` is not text or ``coin``/``interval``/``user`` is
+        neither text nor absent: such an echo matches nothing we sent.
+        """
+        def text(name: str) -> str | None:
+            value = sub.get(name)
+            if value is None or type(value) is str:
+                return value
+            raise ValueError(f"subscription echo: {name} must be a string, got {type(value).__name__}")
+
+        kind = text("type")
+        if kind is None:
+            raise ValueError("subscription echo: type must be a string, got nothing")
+        return cls(kind, text("coin"), text("interval"), text("user"))
 
     def __str__(self) -> str:
         parts = [self.type] + [p for p in (self.coin, self.interval, self.user) if p is not None]
