@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from tripwire.api.analysis import AnalysisService
 from tripwire.api.auth import KeyRing, require
+from tripwire.api.bodies import install_strict_bodies
 from tripwire.api.config import ApiConfig, ApiConfigError, resolve
 from tripwire.api.errors import Redactor, install_handlers
 from tripwire.api.hotpath import HotPathGateway
@@ -144,6 +145,7 @@ def create_app(settings: Settings, *, store: Store | None = None,
                            allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Authorization", "Content-Type",
                                           "X-Tripwire-Signature", "X-Tripwire-Timestamp"])
+    install_strict_bodies(app)   # inside the size limit: a body is counted, then parsed
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
