@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from hotpath import pinning
+from tripwire.hotpath import pinning
 from tripwire.hotpath.pinning import PinningError, format_cpus, parse_cpus, pin_cpus, raise_priority, tune_gc
 from tests.fixtures import REPO
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import archive as archive_mod
+from tripwire.flows.scheduled import archive_data as archive_mod
 from tripwire.flows.scheduled.archive_data import (ArchiveConfig, ArchiveError, archive, archive_config, archive_lock)
 from tripwire.flows.store.parquet import read_docs
 from tripwire.flows.store.sqlite import SqliteStore
