@@ -44,6 +44,18 @@ def test_cancel_all_and_flatten_reach_the_hot_path(stack):
     assert stack.trade.post("/commands/flatten").json()["result"]["closed"] == 0
 
 
+@pytest.mark.parametrize("path,body", [
+    ("/commands/flatten", {"coin": "ETHH"}),
+    ("/commands/cancel_all", {"coin": "btc"}),
+    ("/triggers/manual", {"rule": "squeeze_up", "coin": "ETH"}),
+])
+def test_a_command_for_a_coin_this_system_does_not_trade_is_refused(stack, path, body):
+    # before: flatten of a typo answered 200 with nothing closed, as if it had been done
+    r = stack.trade.post(path, json=body)
+    assert r.status_code == 422 and r.json()["code"] == "unknown_coin", r.text
+    assert repr(body["coin"]) in r.json()["detail"] and "trades BTC" in r.json()["detail"]
+
+
 def test_reload_triggers_needs_admin_and_returns_the_rules(stack):
     assert stack.trade.post("/commands/reload_triggers").status_code == 403
     r = stack.admin.post("/commands/reload_triggers")

@@ -8,6 +8,7 @@ import pytest
 from prefect import flow
 
 from tests.api.conftest import make_settings, serve, short_dir
+from tripwire.flows.scheduled.archive_data import archive_data
 
 
 @flow
@@ -25,17 +26,22 @@ def prefect_url():
     with prefect_test_harness(server_startup_timeout=60), \
             temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
         tripwire_api_probe.to_deployment(name="api-test").apply()
+        archive_data.to_deployment(name="api-archive").apply()   # takes settings_file, store_uri
         # the API runs in another thread, which does not see this thread's Prefect settings
         # context: it gets the server's URL the way production does, from settings
         yield PREFECT_API_URL.value()
 
 
-@pytest.fixture(scope="module")
-def api(prefect_url):
-    settings = make_settings(short_dir())
+def serve_with_prefect(prefect_url: str, **api_over):
+    settings = make_settings(short_dir(), **api_over)
     settings = settings.model_copy(update={"prefect": settings.prefect.model_copy(
         update={"api_url": prefect_url})})
-    server = serve(settings)
+    return serve(settings)
+
+
+@pytest.fixture(scope="module")
+def api(prefect_url):
+    server = serve_with_prefect(prefect_url)
     yield server
     server.stop()
 
@@ -65,6 +71,38 @@ def test_a_bare_deployment_name_is_found_and_unknown_ones_are_404(api):
         r = c.get(f"/flows/runs/{uuid.uuid4()}")
         assert r.status_code == 404 and r.json()["code"] == "unknown_flow_run"
         assert c.get("/flows/runs/not-a-uuid").status_code == 422
+
+
+@pytest.mark.parametrize("parameters,name,kind", [
+    ({"store_uri": "mongodb://elsewhere:27017/tripwire"}, "store_uri", "parameter_not_allowed"),
+    ({"settings_file": "/tmp/other-settings.yaml"}, "settings_file", "parameter_not_allowed"),
+    ({"now_ms": 1, "retention_days": 1}, "retention_days", "unknown_parameter"),
+    ({"now_ms": "soon"}, "now_ms", "parameter_type"),
+])
+def test_run_parameters_are_checked_against_the_flows_declared_ones(api, parameters, name,
+                                                                    kind):
+    # before: each of these was a 201, a run pointed at another store or settings file, or one
+    # that failed when the flow was called
+    with api.client("admin") as c:
+        r = c.post("/flows/archive_data/api-archive/runs", json={"parameters": parameters})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "parameters", name] and error["type"] == kind
+
+
+def test_a_path_parameter_settings_allow_is_passed_through(prefect_url):
+    server = serve_with_prefect(prefect_url, flow_path_parameters=("settings_file",))
+    try:
+        with server.client("admin") as c:
+            r = c.post("/flows/archive_data/api-archive/runs",
+                       json={"parameters": {"settings_file": "config/settings.yaml"}})
+            assert r.status_code == 201, r.text
+            assert r.json()["parameters"]["settings_file"] == "config/settings.yaml"
+            r = c.post("/flows/archive_data/api-archive/runs",
+                       json={"parameters": {"store_uri": "sqlite:///elsewhere.sqlite"}})
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "store_uri"
+    finally:
+        server.stop()
 
 
 def test_prefect_unreachable_is_a_503_naming_it():

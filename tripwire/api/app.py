@@ -119,9 +119,11 @@ def create_app(settings: Settings, *, store: Store | None = None,
     app.state.config = cfg
     app.state.keyring = KeyRing(cfg.keys)
     app.state.metrics = metrics
-    app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics)
+    app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics,
+                                       coins=settings.coins)
     app.state.store = StoreGateway(settings.store.uri, store, redact)
-    app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact)
+    app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact,
+                                       path_parameters=settings.api.flow_path_parameters)
     app.state.analysis = AnalysisService(acfg, model or LocalModel.load(acfg.model_file),
                                          _rules(settings))
     app.state.webhook = (TriggerWebhook(cfg.n8n_webhook_url, cfg.n8n_secret,

@@ -4,14 +4,17 @@ Each :class:`~tripwire.bus.commands.AsyncCommandClient` serves its calls one at 
 are pooled and concurrent requests each borrow one. A call never waits longer than
 ``timeout_s``: no reply becomes 503 naming the address, never a hung request. The hot path's
 own refusals keep their code and message and get the HTTP status that says the same thing
-(table below).
+(table below). A command naming a coin this system does not trade (settings ``coins``) is
+refused here, before the hot path: it would answer "nothing to do" (``flatten`` of ``ETHH``
+closes nothing and reports success), and an operator would believe a typo had been carried out.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -35,10 +38,13 @@ STATUS_FOR_CODE = {
 
 
 class HotPathGateway:
-    def __init__(self, address: str, timeout_s: float, metrics: ApiMetrics, pool_size: int = 8):
+    def __init__(self, address: str, timeout_s: float, metrics: ApiMetrics, pool_size: int = 8,
+                 coins: Iterable[str] = ()):
+        """``coins``: the coins commands may name (settings ``coins``); empty: any."""
         self.address = address
         self.timeout_s = timeout_s
         self.metrics = metrics
+        self.coins = tuple(coins)
         self._pool = CommandClientPool(address, pool_size, timeout_s)
 
     async def call(self, cmd: str, args: dict[str, Any] | BaseModel | None = None,
@@ -46,6 +52,7 @@ class HotPathGateway:
         """The command's result; :class:`Unavailable` (503) when the hot path is not there or
         does not answer in time, :class:`ApiError` with the mapped status when it refuses."""
         t = self.timeout_s if timeout_s is None else timeout_s
+        self._check_coin(cmd, args)
         self._check_socket(cmd)
         async with self._client(cmd, t) as client:
             try:
@@ -59,6 +66,14 @@ class HotPathGateway:
                 self.metrics.hotpath_errors.labels(cmd, e.code).inc()
                 raise ApiError(f"the hot path refused {cmd!r}: {e.message}", code=e.code,
                                status=STATUS_FOR_CODE.get(e.code, 409)) from None
+
+    def _check_coin(self, cmd: str, args: dict[str, Any] | BaseModel | None) -> None:
+        coin = args.get("coin") if isinstance(args, dict) else getattr(args, "coin", None)
+        if coin is None or not self.coins or coin in self.coins:
+            return
+        raise ApiError(f"{cmd}: unknown coin {coin!r}; this system trades "
+                       f"{', '.join(self.coins)} (settings 'coins')", code="unknown_coin",
+                       status=422)
 
     def _check_socket(self, cmd: str) -> None:
         # An ipc:// socket file that does not exist means no hot path has bound it: say so at

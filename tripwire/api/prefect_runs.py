@@ -3,28 +3,36 @@
 The API only creates the run (state Scheduled); a worker or ``serve()`` process of that
 deployment executes it, as with ``prefect deployment run``. Every call is bounded by
 ``timeout_s``: Prefect down, unreachable or not configured is a 503 that says which.
+Parameters are checked against the deployment's declared ones before a run is created
+(:mod:`tripwire.api.flow_parameters`).
 Prefect is imported on first use, so the API starts fast and runs without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 import httpx
+from fastapi.exceptions import RequestValidationError
 
 from tripwire.api.errors import ApiError, Conflict, NotFound, Redactor, Unavailable
+from tripwire.api.flow_parameters import parameter_errors
 
 DEFAULT_TIMEOUT_S = 10.0
 
 
 class PrefectGateway:
     def __init__(self, api_url: str | None, redact: Redactor,
-                 timeout_s: float = DEFAULT_TIMEOUT_S):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, path_parameters: Iterable[str] = ()):
+        """``path_parameters``: parameters naming a file, directory or URI that callers may
+        set (settings ``api.flow_path_parameters``; see :mod:`tripwire.api.flow_parameters`)."""
         self._api_url = api_url
         self._redact = redact
         self.timeout_s = timeout_s
+        self.path_parameters = tuple(path_parameters)
 
     def api_url(self) -> str:
         """Settings' ``prefect.api_url``, else Prefect's own configuration (PREFECT_API_URL)."""
@@ -43,6 +51,10 @@ class PrefectGateway:
                         idempotency_key: str | None, tags: list[str]) -> dict[str, Any]:
         async def go(client: Any) -> dict[str, Any]:
             dep = await self._find_deployment(client, deployment)
+            errors = parameter_errors(parameters, dep.parameter_openapi_schema,
+                                      dep.parameters or {}, self.path_parameters)
+            if errors:
+                raise RequestValidationError(errors)
             run = await client.create_flow_run_from_deployment(
                 dep.id, parameters=parameters, idempotency_key=idempotency_key, tags=tags)
             return self._run_dict(run, deployment_name=f"{await self._flow_name(client, dep)}"

@@ -121,6 +121,10 @@ class ApiSettings(_Frozen):
     n8n_secret_env: str = "TRIPWIRE_N8N_SECRET"   # HMAC key for outgoing and incoming webhooks
     require_signature: bool = Field(False, description="refuse mutating requests whose body "
                                                        "is not HMAC-signed with the n8n secret")
+    flow_path_parameters: tuple[str, ...] = Field(
+        (), description="flow run parameters naming a file, directory or URI (settings_file, "
+                        "store_uri, *_file, *_dir, *_path, *_uri) that POST /flows/…/runs may "
+                        "set; others are refused")
 
 
 class Settings(BaseSettings):
