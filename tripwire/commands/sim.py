@@ -14,9 +14,9 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 from decimal import Decimal, InvalidOperation
 
+from tripwire.errors import UserError
 from tripwire.sim.exchange.engine import Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import DEFAULT_UNIVERSE, Universe
@@ -51,9 +51,8 @@ def _market(text: str) -> tuple[str, int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-
-
 def parser() -> argparse.ArgumentParser:
+    """A parser of ``tripwire sim``'s options alone (tests build servers from argument lists)."""
     p = argparse.ArgumentParser(prog="tripwire sim", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
@@ -114,29 +113,19 @@ async def _serve(args: argparse.Namespace, server: SimServer) -> None:
         await runner.cleanup()
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run(parser().parse_args(argv))
-
-
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         server = build(args)
     except (SessionFileError, ImportError) as exc:
-        print(f"tripwire sim: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     try:
         asyncio.run(_serve(args, server))
     except OSError as exc:
-        print(f"tripwire sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     finally:
         if args.accounts_file:
             save_session(args.accounts_file, args.session, server.engine.accounts)
             print(f"tripwire sim: saved {len(server.engine.accounts)} accounts to {args.accounts_file} "
                   f"(session {args.session!r})", flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
