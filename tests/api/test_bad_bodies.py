@@ -148,6 +148,7 @@ def test_the_openapi_document_declares_the_400_on_every_route_with_a_body(stack)
         assert answer is not None, f"{method.upper()} {path} does not declare its 400"
         assert answer["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorAnswer"}
+        assert "HTTPValidationError" in str(op["responses"]["422"]["content"])
     error = doc["components"]["schemas"]["ErrorAnswer"]
     assert set(error["required"]) == {"detail", "code"}
 

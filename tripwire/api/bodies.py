@@ -179,22 +179,32 @@ _BODY_ANSWERS = {
 }
 
 
+def _content(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+
+
 def _declare_body_answers(app: FastAPI) -> None:
-    """Add the 400 and 413 every route with a body may answer to the OpenAPI document."""
+    """Add the 400 and 413 every route with a body may answer to the OpenAPI document, and the
+    answer's schema to a 422 a route described itself (FastAPI then leaves it out)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         doc = generate()   # FastAPI builds it once and caches it; the changes below stick
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("ErrorAnswer", ErrorAnswer.model_json_schema())
-        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}
         for operations in doc.get("paths", {}).values():
             for operation in operations.values():
-                if isinstance(operation, dict) and "requestBody" in operation:
-                    responses = operation.setdefault("responses", {})
-                    for status, description in _BODY_ANSWERS.items():
-                        responses.setdefault(status, {"description": description,
-                                                      "content": content})
+                if not (isinstance(operation, dict) and "requestBody" in operation):
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, description in _BODY_ANSWERS.items():
+                    responses.setdefault(status, {"description": description,
+                                                  "content": _content("ErrorAnswer")})
+                if "422" in responses and "HTTPValidationError" in schemas:
+                    # such a route also refuses with its own 422 (unknown_coin, prefect_refused)
+                    responses["422"].setdefault("content", {"application/json": {"schema": {
+                        "anyOf": [{"$ref": "#/components/schemas/HTTPValidationError"},
+                                  {"$ref": "#/components/schemas/ErrorAnswer"}]}}})
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]

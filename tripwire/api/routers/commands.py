@@ -23,6 +23,8 @@ router = APIRouter(prefix="/commands", tags=["commands"])
 
 _REFUSALS = {409: {"description": "refused by the hot path in its current state"},
              503: {"description": "the hot path is not running"}}
+_COIN_REFUSALS = {**_REFUSALS, 422: {"description": "bad body, or a coin this system does not "
+                                                    "trade (settings 'coins'): unknown_coin"}}
 
 
 class CommandDone(BaseModel):
@@ -49,7 +51,7 @@ async def resume(hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone
 
 
 @router.post("/cancel_all", response_model=CommandDone, dependencies=_guarded("trade"),
-             responses=_REFUSALS, summary="Cancel every open order (of one coin, or all)")
+             responses=_COIN_REFUSALS, summary="Cancel every open order (of one coin, or all)")
 async def cancel_all(body: CoinScopeArgs | None = None,
                      hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
     return CommandDone(command="cancel_all",
@@ -57,7 +59,7 @@ async def cancel_all(body: CoinScopeArgs | None = None,
 
 
 @router.post("/flatten", response_model=CommandDone, dependencies=_guarded("trade"),
-             responses=_REFUSALS, summary="Close every position (of one coin, or all)")
+             responses=_COIN_REFUSALS, summary="Close every position (of one coin, or all)")
 async def flatten(body: CoinScopeArgs | None = None,
                   hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
     return CommandDone(command="flatten",

@@ -2,7 +2,8 @@
 
 ``{deployment}`` is ``flow/deployment`` (e.g. ``analyze_trigger/analyze``) or a bare deployment
 name that only one flow uses. Starting a run needs ``admin``: deployments include jobs such as
-retraining that an automation should not start by accident.
+retraining that an automation should not start by accident. Its parameters are checked against
+the flow's declared ones first (:mod:`tripwire.api.flow_parameters`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ _PREFECT_DOWN = {503: {"description": "Prefect is not configured, down or not an
              dependencies=[Depends(require("admin")), Depends(check_signature)],
              responses={404: {"description": "no such deployment"},
                         409: {"description": "the bare name matches several deployments"},
-                        422: {"description": "bad body, or parameters Prefect refused"},
+                        422: {"description": "bad body; a parameter the flow does not "
+                                             "declare, of the wrong type, missing, or a "
+                                             "path/URI api.flow_path_parameters does not "
+                                             "allow (each named); or Prefect refused"},
                         **_PREFECT_DOWN},
              summary="Start a run of a Prefect deployment")
 async def start_run(body: FlowRunRequest,

@@ -99,6 +99,8 @@ async def get_trigger(trigger_id: str = Path(max_length=200),
 @router.post("/manual", response_model=Fired,
              dependencies=[Depends(require("trade")), Depends(check_signature)],
              responses={409: {"description": "refused: cooldown, cap, risk state"},
+                        422: {"description": "bad body, or a coin this system does not trade "
+                                             "(settings 'coins'): unknown_coin"},
                         503: {"description": "the hot path is not running"}},
              summary="Fire a named rule by hand for a coin (tests, overrides)")
 async def fire_manually(body: FireRuleArgs,
