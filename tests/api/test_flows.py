@@ -18,18 +18,14 @@ def tripwire_api_probe(coin: str = "BTC", hours: int = 1) -> str:
 
 
 @pytest.fixture(scope="module")
-def prefect_url():
-    from prefect.settings import (PREFECT_API_URL, PREFECT_LOGGING_TO_API_ENABLED,
-                                  temporary_settings)
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_url(prefect_harness):
+    from prefect.settings import PREFECT_API_URL
 
-    with prefect_test_harness(server_startup_timeout=60), \
-            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
-        tripwire_api_probe.to_deployment(name="api-test").apply()
-        archive_data.to_deployment(name="api-archive").apply()   # takes settings_file, store_uri
-        # the API runs in another thread, which does not see this thread's Prefect settings
-        # context: it gets the server's URL the way production does, from settings
-        yield PREFECT_API_URL.value()
+    tripwire_api_probe.to_deployment(name="api-test").apply()
+    archive_data.to_deployment(name="api-archive").apply()   # takes settings_file, store_uri
+    # the API runs in another thread, which does not see this thread's Prefect settings
+    # context: it gets the server's URL the way production does, from settings
+    return PREFECT_API_URL.value()
 
 
 def serve_with_prefect(prefect_url: str, **api_over):

@@ -24,13 +24,8 @@ SPEED = 300
 
 
 @pytest.fixture(scope="module", autouse=True)
-def prefect_server():
-    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60), \
-            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
-        yield
+def prefect_server(prefect_harness):
+    yield
 
 
 def long_deadline_rules(dest: Path) -> Path:

@@ -21,16 +21,10 @@ _ids = itertools.count(1)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def prefect_server():
-    # One SQLite-backed server for the module. SQLite serialises writes and Prefect's server
-    # answers 503 on "database is locked" (the client then backs off for seconds), so the
-    # tests keep concurrency low and do not ship logs to the API.
-    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60), \
-            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
-        yield
+def prefect_server(prefect_harness):
+    # the suite's one Prefect test server (tests/conftest.py); SQLite answers 503 on "database is
+    # locked", so these tests keep concurrency low
+    yield
 
 
 class FakeHotPath:

@@ -184,21 +184,16 @@ def test_bad_archive_settings_name_the_file_the_key_and_the_reason(tmp_path):
         archive_config(load_settings(f), f)
 
 
-def test_the_prefect_flow_archives_and_publishes_a_markdown_artifact(tmp_path):
-    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
+def test_the_prefect_flow_archives_and_publishes_a_markdown_artifact(tmp_path, prefect_harness):
     from tripwire.flows.scheduled.archive_data import archive_data
 
     db = tmp_path / "flow.sqlite"
     s = SqliteStore(db)
     s.insert_many("candles_1m", minutes(JAN_30, 4) + minutes(NOW - DAY, 2))
     s.close()
-    with prefect_test_harness(server_startup_timeout=60), \
-            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
-        result = archive_data(store_uri=f"sqlite:///{db}", now_ms=NOW,
-                              archive_settings={"archive_dir": str(tmp_path / "archive")})
-        artifact = _latest_artifact("archive-data")
+    result = archive_data(store_uri=f"sqlite:///{db}", now_ms=NOW,
+                          archive_settings={"archive_dir": str(tmp_path / "archive")})
+    artifact = _latest_artifact("archive-data")
     rows = {c["collection"]: c["rows"] for c in result["collections"]}
     assert rows["candles_1m"] == 4
     assert len(archived(tmp_path / "archive", "candles_1m")) == 4
