@@ -55,7 +55,7 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     p = write(tmp_path, "mode: demo\nbook: [unclosed\n")
     with pytest.raises(ConfigError) as e:
         load_settings(p)
-    assert f"{p}:" in str(e.value) and "not valid YAML" in str(e.value)
+    assert f"{p}:" in str(e.value) and "YAML syntax error" in str(e.value)
 
 
 def test_missing_explicit_file_is_an_error(tmp_path):

@@ -16,13 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from tripwire.config.files import read_yaml_mapping
+from tripwire.config.files import ConfigFileError, read_config_text, read_yaml_mapping
 from tripwire.hotpath.features.config import FeatureConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")
 ENV_PREFIX = "TRIPWIRE_"
 ENV_CONFIG_FILE = "TRIPWIRE_CONFIG"
+DOTENV_FILE = ".env"
 
 
 class ConfigError(Exception):
@@ -30,7 +31,9 @@ class ConfigError(Exception):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: an "inf" timeout or size (from the environment, or quoted in the
+    # file) would pass every bound and mean "never" or "unlimited"; no setting means that.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class BookSettings(_Frozen):
@@ -129,7 +132,8 @@ class ApiSettings(_Frozen):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
-                                      env_file=".env", extra="forbid", frozen=True)
+                                      env_file=DOTENV_FILE, env_file_encoding="utf-8",
+                                      extra="forbid", frozen=True, allow_inf_nan=False)
 
     mode: Literal["demo", "sim", "testnet", "live"] = "demo"
     coins: tuple[str, ...] = ("BTC",)
@@ -227,6 +231,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Load and validate settings; raise ConfigError naming the file, key and reason."""
     p = settings_path(path)
     data = read_yaml_mapping(p, "settings", ConfigError) if p.exists() or path is not None else {}
+    _check_dotenv(Path(DOTENV_FILE))
     token = _yaml_data.set(data)
     try:
         return Settings(**overrides)
@@ -234,3 +239,16 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise _explain(e, p) from None
     finally:
         _yaml_data.reset(token)
+
+
+def _check_dotenv(path: Path) -> None:
+    """pydantic-settings reads ``.env`` itself and lets a bad byte escape as a traceback: check
+    first that it decodes, so the error names the file, line and byte."""
+    if not path.is_file():
+        return
+    try:
+        read_config_text(path)
+    except ConfigFileError as e:
+        raise ConfigError(str(e)) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the file ({e.strerror or e})") from None

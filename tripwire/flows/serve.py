@@ -83,7 +83,11 @@ def _schedule(raw: Any, where: str) -> dict[str, Any]:
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
                 raise ConfigError(f"{where}.interval: must be a number of seconds, got "
                                   f"{seconds!r}")
-            kw: dict[str, Any] = {"interval": timedelta(seconds=seconds), "timezone": tz or "UTC"}
+            try:
+                interval = timedelta(seconds=seconds)
+            except OverflowError:
+                raise ConfigError(f"{where}.interval: {seconds!r} seconds is too long") from None
+            kw: dict[str, Any] = {"interval": interval, "timezone": tz or "UTC"}
             if raw.get("anchor_date"):
                 kw["anchor_date"] = raw["anchor_date"]
             schedule = IntervalSchedule(**kw)

@@ -260,6 +260,6 @@ def test_yaml_on_key_stays_a_string_and_1e5_is_a_number(tmp_path):
     assert not rule.condition({"cvd_slope_1m": 99_999})
 
 
-def test_an_empty_rule_set_is_allowed():
-    rs = compile_rules({"rules": {}}, "t.yaml")
+def test_an_empty_rule_set_is_allowed_when_asked_for():
+    rs = compile_rules({"allow_empty": True, "rules": {}}, "t.yaml")
     assert rs.rules == () and rs.max_active_triggers == 3 and rs.active_ttl_s == 120

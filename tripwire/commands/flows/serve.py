@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, list[DeploymentSpec], 
     flows = [load_flow(s, source) for s in specs]
     poll_s = args.poll_s if args.poll_s is not None else serve_cfg.poll_s
     limit = args.limit if args.limit is not None else serve_cfg.limit
-    if poll_s <= 0 or (limit is not None and limit < 1):
-        raise ConfigError("--poll-s must be > 0 and --limit at least 1")
+    if not math.isfinite(poll_s) or poll_s <= 0 or (limit is not None and limit < 1):
+        raise ConfigError("--poll-s must be a finite number > 0 and --limit at least 1")
     return settings, specs, flows, poll_s, limit
 
 

@@ -37,7 +37,7 @@ class AnalysisConfig(BaseModel):
     local model decides (counted as ``disabled`` fallbacks unless the mode is ``local_only``).
     When an n8n webhook is set, n8n is the remote analyst instead of the LLM."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     llm: LlmConfig = LlmConfig()
     n8n: N8nConfig = N8nConfig()

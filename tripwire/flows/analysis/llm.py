@@ -37,7 +37,7 @@ _STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")  # openai's prefix; we say t
 class LlmConfig(BaseModel):
     """Where and how to ask. ``base_url`` None: no LLM, the local model decides."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     base_url: str | None = Field(None, description="e.g. https://api.openai.com/v1 or "
                                                   "http://localhost:11434/v1 (Ollama)")

@@ -28,7 +28,7 @@ from tripwire.flows.analysis.trigger import TriggerInput
 class N8nConfig(BaseModel):
     """The webhook to ask instead of the LLM. ``webhook_url`` None: n8n is not asked."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     webhook_url: str | None = None
     timeout_s: float = Field(20.0, gt=0.0, le=300.0)

@@ -32,7 +32,7 @@ _REASON_MAX = 2000
 
 
 class PolicyConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     mode: Literal["agree", "llm_only", "local_only"] = "agree"
     agree_threshold: float = Field(0.3, ge=0.0, le=1.0,

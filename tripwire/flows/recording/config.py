@@ -14,7 +14,7 @@ from tripwire.flows.store.base import CANDLE_INTERVALS
 class RecorderConfig(BaseModel):
     """What is worth storing, and how writes are batched. Defaults are the seed's rules."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     book_mid_change_pct: float = Field(
         1.0, gt=0, description="store an order-book snapshot when the mid moved more than this "

@@ -61,7 +61,7 @@ class ArchiveError(Exception):
 class ArchiveConfig(BaseModel):
     """``flows: {archive: …}`` in config/settings.yaml."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     archive_dir: Path = Field(Path("data/archive"), description="where the Parquet parts go")
     retention_days: dict[str, float | None] = Field(

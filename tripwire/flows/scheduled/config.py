@@ -19,7 +19,7 @@ from tripwire.config.settings import ConfigError, Settings
 
 
 class FlowConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class SnapshotMarketConfig(FlowConfig):

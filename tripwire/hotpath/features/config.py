@@ -14,7 +14,7 @@ HLP_LIQUIDATOR = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 
 
 class FeatureConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # -- trade windows (1 s buckets) ----------------------------------------------------------
     bucket_ms: int = Field(

@@ -14,7 +14,8 @@ class RiskConfigError(Exception):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: ``max_drawdown_pct: inf`` would pass ``gt=0`` and turn the breaker off.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Limits(_Frozen):
@@ -58,6 +59,8 @@ class RiskConfig(_Frozen):
 
 
 def load_risk_config(path: str | Path) -> RiskConfig:
+    """The file's limits and breakers; :class:`RiskConfigError` naming the file, key and reason
+    (duplicate keys, non-UTF-8 bytes and non-finite numbers included)."""
     p = Path(path)
     data = read_yaml_mapping(p, "risk", RiskConfigError)
     try:

@@ -12,6 +12,7 @@ Grammar (see docs/TRIGGERS.md for the full reference)::
     max_active_triggers: 3
     active_ttl_s: 120
     defaults: {cooldown_s: 60, on: tick}
+    allow_empty: false          # true: 'rules: {}' is accepted (otherwise refused)
     rules:
       <name>:
         side: long|short
@@ -32,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeGuard
 
-import yaml
-
+from tripwire.config.files import ConfigFileError, StrictLoader, dotted, load_yaml
 from tripwire.contracts.features import BAR_CLOSE, BOOL, CATALOG, NUMBER
 from tripwire.hotpath.triggers.actions import ActionError, validate_action
 from tripwire.hotpath.triggers.errors import RuleConfigError, did_you_mean
@@ -51,7 +51,7 @@ _PCT_OPS = ("_gt_pct", "_lt_pct")
 # Spellings from other query languages, where difflib alone would guess '_gt' for '_gte'.
 _OPERATOR_ALIASES = {"_gte": "_ge", "_lte": "_le", "_geq": "_ge", "_leq": "_le", "_above": "_gt", "_below": "_lt"}
 COMBINATORS = ("when_all", "when_any", "quorum")
-TOP_KEYS = ("max_active_triggers", "active_ttl_s", "defaults", "rules")
+TOP_KEYS = ("max_active_triggers", "active_ttl_s", "defaults", "rules", "allow_empty")
 DEFAULT_KEYS = ("cooldown_s", "on")
 RULE_KEYS = ("description", "side", "on", "cooldown_s", "coins", "enabled", *COMBINATORS, "actions")
 _RULE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -100,20 +100,20 @@ class RuleSet:
 # loading
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(StrictLoader):
     """YAML 1.1 with three traps removed, because each silently changes what a rule means.
 
     - ``on``/``off``/``yes``/``no`` stay strings (PyYAML reads ``on: tick`` as ``True: tick``);
       only true/false are booleans.
     - ``1e5`` is a float (PyYAML needs ``1.0e+5``, otherwise it is the string '1e5').
     - A duplicate key is an error (PyYAML keeps the last one: a second rule with the same name
-      would silently replace the first).
+      would silently replace the first); the shared :class:`StrictLoader` does that, and refuses
+      ``.inf``/``.nan``, as it does for every config file.
     """
 
 
 _Loader.yaml_implicit_resolvers = {
-    ch: [r for r in rs if r[0] != "tag:yaml.org,2002:bool"]
-    for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    ch: [r for r in rs if r[0] != "tag:yaml.org,2002:bool"] for ch, rs in StrictLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
@@ -123,39 +123,27 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
-    first_line: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in first_line:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {first_line[key]})", key_node.start_mark
-            )
-        first_line[key] = key_node.start_mark.line + 1
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_rules(path: str | Path) -> RuleSet:
     """Read and compile a rule file; any problem raises :class:`RuleConfigError`."""
     source = _display_path(Path(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        doc = load_yaml(Path(path), _Loader)
     except OSError as e:
         raise RuleConfigError(source, f"cannot read the file ({e.strerror or e})") from None
-    try:
-        doc = yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = " ".join(p for p in (e.context, e.problem) if p)
-        raise RuleConfigError(source, f"YAML syntax error: {reason}", line=line) from None
-    except yaml.YAMLError as e:
-        raise RuleConfigError(source, f"YAML syntax error: {e}") from None
+    except ConfigFileError as e:
+        raise _file_error(source, e) from None
     return compile_rules(doc, source)
+
+
+def _file_error(source: str, e: ConfigFileError) -> RuleConfigError:
+    """The reader's error in the rule file's terms: an entry under ``rules.<name>`` names the rule."""
+    keys = e.keys
+    rule = None
+    if len(keys) >= 2 and keys[0] == "rules" and isinstance(keys[1], str):
+        rule, keys = keys[1], keys[2:]
+    reason = f"{dotted(keys)}: {e.reason}" if keys else e.reason
+    key = next((k for k in reversed(keys) if isinstance(k, str)), None)
+    return RuleConfigError(source, reason, rule=rule, key=key, line=e.line)
 
 
 def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
@@ -190,11 +178,21 @@ def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
 
     if "rules" not in doc:
         top.fail("rules", "missing 'rules' (a mapping of rule name → rule)")
+    allow_empty = doc.get("allow_empty", False)
+    if type(allow_empty) is not bool:
+        top.fail("allow_empty", f"'allow_empty' must be true or false, got {allow_empty!r}")
     rules_doc = doc["rules"]
     if rules_doc is None:
-        top.fail("rules", "'rules' is empty (write 'rules: {}' to run without rules)")
+        rules_doc = {}  # 'rules:' with nothing under it: the same as 'rules: {}'
     if not isinstance(rules_doc, dict):
         top.fail("rules", f"'rules' must be a mapping of rule name → rule, got {_type_name(rules_doc)}")
+    # An emptied rule file would otherwise stop all trading without a word (at start, or on a
+    # live reload that replaces every rule), so running without rules has to be asked for.
+    if not rules_doc and not allow_empty:
+        top.fail(
+            "rules",
+            "'rules' is empty: no rule would ever fire; to run without rules on purpose, add 'allow_empty: true'",
+        )
     rules = tuple(
         _Compiler(source, str(name)).rule(body, default_cooldown, default_on) for name, body in rules_doc.items()
     )

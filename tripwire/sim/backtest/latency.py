@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from tripwire.config.files import ConfigFileError, read_config_text
+
 
 class LatencySpecError(ValueError):
     """A latency option cannot be used; the message says what form is expected."""
@@ -92,9 +94,11 @@ def _number(text: str, what: str) -> float:
 def read_samples(path: str | Path) -> tuple[float, ...]:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = read_config_text(p)
     except OSError as e:
         raise LatencySpecError(f"--latency-dist empirical: {p}: {e.strerror or e}") from None
+    except ConfigFileError as e:
+        raise LatencySpecError(f"--latency-dist empirical: {e}") from None
     out: list[float] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         for tok in line.split("#", 1)[0].replace(",", " ").split():

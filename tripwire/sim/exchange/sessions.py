@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from tripwire.config.files import ConfigFileError, load_json
 from tripwire.sim.exchange.accounts import Account
 
 VERSION = 1
@@ -24,9 +25,11 @@ def _read(path: Path) -> dict:
     if not path.exists():
         return {"version": VERSION, "sessions": {}}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SessionFileError(f"{path}: not readable JSON ({exc})") from None
+        data = load_json(path)  # strict: UTF-8, no key twice, finite numbers
+    except ConfigFileError as exc:
+        raise SessionFileError(str(exc)) from None
+    except OSError as exc:
+        raise SessionFileError(f"{path}: not readable ({exc.strerror or exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("sessions"), dict):
         raise SessionFileError(f"{path}: expected {{\"version\": 1, \"sessions\": {{...}}}}")
     return data
