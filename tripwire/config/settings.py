@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tripwire.config.files import ConfigFileError, read_config_text, read_yaml_mapping
-from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.config.features import FeatureConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")

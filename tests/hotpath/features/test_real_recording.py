@@ -7,7 +7,7 @@ import pytest
 
 from tripwire.contracts import features as catalog
 from tripwire.hotpath.book.order_book import OrderBook
-from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.config.features import FeatureConfig
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.decode import Decoder
 from tripwire.sim.replay.recordings import read_messages

@@ -3,7 +3,7 @@
 import pytest
 
 from tripwire.hotpath.book.order_book import OrderBook
-from tripwire.hotpath.features.config import HLP_LIQUIDATOR, FeatureConfig
+from tripwire.config.features import HLP_LIQUIDATOR, FeatureConfig
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.records import Bbo, Trade, Trades
 

@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections import deque
 from math import exp, floor, log, log1p, sqrt
 
-from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.config.features import FeatureConfig
 
 MINUTE_MS = 60_000
 # A std below this share of the price is float noise from identical values, not dispersion.

@@ -22,7 +22,7 @@ from math import isfinite, sqrt
 from tripwire.contracts import features as catalog
 from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.bars import MINUTE_MS, Bar, BarFeatures
-from tripwire.hotpath.features.config import FeatureConfig
+from tripwire.config.features import FeatureConfig
 from tripwire.hotpath.features.custom import CustomFeature, FeatureContext
 from tripwire.hotpath.features.windows import AsOf, BucketRing, CompletedBucketStats
 from tripwire.hotpath.feed.records import AssetCtx, Trades

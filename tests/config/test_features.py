@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from tripwire.hotpath.features.config import HLP_LIQUIDATOR, FeatureConfig
+from tripwire.config.features import HLP_LIQUIDATOR, FeatureConfig
 
 
 def test_defaults_match_the_catalog_names():
