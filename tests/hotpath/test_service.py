@@ -206,3 +206,12 @@ def test_user_records_go_to_the_order_layer_and_market_records_do_not(frames):
     assert len(execution.user_records) == 1
     assert hp.message_counts()["orderUpdates"] == 1 and hp.message_counts()["l2Book"] > 0
     assert hp.mids()["BTC"] > 40_000
+
+
+@pytest.mark.parametrize("command", ["flatten", "cancel_all"])
+def test_a_coin_this_hot_path_does_not_trade_is_refused_not_done(wired, command):
+    # before: {"coin": "ETHH"} answered ok with nothing done, so a typo looked like a flatten
+    _, _, server, _, client = wired
+    with pytest.raises(CommandError) as e:
+        call(server, client, command, {"coin": "ETHH"})
+    assert e.value.code == "invalid_args" and "ETHH" in str(e.value)

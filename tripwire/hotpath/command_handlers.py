@@ -45,10 +45,18 @@ class HotPathCommands:
         return {"state": self.hp.resume("command")}
 
     def cmd_cancel_all(self, args: CoinScopeArgs) -> MaybeAwaitable:
-        return self.hp.cancel_all(args.coin)
+        return self.hp.cancel_all(self._traded(args.coin))
 
     def cmd_flatten(self, args: CoinScopeArgs) -> MaybeAwaitable:
-        return self.hp.flatten(args.coin)
+        return self.hp.flatten(self._traded(args.coin))
+
+    def _traded(self, coin: str | None) -> str | None:
+        """``coin`` if this hot path trades it (None: every coin); a typo must not answer "done"
+        having done nothing, so any other coin is refused."""
+        if coin is not None and coin not in self.hp.settings.coins:
+            raise CommandRefused("invalid_args", f"unknown coin {coin!r}: this hot path trades "
+                                 f"{', '.join(self.hp.settings.coins)}")
+        return coin
 
     def cmd_apply_decision(self, d: Decision) -> MaybeAwaitable:
         try:
