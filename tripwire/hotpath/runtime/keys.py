@@ -19,9 +19,13 @@ def load_key(settings: Settings) -> str | None:
     if not key and ex.secret_file is not None:
         path = resolve_path(ex.secret_file)
         try:
-            key = path.read_text().strip()
+            key = path.read_bytes().decode("ascii").strip()
         except OSError as e:
             raise ConfigError(f"exchange.secret_file: cannot read {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            # a hex key is ASCII; the message says where, never what (the bytes may be the key)
+            raise ConfigError(f"exchange.secret_file: {path} is not a hex private key "
+                              "(it holds non-ASCII bytes)") from None
     return key or None
 
 
