@@ -72,6 +72,15 @@ class ExecutionSettings(_Frozen):
     deadman_refresh_below_s: float = Field(20.0, gt=0)
     entry_slippage_bps: float = Field(10.0, ge=0)
     close_filled_on_cancel: bool = False
+    # A position found without a stop at a restart or reconnect: "protect" (a stop and a
+    # take-profit, below) or "flatten" (closed with a reduce-only IOC).
+    unprotected_positions: Literal["protect", "flatten"] = "protect"
+    # Stop / take-profit distance, in ATRs from the entry price, for a position whose prices
+    # are unknown and whose rule (if any) says none; the ATR is the coin's live atr_1m, or
+    # fallback_atr_bps of the entry price while that is not warm (just after a restart).
+    default_sl_atr: float = Field(1.0, gt=0)
+    default_tp_atr: float = Field(1.5, gt=0)
+    fallback_atr_bps: float = Field(10.0, gt=0)
     sim_fund_usdc: float = Field(10_000, ge=0)  # demo/sim: deposit this on the simulator if empty
 
 

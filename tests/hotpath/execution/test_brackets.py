@@ -127,6 +127,7 @@ def test_bracket_lands_as_entry_fill_and_tp_sl_waiting_for_trigger(sim):  # noqa
         plan = await prot.place_bracket(fired(), {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0},
                                         1999.5, Exposure(10_000))
         again = await prot.place_bracket(fired(), {"size_frac": 0.02}, 1999.5, Exposure(10_000))
+        await prot.keeper.settle()
         await prot.gateway.close()
         return prot, plan, again
     prot, plan, again = asyncio.run(scenario())
@@ -141,7 +142,7 @@ def test_bracket_lands_as_entry_fill_and_tp_sl_waiting_for_trigger(sim):  # noqa
     assert prot.tracker.open_count() == 2
 
 
-def test_decision_moves_tp_and_sl_and_cancel_removes_them(sim):  # noqa: F811
+def test_decision_moves_the_coins_protection_and_a_cancel_leaves_it_to_the_position(sim):  # noqa: F811
     async def scenario():
         prot = await protector_for(sim)()
         exp = Exposure(10_000)
@@ -149,16 +150,21 @@ def test_decision_moves_tp_and_sl_and_cancel_removes_them(sim):  # noqa: F811
         exp = Exposure(10_000, positions={"ETH": 0.0999}, marks={"ETH": 1999.5})
         adjusted = await prot.adjust(Decision(trigger_id="t1", go=True, sA=0.5, confA=0.6, prob_cont=0.6,
                                               tp_atr=3.0, sl_atr=2.0), 1999.5, exp)
+        await prot.keeper.settle()
         triggers = sim.call(lambda: sorted(float(o.trigger.trigger_px) for o in
                                            sim.server.engine.open.values() if o.trigger))
         canceled = await prot.cancel("t1", exp)
+        await prot.keeper.settle()
         await prot.gateway.close()
         return adjusted, triggers, canceled
     adjusted, triggers, canceled = asyncio.run(scenario())
     assert adjusted.ok, adjusted
     # measured from the entry's average fill (2000.0): 2000 - 2*10, 2000 + 3*10
     assert triggers == [1980.0, 2030.0]
-    assert canceled.ok and open_orders(sim) == []
+    # the entry had filled: nothing of the trigger's own is left to cancel, and the stop and
+    # target stay, sized to the position that is still open
+    assert canceled.ok and not canceled.steps
+    assert len(open_orders(sim)) == 2 and position(sim) == Decimal("0.0999")
 
 
 def test_cancel_can_close_the_filled_part_when_configured(sim):  # noqa: F811
@@ -167,10 +173,12 @@ def test_cancel_can_close_the_filled_part_when_configured(sim):  # noqa: F811
         await prot.place_bracket(fired(), {"size_frac": 0.02}, 1999.5, Exposure(10_000))
         exp = Exposure(10_000, positions={"ETH": 0.0999}, marks={"ETH": 1999.5})
         plan = await prot.cancel("t1", exp, mid=1999.5)
+        await prot.keeper.settle()
         await prot.gateway.close()
         return plan
     plan = asyncio.run(scenario())
-    assert plan.ok and [s.op for s in plan.steps] == ["cancel", "place"]
+    assert plan.ok and [s.op for s in plan.steps] == ["place"]   # the close; no entry was open
+    # flat: the coin's stop and target went with the position
     assert position(sim) == 0 and open_orders(sim) == []
 
 

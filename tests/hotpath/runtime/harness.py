@@ -183,3 +183,151 @@ def risk_file(dest: Path, **changes: float) -> Path:
     p = dest / f"risk-{'-'.join(f'{k}{v}' for k, v in changes.items())}.yaml"
     p.write_text(yaml.safe_dump(data))
     return p
+
+
+# -- the one-way invariant, checked on the simulator's own state ---------------------------------
+
+def sim_legs(r: Rig) -> tuple[dict[str, float], list[Any]]:
+    """The simulator's view of our account: positions by coin and every open order as a Leg
+    (a TP/SL named ``tp``/``sl``, anything else by its kind)."""
+    from tripwire.hotpath.execution.orders import Leg
+    e = r.engine
+
+    def read():
+        acct = e.accounts[r.user]
+        orders = [o for o in list(e.open.values()) + list(e.waiting_children.values()) if o.user == r.user]
+        return ({c: float(p.szi) for c, p in acct.positions.items() if p.szi},
+                [(o.coin, o.is_buy, float(o.sz), float(o.limit_px), o.reduce_only,
+                  o.trigger and o.trigger.tpsl, o.trigger and float(o.trigger.trigger_px), o.cloid or "",
+                  o.oid) for o in orders])
+    positions, raw = r.sim_call(read)
+    legs = [Leg(tpsl or "order", cloid, coin, is_buy, sz, px, reduce_only=ro, trigger_px=tpx,
+                oid=oid, state="waitingForTrigger" if tpsl else "resting")
+            for coin, is_buy, sz, px, ro, tpsl, tpx, cloid, oid in raw]
+    return positions, legs
+
+
+def invariant_violation(r: Rig) -> str | None:
+    """Why the simulator's state breaks the one-way invariant right now, or None: per coin,
+    every TP/SL closes the position's side, each kind totals at most |position|, and none
+    exists on a flat coin."""
+    from tripwire.hotpath.execution.protection import check_invariant
+    positions, legs = sim_legs(r)
+    for coin in set(positions) | {leg.coin for leg in legs}:
+        why = check_invariant(positions.get(coin, 0.0), [leg for leg in legs if leg.coin == coin],
+                              r.engine.universe.by_name[coin].sz_decimals)
+        if why:
+            return f"{coin}: {why}"
+    return None
+
+
+class InvariantWatch:
+    """Samples :func:`invariant_violation` while a scenario runs. A fill and the re-sizing it
+    causes are not one event, so a violation may be seen for a moment; ``longest_s`` is the
+    longest any lasted (wall clock), ``seen`` every distinct reason."""
+
+    def __init__(self, r: Rig, every_s: float = 0.02) -> None:
+        self.r, self.every_s = r, every_s
+        self.longest_s = 0.0
+        self.seen: set[str] = set()
+        self.samples = 0
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        import time
+        since = None
+        while True:
+            why = await asyncio.to_thread(invariant_violation, self.r)
+            self.samples += 1
+            now = time.monotonic()
+            if why is None:
+                since = None
+            else:
+                self.seen.add(why)
+                since = since if since is not None else now
+                self.longest_s = max(self.longest_s, now - since)
+            await asyncio.sleep(self.every_s)
+
+    async def __aenter__(self) -> "InvariantWatch":
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+# -- a hot path as its own process, for kill -9 -------------------------------------------------
+
+class ChildHotPath:
+    """``tripwire hotpath run`` as a child process against a simulator running in this process,
+    its output in a log file (a pipe nobody reads would block it). Started, killed with
+    SIGKILL and started again with the same key, it is the same account coming back."""
+
+    def __init__(self, sim: RunningServer, key: str, run_dir: Path, rules: Path,
+                 env: dict[str, str] | None = None) -> None:
+        import os
+        self.sim, self.key, self.run_dir = sim, key, run_dir
+        self.addresses = default_addresses(run_dir / "bus")
+        self.env = {**os.environ, "TRIPWIRE_PRIVATE_KEY": key,
+                    "TRIPWIRE_EXCHANGE__API_URL": sim.url,
+                    "TRIPWIRE_TRIGGERS_FILE": str(rules),
+                    "TRIPWIRE_BUS__RUN_DIR": str(run_dir / "bus"),
+                    "TRIPWIRE_METRICS__HOTPATH_PORT": "0",
+                    "TRIPWIRE_EXECUTION__SIM_FUND_USDC": "0",
+                    "TRIPWIRE_EXECUTION__DEADMAN_WINDOW_S": str(FAST["deadman_window_s"]),
+                    "TRIPWIRE_EXECUTION__DEADMAN_REFRESH_BELOW_S": str(FAST["deadman_refresh_below_s"]),
+                    "TRIPWIRE_EXECUTION__ACCOUNT_REFRESH_S": str(FAST["account_refresh_s"]),
+                    **(env or {})}
+        self.proc: Any = None
+        self.lives = 0
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir / f"hotpath-{self.lives}.log"
+
+    def start(self, timeout_s: float = 60.0) -> float:
+        """Start it and wait for "hot path ready"; the seconds that took."""
+        import subprocess
+        import sys
+        import time
+        from tests.fixtures import REPO
+        self.lives += 1
+        out = self.log.open("w")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "tripwire.cli", "hotpath", "run"],
+                                     cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        while time.monotonic() - t0 < timeout_s:
+            if "hot path ready" in self.log.read_text():
+                return time.monotonic() - t0
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hot path exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"hot path not ready within {timeout_s} s:\n{self.log.read_text()[-3000:]}")
+
+    def kill9(self) -> None:
+        import signal
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not go within 30 s."""
+        import subprocess
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def command(self, cmd: str, args: dict | None = None) -> Any:
+        from tripwire.bus.commands import CommandClient
+        client = CommandClient(self.addresses.commands, timeout_s=10)
+        try:
+            return client.call(cmd, args or {})
+        finally:
+            client.close()

@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.execution.orders import Leg, Market, TriggerOrders, cloid_for
 from tripwire.hotpath.execution.wire import _INTEGER_PX_ABOVE, order_action, order_wire, round_px, round_sz
 from tripwire.hotpath.risk.manager import Exposure
 
-__all__ = ["BracketConfig", "Plan", "Refused", "Step", "build_adjust", "build_bracket",
+if TYPE_CHECKING:
+    from tripwire.hotpath.execution.protection import ProtectionTarget
+
+__all__ = ["ENTRY_LEGS", "BracketConfig", "Plan", "Refused", "Step", "build_adjust", "build_bracket",
            "build_cancel", "build_close", "build_close_position", "build_hedge", "build_limit",
-           "px_toward", "sz_down"]
+           "leg_wire", "protective_leg", "protective_px", "px_toward", "sz_down"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,16 @@ class BracketConfig:
     min_sl_atr: float = 0.7
     hedge_slippage_bps: float = 10.0
     close_filled_on_cancel: bool = False
+    # A position whose stop/target prices are unknown (found at a restart without protection,
+    # opened by a limit or by hand) is protected this many ATRs from its entry price; the ATR
+    # is the coin's live atr_1m, or fallback_atr_bps of the entry price while that is not warm.
+    default_sl_atr: float = 1.0
+    default_tp_atr: float = 1.5
+    fallback_atr_bps: float = 10.0
+
+
+# Legs that open a position (a trigger's own; everything else it holds only reduces).
+ENTRY_LEGS = ("entry", "limit")
 
 
 class Refused(Exception):
@@ -68,6 +81,8 @@ class Plan:
     results: list[Any] = field(default_factory=list)  # responses.ExchangeResult per step sent
     tp_atr: float | None = None  # adjust: the multiples the orders move to
     sl_atr: float | None = None
+    # the stop/target prices this plan asks the coin's protection to take (.protection)
+    target: ProtectionTarget | None = None
 
     @property
     def ok(self) -> bool:
@@ -122,6 +137,12 @@ def _ioc(leg: Leg, market: Market) -> dict:
                       {"limit": {"tif": "Ioc"}}, leg.cloid)
 
 
+def leg_wire(leg: Leg, market: Market, tif: str = "Ioc") -> dict:
+    """The order wire of ``leg``: a market trigger when it has a trigger price, else a limit
+    with ``tif``."""
+    return _wire(leg, market, tif)
+
+
 def _wire(leg: Leg, market: Market, tif: str = "Ioc") -> dict:
     if leg.trigger_px is not None:
         tpsl = "tp" if leg.name.startswith("tp") else "sl"
@@ -133,26 +154,45 @@ def _wire(leg: Leg, market: Market, tif: str = "Ioc") -> dict:
 
 # -- protective triggers -----------------------------------------------------------------------
 
-def _protective(tid: str, name: str, coin: str, entry_is_buy: bool, ref_px: float, dist: float,
-                sz: float, market: Market, cfg: BracketConfig) -> Leg:
-    """A TP (``name`` starts with tp) or SL trigger closing a position opened by ``entry_is_buy``."""
-    is_tp = name.startswith("tp")
-    above = entry_is_buy == is_tp  # long: TP above, SL below; short: the reverse
+def protective_px(name: str, entry_is_buy: bool, ref_px: float, dist: float, market: Market) -> float:
+    """The trigger price of a TP (``name`` starts with tp) or SL ``dist`` from ``ref_px`` for a
+    position opened by ``entry_is_buy``, rounded *away* from the reference: a stop never ends
+    tighter than asked."""
+    above = entry_is_buy == name.startswith("tp")  # long: TP above, SL below; short: the reverse
     raw = ref_px + dist if above else ref_px - dist
     if raw <= 0:
         raise Refused(f"{name} price {raw:g} is not positive (ATR distance {dist:g} from {ref_px:g})")
-    # round away from the reference: a stop never ends tighter than asked
-    trigger_px = px_toward(raw, market.sz_decimals, up=above)
-    close_is_buy = not entry_is_buy
+    return px_toward(raw, market.sz_decimals, up=above)
+
+
+def protective_leg(name: str, cloid: str, coin: str, close_is_buy: bool, sz: float,
+                   trigger_px: float, market: Market, cfg: BracketConfig) -> Leg:
+    """A reduce-only market trigger (TP or SL by ``name``) closing ``sz`` at ``trigger_px``;
+    its limit is the trigger ∓ ``trigger_slippage_frac``, the worst price it may fill at."""
     slip = 1 + cfg.trigger_slippage_frac if close_is_buy else 1 - cfg.trigger_slippage_frac
     limit_px = px_toward(trigger_px * slip, market.sz_decimals, up=close_is_buy)
-    return Leg(name.split(".")[0], cloid_for(tid, name), coin, close_is_buy, sz, limit_px,
-               reduce_only=True, trigger_px=trigger_px)
+    return Leg(name.split(".")[0], cloid, coin, close_is_buy, sz, limit_px, reduce_only=True,
+               trigger_px=trigger_px)
+
+
+def _protective(tid: str, name: str, coin: str, entry_is_buy: bool, ref_px: float, dist: float,
+                sz: float, market: Market, cfg: BracketConfig) -> Leg:
+    """A TP (``name`` starts with tp) or SL trigger closing a position opened by ``entry_is_buy``."""
+    trigger_px = protective_px(name, entry_is_buy, ref_px, dist, market)
+    return protective_leg(name, cloid_for(tid, name), coin, not entry_is_buy, sz, trigger_px,
+                          market, cfg)
 
 
 def build_bracket(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
-                  equity: float, cfg: BracketConfig = BracketConfig()) -> Plan:
-    """IOC entry + TP + SL (normalTpsl) in one order action, or a refusal."""
+                  equity: float, cfg: BracketConfig = BracketConfig(), add: bool = False) -> Plan:
+    """IOC entry + TP + SL (normalTpsl) in one order action, or a refusal.
+
+    ``add``: the coin already holds a position on this side (:mod:`.netting`), whose
+    protection is the coin's: the entry goes out alone (grouping ``na``) and the stop and
+    target it would have had come back as ``Plan.target``, for the coin's protection to
+    merge once the entry has filled.
+    """
+    from tripwire.hotpath.execution.protection import ProtectionTarget
     tid = trigger.trigger_id
     try:
         is_buy = _is_buy(trigger.side)
@@ -167,10 +207,16 @@ def build_bracket(trigger: TriggerFired, params: dict[str, Any], market: Market,
         sl = _protective(tid, "sl", trigger.coin, is_buy, mid, sl_atr * atr, sz, market, cfg)
     except Refused as e:
         return Plan(tid, "place_bracket", refused=str(e))
+    target = ProtectionTarget(trigger.coin, is_buy, sl.trigger_px, tp.trigger_px, tid)  # type: ignore[arg-type]
+    if add:
+        orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr,
+                               {"entry": entry})
+        return Plan(tid, "place_bracket", [Step("place", order_action([_ioc(entry, market)]), [entry])],
+                    orders, target=target)
     orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr,
                            {"entry": entry, "tp": tp, "sl": sl})
     action = order_action([_ioc(entry, market), _wire(tp, market), _wire(sl, market)], "normalTpsl")
-    return Plan(tid, "place_bracket", [Step("place", action, [entry, tp, sl])], orders)
+    return Plan(tid, "place_bracket", [Step("place", action, [entry, tp, sl])], orders, target=target)
 
 
 def build_limit(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
@@ -221,9 +267,10 @@ def build_hedge(trigger: TriggerFired, params: dict[str, Any], market: Market, m
 
 
 def build_close(orders: TriggerOrders, sz: float, market: Market, mid: float,
-                cfg: BracketConfig = BracketConfig()) -> Step | None:
-    """A reduce-only IOC closing ``sz`` of the entry's position; None if it rounds to 0."""
-    entry = orders.legs.get("entry")
+                cfg: BracketConfig = BracketConfig(), entry: Leg | None = None) -> Step | None:
+    """A reduce-only IOC closing ``sz`` of the entry's (by default the ``entry`` leg's)
+    position; None if it rounds to 0."""
+    entry = entry or orders.legs.get("entry")
     sz = sz_down(sz, market.sz_decimals)
     if entry is None or sz <= 0:
         return None
@@ -250,34 +297,41 @@ def build_close_position(coin: str, szi: float, mid: float, market: Market, slip
 
 
 def build_cancel(orders: TriggerOrders, market: Market, mid: float | None = None,
-                 cfg: BracketConfig = BracketConfig()) -> Plan:
-    """Cancel every open leg by cloid; with ``close_filled_on_cancel``, close the filled part."""
+                 cfg: BracketConfig = BracketConfig(), position: float = 0.0) -> Plan:
+    """Cancel this trigger's own unfilled entry orders by cloid; with ``close_filled_on_cancel``,
+    close what its entry filled (at most the coin's ``position``, with a reduce-only IOC).
+
+    The stop and take-profit are the coin's, sized to the net position (:mod:`.protection`):
+    a cancel leaves them to follow whatever position remains.
+    """
     plan = Plan(orders.trigger_id, "cancel", orders=orders)
-    open_legs = orders.open_legs()
+    open_legs = [leg for leg in orders.open_legs() if leg.name in ENTRY_LEGS]
     if open_legs:
         action = {"type": "cancelByCloid",
                   "cancels": [{"asset": market.asset, "cloid": leg.cloid} for leg in open_legs]}
         plan.steps.append(Step("cancel", action, open_legs))
-    entry = orders.legs.get("entry")
+    entry = orders.legs.get("entry") or orders.legs.get("limit")
     if cfg.close_filled_on_cancel and entry is not None and entry.filled_sz > 0 and mid is not None:
-        step = build_close(orders, entry.filled_sz, market, mid, cfg)
+        held = position if (position > 0) == entry.is_buy else 0.0
+        step = build_close(orders, min(entry.filled_sz, abs(held)), market, mid, cfg, entry)
         if step is not None:
             plan.steps.append(step)
     return plan
 
 
 def build_adjust(orders: TriggerOrders, decision: Decision, market: Market, mid: float,
-                 cfg: BracketConfig = BracketConfig()) -> Plan:
-    """Move TP/SL to the decision's ATR multiples and/or scale the position down.
+                 cfg: BracketConfig = BracketConfig(), position: float = 0.0) -> Plan:
+    """New stop/target prices for the coin's protection at the decision's ATR multiples
+    (``Plan.target``), and/or the trigger's filled size scaled down with a reduce-only IOC.
 
-    New TP/SL prices are measured from the entry's average fill (the mid at placement if it
-    has none). A size scale closes ``(1 − scale)`` of the filled size with a reduce-only IOC
-    and shrinks TP/SL to the rest. The modified orders get new cloids (``tp.<revision>``): the
-    exchange refuses a modify whose new order reuses the cloid of an open one.
+    Prices are measured from the entry's average fill (the mid at placement if it has none).
+    The orders themselves are not touched here: the coin's protection moves to the target and
+    re-sizes to whatever position the close leaves (:mod:`.protection`).
     """
+    from tripwire.hotpath.execution.protection import target_at
     tid = orders.trigger_id
     if decision.kind == "cancel":
-        return build_cancel(orders, market, mid, cfg)
+        return build_cancel(orders, market, mid, cfg, position)
     plan = Plan(tid, "adjust", orders=orders)
     if decision.kind == "keep":
         return plan
@@ -288,33 +342,19 @@ def build_adjust(orders: TriggerOrders, decision: Decision, market: Market, mid:
     scale = decision.size_scale if decision.size_scale is not None else 1.0
     keep_sz = sz_down(filled * scale, market.sz_decimals)
     rev = orders.revision + 1
-    close = build_close(replace(orders, revision=rev), filled - keep_sz, market, mid, cfg) if scale < 1 else None
+    held = position if (position > 0) == entry.is_buy else 0.0
+    close = build_close(replace(orders, revision=rev), min(filled - keep_sz, abs(held)), market, mid,
+                        cfg) if scale < 1 else None
     ref = entry.avg_px or orders.ref_px
     tp_atr = decision.tp_atr if decision.tp_atr is not None else orders.tp_atr
-    sl_atr = max(decision.sl_atr if decision.sl_atr is not None else orders.sl_atr or 0.0, cfg.min_sl_atr)
-    modifies, new_legs, old_legs = [], [], []
-    try:
-        for name, mult in (("tp", tp_atr), ("sl", sl_atr)):
-            old = orders.legs.get(name)
-            if old is None or not old.is_open or mult is None:
-                continue
-            if keep_sz <= 0:
-                continue  # nothing left to protect: cancelled below
-            new = _protective(tid, f"{name}.{rev}", orders.coin, entry.is_buy, ref,
-                              mult * orders.atr, keep_sz, market, cfg)
-            modifies.append({"oid": old.oid if old.oid is not None else old.cloid, "order": _wire(new, market)})
-            new_legs.append(new)
-            old_legs.append(old)
-    except Refused as e:
-        return Plan(tid, "adjust", orders=orders, refused=str(e))
+    sl_atr = decision.sl_atr if decision.sl_atr is not None else orders.sl_atr
+    if tp_atr is not None and sl_atr is not None and orders.atr > 0:
+        try:
+            plan.target = target_at(orders.coin, entry.is_buy, ref, orders.atr, sl_atr, tp_atr,
+                                    market, cfg, tid)
+        except Refused as e:
+            return Plan(tid, "adjust", orders=orders, refused=str(e))
     if close is not None:
         plan.steps.append(close)
-    if modifies:
-        plan.steps.append(Step("modify", {"type": "batchModify", "modifies": modifies}, new_legs, old_legs))
-    if keep_sz <= 0:
-        gone = [leg for leg in (orders.legs.get("tp"), orders.legs.get("sl")) if leg and leg.is_open]
-        if gone:
-            plan.steps.append(Step("cancel", {"type": "cancelByCloid", "cancels": [
-                {"asset": market.asset, "cloid": leg.cloid} for leg in gone]}, gone))
-    plan.tp_atr, plan.sl_atr = tp_atr, sl_atr
+    plan.tp_atr, plan.sl_atr = tp_atr, max(sl_atr or 0.0, cfg.min_sl_atr)
     return plan

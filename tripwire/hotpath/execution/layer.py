@@ -11,9 +11,20 @@
 * ``apply_decision``: keep / cancel / adjust one trigger's orders.
 * ``cancel_all`` / ``flatten``: everything open (ours or not) on the account, then
   reduce-only IOCs against each position; both are what breakers call too, as a task on the
-  loop (``start_cancel_all`` / ``start_flatten``) so the caller does not wait.
-* ``housekeeping``: on a timer: the dead man's switch, the account refresh, the drawdown and
-  daily-loss breakers.
+  loop (``start_cancel_all`` / ``start_flatten``) so the caller does not wait. A position left
+  open by a cancel-all gets its stop and take-profit back at once: while the hot path runs, no
+  position is left without protection (flatten closes it instead).
+* ``on_reconcile``: at start and after every reconnect, the exchange's account is taken over:
+  positions and missed fills, every open order adopted (:mod:`.adoption`: ours back under
+  their triggers by cloid, others as external), phantoms (orders the exchange no longer knows)
+  removed and published, every position protected (:mod:`.keeper`) or, if so configured,
+  flattened, and the dead man's switch re-armed.
+* ``housekeeping``: on a timer: the dead man's switch, the account refresh (which also checks
+  every coin's protection against the exchange's positions), the drawdown and daily-loss
+  breakers.
+
+One-way netting (:mod:`.netting`, :mod:`.protection`): one position per coin, one stop and one
+take-profit per position, sized to it; per-trigger PnL is attributed by :mod:`.attribution`.
 
 Breakers cannot be bypassed: decisions and commands only ever *remove* risk when the state is
 not ACTIVE, because every opening order passes :meth:`RiskManager.check`.
@@ -22,16 +33,21 @@ not ACTIVE, because every opening order passes :meth:`RiskManager.check`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.execution.account import Account
-from tripwire.hotpath.execution.brackets import BracketConfig, Plan, build_close_position
+from tripwire.hotpath.execution.adoption import plan_adoption
+from tripwire.hotpath.execution.attribution import Attribution
+from tripwire.hotpath.execution.brackets import BracketConfig, Plan, build_close_position, sz_down
 from tripwire.hotpath.execution.deadman import DeadMansSwitch
+from tripwire.hotpath.execution.keeper import ProtectionKeeper
 from tripwire.hotpath.execution.orders import Leg, Market, cloid_for
+from tripwire.hotpath.execution.protection import check_invariant, is_protective
 from tripwire.hotpath.execution.protector import Protector
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.feed.records import OrderUpdates, Record, UserEvent, UserFills
@@ -42,6 +58,10 @@ log = logging.getLogger("tripwire.orders")
 
 ORDER_ACTIONS = ("place_bracket", "place_limit", "hedge")
 ORPHAN_S = 5.0
+PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"   # what a reconcile does with a naked position
+# A trigger's own orders: their fills are its own (attribution); a stop, a take-profit, a
+# flatten or a hand-made order is shared by every trigger holding the coin.
+_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close"})
 
 
 class OrderLayer:
@@ -51,20 +71,34 @@ class OrderLayer:
                  on_trips: Callable[[list[Trip]], None] | None = None,
                  deadman: DeadMansSwitch | None = None, cfg: BracketConfig = BracketConfig(),
                  exch_ms: Callable[[], int] | None = None,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+                 clock_ns: Callable[[], int] = time.monotonic_ns,
+                 rules: Callable[[], Iterable[Any]] = lambda: (),
+                 atr: Callable[[str], float | None] = lambda coin: None,
+                 unprotected: str = PROTECT) -> None:
+        if unprotected not in (PROTECT, FLATTEN_UNPROTECTED):
+            raise ValueError(f"unprotected must be {PROTECT!r} or {FLATTEN_UNPROTECTED!r}, "
+                             f"got {unprotected!r}")
         self.gateway = gateway
         self.risk = risk
         self.markets = markets
+        self._rules = rules
+        self.unprotected = unprotected
+        self._exch_ms = exch_ms or (lambda: time.time_ns() // 1_000_000)
         self.protector = Protector(gateway, risk, markets, cfg=cfg)
         self.tracker = self.protector.tracker
+        self.keeper = self.protector.keeper = ProtectionKeeper(
+            gateway, risk, markets, self.tracker, cfg, on_legs=self._publish_legs, atr=atr,
+            rule_params=self._rule_params, now_ms=self._exch_ms)
         self.account = Account()
+        self.attribution: Attribution = Attribution()
+        self.phantoms = 0                      # orders removed because the exchange did not know them
+        self.last_reconcile: dict[str, Any] | None = None
         self.deadman = deadman
         self.cfg = cfg
         self._mids = mids
         self._active_triggers = active_triggers
         self.events = events or HotPathEvents(None)
         self._on_trips = on_trips
-        self._exch_ms = exch_ms or (lambda: time.time_ns() // 1_000_000)
         self._clock_ns = clock_ns
         self.tasks: set[asyncio.Task] = set()
         self.plans: dict[str, list[dict[str, Any]]] = {}   # trigger id → plan summaries
@@ -105,9 +139,10 @@ class OrderLayer:
         return task
 
     async def drain(self, timeout_s: float = 10.0) -> None:
-        """Wait for order tasks in flight (shutdown, tests)."""
+        """Wait for order tasks in flight, protection included (shutdown, tests)."""
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=timeout_s)
+        await self.keeper.settle(timeout_s)
 
     def _trips(self, trips: list[Trip]) -> None:
         if not trips:
@@ -123,9 +158,9 @@ class OrderLayer:
     def _publish_legs(self, legs: Iterable[Leg]) -> None:
         for leg in legs:
             key = (leg.state, leg.filled_sz)
-            if self._published.get(leg.cloid) == key:
+            if self._published.get(leg.cloid or str(leg.oid)) == key:
                 continue
-            self._published[leg.cloid] = key
+            self._published[leg.cloid or str(leg.oid)] = key
             self.events.order(leg)
 
     def _summarise(self, plan: Plan) -> dict[str, Any]:
@@ -136,6 +171,28 @@ class OrderLayer:
                    if plan.orders is not None else {}}
         self.plans.setdefault(plan.trigger_id, []).append(summary)
         return summary
+
+    def _rule_params(self, trigger_id: str) -> dict[str, Any] | None:
+        """The ``place_bracket`` parameters of the rule ``trigger_id`` was fired by, if loaded."""
+        rule = trigger_id.rsplit(".", 3)[0]
+        for r in self._rules():
+            if r.name == rule:
+                return next((dict(p) for name, p in r.actions if name == "place_bracket"), {})
+        return None
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, coins: Iterable[str]) -> AsyncIterator[None]:
+        """Keep the protection keeper off ``coins`` while a cancel-all or flatten runs; it
+        looks at them again afterwards."""
+        async with contextlib.AsyncExitStack() as stack:
+            for c in sorted(set(coins)):
+                await stack.enter_async_context(self.keeper.entering(c))
+            yield
+
+    def _coins_in_play(self) -> set[str]:
+        """Coins with a position or an open order of ours."""
+        return ({c for c, p in self.account.positions.items() if p.szi}
+                | {leg.coin for leg in self.tracker.open_legs(external=None)})
 
     # -- triggers ------------------------------------------------------------------------------
 
@@ -172,7 +229,11 @@ class OrderLayer:
 
     def on_user_record(self, rec: Record) -> None:
         if type(rec) is OrderUpdates:
-            self._publish_legs(self.tracker.on_order_updates(rec.updates))  # type: ignore[attr-defined]
+            changed = self.tracker.on_order_updates(rec.updates)  # type: ignore[attr-defined]
+            self._publish_legs(changed)
+            for leg in changed:
+                if is_protective(leg) and not leg.is_open:
+                    self.keeper.request(leg.coin)  # the exchange closed a stop or target
             self._adopt_orphans()
         elif type(rec) is UserFills:
             if rec.is_snapshot:  # type: ignore[attr-defined]
@@ -186,7 +247,8 @@ class OrderLayer:
             self.on_fills(rec.fills)  # type: ignore[attr-defined]
 
     def on_fills(self, fills: Iterable[Any]) -> None:
-        """Our fills: the account moves at once; the fill event waits for its leg if needed."""
+        """Our fills: the account moves at once, the coin's protection is looked at; the fill
+        event (and its attribution to a trigger) waits for its leg if needed."""
         fills = list(fills)
         self._publish_legs(self.tracker.on_fills(fills))
         mids = self._mids()
@@ -198,10 +260,18 @@ class OrderLayer:
             if leg is None:
                 self._orphans.setdefault(f.oid, (now, []))[1].append(f)
             else:
-                self.events.fill(f, leg)
+                self._fill_known(f, leg)
             pos = self.account.positions.get(f.coin)
             self.events.position(f.coin, pos.szi if pos else 0.0, pos.entry_px if pos else 0.0,
                                  mids.get(f.coin, f.px))
+            self.keeper.request(f.coin)
+
+    def _fill_known(self, f: Any, leg: Leg | None) -> None:
+        """A fill whose leg is known (or given up on): attributed, then published."""
+        owner = (leg.trigger_id if leg is not None and not leg.external and leg.name in _OWN_LEGS
+                 else None)
+        self.attribution.book(owner, f.coin, f.is_buy, f.px, f.sz, f.fee)
+        self.events.fill(f, leg)
 
     def _adopt_orphans(self, max_age_s: float | None = None) -> None:
         """Fills waiting for their order id: publish those whose leg is now known (and, with
@@ -217,7 +287,7 @@ class OrderLayer:
                 continue
             del self._orphans[oid]
             for f in fills:
-                self.events.fill(f, leg)
+                self._fill_known(f, leg)
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -244,63 +314,73 @@ class OrderLayer:
     # -- cancel all / flatten -----------------------------------------------------------------
 
     async def cancel_all(self, coin: str | None) -> dict[str, Any]:
-        """Cancel every open order of the account (ours or not), one coin or all."""
+        """Cancel every open order of the account (ours or not), one coin or all. A position
+        still open afterwards gets its stop and take-profit back (the keeper, on the way out)."""
         open_orders = await self.gateway.info({"type": "openOrders", "user": self.gateway.user})
         if not isinstance(open_orders, list):
             return {"cancelled": 0, "error": f"openOrders answer not a list: {open_orders!r:.200}"}
-        targets = [(self.markets[o["coin"]].asset, int(o["oid"])) for o in open_orders
+        targets = [(self.markets[o["coin"]].asset, int(o["oid"]), o["coin"]) for o in open_orders
                    if isinstance(o, dict) and o.get("coin") in self.markets
                    and (coin is None or o["coin"] == coin)]
         if not targets:
             return {"cancelled": 0}
-        result = await self.gateway.cancel(targets)
-        cancelled = 0
-        for (_, oid), st in zip(targets, result.statuses or ()):
-            if st.kind == "success":
-                cancelled += 1
-                leg = self.tracker.leg_by_oid(oid)
-                if leg is not None:
-                    leg.state = "canceled"
-                    self._publish_legs([leg])
+        async with self._holding(c for _, _, c in targets):
+            result = await self.gateway.cancel([(a, oid) for a, oid, _ in targets])
+            cancelled = 0
+            for (_, oid, _c), st in zip(targets, result.statuses or ()):
+                if st.kind == "success":
+                    cancelled += 1
+                    leg = self.tracker.leg_by_oid(oid)
+                    if leg is not None:
+                        leg.state = "canceled"
+                        self._publish_legs([leg])
         return {"cancelled": cancelled, "asked": len(targets),
                 "error": None if result.ok else result.error}
 
     async def flatten(self, coin: str | None) -> dict[str, Any]:
         """Cancel everything, then close each position with a reduce-only IOC."""
-        cancelled = await self.cancel_all(coin)
-        mids = self._mids()
-        exposure = self.exposure()
-        closed, errors = [], []
-        for c, pos in list(self.account.positions.items()):
-            if (coin is not None and c != coin) or pos.szi == 0.0 or c not in self.markets:
-                continue
-            market, mid = self.markets[c], mids.get(c)
-            if mid is None:
-                errors.append(f"{c}: no mid to price the close")
-                continue
-            self._flattens += 1
-            built = build_close_position(  # a flatten must fill: 5× the hedge's slippage
-                c, pos.szi, mid, market, self.cfg.hedge_slippage_bps * 5,
-                cloid_for(f"flatten.{c}.{self._flattens}.{time.time_ns()}", "close"))
-            if built is None:
-                continue
-            leg, wire = built
-            verdict = self.risk.check(OrderIntent(c, leg.is_buy, leg.sz, leg.px, True), exposure)
-            if not verdict.ok:
-                errors.append(f"{c}: {verdict.reason}")
-                continue
-            result = await self.gateway.send_action(order_action([wire]))
-            st = result.statuses[0] if result.statuses else None
-            if result.ok and st is not None and st.kind == "filled":
-                closed.append({"coin": c, "sz": st.total_sz, "avg_px": st.avg_px})
-            else:
-                errors.append(f"{c}: {result.error or (st.error if st else 'no status')}")
+        coins = [c for c in self._coins_in_play() if coin is None or c == coin]
+        async with self._holding(coins):
+            cancelled = await self.cancel_all(coin)
+            mids = self._mids()
+            closed, errors = [], []
+            for c, pos in list(self.account.positions.items()):
+                if (coin is not None and c != coin) or pos.szi == 0.0 or c not in self.markets:
+                    continue
+                mid = mids.get(c)
+                if mid is None:
+                    errors.append(f"{c}: no mid to price the close")
+                    continue
+                out = await self._close_position(c, pos.szi, mid)
+                if isinstance(out, dict):
+                    closed.append(out)
+                elif out:
+                    errors.append(out)
         return {"cancelled": cancelled.get("cancelled", 0), "closed": closed, "errors": errors}
+
+    async def _close_position(self, coin: str, szi: float, mid: float) -> dict[str, Any] | str:
+        """A reduce-only IOC closing ``szi`` of ``coin``: what it filled, or why it did not."""
+        self._flattens += 1
+        built = build_close_position(  # a flatten must fill: 5× the hedge's slippage
+            coin, szi, mid, self.markets[coin], self.cfg.hedge_slippage_bps * 5,
+            cloid_for(f"flatten.{coin}.{self._flattens}.{time.time_ns()}", "close"))
+        if built is None:
+            return ""
+        leg, wire = built
+        verdict = self.risk.check(OrderIntent(coin, leg.is_buy, leg.sz, leg.px, True), self.exposure())
+        if not verdict.ok:
+            return f"{coin}: {verdict.reason}"
+        result = await self.gateway.send_action(order_action([wire]))
+        st = result.statuses[0] if result.statuses else None
+        if result.ok and st is not None and st.kind == "filled":
+            return {"coin": coin, "sz": st.total_sz, "avg_px": st.avg_px}
+        return f"{coin}: {result.error or (st.error if st else 'no status')}"
 
     # -- timers -----------------------------------------------------------------------------
 
     async def refresh_account(self, positions: bool = False) -> None:
-        """Equity (and optionally positions) from ``clearinghouseState``; feeds the breakers."""
+        """Equity (and optionally positions) from ``clearinghouseState``; feeds the breakers,
+        and has every coin whose protection does not match its position looked at."""
         state = await self.gateway.info({"type": "clearinghouseState", "user": self.gateway.user})
         if not isinstance(state, dict) or "marginSummary" not in state:
             raise ValueError(f"clearinghouseState answer malformed: {state!r:.200}")
@@ -308,6 +388,7 @@ class OrderLayer:
         pos, margin, _t = parse_clearinghouse_state(state)
         if positions:
             self.account.set_positions(pos)
+        self._check_protection({p.coin: p.szi for p in pos})
         now_ms = self._exch_ms()
         mids = self._mids()
         self.account.set_equity(margin.account_value, mids, now_ms)
@@ -315,55 +396,163 @@ class OrderLayer:
         trips += self.risk.on_day_pnl(self.account.day_pnl(mids))
         self._trips(trips)
 
+    def _check_protection(self, exchange_szi: dict[str, float]) -> None:
+        """Ask the keeper to look at every coin whose protection does not match the exchange's
+        position: the safety net under the event-driven syncs."""
+        coins = set(exchange_szi) | {leg.coin for leg in self.tracker.open_legs() if is_protective(leg)}
+        for c in coins:
+            if c in self.markets and not self.protected(c, exchange_szi.get(c, 0.0)):
+                self.keeper.request(c)
+
+    def protected(self, coin: str, szi: float) -> bool:
+        """True when ``coin``'s open protective orders are exactly one stop and one take-profit
+        of ``|szi|`` on the closing side (none when flat)."""
+        legs = self.keeper.legs(coin)
+        market = self.markets[coin]
+        if check_invariant(szi, legs, market.sz_decimals) is not None:
+            return False
+        if not szi:
+            return True
+        want = sz_down(abs(szi), market.sz_decimals)
+        kinds = sorted(leg.name for leg in legs)
+        return kinds == ["sl", "tp"] and all(abs(leg.sz - want) < 10.0 ** -market.sz_decimals / 2
+                                             for leg in legs)
+
     async def tick(self) -> None:
         """Housekeeping: stale orphan fills out, then the dead man's switch."""
         self._adopt_orphans(ORPHAN_S)
+        await self._deadman_tick()
+
+    async def _deadman_tick(self) -> None:
         if self.deadman is not None:
             result = await self.deadman.tick(self.gateway, self.tracker.open_count(),
                                              self._exch_ms())
             if result is not None and not result.ok:
                 log.warning("dead man's switch: %s", result.error)
 
-    async def on_reconcile(self, snapshot: Any) -> None:
-        """After a reconnect: positions from the exchange, missed fills applied once, and legs
-        the exchange no longer lists looked up by cloid."""
+    # -- reconcile: restart and reconnect ----------------------------------------------------
+
+    async def on_reconcile(self, snapshot: Any) -> dict[str, Any]:
+        """Take over the account as the exchange sees it (start-up and every reconnect):
+        positions and missed fills; every open order adopted, phantoms removed; every position
+        protected (or flattened when unprotected and so configured); the dead man's switch
+        re-armed. Returns what it did (also kept as ``last_reconcile`` for the status)."""
+        t0 = time.monotonic()
         self.account.set_positions(snapshot.positions)
+        missed = [f for f in snapshot.fills if not self.account.seen(f.tid)]
         for f in snapshot.fills:
             self.account.mark_seen(f.tid)
         self._publish_legs(self.tracker.on_fills(snapshot.fills))
-        listed = set()
-        for o in snapshot.open_orders:
-            listed.add(o.oid)
-            for child in o.children:
-                listed.add(child.oid)
-        for orders in list(self.tracker.triggers.values()):
-            for leg in orders.open_legs():
-                if leg.oid is not None and leg.oid in listed:
-                    continue
-                st = await self.gateway.order_status(leg.cloid)
-                if st is None:
-                    continue
-                closed = "canceled" if st.kind.endswith(("canceled", "Canceled")) else \
-                    "rejected" if st.kind.endswith(("rejected", "Rejected")) else \
-                    "filled" if st.kind == "filled" else None
-                if closed is not None:
-                    leg.state = closed
-                    self._publish_legs([leg])
+        for f in missed:
+            self._fill_known(f, self.tracker.leg_by_oid(f.oid))
+        for p in snapshot.positions:   # a position found, not traded by us (a restart)
+            gap = p.szi - self.attribution.position(p.coin)
+            if abs(gap) > 1e-12:
+                self.attribution.book(None, p.coin, gap > 0, p.entry_px, abs(gap), 0.0)
+        rules = [r.name for r in self._rules()]
+        adoption = plan_adoption(snapshot.open_orders, self.tracker, rules)
+        for leg, o in adoption.confirmed:
+            if leg.oid != o.oid or not leg.is_open:
+                leg.oid = o.oid
+                leg.state = "waitingForTrigger" if o.is_trigger else "resting"
+                self.tracker.index(leg)
+                self._publish_legs([leg])
+        for leg, trigger_id, revision in adoption.ours:
+            side = "long" if leg.is_buy != (leg.reduce_only or leg.name in ("tp", "sl")) else "short"
+            self.tracker.attach(trigger_id, side, leg)
+            self.keeper.note_revision(trigger_id, revision)
+        for leg in adoption.external:
+            self.tracker.add_external(leg)
+        self._publish_legs([leg for leg, _, _ in adoption.ours] + adoption.external)
+        phantoms = await self._look_up(adoption.unlisted)
+        flattened = await self._protect_positions(snapshot)
+        await self._deadman_tick()
+        unprotected = sorted(p.coin for p in snapshot.positions if p.coin in self.markets
+                             and p.coin not in flattened and not self.protected(p.coin, p.szi))
+        summary = {"positions": {p.coin: p.szi for p in snapshot.positions},
+                   "adopted": len(adoption.ours), "external": len(adoption.external),
+                   "phantoms": phantoms, "flattened": flattened, "unprotected": unprotected,
+                   "protect_s": time.monotonic() - t0,
+                   "deadman_armed_until_ms": self.deadman.armed_until_ms if self.deadman else None}
+        self.last_reconcile = summary
+        log.info("reconcile: %d positions, %d orders adopted (%d external), %d phantoms removed, "
+                 "flattened %s, unprotected %s, %.3f s", len(snapshot.positions), len(adoption.ours),
+                 len(adoption.external), phantoms, flattened or "none", unprotected or "none",
+                 summary["protect_s"])
+        return summary
+
+    async def _look_up(self, legs: list[Leg]) -> int:
+        """Legs we think open that the exchange did not list: asked by cloid (by oid for an
+        external one). Closed meanwhile → that state; unknown → a phantom: removed, published
+        as cancelled with the reason, counted. Returns the phantoms."""
+        phantoms = 0
+        for leg in legs:
+            if leg.state == "pending" and self.keeper.busy(leg.coin):
+                continue  # still in flight: its answer will say
+            st = await self.gateway.order_status(leg.oid if leg.external or not leg.cloid else leg.cloid)
+            if st is None:
+                leg.state, leg.error = "canceled", "phantom: the exchange does not know this order"
+                phantoms += 1
+                log.warning("phantom order removed: %s %s of %s (%s)", leg.coin, leg.name,
+                            leg.trigger_id, leg.cloid or leg.oid)
+            elif st.kind == "filled":
+                leg.state = "filled"
+            elif st.kind.endswith(("canceled", "Canceled")) or st.kind == "scheduledCancel":
+                leg.state = "canceled"
+            elif st.kind.endswith(("rejected", "Rejected")):
+                leg.state = "rejected"
+            else:
+                continue   # open after all: placed after the listing was taken
+            self._publish_legs([leg])
+            if is_protective(leg):
+                self.keeper.request(leg.coin)
+        self.phantoms += phantoms
+        return phantoms
+
+    async def _protect_positions(self, snapshot: Any) -> list[str]:
+        """Protect every position of the snapshot now (awaited: a restart reports when it is
+        done); with ``unprotected: flatten``, close instead those that had no stop of ours.
+        Returns the coins flattened."""
+        flattened = []
+        for p in snapshot.positions:
+            if p.coin not in self.markets:
+                continue
+            has_stop = any(leg.name == "sl" and leg.is_buy == (p.szi < 0)
+                           for leg in self.keeper.legs(p.coin))
+            if self.unprotected == FLATTEN_UNPROTECTED and not has_stop:
+                mark = abs(p.position_value / p.szi) if p.szi else 0.0
+                mid = self._mids().get(p.coin) or mark
+                async with self.keeper.entering(p.coin):
+                    out = await self._close_position(p.coin, p.szi, mid)
+                log.warning("unprotected %s position %g flattened at restart: %s", p.coin, p.szi, out)
+                if isinstance(out, dict):
+                    flattened.append(p.coin)
+                continue
+            await self.keeper.sync(p.coin)
+        # coins with protection but no position (it closed while we were away): cleaned up
+        held = {p.coin for p in snapshot.positions}
+        for c in {leg.coin for leg in self.tracker.open_legs() if is_protective(leg)} - held:
+            await self.keeper.sync(c)
+        return flattened
 
     async def shutdown(self) -> dict[str, Any]:
         """At exit: wait for orders in flight; if the exchange-side switch cannot be relied on,
-        cancel everything ourselves."""
+        cancel everything ourselves. Protection is not re-placed after that."""
         await self.drain()
+        self.keeper.stop()
         if self.deadman is not None and self.deadman.cancel_all_on_exit and self.tracker.open_count():
             return await self.cancel_all(None)
         return {}
 
     def status(self) -> dict[str, Any]:
         mids = self._mids()
-        open_legs = [{"trigger_id": leg.trigger_id, "leg": leg.name,
-                      "coin": leg.coin, "side": "B" if leg.is_buy else "A", "px": leg.px,
-                      "sz": leg.sz, "trigger_px": leg.trigger_px, "state": leg.state}
-                     for orders in self.tracker.triggers.values() for leg in orders.open_legs()]
+        open_legs = [{"trigger_id": leg.trigger_id, "leg": leg.name, "coin": leg.coin,
+                      "side": "B" if leg.is_buy else "A", "px": leg.px, "sz": leg.sz,
+                      "trigger_px": leg.trigger_px, "state": leg.state, "oid": leg.oid,
+                      "cloid": leg.cloid or None, "reduce_only": leg.reduce_only,
+                      "adopted": leg.adopted, "external": leg.external}
+                     for leg in sorted(self.tracker.open_legs(external=None),
+                                       key=lambda leg: (leg.coin, leg.oid or 0))]
         dm = self.deadman
         return {
             "account": self.account.snapshot(mids),
@@ -374,5 +563,9 @@ class OrderLayer:
             "tick_to_order_p99_s": self.tick_to_order.quantile(0.99),
             "deadman": None if dm is None else {"armed_until_ms": dm.armed_until_ms,
                                                 "triggers_today": dm.triggers_today},
+            "protection": self.keeper.status(),
+            "phantoms_removed": self.phantoms,
+            "last_reconcile": self.last_reconcile,
+            "pnl_by_trigger": self.attribution.report(mids),
             "task_errors": dict(self.errors),
         }

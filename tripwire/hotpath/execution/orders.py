@@ -6,6 +6,11 @@ retried or re-sent order carries the same id and the exchange cannot take it twi
 comes from two sources: the statuses in the exchange's answer (immediate) and the
 ``orderUpdates`` / ``userFills`` records (later: a TP firing, a resting order filling).
 Decisions then target a trigger's legs by name.
+
+Cloids are *readable back* (:func:`parse_cloid`): a hot path restarted after a crash knows
+nothing of the orders it left, so the cloid itself carries what adoption needs — that the order
+is ours, which leg it is, and the trigger (rule, fire time, sequence) it belongs to. Orders
+placed by hand carry no such cloid (or none at all) and are tracked as external.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-__all__ = ["Leg", "Market", "OrderTracker", "TriggerOrders", "cloid_for", "markets_from_meta"]
+__all__ = ["CloidInfo", "Leg", "Market", "OrderTracker", "TriggerOrders", "cloid_for",
+           "markets_from_meta", "parse_cloid", "rule_tag"]
 
 # States a leg can be in that still hold an order on the exchange.
 OPEN_STATES = frozenset({"pending", "resting", "open", "waitingForFill", "waitingForTrigger",
@@ -46,9 +52,91 @@ def markets_from_meta(meta: dict[str, Any]) -> dict[str, Market]:
         raise ValueError(f"meta answer has no usable universe ({e!r})") from None
 
 
+# -- client order ids ---------------------------------------------------------------------------
+#
+# 16 bytes. Structured, for a trigger id of the engine's form ``<rule>.<coin>.<exch_ms>.<seq>``
+# and a leg ``<name>[.<revision>]``:
+#     "tw" | leg code (1) | revision (1) | rule tag (3) | exch_ms (6) | seq (3)
+# so a restarted hot path gets the trigger id back from the order alone (the coin is the
+# order's). Anything else (a breaker's flatten, an id made by hand, a revision above 255) is
+# opaque: "tx" | leg code (1) | 0 (1) | blake2b(trigger id, leg)[:12] — ours, with its leg known,
+# but no trigger to map it to. Two magic bytes make a human's random cloid pass as ours with
+# odds of 1 in 65 536, and even then only if its leg byte is one of ours.
+_STRUCTURED, _OPAQUE = b"tw", b"tx"
+LEG_CODES = {"entry": 1, "tp": 2, "sl": 3, "limit": 4, "hedge": 5, "close": 6, "flatten": 7}
+_LEG_NAMES = {v: k for k, v in LEG_CODES.items()}
+
+
+def rule_tag(rule: str) -> int:
+    """The 3-byte tag of a rule name that structured cloids carry."""
+    return int.from_bytes(hashlib.blake2b(rule.encode(), digest_size=3).digest(), "big")
+
+
+def _structured(trigger_id: str) -> tuple[str, int, int] | None:
+    """``(rule, exch_ms, seq)`` of an engine trigger id, or None."""
+    parts = trigger_id.rsplit(".", 3)
+    if len(parts) != 4 or not parts[0] or not parts[2].isdigit() or not parts[3].isdigit():
+        return None
+    ms, seq = int(parts[2]), int(parts[3])
+    if ms >= 1 << 48 or seq >= 1 << 24:
+        return None
+    return parts[0], ms, seq
+
+
 def cloid_for(trigger_id: str, leg: str) -> str:
-    """The 16-byte client order id of one leg of one trigger: same inputs, same id."""
-    return "0x" + hashlib.blake2b(f"{trigger_id}\x00{leg}".encode(), digest_size=16).hexdigest()
+    """The 16-byte client order id of one leg of one trigger: same inputs, same id, and
+    readable back with :func:`parse_cloid`."""
+    base, _, rev_s = leg.partition(".")
+    code = LEG_CODES.get(base)
+    rev = int(rev_s) if rev_s.isdigit() else (0 if not rev_s else None)
+    parsed = _structured(trigger_id)
+    if code is not None and rev is not None and rev < 256 and parsed is not None:
+        rule, ms, seq = parsed
+        raw = (_STRUCTURED + bytes((code, rev)) + rule_tag(rule).to_bytes(3, "big")
+               + ms.to_bytes(6, "big") + seq.to_bytes(3, "big"))
+    else:
+        digest = hashlib.blake2b(f"{trigger_id}\x00{leg}".encode(), digest_size=12).digest()
+        raw = _OPAQUE + bytes((code or 0, 0)) + digest
+    return "0x" + raw.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class CloidInfo:
+    """What a cloid of ours says. ``rule_tag``/``exch_ms``/``seq`` are None for an opaque one."""
+
+    leg: str                  # entry, tp, sl, limit, hedge, close, flatten
+    revision: int
+    rule_tag: int | None = None
+    exch_ms: int | None = None
+    seq: int | None = None
+
+    def trigger_id(self, coin: str, rules: Iterable[str]) -> str | None:
+        """The trigger id this order was placed for, if its rule is among ``rules``."""
+        if self.rule_tag is None:
+            return None
+        for rule in rules:
+            if rule_tag(rule) == self.rule_tag:
+                return f"{rule}.{coin}.{self.exch_ms}.{self.seq}"
+        return None
+
+
+def parse_cloid(cloid: str | None) -> CloidInfo | None:
+    """What one of our cloids says (:func:`cloid_for`); None for an order that is not ours."""
+    if not cloid or len(cloid) != 34 or not cloid.startswith("0x"):
+        return None
+    try:
+        raw = bytes.fromhex(cloid[2:])
+    except ValueError:
+        return None
+    leg = _LEG_NAMES.get(raw[2])
+    if leg is None:
+        return None
+    if raw[:2] == _STRUCTURED:
+        return CloidInfo(leg, raw[3], int.from_bytes(raw[4:7], "big"),
+                         int.from_bytes(raw[7:13], "big"), int.from_bytes(raw[13:16], "big"))
+    if raw[:2] == _OPAQUE:
+        return CloidInfo(leg, 0)
+    return None
 
 
 @dataclass(slots=True)
@@ -68,10 +156,17 @@ class Leg:
     error: str | None = None
     fills: dict[int, tuple[float, float]] = field(default_factory=dict)  # tid → (px, sz)
     trigger_id: str | None = None  # set when the leg's trigger orders are tracked
+    external: bool = False         # adopted from the exchange, not placed by tripwire
+    adopted: bool = False          # found on the exchange by a reconcile (ours or external)
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def channel_filled(self) -> float:
+        """Filled size as the user channels reported it (the answer's may be ahead of it)."""
+        return sum(sz for _, sz in self.fills.values())
 
 
 @dataclass(slots=True)
@@ -93,10 +188,16 @@ class TriggerOrders:
 
 
 class OrderTracker:
-    """Legs by trigger, cloid and oid; fed by exchange answers and user-channel records."""
+    """Legs by trigger, cloid and oid; fed by exchange answers and user-channel records.
+
+    Orders found on the exchange that are not ours (no cloid of ours) are kept apart as
+    *external*: listed, their fills counted, never counted as ours (the dead man's switch is
+    not armed for them) and never cancelled except by an explicit cancel-all or flatten.
+    """
 
     def __init__(self) -> None:
         self.triggers: dict[str, TriggerOrders] = {}
+        self.external: dict[int, Leg] = {}   # by oid
         self._by_cloid: dict[str, Leg] = {}
         self._by_oid: dict[int, Leg] = {}
 
@@ -109,6 +210,25 @@ class OrderTracker:
             leg.trigger_id = orders.trigger_id
             self.index(leg)
 
+    def attach(self, trigger_id: str, side: str, leg: Leg) -> TriggerOrders:
+        """File ``leg`` under ``trigger_id`` (created if unknown, e.g. after a restart) as its
+        current leg of that name; an older leg of the name stays found by cloid and oid."""
+        orders = self.triggers.get(trigger_id)
+        if orders is None:
+            orders = self.triggers[trigger_id] = TriggerOrders(trigger_id, leg.coin, side, 0.0, 0.0)
+        orders.legs[leg.name] = leg
+        leg.trigger_id = trigger_id
+        self.index(leg)
+        return orders
+
+    def add_external(self, leg: Leg) -> None:
+        assert leg.oid is not None
+        leg.external = True
+        self.external[leg.oid] = leg
+        self._by_oid[leg.oid] = leg
+        if leg.cloid:
+            self._by_cloid[leg.cloid.lower()] = leg
+
     def index(self, leg: Leg) -> None:
         self._by_cloid[leg.cloid] = leg
         if leg.oid is not None:
@@ -120,8 +240,19 @@ class OrderTracker:
     def leg_by_oid(self, oid: int) -> Leg | None:
         return self._by_oid.get(oid)
 
+    def legs(self) -> list[Leg]:
+        """Every leg tracked (ours, replaced ones included, then external), each once."""
+        return list({id(leg): leg for leg in (*self._by_cloid.values(),
+                                               *self.external.values())}.values())
+
+    def open_legs(self, coin: str | None = None, external: bool | None = False) -> list[Leg]:
+        """Open legs (of ``coin``); ``external`` False: ours only, True: external only, None: both."""
+        return [leg for leg in self.legs() if leg.is_open and (coin is None or leg.coin == coin)
+                and (external is None or leg.external == external)]
+
     def open_count(self) -> int:
-        return sum(1 for leg in self._by_cloid.values() if leg.is_open)
+        """Our open orders (external ones are not ours to keep alive or cancel)."""
+        return sum(1 for leg in self._by_cloid.values() if leg.is_open and not leg.external)
 
     # -- exchange answers ------------------------------------------------------------------
 

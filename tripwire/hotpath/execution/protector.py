@@ -1,9 +1,12 @@
 """The I/O shell around the pure bracket builders: risk check, then the gateway, then leg state.
 
-:class:`Protector` places, adjusts and cancels each trigger's protective orders. It owns what
-the builders (:mod:`.brackets`) cannot: idempotency (one set of orders per trigger, however
-often it is asked), :meth:`RiskManager.check` before anything is sent, the gateway round trip,
-and the legs' states from the exchange's answers (:class:`~.orders.OrderTracker`).
+:class:`Protector` places, adjusts and cancels each trigger's orders. It owns what the builders
+(:mod:`.brackets`) cannot: idempotency (one set of orders per trigger, however often it is
+asked), the one-way rule (:mod:`.netting`: a trigger never opens against the coin's position),
+:meth:`RiskManager.check` before anything is sent, the gateway round trip, and the legs' states
+from the exchange's answers (:class:`~.orders.OrderTracker`). The coin's stop and take-profit
+are kept equal to its net position by its :class:`~.keeper.ProtectionKeeper`, which every order
+that may change a position tells when it is done.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
-from tripwire.hotpath.execution.brackets import (BracketConfig, Plan, Step, build_adjust,
-                                                 build_bracket, build_cancel, build_hedge,
-                                                 build_limit)
+from tripwire.hotpath.execution.brackets import (ENTRY_LEGS, BracketConfig, Plan, Step,
+                                                 build_adjust, build_bracket, build_cancel,
+                                                 build_hedge, build_limit)
+from tripwire.hotpath.execution.keeper import ProtectionKeeper
+from tripwire.hotpath.execution.netting import ADD, OPEN, stance
 from tripwire.hotpath.execution.orders import Market, OrderTracker
 from tripwire.hotpath.risk.manager import Exposure, OrderIntent, RiskManager
 
@@ -21,20 +26,22 @@ __all__ = ["Protector"]
 
 
 class Protector:
-    """Places, adjusts and cancels each trigger's protective orders through one gateway.
+    """Places, adjusts and cancels each trigger's orders through one gateway.
 
     Every order goes through :meth:`RiskManager.check` before anything is sent; a refusal
     comes back as ``Plan.refused`` and nothing reaches the exchange. TP/SL are reduce-only
-    triggers that only close what the entry opened: the entry's check covers them.
+    triggers that only close what is open: the entry's check covers them.
     """
 
     def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market],
-                 tracker: OrderTracker | None = None, cfg: BracketConfig = BracketConfig()) -> None:
+                 tracker: OrderTracker | None = None, cfg: BracketConfig = BracketConfig(),
+                 keeper: ProtectionKeeper | None = None) -> None:
         self.gateway = gateway
         self.risk = risk
         self.markets = markets
         self.tracker = tracker or OrderTracker()
         self.cfg = cfg
+        self.keeper = keeper or ProtectionKeeper(gateway, risk, markets, self.tracker, cfg)
 
     def _market(self, coin: str) -> Market | None:
         return self.markets.get(coin)
@@ -45,6 +52,16 @@ class Protector:
             return Plan(trigger_id, kind, orders=orders, existing=True)
         return None
 
+    def _stance(self, trigger: TriggerFired, exposure: Exposure) -> str:
+        """:func:`~.netting.stance` for an opening order of ``trigger`` (an invalid side is
+        left for the builder to refuse)."""
+        if trigger.side not in ("long", "short"):
+            return OPEN
+        working = [leg.is_buy for leg in self.tracker.open_legs(trigger.coin)
+                   if leg.name in ENTRY_LEGS and not leg.reduce_only]
+        return stance(trigger.coin, trigger.side == "long",
+                      exposure.positions.get(trigger.coin, 0.0), working)
+
     async def place_bracket(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
                             exposure: Exposure) -> Plan:
         if (plan := self._existing(trigger.trigger_id, "entry", "place_bracket")) is not None:
@@ -52,18 +69,27 @@ class Protector:
         market = self._market(trigger.coin)
         if market is None:
             return Plan(trigger.trigger_id, "place_bracket", refused=f"unknown coin {trigger.coin!r}")
-        plan = build_bracket(trigger, params, market, mid, exposure.equity, self.cfg)
-        plan = await self._run(plan, exposure, trigger.fired_ts_ns, check=["entry"])
-        orders = plan.orders
-        if plan.results and orders is not None and orders.legs["entry"].state == "rejected":
-            # An entry that took nothing leaves nothing to protect: drop its TP/SL at once.
-            orphans = [leg for leg in (orders.legs["tp"], orders.legs["sl"]) if leg.is_open]
-            if orphans:
-                step = Step("cancel", {"type": "cancelByCloid", "cancels": [
-                    {"asset": market.asset, "cloid": leg.cloid} for leg in orphans]}, orphans)
-                result = await self.gateway.send_action(step.action)
-                plan.results.append(result)
-                self._apply(plan, step, result)
+        how = self._stance(trigger, exposure)
+        if how not in (OPEN, ADD):
+            return Plan(trigger.trigger_id, "place_bracket", refused=how)
+        plan = build_bracket(trigger, params, market, mid, exposure.equity, self.cfg, add=how == ADD)
+        async with self.keeper.entering(trigger.coin):
+            plan = await self._run(plan, exposure, trigger.fired_ts_ns, check=["entry"])
+            orders = plan.orders
+            if not plan.results or orders is None:
+                return plan
+            entry = orders.legs["entry"]
+            if entry.filled_sz > 0 and plan.target is not None:
+                self.keeper.set_target(plan.target, add=how == ADD)
+            if entry.state == "rejected":
+                # An entry that took nothing leaves nothing to protect: drop its TP/SL at once.
+                orphans = [leg for name in ("tp", "sl") if (leg := orders.legs.get(name)) and leg.is_open]
+                if orphans:
+                    step = Step("cancel", {"type": "cancelByCloid", "cancels": [
+                        {"asset": market.asset, "cloid": leg.cloid} for leg in orphans]}, orphans)
+                    result = await self.gateway.send_action(step.action)
+                    plan.results.append(result)
+                    self._apply(plan, step, result)
         return plan
 
     async def place_limit(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
@@ -73,8 +99,12 @@ class Protector:
         market = self._market(trigger.coin)
         if market is None:
             return Plan(trigger.trigger_id, "place_limit", refused=f"unknown coin {trigger.coin!r}")
+        how = self._stance(trigger, exposure)
+        if how not in (OPEN, ADD):
+            return Plan(trigger.trigger_id, "place_limit", refused=how)
         plan = build_limit(trigger, params, market, mid, exposure.equity)
-        return await self._run(plan, exposure, trigger.fired_ts_ns, check=["limit"])
+        async with self.keeper.entering(trigger.coin):
+            return await self._run(plan, exposure, trigger.fired_ts_ns, check=["limit"])
 
     async def hedge(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
                     exposure: Exposure) -> Plan:
@@ -84,22 +114,40 @@ class Protector:
         if market is None:
             return Plan(trigger.trigger_id, "hedge", refused=f"unknown coin {trigger.coin!r}")
         plan = build_hedge(trigger, params, market, mid, exposure, self.cfg)
-        return await self._run(plan, exposure, trigger.fired_ts_ns, check=["hedge"])
+        async with self.keeper.entering(trigger.coin):
+            return await self._run(plan, exposure, trigger.fired_ts_ns, check=["hedge"])
 
     async def adjust(self, decision: Decision, mid: float, exposure: Exposure) -> Plan:
+        """New stop/target prices for the coin's protection from the decision's multiples,
+        and the trigger's filled size scaled down when it says so."""
         orders = self.tracker.get(decision.trigger_id)
         if orders is None:
             return Plan(decision.trigger_id, "adjust", refused=f"unknown trigger {decision.trigger_id!r}")
         market = self.markets[orders.coin]
-        plan = build_adjust(orders, decision, market, mid, self.cfg)
-        return await self._run(plan, exposure, None, check=["close"])
+        plan = build_adjust(orders, decision, market, mid, self.cfg,
+                            exposure.positions.get(orders.coin, 0.0))
+        if plan.refused is not None:
+            return plan
+        async with self.keeper.entering(orders.coin):
+            if plan.target is not None:
+                self.keeper.set_target(plan.target)
+            plan = await self._run(plan, exposure, None, check=["close"])
+            if plan.results or plan.target is not None:
+                orders.revision += 1
+                orders.tp_atr = plan.tp_atr if plan.tp_atr is not None else orders.tp_atr
+                orders.sl_atr = plan.sl_atr if plan.sl_atr is not None else orders.sl_atr
+        return plan
 
     async def cancel(self, trigger_id: str, exposure: Exposure, mid: float | None = None) -> Plan:
+        """Cancel the trigger's own unfilled entry (and, if configured, close what it filled);
+        the coin's protection follows whatever position remains."""
         orders = self.tracker.get(trigger_id)
         if orders is None:
             return Plan(trigger_id, "cancel", refused=f"unknown trigger {trigger_id!r}")
-        plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg)
-        return await self._run(plan, exposure, None, check=["close"])
+        plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg,
+                            exposure.positions.get(orders.coin, 0.0))
+        async with self.keeper.entering(orders.coin):
+            return await self._run(plan, exposure, None, check=["close"])
 
     async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None,
                    check: list[str]) -> Plan:
@@ -150,14 +198,6 @@ class Protector:
             self.tracker.mark_canceled(step.legs, result.statuses)
             return
         assert orders is not None
-        if step.op == "modify":
-            orders.revision += 1
-            orders.tp_atr = plan.tp_atr if plan.tp_atr is not None else orders.tp_atr
-            orders.sl_atr = plan.sl_atr if plan.sl_atr is not None else orders.sl_atr
-            for old, new in zip(step.replaces, step.legs):
-                old.state = "canceled"
-                orders.legs[new.name] = new
-                self.tracker.index(new)
         for leg in step.legs:
             if leg.name == "close":
                 orders.legs[f"close{sum(1 for k in orders.legs if k.startswith('close'))}"] = leg

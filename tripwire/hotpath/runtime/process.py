@@ -13,6 +13,11 @@ Disconnects: the moment the feed leaves CONNECTED the risk manager enters its sa
 nothing new; protective orders stay unless ``execution.on_disconnect`` is ``cancel_all``) and
 ``feed.status`` is published. On reconnect the exchange's open orders, positions and missed
 fills are reconciled over REST before the disconnect breaker is lifted.
+
+Start-up is a reconcile too (:meth:`OrderLayer.on_reconcile`): a hot path restarted after a
+crash adopts the orders its previous life left, re-arms the dead man's switch and protects
+every open position before it reports ready; ``restart`` in the status says how long that took
+from the start of :meth:`HotPathProcess.run` (``protected_after_s``).
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ class HotPathProcess:
         self._stop = asyncio.Event()
         self._was_connected = False
         self._reconciling: asyncio.Task | None = None
+        self.restart: dict[str, Any] | None = None   # what the start-up reconcile did, and when
         self.hp: HotPath | None = None
         self.layer: OrderLayer | None = None
         self.events = HotPathEvents(None)   # the hot path's, once it is built
@@ -91,6 +97,7 @@ class HotPathProcess:
         self._stop.set()
 
     async def run(self) -> int:
+        started = time.monotonic()
         s, ex = self.settings, self.settings.execution
         publisher = Publisher(self.addresses.events, "hotpath")
         server = CommandServer(self.addresses.commands)
@@ -117,8 +124,12 @@ class HotPathProcess:
                 on_trips=self._on_trips,
                 deadman=DeadMansSwitch(DeadmanConfig(ex.deadman_window_s, ex.deadman_refresh_below_s)),
                 cfg=BracketConfig(entry_slippage_bps=ex.entry_slippage_bps,
-                                  close_filled_on_cancel=ex.close_filled_on_cancel),
-                exch_ms=self._exch_ms)
+                                  close_filled_on_cancel=ex.close_filled_on_cancel,
+                                  default_sl_atr=ex.default_sl_atr,
+                                  default_tp_atr=ex.default_tp_atr,
+                                  fallback_atr_bps=ex.fallback_atr_bps),
+                exch_ms=self._exch_ms, rules=lambda: hp.pipeline.triggers.ruleset.rules,
+                atr=lambda coin: _atr(hp, coin), unprotected=ex.unprotected_positions)
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
             hp.status_extra = self.status_extra
             self.hp, self.layer = hp, layer
@@ -126,7 +137,13 @@ class HotPathProcess:
             reconciler = Reconciler(self.endpoints.order_url, self.user)
             self._reconciler = reconciler
             snap = await self._retry("account reconcile", reconciler.reconcile)
-            await layer.on_reconcile(snap)
+            self.restart = await layer.on_reconcile(snap)
+            self.restart["protected_after_s"] = time.monotonic() - started
+            if snap.positions or snap.open_orders:
+                log.info("start-up: %d positions protected %.3f s after start (%d orders adopted, "
+                         "%d phantoms removed)", len(snap.positions) - len(self.restart["unprotected"]),
+                         self.restart["protected_after_s"], self.restart["adopted"],
+                         self.restart["phantoms"])
             await self._retry("account state", lambda: layer.refresh_account(positions=False))
             if ws is not None:
                 await self._connect_ws(ws)
@@ -224,7 +241,8 @@ class HotPathProcess:
     def status_extra(self) -> dict[str, Any]:
         return {"connection": {"state": self.feed_state, "reconnects": self.reconnects,
                                "feeds": [{"url": f.url, "state": f.state} for f in self.feeds]},
-                "account_address": self.user, "order_url": self.endpoints.order_url}
+                "account_address": self.user, "order_url": self.endpoints.order_url,
+                "restart": self.restart}
 
     def _exch_ms(self) -> int:
         """Exchange time: the newest book/trade time seen (the simulator's clock in a replay),
@@ -282,8 +300,7 @@ class HotPathProcess:
             now = time.monotonic()
             try:
                 await layer.tick()
-                age_ms = (time.monotonic_ns() - hp.last_frame_ns) / 1e6 if hp.last_frame_ns else 0.0
-                trips = self.risk.on_data_age(age_ms)
+                trips = hp.check_market_data(time.monotonic_ns())  # stale data, ws lag
                 if trips:
                     self._on_trips(trips)
                 if now >= next_account:
@@ -317,6 +334,9 @@ class HotPathProcess:
                           **{r: f["count"] for r, f in hp.decode_faults().items()}}.items()),
             triggers=tuple((r, c, n) for (r, c), n in hp.fired_counts().items()),
             ws_lag_s=lag, reconnects=self.reconnects, connection_state=self.feed_state,
+            coin_ws_lag_s=tuple((c, ms / 1e3) for c, ms in hp.ws_lag_ms().items()),
+            time_faults=tuple(hp.book_counts()["time_faults"].items()),
+            untradable=tuple(hp.book_counts()["untradable"].items()),
             trading_state=self.risk.state, breaker_trips=tuple(self.breaker_trips.items()),
             bus_drops=tuple(self.events.drops().items()),
             equity=acct.equity(mids), realized=acct.realized_pnl - acct.fees,
@@ -330,3 +350,10 @@ class HotPathProcess:
             tick_to_decision_sum=layer.tick_to_decision.total)
 
 _MARKET_TYPES = tuple(t for t in COIN_TYPES if t in ("l2Book", "trades", "activeAssetCtx"))
+
+
+def _atr(hp: HotPath, coin: str) -> float | None:
+    """The coin's live 1-minute ATR, None while it is not warm (prices a naked position)."""
+    st = hp.pipeline.coins.get(coin)
+    atr = st.features.values.get("atr_1m") if st is not None else None
+    return float(atr) if isinstance(atr, (int, float)) and not isinstance(atr, bool) and atr > 0 else None

@@ -1,0 +1,323 @@
+"""The I/O shell around :mod:`.protection`: keeps each coin's stop and take-profit equal to its
+net position on the exchange.
+
+:class:`ProtectionKeeper` is asked to look at a coin (:meth:`~ProtectionKeeper.request`)
+whenever its position may have changed — a fill, an entry or close finishing, a protective
+order closed by the exchange, a reconcile, the periodic account refresh — and then, one coin at
+a time: reads the position from the exchange (``clearinghouseState``: the exchange is the
+authority, and reading it avoids guessing whether a fill's message has arrived yet), plans with
+:func:`~.protection.plan_protection`, passes every new order through
+:meth:`RiskManager.check` (it must reduce the position), sends, and applies the answers to the
+legs. A coin with an opening or closing order in flight is left alone until it is answered
+(:meth:`~ProtectionKeeper.entering`), so protection is never sized to a position about to change.
+
+A failed action is retried with a growing delay (1 s doubling to 30 s): protection is never
+given up on while the hot path runs. :meth:`~ProtectionKeeper.stop` (shutdown) ends that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, AsyncIterator, Callable, Coroutine
+
+from tripwire.hotpath.execution.brackets import BracketConfig, Refused, Step
+from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, cloid_for, parse_cloid
+from tripwire.hotpath.execution.protection import (ProtectionPlan, ProtectionTarget, is_protective,
+                                                   merge, plan_protection, target_at)
+from tripwire.hotpath.risk.manager import Exposure, OrderIntent, RiskManager
+
+__all__ = ["ProtectionKeeper"]
+
+log = logging.getLogger("tripwire.orders.protection")
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
+# States of a protective leg that say an answer or update about it is still to come.
+_IN_FLUX = frozenset({"pending", "waitingForFill"})
+
+
+class ProtectionKeeper:
+    """One stop and one take-profit per coin, sized to the net position; see the module doc.
+
+    ``atr(coin)`` is the coin's live ATR (None while not warm) and ``rule_params(trigger_id)``
+    the ``place_bracket`` parameters of the rule a trigger id belongs to (None if unknown):
+    both only price a position whose stop and target are not known (:meth:`_target_for`).
+    """
+
+    def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market],
+                 tracker: OrderTracker, cfg: BracketConfig = BracketConfig(), *,
+                 on_legs: Callable[[list[Leg]], None] | None = None,
+                 atr: Callable[[str], float | None] = lambda coin: None,
+                 rule_params: Callable[[str], dict[str, Any] | None] = lambda trigger_id: None,
+                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self.gateway = gateway
+        self.risk = risk
+        self.markets = markets
+        self.tracker = tracker
+        self.cfg = cfg
+        self.targets: dict[str, ProtectionTarget] = {}
+        self.positions: dict[str, float] = {}       # coin → szi the last sync saw
+        self.errors: dict[str, str] = {}            # coin → why its protection is not in place
+        self.syncs = 0
+        self.actions = 0
+        self._on_legs = on_legs or (lambda legs: None)
+        self._atr = atr
+        self._rule_params = rule_params
+        self._now_ms = now_ms
+        self._revisions: dict[str, int] = {}       # source trigger id → last revision used
+        self._busy: dict[str, int] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._dirty: set[str] = set()
+        self._retry_s: dict[str, float] = {}
+        self._runner: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._defaults = 0
+        self.stopped = False
+
+    # -- being asked -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def entering(self, coin: str) -> AsyncIterator[None]:
+        """Around an order that may change ``coin``'s position: no sync meanwhile, one after."""
+        self._busy[coin] = self._busy.get(coin, 0) + 1
+        try:
+            yield
+        finally:
+            self._busy[coin] -= 1
+            self.request(coin)
+
+    def busy(self, coin: str) -> bool:
+        return self._busy.get(coin, 0) > 0
+
+    def set_target(self, target: ProtectionTarget, add: bool = False) -> None:
+        """New stop/target prices for ``target.coin``; ``add``: merged with the current ones
+        (a same-side entry added to the position)."""
+        self.targets[target.coin] = merge(self.targets.get(target.coin), target) if add else target
+
+    def note_revision(self, trigger_id: str, revision: int) -> None:
+        """A protective order of ``trigger_id`` at ``revision`` exists (adopted): never reuse it."""
+        self._revisions[trigger_id] = max(self._revisions.get(trigger_id, 0), revision)
+
+    def request(self, coin: str) -> None:
+        """Look at ``coin`` soon (coalesced; coins are handled one at a time)."""
+        if self.stopped or coin not in self.markets:
+            return
+        self._dirty.add(coin)
+        if self._runner is None or self._runner.done():
+            self._runner = self._spawn(self._run())
+
+    def stop(self) -> None:
+        """Shutdown: send nothing more."""
+        self.stopped = True
+        self._dirty.clear()
+
+    async def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait until every requested coin has been handled (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while (self._dirty or any(not t.done() for t in self._tasks)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self) -> None:
+        while self._dirty and not self.stopped:
+            coin = self._dirty.pop()
+            try:
+                await self.sync(coin)
+            except Exception as e:  # noqa: BLE001 - reported and retried, never the loop's end
+                self._failed(coin, f"sync failed: {e!r}")
+
+    def _failed(self, coin: str, why: str) -> None:
+        self.errors[coin] = why
+        delay = self._retry_s.get(coin, RETRY_FIRST_S / 2) * 2
+        self._retry_s[coin] = min(delay, RETRY_MAX_S)
+        log.warning("%s protection: %s (retrying in %.0f s)", coin, why, self._retry_s[coin])
+
+        async def later() -> None:
+            await asyncio.sleep(self._retry_s[coin])
+            self.request(coin)
+        self._spawn(later())
+
+    # -- one coin ------------------------------------------------------------------------------
+
+    def legs(self, coin: str) -> list[Leg]:
+        """Our open protective orders on ``coin``."""
+        return [leg for leg in self.tracker.open_legs(coin) if is_protective(leg)]
+
+    async def sync(self, coin: str) -> ProtectionPlan | None:
+        """Make ``coin``'s protection match its position now; the plan carried out, or None
+        when the coin is busy or its orders are still in flux (it is looked at again later)."""
+        market = self.markets.get(coin)
+        if market is None or self.stopped or self.busy(coin):
+            return None
+        lock = self._locks.setdefault(coin, asyncio.Lock())
+        async with lock:
+            self.syncs += 1
+            if not await self._settled(coin):
+                self._failed(coin, "an order's answer is still to come")
+                return None
+            szi, entry_px = await self._position(coin)
+            if self.busy(coin):     # an entry went out while we were asking
+                return None
+            self.positions[coin] = szi
+            legs = self.legs(coin)
+            try:
+                target = self._target_for(coin, szi, entry_px, legs)
+                plan = plan_protection(szi, target, legs, market, self.cfg, self._cloids(target))
+            except Refused as e:
+                self._failed(coin, str(e))
+                return None
+            ok = await self._carry_out(plan, market, szi)
+            if ok:
+                self.errors.pop(coin, None)
+                self._retry_s.pop(coin, None)
+            else:
+                self._failed(coin, "an action was refused")
+            return plan
+
+    async def _settled(self, coin: str) -> bool:
+        """True when no protective leg of ``coin`` waits for an answer. A leg left pending by
+        an answer that never came is looked up by cloid: open, gone, or unknown (a phantom)."""
+        stale = [leg for leg in self.legs(coin) if leg.state in _IN_FLUX]
+        for leg in stale:
+            st = await self.gateway.order_status(leg.cloid)
+            if st is None:
+                leg.state, leg.error = "canceled", "phantom: the exchange does not know this order"
+            elif st.kind in ("resting", "waitingForTrigger", "open"):
+                leg.state = "waitingForTrigger" if leg.trigger_px is not None else "resting"
+                if st.oid is not None:
+                    leg.oid = st.oid
+                    self.tracker.index(leg)
+            else:
+                leg.state = "filled" if st.kind == "filled" else "canceled"
+        if stale:
+            self._on_legs(stale)
+        return not any(leg.state in _IN_FLUX for leg in self.legs(coin))
+
+    async def _position(self, coin: str) -> tuple[float, float]:
+        """``(szi, entry_px)`` of ``coin`` on the exchange now."""
+        from tripwire.hotpath.feed.reconcile import parse_clearinghouse_state
+        state = await self.gateway.info({"type": "clearinghouseState", "user": self.gateway.user})
+        positions, _margin, _t = parse_clearinghouse_state(state)
+        for p in positions:
+            if p.coin == coin:
+                return p.szi, p.entry_px
+        return 0.0, 0.0
+
+    def _target_for(self, coin: str, szi: float, entry_px: float,
+                    legs: list[Leg]) -> ProtectionTarget | None:
+        """The prices to protect ``szi`` at: the coin's target if it is for this side; else the
+        prices of protective orders already there (adopted), completed by defaults from the
+        rule of the trigger they belong to, or from ``default_sl_atr``/``default_tp_atr``."""
+        if not szi:
+            self.targets.pop(coin, None)
+            return None
+        is_long = szi > 0
+        current = self.targets.get(coin)
+        if current is not None and current.is_long == is_long:
+            return current
+        close_is_buy = not is_long
+        found = {leg.name: leg for leg in sorted(legs, key=lambda leg: leg.oid or 0)
+                 if leg.is_buy == close_is_buy}
+        source = next((leg.trigger_id for leg in found.values() if leg.trigger_id), None)
+        params = (self._rule_params(source) if source else None) or {}
+        sl_atr = float(params.get("sl_atr", self.cfg.default_sl_atr))
+        tp_atr = float(params.get("tp_atr", self.cfg.default_tp_atr))
+        atr = self._atr(coin) or self.cfg.fallback_atr_bps * entry_px / 1e4
+        if source is None:
+            self._defaults += 1
+            source = f"protect.{coin}.{self._now_ms()}.{self._defaults}"
+        d = target_at(coin, is_long, entry_px, atr, sl_atr, tp_atr, self.markets[coin], self.cfg,
+                      source)
+        target = ProtectionTarget(
+            coin, is_long, found["sl"].trigger_px if "sl" in found else d.sl_px,  # type: ignore[arg-type]
+            found["tp"].trigger_px if "tp" in found else d.tp_px, source)  # type: ignore[arg-type]
+        log.info("%s %s %g: protection at stop %g / target %g (%s)", coin,
+                 "long" if is_long else "short", abs(szi), target.sl_px, target.tp_px,
+                 "orders found" if found else f"defaults from {params and 'its rule' or 'config'}")
+        self.targets[coin] = target
+        return target
+
+    def _cloids(self, target: ProtectionTarget | None) -> Callable[[str], str]:
+        def new_cloid(kind: str) -> str:
+            assert target is not None
+            rev = self._revisions.get(target.source, 0) + 1
+            self._revisions[target.source] = rev
+            return cloid_for(target.source, f"{kind}.{rev}")
+        return new_cloid
+
+    async def _carry_out(self, plan: ProtectionPlan, market: Market, szi: float) -> bool:
+        exposure = Exposure(0.0, {market.name: szi})
+        ok = True
+        for step in plan.steps(market):
+            for leg in step.legs if step.op != "cancel" else ():
+                verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, True),
+                                          exposure)
+                if not verdict.ok:
+                    log.error("%s protection refused by risk: %s", leg.coin, verdict.reason)
+                    return False
+            if step.op != "cancel" and plan.target is not None:
+                side = "long" if plan.target.is_long else "short"
+                for leg in step.legs:
+                    self.tracker.attach(plan.target.source, side, leg)
+            self.actions += 1
+            result = await self.gateway.send_action(step.action)
+            ok = self._apply(step, result) and ok
+            self._on_legs(step.legs + step.replaces)
+        return ok
+
+    def _apply(self, step: Step, result: Any) -> bool:
+        if not result.ok:
+            if not result.uncertain and step.op == "place":
+                for leg in step.legs:
+                    leg.state, leg.error = "rejected", result.error
+            log.warning("protection %s refused: %s", step.op, result.error)
+            return False
+        ok = True
+        for i, leg in enumerate(step.legs):
+            st = result.statuses[i] if i < len(result.statuses) else None
+            if step.op == "cancel":
+                # success, or the order is already gone (filled or cancelled): not open either way
+                leg.state = "canceled"
+                continue
+            if st is None or st.kind == "error":
+                leg.state, leg.error = "rejected", st.error if st else "no status"
+                ok = False
+                continue
+            if step.op == "modify":
+                step.replaces[i].state = "canceled"
+            leg.state = "waitingForTrigger"
+            if st.oid is not None:
+                leg.oid = st.oid
+                self.tracker.index(leg)
+        return ok
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Per coin: the position last seen, the stop and target it is protected at, and why
+        not when it is not."""
+        coins = set(self.positions) | set(self.targets) | set(self.errors)
+        out = {}
+        for coin in sorted(coins):
+            t = self.targets.get(coin)
+            legs = self.legs(coin)
+            out[coin] = {"szi": self.positions.get(coin, 0.0),
+                         "sl_px": t.sl_px if t else None, "tp_px": t.tp_px if t else None,
+                         "source": t.source if t else None,
+                         "orders": {leg.name: leg.sz for leg in legs},
+                         "error": self.errors.get(coin)}
+        return out
+
+
+def adopted_revision(leg: Leg) -> int:
+    """The revision a cloid of ours carries (0 if not ours)."""
+    info = parse_cloid(leg.cloid)
+    return info.revision if info is not None else 0
