@@ -62,6 +62,9 @@ class Snapshot:
     faults: tuple[tuple[str, int], ...] = ()
     triggers: tuple[tuple[str, str, int], ...] = ()          # rule, coin, count
     ws_lag_s: float | None = None
+    coin_ws_lag_s: tuple[tuple[str, float], ...] = ()        # coin, seconds behind the exchange
+    time_faults: tuple[tuple[str, int], ...] = ()            # out_of_order, time_jump, new_timeline
+    untradable: tuple[tuple[str, int], ...] = ()             # reason, updates not traded on
     reconnects: int = 0
     connection_state: str = "DISCONNECTED"
     trading_state: str = "ACTIVE"
@@ -78,6 +81,10 @@ class Snapshot:
     tick_to_decision_sum: float = 0.0
 
 
+# Every kind and reason is exported from the start, zeros included: a series that appears only
+# after its first fault cannot be alerted on with rate().
+TIME_FAULTS = ("out_of_order", "time_jump", "new_timeline")
+UNTRADABLE_REASONS = ("empty", "crossed", "stale", "time_jump", "out_of_order_book")
 CONNECTION_STATES = ("DISCONNECTED", "CONNECTING", "CONNECTED", "RECONNECTING", "FATAL")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 
@@ -116,9 +123,16 @@ class HotPathCollector:
         yield counter(p + "breaker_trips", "circuit breaker trips", ["breaker"], s.breaker_trips)
         yield counter(p + "bus_drops", "events dropped at the ZeroMQ high-water mark",
                       ["topic"], s.bus_drops)
+        yield counter(p + "time_faults", "market records whose exchange time was out of order "
+                      "or implausible, and restarts on a new timeline", ["kind"],
+                      {**dict.fromkeys(TIME_FAULTS, 0), **dict(s.time_faults)}.items())
+        yield counter(p + "untradable", "market updates not traded on, by reason", ["reason"],
+                      {**dict.fromkeys(UNTRADABLE_REASONS, 0), **dict(s.untradable)}.items())
         if s.ws_lag_s is not None:
             yield gauge(p + "ws_lag_seconds", "local receive time minus exchange time of the "
                         "latest book", [], [(s.ws_lag_s,)])
+        yield gauge(p + "coin_ws_lag_seconds", "how far behind the exchange the coin's latest "
+                    "book was received (what the ws_lag breaker judges)", ["coin"], s.coin_ws_lag_s)
         yield gauge(p + "connection_state", "1 for the feed's current state", ["state"],
                     [(st, 1.0 if st == s.connection_state else 0.0) for st in CONNECTION_STATES])
         yield gauge(p + "trading_state", "1 for the current trading state", ["state"],

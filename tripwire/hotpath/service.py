@@ -32,7 +32,7 @@ from tripwire.hotpath.feed.decode import Decoder
 from tripwire.hotpath.feed.records import (AssetCtx, Bbo, BookSnapshot, OrderUpdates, Record,
                                            Trades, UserEvent, UserFills)
 from tripwire.hotpath.pipeline import MarketPipeline
-from tripwire.hotpath.risk.manager import RiskManager
+from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.hotpath.triggers.engine import RuleSet, load_rules
 
 RECENT_TRIGGERS = 1000        # fired triggers remembered for decisions and status
@@ -69,7 +69,10 @@ class HotPath:
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.settings = settings
         self.triggers_path = Path(triggers_path or resolve_path(settings.triggers_file))
-        self.pipeline = MarketPipeline(settings, load_rules(self.triggers_path))
+        # Frames are stamped with clock_ns (the feed's clock): its offset to the wall clock lets
+        # the pipeline tell a clock that moved from a bad stamp.
+        self.pipeline = MarketPipeline(settings, load_rules(self.triggers_path),
+                                       wall_offset_ns=time.time_ns() - clock_ns())
         self.risk = risk
         self.events = HotPathEvents(publisher, settings.features.liquidator_addresses)
         self.execution = execution
@@ -167,14 +170,43 @@ class HotPath:
         return self.pipeline.latest_book_ms()
 
     def coins(self) -> dict[str, dict[str, Any]]:
-        """Per coin: mid, spread, book time, why it is untradable (None if it is not) and how
-        many features it has."""
-        stale_ms = self.settings.book.stale_after_ms
+        """Per coin: mid, spread, book time, why it is untradable (None if it is not; judged as
+        of the newest frame received), how far behind the exchange its feed is and how many
+        features it has."""
+        problems = self.pipeline.problems()
+        lags = self.pipeline.ws_lag_ms()
         return {c: {"mid": st.book.mid, "spread_bps": st.book.spread_bps,
                     "book_time_ms": st.book.time_ms,
-                    "book_problem": st.book.problem(st.last_exch_ms, stale_ms) or None,
+                    "book_problem": problems[c] or None,
+                    "ws_lag_ms": lags.get(c),
                     "features_present": len(st.features.values)}
                 for c, st in self.pipeline.coins.items()}
+
+    def book_counts(self) -> dict[str, dict[str, int]]:
+        """Since start: time faults (``out_of_order`` books ignored, ``time_jump`` records held
+        back, ``new_timeline`` restarts) and updates not traded on, by reason."""
+        return {"time_faults": dict(self.pipeline.time_faults),
+                "untradable": dict(self.pipeline.untradable)}
+
+    def market_data_age_ms(self, now_ns: int) -> float:
+        """How old the market data is by the receive clock at ``now_ns``: the stalest book's
+        age, so a book that stopped updating counts even while other frames flow; before any
+        book, the time since the last frame (0 before any frame)."""
+        age = self.pipeline.book_age_ms(now_ns)
+        if age is not None:
+            return age
+        return (now_ns - self.last_frame_ns) / 1e6 if self.last_frame_ns else 0.0
+
+    def ws_lag_ms(self) -> dict[str, float]:
+        """Per coin, how far behind the exchange its latest book was received, in ms."""
+        return self.pipeline.ws_lag_ms()
+
+    def check_market_data(self, now_ns: int) -> list[Trip]:
+        """The market-data breakers judged at ``now_ns`` (receive clock): stale data and the
+        feed's lag (the worst coin's). Returns the trips for the caller to carry out."""
+        lag_ms = max(self.pipeline.ws_lag_ms().values(), default=0.0)
+        return (self.risk.on_data_age(self.market_data_age_ms(now_ns))
+                + self.risk.on_ws_lag(lag_ms))
 
     def active_triggers(self) -> list[str]:
         """Ids of the triggers still open for decisions, sorted."""
@@ -203,6 +235,7 @@ class HotPath:
             "active_triggers": self.active_triggers(),
             "messages": self.message_counts(),
             "faults": self.decode_faults(),
+            "books": self.book_counts(),
             "execution": self.execution.status() if self.execution is not None else None,
             "model": self.model_path,
             **(self.status_extra() if self.status_extra is not None else {}),

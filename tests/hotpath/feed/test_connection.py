@@ -326,12 +326,26 @@ def test_consecutive_connection_failures_end_in_fatal():
     async def main():
         rec = Recorder()
         conn = connection(f"ws://127.0.0.1:{free_port()}/ws", [Subscription("trades", "BTC")], rec,
-                          fast(max_consecutive_failures=3))
+                          fast(max_consecutive_failures=3, fast_retry_for_s=0))
         return rec, conn, await asyncio.wait_for(conn.run(), GUARD_S)
 
     rec, conn, final = asyncio.run(main())
     assert final == FATAL and rec.states == [CONNECTING, FATAL]
     assert conn.counters.connect_failures == 3 and "3 consecutive" in conn.fatal_reason
+
+
+def test_fast_retries_of_a_young_outage_do_not_count_towards_fatal():
+    async def main():
+        rec = Recorder()
+        conn = connection(f"ws://127.0.0.1:{free_port()}/ws", [Subscription("trades", "BTC")], rec,
+                          fast(max_consecutive_failures=3, fast_retry_s=0.02, fast_retry_for_s=0.5))
+        t0 = time.monotonic()
+        final = await asyncio.wait_for(conn.run(), GUARD_S)
+        return conn, final, time.monotonic() - t0
+
+    conn, final, took_s = asyncio.run(main())
+    assert final == FATAL and took_s >= 0.5
+    assert conn.counters.connect_failures > 3 + 10  # ≥ 0.5 s of retries every 10–20 ms, then 3
 
 
 # -- pure parts -------------------------------------------------------------------------------
@@ -351,11 +365,54 @@ def test_backoff_doubles_from_the_base_and_is_capped_with_full_jitter():
     assert backoff.next_delay_s() <= 1.0
 
 
+def seconds_to_reconnect_after(cut_s: float, backoff: Backoff, clock: list[float]) -> float:
+    """A connection dropped at t=0 and the exchange back at ``cut_s``: every attempt before
+    fails at once; how long after the exchange is back the next attempt comes."""
+    while True:
+        clock[0] += backoff.next_delay_s()
+        if clock[0] >= cut_s:
+            return clock[0] - cut_s
+
+
+@pytest.mark.parametrize("cut_s", [1.0, 5.0, 9.0])
+def test_a_short_cut_costs_at_most_one_fast_retry_after_the_exchange_is_back(cut_s):
+    # A backoff starting at 1 s with full jitter added 1.65 s to a 1 s cut and 7.5 s to a 5 s
+    # one. Short cuts are the common kind: the first seconds of an outage retry fast.
+    cfg = FeedConfig()
+    worst = 0.0
+    clock = [0.0]
+    for seed in range(200):
+        clock[0] = 0.0
+        backoff = Backoff(cfg.backoff_base_s, cfg.backoff_cap_s, random.Random(seed).random,
+                          fast_s=cfg.fast_retry_s, fast_for_s=cfg.fast_retry_for_s,
+                          clock_s=lambda: clock[0])
+        worst = max(worst, seconds_to_reconnect_after(cut_s, backoff, clock))
+    assert worst <= cfg.fast_retry_s
+    assert backoff.attempt == 0  # no exponential attempt spent on a short cut
+
+
+def test_a_long_outage_backs_off_exponentially_after_the_fast_retries_and_reset_starts_over():
+    clock = [0.0]
+    backoff = Backoff(1.0, 30.0, lambda: 1.0, fast_s=0.25, fast_for_s=10.0, clock_s=lambda: clock[0])
+    delays = []
+    while clock[0] < 100.0:
+        delays.append(backoff.next_delay_s())
+        clock[0] += delays[-1]
+    fast_ones = [d for d in delays if d == 0.25]
+    assert len(fast_ones) == 40 and delays[40:46] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    backoff.reset()
+    assert backoff.next_delay_s() == 0.25 and backoff.attempt == 0
+
+
 def test_config_refuses_values_that_would_break_the_loop():
     with pytest.raises(ValueError, match="ping_interval_s"):
         FeedConfig(ping_interval_s=0)
     with pytest.raises(ValueError, match="backoff_cap_s"):
         FeedConfig(backoff_base_s=5, backoff_cap_s=1)
+    with pytest.raises(ValueError, match="fast_retry_s"):
+        FeedConfig(fast_retry_s=0)
+    with pytest.raises(ValueError, match="fast_retry_for_s"):
+        FeedConfig(fast_retry_for_s=-1)
     with pytest.raises(ValueError, match="reconnect_after_s"):
         StaleRule(10.0, 5.0)
 

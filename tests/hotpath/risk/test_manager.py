@@ -8,10 +8,12 @@ from tripwire.hotpath.risk.manager import (
     FLATTEN,
     HALTED,
     LATENCY,
+    OPEN_NOTHING,
     ORDER_ERRORS,
     PAUSE,
     REDUCING,
     STALE_DATA,
+    WS_LAG,
     Exposure,
     OrderIntent,
     RiskManager,
@@ -142,3 +144,35 @@ def test_bad_risk_file_names_file_key_and_reason(tmp_path):
     msg = str(e.value)
     assert f"{p}: limits.min_order_usd: Input should be greater than or equal to 10" in msg
     assert f"{p}: limits.max_open_position: unknown setting" in msg
+
+
+def test_a_lagging_feed_opens_nothing_until_it_caught_up_with_hysteresis():
+    rm = RiskManager(CFG)
+    b = CFG.breakers.ws_lag
+    assert rm.on_ws_lag(b.max_ws_lag_ms) == []  # at the bound: not yet
+    trips = rm.on_ws_lag(2_800.0)
+    assert [(t.breaker, t.action, t.state) for t in trips] == [(WS_LAG, OPEN_NOTHING, ACTIVE)]
+    assert rm.state == ACTIVE and "2800 ms" in trips[0].detail
+    assert rm.check(buy(0.01), flat()).reason.startswith("ws_lag")
+    assert rm.snapshot()["breakers"][WS_LAG]["action"] == OPEN_NOTHING
+    assert rm.on_ws_lag(5_000.0) == []  # one trip while it lasts
+    rm.on_ws_lag((b.max_ws_lag_ms + b.clear_below_ms) / 2)  # between the two: still held
+    assert not rm.check(buy(0.01), flat()).ok
+    rm.on_ws_lag(b.clear_below_ms - 1)
+    assert rm.check(buy(0.01), flat()).ok and rm.snapshot()["breakers"] == {}
+
+
+def test_a_lagging_feed_still_lets_positions_close_and_resume_does_not_lift_it():
+    rm = RiskManager(CFG)
+    rm.on_ws_lag(5_000.0)
+    long = Exposure(equity=10_000.0, positions={"BTC": 0.05}, marks={"BTC": 40_000.0})
+    assert rm.check(OrderIntent("BTC", False, 0.05, 40_000.0, reduce_only=True), long).ok
+    rm.resume("operator")
+    assert rm.check(buy(0.01), flat()).reason.startswith("ws_lag")
+
+
+def test_a_lag_breaker_that_could_not_lift_is_refused_at_start(tmp_path):
+    p = tmp_path / "risk.yaml"
+    p.write_text("breakers:\n  ws_lag:\n    max_ws_lag_ms: 500\n    clear_below_ms: 800\n")
+    with pytest.raises(RiskConfigError, match=r"breakers\.ws_lag: .*clear_below_ms .* must not exceed"):
+        load_risk_config(p)

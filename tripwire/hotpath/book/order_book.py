@@ -6,7 +6,9 @@ the book be a fixed set of flat float lists overwritten in place (slice assignme
 instead of a sorted map that must be patched level by level. ``bbo`` updates arrive between
 snapshots and only move the top of book; the deeper levels keep the last snapshot's values.
 
-Pure: no clocks. Staleness is judged against a ``now_ms`` the caller passes in.
+Pure: no clocks. Staleness is judged against times the caller passes in: the exchange's
+(``now_ms``, the coin's newest message) and the local receive clock's (``now_ns``), so a book
+that stops updating goes stale even while the exchange times it carries look current.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ OK = ""
 EMPTY = "empty"
 CROSSED = "crossed"
 STALE = "stale"
+TIME_JUMP = "time_jump"  # set by the caller's clock (market_clock), not by the book
 
 
 class OrderBook:
@@ -32,6 +35,7 @@ class OrderBook:
         "n_bids",
         "n_asks",
         "time_ms",
+        "recv_ns",
         "best_bid",
         "best_bid_sz",
         "best_ask",
@@ -52,6 +56,7 @@ class OrderBook:
         self.n_bids = 0
         self.n_asks = 0
         self.time_ms = 0
+        self.recv_ns = 0  # local receive time of the last update applied
         self.best_bid = self.best_bid_sz = self.best_ask = self.best_ask_sz = 0.0
         self.mid = self.spread_bps = self.microprice = 0.0
         self.crossed = False
@@ -59,8 +64,9 @@ class OrderBook:
 
     # -- updates ---------------------------------------------------------------------------
 
-    def apply_snapshot(self, snap: BookSnapshot) -> bool:
-        """Replace the book with a full snapshot (levels beyond capacity are ignored).
+    def apply_snapshot(self, snap: BookSnapshot, recv_ns: int = 0) -> bool:
+        """Replace the book with a full snapshot received at ``recv_ns`` (levels beyond
+        capacity are ignored).
 
         A snapshot older than the book's time is ignored (returns False)."""
         if snap.time_ms < self.time_ms:
@@ -78,14 +84,16 @@ class OrderBook:
         self.n_bids = nb
         self.n_asks = na
         self.time_ms = snap.time_ms
+        self.recv_ns = recv_ns
         self._set_top(self.bid_px[0], self.bid_sz[0], self.ask_px[0], self.ask_sz[0])
         return True
 
-    def apply_bbo(self, bbo: Bbo) -> bool:
+    def apply_bbo(self, bbo: Bbo, recv_ns: int = 0) -> bool:
         """Move the top of book; older than the last snapshot → ignored (returns False)."""
         if bbo.time_ms < self.time_ms:
             return False
         self.time_ms = bbo.time_ms
+        self.recv_ns = recv_ns
         if self.n_bids == 0:
             self.n_bids = self.n_asks = 1
         self.bid_px[0] = bbo.bid_px
@@ -111,13 +119,25 @@ class OrderBook:
 
     # -- state -----------------------------------------------------------------------------
 
-    def problem(self, now_ms: int, stale_after_ms: int) -> str:
-        """Why this book must not be traded on, or ``OK`` (empty string)."""
+    def restamp(self, time_ms: int) -> None:
+        """The exchange clock moved: the levels stand, stamped ``time_ms`` on the new clock, so
+        the next snapshot on it is applied rather than refused as older. Their age is still
+        counted by the receive clock: without a fresh update they go stale as before."""
+        self.time_ms = time_ms
+
+    def problem(self, now_ms: int, stale_after_ms: int, now_ns: int | None = None) -> str:
+        """Why this book must not be traded on, or ``OK`` (empty string).
+
+        Stale when it is ``stale_after_ms`` behind the coin's newest exchange time ``now_ms``,
+        or — given the local receive clock's ``now_ns`` — when it was last updated that long
+        ago by that clock."""
         if self.n_bids == 0 or self.n_asks == 0:
             return EMPTY
         if self.crossed:
             return CROSSED
         if now_ms - self.time_ms > stale_after_ms:
+            return STALE
+        if now_ns is not None and now_ns - self.recv_ns > stale_after_ms * 1_000_000:
             return STALE
         return OK
 

@@ -12,8 +12,9 @@ nobody asked for cannot grow it.
 
 It keeps the socket healthy: a ping every ``ping_interval_s`` (the server closes a connection it
 has sent nothing to for 60 s), a reconnect when a pong does not come back, a reconnect when a
-watched stream stays silent while the socket looks open, and exponential backoff with full
-jitter between attempts. Every (re)connect resubscribes everything. Its state —
+watched stream stays silent while the socket looks open, and between attempts fast jittered
+retries while an outage is young, then exponential backoff with full jitter. Every
+(re)connect resubscribes everything. Its state —
 DISCONNECTED, CONNECTING, CONNECTED, RECONNECTING, FATAL — goes to ``on_state``; faults that do
 not change the state (a refused subscription, a stale stream) go to ``on_fault``. Counters for
 metrics are in :attr:`FeedConnection.counters`.
@@ -76,10 +77,12 @@ class FeedConfig:
 
     ping_interval_s: float = 50.0        # the SDK's interval; the server's idle limit is 60 s
     pong_timeout_s: float = 10.0         # no pong this long after a ping: the socket is dead
+    fast_retry_s: float = 0.25           # retry interval (jittered) while an outage is young…
+    fast_retry_for_s: float = 10.0       # …for this long; then the exponential backoff below
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 30.0
     stable_after_s: float = 60.0         # a connection that lived this long resets the backoff
-    max_consecutive_failures: int | None = 20  # then FATAL; None retries forever
+    max_consecutive_failures: int | None = 20  # backoff-phase failures, then FATAL; None: forever
     connect_timeout_s: float = 10.0
     close_timeout_s: float = 2.0         # how long a close handshake may take before we drop the socket
     ack_timeout_s: float = 10.0          # a subscription with neither ack nor error by then is reported
@@ -89,14 +92,16 @@ class FeedConfig:
     fatal_http_statuses: frozenset[int] = frozenset({401, 403})
 
     def __post_init__(self) -> None:
-        for name in ("ping_interval_s", "pong_timeout_s", "backoff_base_s", "backoff_cap_s",
-                     "connect_timeout_s", "close_timeout_s", "ack_timeout_s", "monitor_interval_s"):
+        for name in ("ping_interval_s", "pong_timeout_s", "fast_retry_s", "backoff_base_s",
+                     "backoff_cap_s", "connect_timeout_s", "close_timeout_s", "ack_timeout_s", "monitor_interval_s"):
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"feed config: {name} must be > 0, got {value!r}")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError(f"feed config: backoff_cap_s ({self.backoff_cap_s}) must be >= "
                              f"backoff_base_s ({self.backoff_base_s})")
+        if self.fast_retry_for_s < 0:
+            raise ValueError(f"feed config: fast_retry_for_s must be >= 0, got {self.fast_retry_for_s!r}")
         if self.stable_after_s < 0:
             raise ValueError(f"feed config: stable_after_s must be >= 0, got {self.stable_after_s!r}")
         if self.max_consecutive_failures is not None and self.max_consecutive_failures < 1:
@@ -115,23 +120,45 @@ def full_jitter_delay_s(attempt: int, base_s: float, cap_s: float,
 
 
 class Backoff:
-    """Growing, capped, jittered delays; :meth:`reset` after a connection proved stable."""
+    """Delays between reconnect attempts: fast while an outage is young, then growing, capped,
+    jittered; :meth:`reset` after a connection proved stable.
 
-    __slots__ = ("base_s", "cap_s", "attempt", "_rand")
+    Most cuts are short (a dropped TCP connection, a proxy or load balancer restarting). While
+    an outage is younger than ``fast_for_s`` the delay is ``fast_s`` with equal jitter (half to
+    all of it), so the feed is back within a fraction of a second of the exchange (figures in
+    docs/OPERATIONS.md); a backoff growing from 1 s added seconds to every short cut. Past ``fast_for_s`` the outage is real and many clients are likely retrying together:
+    :func:`full_jitter_delay_s` from ``base_s`` up to ``cap_s`` spreads them. ``attempt``
+    counts only those backoff-phase delays (it is the exponent, and what FATAL is judged on).
+    """
 
-    def __init__(self, base_s: float, cap_s: float, rand: Callable[[], float] = random.random) -> None:
+    __slots__ = ("base_s", "cap_s", "fast_s", "fast_for_s", "attempt", "_rand", "_clock_s",
+                 "_outage_since_s")
+
+    def __init__(self, base_s: float, cap_s: float, rand: Callable[[], float] = random.random, *,
+                 fast_s: float = 0.0, fast_for_s: float = 0.0,
+                 clock_s: Callable[[], float] = time.monotonic) -> None:
         self.base_s = base_s
         self.cap_s = cap_s
+        self.fast_s = fast_s
+        self.fast_for_s = fast_for_s
         self.attempt = 0
         self._rand = rand
+        self._clock_s = clock_s
+        self._outage_since_s: float | None = None
 
     def next_delay_s(self) -> float:
+        now = self._clock_s()
+        if self._outage_since_s is None:
+            self._outage_since_s = now
+        if now - self._outage_since_s < self.fast_for_s:
+            return self.fast_s * (0.5 + 0.5 * self._rand())
         delay = full_jitter_delay_s(self.attempt, self.base_s, self.cap_s, self._rand)
         self.attempt += 1
         return delay
 
     def reset(self) -> None:
         self.attempt = 0
+        self._outage_since_s = None
 
 
 def ws_url(api_url: str) -> str:
@@ -217,7 +244,9 @@ class FeedConnection:
         self._on_fault = on_fault
         self._clock = clock
         self._session = session
-        self._backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, rand)
+        cfg = self.config
+        self._backoff = Backoff(cfg.backoff_base_s, cfg.backoff_cap_s, rand, fast_s=cfg.fast_retry_s,
+                                fast_for_s=cfg.fast_retry_for_s, clock_s=lambda: clock() / 1e9)
         self._watch = StreamWatch()
         self._streams = frozenset(s.stream for s in self.subscriptions)
         self._control = Decoder()  # reads acks and error frames (what it refuses: bad_control_frames)
@@ -292,9 +321,10 @@ class FeedConnection:
                 c.connect_failures += 1
                 self._last_error = f"connect to {self.url} failed: {exc!r}"
                 log.warning("feed: %s (attempt %d)", self._last_error, c.consecutive_failures)
+                delay = self._backoff.next_delay_s()
                 if self._too_many():
                     return
-                await self._pause(self._backoff.next_delay_s())
+                await self._pause(delay)
                 continue
             connected_ns = self._clock()
             reason = await self._serve(ws)
@@ -309,9 +339,10 @@ class FeedConnection:
             else:
                 c.consecutive_failures += 1  # a connection that keeps dying young is a failing one
             self._set_state(RECONNECTING)
+            delay = self._backoff.next_delay_s()
             if self._too_many():
                 return
-            await self._pause(self._backoff.next_delay_s())
+            await self._pause(delay)
 
     async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
         cfg = self.config
@@ -375,9 +406,11 @@ class FeedConnection:
             pass
 
     def _too_many(self) -> bool:
+        """FATAL once the backoff phase has failed ``max_consecutive_failures`` times: the fast
+        retries of an outage's first seconds would reach any sane limit before a short cut ends."""
         failures = self.counters.consecutive_failures
         limit = self.config.max_consecutive_failures
-        if limit is not None and failures >= limit:
+        if limit is not None and self._backoff.attempt >= limit:
             self._give_up(f"{failures} consecutive connection failures; last: {self._last_error}")
             return True
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tripwire.config.files import read_yaml_mapping
 
@@ -41,6 +41,21 @@ class StaleDataBreaker(_Frozen):
     max_age_ms: int = Field(5000, gt=0, description="market data older than this → open nothing")
 
 
+class WsLagBreaker(_Frozen):
+    max_ws_lag_ms: float = Field(1000.0, gt=0, description="the hot path this far behind its feed → open nothing")
+    clear_below_ms: float = Field(300.0, ge=0, description="lifted once the lag is back under this")
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> WsLagBreaker:
+        if self.clear_below_ms > self.max_ws_lag_ms:
+            raise ValueError(
+                f"clear_below_ms ({self.clear_below_ms}) must not exceed "
+                f"max_ws_lag_ms ({self.max_ws_lag_ms}): the breaker lifts below where "
+                f"it trips"
+            )
+        return self
+
+
 class OrderErrorBreaker(_Frozen):
     max_errors: int = Field(5, ge=1, description="this many order errors within the window → pause")
     window_s: int = Field(60, gt=0)
@@ -50,6 +65,7 @@ class Breakers(_Frozen):
     latency: LatencyBreaker = LatencyBreaker()
     drawdown: DrawdownBreaker = DrawdownBreaker()
     stale_data: StaleDataBreaker = StaleDataBreaker()
+    ws_lag: WsLagBreaker = WsLagBreaker()
     order_errors: OrderErrorBreaker = OrderErrorBreaker()
 
 

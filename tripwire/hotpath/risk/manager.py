@@ -13,7 +13,8 @@ Trading states:
   daily loss limit, the latency breaker and a disconnected feed put the system here.
 - HALTED: as REDUCING, and it stays until an operator resumes. The drawdown breaker
   flattens and halts.
-Stale market data blocks opening orders while it lasts, whatever the state.
+Stale market data and a hot path lagging behind its feed block opening orders while they last,
+whatever the state.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _RANK = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
 LATENCY = "latency"
 DRAWDOWN = "drawdown"
 STALE_DATA = "stale_data"
+WS_LAG = "ws_lag"
 ORDER_ERRORS = "order_errors"
 DAILY_LOSS = "daily_loss"
 DISCONNECTED = "disconnected"
@@ -100,6 +102,7 @@ class RiskManager:
         self.state = ACTIVE
         self.tripped: dict[str, Trip] = {}  # latched breakers, cleared by resume
         self.stale = False
+        self.lagging: Trip | None = None  # the ws_lag trip while it holds
         self.paused_by: str | None = None
         self.refusals: dict[str, int] = {}
         self._errors: deque[int] = deque()
@@ -131,6 +134,8 @@ class RiskManager:
             return Verdict(False, f"trading_state: {self.state} allows only reduce-only orders")
         if self.stale:
             return Verdict(False, "stale_data: market data is stale, opening nothing")
+        if self.lagging is not None:
+            return Verdict(False, f"ws_lag: {self.lagging.detail}, opening nothing")
         if o.notional < lim.min_order_usd:
             return Verdict(False, f"min_order: ${o.notional:.2f} below ${lim.min_order_usd:.2f}")
         if x.equity <= 0.0:
@@ -210,6 +215,24 @@ class RiskManager:
             self.stale = False
         return []
 
+    def on_ws_lag(self, lag_ms: float) -> list[Trip]:
+        """A hot path behind its feed trades on a past market: open nothing until it caught up.
+
+        Trips above ``max_ws_lag_ms`` and lifts only below ``clear_below_ms``, so a lag
+        hovering at the bound does not trip it on and off every check."""
+        b = self.cfg.breakers.ws_lag
+        if self.lagging is None and lag_ms > b.max_ws_lag_ms:
+            self.lagging = Trip(
+                WS_LAG,
+                OPEN_NOTHING,
+                self.state,
+                f"the feed is received {lag_ms:.0f} ms behind the exchange (max {b.max_ws_lag_ms:.0f} ms)",
+            )
+            return [self.lagging]
+        if self.lagging is not None and lag_ms < b.clear_below_ms:
+            self.lagging = None
+        return []
+
     def on_disconnect(self) -> list[Trip]:
         return self._trip(DISCONNECTED, OPEN_NOTHING, REDUCING, "exchange connection lost")
 
@@ -257,11 +280,17 @@ class RiskManager:
                 target = REDUCING
         self.state = target
 
+    def _holding(self) -> dict[str, Trip]:
+        if self.lagging is None:
+            return self.tripped
+        return {**self.tripped, WS_LAG: self.lagging}
+
     def snapshot(self) -> dict[str, object]:
         return {
             "state": self.state,
             "stale_data": self.stale,
             "paused_by": self.paused_by,
-            "breakers": {n: {"action": t.action, "detail": t.detail} for n, t in self.tripped.items()},
+            # the lag breaker is listed while it holds; it lifts by itself, like stale data
+            "breakers": {n: {"action": t.action, "detail": t.detail} for n, t in self._holding().items()},
             "refusals": dict(self.refusals),
         }

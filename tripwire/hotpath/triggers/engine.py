@@ -175,6 +175,12 @@ class TriggerEngine:
         _bump(self.stats.fired_by_rule, name)
         return event
 
+    def forget_cooldowns(self, coin: str) -> None:
+        """The coin's exchange clock moved (a replay looped, the clock stepped back): cooldowns
+        measured on its old times would hold its rules back for as long as the step."""
+        for by_coin in self._last_fired_ms.values():
+            by_coin.pop(coin, None)
+
     # -- active triggers
 
     def close(self, trigger_id: str, reason: str) -> bool:
