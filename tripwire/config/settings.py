@@ -81,6 +81,9 @@ class ExecutionSettings(_Frozen):
     default_sl_atr: float = Field(1.0, gt=0)
     default_tp_atr: float = Field(1.5, gt=0)
     fallback_atr_bps: float = Field(10.0, gt=0)
+    # Between reconnects, the open orders are compared with the exchange's this often
+    # (orders it does not know removed, orders we do not know adopted); 0: only on reconnect.
+    orders_reconcile_s: float = Field(30.0, ge=0)
     sim_fund_usdc: float = Field(10_000, ge=0)  # demo/sim: deposit this on the simulator if empty
 
 

@@ -12,8 +12,7 @@ from tripwire.hotpath.execution.attribution import UNATTRIBUTED, Attribution
 from tripwire.hotpath.execution.brackets import BracketConfig, Refused
 from tripwire.hotpath.execution.netting import ADD, OPEN, stance
 from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, cloid_for, parse_cloid
-from tripwire.hotpath.execution.protection import (ProtectionTarget, check_invariant, merge,
-                                                   plan_protection, target_at)
+from tripwire.hotpath.execution.protection import ProtectionTarget, check_invariant, merge, plan_protection, target_at
 from tripwire.hotpath.feed.reconcile import OpenOrder
 
 BTC = Market("BTC", 0, 5)

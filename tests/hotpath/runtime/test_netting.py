@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tests.hotpath.runtime.harness import InvariantWatch, invariant_violation, probe_rules, rig, sim_legs, warm_file
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.execution.orders import cloid_for, parse_cloid
-from tests.hotpath.runtime.harness import (InvariantWatch, invariant_violation, probe_rules, rig,
-                                           sim_legs, warm_file)
 
 SPEED = 300
 FAR = {"size_frac": 0.05, "tp_atr": 20, "sl_atr": 20}   # the probe rule's bracket
@@ -77,7 +76,7 @@ def test_same_side_adds_opposite_is_refused_and_cancel_touches_only_its_own_entr
                 # its own ever reached the exchange; the coin's were re-sized (new cloids)
                 for kind in ("sl", "tp"):
                     own = cloid_for(b.trigger_id, kind)
-                    assert r.sim_call(lambda: r.engine.find(r.user, own)) is None
+                    assert r.sim_call(lambda own=own: r.engine.find(r.user, own)) is None
                 assert all(parse_cloid(leg.cloid).revision >= 1 for leg in sim_legs(r)[1])
                 assert invariant_violation(r) is None
 

@@ -4,12 +4,12 @@ on the bus, and — it was the position's stop — puts a stop back."""
 
 import asyncio
 
-from tripwire.sim.exchange.engine import SimEngine
-from tripwire.sim.exchange.exchange import ExchangeApi
-from tripwire.sim.exchange.server import SimServer, start_in_thread
 from tests.hotpath.runtime.harness import invariant_violation, probe_rules, rig, sim_legs, warm_file
 from tests.hotpath.runtime.proxy import CuttableProxy
 from tests.hotpath.runtime.test_connection import QUICK_FEED
+from tripwire.sim.exchange.engine import SimEngine
+from tripwire.sim.exchange.exchange import ExchangeApi
+from tripwire.sim.exchange.server import SimServer, start_in_thread
 
 SPEED = 300
 
@@ -56,3 +56,26 @@ def test_a_phantom_order_is_removed_published_and_replaced_at_reconcile(tmp_path
         asyncio.run(go())
     finally:
         sim.stop()
+
+
+def test_between_reconnects_the_periodic_orders_reconcile_finds_phantoms_too(tmp_path):
+    async def go():
+        async with rig(tmp_path, execution={"orders_reconcile_s": 0.5},
+                       settings_overrides={"triggers_file": probe_rules(tmp_path)}) as r:
+            layer = r.proc.layer
+            await r.replay(SPEED, files=(warm_file(tmp_path),))
+            await r.wait_for(lambda: "BTC" in layer.account.positions
+                             and layer.protected("BTC", layer.account.positions["BTC"].szi),
+                             what="bracket filled and protected")
+            target = next(leg for leg in layer.tracker.open_legs("BTC") if leg.name == "tp")
+
+            def lose() -> None:
+                r.engine.open.pop(target.oid)
+                r.engine.orders.pop(target.oid)
+            r.sim_call(lose)
+            await r.wait_for(lambda: layer.phantoms == 1, what="phantom found")
+            assert target.state == "canceled" and r.proc.reconnects == 0
+            await r.wait_for(lambda: invariant_violation(r) is None
+                             and sorted(leg.name for leg in sim_legs(r)[1]) == ["sl", "tp"],
+                             what="take-profit replaced")
+    asyncio.run(go())

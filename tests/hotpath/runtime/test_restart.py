@@ -11,13 +11,12 @@ from decimal import Decimal
 
 import eth_account
 
+from tests.hotpath.runtime.harness import ChildHotPath, invariant_violation, probe_rules, rig, sim_legs, warm_file
 from tripwire.hotpath.execution.orders import parse_cloid
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import SimServer, start_in_thread
-from tests.hotpath.runtime.harness import (ChildHotPath, invariant_violation, probe_rules, rig,
-                                           sim_legs, warm_file)
 
 SPEED = 300
 

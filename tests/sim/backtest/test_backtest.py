@@ -89,15 +89,30 @@ def test_summary_pnl_is_the_simulator_accounts_equity_change(busy):
 
 
 def test_trigger_positions_add_up_to_the_account_position(busy):
-    """Netting is booked as the exchange does it: a trigger's entry against an earlier opposite
-    position closes that position, so nothing shows as open that the account does not hold."""
+    """Each trigger's lot is booked as the exchange nets it, so the lots add up to the account's
+    position; and, one-way, a trigger against the open position is refused, never netted into
+    it (no trigger ends "closed" by another's entry)."""
     acct_pos = busy.account.position("BTC")
     assert busy_ledger_position(busy) == acct_pos
     s = summarize(busy)
     holding = [t for t in s["trigger_list"] if t["positions_at_end"]]
     assert s["open_at_end"] == len(holding)
     assert (acct_pos == 0) == (holding == [])
-    assert any(t["outcome"] == "closed" for t in s["trigger_list"])  # netted out by another
+    assert any(t["outcome"] == "refused" and t["refusals"][0].startswith("opposite_position")
+               for t in s["trigger_list"])
+    assert not any(t["outcome"] == "closed" for t in s["trigger_list"])
+
+
+def test_no_stop_or_take_profit_outlives_or_exceeds_the_position(busy):
+    """As live: at the end the account holds one stop and one take-profit of the position's
+    size, or nothing when flat, whatever the dozens of brackets did on the way."""
+    szi = float(busy.account.position("BTC"))
+    orders = busy.engine.user_open_orders(BACKTEST_USER)
+    if szi:
+        assert sorted(o.trigger.tpsl for o in orders) == ["sl", "tp"]
+        assert all(o.reduce_only and float(o.sz) == abs(szi) and o.is_buy == (szi < 0) for o in orders)
+    else:
+        assert orders == []
 
 
 def busy_ledger_position(result):
@@ -122,10 +137,11 @@ def test_per_rule_statistics_count_every_trigger(busy):
     assert 0.0 <= s["win_rate"] <= 1.0
 
 
-def test_seed_rules_on_the_real_hour_place_three_brackets():
+def test_seed_rules_on_the_real_hour_place_two_brackets_and_refuse_the_short_against_the_long():
     s = summarize(backtest(rules=SEED_RULES))
-    assert s["triggers"] == 3 and s["filled"] == 3
-    assert s["latency_ms"]["count"] == 3
+    assert s["triggers"] == 3 and s["filled"] == 2
+    [refused] = [t for t in s["trigger_list"] if t["outcome"] == "refused"]
+    assert refused["rule"] == "reversion_fade_up" and refused["refusals"][0].startswith("opposite_position")
     assert s["replay"]["messages_total"] == 18_295
 
 

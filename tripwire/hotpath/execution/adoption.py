@@ -19,8 +19,8 @@ after a reconnect it may have missed updates. :func:`plan_adoption` compares the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from tripwire.hotpath.execution.orders import Leg, OrderTracker, parse_cloid
 from tripwire.hotpath.feed.reconcile import OpenOrder
@@ -30,7 +30,7 @@ __all__ = ["Adoption", "adopted_leg", "plan_adoption"]
 
 @dataclass(slots=True)
 class Adoption:
-    ours: list[tuple[Leg, str, int]] = field(default_factory=list)   # (leg, trigger id, revision)
+    ours: list[tuple[Leg, str, int]] = field(default_factory=list)  # (leg, trigger id, revision)
     external: list[Leg] = field(default_factory=list)
     confirmed: list[tuple[Leg, OpenOrder]] = field(default_factory=list)
     unlisted: list[Leg] = field(default_factory=list)
@@ -48,13 +48,22 @@ def _flatten(orders: Iterable[OpenOrder]) -> list[tuple[OpenOrder, bool]]:
 def adopted_leg(o: OpenOrder, name: str, is_child: bool) -> Leg:
     """A leg for a listed order: a trigger waits for its trigger price, a child for its parent."""
     state = "waitingForFill" if is_child else "waitingForTrigger" if o.is_trigger else "resting"
-    return Leg(name, (o.cloid or "").lower(), o.coin, o.is_buy, o.sz, o.limit_px,
-               reduce_only=o.reduce_only, trigger_px=o.trigger_px if o.is_trigger else None,
-               oid=o.oid, state=state, adopted=True)
+    return Leg(
+        name,
+        (o.cloid or "").lower(),
+        o.coin,
+        o.is_buy,
+        o.sz,
+        o.limit_px,
+        reduce_only=o.reduce_only,
+        trigger_px=o.trigger_px if o.is_trigger else None,
+        oid=o.oid,
+        state=state,
+        adopted=True,
+    )
 
 
-def plan_adoption(open_orders: Iterable[OpenOrder], tracker: OrderTracker,
-                  rules: Iterable[str]) -> Adoption:
+def plan_adoption(open_orders: Iterable[OpenOrder], tracker: OrderTracker, rules: Iterable[str]) -> Adoption:
     """Sort a reconcile's listed orders and the tracker's open legs; see the module doc."""
     rules = tuple(rules)
     out = Adoption()

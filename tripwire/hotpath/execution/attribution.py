@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 __all__ = ["UNATTRIBUTED", "Attribution", "Holding"]
 
-N = TypeVar("N", float, Any)   # float or Decimal
+N = TypeVar("N", float, Any)  # float or Decimal
 UNATTRIBUTED = "unattributed"
 
 
@@ -38,7 +38,7 @@ class Holding(Generic[N]):
     """What one holder (a trigger, a breaker's flatten, ``unattributed``) holds and earned."""
 
     holder: str
-    lots: dict[str, N] = field(default_factory=dict)   # coin → signed size
+    lots: dict[str, N] = field(default_factory=dict)  # coin → signed size
     cash: Any = 0.0
     fees: Any = 0.0
     fills: int = 0
@@ -50,15 +50,14 @@ class Holding(Generic[N]):
     def pnl(self, marks: dict[str, Any]) -> Any:
         """Net of fees, open lots valued at ``marks`` (which must hold every coin with a lot:
         a lot's cost is already in ``cash``)."""
-        return self.cash + sum((sz * marks[c] for c, sz in self.lots.items() if sz != 0),
-                               self.cash * 0) - self.fees
+        return self.cash + sum((sz * marks[c] for c, sz in self.lots.items() if sz != 0), self.cash * 0) - self.fees
 
 
 class Attribution(Generic[N]):
     def __init__(self, zero: Any = 0.0) -> None:
         self.zero = zero
         self.holdings: dict[str, Holding] = {}
-        self._holders: dict[str, list[Holding]] = {}   # coin → holders of a lot, oldest first
+        self._holders: dict[str, list[Holding]] = {}  # coin → holders of a lot, oldest first
 
     def holding(self, holder: str) -> Holding:
         h = self.holdings.get(holder)
@@ -66,8 +65,7 @@ class Attribution(Generic[N]):
             h = self.holdings[holder] = Holding(holder, cash=self.zero, fees=self.zero)
         return h
 
-    def book(self, owner: str | None, coin: str, is_buy: bool, px: Any, sz: Any,
-             fee: Any) -> list[tuple[str, Any]]:
+    def book(self, owner: str | None, coin: str, is_buy: bool, px: Any, sz: Any, fee: Any) -> list[tuple[str, Any]]:
         """Book one fill; ``owner`` is the trigger whose own order filled (None for a shared
         fill). Returns the parts as ``(holder, signed size)``, in booking order."""
         signed = sz if is_buy else -sz
@@ -117,7 +115,10 @@ class Attribution(Generic[N]):
         for holder, h in self.holdings.items():
             marked = {c: marks.get(c, 0) for c in h.lots}
             unmarked = [c for c, sz in h.lots.items() if sz != 0 and c not in marks]
-            out[holder] = {"lots": {c: float(sz) for c, sz in h.lots.items() if sz != 0},
-                           "fees": float(h.fees), "fills": h.fills,
-                           "pnl": None if unmarked else float(h.pnl(marked))}
+            out[holder] = {
+                "lots": {c: float(sz) for c, sz in h.lots.items() if sz != 0},
+                "fees": float(h.fees),
+                "fills": h.fills,
+                "pnl": None if unmarked else float(h.pnl(marked)),
+            }
         return out

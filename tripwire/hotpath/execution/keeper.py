@@ -21,12 +21,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from tripwire.hotpath.execution.brackets import BracketConfig, Refused, Step
-from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, cloid_for, parse_cloid
-from tripwire.hotpath.execution.protection import (ProtectionPlan, ProtectionTarget, is_protective,
-                                                   merge, plan_protection, target_at)
+from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, cloid_for
+from tripwire.hotpath.execution.protection import (
+    ProtectionPlan,
+    ProtectionTarget,
+    fallback_target,
+    is_protective,
+    merge,
+    plan_protection,
+)
 from tripwire.hotpath.risk.manager import Exposure, OrderIntent, RiskManager
 
 __all__ = ["ProtectionKeeper"]
@@ -47,27 +54,34 @@ class ProtectionKeeper:
     both only price a position whose stop and target are not known (:meth:`_target_for`).
     """
 
-    def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market],
-                 tracker: OrderTracker, cfg: BracketConfig = BracketConfig(), *,
-                 on_legs: Callable[[list[Leg]], None] | None = None,
-                 atr: Callable[[str], float | None] = lambda coin: None,
-                 rule_params: Callable[[str], dict[str, Any] | None] = lambda trigger_id: None,
-                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        risk: RiskManager,
+        markets: dict[str, Market],
+        tracker: OrderTracker,
+        cfg: BracketConfig = BracketConfig(),
+        *,
+        on_legs: Callable[[list[Leg]], None] | None = None,
+        atr: Callable[[str], float | None] = lambda coin: None,
+        rule_params: Callable[[str], dict[str, Any] | None] = lambda trigger_id: None,
+        now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
         self.gateway = gateway
         self.risk = risk
         self.markets = markets
         self.tracker = tracker
         self.cfg = cfg
         self.targets: dict[str, ProtectionTarget] = {}
-        self.positions: dict[str, float] = {}       # coin → szi the last sync saw
-        self.errors: dict[str, str] = {}            # coin → why its protection is not in place
+        self.positions: dict[str, float] = {}  # coin → szi the last sync saw
+        self.errors: dict[str, str] = {}  # coin → why its protection is not in place
         self.syncs = 0
         self.actions = 0
         self._on_legs = on_legs or (lambda legs: None)
         self._atr = atr
         self._rule_params = rule_params
         self._now_ms = now_ms
-        self._revisions: dict[str, int] = {}       # source trigger id → last revision used
+        self._revisions: dict[str, int] = {}  # source trigger id → last revision used
         self._busy: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._dirty: set[str] = set()
@@ -143,6 +157,7 @@ class ProtectionKeeper:
         async def later() -> None:
             await asyncio.sleep(self._retry_s[coin])
             self.request(coin)
+
         self._spawn(later())
 
     # -- one coin ------------------------------------------------------------------------------
@@ -164,7 +179,7 @@ class ProtectionKeeper:
                 self._failed(coin, "an order's answer is still to come")
                 return None
             szi, entry_px = await self._position(coin)
-            if self.busy(coin):     # an entry went out while we were asking
+            if self.busy(coin):  # an entry went out while we were asking
                 return None
             self.positions[coin] = szi
             legs = self.legs(coin)
@@ -204,6 +219,7 @@ class ProtectionKeeper:
     async def _position(self, coin: str) -> tuple[float, float]:
         """``(szi, entry_px)`` of ``coin`` on the exchange now."""
         from tripwire.hotpath.feed.reconcile import parse_clearinghouse_state
+
         state = await self.gateway.info({"type": "clearinghouseState", "user": self.gateway.user})
         positions, _margin, _t = parse_clearinghouse_state(state)
         for p in positions:
@@ -211,37 +227,34 @@ class ProtectionKeeper:
                 return p.szi, p.entry_px
         return 0.0, 0.0
 
-    def _target_for(self, coin: str, szi: float, entry_px: float,
-                    legs: list[Leg]) -> ProtectionTarget | None:
-        """The prices to protect ``szi`` at: the coin's target if it is for this side; else the
-        prices of protective orders already there (adopted), completed by defaults from the
-        rule of the trigger they belong to, or from ``default_sl_atr``/``default_tp_atr``."""
+    def _target_for(self, coin: str, szi: float, entry_px: float, legs: list[Leg]) -> ProtectionTarget | None:
+        """The prices to protect ``szi`` at: the coin's target if it is for this side; else
+        :func:`~.protection.fallback_target` (orders already there, the rule of the trigger
+        they belong to, the config's defaults)."""
         if not szi:
             self.targets.pop(coin, None)
             return None
-        is_long = szi > 0
         current = self.targets.get(coin)
-        if current is not None and current.is_long == is_long:
+        if current is not None and current.is_long == (szi > 0):
             return current
-        close_is_buy = not is_long
-        found = {leg.name: leg for leg in sorted(legs, key=lambda leg: leg.oid or 0)
-                 if leg.is_buy == close_is_buy}
-        source = next((leg.trigger_id for leg in found.values() if leg.trigger_id), None)
-        params = (self._rule_params(source) if source else None) or {}
-        sl_atr = float(params.get("sl_atr", self.cfg.default_sl_atr))
-        tp_atr = float(params.get("tp_atr", self.cfg.default_tp_atr))
-        atr = self._atr(coin) or self.cfg.fallback_atr_bps * entry_px / 1e4
+        mine = [leg for leg in legs if leg.is_buy != (szi > 0)]
+        source = next((leg.trigger_id for leg in sorted(mine, key=lambda leg: leg.oid or 0) if leg.trigger_id), None)
+        params = self._rule_params(source) if source else None
         if source is None:
             self._defaults += 1
             source = f"protect.{coin}.{self._now_ms()}.{self._defaults}"
-        d = target_at(coin, is_long, entry_px, atr, sl_atr, tp_atr, self.markets[coin], self.cfg,
-                      source)
-        target = ProtectionTarget(
-            coin, is_long, found["sl"].trigger_px if "sl" in found else d.sl_px,  # type: ignore[arg-type]
-            found["tp"].trigger_px if "tp" in found else d.tp_px, source)  # type: ignore[arg-type]
-        log.info("%s %s %g: protection at stop %g / target %g (%s)", coin,
-                 "long" if is_long else "short", abs(szi), target.sl_px, target.tp_px,
-                 "orders found" if found else f"defaults from {params and 'its rule' or 'config'}")
+        target = fallback_target(
+            coin, szi, entry_px, mine, self.markets[coin], self.cfg, source, atr=self._atr(coin), params=params
+        )
+        log.info(
+            "%s %s %g: protection at stop %g / target %g (%s)",
+            coin,
+            "long" if szi > 0 else "short",
+            abs(szi),
+            target.sl_px,
+            target.tp_px,
+            "orders found" if mine else "its rule's distances" if params else "default distances",
+        )
         self.targets[coin] = target
         return target
 
@@ -251,6 +264,7 @@ class ProtectionKeeper:
             rev = self._revisions.get(target.source, 0) + 1
             self._revisions[target.source] = rev
             return cloid_for(target.source, f"{kind}.{rev}")
+
         return new_cloid
 
     async def _carry_out(self, plan: ProtectionPlan, market: Market, szi: float) -> bool:
@@ -258,8 +272,7 @@ class ProtectionKeeper:
         ok = True
         for step in plan.steps(market):
             for leg in step.legs if step.op != "cancel" else ():
-                verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, True),
-                                          exposure)
+                verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, True), exposure)
                 if not verdict.ok:
                     log.error("%s protection refused by risk: %s", leg.coin, verdict.reason)
                     return False
@@ -309,15 +322,12 @@ class ProtectionKeeper:
         for coin in sorted(coins):
             t = self.targets.get(coin)
             legs = self.legs(coin)
-            out[coin] = {"szi": self.positions.get(coin, 0.0),
-                         "sl_px": t.sl_px if t else None, "tp_px": t.tp_px if t else None,
-                         "source": t.source if t else None,
-                         "orders": {leg.name: leg.sz for leg in legs},
-                         "error": self.errors.get(coin)}
+            out[coin] = {
+                "szi": self.positions.get(coin, 0.0),
+                "sl_px": t.sl_px if t else None,
+                "tp_px": t.tp_px if t else None,
+                "source": t.source if t else None,
+                "orders": {leg.name: leg.sz for leg in legs},
+                "error": self.errors.get(coin),
+            }
         return out
-
-
-def adopted_revision(leg: Leg) -> int:
-    """The revision a cloid of ours carries (0 if not ours)."""
-    info = parse_cloid(leg.cloid)
-    return info.revision if info is not None else 0

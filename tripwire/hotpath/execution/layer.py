@@ -411,9 +411,9 @@ class OrderLayer:
         market = self.markets[coin]
         if check_invariant(szi, legs, market.sz_decimals) is not None:
             return False
-        if not szi:
-            return True
         want = sz_down(abs(szi), market.sz_decimals)
+        if want <= 0:   # flat, or dust below one lot: nothing to protect, nothing may be open
+            return not legs
         kinds = sorted(leg.name for leg in legs)
         return kinds == ["sl", "tp"] and all(abs(leg.sz - want) < 10.0 ** -market.sz_decimals / 2
                                              for leg in legs)
@@ -449,48 +449,74 @@ class OrderLayer:
             gap = p.szi - self.attribution.position(p.coin)
             if abs(gap) > 1e-12:
                 self.attribution.book(None, p.coin, gap > 0, p.entry_px, abs(gap), 0.0)
-        rules = [r.name for r in self._rules()]
-        adoption = plan_adoption(snapshot.open_orders, self.tracker, rules)
-        for leg, o in adoption.confirmed:
-            if leg.oid != o.oid or not leg.is_open:
-                leg.oid = o.oid
-                leg.state = "waitingForTrigger" if o.is_trigger else "resting"
-                self.tracker.index(leg)
-                self._publish_legs([leg])
-        for leg, trigger_id, revision in adoption.ours:
-            side = "long" if leg.is_buy != (leg.reduce_only or leg.name in ("tp", "sl")) else "short"
-            self.tracker.attach(trigger_id, side, leg)
-            self.keeper.note_revision(trigger_id, revision)
-        for leg in adoption.external:
-            self.tracker.add_external(leg)
-        self._publish_legs([leg for leg, _, _ in adoption.ours] + adoption.external)
-        phantoms = await self._look_up(adoption.unlisted)
+        adopted, external, phantoms = await self._take_over_orders(snapshot.open_orders)
         flattened = await self._protect_positions(snapshot)
         await self._deadman_tick()
         unprotected = sorted(p.coin for p in snapshot.positions if p.coin in self.markets
                              and p.coin not in flattened and not self.protected(p.coin, p.szi))
         summary = {"positions": {p.coin: p.szi for p in snapshot.positions},
-                   "adopted": len(adoption.ours), "external": len(adoption.external),
+                   "adopted": adopted, "external": external,
                    "phantoms": phantoms, "flattened": flattened, "unprotected": unprotected,
                    "protect_s": time.monotonic() - t0,
                    "deadman_armed_until_ms": self.deadman.armed_until_ms if self.deadman else None}
         self.last_reconcile = summary
         log.info("reconcile: %d positions, %d orders adopted (%d external), %d phantoms removed, "
-                 "flattened %s, unprotected %s, %.3f s", len(snapshot.positions), len(adoption.ours),
-                 len(adoption.external), phantoms, flattened or "none", unprotected or "none",
+                 "flattened %s, unprotected %s, %.3f s", len(snapshot.positions), adopted,
+                 external, phantoms, flattened or "none", unprotected or "none",
                  summary["protect_s"])
         return summary
 
+    async def reconcile_orders(self) -> dict[str, int]:
+        """The open orders alone, between reconnects (housekeeping): the exchange's listing
+        against the tracker — orders adopted, phantoms removed. Positions are left to the
+        user channels and the account refresh."""
+        from tripwire.hotpath.feed.reconcile import parse_open_orders
+        listed = parse_open_orders(await self.gateway.info({"type": "frontendOpenOrders",
+                                                            "user": self.gateway.user}))
+        adopted, external, phantoms = await self._take_over_orders(listed)
+        return {"adopted": adopted, "external": external, "phantoms": phantoms}
+
+    async def _take_over_orders(self, open_orders: Iterable[Any]) -> tuple[int, int, int]:
+        """Every listed order tracked (ours adopted under their triggers, others as external),
+        every leg the two disagree on looked up; ``(adopted, external, phantoms)``."""
+        rules = [r.name for r in self._rules()]
+        adoption = plan_adoption(open_orders, self.tracker, rules)
+        disputed = []
+        for leg, o in adoption.confirmed:
+            if leg.oid is None:
+                leg.oid = o.oid
+                self.tracker.index(leg)
+            if leg.state == "pending" and not self.keeper.busy(leg.coin):
+                leg.state = "waitingForTrigger" if o.is_trigger else "resting"  # its answer was lost
+                self._publish_legs([leg])
+            if not leg.is_open:
+                disputed.append(leg)   # closed for us, listed open: one of the two is stale
+        for leg, trigger_id, revision in adoption.ours:
+            side = "long" if leg.is_buy != (leg.reduce_only or leg.name in ("tp", "sl")) else "short"
+            self.tracker.attach(trigger_id, side, leg)
+            self.keeper.note_revision(trigger_id, revision)
+            if is_protective(leg):
+                self.keeper.request(leg.coin)
+        for leg in adoption.external:
+            self.tracker.add_external(leg)
+        self._publish_legs([leg for leg, _, _ in adoption.ours] + adoption.external)
+        phantoms = await self._look_up(adoption.unlisted + disputed)
+        return len(adoption.ours), len(adoption.external), phantoms
+
     async def _look_up(self, legs: list[Leg]) -> int:
-        """Legs we think open that the exchange did not list: asked by cloid (by oid for an
-        external one). Closed meanwhile → that state; unknown → a phantom: removed, published
-        as cancelled with the reason, counted. Returns the phantoms."""
+        """Legs whose state the listing contradicts, asked one by one (by cloid; by oid for an
+        external one) and set to what the exchange says. One we think open that the exchange
+        does not know at all is a phantom: removed, published as cancelled with the reason,
+        counted. Returns the phantoms."""
         phantoms = 0
         for leg in legs:
             if leg.state == "pending" and self.keeper.busy(leg.coin):
                 continue  # still in flight: its answer will say
+            was_open = leg.is_open
             st = await self.gateway.order_status(leg.oid if leg.external or not leg.cloid else leg.cloid)
             if st is None:
+                if not was_open:
+                    continue
                 leg.state, leg.error = "canceled", "phantom: the exchange does not know this order"
                 phantoms += 1
                 log.warning("phantom order removed: %s %s of %s (%s)", leg.coin, leg.name,
@@ -501,8 +527,13 @@ class OrderLayer:
                 leg.state = "canceled"
             elif st.kind.endswith(("rejected", "Rejected")):
                 leg.state = "rejected"
-            else:
+            elif was_open:
                 continue   # open after all: placed after the listing was taken
+            else:
+                leg.state = "waitingForTrigger" if leg.trigger_px is not None else "resting"
+            if st is not None and st.oid is not None and leg.oid is None:
+                leg.oid = st.oid
+                self.tracker.index(leg)
             self._publish_legs([leg])
             if is_protective(leg):
                 self.keeper.request(leg.coin)

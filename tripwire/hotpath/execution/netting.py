@@ -20,7 +20,7 @@ Reduce-only orders (a hedge, a close, protection) are not entries: they are neve
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = ["ADD", "OPEN", "stance"]
 
@@ -42,7 +42,12 @@ def stance(coin: str, is_buy: bool, position: float, working_entries: Iterable[b
     if sides == {is_buy}:
         return ADD
     held = "long" if position > 0 else "short" if position < 0 else None
-    what = (f"{coin} is {held} {abs(position):g}" if held and (position > 0) != is_buy
-            else f"an entry on the other side of {coin} is still working")
-    return (f"opposite_position: {what}; a {'long' if is_buy else 'short'} trigger does not "
-            f"net against it (one-way account, docs/EXECUTION.md)")
+    what = (
+        f"{coin} is {held} {abs(position):g}"
+        if held and (position > 0) != is_buy
+        else f"an entry on the other side of {coin} is still working"
+    )
+    return (
+        f"opposite_position: {what}; a {'long' if is_buy else 'short'} trigger does not "
+        f"net against it (one-way account, docs/EXECUTION.md)"
+    )

@@ -295,6 +295,7 @@ class HotPathProcess:
         assert layer is not None and hp is not None
         ex = self.settings.execution
         next_account = next_metrics = next_ws = 0.0
+        next_orders = time.monotonic() + ex.orders_reconcile_s
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
@@ -306,6 +307,11 @@ class HotPathProcess:
                 if now >= next_account:
                     next_account = now + ex.account_refresh_s
                     await layer.refresh_account()
+                if ex.orders_reconcile_s and now >= next_orders and self.feed_state == CONNECTED:
+                    next_orders = now + ex.orders_reconcile_s
+                    found = await layer.reconcile_orders()
+                    if any(found.values()):
+                        log.warning("orders reconcile: %s", found)
                 if ws is not None and not ws.connected and now >= next_ws:
                     next_ws = now + WS_RETRY_S
                     await self._connect_ws(ws)

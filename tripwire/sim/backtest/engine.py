@@ -18,6 +18,13 @@ with signature recovery replaced by the backtest's account, so parsing, tick/lot
 nonces and matching are the ones the demo and the integration tests use. Exchange time is the
 only clock: the same files, seed and latency model give the same result on any machine.
 
+The live hot path's one-way model applies (docs/EXECUTION.md, one-way netting): a trigger
+against the coin's position (or against an entry still on its way) is refused, a same-side one
+adds with its entry alone, and after every fill and every delivered action the coin's stop and
+take-profit are planned with the live :func:`~tripwire.hotpath.execution.protection.plan_protection`
+— one of each, sized to the net position, none when flat — and sent like any action, with
+latency. A coin is not planned while an action that may change it is on its way.
+
 What is modelled and what is not (docs/BACKTEST.md): the hot path sees the exchange's account
 state at fire time (live it learns it from the user channels, slightly later); analysis
 decisions are not modelled (every bracket stays as placed); the latency breaker is not fed
@@ -37,9 +44,12 @@ from typing import Any, Callable, Iterable, Sequence
 from tripwire.sim.backtest.latency import Constant, LatencyModel
 from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
 from tripwire.contracts.events import TriggerFired
-from tripwire.hotpath.execution.brackets import (BracketConfig, Plan, build_bracket,
+from tripwire.hotpath.execution.brackets import (ENTRY_LEGS, BracketConfig, Plan, Refused, build_bracket,
                                         build_close_position, build_hedge, build_limit)
-from tripwire.hotpath.execution.orders import Leg, Market, cloid_for
+from tripwire.hotpath.execution.netting import ADD, OPEN, stance
+from tripwire.hotpath.execution.orders import Leg, Market, cloid_for, parse_cloid
+from tripwire.hotpath.execution.protection import (KINDS, ProtectionTarget, fallback_target, merge,
+                                                   plan_protection)
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.pipeline import MarketPipeline
 from tripwire.sim.replay.runner import message_time_ms, replay_stream
@@ -57,16 +67,19 @@ BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
 DRAWDOWN_SAMPLE_MS = 5_000
 _SIGNATURE = {"r": "0x1", "s": "0x1", "v": 27}  # shape only: recovery is replaced below
 
-Builder = Callable[[TriggerFired, dict, Market, float, Exposure, BracketConfig], Plan]
+Builder = Callable[[TriggerFired, dict, Market, float, Exposure, BracketConfig, bool], Plan]
 
 # action name → (pure builder, legs RiskManager.check sees), as tripwire.hotpath.execution.protector's
 # Protector runs them: TP/SL only close what the entry opens, so the entry's check covers them.
+# The last argument says the coin already holds a same-side position (the entry goes alone).
 BUILDERS: dict[str, tuple[Builder, tuple[str, ...]]] = {
-    "place_bracket": (lambda ev, p, m, mid, x, cfg: build_bracket(ev, p, m, mid, x.equity, cfg),
+    "place_bracket": (lambda ev, p, m, mid, x, cfg, add: build_bracket(ev, p, m, mid, x.equity, cfg, add),
                       ("entry",)),
-    "place_limit": (lambda ev, p, m, mid, x, cfg: build_limit(ev, p, m, mid, x.equity), ("limit",)),
-    "hedge": (lambda ev, p, m, mid, x, cfg: build_hedge(ev, p, m, mid, x, cfg), ("hedge",)),
+    "place_limit": (lambda ev, p, m, mid, x, cfg, add: build_limit(ev, p, m, mid, x.equity), ("limit",)),
+    "hedge": (lambda ev, p, m, mid, x, cfg, add: build_hedge(ev, p, m, mid, x, cfg), ("hedge",)),
 }
+OPENING = ("place_bracket", "place_limit")   # actions subject to the one-way rule
+PROTECT = "protect"
 
 
 @dataclass(frozen=True)
@@ -84,10 +97,13 @@ class _Pending:
     """An action on its way to the exchange."""
 
     action: dict | None          # None: built at delivery (a breaker's cancel-all / flatten)
-    rec: TriggerRecord
+    rec: TriggerRecord | None    # None: the coin's protection (no trigger's own)
     legs: list[Leg]
     kind: str
     breaker_action: str | None = None
+    coin: str | None = None      # the coin whose position it may change (None: every coin)
+    target: ProtectionTarget | None = None   # a bracket's stop/target, for the coin once filled
+    add: bool = False
 
 
 @dataclass
@@ -145,6 +161,11 @@ class Backtest:
         self._next_drawdown_ms = 0
         self._ingest = {"l2Book": self._sim_book, "trades": self._sim_trades,
                         "activeAssetCtx": self._sim_ctx}
+        self.targets: dict[str, ProtectionTarget] = {}   # coin → its protection's prices
+        self._on_the_way: dict[str | None, int] = {}     # coin (None: all) → actions not yet delivered
+        self._protect_seq = 0
+        self._revisions: dict[str, int] = {}             # protection source → last revision
+        self.protection_refused = 0
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -196,14 +217,18 @@ class Backtest:
         self.sim.on_asset_ctx(data["coin"], data["ctx"], self.now_ms)
 
     def _drain(self) -> None:
-        """Fills reach the ledger as the user channel would carry them."""
+        """Fills reach the ledger as the user channel would carry them; each coin that filled
+        has its protection looked at."""
+        coins = set()
         for channel, _key, data in self.sim.drain():
             if channel != "userFills":
                 continue
             for fill in data["fills"]:  # type: ignore[index]
-                rec = self.ledger.on_fill(fill)
-                if rec is not None:
+                coins.add(fill["coin"])
+                for rec in self.ledger.on_fill(fill):
                     self._mark_done(rec)
+        for coin in sorted(coins):
+            self._protect(coin)
 
     def _equity(self) -> float:
         return float(self.sim.accounts[BACKTEST_USER].account_value(self.sim.marks))
@@ -248,16 +273,31 @@ class Backtest:
             if market is None or st is None:
                 rec.refusals.append(f"unknown coin {ev.coin!r}")
                 continue
+            how = self._stance(ev) if name in OPENING else OPEN
+            if how not in (OPEN, ADD):
+                rec.refusals.append(how)
+                continue
             builder, checked = entry
-            plan = builder(ev, params, market, st.book.mid, exposure, self.cfg.bracket)
+            plan = builder(ev, params, market, st.book.mid, exposure, self.cfg.bracket, how == ADD)
             reason = plan.refused or self._risk_refusal(plan, checked, exposure)
             if reason:
                 rec.refusals.append(reason)
                 continue
             for step in plan.steps:
                 self.ledger.register(rec, step.legs)
-                self._send(step.action, rec, step.legs, name)
+                self._send(step.action, rec, step.legs, name, coin=ev.coin, target=plan.target,
+                           add=how == ADD)
         self._mark_done(rec)
+
+    def _stance(self, ev: TriggerFired) -> str:
+        """The live one-way rule (:func:`~tripwire.hotpath.execution.netting.stance`) on the
+        exchange's position and our entries still on their way or resting."""
+        working = [leg.is_buy for _, _, p in self.pending if p.coin == ev.coin and p.kind in OPENING
+                   for leg in p.legs if leg.name in ENTRY_LEGS]
+        working += [o.is_buy for o in self.sim.user_open_orders(BACKTEST_USER)
+                    if o.coin == ev.coin and not o.reduce_only and o.trigger is None]
+        pos = float(self.sim.accounts[BACKTEST_USER].position(ev.coin))
+        return stance(ev.coin, ev.side == "long", pos, working)
 
     def _risk_refusal(self, plan: Plan, checked: tuple[str, ...], exposure: Exposure) -> str | None:
         for step in plan.steps:
@@ -269,24 +309,43 @@ class Backtest:
                         return verdict.reason
         return None
 
-    def _send(self, action: dict | None, rec: TriggerRecord, legs: list[Leg], kind: str,
-              breaker_action: str | None = None) -> None:
+    def _send(self, action: dict | None, rec: TriggerRecord | None, legs: list[Leg], kind: str,
+              breaker_action: str | None = None, coin: str | None = None,
+              target: ProtectionTarget | None = None, add: bool = False) -> None:
         latency = self.cfg.latency.sample()
         due = self.now_ms + int(round(latency))
-        rec.actions_sent += 1
-        rec.latency_ms.append(latency)
+        if rec is not None:
+            rec.actions_sent += 1
+            rec.latency_ms.append(latency)
         self.latencies_ms.append(latency)
         self._seq += 1
-        heapq.heappush(self.pending, (due, self._seq, _Pending(action, rec, legs, kind, breaker_action)))
+        self._on_the_way[coin] = self._on_the_way.get(coin, 0) + 1
+        heapq.heappush(self.pending, (due, self._seq, _Pending(action, rec, legs, kind, breaker_action,
+                                                              coin, target, add)))
 
     def _deliver(self, due: int, p: _Pending) -> None:
         self.now_ms = max(self.now_ms, due)  # due is before the next message: time stays monotonic
         self.sim.advance(due)
         self._drain()
-        action = p.action if p.action is not None else self._breaker_action(p)
-        if action is None:
+        try:
+            action = p.action if p.action is not None else self._breaker_action(p)
+            if action is not None:
+                self._answer(p, action, self._exchange(action))
+        finally:
+            self._on_the_way[p.coin] -= 1
+        self._drain()
+        for coin in ([p.coin] if p.coin is not None else sorted(self.sim.books)):
+            self._protect(coin)
+        if p.rec is not None:
+            self._mark_done(p.rec)
+
+    def _answer(self, p: _Pending, action: dict, answer: dict) -> None:
+        if p.rec is None:   # the coin's protection
+            statuses = answer.get("response", {}).get("data", {}).get("statuses", []) \
+                if answer.get("status") == "ok" else [{"error": answer.get("response")}]
+            self.protection_refused += sum(1 for st in statuses if isinstance(st, dict) and "error" in st
+                                           and action["type"] != "cancelByCloid")
             return
-        answer = self._exchange(action)
         if answer.get("status") != "ok":
             p.rec.rejected.append(f"{p.kind}: {answer.get('response')}")
             if p.kind in BUILDERS:
@@ -296,8 +355,53 @@ class Backtest:
             refused = self.ledger.on_answer(p.rec, p.legs, statuses)
             if p.kind == "place_bracket" and any(leg.name == "entry" for leg in refused):
                 self._cancel_orphans(p, refused)
-        self._drain()
-        self._mark_done(p.rec)
+            elif p.kind == "place_bracket" and p.target is not None and "filled" in statuses[0]:
+                t = p.target
+                self.targets[t.coin] = merge(self.targets.get(t.coin), t) if p.add else t
+
+    # -- the coin's protection ------------------------------------------------------------------
+
+    def _protect(self, coin: str) -> None:
+        """Plan the coin's stop and take-profit against its position now (as the live keeper
+        does), unless an action that may change it is still on its way."""
+        if self._on_the_way.get(coin) or self._on_the_way.get(None) or coin not in self.markets:
+            return
+        market = self.markets[coin]
+        acct = self.sim.accounts[BACKTEST_USER]
+        pos = acct.positions.get(coin)
+        szi = float(pos.szi) if pos is not None else 0.0
+        legs = []
+        for o in self.sim.user_open_orders(BACKTEST_USER):
+            info = parse_cloid(o.cloid)
+            if o.coin == coin and o.trigger is not None and o.reduce_only and info and info.leg in KINDS:
+                legs.append(Leg(info.leg, o.cloid or "", coin, o.is_buy, float(o.sz), float(o.limit_px),
+                                reduce_only=True, trigger_px=float(o.trigger.trigger_px), oid=o.oid,
+                                state="waitingForTrigger"))
+        target = self.targets.get(coin)
+        if not szi:
+            self.targets.pop(coin, None)
+            target = None
+        elif target is None or target.is_long != (szi > 0):
+            self._protect_seq += 1
+            atr = self.pipe.coins[coin].features.values.get("atr_1m") if coin in self.pipe.coins else None
+            target = self.targets[coin] = fallback_target(
+                coin, szi, float(pos.entry_px), legs, market, self.cfg.bracket,  # type: ignore[union-attr]
+                f"protect.{coin}.{self.now_ms}.{self._protect_seq}",
+                atr=float(atr) if isinstance(atr, (int, float)) and atr > 0 else None)
+        try:
+            plan = plan_protection(szi, target, legs, market, self.cfg.bracket, self._protective_cloid(target))
+        except Refused:
+            return
+        for step in plan.steps(market):
+            self.ledger.register(None, step.legs)
+            self._send(step.action, None, step.legs, PROTECT, coin=coin)
+
+    def _protective_cloid(self, target: ProtectionTarget | None) -> Callable[[str], str]:
+        def new(kind: str) -> str:
+            assert target is not None
+            rev = self._revisions[target.source] = self._revisions.get(target.source, 0) + 1
+            return cloid_for(target.source, f"{kind}.{rev}")
+        return new
 
     def _exchange(self, action: dict) -> dict:
         """``/exchange`` as the simulator answers it, at the current time, signer = our account."""
@@ -313,7 +417,7 @@ class Backtest:
             asset = self.markets[orphans[0].coin].asset
             action = {"type": "cancelByCloid",
                       "cancels": [{"asset": asset, "cloid": leg.cloid} for leg in orphans]}
-            self._send(action, p.rec, orphans, "cancel_orphans")
+            self._send(action, p.rec, orphans, "cancel_orphans", coin=orphans[0].coin)
 
     def _mark_done(self, rec: TriggerRecord) -> None:
         """Note when a trigger's position is back to flat (or never opened). Its slot under the

@@ -2,14 +2,15 @@
 
 The simulated account nets every trigger's orders into one position per coin (one-way mode),
 so its realized PnL (against the account's average entry) cannot say which trigger earned
-what. The ledger splits each fill the way the netting acts on it. A fill of one of a trigger's
-orders (found by the cloid, which ``tripwire.hotpath.execution.orders.cloid_for`` derives from the
-trigger id and the leg) first reduces that trigger's own opposite position, then the opposite
-positions of other triggers, oldest first, and only the rest opens or extends its own. So when
-a short trigger's entry meets an earlier long's position, the exchange closes that long, and so
-does the ledger: the long's PnL is realized at that fill's price and the short holds only the
-remainder. Each part moves the position and cash of the trigger it is booked to; the fee stays
-with the trigger whose order paid it (at the simulator's rates, unrounded).
+what. The ledger books each fill with the hot path's own rule
+(:class:`tripwire.hotpath.execution.attribution.Attribution`, docs/EXECUTION.md): a fill of a
+trigger's own entry, limit, hedge or close (found by the cloid,
+``tripwire.hotpath.execution.orders.cloid_for``) first reduces that trigger's own opposite lot,
+then the other triggers' opposite lots, oldest first, and opens or extends its own lot with the
+rest; a fill of the coin's stop or take-profit — one each per coin, sized to the net position,
+so shared by every trigger holding it — closes the lots oldest first, and every trigger it
+closed counts that TP or SL as hit. The fee of a trigger's own fill stays with it, a shared
+fill's is split in proportion (at the simulator's rates, unrounded).
 
 A trigger's PnL is ``cash + position × mark − fees``. Every fill's whole size and cash are booked,
 so the triggers' positions always add up to the account's, and their PnLs to the account's
@@ -24,7 +25,9 @@ from decimal import Decimal
 from typing import Iterable
 
 from tripwire.contracts.events import TriggerFired
+from tripwire.hotpath.execution.attribution import Attribution, Holding
 from tripwire.hotpath.execution.orders import Leg
+from tripwire.hotpath.execution.protection import KINDS
 from tripwire.sim.exchange.engine import Fees
 from tripwire.sim.exchange.wire import ZERO
 
@@ -47,12 +50,9 @@ class TriggerRecord:
     latency_ms: list[float] = field(default_factory=list)   # one sample per action sent
     entry_filled: Decimal = ZERO
     entry_failed: bool = False   # the exchange refused the entry (IOC with nothing to take, margin…)
-    # coin → signed size booked to this record: one coin for a trigger; a breaker's flatten
-    # may touch several
-    positions: dict[str, Decimal] = field(default_factory=dict)
-    cash: Decimal = ZERO
-    fees: Decimal = ZERO
-    fills: int = 0
+    # what is booked to this record (Attribution): lots by coin — one coin for a trigger; a
+    # breaker's flatten may touch several — cash, fees, fills
+    holding: Holding = field(default_factory=lambda: Holding("", cash=ZERO, fees=ZERO))
     tp_hit: bool = False
     sl_hit: bool = False
     done_ms: int | None = None
@@ -60,13 +60,28 @@ class TriggerRecord:
     pseudo: bool = False   # orders no trigger placed (a breaker's cancel-all / flatten)
 
     @property
+    def positions(self) -> dict[str, Decimal]:
+        return self.holding.lots
+
+    @property
+    def cash(self) -> Decimal:
+        return self.holding.cash  # type: ignore[no-any-return]
+
+    @property
+    def fees(self) -> Decimal:
+        return self.holding.fees  # type: ignore[no-any-return]
+
+    @property
+    def fills(self) -> int:
+        return self.holding.fills
+
+    @property
     def flat(self) -> bool:
-        return all(v == 0 for v in self.positions.values())
+        return self.holding.flat
 
     def pnl(self, marks: dict[str, Decimal]) -> Decimal:
         """Net of fees, open positions at ``marks``."""
-        return self.cash + sum((sz * marks[c] for c, sz in self.positions.items() if sz != 0),
-                               ZERO) - self.fees
+        return self.holding.pnl(marks)  # type: ignore[no-any-return]
 
     @property
     def filled(self) -> bool:
@@ -102,13 +117,14 @@ class TriggerRecord:
 class Ledger:
     def __init__(self, fees: Fees) -> None:
         self.fees = fees
+        self.attribution: Attribution = Attribution(ZERO)
         self.records: dict[str, TriggerRecord] = {}
-        self._legs: dict[str, tuple[TriggerRecord, str]] = {}
-        self._holders: dict[str, list[TriggerRecord]] = {}   # coin → records holding it, oldest first
+        self._legs: dict[str, tuple[TriggerRecord | None, str]] = {}   # cloid → (owner, leg)
         self.unattributed_fills = 0
 
     def open(self, ev: TriggerFired) -> TriggerRecord:
-        rec = TriggerRecord(ev.trigger_id, ev.rule, ev.coin, ev.side, ev.exch_ts_ns // 1_000_000)
+        rec = TriggerRecord(ev.trigger_id, ev.rule, ev.coin, ev.side, ev.exch_ts_ns // 1_000_000,
+                            holding=self.attribution.holding(ev.trigger_id))
         self.records[ev.trigger_id] = rec
         return rec
 
@@ -116,13 +132,15 @@ class Ledger:
         """A record for orders no trigger placed (a breaker's flatten), so every fill is counted."""
         rec = self.records.get(trigger_id)
         if rec is None:
-            rec = self.records[trigger_id] = TriggerRecord(trigger_id, rule, coin, "", now_ms,
-                                                           pseudo=True)
+            rec = self.records[trigger_id] = TriggerRecord(
+                trigger_id, rule, coin, "", now_ms, pseudo=True,
+                holding=self.attribution.holding(trigger_id))
         return rec
 
-    def register(self, rec: TriggerRecord, legs: Iterable[Leg]) -> None:
+    def register(self, rec: TriggerRecord | None, legs: Iterable[Leg]) -> None:
+        """Legs whose fills are ``rec``'s own; a stop or take-profit is the coin's (shared)."""
         for leg in legs:
-            self._legs[leg.cloid] = (rec, leg.name)
+            self._legs[leg.cloid] = (None if leg.name in KINDS else rec, leg.name)
 
     def on_answer(self, rec: TriggerRecord, legs: list[Leg], statuses: list) -> list[Leg]:
         """The exchange's statuses for one order action (same order as ``legs``); returns the
@@ -136,44 +154,26 @@ class Ledger:
                     rec.entry_failed = True
         return refused
 
-    def on_fill(self, fill: dict) -> TriggerRecord | None:
+    def on_fill(self, fill: dict) -> list[TriggerRecord]:
+        """Book one fill; the records it moved."""
         found = self._legs.get(fill.get("cloid", ""))
         if found is None:
             self.unattributed_fills += 1
-            return None
-        rec, leg = found
+            return []
+        owner, leg = found
         px, sz = Decimal(fill["px"]), Decimal(fill["sz"])
-        signed = sz if fill["side"] == "B" else -sz
-        coin = fill["coin"]
-        holders = self._holders.setdefault(coin, [])
-        left = signed
-        for other in [rec] + [h for h in holders if h is not rec]:
-            pos = other.positions.get(coin, ZERO)
-            if left == 0:
-                break
-            if pos != 0 and (pos > 0) != (left > 0):
-                part = min(abs(pos), abs(left)) * (1 if left > 0 else -1)
-                self._book(other, coin, part, px)
-                left -= part
-        if left != 0:
-            self._book(rec, coin, left, px)
         # the simulator's own fee formula, unrounded (the fill record shows it to 6 decimals)
-        rec.fees += px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
-        rec.fills += 1
-        if leg in ENTRY_LEGS:
-            rec.entry_filled += sz
-        elif leg == "tp":
-            rec.tp_hit = True
-        elif leg == "sl":
-            rec.sl_hit = True
-        return rec
-
-    def _book(self, rec: TriggerRecord, coin: str, signed: Decimal, px: Decimal) -> None:
-        before = rec.positions.get(coin, ZERO)
-        rec.positions[coin] = after = before + signed
-        rec.cash -= signed * px
-        holders = self._holders[coin]
-        if before == 0 and after != 0:
-            holders.append(rec)
-        elif before != 0 and after == 0:
-            holders.remove(rec)
+        fee = px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
+        parts = self.attribution.book(owner.trigger_id if owner else None, fill["coin"],
+                                      fill["side"] == "B", px, sz, fee)
+        moved = []
+        for holder, _part in parts:
+            rec = self.records.get(holder) or self.open_pseudo(holder, holder, fill["coin"], fill["time"])
+            moved.append(rec)
+            if leg == "tp":
+                rec.tp_hit = True
+            elif leg == "sl":
+                rec.sl_hit = True
+        if owner is not None and leg in ENTRY_LEGS:
+            owner.entry_filled += sz
+        return moved
