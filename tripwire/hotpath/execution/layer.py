@@ -268,10 +268,13 @@ class OrderLayer:
 
     def _fill_known(self, f: Any, leg: Leg | None) -> None:
         """A fill whose leg is known (or given up on): attributed, then published."""
+        self._attribute(f, leg)
+        self.events.fill(f, leg)
+
+    def _attribute(self, f: Any, leg: Leg | None) -> None:
         owner = (leg.trigger_id if leg is not None and not leg.external and leg.name in _OWN_LEGS
                  else None)
         self.attribution.book(owner, f.coin, f.is_buy, f.px, f.sz, f.fee)
-        self.events.fill(f, leg)
 
     def _adopt_orphans(self, max_age_s: float | None = None) -> None:
         """Fills waiting for their order id: publish those whose leg is now known (and, with
@@ -439,16 +442,27 @@ class OrderLayer:
         re-armed. Returns what it did (also kept as ``last_reconcile`` for the status)."""
         t0 = time.monotonic()
         self.account.set_positions(snapshot.positions)
-        missed = [f for f in snapshot.fills if not self.account.seen(f.tid)]
+        # At start-up the fills are history from before this process; after a reconnect they
+        # are the ones missed while cut off: those move the triggers' lots (not the events,
+        # as before: the user channels' snapshot does not replay them either).
+        missed = [] if self.last_reconcile is None else [f for f in snapshot.fills
+                                                          if not self.account.seen(f.tid)]
         for f in snapshot.fills:
             self.account.mark_seen(f.tid)
         self._publish_legs(self.tracker.on_fills(snapshot.fills))
         for f in missed:
-            self._fill_known(f, self.tracker.leg_by_oid(f.oid))
-        for p in snapshot.positions:   # a position found, not traded by us (a restart)
-            gap = p.szi - self.attribution.position(p.coin)
-            if abs(gap) > 1e-12:
-                self.attribution.book(None, p.coin, gap > 0, p.entry_px, abs(gap), 0.0)
+            self._attribute(f, self.tracker.leg_by_oid(f.oid))
+        # What the triggers' lots do not explain (a position found at a restart, fills older
+        # than the lookback) is booked to ``unattributed``, at the entry price (at the mid for
+        # a position gone), so the lots always add up to the exchange's positions.
+        held = {p.coin: p for p in snapshot.positions}
+        lotted = {c for h in self.attribution.holdings.values() for c, sz in h.lots.items() if sz}
+        for coin in sorted(set(held) | lotted):
+            p = held.get(coin)
+            gap = (p.szi if p else 0.0) - self.attribution.position(coin)
+            px = p.entry_px if p else self._mids().get(coin)
+            if abs(gap) > 1e-12 and px:
+                self.attribution.book(None, coin, gap > 0, px, abs(gap), 0.0)
         adopted, external, phantoms = await self._take_over_orders(snapshot.open_orders)
         flattened = await self._protect_positions(snapshot)
         await self._deadman_tick()
