@@ -65,6 +65,7 @@ def test_the_demo_ends_with_a_non_empty_report(finished):
     assert report["triggers_fired"] >= 1, out[-3000:]
     assert report["simulator"]["fills"] >= 1
     assert report["decisions_applied"] >= 1
+    assert report["one_way"]["violations"] == []   # no stop/take-profit outlives its position
     assert report["store_rows"].get("triggers", 0) >= 1
     assert report["store_rows"].get("decisions", 0) >= 1
     assert report["store_rows"].get("trades", 0) >= 1

@@ -35,15 +35,19 @@ def build_report(seen: Seen, ports: dict[str, int], run_dir: Path, commands_addr
     try:
         status = _command("status", commands_address)
         user = status.get("account_address")
+        execution = status.get("execution") or {}
         report["hot_path"] = {"trading_state": status["risk"]["state"],
                               "connection": status.get("connection", {}).get("state"),
-                              "open_orders": len((status.get("execution") or {})
-                                                 .get("open_orders", []))}
+                              "open_orders": len(execution.get("open_orders", []))}
+        report["pnl_by_trigger"] = execution.get("pnl_by_trigger", {})
         if user:
             fills = _post_json(sim + "/info", {"type": "userFills", "user": user})
             report["simulator"] = {"account": user, "fills": len(fills),
                                    "open_orders": len(_post_json(sim + "/info", {
                                        "type": "openOrders", "user": user}))}
+            report["one_way"] = one_way_check(
+                _post_json(sim + "/info", {"type": "clearinghouseState", "user": user}),
+                _post_json(sim + "/info", {"type": "frontendOpenOrders", "user": user}))
     except Exception as e:  # noqa: BLE001 - the report says what it could not read
         report["hot_path_error"] = str(e)
     try:
@@ -71,6 +75,23 @@ def build_report(seen: Seen, ports: dict[str, int], run_dir: Path, commands_addr
     }
     report["api_key"] = api_key  # a throwaway key for this demo's API only
     return report
+
+
+def one_way_check(clearinghouse_state: Any, frontend_open_orders: Any) -> dict[str, Any]:
+    """The simulator's account against the one-way invariant (docs/EXECUTION.md): per coin, at
+    most one stop and one take-profit, each no larger than the position, none when flat."""
+    from tripwire.hotpath.execution.orders import Leg
+    from tripwire.hotpath.execution.protection import check_invariant
+    from tripwire.hotpath.feed.reconcile import parse_clearinghouse_state, parse_open_orders
+
+    positions = {p.coin: p.szi for p in parse_clearinghouse_state(clearinghouse_state)[0]}
+    legs = [Leg("tp" if "Take Profit" in o.order_type else "sl", o.cloid or "", o.coin, o.is_buy,
+                o.sz, o.limit_px, reduce_only=o.reduce_only, trigger_px=o.trigger_px,
+                state="waitingForTrigger")
+            for o in parse_open_orders(frontend_open_orders) if o.is_trigger]
+    problems = [f"{c}: {why}" for c in sorted(set(positions) | {leg.coin for leg in legs})
+                if (why := check_invariant(positions.get(c, 0.0), [g for g in legs if g.coin == c], 8))]
+    return {"positions": positions, "protective_orders": len(legs), "violations": problems}
 
 
 def scrape_metrics(ports: dict[str, int], api_key: str, names_file: Path) -> dict[str, Any]:
@@ -115,6 +136,20 @@ def format_report(r: dict[str, Any], path: Path) -> str:
         lines.append(f"account            equity {a.get('equity', 0):,.2f}  realized "
                      f"{a.get('realized_pnl', 0):+,.2f}  fees {a.get('fees', 0):,.2f}  "
                      f"unrealized {a.get('unrealized_pnl', 0):+,.2f}")
+    if "one_way" in r:
+        w = r["one_way"]
+        held = ", ".join(f"{c} {sz:+g}" for c, sz in w["positions"].items()) or "flat"
+        lines.append(f"one-way check      {held}, {w['protective_orders']} stop/take-profit orders: "
+                     + ("; ".join(w["violations"]) if w["violations"]
+                        else "none outlives or exceeds its position"))
+    if r.get("pnl_by_trigger"):
+        # docs/EXECUTION.md: each trigger's lot on the one-way position; the coin's shared
+        # stop and target close lots oldest first
+        lines.append("PnL by trigger     (net of fees, open lots at the mid)")
+        for tid, row in r["pnl_by_trigger"].items():
+            pnl = "   n/a" if row.get("pnl") is None else f"{row['pnl']:+,.2f}"
+            held = ", ".join(f"{sz:+g} {c}" for c, sz in row.get("lots", {}).items()) or "flat"
+            lines.append(f"  {tid:<54} {pnl:>9}  {held}")
     if r.get("breakers"):
         lines.append(f"breakers tripped   {', '.join(r['breakers'])}")
     if "store_rows" in r:

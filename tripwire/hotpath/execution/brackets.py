@@ -12,7 +12,9 @@ Price choices (why):
 * TP/SL are exchange trigger orders (``isMarket``) grouped ``normalTpsl`` with the entry in one
   action: one nonce, one signature, one round trip, and the exchange arms them only once the
   entry fills. Their limit price is the trigger price ∓ ``trigger_slippage_frac`` (the worst
-  price the market-style fill may take).
+  price the market-style fill may take). That is for a coin with no position: a trigger that
+  *adds* to a same-side position sends its entry alone, since the coin already has its one stop
+  and take-profit, which :mod:`.protection` re-sizes (docs/EXECUTION.md, one-way netting).
 * The stop is at least ``min_sl_atr`` (0.7) ATR from the reference price, and is rounded
   *away* from it, so tick rounding can never make it tighter than that.
 * Sizes are rounded *down* to the lot, so an order never exceeds its size budget.

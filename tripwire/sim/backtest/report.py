@@ -221,11 +221,13 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
         _table(["trigger", "side", "fired", "outcome", "entry filled", "latency ms", "PnL",
                 "refusals / rejections"], trig_rows),
         f"<h2>Breaker trips</h2><ul>{trips}</ul>",
-        "<p class=\"note\">The account nets every trigger on a coin, as the exchange does: a fill "
-        "first closes its own trigger's opposite position, then other triggers' (oldest first), "
-        "and opens the rest. A trigger's PnL is its booked cash flow + its position at the last "
-        "mark − the fees its orders paid; outcome <i>closed</i> = netted out by another trigger's "
-        "order or a breaker. Funding is charged on the netted position and shown apart.</p>",
+        "<p class=\"note\">The account nets every trigger on a coin, as the exchange does: a "
+        "trigger against the open position is refused, a same-side one adds, and the coin's one "
+        "stop and take-profit (sized to the net position) close the triggers' positions oldest "
+        "first. A trigger's PnL is its booked cash flow + its position at the last mark − its "
+        "fees (a shared stop's split in proportion); outcome <i>closed</i> = closed by a "
+        "breaker's flatten or a hedge. Funding is charged on the netted position and shown "
+        "apart.</p>",
         "</body></html>",
     ])
 
