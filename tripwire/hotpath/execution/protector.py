@@ -57,8 +57,12 @@ class Protector:
         left for the builder to refuse)."""
         if trigger.side not in ("long", "short"):
             return OPEN
-        working = [leg.is_buy for leg in self.tracker.open_legs(trigger.coin)
-                   if leg.name in ENTRY_LEGS and not leg.reduce_only]
+        # entries still open, and entries the exchange has filled whose fills the account has
+        # not seen yet (the answer outran the user channel): both are the position's side
+        working = [leg.is_buy for leg in self.tracker.legs()
+                   if leg.coin == trigger.coin and leg.name in ENTRY_LEGS and not leg.reduce_only
+                   and not leg.external
+                   and (leg.is_open or leg.filled_sz > leg.channel_filled + 1e-12)]
         return stance(trigger.coin, trigger.side == "long",
                       exposure.positions.get(trigger.coin, 0.0), working)
 
