@@ -149,3 +149,41 @@ def test_cancelling_one_of_two_triggers_closes_its_part_and_protection_follows(t
             assert pnl[first.trigger_id]["lots"] == {}          # A is flat, its PnL realized
             assert abs(pnl[b.trigger_id]["lots"]["BTC"] - pos_b) < 1e-9
     asyncio.run(go())
+
+
+def test_the_demo_hour_with_decisions_leaves_no_leg_behind(tmp_path):
+    """The demo's hour and rules, with decisions applied as the analysis would (an adjust that
+    halves the size and moves the exits, a cancel, a keep): throughout, and at the end, every
+    stop and take-profit matches the position it protects."""
+    decisions = [dict(go=True, sA=0.5, confA=0.6, prob_cont=0.6, tp_atr=2.0, sl_atr=1.5, size_scale=0.5),
+                 dict(go=False, sA=0.0, confA=0.6, prob_cont=0.4),
+                 dict(go=True, sA=0.5, confA=0.6, prob_cont=0.6)]
+
+    async def go():
+        async with rig(tmp_path) as r:
+            hp, applied = r.proc.hp, []
+
+            async def analyse() -> None:
+                while True:
+                    for tid in list(hp.recent):
+                        if tid not in hp.decisions and tid in hp.pipeline.triggers.active:
+                            d = Decision(trigger_id=tid, **decisions[len(applied) % len(decisions)])
+                            applied.append((tid, await hp.apply_decision(d)))
+                    await asyncio.sleep(0.005)
+            analysis = asyncio.create_task(analyse())
+            try:
+                async with InvariantWatch(r) as watch:
+                    await r.replay(SPEED)
+                    await settled(r)
+                    await asyncio.sleep(1.0)
+                    await settled(r)
+            finally:
+                analysis.cancel()
+            assert len(applied) >= 2, applied
+            assert invariant_violation(r) is None
+            positions, legs = sim_legs(r)
+            szi = positions.get("BTC", 0.0)
+            assert sorted(leg.name for leg in legs) == (["sl", "tp"] if szi else [])
+            assert all(leg.sz == abs(szi) for leg in legs)
+            assert watch.longest_s < 1.0, (watch.longest_s, watch.seen)
+    asyncio.run(go())

@@ -58,6 +58,7 @@ log = logging.getLogger("tripwire.orders")
 
 ORDER_ACTIONS = ("place_bracket", "place_limit", "hedge")
 ORPHAN_S = 5.0
+DECISION_WAIT_S = 2.0   # a decision waits this long at most for its trigger's orders to settle
 PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"   # what a reconcile does with a naked position
 # A trigger's own orders: their fills are its own (attribution); a stop, a take-profit, a
 # flatten or a hand-made order is shared by every trigger holding the coin.
@@ -91,6 +92,7 @@ class OrderLayer:
             rule_params=self._rule_params, now_ms=self._exch_ms)
         self.account = Account()
         self.attribution: Attribution = Attribution()
+        self._placing: dict[str, asyncio.Task] = {}   # trigger id → its order task in flight
         self.phantoms = 0                      # orders removed because the exchange did not know them
         self.last_reconcile: dict[str, Any] | None = None
         self.deadman = deadman
@@ -198,7 +200,9 @@ class OrderLayer:
 
     def on_trigger(self, ev: TriggerFired) -> None:
         if any(name in ORDER_ACTIONS for name, _ in ev.actions):
-            self._spawn(self._protect(ev), f"orders for {ev.trigger_id}")
+            task = self._spawn(self._protect(ev), f"orders for {ev.trigger_id}")
+            self._placing[ev.trigger_id] = task
+            task.add_done_callback(lambda _t: self._placing.pop(ev.trigger_id, None))
 
     async def _protect(self, ev: TriggerFired) -> None:
         for name, params in ev.actions:
@@ -299,6 +303,7 @@ class OrderLayer:
 
     async def _decide(self, ev: TriggerFired, d: Decision) -> dict[str, Any]:
         self.tick_to_decision.observe((self._clock_ns() - ev.recv_ts_ns) / 1e9)
+        await self._settle_trigger(ev.trigger_id)
         orders = self.tracker.get(ev.trigger_id)
         if orders is None:
             return {"orders": "none placed for this trigger"}
@@ -313,6 +318,18 @@ class OrderLayer:
             plan = await self.protector.adjust(d, mid, self.exposure())
         self._publish_legs(orders.legs.values())
         return self._summarise(plan)
+
+    async def _settle_trigger(self, trigger_id: str, timeout_s: float = DECISION_WAIT_S) -> None:
+        """Before a decision acts on a trigger: its orders answered, and their fills seen by the
+        account (a close is sized to, and risk-checked against, the position they made)."""
+        placing = self._placing.get(trigger_id)
+        if placing is not None:
+            await asyncio.wait([placing], timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        orders = self.tracker.get(trigger_id)
+        while orders is not None and time.monotonic() < deadline and any(
+                leg.filled_sz > leg.channel_filled + 1e-12 for leg in orders.legs.values()):
+            await asyncio.sleep(0.005)
 
     # -- cancel all / flatten -----------------------------------------------------------------
 
