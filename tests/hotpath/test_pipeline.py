@@ -218,3 +218,20 @@ def test_time_faults_untradable_and_lag_are_exported_zeros_included():
     assert 'tripwire_hotpath_untradable_total{reason="stale"} 3.0' in text
     assert 'tripwire_hotpath_untradable_total{reason="time_jump"} 0.0' in text
     assert 'tripwire_hotpath_coin_ws_lag_seconds{coin="BTC"} 2.8' in text
+
+
+def test_the_lag_breaker_is_judged_on_the_book_that_shows_the_lag(hour):
+    # A hot path behind its socket reads its queued frames before any timer runs: the book
+    # that arrives 2.8 s late trips the breaker itself, and one on time lifts it.
+    hp = HotPath(SETTINGS, RiskManager(load_risk_config("config/risk.yaml")))
+    trips = []
+    hp.on_trips = trips.extend
+    books = [m for m, _ in hour if m["channel"] == "l2Book"][:40]
+    t0 = books[0]["data"]["time"]
+    for i, book in enumerate(books):
+        late_ms = 2_800 if 20 <= i < 30 else 0
+        hp.on_frame(orjson.dumps(book), (book["data"]["time"] - t0 + 40 + late_ms) * 1_000_000)
+        if i == 20:
+            assert [t.breaker for t in trips] == ["ws_lag"] and hp.risk.lagging is not None
+            assert hp.status()["risk"]["breakers"]["ws_lag"]["action"] == "open_nothing"
+    assert len(trips) == 1 and hp.risk.lagging is None

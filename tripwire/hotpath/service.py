@@ -87,6 +87,10 @@ class HotPath:
         self.started_ns = clock_ns()
         self.last_frame_ns = 0
         self.status_extra: Callable[[], dict[str, Any]] | None = None  # the process's own state
+        # Breaker trips judged here (ws_lag, on every book) go to the process, which carries
+        # them out and counts them; on their own they are only published.
+        self.on_trips: Callable[[list[Trip]], None] = self._publish_trips
+        self._lag_trip_ms = risk.cfg.breakers.ws_lag.max_ws_lag_ms
         # record type → handler returning the triggers it fired; a type not listed (pong,
         # subscription acknowledgements…) is counted and dropped.
         self._routes: dict[type, Callable[[Any, int], list[TriggerFired]]] = {
@@ -127,7 +131,16 @@ class HotPath:
     def _on_book(self, rec: BookSnapshot, recv_ns: int) -> list[TriggerFired]:
         fired = self.pipeline.on_record(rec, recv_ns)
         self.events.book(rec, recv_ns)
+        # The lag breaker is judged on the book that shows the lag, not on a timer: a hot path
+        # behind its socket reads a burst of queued frames before any timer gets to run.
+        if self.pipeline.coins[rec.coin].clock.lag_ms > self._lag_trip_ms or self.risk.lagging:
+            trips = self.risk.on_ws_lag(max(self.pipeline.ws_lag_ms().values(), default=0.0))
+            if trips:
+                self.on_trips(trips)
         return fired
+
+    def _publish_trips(self, trips: list[Trip]) -> None:
+        self.events.trips(trips, self.risk.snapshot())
 
     def _on_trades(self, rec: Trades, recv_ns: int) -> list[TriggerFired]:
         fired = self.pipeline.on_record(rec, recv_ns)

@@ -132,6 +132,7 @@ class HotPathProcess:
                 atr=lambda coin: _atr(hp, coin), unprotected=ex.unprotected_positions)
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
             hp.status_extra = self.status_extra
+            hp.on_trips = self._on_trips
             self.hp, self.layer = hp, layer
             hp.register_commands(server)
             reconciler = Reconciler(self.endpoints.order_url, self.user)
