@@ -61,10 +61,13 @@ def reset(sim: RunningServer, user: str) -> None:
 
 async def fired_to_written(sim: RunningServer, gw: Gateway, tag: str) -> list[int]:
     prot = Protector(gw, RiskManager(RiskConfig()), gw.markets, OrderTracker())
+    prot.keeper.stop()   # measured: placing a bracket; the coin's protection keeper stays out
     exposure = Exposure(10_000.0)
     out = []
     for i in range(WARMUP + N):
         reset(sim, gw.user)
+        # the account was reset: a flat coin again, so every bracket is an opening one
+        prot.tracker = prot.keeper.tracker = OrderTracker()
         trig = TriggerFired(f"{tag}-{i}", "squeeze_up", "ETH", "long", {"atr_1m": 10.0},
                             [("place_bracket", {})], 0, 0, time.monotonic_ns())
         plan = await prot.place_bracket(trig, {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0},

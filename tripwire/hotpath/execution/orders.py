@@ -200,6 +200,9 @@ class OrderTracker:
         self.external: dict[int, Leg] = {}   # by oid
         self._by_cloid: dict[str, Leg] = {}
         self._by_oid: dict[int, Leg] = {}
+        # coin → our opening legs that may still move the position (pruned as they settle):
+        # what the one-way rule reads on every trigger, kept small so it is cheap to read
+        self._entries: dict[str, list[Leg]] = {}
 
     def get(self, trigger_id: str) -> TriggerOrders | None:
         return self.triggers.get(trigger_id)
@@ -230,9 +233,21 @@ class OrderTracker:
             self._by_cloid[leg.cloid.lower()] = leg
 
     def index(self, leg: Leg) -> None:
+        if leg.cloid not in self._by_cloid and leg.name in ("entry", "limit") and not leg.reduce_only:
+            self._entries.setdefault(leg.coin, []).append(leg)
         self._by_cloid[leg.cloid] = leg
         if leg.oid is not None:
             self._by_oid[leg.oid] = leg
+
+    def working_entries(self, coin: str) -> list[Leg]:
+        """Our entries on ``coin`` that may still move its position: open (or in flight), or
+        filled by the exchange's answer with fills the user channels have not brought yet."""
+        legs = self._entries.get(coin)
+        if not legs:
+            return []
+        legs[:] = [leg for leg in legs
+                   if leg.is_open or leg.filled_sz > leg.channel_filled + 1e-12]
+        return list(legs)
 
     def leg_by_cloid(self, cloid: str) -> Leg | None:
         return self._by_cloid.get(cloid.lower())

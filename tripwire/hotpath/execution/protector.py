@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
-from tripwire.hotpath.execution.brackets import (ENTRY_LEGS, BracketConfig, Plan, Step,
+from tripwire.hotpath.execution.brackets import (BracketConfig, Plan, Step,
                                                  build_adjust, build_bracket, build_cancel,
                                                  build_hedge, build_limit)
 from tripwire.hotpath.execution.keeper import ProtectionKeeper
@@ -59,10 +59,7 @@ class Protector:
             return OPEN
         # entries still open, and entries the exchange has filled whose fills the account has
         # not seen yet (the answer outran the user channel): both are the position's side
-        working = [leg.is_buy for leg in self.tracker.legs()
-                   if leg.coin == trigger.coin and leg.name in ENTRY_LEGS and not leg.reduce_only
-                   and not leg.external
-                   and (leg.is_open or leg.filled_sz > leg.channel_filled + 1e-12)]
+        working = [leg.is_buy for leg in self.tracker.working_entries(trigger.coin)]
         return stance(trigger.coin, trigger.side == "long",
                       exposure.positions.get(trigger.coin, 0.0), working)
 
