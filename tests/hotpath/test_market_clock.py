@@ -115,3 +115,11 @@ def test_a_confirmed_candidate_says_so():
     c.observe(T0 + HOUR_MS, 0)
     c.observe(T0, 0)
     assert c.observe(T0 + 500, 0) == NEW_TIMELINE and c.from_candidate
+
+
+def test_a_late_message_on_a_feed_that_follows_the_wall_clock_is_never_a_new_timeline():
+    wall_offset_ns = T0 * MS  # the receive clock reads 0 at T0
+    c = MarketClock(wall_offset_ns)
+    c.observe(T0 + 500, 0)  # the exchange's clock half a second ahead of ours
+    late = T0 + 500 - MAX_BEHIND_MS - 100
+    assert c.observe(late, 0) == TIME_JUMP and c.exch_ms == T0 + 500

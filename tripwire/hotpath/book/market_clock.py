@@ -49,8 +49,10 @@ MAX_AHEAD_MS = 60_000
 # from before a reconnect is seconds old at most.
 MAX_BEHIND_MS = 10_000
 # An exchange time this close to the wall clock at receipt is the real exchange's: latency and
-# clock error are well under a second live, and a backlog worth seconds has its own breaker.
-WALL_SKEW_MS = 10_000
+# clock error are well under a second live (a backlog worth seconds has its own breaker). Kept
+# well inside MAX_BEHIND_MS, so a late message on a timeline that follows the wall clock never
+# passes for a new timeline.
+WALL_SKEW_MS = 2_000
 # How fast the lag baseline may rise, in ms per ms of local time: 10 ms a second. A backlog
 # grows far faster (a hot path 20 % short of its feed rate falls ~200 ms behind a second), and
 # a baseline set by one early sample is forgotten within minutes.
