@@ -88,6 +88,7 @@ class ProtectionKeeper:
         self._retry_s: dict[str, float] = {}
         self._runner: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._timers: set[asyncio.Task] = set()
         self._defaults = 0
         self.stopped = False
 
@@ -105,6 +106,11 @@ class ProtectionKeeper:
 
     def busy(self, coin: str) -> bool:
         return self._busy.get(coin, 0) > 0
+
+    def sending(self, coin: str) -> bool:
+        """An order on ``coin`` may be on its way: an entry or close, or our own sync."""
+        lock = self._locks.get(coin)
+        return self.busy(coin) or (lock is not None and lock.locked())
 
     def set_target(self, target: ProtectionTarget, add: bool = False) -> None:
         """New stop/target prices for ``target.coin``; ``add``: merged with the current ones
@@ -127,6 +133,8 @@ class ProtectionKeeper:
         """Shutdown: send nothing more."""
         self.stopped = True
         self._dirty.clear()
+        for timer in list(self._timers):
+            timer.cancel()
 
     async def settle(self, timeout_s: float = 10.0) -> None:
         """Wait until every requested coin has been handled (tests, shutdown)."""
@@ -158,7 +166,10 @@ class ProtectionKeeper:
             await asyncio.sleep(self._retry_s[coin])
             self.request(coin)
 
-        self._spawn(later())
+        # a timer, not work in progress: settle() does not wait for it
+        timer = asyncio.get_running_loop().create_task(later())
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
 
     # -- one coin ------------------------------------------------------------------------------
 
@@ -174,6 +185,8 @@ class ProtectionKeeper:
             return None
         lock = self._locks.setdefault(coin, asyncio.Lock())
         async with lock:
+            if self.busy(coin):  # an entry went out while we waited for the lock
+                return None
             self.syncs += 1
             if not await self._settled(coin):
                 self._failed(coin, "an order's answer is still to come")

@@ -517,7 +517,7 @@ class OrderLayer:
             if leg.oid is None:
                 leg.oid = o.oid
                 self.tracker.index(leg)
-            if leg.state == "pending" and not self.keeper.busy(leg.coin):
+            if leg.state == "pending" and not self.keeper.sending(leg.coin):
                 leg.state = "waitingForTrigger" if o.is_trigger else "resting"  # its answer was lost
                 self._publish_legs([leg])
             if not leg.is_open:
@@ -541,7 +541,7 @@ class OrderLayer:
         counted. Returns the phantoms."""
         phantoms = 0
         for leg in legs:
-            if leg.state == "pending" and self.keeper.busy(leg.coin):
+            if leg.state == "pending" and self.keeper.sending(leg.coin):
                 continue  # still in flight: its answer will say
             was_open = leg.is_open
             st = await self.gateway.order_status(leg.oid if leg.external or not leg.cloid else leg.cloid)
