@@ -174,8 +174,19 @@ class ProtectionKeeper:
     # -- one coin ------------------------------------------------------------------------------
 
     def legs(self, coin: str) -> list[Leg]:
-        """Our open protective orders on ``coin``."""
-        return [leg for leg in self.tracker.open_legs(coin) if is_protective(leg)]
+        """Our open protective orders on ``coin``: not the TP/SL children of an entry still
+        resting (they protect nothing until it fills, and go with it if it is cancelled); a
+        child whose entry is done but still said to wait has missed its update, and counts."""
+        return [
+            leg
+            for leg in self.tracker.open_legs(coin)
+            if is_protective(leg) and not (leg.state == "waitingForFill" and self._entry_open(leg))
+        ]
+
+    def _entry_open(self, child: Leg) -> bool:
+        orders = self.tracker.get(child.trigger_id) if child.trigger_id else None
+        entry = orders.legs.get("entry") or orders.legs.get("limit") if orders else None
+        return entry is not None and entry.is_open
 
     async def sync(self, coin: str) -> ProtectionPlan | None:
         """Make ``coin``'s protection match its position now; the plan carried out, or None
