@@ -28,12 +28,27 @@ N_CONCURRENT = 3000
 CONCURRENCY = 16
 WARMUP = 200
 KEY = "bench-read-key-0123456789abcdef"
-ANALYZE = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000, "features": {
-    "cvd_slope_1m": 612_000.0, "cvd_slope_5m": 240_000.0, "funding_bps": -0.31,
-    "oi_change_pct_5m": 0.35, "trade_burst_zscore": 2.6, "book_imbalance": 0.32,
-    "liq_short_share_60s": 0.04, "liq_long_share_60s": 0.0, "near_vpvr_node": False,
-    "atr_bps": 6.0, "realized_vol_bps_1m": 4.0, "spread_bps": 0.4, "mid": 42_123.5,
-    "vwap_1m": 42_090.0}}
+ANALYZE = {
+    "trigger": "squeeze_up",
+    "symbol": "BTC",
+    "timestamp": 1704110400000,
+    "features": {
+        "cvd_slope_1m": 612_000.0,
+        "cvd_slope_5m": 240_000.0,
+        "funding_bps": -0.31,
+        "oi_change_pct_5m": 0.35,
+        "trade_burst_zscore": 2.6,
+        "book_imbalance": 0.32,
+        "liq_short_share_60s": 0.04,
+        "liq_long_share_60s": 0.0,
+        "near_vpvr_node": False,
+        "atr_bps": 6.0,
+        "realized_vol_bps_1m": 4.0,
+        "spread_bps": 0.4,
+        "mid": 42_123.5,
+        "vwap_1m": 42_090.0,
+    },
+}
 
 
 def _settings(run_dir: str) -> Any:
@@ -41,11 +56,11 @@ def _settings(run_dir: str) -> Any:
 
     return load_settings(
         "config/settings.yaml",
-        bus=BusSettings(run_dir=Path(run_dir), events=f"ipc://{run_dir}/ev.sock",
-                        commands=f"ipc://{run_dir}/cmd.sock"),
+        bus=BusSettings(run_dir=Path(run_dir), events=f"ipc://{run_dir}/ev.sock", commands=f"ipc://{run_dir}/cmd.sock"),
         api=ApiSettings(keys=(ApiKey(name="bench", key_env="TW_BENCH_KEY", scopes=("read",)),)),
         store={"uri": f"sqlite:///{run_dir}/store.sqlite"},
-        analysis={"model_file": None})
+        analysis={"model_file": None},
+    )
 
 
 def serve(run_dir: str, port: int) -> None:
@@ -66,11 +81,11 @@ def hot_path(run_dir: str) -> None:
     import orjson
 
     from tripwire.bus.commands import CommandServer
-    from tripwire.sim.replay.runner import replay_stream
+    from tripwire.config.settings import resolve_path
     from tripwire.hotpath.risk.config import load_risk_config
     from tripwire.hotpath.risk.manager import RiskManager
     from tripwire.hotpath.service import HotPath
-    from tripwire.config.settings import resolve_path
+    from tripwire.sim.replay.runner import replay_stream
 
     settings = _settings(run_dir)
     server = CommandServer(settings.bus.commands)
@@ -86,14 +101,13 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-async def _load(url: str, method: str, path: str, body: Any, n: int, concurrency: int
-                ) -> tuple[float, list[float]]:
+async def _load(url: str, method: str, path: str, body: Any, n: int, concurrency: int) -> tuple[float, list[float]]:
     """(wall seconds, per-request latencies in ms); every answer must be 200."""
     lat: list[float] = []
     todo = iter(range(n))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": KEY}, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": KEY}, limits=limits, timeout=30) as client:
+
         async def worker() -> None:
             for _ in todo:
                 t0 = time.perf_counter()
@@ -101,6 +115,7 @@ async def _load(url: str, method: str, path: str, body: Any, n: int, concurrency
                 lat.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
                     raise RuntimeError(f"{method} {path}: HTTP {r.status_code} {r.text[:200]}")
+
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - start, lat
@@ -116,8 +131,10 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="twb") as run_dir:
         port = _free_port()
-        procs = [subprocess.Popen([sys.executable, "-m", "bench.api", *args], cwd=root)
-                 for args in (("--hotpath", run_dir), ("--serve", run_dir, str(port)))]
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "bench.api", *args], cwd=root)
+            for args in (("--hotpath", run_dir), ("--serve", run_dir, str(port)))
+        ]
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -134,17 +151,22 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the hot path did not answer")
                 time.sleep(0.2)
-            print(f"{platform.machine()} {os.cpu_count()} CPUs, Python "
-                  f"{platform.python_version()}; uvicorn (1 worker), the hot path (ipc://) and "
-                  f"the httpx client each in its own process")
-            for label, method, path, body in (("GET /status", "GET", "/status", None),
-                                              ("POST /analyze (local model)", "POST",
-                                               "/analyze", ANALYZE)):
+            print(
+                f"{platform.machine()} {os.cpu_count()} CPUs, Python "
+                f"{platform.python_version()}; uvicorn (1 worker), the hot path (ipc://) and "
+                f"the httpx client each in its own process"
+            )
+            for label, method, path, body in (
+                ("GET /status", "GET", "/status", None),
+                ("POST /analyze (local model)", "POST", "/analyze", ANALYZE),
+            ):
                 asyncio.run(_load(url, method, path, body, WARMUP, 4))
                 for conc, n in ((1, N_SEQUENTIAL), (4, N_CONCURRENT), (CONCURRENCY, N_CONCURRENT)):
                     wall, lat = asyncio.run(_load(url, method, path, body, n, conc))
-                    print(f"  {label:<30} {conc:>2} client(s): {n / wall:7.0f} req/s   "
-                          f"p50 {_pct(lat, 0.5):6.2f} ms   p99 {_pct(lat, 0.99):6.2f} ms")
+                    print(
+                        f"  {label:<30} {conc:>2} client(s): {n / wall:7.0f} req/s   "
+                        f"p50 {_pct(lat, 0.5):6.2f} ms   p99 {_pct(lat, 0.99):6.2f} ms"
+                    )
         finally:
             for p in procs:
                 p.terminate()

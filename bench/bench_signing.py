@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tripwire.hyperliquid.signing import KECCAK_BACKEND, Signer
 from tripwire.hotpath.execution.wire import order_action, order_wire
+from tripwire.hyperliquid.signing import KECCAK_BACKEND, Signer
 
 N_ORDERS = 64
 NONCE0 = 1_700_000_000_000
@@ -33,8 +33,15 @@ _BACKEND_ENV = "ECC_BACKEND_CLASS"
 
 def make_orders(seed: int = 1) -> list[tuple[int, bool, float, float]]:
     rng = random.Random(seed)
-    return [(rng.randrange(0, 200), rng.random() < 0.5, round(rng.uniform(10, 100_000), 1),
-             round(rng.uniform(0.001, 10), 3)) for _ in range(N_ORDERS)]
+    return [
+        (
+            rng.randrange(0, 200),
+            rng.random() < 0.5,
+            round(rng.uniform(10, 100_000), 1),
+            round(rng.uniform(0.001, 10), 3),
+        )
+        for _ in range(N_ORDERS)
+    ]
 
 
 def build_action(order: tuple[int, bool, float, float]) -> dict[str, Any]:
@@ -58,8 +65,12 @@ def time_per_call(fn: Callable[[int], object], n: int) -> dict[str, float]:
     finally:
         gc.enable()
     samples.sort()
-    return {"p50": samples[n // 2] / 1e3, "p99": samples[min(n - 1, int(0.99 * n))] / 1e3,
-            "mean": sum(samples) / n / 1e3, "n": n}
+    return {
+        "p50": samples[n // 2] / 1e3,
+        "p99": samples[min(n - 1, int(0.99 * n))] / 1e3,
+        "mean": sum(samples) / n / 1e3,
+        "n": n,
+    }
 
 
 def _with_backend(backend: str, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
@@ -102,20 +113,25 @@ def main() -> None:
     rows = [
         ("ours (Signer.sign_l1_action)", time_per_call(ours, 50_000)),
         ("ours incl. order_wire + order_action", time_per_call(ours_with_wire, 50_000)),
-        ("SDK, pure-Python eth_keys (SDK default)",
-         _with_backend("eth_keys.backends.NativeECCBackend", lambda: time_per_call(sdk, 300))),
-        ("SDK + coincurve",
-         _with_backend("eth_keys.backends.CoinCurveECCBackend", lambda: time_per_call(sdk, 3_000))),
+        (
+            "SDK, pure-Python eth_keys (SDK default)",
+            _with_backend("eth_keys.backends.NativeECCBackend", lambda: time_per_call(sdk, 300)),
+        ),
+        ("SDK + coincurve", _with_backend("eth_keys.backends.CoinCurveECCBackend", lambda: time_per_call(sdk, 3_000))),
     ]
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"Python {platform.python_version()}; keccak: {KECCAK_BACKEND}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"Python {platform.python_version()}; keccak: {KECCAK_BACKEND}"
+    )
     print(f"{'signer':42s} {'p50 µs':>9s} {'p99 µs':>9s} {'mean µs':>9s} {'n':>7s}")
     for name, r in rows:
         print(f"{name:42s} {r['p50']:9.1f} {r['p99']:9.1f} {r['mean']:9.1f} {r['n']:7d}")
     base = rows[0][1]["p50"]
-    print(f"speed-up (p50): {rows[2][1]['p50'] / base:.0f}x vs SDK default, "
-          f"{rows[3][1]['p50'] / base:.1f}x vs SDK + coincurve")
+    print(
+        f"speed-up (p50): {rows[2][1]['p50'] / base:.0f}x vs SDK default, "
+        f"{rows[3][1]['p50'] / base:.1f}x vs SDK + coincurve"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,15 @@ MAX_RATE_EVENTS = 300_000
 COST_EVENTS = 200_000
 SLEEP_SLACK_NS = 70_000  # time.sleep overshoots by ~50-60 µs (timer slack)
 
-TRADE = {"coin": "BTC", "side": "B", "px": 42123.5, "sz": 0.013, "tid": 123456789012,
-         "hash": "0x" + "ab" * 32, "users": ["0x" + "cd" * 20, "0x" + "ef" * 20]}
+TRADE = {
+    "coin": "BTC",
+    "side": "B",
+    "px": 42123.5,
+    "sz": 0.013,
+    "tid": 123456789012,
+    "hash": "0x" + "ab" * 32,
+    "users": ["0x" + "cd" * 20, "0x" + "ef" * 20],
+}
 
 
 def percentiles(xs: list[int], ps: tuple[float, ...] = (50, 99, 99.9)) -> dict[str, float]:
@@ -66,8 +73,7 @@ def _subscriber(address: str, ready: Any, results: Any) -> None:
         if ev.data.get("timed"):
             wire.append(t_wire - ev.recv_ts_ns)
             decoded.append(t_dec - ev.recv_ts_ns)
-    results.put({"received": n, "wire": wire, "decoded": decoded, "gaps": sub.gaps,
-                 "missed": sub.missed})
+    results.put({"received": n, "wire": wire, "decoded": decoded, "gaps": sub.gaps, "missed": sub.missed})
     sub.close()
 
 
@@ -140,8 +146,14 @@ def latency_at_rate(address: str) -> dict[str, Any]:
         _stop(pub)
         r = results.get(timeout=60)
     proc.join()
-    return {"events": total, "received": r["received"], "dropped": dropped, "gaps": r["gaps"],
-            "wire": percentiles(r["wire"]), "decoded": percentiles(r["decoded"])}
+    return {
+        "events": total,
+        "received": r["received"],
+        "dropped": dropped,
+        "gaps": r["gaps"],
+        "wire": percentiles(r["wire"]),
+        "decoded": percentiles(r["decoded"]),
+    }
 
 
 def max_rate(address: str) -> dict[str, Any]:
@@ -161,8 +173,13 @@ def max_rate(address: str) -> dict[str, Any]:
         sent, dropped = pub.sent, pub.dropped  # stop-marker retries included, as the seq saw them
         r = results.get(timeout=60)
     proc.join()
-    return {"attempted_per_s": MAX_RATE_EVENTS / elapsed_s, "sent": sent, "dropped": dropped,
-            "received": r["received"], "missed_seen_by_subscriber": r["missed"]}
+    return {
+        "attempted_per_s": MAX_RATE_EVENTS / elapsed_s,
+        "sent": sent,
+        "dropped": dropped,
+        "received": r["received"],
+        "missed_seen_by_subscriber": r["missed"],
+    }
 
 
 def main() -> None:
@@ -171,33 +188,39 @@ def main() -> None:
 
 
 def _run(address: str) -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"python {platform.python_version()}, libzmq {zmq.zmq_version()}, pyzmq {zmq.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"python {platform.python_version()}, libzmq {zmq.zmq_version()}, pyzmq {zmq.__version__}"
+    )
     print(f"transport: {address}; load average before: {os.getloadavg()[0]:.2f}")
 
     idle = publish_cost(address, subscribed=False)
     busy = publish_cost(address, subscribed=True)
-    print(f"publish cost (md.trade, ~{len(str(TRADE))} B data): "
-          f"{idle['us_per_publish']:.2f} µs with no subscriber, "
-          f"{busy['us_per_publish']:.2f} µs with one subscriber "
-          f"({busy['dropped']} dropped of {COST_EVENTS} sent back to back)")
+    print(
+        f"publish cost (md.trade, ~{len(str(TRADE))} B data): "
+        f"{idle['us_per_publish']:.2f} µs with no subscriber, "
+        f"{busy['us_per_publish']:.2f} µs with one subscriber "
+        f"({busy['dropped']} dropped of {COST_EVENTS} sent back to back)"
+    )
 
     lat = latency_at_rate(address)
     w, d = lat["wire"], lat["decoded"]
-    print(f"latency at {RATE_PER_S:,}/s for {LATENCY_SECONDS:g} s "
-          f"({lat['received']:,} received, {lat['dropped']} dropped, {lat['gaps']} gaps):")
-    print(f"  publish → frames read : p50 {w['p50']:.1f} µs  p99 {w['p99']:.1f} µs  "
-          f"p99.9 {w['p99.9']:.1f} µs")
-    print(f"  publish → decoded     : p50 {d['p50']:.1f} µs  p99 {d['p99']:.1f} µs  "
-          f"p99.9 {d['p99.9']:.1f} µs")
+    print(
+        f"latency at {RATE_PER_S:,}/s for {LATENCY_SECONDS:g} s "
+        f"({lat['received']:,} received, {lat['dropped']} dropped, {lat['gaps']} gaps):"
+    )
+    print(f"  publish → frames read : p50 {w['p50']:.1f} µs  p99 {w['p99']:.1f} µs  p99.9 {w['p99.9']:.1f} µs")
+    print(f"  publish → decoded     : p50 {d['p50']:.1f} µs  p99 {d['p99']:.1f} µs  p99.9 {d['p99.9']:.1f} µs")
 
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
 
     mr = max_rate(address)
-    print(f"max publish rate: {mr['attempted_per_s']:,.0f} events/s attempted back to back; "
-          f"{mr['sent']:,} sent, {mr['dropped']:,} dropped at SNDHWM 10,000 "
-          f"(subscriber received {mr['received']:,}, saw {mr['missed_seen_by_subscriber']:,} "
-          f"missed via seq gaps)")
+    print(
+        f"max publish rate: {mr['attempted_per_s']:,.0f} events/s attempted back to back; "
+        f"{mr['sent']:,} sent, {mr['dropped']:,} dropped at SNDHWM 10,000 "
+        f"(subscriber received {mr['received']:,}, saw {mr['missed_seen_by_subscriber']:,} "
+        f"missed via seq gaps)"
+    )
 
 
 if __name__ == "__main__":

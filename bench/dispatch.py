@@ -38,37 +38,56 @@ async def _run(run_dir: str, llm_delay_s: float | None) -> list[Any]:
     if llm_delay_s is None:
         return await _run_with(run_dir, None)
     from tripwire.flows.analysis.testing import FakeLlmServer
+
     async with FakeLlmServer("slow", slow_s=llm_delay_s) as llm:
         return await _run_with(run_dir, llm.base_url)
 
 
 async def _run_with(run_dir: str, llm_url: str | None) -> list[Any]:
-    from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
-    from tripwire.flows.dispatch import Dispatcher
     from tripwire.bus.commands import CommandServer
     from tripwire.bus.publisher import Publisher
     from tripwire.contracts.events import Topics, TriggerFired
+    from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
+    from tripwire.flows.dispatch import Dispatcher
 
     events, commands = f"ipc://{run_dir}/events.sock", f"ipc://{run_dir}/commands.sock"
     pub = Publisher(events)
     server = CommandServer(commands)
     server.register("apply_decision", lambda d: {"kind": d.kind})
     serving = asyncio.create_task(server.serve())
-    cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm_url, model="bench")) \
-        if llm_url else AnalysisConfig(model_file=None)
-    d = Dispatcher(events, commands, cfg, MAX_CONCURRENT, 60.0,
-                   model=LocalModel.heuristic())
+    cfg = (
+        AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm_url, model="bench"))
+        if llm_url
+        else AnalysisConfig(model_file=None)
+    )
+    d = Dispatcher(events, commands, cfg, MAX_CONCURRENT, 60.0, model=LocalModel.heuristic())
     d.start()
     await d.wait_ready()
     while not pub.subscriptions:
         pub.maybe_heartbeat()
         await asyncio.sleep(0.01)
-    features = {"cvd_slope_1m": 612_000.0, "funding_bps": -0.31, "oi_change_pct_5m": 0.35,
-                "trade_burst_zscore": 2.6, "book_imbalance": 0.32, "atr_bps": 6.0,
-                "spread_bps": 0.4, "mid": 42_123.5}
+    features = {
+        "cvd_slope_1m": 612_000.0,
+        "funding_bps": -0.31,
+        "oi_change_pct_5m": 0.35,
+        "trade_burst_zscore": 2.6,
+        "book_imbalance": 0.32,
+        "atr_bps": 6.0,
+        "spread_bps": 0.4,
+        "mid": 42_123.5,
+    }
     for i in range(N_TRIGGERS):
-        t = TriggerFired(f"bench-{os.getpid()}-{i}", "squeeze_up", "BTC", "long", features,
-                         [("place_bracket", {"size_frac": 0.02})], 0, 0, 0)
+        t = TriggerFired(
+            f"bench-{os.getpid()}-{i}",
+            "squeeze_up",
+            "BTC",
+            "long",
+            features,
+            [("place_bracket", {"size_frac": 0.02})],
+            0,
+            0,
+            0,
+        )
         pub.publish(Topics.trigger_fired(t.rule, t.coin), t.to_dict())
         await asyncio.sleep(INTERVAL_S)
     await d.drain(120)
@@ -86,6 +105,7 @@ def main() -> None:
     if not os.environ.get("PREFECT_API_URL") or not configured_api_url():
         from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
         from prefect.testing.utilities import prefect_test_harness
+
         harness = contextlib.ExitStack()
         harness.enter_context(prefect_test_harness(server_startup_timeout=60))
         harness.enter_context(temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False}))
@@ -103,14 +123,21 @@ def _report(label: str, outcomes: list[Any], wall: float) -> None:
     start = [o.result["timings_ms"]["fired_to_flow_start"] for o in done]
     applied = [o.result["timings_ms"]["fired_to_applied"] for o in done]
     statuses = {s: sum(o.status == s for o in outcomes) for s in {o.status for o in outcomes}}
-    print(f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"{len(outcomes)} triggers every {INTERVAL_S * 1000:.0f} ms, max_concurrent "
-          f"{MAX_CONCURRENT}, {label}; {wall:.1f} s; outcomes {statuses}")
-    for name, xs in (("published → received", recv), ("published → flow running", start),
-                     ("published → decision applied", applied)):
+    print(
+        f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"{len(outcomes)} triggers every {INTERVAL_S * 1000:.0f} ms, max_concurrent "
+        f"{MAX_CONCURRENT}, {label}; {wall:.1f} s; outcomes {statuses}"
+    )
+    for name, xs in (
+        ("published → received", recv),
+        ("published → flow running", start),
+        ("published → decision applied", applied),
+    ):
         if xs:
-            print(f"  {name:<30} p50 {statistics.median(xs):8.1f} ms   p95 {_pct(xs, 0.95):8.1f} ms"
-                  f"   max {max(xs):8.1f} ms")
+            print(
+                f"  {name:<30} p50 {statistics.median(xs):8.1f} ms   p95 {_pct(xs, 0.95):8.1f} ms"
+                f"   max {max(xs):8.1f} ms"
+            )
 
 
 if __name__ == "__main__":

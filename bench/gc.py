@@ -17,9 +17,9 @@ import time
 from typing import Any
 
 from bench.pipeline import PASSES, load_frames, percentiles
+from tripwire.config.settings import load_settings, resolve_path
 from tripwire.hotpath.pinning import GC_THRESHOLDS, tune_gc
 from tripwire.hotpath.pipeline import MarketPipeline
-from tripwire.config.settings import load_settings, resolve_path
 from tripwire.hotpath.triggers.engine import load_rules
 
 DEFAULT = gc.get_threshold()
@@ -47,7 +47,7 @@ class PauseTimer:
         else:
             self.pauses[info["generation"]].append(time.perf_counter_ns() - self._t0)
 
-    def __enter__(self) -> "PauseTimer":
+    def __enter__(self) -> PauseTimer:
         gc.callbacks.append(self)
         return self
 
@@ -80,8 +80,11 @@ def run_setting(frames: list[bytes], freeze: bool, thresholds: tuple[int, int, i
     gc.collect()
     pct = percentiles(lat)
     return {
-        "p50_us": pct["p50"], "p99_us": pct["p99"], "p99.9_us": pct["p99.9"],
-        "max_us": max(lat) / 1000.0, "messages": len(lat),
+        "p50_us": pct["p50"],
+        "p99_us": pct["p99"],
+        "p99.9_us": pct["p99.9"],
+        "max_us": max(lat) / 1000.0,
+        "messages": len(lat),
         "collections": {g: len(p) for g, p in timer.pauses.items()},
         "max_pause_us": {g: (max(p) / 1000.0 if p else 0.0) for g, p in timer.pauses.items()},
         "cyclic_garbage_left": garbage,
@@ -135,31 +138,38 @@ def young_pauses() -> dict[int, float]:
 
 def main() -> dict[str, Any]:
     frames, _channels = load_frames()
-    print(f"stream: bundled BTC hour + synthetic (seed 7), {len(frames):,} messages × {PASSES} "
-          f"passes; latency = receive → triggers evaluated, all message types together")
-    print(f"{'GC setting':<28}{'p50 µs':>8}{'p99 µs':>8}{'p99.9 µs':>10}{'max µs':>9}"
-          f"  collections gen0/1/2 (max pause µs)   cyclic garbage left")
+    print(
+        f"stream: bundled BTC hour + synthetic (seed 7), {len(frames):,} messages × {PASSES} "
+        f"passes; latency = receive → triggers evaluated, all message types together"
+    )
+    print(
+        f"{'GC setting':<28}{'p50 µs':>8}{'p99 µs':>8}{'p99.9 µs':>10}{'max µs':>9}"
+        f"  collections gen0/1/2 (max pause µs)   cyclic garbage left"
+    )
     results: dict[str, Any] = {}
     for label, freeze, thresholds in SETTINGS:
         r = results[label] = run_setting(frames, freeze, thresholds)
         c, p = r["collections"], r["max_pause_us"]
         gens = " / ".join(f"{c[g]:,} ({p[g]:.0f})" for g in (0, 1, 2))
-        print(f"{label:<28}{r['p50_us']:>8.1f}{r['p99_us']:>8.1f}{r['p99.9_us']:>10.1f}"
-              f"{r['max_us']:>9.0f}  {gens:<38}{r['cyclic_garbage_left']:,}")
+        print(
+            f"{label:<28}{r['p50_us']:>8.1f}{r['p99_us']:>8.1f}{r['p99.9_us']:>10.1f}"
+            f"{r['max_us']:>9.0f}  {gens:<38}{r['cyclic_garbage_left']:,}"
+        )
     pauses = full_collection_pauses(frames)
-    print("one collection of generation 0 / 1 / 2 on the warmed-up heap: unfrozen "
-          + " / ".join(f"{x:,.0f}" for x in pauses["unfrozen"]) + " µs; frozen "
-          + " / ".join(f"{x:,.0f}" for x in pauses["frozen"]) + " µs")
+    print(
+        "one collection of generation 0 / 1 / 2 on the warmed-up heap: unfrozen "
+        + " / ".join(f"{x:,.0f}" for x in pauses["unfrozen"])
+        + " µs; frozen "
+        + " / ".join(f"{x:,.0f}" for x in pauses["frozen"])
+        + " µs"
+    )
     young = young_pauses()
-    print("generation-0 pause with n young objects: "
-          + ", ".join(f"n={n:,}: {us:,.0f} µs" for n, us in young.items()))
+    print("generation-0 pause with n young objects: " + ", ".join(f"n={n:,}: {us:,.0f} µs" for n, us in young.items()))
     results["full_collection_us"] = pauses
     results["young_pause_us"] = young
     d, t = results["default"], results["tuned (shipped)"]
-    print(f"default GC: p50 {d['p50_us']:.1f} µs, p99 {d['p99_us']:.1f} µs, "
-          f"p99.9 {d['p99.9_us']:.1f} µs")
-    print(f"frozen + {GC_THRESHOLDS}: p50 {t['p50_us']:.1f} µs, p99 {t['p99_us']:.1f} µs, "
-          f"p99.9 {t['p99.9_us']:.1f} µs")
+    print(f"default GC: p50 {d['p50_us']:.1f} µs, p99 {d['p99_us']:.1f} µs, p99.9 {d['p99.9_us']:.1f} µs")
+    print(f"frozen + {GC_THRESHOLDS}: p50 {t['p50_us']:.1f} µs, p99 {t['p99_us']:.1f} µs, p99.9 {t['p99.9_us']:.1f} µs")
     return results
 
 

@@ -23,14 +23,14 @@ from decimal import Decimal
 
 from tripwire.contracts.events import TriggerFired
 from tripwire.hotpath.execution.gateway import Gateway
+from tripwire.hotpath.execution.orders import OrderTracker
 from tripwire.hotpath.execution.protector import Protector
 from tripwire.hotpath.execution.transports import WsPoster
-from tripwire.hotpath.execution.orders import OrderTracker
-from tripwire.hyperliquid.ratelimit import RateLimiter
-from tripwire.hyperliquid.signing import Signer
 from tripwire.hotpath.execution.wire import order_wire
 from tripwire.hotpath.risk.config import RiskConfig
 from tripwire.hotpath.risk.manager import Exposure, RiskManager
+from tripwire.hyperliquid.ratelimit import RateLimiter
+from tripwire.hyperliquid.signing import Signer
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.server import RunningServer, SimServer, start_in_thread
@@ -42,8 +42,14 @@ WARMUP = 30
 
 def eth_book(time_ms: int) -> dict:
     lv = lambda px, sz: {"px": px, "sz": sz, "n": 1}  # noqa: E731
-    return {"channel": "l2Book", "data": {"coin": "ETH", "time": time_ms, "levels": [
-        [lv("1999.0", "50.0"), lv("1998.0", "50.0")], [lv("2000.0", "50.0"), lv("2001.0", "50.0")]]}}
+    return {
+        "channel": "l2Book",
+        "data": {
+            "coin": "ETH",
+            "time": time_ms,
+            "levels": [[lv("1999.0", "50.0"), lv("1998.0", "50.0")], [lv("2000.0", "50.0"), lv("2001.0", "50.0")]],
+        },
+    }
 
 
 def pct(samples: list[int], q: float) -> float:
@@ -56,22 +62,31 @@ def reset(sim: RunningServer, user: str) -> None:
         now = sim.server.clock.now_ms()
         sim.server.engine.reset(user, Decimal(10_000_000))
         sim.server.ingest(eth_book(now), now)
+
     sim.call(go)
 
 
 async def fired_to_written(sim: RunningServer, gw: Gateway, tag: str) -> list[int]:
     prot = Protector(gw, RiskManager(RiskConfig()), gw.markets, OrderTracker())
-    prot.keeper.stop()   # measured: placing a bracket; the coin's protection keeper stays out
+    prot.keeper.stop()  # measured: placing a bracket; the coin's protection keeper stays out
     exposure = Exposure(10_000.0)
     out = []
     for i in range(WARMUP + N):
         reset(sim, gw.user)
         # the account was reset: a flat coin again, so every bracket is an opening one
         prot.tracker = prot.keeper.tracker = OrderTracker()
-        trig = TriggerFired(f"{tag}-{i}", "squeeze_up", "ETH", "long", {"atr_1m": 10.0},
-                            [("place_bracket", {})], 0, 0, time.monotonic_ns())
-        plan = await prot.place_bracket(trig, {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0},
-                                        1999.5, exposure)
+        trig = TriggerFired(
+            f"{tag}-{i}",
+            "squeeze_up",
+            "ETH",
+            "long",
+            {"atr_1m": 10.0},
+            [("place_bracket", {})],
+            0,
+            0,
+            time.monotonic_ns(),
+        )
+        plan = await prot.place_bracket(trig, {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0}, 1999.5, exposure)
         r = plan.results[0]
         if not r.ok or r.written_ns is None:
             raise RuntimeError(f"bracket failed: {plan.refused or r.error}")
@@ -102,8 +117,10 @@ async def run(sim: RunningServer) -> dict[str, list[int]]:
     gw = Gateway(signer, sim.url, limiter=RateLimiter(capacity=1e9))
     await gw.start()
     await gw.load_markets()
-    results = {"fired → written, HTTP": await fired_to_written(sim, gw, "h"),
-               "round trip, HTTP": await round_trips(sim, gw)}
+    results = {
+        "fired → written, HTTP": await fired_to_written(sim, gw, "h"),
+        "round trip, HTTP": await round_trips(sim, gw),
+    }
     ws = WsPoster(sim.url.replace("http", "ws") + "/ws")
     await ws.connect()
     gw.ws = ws
@@ -121,6 +138,7 @@ def main() -> None:
     try:
         try:
             import uvloop
+
             runner = uvloop.run
             loop_name = "uvloop"
         except ImportError:  # pragma: no cover
@@ -129,8 +147,10 @@ def main() -> None:
         results = runner(run(sim))
     finally:
         sim.stop()
-    print(f"order path: {platform.python_implementation()} {platform.python_version()}, "
-          f"{loop_name}, local simulator on 127.0.0.1, n={N} each")
+    print(
+        f"order path: {platform.python_implementation()} {platform.python_version()}, "
+        f"{loop_name}, local simulator on 127.0.0.1, n={N} each"
+    )
     print(f"{'':28s} {'p50 µs':>9s} {'p99 µs':>9s}")
     for name, samples in results.items():
         print(f"{name:28s} {pct(samples, 0.50):9.1f} {pct(samples, 0.99):9.1f}")

@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 
 from bench import reference_loop
-from tripwire.sim.replay.runner import replay_stream
 from tripwire.config.settings import load_settings, resolve_path
-from tripwire.hotpath.triggers.engine import load_rules
 from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.hotpath.triggers.engine import load_rules
+from tripwire.sim.replay.runner import replay_stream
 
 PASSES = 3  # the hour is replayed this many times (fresh pipeline each) for stable tails
 
@@ -90,27 +90,36 @@ def main() -> dict[str, Any]:
     tuned = run_pipeline(frames, channels, tuned_gc=True)
     ref = reference_loop.run(frames)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
-    print("stream: real BTC l2Book hour + synthetic (seed 7): "
-          + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
-          + f"; {PASSES} passes")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        "stream: real BTC l2Book hour + synthetic (seed 7): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+        + f"; {PASSES} passes"
+    )
     print("receive → triggers evaluated (decode + book + features + triggers), one core:")
-    print(f"{'type':<16}{'gc':<8}{'msgs/s':>10}{'mean µs':>10}{'p50 µs':>9}{'p99 µs':>9}"
-          f"{'p99.9 µs':>10}")
+    print(f"{'type':<16}{'gc':<8}{'msgs/s':>10}{'mean µs':>10}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}")
     for ch in ours["types"]:
         for label, res in (("default", ours), ("tuned", tuned)):
             r = res["types"][ch]
-            print(f"{ch:<16}{label:<8}{r['msgs_per_s']:>10,.0f}{r['mean_us']:>10.1f}"
-                  f"{r['p50_us']:>9.1f}{r['p99_us']:>9.1f}{r['p99.9_us']:>10.1f}")
+            print(
+                f"{ch:<16}{label:<8}{r['msgs_per_s']:>10,.0f}{r['mean_us']:>10.1f}"
+                f"{r['p50_us']:>9.1f}{r['p99_us']:>9.1f}{r['p99.9_us']:>10.1f}"
+            )
     print(f"triggers fired per pass: {ours['fired_per_pass']}")
     print(f"peak RSS: {rss_mb:.0f} MB")
     print("reference loop (json.loads + deques, features every 5 s):")
-    print(f"  processing per message: mean {ref['per_msg_mean_us']:.1f} µs; "
-          f"recompute every 5 s: mean {ref['recompute_mean_us']:.0f} µs")
-    print(f"  decision latency (message → features that include it): "
-          f"p50 {ref['decision_p50_ms']:.0f} ms, p99 {ref['decision_p99_ms']:.0f} ms "
-          f"(ours: the message's own processing time, above)")
+    print(
+        f"  processing per message: mean {ref['per_msg_mean_us']:.1f} µs; "
+        f"recompute every 5 s: mean {ref['recompute_mean_us']:.0f} µs"
+    )
+    print(
+        f"  decision latency (message → features that include it): "
+        f"p50 {ref['decision_p50_ms']:.0f} ms, p99 {ref['decision_p99_ms']:.0f} ms "
+        f"(ours: the message's own processing time, above)"
+    )
     return {"ours": ours, "ours_tuned_gc": tuned, "reference": ref, "peak_rss_mb": rss_mb, "counts": counts}
 
 

@@ -39,8 +39,9 @@ def _features(trades: deque, books: deque, ctxs: deque, now_ms: int) -> dict[str
 
 
 def _rules(f: dict[str, float]) -> bool:
-    return (f.get("vwap_z", 0) > 2.0 and f.get("imbalance", 0) > 0.2) or \
-        (f.get("vwap_z", 0) < -2.0 and f.get("imbalance", 0) < -0.2)
+    return (f.get("vwap_z", 0) > 2.0 and f.get("imbalance", 0) > 0.2) or (
+        f.get("vwap_z", 0) < -2.0 and f.get("imbalance", 0) < -0.2
+    )
 
 
 def run(frames: list[bytes]) -> dict[str, Any]:

@@ -34,15 +34,26 @@ T0 = 1_704_110_400_000
 
 
 def _trade(i: int) -> dict:
-    return {"coin": "BTC", "px": 42_000.0 + i % 100, "sz": 0.5, "side": "B" if i % 2 else "A",
-            "time": T0 + i, "tid": i, "liquidation": i % 1000 == 0}
+    return {
+        "coin": "BTC",
+        "px": 42_000.0 + i % 100,
+        "sz": 0.5,
+        "side": "B" if i % 2 else "A",
+        "time": T0 + i,
+        "tid": i,
+        "liquidation": i % 1000 == 0,
+    }
 
 
 def _book(i: int) -> dict:
     mid = 42_000.0 * (1.02 if i % 2 else 1.0)
-    return {"coin": "BTC", "time": T0 + i * 1000, "mid": mid,
-            "bids": [[mid - k, 1.0 + k] for k in range(20)],
-            "asks": [[mid + k, 1.0 + k] for k in range(20)]}
+    return {
+        "coin": "BTC",
+        "time": T0 + i * 1000,
+        "mid": mid,
+        "bids": [[mid - k, 1.0 + k] for k in range(20)],
+        "asks": [[mid + k, 1.0 + k] for k in range(20)],
+    }
 
 
 def raw_insert_many(path: Path) -> float:
@@ -52,7 +63,7 @@ def raw_insert_many(path: Path) -> float:
     docs = [{"_id": f"BTC:{i}", "ts": T0 + i, **_trade(i)} for i in range(N_DOCS)]
     t = time.perf_counter()
     for i in range(0, N_DOCS, BATCH):
-        store.insert_many("trades", docs[i:i + BATCH])
+        store.insert_many("trades", docs[i : i + BATCH])
     rate = N_DOCS / (time.perf_counter() - t)
     assert store.count("trades") == N_DOCS
     store.close()
@@ -65,18 +76,17 @@ def raw_upsert(path: Path) -> float:
     store = SqliteStore(path)
     t = time.perf_counter()
     for i in range(N_UPSERTS):
-        store.upsert("orders", {"_id": f"0x{i % 100:x}"}, {"state": "filled" if i % 200 < 100
-                                                            else "resting", "ts": T0})
+        store.upsert("orders", {"_id": f"0x{i % 100:x}"}, {"state": "filled" if i % 200 < 100 else "resting", "ts": T0})
     rate = N_UPSERTS / (time.perf_counter() - t)
     store.close()
     return rate
 
 
 def through_recorder(path: Path, topic: str, payloads: list[dict], collection: str) -> float:
+    from tripwire.contracts.events import Event
     from tripwire.flows.recorder import Recorder
     from tripwire.flows.recording import RecorderConfig
     from tripwire.flows.store.sqlite import SqliteStore
-    from tripwire.contracts.events import Event
 
     store = SqliteStore(path)
     rec = Recorder("ipc://unused", store, RecorderConfig(batch_size=BATCH))
@@ -95,7 +105,7 @@ def through_recorder(path: Path, topic: str, payloads: list[dict], collection: s
     return len(payloads) / elapsed
 
 
-def _publish(address: str, n: int, ready: "mp.synchronize.Event", out: "mp.Queue") -> None:
+def _publish(address: str, n: int, ready: mp.synchronize.Event, out: mp.Queue) -> None:
     from tripwire.bus.publisher import Publisher
 
     pub = Publisher(address)
@@ -150,9 +160,11 @@ def end_to_end(path: Path, run_dir: str) -> tuple[float, int, int]:
 def main() -> None:
     # The end-to-end run's retried publishes show as gaps: counted below, not logged each.
     logging.getLogger("tripwire.flows.recorder").setLevel(logging.ERROR)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}; "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory(prefix="twstore-") as d:
         root = Path(d)
         print(f"insert_many, batches of {BATCH}: {raw_insert_many(root / 'a.sqlite'):,.0f} docs/s")
@@ -162,10 +174,11 @@ def main() -> None:
         print(f"recorder batch path, md.trade → trades: {rate:,.0f} docs/s")
         books = [_book(i) for i in range(N_BOOKS)]
         rate = through_recorder(root / "d.sqlite", "md.book.BTC", books, "orderbook_snapshots")
-        print(f"recorder batch path, md.book (20 levels) → orderbook_snapshots: "
-              f"{rate:,.0f} docs/s")
+        print(f"recorder batch path, md.book (20 levels) → orderbook_snapshots: {rate:,.0f} docs/s")
         rate, dropped, gaps = end_to_end(root / "e.sqlite", d)
-        print(f"end to end over ipc:// (publisher process → recorder → SQLite): "
-              f"{rate:,.0f} docs/s sustained ({dropped} publishes hit the high-water mark and "
-              f"were retried; the recorder saw {gaps} gaps)")
+        print(
+            f"end to end over ipc:// (publisher process → recorder → SQLite): "
+            f"{rate:,.0f} docs/s sustained ({dropped} publishes hit the high-water mark and "
+            f"were retried; the recorder saw {gaps} gaps)"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -17,6 +17,8 @@ def prefect_harness():
     from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60), \
-            temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):
+    with (
+        prefect_test_harness(server_startup_timeout=60),
+        temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}),
+    ):
         yield

@@ -64,16 +64,20 @@ def test_no_package_imports_one_it_must_not():
 
 
 def test_the_hot_path_source_never_names_the_flows_heavy_dependencies():
-    bad = [f"{p.relative_to(REPO)}:{line}: {name}"
-           for p in _modules() if _owner(p) == "hotpath"
-           for line, name in _imports(p) if name.split(".")[0] in HOT_PATH_NEVER]
+    bad = [
+        f"{p.relative_to(REPO)}:{line}: {name}"
+        for p in _modules()
+        if _owner(p) == "hotpath"
+        for line, name in _imports(p)
+        if name.split(".")[0] in HOT_PATH_NEVER
+    ]
     assert not bad, "\n".join(bad)
 
 
 @pytest.mark.parametrize("module", ["tripwire.hotpath.runtime.process", "tripwire.commands.hotpath"])
 def test_loading_the_running_hot_path_loads_none_of_them(module):
-    code = (f"import sys, {module}; "
-            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HOT_PATH_NEVER)!r}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         timeout=60, check=True).stdout.strip()
+    code = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HOT_PATH_NEVER)!r}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     assert out == "[]"

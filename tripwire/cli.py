@@ -16,26 +16,27 @@ from tripwire.errors import UserError
 
 # name → (module implementing it, one-line help), in the order --help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("tripwire.commands.demo",
-             "run tripwire on the bundled real recording (no keys, no network)"),
-    "replay": ("tripwire.commands.replay",
-               "replay recorded market data through the hot path and summarise what fired"),
-    "backtest": ("tripwire.commands.backtest",
-                 "replay data through the hot path and the simulator, with latency; PnL report"),
-    "sim": ("tripwire.commands.sim",
-            "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
-    "hotpath": ("tripwire.commands.hotpath",
-                "the hot path as a service: hotpath run [--cpus 2,3] (market data → orders)"),
-    "flows": ("tripwire.commands.flows",
-              "the flows side: dispatch (analysis of each trigger), record, serve (scheduled flows)"),
+    "demo": ("tripwire.commands.demo", "run tripwire on the bundled real recording (no keys, no network)"),
+    "replay": ("tripwire.commands.replay", "replay recorded market data through the hot path and summarise what fired"),
+    "backtest": (
+        "tripwire.commands.backtest",
+        "replay data through the hot path and the simulator, with latency; PnL report",
+    ),
+    "sim": ("tripwire.commands.sim", "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
+    "hotpath": (
+        "tripwire.commands.hotpath",
+        "the hot path as a service: hotpath run [--cpus 2,3] (market data → orders)",
+    ),
+    "flows": (
+        "tripwire.commands.flows",
+        "the flows side: dispatch (analysis of each trigger), record, serve (scheduled flows)",
+    ),
     "api": ("tripwire.commands.api", "serve the HTTP control plane (status, triggers, decisions, commands)"),
 }
 
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tripwire",
-        description="Pre-emptive trading for Hyperliquid perpetuals.")
+    parser = argparse.ArgumentParser(prog="tripwire", description="Pre-emptive trading for Hyperliquid perpetuals.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (modname, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -11,31 +11,34 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 import uvicorn
 
+from tests.fixtures import RECORDING
 from tripwire.api.app import create_app
-from tripwire.flows.analysis import AnalysisConfig, LocalModel
-from tripwire.flows.store.sqlite import SqliteStore
 from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
-from tripwire.sim.replay.runner import replay_stream
+from tripwire.config.settings import ApiKey, ApiSettings, BusSettings, load_settings
+from tripwire.flows.analysis import AnalysisConfig, LocalModel
+from tripwire.flows.store.sqlite import SqliteStore
 from tripwire.hotpath.risk.config import load_risk_config
 from tripwire.hotpath.risk.manager import RiskManager
 from tripwire.hotpath.service import HotPath
-from tripwire.config.settings import ApiKey, ApiSettings, BusSettings, load_settings
-from tests.fixtures import RECORDING
+from tripwire.sim.replay.runner import replay_stream
 
-KEYS = {"read": "read-key-3f9a1c0d5e7b2468", "trade": "trade-key-8b1e4d7c2a9f0635",
-        "admin": "admin-key-c4a7e0b3d6f91528"}
+KEYS = {
+    "read": "read-key-3f9a1c0d5e7b2468",
+    "trade": "trade-key-8b1e4d7c2a9f0635",
+    "admin": "admin-key-c4a7e0b3d6f91528",
+}
 N8N_SECRET = "n8n-secret-5d2b8e1f4a7c0369"
-ENV = {f"TW_TEST_{scope.upper()}_KEY": key for scope, key in KEYS.items()} | {
-    "TW_TEST_N8N_SECRET": N8N_SECRET}
+ENV = {f"TW_TEST_{scope.upper()}_KEY": key for scope, key in KEYS.items()} | {"TW_TEST_N8N_SECRET": N8N_SECRET}
 
 
 _DIRS: list[Path] = []
@@ -55,17 +58,18 @@ def _remove_short_dirs():
 
 
 def api_settings(**over: Any) -> ApiSettings:
-    keys = tuple(ApiKey(name=f"{s}-key", key_env=f"TW_TEST_{s.upper()}_KEY", scopes=(s,))
-                 for s in KEYS)
-    return ApiSettings(**{"keys": keys, "n8n_secret_env": "TW_TEST_N8N_SECRET",
-                          "hotpath_timeout_s": 1.0, **over})
+    keys = tuple(ApiKey(name=f"{s}-key", key_env=f"TW_TEST_{s.upper()}_KEY", scopes=(s,)) for s in KEYS)
+    return ApiSettings(**{"keys": keys, "n8n_secret_env": "TW_TEST_N8N_SECRET", "hotpath_timeout_s": 1.0, **over})
 
 
 def make_settings(run_dir: Path, store_uri: str | None = None, **api_over: Any):
-    bus = BusSettings(run_dir=run_dir, events=f"ipc://{run_dir}/ev.sock",
-                      commands=f"ipc://{run_dir}/cmd.sock")
-    return load_settings("config/settings.yaml", bus=bus, api=api_settings(**api_over),
-                         store={"uri": store_uri or f"sqlite:///{run_dir}/store.sqlite"})
+    bus = BusSettings(run_dir=run_dir, events=f"ipc://{run_dir}/ev.sock", commands=f"ipc://{run_dir}/cmd.sock")
+    return load_settings(
+        "config/settings.yaml",
+        bus=bus,
+        api=api_settings(**api_over),
+        store={"uri": store_uri or f"sqlite:///{run_dir}/store.sqlite"},
+    )
 
 
 # -- the hot path, in its own thread and loop --------------------------------------------------
@@ -96,8 +100,7 @@ class HotPathThread:
         asyncio.set_event_loop(self.loop)
         self.pub = Publisher(self.events, heartbeat_interval_s=0.05)
         self.server = CommandServer(self.commands)
-        self.hp = HotPath(self._settings, RiskManager(load_risk_config("config/risk.yaml")),
-                          publisher=self.pub)
+        self.hp = HotPath(self._settings, RiskManager(load_risk_config("config/risk.yaml")), publisher=self.pub)
         self.hp.register_commands(self.server)
         for f in replay_frames():
             self.hp.on_frame(f, time.time_ns())
@@ -107,8 +110,10 @@ class HotPathThread:
 
     def run(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the hot path's loop (its state is not thread-safe) and return."""
+
         async def call() -> Any:
             return fn()
+
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(10)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
@@ -118,6 +123,7 @@ class HotPathThread:
         def shutdown() -> None:
             self.task.cancel()
             self.loop.call_soon(self.loop.stop)
+
         self.loop.call_soon_threadsafe(shutdown)
         self.thread.join(10)
         self.server.close()
@@ -126,6 +132,7 @@ class HotPathThread:
 
 # -- the API, served by uvicorn in a thread -----------------------------------------------------
 
+
 class ApiServer:
     def __init__(self, app):
         self.app = app
@@ -133,11 +140,9 @@ class ApiServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1,
-                                lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
-                                       daemon=True, name="uvicorn")
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -165,8 +170,7 @@ class Stack:
     def __init__(self, run_dir: Path, env: dict[str, str] | None = None, **api_over: Any):
         self.run_dir = run_dir
         self.settings = make_settings(run_dir, **api_over)
-        self.hot = HotPathThread(self.settings, self.settings.bus.events,
-                                 self.settings.bus.commands)
+        self.hot = HotPathThread(self.settings, self.settings.bus.events, self.settings.bus.commands)
         self.store = SqliteStore(run_dir / "store.sqlite")
         self.api = serve(self.settings, self.store, environ={**ENV, **(env or {})})
         self.read, self.trade, self.admin = (self.api.client(s) for s in ("read", "trade", "admin"))

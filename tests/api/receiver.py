@@ -20,12 +20,11 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.arrived:
                     n = len(receiver.requests)
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                              "body": body})
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     receiver.arrived.notify_all()
                 if n == 0 and receiver.delay_first_s:
                     time.sleep(receiver.delay_first_s)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel, analyze
-from tripwire.flows.analysis.testing import FakeLlmServer
 from tests.api.conftest import make_settings, serve, short_dir
 from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, SQUEEZE_UP_WEAK, event
+from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel, analyze
+from tripwire.flows.analysis.testing import FakeLlmServer
 
-SEED = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000,
-        "features": SQUEEZE_UP_STRONG}
+SEED = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000, "features": SQUEEZE_UP_STRONG}
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +34,20 @@ def test_the_decision_is_the_engines_for_the_same_trigger(api):
     # squeeze_up is long with a 1.5/1.0 ATR bracket in config/triggers.yaml: the API fills
     # both in from the rules, so the answer equals analyze() on the full event
     import asyncio
-    want = asyncio.run(analyze(event("squeeze_up", "long", SQUEEZE_UP_WEAK, "w"),
-                               AnalysisConfig(model_file=None), LocalModel.heuristic()))
-    got = api.post("/analyze", json={**SEED, "features": SQUEEZE_UP_WEAK,
-                                      "trigger_id": "w"}).json()
+
+    want = asyncio.run(
+        analyze(
+            event("squeeze_up", "long", SQUEEZE_UP_WEAK, "w"), AnalysisConfig(model_file=None), LocalModel.heuristic()
+        )
+    )
+    got = api.post("/analyze", json={**SEED, "features": SQUEEZE_UP_WEAK, "trigger_id": "w"}).json()
     assert got["go"] is want.decision.go is False and got["kind"] == "cancel"
     assert (got["sA"], got["confA"], got["tp_atr"], got["sl_atr"]) == (
-        want.decision.sA, want.decision.confA, want.decision.tp_atr, want.decision.sl_atr)
+        want.decision.sA,
+        want.decision.confA,
+        want.decision.tp_atr,
+        want.decision.sl_atr,
+    )
 
 
 def test_an_iso_timestamp_is_accepted(api):
@@ -58,18 +64,21 @@ def test_an_unknown_rule_needs_a_side(api):
     assert r.status_code == 200 and r.json()["source"] == "local"
 
 
-@pytest.mark.parametrize("change,loc", [
-    ({"features": {"cvd_slope_1m": "lots"}}, ["body", "features", "cvd_slope_1m"]),
-    ({"symbol": ""}, ["body", "symbol"]),
-    ({"timestamp": "yesterday"}, ["body", "timestamp"]),
-    ({"side": "up"}, ["body", "side"]),
-    ({"trigger": "Squeeze Up"}, ["body", "trigger"]),
-    ({"extra": 1}, ["body", "extra"]),
-])
+@pytest.mark.parametrize(
+    "change,loc",
+    [
+        ({"features": {"cvd_slope_1m": "lots"}}, ["body", "features", "cvd_slope_1m"]),
+        ({"symbol": ""}, ["body", "symbol"]),
+        ({"timestamp": "yesterday"}, ["body", "timestamp"]),
+        ({"side": "up"}, ["body", "side"]),
+        ({"trigger": "Squeeze Up"}, ["body", "trigger"]),
+        ({"extra": 1}, ["body", "extra"]),
+    ],
+)
 def test_a_bad_request_is_a_422_naming_the_field(api, change, loc):
     r = api.post("/analyze", json={**SEED, **change})
     assert r.status_code == 422
-    assert any(e["loc"][:len(loc)] == loc for e in r.json()["detail"]), r.json()
+    assert any(e["loc"][: len(loc)] == loc for e in r.json()["detail"]), r.json()
 
 
 def test_a_missing_field_is_a_422(api):
@@ -79,8 +88,10 @@ def test_a_missing_field_is_a_422(api):
 
 def test_with_an_llm_configured_the_llm_answers():
     with FakeLlmServer("good").running() as llm:
-        server = serve(make_settings(short_dir()), analysis=AnalysisConfig(
-            model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5)))
+        server = serve(
+            make_settings(short_dir()),
+            analysis=AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5)),
+        )
         try:
             with server.client("read") as c:
                 d = c.post("/analyze", json=SEED).json()

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from tests.api.conftest import ENV, KEYS, make_settings, serve, short_dir
 from tripwire.api.auth import KeyRing, Principal
 from tripwire.api.config import ApiConfigError, KeySpec, resolve
-from tests.api.conftest import ENV, KEYS, make_settings, serve, short_dir
 
 ANALYZE = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000, "features": {}}
 DECISION = {"trigger_id": "t-1", "go": False, "sA": -0.2, "confA": 0.5, "prob_cont": 0.4}
@@ -65,8 +65,7 @@ def test_route_refuses_a_wrong_key(stack, method, path, scope, body, _tpl):
 MUTATING = [r for r in ROUTES if r[2] in LOWER]
 
 
-@pytest.mark.parametrize("method,path,scope,body,_tpl", MUTATING,
-                         ids=[f"{r[0]} {r[1]}" for r in MUTATING])
+@pytest.mark.parametrize("method,path,scope,body,_tpl", MUTATING, ids=[f"{r[0]} {r[1]}" for r in MUTATING])
 def test_mutating_route_refuses_a_key_lacking_its_scope(stack, method, path, scope, body, _tpl):
     before = stack.hot.run(lambda: (stack.hot.hp.risk.state, len(stack.hot.hp.recent)))
     r = stack.anon.request(method, path, json=body, headers={"X-API-Key": KEYS[LOWER[scope]]})
@@ -98,8 +97,11 @@ def test_with_no_keys_configured_every_route_but_health_is_closed():
 
 def test_a_key_whose_variable_is_unset_stops_start_up_naming_the_variable():
     env = {k: v for k, v in ENV.items() if k != "TW_TEST_TRADE_KEY"}
-    with pytest.raises(ApiConfigError, match=r"api.keys\[1\] \(trade-key\): environment variable "
-                                             r"TW_TEST_TRADE_KEY is not set"):
+    with pytest.raises(
+        ApiConfigError,
+        match=r"api.keys\[1\] \(trade-key\): environment variable "
+        r"TW_TEST_TRADE_KEY is not set",
+    ):
         resolve(make_settings(short_dir()), env)
 
 

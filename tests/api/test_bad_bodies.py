@@ -20,8 +20,7 @@ from tripwire.api.bodies import MAX_DEPTH, BadBody, check_json_body
 # -- the check itself ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999",
-                                     "1" + "0" * 400])
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" + "0" * 400])
 def test_a_number_json_cannot_carry_is_a_422_naming_its_field(literal):
     body = f'{{"parameters": {{"coin": "BTC", "hours": [1, {literal}]}}}}'.encode()
     with pytest.raises(BadBody) as e:
@@ -43,16 +42,19 @@ def test_a_body_that_is_not_utf8_is_a_400_naming_the_byte():
         check_json_body('{"reason": "caf\u00e9"}'.encode("latin-1"))
     assert e.value.status_code == 400 and e.value.code == "body_not_utf8"
     assert "0xe9 at offset 15" in e.value.detail
-    with pytest.raises(BadBody) as e:   # UTF-16, which Python's json would have decoded
+    with pytest.raises(BadBody) as e:  # UTF-16, which Python's json would have decoded
         check_json_body('{"reason": "x"}'.encode("utf-16"))
     assert e.value.status_code == 400
 
 
-@pytest.mark.parametrize("body,where", [
-    (b'{"reason": "\\ud800"}', 12),      # a lone surrogate: no UTF-8 can encode it
-    (b'{"reason": "x",}', 14),
-    (b'{"reason" "x"}', 10),
-])
+@pytest.mark.parametrize(
+    "body,where",
+    [
+        (b'{"reason": "\\ud800"}', 12),  # a lone surrogate: no UTF-8 can encode it
+        (b'{"reason": "x",}', 14),
+        (b'{"reason" "x"}', 10),
+    ],
+)
 def test_text_that_is_not_json_is_a_422_at_its_position(body, where):
     with pytest.raises(BadBody) as e:
         check_json_body(body)
@@ -91,19 +93,19 @@ BAD_BODIES = {
 
 def body_routes(stack) -> list[str]:
     doc = stack.read.get("/openapi.json").json()
-    routes = [re.sub(r"\{[^}]+\}", "x", path) for path, ops in doc["paths"].items()
-              if "requestBody" in ops.get("post", {})]
+    routes = [
+        re.sub(r"\{[^}]+\}", "x", path) for path, ops in doc["paths"].items() if "requestBody" in ops.get("post", {})
+    ]
     assert {"/commands/pause", "/decisions", "/analyze", "/flows/x/runs"} <= set(routes)
     return routes
 
 
-def post_then_get(url: str, path: str, body: bytes,
-                  content_type: str | None) -> tuple[int, bytes, int]:
+def post_then_get(url: str, path: str, body: bytes, content_type: str | None) -> tuple[int, bytes, int]:
     """POST ``body``, then GET /health on the same connection; fails if the server closed it."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     conn.connect()
-    conn.auto_open = 0   # a closed connection raises instead of being silently reopened
+    conn.auto_open = 0  # a closed connection raises instead of being silently reopened
     try:
         headers = {"X-API-Key": KEYS["admin"]}
         if content_type:
@@ -140,14 +142,14 @@ def test_every_body_route_refuses_a_bad_body_and_keeps_the_connection(stack, kin
 
 def test_the_openapi_document_declares_the_400_on_every_route_with_a_body(stack):
     doc = stack.read.get("/openapi.json").json()
-    with_body = [(path, method, op) for path, ops in doc["paths"].items()
-                 for method, op in ops.items() if "requestBody" in op]
+    with_body = [
+        (path, method, op) for path, ops in doc["paths"].items() for method, op in ops.items() if "requestBody" in op
+    ]
     assert len(with_body) >= 7
     for path, method, op in with_body:
         answer = op["responses"].get("400")
         assert answer is not None, f"{method.upper()} {path} does not declare its 400"
-        assert answer["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/ErrorAnswer"}
+        assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorAnswer"}
         assert "HTTPValidationError" in str(op["responses"]["422"]["content"])
     error = doc["components"]["schemas"]["ErrorAnswer"]
     assert set(error["required"]) == {"detail", "code"}

@@ -16,8 +16,7 @@ def stack():
 
 
 def fire(stack, rule: str, side: str | None = None) -> str:
-    r = stack.trade.post("/triggers/manual", json={"rule": rule, "coin": "BTC",
-                                                   **({"side": side} if side else {})})
+    r = stack.trade.post("/triggers/manual", json={"rule": rule, "coin": "BTC", **({"side": side} if side else {})})
     assert r.status_code == 200, r.text
     return r.json()["trigger_id"]
 
@@ -44,11 +43,14 @@ def test_cancel_all_and_flatten_reach_the_hot_path(stack):
     assert stack.trade.post("/commands/flatten").json()["result"]["closed"] == 0
 
 
-@pytest.mark.parametrize("path,body", [
-    ("/commands/flatten", {"coin": "ETHH"}),
-    ("/commands/cancel_all", {"coin": "btc"}),
-    ("/triggers/manual", {"rule": "squeeze_up", "coin": "ETH"}),
-])
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/commands/flatten", {"coin": "ETHH"}),
+        ("/commands/cancel_all", {"coin": "btc"}),
+        ("/triggers/manual", {"rule": "squeeze_up", "coin": "ETH"}),
+    ],
+)
 def test_a_command_for_a_coin_this_system_does_not_trade_is_refused(stack, path, body):
     # before: flatten of a typo answered 200 with nothing closed, as if it had been done
     r = stack.trade.post(path, json=body)
@@ -67,8 +69,7 @@ def test_command_bodies_are_validated_with_field_errors(stack):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
     r = stack.trade.post("/commands/cancel_all", json={"coin": "BTC", "all": True})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "all"]
-    r = stack.trade.post("/commands/pause", content=b"{not json",
-                         headers={"Content-Type": "application/json"})
+    r = stack.trade.post("/commands/pause", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
 
 
@@ -80,8 +81,7 @@ def test_manual_trigger_fires_through_the_hot_path_and_is_active(stack):
 
 def test_manual_trigger_is_refused_by_the_rules_cooldown(stack):
     fire(stack, "breakout_continuation_long")
-    r = stack.trade.post("/triggers/manual",
-                         json={"rule": "breakout_continuation_long", "coin": "BTC"})
+    r = stack.trade.post("/triggers/manual", json={"rule": "breakout_continuation_long", "coin": "BTC"})
     assert r.status_code == 409 and "cooldown" in r.json()["detail"]
 
 
@@ -91,8 +91,7 @@ def test_manual_trigger_of_an_unknown_rule_names_the_known_ones(stack):
 
 
 def test_manual_trigger_body_is_validated(stack):
-    r = stack.trade.post("/triggers/manual", json={"rule": "squeeze_up", "coin": "BTC",
-                                                   "side": "up"})
+    r = stack.trade.post("/triggers/manual", json={"rule": "squeeze_up", "coin": "BTC", "side": "up"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "side"]
     r = stack.trade.post("/triggers/manual", json={"coin": "BTC"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "rule"]
@@ -100,8 +99,15 @@ def test_manual_trigger_body_is_validated(stack):
 
 def test_decision_is_applied_once_and_a_repeat_is_refused_as_stale(stack):
     tid = fire(stack, "reversion_fade_up")
-    d = {"trigger_id": tid, "go": False, "sA": -0.4, "confA": 0.7, "prob_cont": 0.3,
-         "reason": "n8n says no", "source": "n8n"}
+    d = {
+        "trigger_id": tid,
+        "go": False,
+        "sA": -0.4,
+        "confA": 0.7,
+        "prob_cont": 0.3,
+        "reason": "n8n says no",
+        "source": "n8n",
+    }
     r = stack.trade.post("/decisions", json=d)
     assert r.status_code == 200 and r.json()["kind"] == "cancel"
     applied = stack.hot.run(lambda: stack.hot.hp.decisions[tid]["decision"])
@@ -113,27 +119,32 @@ def test_decision_is_applied_once_and_a_repeat_is_refused_as_stale(stack):
 
 
 def test_decision_for_an_unknown_trigger_is_refused(stack):
-    r = stack.trade.post("/decisions", json={"trigger_id": "nope", "go": True, "sA": 0.5,
-                                             "confA": 0.5, "prob_cont": 0.6})
+    r = stack.trade.post(
+        "/decisions", json={"trigger_id": "nope", "go": True, "sA": 0.5, "confA": 0.5, "prob_cont": 0.6}
+    )
     assert r.status_code == 409 and "unknown trigger 'nope'" in r.json()["detail"]
 
 
 def test_decision_without_go_follows_the_sign_of_sA(stack):
     tid = fire(stack, "liquidation_cascade_long")
-    r = stack.trade.post("/decisions", json={"trigger_id": tid, "sA": 0.6, "confA": 0.8,
-                                             "prob_cont": 0.7, "tp_atr": 2.0, "sl_atr": 1.0})
+    r = stack.trade.post(
+        "/decisions", json={"trigger_id": tid, "sA": 0.6, "confA": 0.8, "prob_cont": 0.7, "tp_atr": 2.0, "sl_atr": 1.0}
+    )
     assert r.status_code == 200 and r.json()["kind"] == "adjust"
     assert stack.hot.run(lambda: stack.hot.hp.decisions[tid]["decision"]["go"]) is True
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"sA": 3.0}, "sA"),
-    ({"sl_atr": 0.5}, "sl_atr"),
-    ({"size_scale": 1.5}, "size_scale"),
-    ({"source": "llm"}, "source"),
-    ({"go": "maybe"}, "go"),
-    ({"extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"sA": 3.0}, "sA"),
+        ({"sl_atr": 0.5}, "sl_atr"),
+        ({"size_scale": 1.5}, "size_scale"),
+        ({"source": "llm"}, "source"),
+        ({"go": "maybe"}, "go"),
+        ({"extra": 1}, "extra"),
+    ],
+)
 def test_a_bad_decision_is_a_422_naming_the_field(stack, change, field):
     d = {"trigger_id": "t", "go": True, "sA": 0.5, "confA": 0.5, "prob_cont": 0.5, **change}
     r = stack.trade.post("/decisions", json=d)
@@ -141,6 +152,5 @@ def test_a_bad_decision_is_a_422_naming_the_field(stack, change, field):
 
 
 def test_a_decision_without_a_trigger_id_is_a_422(stack):
-    r = stack.trade.post("/decisions", json={"go": True, "sA": 0.5, "confA": 0.5,
-                                             "prob_cont": 0.5})
+    r = stack.trade.post("/decisions", json={"go": True, "sA": 0.5, "confA": 0.5, "prob_cont": 0.5})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "trigger_id"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tripwire.api.routers.events import MAX_STREAMS
 
 
-def read_until(resp, done: Callable[[list[dict[str, Any]]], bool],
-               publish: Callable[[], None]) -> list[dict[str, Any]]:
+def read_until(resp, done: Callable[[list[dict[str, Any]]], bool], publish: Callable[[], None]) -> list[dict[str, Any]]:
     """Parse SSE messages until ``done(messages so far)``, publishing meanwhile (a new subscription
     takes a few ms to reach the publisher; whatever is sent before that is not seen)."""
     stop = threading.Event()
@@ -52,8 +52,7 @@ def test_a_stream_carries_only_the_topics_asked_for(stack):
 
     with stack.read.stream("GET", "/events", params={"topic": "trigger."}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        seen = read_until(r, lambda ms: ms[-1].get("event", "").startswith("trigger."),
-                          publish)
+        seen = read_until(r, lambda ms: ms[-1].get("event", "").startswith("trigger."), publish)
     assert seen[0]["comment"] == "subscribed to trigger."
     ev = seen[-1]
     envelope = ev["data"]
@@ -80,17 +79,15 @@ def test_several_prefixes_can_be_combined(stack):
         stack.hot.publish("md.trade.ETH", {"coin": "ETH"})
         stack.hot.publish("order.filled.BTC", {"leg": "entry"})
 
-    with stack.read.stream("GET", "/events", params=[("topic", "md.trade.ETH"),
-                                                     ("topic", "order.")]) as r:
-        seen = read_until(r, lambda ms: {"md.trade.ETH", "order.filled.BTC"} <= {
-            m.get("event") for m in ms}, publish)
+    with stack.read.stream("GET", "/events", params=[("topic", "md.trade.ETH"), ("topic", "order.")]) as r:
+        seen = read_until(r, lambda ms: {"md.trade.ETH", "order.filled.BTC"} <= {m.get("event") for m in ms}, publish)
     assert {m.get("event") for m in seen} - {None} == {"md.trade.ETH", "order.filled.BTC"}
 
 
 def test_a_closed_stream_releases_its_subscription(stack):
     state = stack.api.app.state
     with stack.read.stream("GET", "/events", params={"topic": "feed."}) as r:
-        lines = r.iter_lines()   # kept: a dropped line iterator closes the response
+        lines = r.iter_lines()  # kept: a dropped line iterator closes the response
         next(lines)
         assert state.open_streams >= 1
     deadline = time.monotonic() + 10

@@ -32,8 +32,12 @@ def exporter(out: Path, coins: list[str] | None = None) -> None:
     """A flow with a parameter declared as a path under an innocent name."""
 
 
-def errors(params: dict[str, Any], s: dict[str, Any] | None = ARCHIVE,
-           defaults: dict[str, Any] | None = None, allowed: tuple[str, ...] = ()):
+def errors(
+    params: dict[str, Any],
+    s: dict[str, Any] | None = ARCHIVE,
+    defaults: dict[str, Any] | None = None,
+    allowed: tuple[str, ...] = (),
+):
     return parameter_errors(params, s, defaults or {}, allowed)
 
 
@@ -42,8 +46,9 @@ def test_the_flows_own_parameters_of_the_right_types_pass():
     assert errors({}) == []
 
 
-@pytest.mark.parametrize("name,value", [("settings_file", "/tmp/other.yaml"),
-                                        ("store_uri", "mongodb://elsewhere:27017/x")])
+@pytest.mark.parametrize(
+    "name,value", [("settings_file", "/tmp/other.yaml"), ("store_uri", "mongodb://elsewhere:27017/x")]
+)
 def test_paths_and_store_uris_are_refused_unless_settings_allow_them(name, value):
     (e,) = errors({name: value})
     assert e["type"] == "parameter_not_allowed" and e["loc"] == ["body", "parameters", name]
@@ -58,14 +63,13 @@ def test_unknown_parameters_are_refused_naming_the_known_ones():
     (e,) = errors({"now": 1, "now_ms": 2})
     assert e["type"] == "unknown_parameter" and e["loc"] == ["body", "parameters", "now"]
     assert "now_ms" in e["msg"] and "store_uri" in e["msg"]
-    (e,) = errors({"coin": "BTC"}, None)   # a deployment that declares no parameters
+    (e,) = errors({"coin": "BTC"}, None)  # a deployment that declares no parameters
     assert e["type"] == "unknown_parameter" and "none" in e["msg"]
 
 
 def test_wrong_types_are_refused_naming_the_parameter():
     found = errors({"now_ms": "soon", "archive_settings": [1, 2]})
-    assert [e["loc"] for e in found] == [["body", "parameters", "archive_settings"],
-                                         ["body", "parameters", "now_ms"]]
+    assert [e["loc"] for e in found] == [["body", "parameters", "archive_settings"], ["body", "parameters", "now_ms"]]
     assert all(e["type"] == "parameter_type" for e in found)
     assert "'soon'" in found[1]["msg"]
 
@@ -82,5 +86,11 @@ def test_a_parameter_declared_as_a_path_is_path_like_whatever_its_name():
     s = schema(exporter)
     (e,) = errors({"out": "/etc/cron.d/x", "coins": ["BTC"]}, s)
     assert e["type"] == "parameter_not_allowed" and e["loc"] == ["body", "parameters", "out"]
-    assert [is_path_like(n, {}) for n in ("model_dir", "data_path", "x_uri", "file", "profile",
-                                          "uri_count")] == [True, True, True, True, False, False]
+    assert [is_path_like(n, {}) for n in ("model_dir", "data_path", "x_uri", "file", "profile", "uri_count")] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zmq
 
-from tripwire.api.routers.status import status_from_reply
 from tests.api.conftest import make_settings, serve, short_dir
+from tripwire.api.routers.status import status_from_reply
 
 
 def test_status_reports_the_hot_paths_live_state(stack):
@@ -16,12 +16,16 @@ def test_status_reports_the_hot_paths_live_state(stack):
 
 
 def test_status_finds_orders_positions_and_connection_in_the_execution_layers_reply():
-    reply = {"mode": "testnet", "risk": {"state": "HALTED", "paused_by": None,
-                                         "breakers": {"latency": {"action": "halt",
-                                                                  "detail": "p99 900 ms"}}},
-             "connection": {"state": "connected", "reconnects": 2},
-             "execution": {"open_orders": [{"leg": "sl", "coin": "BTC"}],
-                           "account": {"positions": {"BTC": {"szi": 0.01}}}}}
+    reply = {
+        "mode": "testnet",
+        "risk": {
+            "state": "HALTED",
+            "paused_by": None,
+            "breakers": {"latency": {"action": "halt", "detail": "p99 900 ms"}},
+        },
+        "connection": {"state": "connected", "reconnects": 2},
+        "execution": {"open_orders": [{"leg": "sl", "coin": "BTC"}], "account": {"positions": {"BTC": {"szi": 0.01}}}},
+    }
     st = status_from_reply(reply)
     assert st.trading_state == "HALTED" and st.breakers["latency"]["action"] == "halt"
     assert st.connection == {"state": "connected", "reconnects": 2}
@@ -37,7 +41,7 @@ def test_ready_checks_the_hot_path_and_the_store(stack):
 
 def test_hot_path_not_running_is_a_503_that_says_so():
     run_dir = short_dir()
-    api = serve(make_settings(run_dir))     # nothing binds the command socket
+    api = serve(make_settings(run_dir))  # nothing binds the command socket
     try:
         with api.client("read") as c:
             r = c.get("/status")
@@ -53,7 +57,7 @@ def test_hot_path_not_running_is_a_503_that_says_so():
 
 def test_hot_path_that_never_answers_is_a_503_after_the_timeout():
     run_dir = short_dir()
-    mute = zmq.Context.instance().socket(zmq.ROUTER)   # bound, reads nothing, answers nothing
+    mute = zmq.Context.instance().socket(zmq.ROUTER)  # bound, reads nothing, answers nothing
     mute.bind(f"ipc://{run_dir}/cmd.sock")
     api = serve(make_settings(run_dir, hotpath_timeout_s=0.3))
     try:
@@ -61,7 +65,7 @@ def test_hot_path_that_never_answers_is_a_503_after_the_timeout():
             r = c.post("/commands/pause", json={"reason": "x"})
             assert r.status_code == 503
             assert "did not answer 'pause'" in r.json()["detail"] and "0.3 s" in r.json()["detail"]
-            assert c.get("/status").status_code == 503   # the next call is not stuck behind it
+            assert c.get("/status").status_code == 503  # the next call is not stuck behind it
     finally:
         api.stop()
         mute.close(linger=0)

@@ -4,43 +4,80 @@ from __future__ import annotations
 
 import pytest
 
-from tripwire.api.routers.signals import latest_per_coin
 from tests.api.conftest import make_settings, serve, short_dir
+from tripwire.api.routers.signals import latest_per_coin
 
 T0 = 1_704_110_400_000
 
 
 def trigger(i: int, rule: str, coin: str) -> dict:
     tid = f"{rule}.{coin}.{T0 + i}.{i}"
-    return {"_id": tid, "trigger_id": tid, "rule": rule, "coin": coin, "side": "long",
-            "features": {"atr_bps": 5.0}, "actions": [{"name": "place_bracket", "params": {}}],
-            "ts": T0 + i * 1000, "schema": 1, "exch_ts_ns": 0, "recv_ts_ns": 0,
-            "fired_ts_ns": 0}
+    return {
+        "_id": tid,
+        "trigger_id": tid,
+        "rule": rule,
+        "coin": coin,
+        "side": "long",
+        "features": {"atr_bps": 5.0},
+        "actions": [{"name": "place_bracket", "params": {}}],
+        "ts": T0 + i * 1000,
+        "schema": 1,
+        "exch_ts_ns": 0,
+        "recv_ts_ns": 0,
+        "fired_ts_ns": 0,
+    }
 
 
 @pytest.fixture(scope="module", autouse=True)
 def seeded(stack):
-    triggers = [trigger(i, rule, coin) for i, (rule, coin) in enumerate(
-        [("squeeze_up", "BTC"), ("squeeze_up", "ETH"), ("reversion_fade_up", "BTC"),
-         ("squeeze_up", "BTC"), ("squeeze_down", "BTC")])]
+    triggers = [
+        trigger(i, rule, coin)
+        for i, (rule, coin) in enumerate(
+            [
+                ("squeeze_up", "BTC"),
+                ("squeeze_up", "ETH"),
+                ("reversion_fade_up", "BTC"),
+                ("squeeze_up", "BTC"),
+                ("squeeze_down", "BTC"),
+            ]
+        )
+    ]
     s = stack.store
     s.insert_many("triggers", triggers)
     first = triggers[0]["_id"]
-    s.insert_many("decisions", [{"_id": first, "trigger_id": first, "status": "applied",
-                                 "decision": {"go": True, "sA": 0.4, "source": "llm"},
-                                 "timings": {"total_ms": 12.0}, "ts": T0 + 500}])
-    s.insert_many("orders", [
-        {"trigger_id": first, "leg": "entry", "cloid": "0x01", "state": "filled", "ts": T0 + 1},
-        {"trigger_id": first, "leg": "sl", "cloid": "0x02", "state": "resting", "ts": T0 + 2},
-        {"trigger_id": triggers[1]["_id"], "leg": "entry", "cloid": "0x03", "state": "rejected",
-         "ts": T0 + 3}])
-    s.insert_many("signals", [
-        {"coin": "BTC", "signal": "LONG", "bias": 0.3, "confidence": 0.6, "ts": T0},
-        {"coin": "BTC", "signal": "SHORT", "bias": -0.2, "confidence": 0.5, "ts": T0 + 60_000},
-        {"coin": "ETH", "signal": "NEUTRAL", "bias": 0.0, "confidence": 0.1, "ts": T0 + 1}])
-    s.insert_many("tracked_traders", [
-        {"address": f"0x{i:040x}", "score": float(i), "account_value": 1e5 * i, "ts": T0}
-        for i in range(1, 8)])
+    s.insert_many(
+        "decisions",
+        [
+            {
+                "_id": first,
+                "trigger_id": first,
+                "status": "applied",
+                "decision": {"go": True, "sA": 0.4, "source": "llm"},
+                "timings": {"total_ms": 12.0},
+                "ts": T0 + 500,
+            }
+        ],
+    )
+    s.insert_many(
+        "orders",
+        [
+            {"trigger_id": first, "leg": "entry", "cloid": "0x01", "state": "filled", "ts": T0 + 1},
+            {"trigger_id": first, "leg": "sl", "cloid": "0x02", "state": "resting", "ts": T0 + 2},
+            {"trigger_id": triggers[1]["_id"], "leg": "entry", "cloid": "0x03", "state": "rejected", "ts": T0 + 3},
+        ],
+    )
+    s.insert_many(
+        "signals",
+        [
+            {"coin": "BTC", "signal": "LONG", "bias": 0.3, "confidence": 0.6, "ts": T0},
+            {"coin": "BTC", "signal": "SHORT", "bias": -0.2, "confidence": 0.5, "ts": T0 + 60_000},
+            {"coin": "ETH", "signal": "NEUTRAL", "bias": 0.0, "confidence": 0.1, "ts": T0 + 1},
+        ],
+    )
+    s.insert_many(
+        "tracked_traders",
+        [{"address": f"0x{i:040x}", "score": float(i), "account_value": 1e5 * i, "ts": T0} for i in range(1, 8)],
+    )
     return triggers
 
 

@@ -9,11 +9,11 @@ import time
 import orjson
 import pytest
 
+from tests.api.conftest import N8N_SECRET, Stack, short_dir
+from tests.api.receiver import Receiver
 from tripwire.api.metrics import ApiMetrics
 from tripwire.api.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tripwire.api.webhooks import TriggerWebhook
-from tests.api.conftest import N8N_SECRET, Stack, short_dir
-from tests.api.receiver import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,13 @@ def test_a_fired_trigger_is_posted_to_the_webhook_signed(stack, receiver):
     assert body["features"]["atr_bps"] > 0 and body["actions"][0]["name"] == "place_bracket"
     assert req["path"] == "/webhook/tripwire-trigger"
     assert req["headers"]["X-Tripwire-Delivery"] == fired["trigger_id"]
-    verify(N8N_SECRET, req["body"], req["headers"][TIMESTAMP_HEADER],
-           req["headers"][SIGNATURE_HEADER])   # raises if the signature does not hold
+    verify(
+        N8N_SECRET, req["body"], req["headers"][TIMESTAMP_HEADER], req["headers"][SIGNATURE_HEADER]
+    )  # raises if the signature does not hold
 
 
 def deliver(url: str, **kw) -> tuple[str, TriggerWebhook]:
-    hook = TriggerWebhook(url, N8N_SECRET, "ipc:///nonexistent", ApiMetrics(),
-                          backoff_s=0.01, **kw)
+    hook = TriggerWebhook(url, N8N_SECRET, "ipc:///nonexistent", ApiMetrics(), backoff_s=0.01, **kw)
     return asyncio.run(hook.deliver({"trigger_id": "t-9", "rule": "squeeze_up"})), hook
 
 
@@ -74,9 +74,8 @@ def test_a_failing_webhook_is_retried_until_it_answers():
         outcome, hook = deliver(rx.url)
         assert outcome == "delivered" and len(rx.requests) == 3
         assert hook.outcomes == {"delivered": 1}
-        for r in rx.requests:   # each attempt signed afresh, the body unchanged
-            verify(N8N_SECRET, r["body"], r["headers"][TIMESTAMP_HEADER],
-                   r["headers"][SIGNATURE_HEADER])
+        for r in rx.requests:  # each attempt signed afresh, the body unchanged
+            verify(N8N_SECRET, r["body"], r["headers"][TIMESTAMP_HEADER], r["headers"][SIGNATURE_HEADER])
             assert orjson.loads(r["body"]) == {"trigger_id": "t-9", "rule": "squeeze_up"}
     finally:
         rx.close()
@@ -104,7 +103,7 @@ def test_a_slow_webhook_times_out_and_is_retried():
 def test_an_unreachable_webhook_fails_after_its_retries(caplog):
     rx = Receiver()
     url = rx.url
-    rx.close()                                    # nothing listens there any more
+    rx.close()  # nothing listens there any more
     outcome, hook = deliver(url.replace("/webhook/", "/webhook/secret-path-"), retries=2)
     assert outcome == "failed" and hook.outcomes == {"failed": 1}
     logged = caplog.text

@@ -7,23 +7,29 @@ import pytest
 import uvloop
 import zmq
 
-from tripwire.bus import (AsyncCommandClient, CommandClient, CommandError, CommandRefused,
-                         CommandServer, CommandTimeout, default_addresses)
-from tripwire.contracts.events import CommandErrorCode, Decision
-
 from tests.bus.conftest import ServerThread
+from tripwire.bus import (
+    AsyncCommandClient,
+    CommandClient,
+    CommandError,
+    CommandRefused,
+    CommandServer,
+    CommandTimeout,
+    default_addresses,
+)
+from tripwire.contracts.events import CommandErrorCode, Decision
 
 
 class FakeHotPath:
     """Just enough hot-path state to see whether a command changed anything."""
 
     def __init__(self):
-        self.state = {"paused": False, "features": {}, "decisions": [], "open_triggers": {"t1"},
-                      "reloads": 0}
+        self.state = {"paused": False, "features": {}, "decisions": [], "open_triggers": {"t1"}, "reloads": 0}
 
     def register(self, server: CommandServer) -> None:
-        server.register("status", lambda a: {"paused": self.state["paused"],
-                                             "open_triggers": self.state["open_triggers"]})
+        server.register(
+            "status", lambda a: {"paused": self.state["paused"], "open_triggers": self.state["open_triggers"]}
+        )
         server.register("pause", self.pause)
         server.register("resume", lambda a: self.state.update(paused=False))
         server.register("set_feature", self.set_feature)
@@ -58,8 +64,16 @@ def served(request, run_dir):
         yield hot, client
 
 
-DECISION = {"trigger_id": "t1", "go": True, "sA": 0.4, "confA": 0.8, "prob_cont": 0.6,
-            "tp_atr": 2.0, "sl_atr": 1.0, "source": "llm"}
+DECISION = {
+    "trigger_id": "t1",
+    "go": True,
+    "sA": 0.4,
+    "confA": 0.8,
+    "prob_cont": 0.6,
+    "tp_atr": 2.0,
+    "sl_atr": 1.0,
+    "source": "llm",
+}
 
 
 def test_a_valid_command_returns_its_handlers_result(served):
@@ -71,22 +85,22 @@ def test_a_valid_command_returns_its_handlers_result(served):
 
 def test_apply_decision_hands_the_handler_a_validated_decision(served):
     hot, client = served
-    assert client.call("apply_decision", Decision(**DECISION)) == {"trigger_id": "t1",
-                                                                    "kind": "adjust"}
+    assert client.call("apply_decision", Decision(**DECISION)) == {"trigger_id": "t1", "kind": "adjust"}
     assert hot.state["decisions"] == [Decision(**DECISION)]
 
 
-@pytest.mark.parametrize("cmd, args, code", [
-    ("launch_rockets", {}, CommandErrorCode.UNKNOWN_COMMAND),
-    ("set_feature", {"coin": "BTC", "name": "sm_bias", "value": "very long"},
-     CommandErrorCode.INVALID_ARGS),
-    ("set_feature", {"coin": "BTC", "name": "sm_bias", "value": 0.3, "typo": 1},
-     CommandErrorCode.INVALID_ARGS),
-    ("apply_decision", {**DECISION, "sl_atr": 0.5}, CommandErrorCode.INVALID_ARGS),
-    ("apply_decision", {**DECISION, "trigger_id": "gone"}, "stale_decision"),
-    ("pause", {"reason": "x" * 501}, CommandErrorCode.INVALID_ARGS),
-    ("reload_triggers", {"path": "config/nope.yaml"}, CommandErrorCode.HANDLER_ERROR),
-])
+@pytest.mark.parametrize(
+    "cmd, args, code",
+    [
+        ("launch_rockets", {}, CommandErrorCode.UNKNOWN_COMMAND),
+        ("set_feature", {"coin": "BTC", "name": "sm_bias", "value": "very long"}, CommandErrorCode.INVALID_ARGS),
+        ("set_feature", {"coin": "BTC", "name": "sm_bias", "value": 0.3, "typo": 1}, CommandErrorCode.INVALID_ARGS),
+        ("apply_decision", {**DECISION, "sl_atr": 0.5}, CommandErrorCode.INVALID_ARGS),
+        ("apply_decision", {**DECISION, "trigger_id": "gone"}, "stale_decision"),
+        ("pause", {"reason": "x" * 501}, CommandErrorCode.INVALID_ARGS),
+        ("reload_triggers", {"path": "config/nope.yaml"}, CommandErrorCode.HANDLER_ERROR),
+    ],
+)
 def test_a_refused_command_gets_a_clear_error_and_changes_nothing(served, cmd, args, code):
     hot, client = served
     before = copy.deepcopy(hot.state)
@@ -125,12 +139,15 @@ def raw_call(address: str, body: bytes) -> dict:
         sock.close()
 
 
-@pytest.mark.parametrize("body", [
-    b"{not json",
-    b"[1, 2, 3]",
-    b'{"id": "r1"}',
-    b'{"id": "r1", "cmd": "pause", "args": [1]}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2, 3]",
+        b'{"id": "r1"}',
+        b'{"id": "r1", "cmd": "pause", "args": [1]}',
+    ],
+)
 def test_a_malformed_request_gets_a_bad_request_reply(served, body):
     hot, client = served
     before = copy.deepcopy(hot.state)
@@ -142,11 +159,9 @@ def test_a_malformed_request_gets_a_bad_request_reply(served, body):
 
 def test_a_request_read_after_its_deadline_is_refused_not_applied(served):
     hot, client = served
-    body = orjson.dumps({"id": "late", "cmd": "pause", "args": {},
-                         "expires_at_ns": time.time_ns() - 5_000_000_000})
+    body = orjson.dumps({"id": "late", "cmd": "pause", "args": {}, "expires_at_ns": time.time_ns() - 5_000_000_000})
     reply = raw_call(client.address, body)
-    assert reply == {"id": "late", "ok": False,
-                     "error": {"code": "expired", "message": reply["error"]["message"]}}
+    assert reply == {"id": "late", "ok": False, "error": {"code": "expired", "message": reply["error"]["message"]}}
     assert hot.state["paused"] is False
 
 
@@ -198,6 +213,7 @@ def test_handle_pending_never_blocks_when_nothing_is_waiting(run_dir):
 
 # -- asyncio: the hot path's way of serving ---------------------------------------------------
 
+
 def test_the_server_serves_inside_an_asyncio_loop_alongside_other_work(run_dir):
     address = default_addresses(run_dir).commands
     hot = FakeHotPath()
@@ -224,8 +240,7 @@ def test_the_server_serves_inside_an_asyncio_loop_alongside_other_work(run_dir):
                 paused = await client.call("pause", {"reason": "async"})
                 flat = await client.call("flatten", {"coin": "BTC"})
                 with pytest.raises(CommandError) as e:
-                    await client.call("set_feature", {"coin": "BTC", "name": "Bad Name",
-                                                      "value": 1})
+                    await client.call("set_feature", {"coin": "BTC", "name": "Bad Name", "value": 1})
                 results = await asyncio.gather(*(client.call("status") for _ in range(5)))
             finally:
                 client.close()
@@ -249,9 +264,8 @@ def test_an_async_handler_is_refused_when_polled_synchronously(run_dir):
 
     server = CommandServer(address)
     server.register("flatten", flatten)
-    with ServerThread(server), CommandClient(address) as client:
-        with pytest.raises(CommandError, match="serve"):
-            client.call("flatten")
+    with ServerThread(server), CommandClient(address) as client, pytest.raises(CommandError, match="serve"):
+        client.call("flatten")
 
 
 def test_the_async_client_times_out_then_recovers(run_dir):

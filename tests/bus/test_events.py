@@ -2,21 +2,21 @@ import orjson
 import pytest
 import zmq
 
+from tests.bus.conftest import FakeClock, drain, handshake
 from tripwire.bus import Gap, Publisher, Restart, SeqTracker, Subscriber, default_addresses
 from tripwire.bus.client import SubscriberCore
 from tripwire.contracts.events import Event, Topics, topic_root
 
-from tests.bus.conftest import FakeClock, drain, handshake
-
 
 def test_subscriber_gets_only_the_topics_it_asked_for_with_the_full_envelope(bind_address):
     clock = FakeClock()
-    with Publisher(bind_address, name="hp-test", clock_ns=clock) as pub, \
-            Subscriber(pub.endpoint, topics=["trigger.fired."]) as sub:
+    with (
+        Publisher(bind_address, name="hp-test", clock_ns=clock) as pub,
+        Subscriber(pub.endpoint, topics=["trigger.fired."]) as sub,
+    ):
         handshake(pub, sub, clock)
         pub.publish(Topics.md_trade("BTC"), {"px": 1.0})
-        pub.publish(Topics.trigger_fired("squeeze_up", "BTC"), {"trigger_id": "t1"},
-                    exch_ts_ns=111, recv_ts_ns=222)
+        pub.publish(Topics.trigger_fired("squeeze_up", "BTC"), {"trigger_id": "t1"}, exch_ts_ns=111, recv_ts_ns=222)
         pub.publish(Topics.position("BTC"), {"szi": 0.1})
         got = drain(sub)
     assert [e.topic for e in got] == ["trigger.fired.squeeze_up.BTC"]
@@ -44,8 +44,7 @@ def flood(pub: Publisher, n: int) -> list[bool]:
 def test_a_subscriber_that_stops_reading_makes_the_publisher_drop_and_count_never_block(run_dir):
     clock = FakeClock()
     address = default_addresses(run_dir).events
-    with Publisher(address, sndhwm=1, clock_ns=clock) as pub, \
-            Subscriber(address, rcvhwm=1) as sub:
+    with Publisher(address, sndhwm=1, clock_ns=clock) as pub, Subscriber(address, rcvhwm=1) as sub:
         handshake(pub, sub, clock)
         sent = flood(pub, 5000)  # ~10 MB at a reader that reads nothing: returns regardless
         assert sent.count(False) > 0
@@ -57,8 +56,7 @@ def test_dropped_events_show_up_as_a_gap_at_the_subscriber(run_dir):
     clock = FakeClock()
     address = default_addresses(run_dir).events
     gaps: list[Gap] = []
-    with Publisher(address, sndhwm=1, clock_ns=clock) as pub, \
-            Subscriber(address, rcvhwm=1, on_gap=gaps.append) as sub:
+    with Publisher(address, sndhwm=1, clock_ns=clock) as pub, Subscriber(address, rcvhwm=1, on_gap=gaps.append) as sub:
         handshake(pub, sub, clock)
         flood(pub, 5000)
         drain(sub)
@@ -74,8 +72,7 @@ def test_dropped_events_show_up_as_a_gap_at_the_subscriber(run_dir):
 def test_a_filtering_subscriber_tracks_gaps_per_topic_and_ignores_topics_it_skips(run_dir):
     clock = FakeClock()
     address = default_addresses(run_dir).events
-    with Publisher(address, clock_ns=clock) as pub, \
-            Subscriber(address, topics=["md.book."]) as sub:
+    with Publisher(address, clock_ns=clock) as pub, Subscriber(address, topics=["md.book."]) as sub:
         handshake(pub, sub, clock)
         for i in range(20):  # interleaved topics it does not want: no false gaps
             pub.publish(Topics.md_trade("BTC"), {"i": i})
@@ -122,8 +119,10 @@ def test_sequence_going_back_on_the_same_instance_counts_as_a_restart():
 def test_heartbeat_carries_drops_since_the_last_heartbeat_and_totals(run_dir):
     clock = FakeClock()
     address = default_addresses(run_dir).events
-    with Publisher(address, sndhwm=1, clock_ns=clock, heartbeat_interval_s=1.0) as pub, \
-            Subscriber(address, topics=["heartbeat", "md.book."], rcvhwm=1) as sub:
+    with (
+        Publisher(address, sndhwm=1, clock_ns=clock, heartbeat_interval_s=1.0) as pub,
+        Subscriber(address, topics=["heartbeat", "md.book."], rcvhwm=1) as sub,
+    ):
         handshake(pub, sub, clock)
         flood(pub, 5000)
         dropped = pub.dropped
@@ -146,8 +145,7 @@ def test_heartbeat_carries_drops_since_the_last_heartbeat_and_totals(run_dir):
 def test_a_stalled_subscriber_only_causes_drops_on_topics_it_subscribed_to(run_dir):
     clock = FakeClock()
     address = default_addresses(run_dir).events
-    with Publisher(address, sndhwm=1, clock_ns=clock) as pub, \
-            Subscriber(address, topics=["trigger."], rcvhwm=1) as sub:
+    with Publisher(address, sndhwm=1, clock_ns=clock) as pub, Subscriber(address, topics=["trigger."], rcvhwm=1) as sub:
         handshake(pub, sub, clock)
         sent = flood(pub, 5000)
     assert all(sent) and pub.dropped == 0
@@ -170,19 +168,34 @@ def test_an_event_that_is_not_json_is_counted_and_not_raised():
     assert pub.encode_errors == {"md.features": 1} and pub.dropped_total == {"md.features": 1}
 
 
-@pytest.mark.parametrize("frames, reason", [
-    ([b"md.trade.BTC"], "parts"),
-    ([b"md.trade.BTC", b"{}", b"extra"], "parts"),
-    ([b"md.trade.BTC", b"{not json"], "json"),
-    ([b"md.trade.BTC", b"[1, 2]"], "fields"),
-    ([b"md.trade.BTC", b'{"schema": 1, "seq": 0}'], "fields"),
-    ([b"md.trade.BTC", b'{"schema": 99, "seq": 0, "topic_seq": 0, "topic": "md.trade.BTC", '
-                       b'"exch_ts_ns": 0, "recv_ts_ns": 0, "pub_ts_ns": 0, "publisher": "p", '
-                       b'"instance": "i", "data": {}}'], "fields"),
-    ([b"md.trade.ETH", b'{"schema": 1, "seq": 0, "topic_seq": 0, "topic": "md.trade.BTC", '
-                       b'"exch_ts_ns": 0, "recv_ts_ns": 0, "pub_ts_ns": 0, "publisher": "p", '
-                       b'"instance": "i", "data": {}}'], "topic"),
-])
+@pytest.mark.parametrize(
+    "frames, reason",
+    [
+        ([b"md.trade.BTC"], "parts"),
+        ([b"md.trade.BTC", b"{}", b"extra"], "parts"),
+        ([b"md.trade.BTC", b"{not json"], "json"),
+        ([b"md.trade.BTC", b"[1, 2]"], "fields"),
+        ([b"md.trade.BTC", b'{"schema": 1, "seq": 0}'], "fields"),
+        (
+            [
+                b"md.trade.BTC",
+                b'{"schema": 99, "seq": 0, "topic_seq": 0, "topic": "md.trade.BTC", '
+                b'"exch_ts_ns": 0, "recv_ts_ns": 0, "pub_ts_ns": 0, "publisher": "p", '
+                b'"instance": "i", "data": {}}',
+            ],
+            "fields",
+        ),
+        (
+            [
+                b"md.trade.ETH",
+                b'{"schema": 1, "seq": 0, "topic_seq": 0, "topic": "md.trade.BTC", '
+                b'"exch_ts_ns": 0, "recv_ts_ns": 0, "pub_ts_ns": 0, "publisher": "p", '
+                b'"instance": "i", "data": {}}',
+            ],
+            "topic",
+        ),
+    ],
+)
 def test_malformed_frames_are_counted_by_reason_and_never_raised(frames, reason):
     core = SubscriberCore()
     assert core.accept(frames) is None

@@ -18,18 +18,18 @@ from decimal import Decimal
 import eth_account
 import pytest
 
+from tests.fixtures import RECORDING
+from tests.hotpath.runtime.harness import ChildHotPath, invariant_violation, sim_legs
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import SimServer, start_in_thread
-from tests.fixtures import RECORDING
-from tests.hotpath.runtime.harness import ChildHotPath, invariant_violation, sim_legs
 
 pytestmark = pytest.mark.chaos
 
-SPEED = 200       # the hour in 18 s
+SPEED = 200  # the hour in 18 s
 KILLS = 3
-SPACING_S = 4.5   # wall seconds between kills: 15 minutes of the hour
+SPACING_S = 4.5  # wall seconds between kills: 15 minutes of the hour
 BUSY_RULES = """
 max_active_triggers: 3
 active_ttl_s: 60
@@ -92,8 +92,11 @@ def test_kill9_under_load_never_leaves_a_position_unprotected_or_a_leg_behind(tm
             # spread over the hour (the first ~14 minutes warm the ATR up: nothing fires)
             time.sleep(max(0.0, started + SPACING_S * (k + 1) - time.monotonic()))
             try:
-                wait(lambda: sim.call(replay.done) or (sim_legs(view)[0] and sim_legs(view)[1]), 60,
-                     "a position with orders")
+                wait(
+                    lambda: sim.call(replay.done) or (sim_legs(view)[0] and sim_legs(view)[1]),
+                    60,
+                    "a position with orders",
+                )
             except AssertionError:
                 break
             if sim.call(replay.done):
@@ -106,9 +109,16 @@ def test_kill9_under_load_never_leaves_a_position_unprotected_or_a_leg_behind(tm
             restart = child.command("status")["restart"]
             assert restart["unprotected"] == [], restart
             wait(lambda: invariant_violation(view) is None, 5, "the invariant after the restart")
-            lives.append({"ready_s": ready_s, "protected_after_s": restart["protected_after_s"],
-                          "on_exchange_s": time.monotonic() - t0, "held": held,
-                          "adopted": restart["adopted"], "positions": restart["positions"]})
+            lives.append(
+                {
+                    "ready_s": ready_s,
+                    "protected_after_s": restart["protected_after_s"],
+                    "on_exchange_s": time.monotonic() - t0,
+                    "held": held,
+                    "adopted": restart["adopted"],
+                    "positions": restart["positions"],
+                }
+            )
         wait(lambda: sim.call(replay.done), 120, "the end of the replay")
         time.sleep(1.0)
 
@@ -117,6 +127,7 @@ def test_kill9_under_load_never_leaves_a_position_unprotected_or_a_leg_behind(tm
             szi = positions.get("BTC", 0.0)
             kinds = sorted(leg.name for leg in legs)
             return invariant_violation(view) is None and kinds == (["sl", "tp"] if szi else [])
+
         wait(only_protection, 10, "one stop and one take-profit for the position, nothing else")
         status = child.command("status")["execution"]
         assert {o["cloid"] for o in status["open_orders"]} == {leg.cloid for leg in sim_legs(view)[1]}
@@ -130,8 +141,10 @@ def test_kill9_under_load_never_leaves_a_position_unprotected_or_a_leg_behind(tm
     assert any(life["positions"] for life in lives), lives
     p = sorted(life["protected_after_s"] for life in lives)
     e = sorted(life["on_exchange_s"] for life in lives)
-    print(f"\nkill -9 under load, {len(lives)} restarts at {SPEED}× replay: protected "
-          f"{statistics.median(p) * 1000:.0f} ms (max {p[-1] * 1000:.0f}) after the process started "
-          f"running; spawn → protected on the exchange {statistics.median(e):.2f} s "
-          f"(max {e[-1]:.2f}); positions found {[life['positions'] for life in lives]}, orders "
-          f"adopted {[life['adopted'] for life in lives]}")
+    print(
+        f"\nkill -9 under load, {len(lives)} restarts at {SPEED}× replay: protected "
+        f"{statistics.median(p) * 1000:.0f} ms (max {p[-1] * 1000:.0f}) after the process started "
+        f"running; spawn → protected on the exchange {statistics.median(e):.2f} s "
+        f"(max {e[-1]:.2f}); positions found {[life['positions'] for life in lives]}, orders "
+        f"adopted {[life['adopted'] for life in lives]}"
+    )

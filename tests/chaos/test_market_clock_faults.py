@@ -30,6 +30,7 @@ def start_replay(r, spec: ReplaySpec) -> asyncio.Future:
     async def wait() -> None:
         while not await asyncio.to_thread(r.sim_call, task.done):
             await asyncio.sleep(0.05)
+
     return asyncio.ensure_future(wait())
 
 
@@ -44,8 +45,9 @@ def test_a_book_an_hour_ahead_mid_replay_is_held_back_and_the_hot_path_trades_on
             done = start_replay(r, ReplaySpec([str(warm_file(tmp_path))], SPEED, 7))
             await r.wait_for(lambda: hp.latest_book_ms(), what="books flowing")
             mid = hp.mids()["BTC"]
-            bad = book_msg("BTC", [(str(round(mid - 1)), "5")], [(str(round(mid + 1)), "5")],
-                           hp.exchange_time_ms() + HOUR_MS)
+            bad = book_msg(
+                "BTC", [(str(round(mid - 1)), "5")], [(str(round(mid + 1)), "5")], hp.exchange_time_ms() + HOUR_MS
+            )
             r.sim_call(lambda: r.sim.server.ingest(bad, hp.exchange_time_ms()))
             await done
             await r.wait_for(lambda: fired(r), what="the probe rule firing after the bad book")
@@ -54,6 +56,7 @@ def test_a_book_an_hour_ahead_mid_replay_is_held_back_and_the_hot_path_trades_on
             assert st["books"]["time_faults"] == {"time_jump": 1}
             assert st["coins"]["BTC"]["book_time_ms"] < bad["data"]["time"] - HOUR_MS // 2
             assert not r.topics("risk.breaker.")  # nothing stale, nothing lagging
+
     asyncio.run(go())
 
 
@@ -68,21 +71,24 @@ def test_a_looping_replay_starts_the_book_again_at_each_wrap_and_fires_again(tmp
             loop = start_replay(r, ReplaySpec([str(warm_file(tmp_path))], SPEED, 7, loop=True))
             try:
                 await r.wait_for(lambda: fired(r), what="a trigger in the first pass")
-                await r.wait_for(lambda: hp.book_counts()["time_faults"].get("new_timeline"),
-                                 what="the wrap seen as a new timeline")
+                await r.wait_for(
+                    lambda: hp.book_counts()["time_faults"].get("new_timeline"), what="the wrap seen as a new timeline"
+                )
                 wrapped_at = hp.exchange_time_ms()
-                await r.wait_for(lambda: len(fired(r)) >= 2, timeout_s=25,
-                                 what="a trigger in the second pass")
+                await r.wait_for(lambda: len(fired(r)) >= 2, timeout_s=25, what="a trigger in the second pass")
             finally:
                 loop.cancel()
             second = fired(r)[1]
             st = hp.status()
-            print(f"\nlooping replay: books {st['books']}, fired {len(fired(r))}, "
-                  f"breakers {[e.topic for e in r.topics('risk.breaker.')]}")
+            print(
+                f"\nlooping replay: books {st['books']}, fired {len(fired(r))}, "
+                f"breakers {[e.topic for e in r.topics('risk.breaker.')]}"
+            )
             assert second.data["exch_ts_ns"] // 1_000_000 <= wrapped_at + 20 * 60_000
             assert st["books"]["time_faults"].get("out_of_order", 0) < 10
             assert st["coins"]["BTC"]["book_problem"] is None and st["risk"]["state"] == "ACTIVE"
             assert not r.topics("risk.breaker.ws_lag")  # a replay faster than real time is no lag
+
     asyncio.run(go())
 
 
@@ -100,6 +106,7 @@ def test_a_hot_path_behind_its_feed_opens_nothing_until_it_caught_up(tmp_path):
                 def handle(rec, recv_ns):
                     time.sleep(0.4)  # the loop is busy: frames wait in the socket meanwhile
                     return route(rec, recv_ns)
+
                 return handle
 
             tripped = []  # (seconds after the slowdown, lag then)
@@ -108,6 +115,7 @@ def test_a_hot_path_behind_its_feed_opens_nothing_until_it_caught_up(tmp_path):
             def on_trips(trips):
                 tripped.append((time.monotonic() - t0, hp.ws_lag_ms()["BTC"]))
                 carry_out(trips)
+
             hp.on_trips = on_trips
 
             done = start_replay(r, ReplaySpec([str(warm_file(tmp_path, minutes=5))], 1.0, 7))
@@ -121,10 +129,13 @@ def test_a_hot_path_behind_its_feed_opens_nothing_until_it_caught_up(tmp_path):
                 hp._routes.update(fast_routes)
                 t1 = time.monotonic()
                 await r.wait_for(lambda: r.proc.risk.lagging is None, what="the breaker lifted")
-                print(f"\nbacklog: ws_lag tripped {tripped[0][0]:.1f} s after the hot path slowed "
-                      f"(lag {tripped[0][1]:.0f} ms), lifted {time.monotonic() - t1:.1f} s after it "
-                      f"was fast again")
+                print(
+                    f"\nbacklog: ws_lag tripped {tripped[0][0]:.1f} s after the hot path slowed "
+                    f"(lag {tripped[0][1]:.0f} ms), lifted {time.monotonic() - t1:.1f} s after it "
+                    f"was fast again"
+                )
                 assert r.topics("risk.breaker.ws_lag") and len(tripped) == 1  # once, while it lasts
             finally:
                 done.cancel()
+
     asyncio.run(go())

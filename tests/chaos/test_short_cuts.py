@@ -65,14 +65,17 @@ def test_a_short_cut_costs_a_fraction_of_a_second_after_the_exchange_is_back(tmp
                         await asyncio.sleep(FEED.stable_after_s + 0.5)
         finally:
             await proxy.close()
+
     try:
         asyncio.run(go())
     finally:
         sim.stop()
     print()
     for cut_s, runs in figures.items():
-        print(f"cut {cut_s:.0f} s: feed CONNECTED after "
-              f"{', '.join(f'{c * 1e3:.0f}' for c, _ in runs)} ms; ACTIVE after "
-              f"{', '.join(f'{a * 1e3:.0f}' for _, a in runs)} ms")
+        print(
+            f"cut {cut_s:.0f} s: feed CONNECTED after "
+            f"{', '.join(f'{c * 1e3:.0f}' for c, _ in runs)} ms; ACTIVE after "
+            f"{', '.join(f'{a * 1e3:.0f}' for _, a in runs)} ms"
+        )
     for runs in figures.values():
         assert max(c for c, _ in runs) < 1.0  # fast retries: ≤ 0.25 s apart, plus the handshake

@@ -7,8 +7,9 @@ from tests.fixtures import REPO
 
 
 def tripwire(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "tripwire", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tripwire", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_help_lists_every_subcommand():
@@ -26,8 +27,18 @@ def test_each_subcommand_has_help():
 
 def test_replay_json_summary_on_plain_ndjson_with_bad_frames(tmp_path):
     lines = [
-        {"time": "t", "ver_num": 1, "raw": {"channel": "l2Book", "data": {"coin": "BTC", "time": 1000,
-         "levels": [[{"px": "100", "sz": "1", "n": 1}], [{"px": "100.5", "sz": "1", "n": 1}]]}}},
+        {
+            "time": "t",
+            "ver_num": 1,
+            "raw": {
+                "channel": "l2Book",
+                "data": {
+                    "coin": "BTC",
+                    "time": 1000,
+                    "levels": [[{"px": "100", "sz": "1", "n": 1}], [{"px": "100.5", "sz": "1", "n": 1}]],
+                },
+            },
+        },
         {"channel": "l2Book", "data": {"coin": "BTC", "time": 2000, "levels": [[], []]}},
         {"channel": "mystery", "data": {}},
     ]
@@ -37,8 +48,7 @@ def test_replay_json_summary_on_plain_ndjson_with_bad_frames(tmp_path):
     assert r.returncode == 0, r.stderr
     out = orjson.loads(r.stdout)
     assert out["messages"] == {"l2Book": 1}
-    assert {k: v["count"] for k, v in out["faults"].items()} == {"empty_book_side": 1,
-                                                                  "unknown_channel": 1}
+    assert {k: v["count"] for k, v in out["faults"].items()} == {"empty_book_side": 1, "unknown_channel": 1}
     assert out["triggers_by_rule"] == {}
 
 

@@ -24,9 +24,14 @@ from tests.ops.dashboard import dashboard_metrics
 def demo(run_dir, *extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TRIPWIRE_"))}
     env.pop("MONGODB_URI", None)
-    return subprocess.Popen([sys.executable, "-m", "tripwire.cli", "demo", "--speed", "240",
-                             "--run-dir", str(run_dir), "--no-pin", *extra], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tripwire.cli", "demo", "--speed", "240", "--run-dir", str(run_dir), "--no-pin", *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -65,7 +70,7 @@ def test_the_demo_ends_with_a_non_empty_report(finished):
     assert report["triggers_fired"] >= 1, out[-3000:]
     assert report["simulator"]["fills"] >= 1
     assert report["decisions_applied"] >= 1
-    assert report["one_way"]["violations"] == []   # no stop/take-profit outlives its position
+    assert report["one_way"]["violations"] == []  # no stop/take-profit outlives its position
     assert report["store_rows"].get("triggers", 0) >= 1
     assert report["store_rows"].get("decisions", 0) >= 1
     assert report["store_rows"].get("trades", 0) >= 1

@@ -46,6 +46,7 @@ def write(path: Path, content: str | bytes) -> Path:
 
 # -- the loaders, at start ---------------------------------------------------------------------
 
+
 def _settings(p):
     return load_settings(p)
 
@@ -71,48 +72,114 @@ LOADERS = {
 
 # (loader, file content, what the message must hold: line, key, reason)
 NOT_UTF8 = [
-    ("settings", b"mode: demo\nbook:\n  stale_after_ms: 3000  # caf\xe9\n",
-     ":3", "book.stale_after_ms", "not UTF-8 text: byte 0xe9 at byte offset"),
-    ("risk", b"limits:\n  max_open_positions: 2\nbreakers:\n  drawdown: {max_drawdown_pct: \"3\xff\"}\n",
-     ":4", "breakers.drawdown.max_drawdown_pct", "not UTF-8 text: byte 0xff"),
-    ("triggers", b"rules:\n  squeeze_up:\n    description: \"caf\xe9\"\n" + RULE.encode(),
-     ":3", "rule 'squeeze_up': description", "not UTF-8 text: byte 0xe9"),
-    ("prefect", b"deployments:\n" + DEPLOYMENT.encode() + b"    description: \"\xc3\x28\"\n",
-     ":4", "deployments[0].description", "not UTF-8 text: byte 0xc3"),
+    (
+        "settings",
+        b"mode: demo\nbook:\n  stale_after_ms: 3000  # caf\xe9\n",
+        ":3",
+        "book.stale_after_ms",
+        "not UTF-8 text: byte 0xe9 at byte offset",
+    ),
+    (
+        "risk",
+        b'limits:\n  max_open_positions: 2\nbreakers:\n  drawdown: {max_drawdown_pct: "3\xff"}\n',
+        ":4",
+        "breakers.drawdown.max_drawdown_pct",
+        "not UTF-8 text: byte 0xff",
+    ),
+    (
+        "triggers",
+        b'rules:\n  squeeze_up:\n    description: "caf\xe9"\n' + RULE.encode(),
+        ":3",
+        "rule 'squeeze_up': description",
+        "not UTF-8 text: byte 0xe9",
+    ),
+    (
+        "prefect",
+        b"deployments:\n" + DEPLOYMENT.encode() + b'    description: "\xc3\x28"\n',
+        ":4",
+        "deployments[0].description",
+        "not UTF-8 text: byte 0xc3",
+    ),
 ]
 
 DUPLICATES = [
-    ("settings", "book:\n  stale_after_ms: 3000\n  stale_after_ms: 9000\n",
-     ":3", "book.stale_after_ms", "duplicate key 'stale_after_ms' (first at line 2)"),
-    ("settings", "mode: demo\ncoins: [BTC]\nmode: live\n",
-     ":3", "mode", "duplicate key 'mode' (first at line 1)"),
-    ("risk", "limits:\n  max_open_positions: 2\n  max_open_positions: 9\n",
-     ":3", "limits.max_open_positions", "duplicate key 'max_open_positions' (first at line 2)"),
-    ("risk", "breakers:\n  drawdown: {max_drawdown_pct: 3}\nlimits: {}\nbreakers:\n  latency: {}\n",
-     ":4", "breakers", "duplicate key 'breakers' (first at line 1)"),
-    ("triggers", "rules:\n  squeeze_up:\n    side: long\n    side: short\n    when_all: [{funding_bps_lt: 0}]\n",
-     ":4", "rule 'squeeze_up': side", "duplicate key 'side' (first at line 3)"),
-    ("prefect", "deployments:\n" + DEPLOYMENT + "    name: other\n",
-     ":4", "deployments[0].name", "duplicate key 'name' (first at line 2)"),
+    (
+        "settings",
+        "book:\n  stale_after_ms: 3000\n  stale_after_ms: 9000\n",
+        ":3",
+        "book.stale_after_ms",
+        "duplicate key 'stale_after_ms' (first at line 2)",
+    ),
+    ("settings", "mode: demo\ncoins: [BTC]\nmode: live\n", ":3", "mode", "duplicate key 'mode' (first at line 1)"),
+    (
+        "risk",
+        "limits:\n  max_open_positions: 2\n  max_open_positions: 9\n",
+        ":3",
+        "limits.max_open_positions",
+        "duplicate key 'max_open_positions' (first at line 2)",
+    ),
+    (
+        "risk",
+        "breakers:\n  drawdown: {max_drawdown_pct: 3}\nlimits: {}\nbreakers:\n  latency: {}\n",
+        ":4",
+        "breakers",
+        "duplicate key 'breakers' (first at line 1)",
+    ),
+    (
+        "triggers",
+        "rules:\n  squeeze_up:\n    side: long\n    side: short\n    when_all: [{funding_bps_lt: 0}]\n",
+        ":4",
+        "rule 'squeeze_up': side",
+        "duplicate key 'side' (first at line 3)",
+    ),
+    (
+        "prefect",
+        "deployments:\n" + DEPLOYMENT + "    name: other\n",
+        ":4",
+        "deployments[0].name",
+        "duplicate key 'name' (first at line 2)",
+    ),
 ]
 
 NON_FINITE = [
-    ("risk", "breakers:\n  drawdown:\n    max_drawdown_pct: .inf\n",
-     ":3", "breakers.drawdown.max_drawdown_pct", "'.inf' is not a finite number"),
-    ("risk", "breakers:\n  latency: {tick_to_trade_ms: .nan}\n",
-     ":2", "breakers.latency.tick_to_trade_ms", "'.nan' is not a finite number"),
-    ("risk", "limits:\n  daily_loss_limit_usd: \"inf\"\n",
-     "", "limits.daily_loss_limit_usd", "finite number"),
-    ("settings", "execution:\n  entry_slippage_bps: .inf\n",
-     ":2", "execution.entry_slippage_bps", "not a finite number"),
-    ("settings", "features:\n  depth_bps: \"1e999\"\n",
-     "", "features.depth_bps", "finite number"),
-    ("settings", "recorder:\n  retry_max_s: -.inf\n",
-     ":2", "recorder.retry_max_s", "not a finite number"),
-    ("triggers", "rules:\n  squeeze_up:\n    side: long\n    when_all: [{funding_bps_lt: .inf}]\n",
-     ":4", "rule 'squeeze_up': when_all[0].funding_bps_lt", "not a finite number"),
-    ("prefect", "deployments:\n" + DEPLOYMENT + "    schedules: [{interval: .inf}]\n",
-     ":4", "deployments[0].schedules[0].interval", "not a finite number"),
+    (
+        "risk",
+        "breakers:\n  drawdown:\n    max_drawdown_pct: .inf\n",
+        ":3",
+        "breakers.drawdown.max_drawdown_pct",
+        "'.inf' is not a finite number",
+    ),
+    (
+        "risk",
+        "breakers:\n  latency: {tick_to_trade_ms: .nan}\n",
+        ":2",
+        "breakers.latency.tick_to_trade_ms",
+        "'.nan' is not a finite number",
+    ),
+    ("risk", 'limits:\n  daily_loss_limit_usd: "inf"\n', "", "limits.daily_loss_limit_usd", "finite number"),
+    (
+        "settings",
+        "execution:\n  entry_slippage_bps: .inf\n",
+        ":2",
+        "execution.entry_slippage_bps",
+        "not a finite number",
+    ),
+    ("settings", 'features:\n  depth_bps: "1e999"\n', "", "features.depth_bps", "finite number"),
+    ("settings", "recorder:\n  retry_max_s: -.inf\n", ":2", "recorder.retry_max_s", "not a finite number"),
+    (
+        "triggers",
+        "rules:\n  squeeze_up:\n    side: long\n    when_all: [{funding_bps_lt: .inf}]\n",
+        ":4",
+        "rule 'squeeze_up': when_all[0].funding_bps_lt",
+        "not a finite number",
+    ),
+    (
+        "prefect",
+        "deployments:\n" + DEPLOYMENT + "    schedules: [{interval: .inf}]\n",
+        ":4",
+        "deployments[0].schedules[0].interval",
+        "not a finite number",
+    ),
 ]
 
 EMPTY_RULES = [
@@ -123,8 +190,7 @@ EMPTY_RULES = [
 
 
 @pytest.mark.parametrize("loader, content, line, key, reason", NOT_UTF8 + DUPLICATES + NON_FINITE + EMPTY_RULES)
-def test_each_loader_refuses_a_bad_file_naming_file_line_key_and_reason(tmp_path, loader, content,
-                                                                        line, key, reason):
+def test_each_loader_refuses_a_bad_file_naming_file_line_key_and_reason(tmp_path, loader, content, line, key, reason):
     load, error = LOADERS[loader]
     p = write(tmp_path / f"{loader}.yaml", content)
     with pytest.raises(error) as e:
@@ -134,16 +200,20 @@ def test_each_loader_refuses_a_bad_file_naming_file_line_key_and_reason(tmp_path
 
 
 def test_the_duplicate_key_is_reported_where_it_is_written_twice_even_deep_in_a_list(tmp_path):
-    p = write(tmp_path / "prefect.yaml", "deployments:\n" + DEPLOYMENT +
-              "    schedules:\n      - {interval: 60, timezone: UTC, timezone: CET}\n")
-    with pytest.raises(ConfigError, match=r":5: deployments\[0\]\.schedules\[0\]\.timezone: "
-                                          r"duplicate key 'timezone' \(first at line 5\)"):
+    p = write(
+        tmp_path / "prefect.yaml",
+        "deployments:\n" + DEPLOYMENT + "    schedules:\n      - {interval: 60, timezone: UTC, timezone: CET}\n",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r":5: deployments\[0\]\.schedules\[0\]\.timezone: "
+        r"duplicate key 'timezone' \(first at line 5\)",
+    ):
         read_deployments(p)
 
 
 def test_a_merge_key_may_be_overridden_without_being_a_duplicate(tmp_path):
-    p = write(tmp_path / "settings.yaml", "metrics:\n  <<: {hotpath_port: 0, host: 127.0.0.1}\n"
-                                          "  hotpath_port: 9200\n")
+    p = write(tmp_path / "settings.yaml", "metrics:\n  <<: {hotpath_port: 0, host: 127.0.0.1}\n  hotpath_port: 9200\n")
     assert load_settings(p).metrics.hotpath_port == 9200
 
 
@@ -181,17 +251,24 @@ def test_an_empty_rule_file_is_accepted_when_asked_for(tmp_path):
 
 # -- the simulator's files ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("content, reason", [
-    (b'{"version": 1, "sessions": {"a": {"accounts": {}}}, "sessions": {}}',
-     "duplicate key 'sessions'"),
-    (b'{"version": 1, "sessions": {"a": {"accounts": {"0xab": {"balance": "1"},\n'
-     b' "0xab": {"balance": "1000000"}}}}}', "duplicate key '0xab'"),
-    (b'{"version": 1, "sessions": {"a": {"accounts": {"0xab": {"balance": NaN}}}}}',
-     "NaN is not a number"),
-    (b'{"version": 1, "sessions": {"a": {"accounts": {"0xab": {"balance": 1e999}}}}}',
-     "1e999 is not a finite number"),
-    (b'{"version": 1,\n "sessions": {"caf\xe9": {}}}', ":2: not UTF-8 text: byte 0xe9"),
-])
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b'{"version": 1, "sessions": {"a": {"accounts": {}}}, "sessions": {}}', "duplicate key 'sessions'"),
+        (
+            b'{"version": 1, "sessions": {"a": {"accounts": {"0xab": {"balance": "1"},\n'
+            b' "0xab": {"balance": "1000000"}}}}}',
+            "duplicate key '0xab'",
+        ),
+        (b'{"version": 1, "sessions": {"a": {"accounts": {"0xab": {"balance": NaN}}}}}', "NaN is not a number"),
+        (
+            b'{"version": 1, "sessions": {"a": {"accounts": {"0xab": {"balance": 1e999}}}}}',
+            "1e999 is not a finite number",
+        ),
+        (b'{"version": 1,\n "sessions": {"caf\xe9": {}}}', ":2: not UTF-8 text: byte 0xe9"),
+    ],
+)
 def test_a_bad_accounts_file_is_refused_naming_it(tmp_path, content, reason):
     p = write(tmp_path / "accounts.json", content)
     with pytest.raises(SessionFileError) as e:
@@ -207,21 +284,47 @@ def test_a_non_utf8_latency_file_is_refused_naming_the_line(tmp_path):
 
 # -- at start, through the command line --------------------------------------------------------
 
-@pytest.mark.parametrize("name, content, expect", [
-    ("settings", b"mode: demo\ncoins: [BTC]  # \xff\n", "settings.yaml:2: coins: not UTF-8 text"),
-    ("risk", b"limits:\n  max_open_positions: 2\n  max_open_positions: 9\n",
-     "risk.yaml:3: limits.max_open_positions: duplicate key"),
-    ("risk", b"breakers:\n  drawdown: {max_drawdown_pct: .inf}\n",
-     "risk.yaml:2: breakers.drawdown.max_drawdown_pct: '.inf' is not a finite number"),
-    ("triggers", b"rules: {}\n", "triggers.yaml: 'rules' is empty"),
-])
+
+@pytest.mark.parametrize(
+    "name, content, expect",
+    [
+        ("settings", b"mode: demo\ncoins: [BTC]  # \xff\n", "settings.yaml:2: coins: not UTF-8 text"),
+        (
+            "risk",
+            b"limits:\n  max_open_positions: 2\n  max_open_positions: 9\n",
+            "risk.yaml:3: limits.max_open_positions: duplicate key",
+        ),
+        (
+            "risk",
+            b"breakers:\n  drawdown: {max_drawdown_pct: .inf}\n",
+            "risk.yaml:2: breakers.drawdown.max_drawdown_pct: '.inf' is not a finite number",
+        ),
+        ("triggers", b"rules: {}\n", "triggers.yaml: 'rules' is empty"),
+    ],
+)
 def test_hotpath_run_stops_at_start_with_the_message(tmp_path, name, content, expect):
     files = {"settings": SETTINGS_FILE, "risk": RISK_FILE, "triggers": TRIGGERS_FILE}
     files[name] = write(tmp_path / f"{name}.yaml", content)
     # Addresses and metrics of this test's own, should the configuration be (wrongly) accepted.
-    argv = [sys.executable, "-m", "tripwire.cli", "hotpath", "run", "--config", str(files["settings"]),
-            "--triggers", str(files["triggers"]), "--risk", str(files["risk"]), "--metrics-port", "0",
-            "--events", f"ipc://{tmp_path}/ev.sock", "--commands", f"ipc://{tmp_path}/cmd.sock"]
+    argv = [
+        sys.executable,
+        "-m",
+        "tripwire.cli",
+        "hotpath",
+        "run",
+        "--config",
+        str(files["settings"]),
+        "--triggers",
+        str(files["triggers"]),
+        "--risk",
+        str(files["risk"]),
+        "--metrics-port",
+        "0",
+        "--events",
+        f"ipc://{tmp_path}/ev.sock",
+        "--commands",
+        f"ipc://{tmp_path}/cmd.sock",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPWIRE_")}
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
@@ -230,12 +333,12 @@ def test_hotpath_run_stops_at_start_with_the_message(tmp_path, name, content, ex
 
 # -- on reload ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def reloadable(tmp_path):
     """A hot path whose rules come from a file of this test, and a command client to it."""
     rules = write(tmp_path / "triggers.yaml", "rules:\n  squeeze_up:\n" + RULE)
-    hp = HotPath(load_settings(SETTINGS_FILE), RiskManager(load_risk_config(RISK_FILE)),
-                 triggers_path=rules)
+    hp = HotPath(load_settings(SETTINGS_FILE), RiskManager(load_risk_config(RISK_FILE)), triggers_path=rules)
     server = CommandServer(f"ipc://{tmp_path}/cmd.sock")
     hp.register_commands(server)
     client = CommandClient(f"ipc://{tmp_path}/cmd.sock", timeout_s=5.0)
@@ -253,6 +356,7 @@ def call(server, client, cmd, args=None):
             out["r"] = client.call(cmd, args)
         except Exception as e:  # noqa: BLE001 - handed back to the test
             out["e"] = e
+
     t = threading.Thread(target=go)
     t.start()
     while t.is_alive():
@@ -263,16 +367,22 @@ def call(server, client, cmd, args=None):
     return out["r"]
 
 
-@pytest.mark.parametrize("content, expect", [
-    (b"rules:\n  squeeze_up: # \xff\n" + RULE.encode(), ":2: rule 'squeeze_up': not UTF-8 text: byte 0xff"),
-    (("rules:\n  squeeze_up:\n" + RULE + "  squeeze_up:\n" + RULE).encode(),
-     ":5: rule 'squeeze_up': duplicate key 'squeeze_up' (first at line 2)"),
-    (b"rules:\n  squeeze_up:\n    side: long\n    when_all: [{funding_bps_lt: .inf}]\n",
-     ":4: rule 'squeeze_up': when_all[0].funding_bps_lt: '.inf' is not a finite number"),
-    (b"rules: {}\n", ": 'rules' is empty: no rule would ever fire"),
-])
-def test_reload_refuses_a_bad_file_with_the_message_and_keeps_the_old_rules(reloadable, tmp_path,
-                                                                            content, expect):
+@pytest.mark.parametrize(
+    "content, expect",
+    [
+        (b"rules:\n  squeeze_up: # \xff\n" + RULE.encode(), ":2: rule 'squeeze_up': not UTF-8 text: byte 0xff"),
+        (
+            ("rules:\n  squeeze_up:\n" + RULE + "  squeeze_up:\n" + RULE).encode(),
+            ":5: rule 'squeeze_up': duplicate key 'squeeze_up' (first at line 2)",
+        ),
+        (
+            b"rules:\n  squeeze_up:\n    side: long\n    when_all: [{funding_bps_lt: .inf}]\n",
+            ":4: rule 'squeeze_up': when_all[0].funding_bps_lt: '.inf' is not a finite number",
+        ),
+        (b"rules: {}\n", ": 'rules' is empty: no rule would ever fire"),
+    ],
+)
+def test_reload_refuses_a_bad_file_with_the_message_and_keeps_the_old_rules(reloadable, tmp_path, content, expect):
     hp, server, client, _ = reloadable
     before = hp.pipeline.triggers.ruleset
     bad = write(tmp_path / "bad.yaml", content)

@@ -9,16 +9,18 @@ SIM = "http://127.0.0.1:8787"
 
 
 def settings(mode: str, api_url: str | None = None, allow_live: bool = True) -> Settings:
-    return Settings(mode=mode, exchange={"api_url": api_url, "sim_url": SIM,
-                                         "allow_live": allow_live})
+    return Settings(mode=mode, exchange={"api_url": api_url, "sim_url": SIM, "allow_live": allow_live})
 
 
-@pytest.mark.parametrize("mode,market,orders,mainnet", [
-    ("demo", SIM, SIM, False),
-    ("sim", MAINNET_URL, SIM, False),
-    ("testnet", TESTNET_URL, TESTNET_URL, False),
-    ("live", MAINNET_URL, MAINNET_URL, True),
-])
+@pytest.mark.parametrize(
+    "mode,market,orders,mainnet",
+    [
+        ("demo", SIM, SIM, False),
+        ("sim", MAINNET_URL, SIM, False),
+        ("testnet", TESTNET_URL, TESTNET_URL, False),
+        ("live", MAINNET_URL, MAINNET_URL, True),
+    ],
+)
 def test_each_mode_takes_market_data_and_orders_from_its_places(mode, market, orders, mainnet):
     e = endpoints(settings(mode))
     assert (e.market_url, e.order_url, e.is_mainnet) == (market, orders, mainnet)

@@ -18,8 +18,7 @@ from typing_extensions import is_typeddict
 
 EVENTS_MD = Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md"
 
-_SCALARS = {str: "string", int: "int", float: "float", bool: "bool", type(None): "null",
-            typing.Any: "any"}
+_SCALARS = {str: "string", int: "int", float: "float", bool: "bool", type(None): "null", typing.Any: "any"}
 
 
 def render(tp: object) -> str:
@@ -61,14 +60,14 @@ def named_types(tp: object) -> set[type]:
 @dataclass
 class Section:
     type_name: str
-    topic: str | None                       # None for a type used inside payloads
-    fields: list[tuple[str, str]] = field(default_factory=list)   # (name, type), page order
+    topic: str | None  # None for a type used inside payloads
+    fields: list[tuple[str, str]] = field(default_factory=list)  # (name, type), page order
 
 
 @dataclass
 class Page:
-    overview: dict[str, str]                # topic → type name, from the table at the top
-    sections: dict[str, Section]            # type name → its section
+    overview: dict[str, str]  # topic → type name, from the table at the top
+    sections: dict[str, Section]  # type name → its section
 
 
 _HEADING = re.compile(r"^### (?:`(?P<topic>[^`]+)` — )?`(?P<type>\w+)`\s*$")

@@ -49,28 +49,30 @@ def test_each_section_has_exactly_the_fields_and_types_of_its_type(page, name):
 
 
 def test_feed_status_documents_previous_the_field_the_hot_path_sends(page):
-    assert [f for f, _ in page.sections["FeedStatusData"].fields] == ["state", "previous",
-                                                                     "reconnects"]
+    assert [f for f, _ in page.sections["FeedStatusData"].fields] == ["state", "previous", "reconnects"]
 
 
-@pytest.mark.parametrize("topic, pattern", [
-    (Topics.HEARTBEAT, "heartbeat"),
-    (Topics.md_trade("BTC"), "md.trade.<coin>"),
-    (Topics.md_book("BTC"), "md.book.<coin>"),
-    (Topics.md_ctx("BTC"), "md.ctx.<coin>"),
-    (Topics.md_candle("BTC"), "md.candle.<coin>"),
-    (Topics.md_features("BTC"), "md.features.<coin>"),
-    (Topics.trigger_fired("squeeze_up", "BTC"), "trigger.fired.<rule>.<coin>"),
-    (Topics.order("filled", "BTC"), "order.<state>.<coin>"),
-    (Topics.order("refused", "BTC"), "order.refused.<coin>"),
-    (Topics.fill("BTC"), "fill.<coin>"),
-    (Topics.position("BTC"), "position.<coin>"),
-    (Topics.ACCOUNT, "account"),
-    (Topics.decision("squeeze_up.BTC.1704112789990.1"), "decision.<trigger_id>"),
-    (Topics.RISK_STATE, "risk.state"),
-    (Topics.risk_breaker("latency"), "risk.breaker.<name>"),
-    (Topics.FEED_STATUS, "feed.status"),
-])
+@pytest.mark.parametrize(
+    "topic, pattern",
+    [
+        (Topics.HEARTBEAT, "heartbeat"),
+        (Topics.md_trade("BTC"), "md.trade.<coin>"),
+        (Topics.md_book("BTC"), "md.book.<coin>"),
+        (Topics.md_ctx("BTC"), "md.ctx.<coin>"),
+        (Topics.md_candle("BTC"), "md.candle.<coin>"),
+        (Topics.md_features("BTC"), "md.features.<coin>"),
+        (Topics.trigger_fired("squeeze_up", "BTC"), "trigger.fired.<rule>.<coin>"),
+        (Topics.order("filled", "BTC"), "order.<state>.<coin>"),
+        (Topics.order("refused", "BTC"), "order.refused.<coin>"),
+        (Topics.fill("BTC"), "fill.<coin>"),
+        (Topics.position("BTC"), "position.<coin>"),
+        (Topics.ACCOUNT, "account"),
+        (Topics.decision("squeeze_up.BTC.1704112789990.1"), "decision.<trigger_id>"),
+        (Topics.RISK_STATE, "risk.state"),
+        (Topics.risk_breaker("latency"), "risk.breaker.<name>"),
+        (Topics.FEED_STATUS, "feed.status"),
+    ],
+)
 def test_every_topic_builder_maps_to_its_documented_pattern(topic, pattern):
     assert topic_pattern(topic) == pattern
 

@@ -41,21 +41,30 @@ def published(tmp_path_factory):
     async def go():
         proxy = await CuttableProxy("127.0.0.1", sim.port).start()
         rules = probe_rules(tmp, cooldown_s=0, max_active=10)
-        async with rig(tmp, sim=sim, feed=QUICK_FEED, proxy_url=proxy.url,
-                       settings_overrides={"triggers_file": rules}) as r:
+        async with rig(
+            tmp, sim=sim, feed=QUICK_FEED, proxy_url=proxy.url, settings_overrides={"triggers_file": rules}
+        ) as r:
             await r.replay(SPEED, files=(warm_file(tmp),))
             await r.wait_for(lambda: r.topics("fill."), what="the probe's entry filled")
             client = AsyncCommandClient(r.proc.addresses.commands, timeout_s=5)
             try:
                 fired = await client.call("fire_rule", {"rule": "probe_long", "coin": "BTC"})
                 await r.proc.layer.drain()
-                await client.call("apply_decision", {
-                    "trigger_id": fired["trigger_id"], "go": False, "sA": -0.5, "confA": 0.6,
-                    "prob_cont": 0.3, "reason": "contract test", "source": "operator"})
+                await client.call(
+                    "apply_decision",
+                    {
+                        "trigger_id": fired["trigger_id"],
+                        "go": False,
+                        "sA": -0.5,
+                        "confA": 0.6,
+                        "prob_cont": 0.3,
+                        "reason": "contract test",
+                        "source": "operator",
+                    },
+                )
                 await r.wait_for(lambda: r.topics("decision."), what="decision event")
                 # No market data after the replay: the stale-data breaker trips (5 s).
-                await r.wait_for(lambda: r.topics("risk.breaker."), timeout_s=30,
-                                 what="stale-data trip")
+                await r.wait_for(lambda: r.topics("risk.breaker."), timeout_s=30, what="stale-data trip")
                 await client.call("fire_rule", {"rule": "probe_long", "coin": "BTC"})
                 await r.proc.layer.drain()
                 await r.wait_for(lambda: r.topics("order.refused."), what="refused order")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.hotpath.runtime.harness import invariant_violation, probe_rules, rig, warm_file
+from tripwire.bus.commands import AsyncCommandClient
 from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
 from tripwire.flows.analysis.testing import FakeLlmServer
 from tripwire.flows.dispatch import Dispatcher
-from tripwire.bus.commands import AsyncCommandClient
-from tests.hotpath.runtime.harness import invariant_violation, probe_rules, rig, warm_file
 
 SPEED = 300
 
@@ -35,26 +35,37 @@ def long_deadline_rules(dest: Path) -> Path:
     text = Path("config/triggers.yaml").read_text()
     assert "active_ttl_s: 120" in text
     p = dest / "triggers-long-ttl.yaml"
-    p.write_text(text.replace("active_ttl_s: 120", "active_ttl_s: 3600", 1)
-                 .replace("max_active_triggers: 3", "max_active_triggers: 5", 1))
+    p.write_text(
+        text.replace("active_ttl_s: 120", "active_ttl_s: 3600", 1).replace(
+            "max_active_triggers: 3", "max_active_triggers: 5", 1
+        )
+    )
     return p
 
 
 def dispatcher_for(r, cfg: AnalysisConfig | None = None, **kw) -> Dispatcher:
-    return Dispatcher(r.proc.addresses.events, r.proc.addresses.commands, cfg or AnalysisConfig(),
-                      model=LocalModel.heuristic(), emit_prefect_events=False, **kw)
+    return Dispatcher(
+        r.proc.addresses.events,
+        r.proc.addresses.commands,
+        cfg or AnalysisConfig(),
+        model=LocalModel.heuristic(),
+        emit_prefect_events=False,
+        **kw,
+    )
 
 
 async def settle(r, d: Dispatcher, n: int, timeout_s: float = 60) -> None:
-    await r.wait_for(lambda: len(d.outcomes) >= n and all(o.done_ns for o in d.outcomes.values()),
-                     timeout_s, f"{n} analysed triggers")
+    await r.wait_for(
+        lambda: len(d.outcomes) >= n and all(o.done_ns for o in d.outcomes.values()),
+        timeout_s,
+        f"{n} analysed triggers",
+    )
     await r.proc.layer.drain()
 
 
 def test_every_trigger_gets_one_decision_and_its_orders_end_in_the_decided_state(tmp_path):
     async def go():
-        async with rig(tmp_path, settings_overrides={
-                "triggers_file": long_deadline_rules(tmp_path)}) as r:
+        async with rig(tmp_path, settings_overrides={"triggers_file": long_deadline_rules(tmp_path)}) as r:
             d = dispatcher_for(r)
             d.start()
             await d.wait_ready()
@@ -67,15 +78,19 @@ def test_every_trigger_gets_one_decision_and_its_orders_end_in_the_decided_state
             await d.close()
             hp, layer = r.proc.hp, r.proc.layer
             assert len(hp.recent) == 3
-            assert sorted(hp.decisions) == sorted(hp.recent)          # exactly one each
+            assert sorted(hp.decisions) == sorted(hp.recent)  # exactly one each
             assert {o.status for o in d.outcomes.values()} == {"applied"}
-            open_cloids = r.sim_call(lambda: {o.cloid for o in list(r.engine.open.values())
-                                              + list(r.engine.waiting_children.values())
-                                              if o.user == r.user})
+            open_cloids = r.sim_call(
+                lambda: {
+                    o.cloid
+                    for o in list(r.engine.open.values()) + list(r.engine.waiting_children.values())
+                    if o.user == r.user
+                }
+            )
             for tid, rec in hp.decisions.items():
                 kind = rec["decision"] and rec["result"]["kind"]
                 orders = layer.tracker.get(tid)
-                if orders is None:   # refused: a short against the open long (one-way netting)
+                if orders is None:  # refused: a short against the open long (one-way netting)
                     assert layer.plans[tid][0]["refused"].startswith("opposite_position")
                     continue
                 # a cancel touches the trigger's own entry; the stop and take-profit are the
@@ -90,9 +105,10 @@ def test_every_trigger_gets_one_decision_and_its_orders_end_in_the_decided_state
                         assert leg.cloid in open_cloids
                 else:
                     assert orders.revision == 0
-            assert invariant_violation(r) is None   # no stop/take-profit outlives its position
+            assert invariant_violation(r) is None  # no stop/take-profit outlives its position
             decided = [e for e in r.topics("decision.")]
             assert len(decided) == 3
+
     asyncio.run(go())
 
 
@@ -101,8 +117,7 @@ def test_a_misbehaving_llm_never_stalls_the_loop(tmp_path, behaviour):
     async def go():
         async with FakeLlmServer(behaviour, slow_s=0.5) as llm:
             cfg = AnalysisConfig(llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=1.5))
-            async with rig(tmp_path, settings_overrides={
-                    "triggers_file": probe_rules(tmp_path)}) as r:
+            async with rig(tmp_path, settings_overrides={"triggers_file": probe_rules(tmp_path)}) as r:
                 d = dispatcher_for(r, cfg)
                 d.start()
                 await d.wait_ready()
@@ -112,19 +127,18 @@ def test_a_misbehaving_llm_never_stalls_the_loop(tmp_path, behaviour):
                 await d.close()
                 (o,) = d.outcomes.values()
                 assert o.status == "applied", o
-                expected = {"slow": None, "hang": "timeout", "garbage": "bad_json",
-                            "error500": "http_error"}[behaviour]
+                expected = {"slow": None, "hang": "timeout", "garbage": "bad_json", "error500": "http_error"}[behaviour]
                 assert o.result["fallback_reason"] == expected
                 assert o.result["analyst"] == "llm"
                 assert len(r.proc.hp.decisions) == 1
+
     asyncio.run(go())
 
 
 def test_a_restarted_dispatcher_reports_the_triggers_it_missed(tmp_path):
     async def go():
         cursor = tmp_path / "dispatcher.cursor.json"
-        async with rig(tmp_path, settings_overrides={
-                "triggers_file": long_deadline_rules(tmp_path)}) as r:
+        async with rig(tmp_path, settings_overrides={"triggers_file": long_deadline_rules(tmp_path)}) as r:
             first = dispatcher_for(r, cursor_file=cursor)
             first.start()
             await first.wait_ready()
@@ -150,4 +164,5 @@ def test_a_restarted_dispatcher_reports_the_triggers_it_missed(tmp_path):
             assert missed, "the scenario needs a trigger fired while the dispatcher was down"
             assert second.stats.trigger_gaps == 1
             assert second.stats.missed_triggers == len(missed)
+
     asyncio.run(go())

@@ -49,8 +49,18 @@ def test_a_closed_bar_is_published_once_as_a_candle_with_the_trades():
     ev.trades(trades(120_002), 6, bar)
     assert pub.topics() == ["md.trade.BTC", "md.candle.BTC", "md.trade.BTC"]
     assert pub.sent[0][1]["liquidation"] is True and pub.sent[2][1]["liquidation"] is False
-    assert pub.sent[1][1] == {"coin": "BTC", "interval": "1m", "t": 60_000, "T": 119_999, "o": 100.0,
-                              "h": 101.0, "l": 99.0, "c": 100.5, "v": 3.0, "n": 7}
+    assert pub.sent[1][1] == {
+        "coin": "BTC",
+        "interval": "1m",
+        "t": 60_000,
+        "T": 119_999,
+        "o": 100.0,
+        "h": 101.0,
+        "l": 99.0,
+        "c": 100.5,
+        "v": 3.0,
+        "n": 7,
+    }
 
 
 def test_books_are_throttled_to_one_a_second():
@@ -67,8 +77,10 @@ def test_trips_publish_each_breaker_then_the_state_they_led_to():
     pub = FakePublisher()
     ev = HotPathEvents(pub)
     ev.trips([], {"state": "ACTIVE"})
-    ev.trips([Trip("latency", "cancel_all", "HALTED", "slow"),
-              Trip("order_errors", "pause", "REDUCING", "5 errors")], {"state": "HALTED"})
+    ev.trips(
+        [Trip("latency", "cancel_all", "HALTED", "slow"), Trip("order_errors", "pause", "REDUCING", "5 errors")],
+        {"state": "HALTED"},
+    )
     assert pub.topics() == ["risk.breaker.latency", "risk.breaker.order_errors", "risk.state"]
 
 

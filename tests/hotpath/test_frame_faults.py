@@ -28,15 +28,40 @@ from tripwire.sim.replay.synthetic import with_synthetic
 
 SETTINGS = load_settings("config/settings.yaml")  # coins: [BTC]
 # Rules that fire often on the recorded hour, so the runs are compared on many triggers too.
-RULES = compile_rules({"max_active_triggers": 1_000, "active_ttl_s": 5, "rules": {
-    "buying": {"side": "long", "cooldown_s": 10, "when_all": [{"cvd_slope_1m_gt": 0}],
-               "actions": [{"place_bracket": {}}]},
-    "selling": {"side": "short", "cooldown_s": 10, "when_all": [{"cvd_slope_1m_lt": 0}],
-                "actions": [{"place_bracket": {}}]},
-    "bid_heavy": {"side": "long", "cooldown_s": 10, "when_all": [{"book_imbalance_gt": 0.3}],
-                  "actions": [{"place_bracket": {}}]},
-    "on_bar": {"side": "long", "on": "bar_close_1m", "cooldown_s": 0, "when_all": [{"mid_gt": 0}],
-               "actions": [{"place_bracket": {}}]}}}, "test_frame_faults")
+RULES = compile_rules(
+    {
+        "max_active_triggers": 1_000,
+        "active_ttl_s": 5,
+        "rules": {
+            "buying": {
+                "side": "long",
+                "cooldown_s": 10,
+                "when_all": [{"cvd_slope_1m_gt": 0}],
+                "actions": [{"place_bracket": {}}],
+            },
+            "selling": {
+                "side": "short",
+                "cooldown_s": 10,
+                "when_all": [{"cvd_slope_1m_lt": 0}],
+                "actions": [{"place_bracket": {}}],
+            },
+            "bid_heavy": {
+                "side": "long",
+                "cooldown_s": 10,
+                "when_all": [{"book_imbalance_gt": 0.3}],
+                "actions": [{"place_bracket": {}}],
+            },
+            "on_bar": {
+                "side": "long",
+                "on": "bar_close_1m",
+                "cooldown_s": 0,
+                "when_all": [{"mid_gt": 0}],
+                "actions": [{"place_bracket": {}}],
+            },
+        },
+    },
+    "test_frame_faults",
+)
 HLP = SETTINGS.features.liquidator_addresses[0]
 
 
@@ -57,30 +82,50 @@ def pipeline() -> tuple[MarketPipeline, Clock]:
 
 def state(p: MarketPipeline) -> dict:
     """Everything a bad frame could have touched, floats by repr (nan equals nan)."""
-    out: dict = {"coins": sorted(p.coins), "messages": dict(p.messages),
-                 "untradable": dict(p.untradable), "active": sorted(p.triggers.active)}
+    out: dict = {
+        "coins": sorted(p.coins),
+        "messages": dict(p.messages),
+        "untradable": dict(p.untradable),
+        "active": sorted(p.triggers.active),
+    }
     for coin, st in p.coins.items():
         b = st.book
-        out[coin] = (repr(b.bid_px), repr(b.bid_sz), repr(b.ask_px), repr(b.ask_sz), b.n_bids,
-                     b.n_asks, b.time_ms, st.last_exch_ms,
-                     {k: repr(v) for k, v in sorted(st.features.values.items())})
+        out[coin] = (
+            repr(b.bid_px),
+            repr(b.bid_sz),
+            repr(b.ask_px),
+            repr(b.ask_sz),
+            b.n_bids,
+            b.n_asks,
+            b.time_ms,
+            st.last_exch_ms,
+            {k: repr(v) for k, v in sorted(st.features.values.items())},
+        )
     return out
 
 
 def fired_key(fired: list) -> list[tuple]:
-    return [(ev.rule, ev.coin, ev.side, ev.exch_ts_ns, repr(sorted(ev.features.items())))
-            for ev in fired]
+    return [(ev.rule, ev.coin, ev.side, ev.exch_ts_ns, repr(sorted(ev.features.items()))) for ev in fired]
 
 
 def book(t_ms: int, coin: str = "BTC") -> bytes:
-    return orjson.dumps({"channel": "l2Book", "data": {"coin": coin, "time": t_ms, "levels": [
-        [{"px": "100.0", "sz": "5", "n": 1}, {"px": "99.5", "sz": "10", "n": 2}],
-        [{"px": "100.1", "sz": "5", "n": 1}, {"px": "100.6", "sz": "10", "n": 2}]]}})
+    return orjson.dumps(
+        {
+            "channel": "l2Book",
+            "data": {
+                "coin": coin,
+                "time": t_ms,
+                "levels": [
+                    [{"px": "100.0", "sz": "5", "n": 1}, {"px": "99.5", "sz": "10", "n": 2}],
+                    [{"px": "100.1", "sz": "5", "n": 1}, {"px": "100.6", "sz": "10", "n": 2}],
+                ],
+            },
+        }
+    )
 
 
 def trade(t_ms: int, tid: int, users: list) -> dict:
-    return {"coin": "BTC", "side": "A", "px": "100.0", "sz": "3", "time": t_ms, "tid": tid,
-            "users": users}
+    return {"coin": "BTC", "side": "A", "px": "100.0", "sz": "3", "time": t_ms, "tid": tid, "users": users}
 
 
 def test_a_trade_with_a_non_string_user_changes_no_feature_window():
@@ -103,8 +148,7 @@ def test_frames_whose_channel_is_a_list_or_an_object_are_counted_not_raised():
     p, _ = pipeline()
     p.on_frame(book(1_000), 0)
     before = state(p)
-    for frame in (b'{"channel":[]}', b'{"channel":{}}', b'{"channel":[],"data":{}}',
-                  b'{"channel":{"a":1},"data":[]}'):
+    for frame in (b'{"channel":[]}', b'{"channel":{}}', b'{"channel":[],"data":{}}', b'{"channel":{"a":1},"data":[]}'):
         assert p.on_frame(frame, 0) == []
     assert state(p) == before and p.decoder.faults.counts == {d.UNKNOWN_CHANNEL: 4}
 
@@ -113,9 +157,11 @@ def test_a_boolean_price_or_time_is_refused_not_read_as_one():
     p, _ = pipeline()
     p.on_frame(book(1_000), 0)
     before = state(p)
-    for data in ({"coin": "BTC", "time": True, "levels": [[{"px": "1", "sz": "1"}], [{"px": "2", "sz": "1"}]]},
-                 {"coin": "BTC", "time": 2_000, "levels": [[{"px": True, "sz": "1"}], [{"px": "2", "sz": "1"}]]},
-                 {"coin": "BTC", "time": -5, "levels": [[{"px": "1", "sz": "1"}], [{"px": "2", "sz": "1"}]]}):
+    for data in (
+        {"coin": "BTC", "time": True, "levels": [[{"px": "1", "sz": "1"}], [{"px": "2", "sz": "1"}]]},
+        {"coin": "BTC", "time": 2_000, "levels": [[{"px": True, "sz": "1"}], [{"px": "2", "sz": "1"}]]},
+        {"coin": "BTC", "time": -5, "levels": [[{"px": "1", "sz": "1"}], [{"px": "2", "sz": "1"}]]},
+    ):
         assert p.on_frame(orjson.dumps({"channel": "l2Book", "data": data}), 0) == []
     assert state(p) == before and p.decoder.faults.counts == {d.BAD_TYPE: 2, d.BAD_TIME: 1}
 
@@ -148,12 +194,11 @@ def _garbage(msg: dict, rng: random.Random, oracle: Decoder) -> bytes | None:
     roll = rng.random()
     if roll < 0.1:
         stray = orjson.loads(orjson.dumps(msg))
-        for node in (stray["data"] if type(stray["data"]) is list else [stray["data"]]):
+        for node in stray["data"] if type(stray["data"]) is list else [stray["data"]]:
             node["coin"] = f"{STRAY_COIN}{rng.randrange(1_000)}"
         frame = orjson.dumps(stray)
     elif roll < 0.15:
-        frame = rng.choice([b'{"channel":[]}', b'{"channel":{}}', b"[]", b"{", b"null",
-                            orjson.dumps(msg)[:-3]])
+        frame = rng.choice([b'{"channel":[]}', b'{"channel":{}}', b"[]", b"{", b"null", orjson.dumps(msg)[:-3]])
     else:
         mutated, _what, _strict = mutate(msg, rng)
         frame = orjson.dumps(mutated)
@@ -163,8 +208,7 @@ def _garbage(msg: dict, rng: random.Random, oracle: Decoder) -> bytes | None:
 
 
 def test_the_recorded_hour_with_garbage_interleaved_ends_in_the_state_of_the_clean_run():
-    stream = [orjson.dumps(m) for m in with_synthetic(itertools.islice(read_messages(RECORDING), 1_500),
-                                                      seed=7)]
+    stream = [orjson.dumps(m) for m in with_synthetic(itertools.islice(read_messages(RECORDING), 1_500), seed=7)]
     times = [message_time_ms(orjson.loads(f)) * 1_000_000 for f in stream]
     clean, clean_clock = pipeline()
     clean_fired = []

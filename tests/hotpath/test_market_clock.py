@@ -70,8 +70,7 @@ def test_lag_is_the_receive_delay_above_its_best_whatever_the_clock_offset():
     lags = [c.measure_lag(T0 + i * 500, offset_ns + (i * 500 + 40) * MS) for i in range(20)]
     assert max(lags) == pytest.approx(0.0, abs=1e-6)
     # the hot path falls behind: each book received 300 ms later than the one before
-    lags = [c.measure_lag(T0 + (20 + i) * 500, offset_ns + ((20 + i) * 500 + 40 + 300 * i) * MS)
-            for i in range(1, 11)]
+    lags = [c.measure_lag(T0 + (20 + i) * 500, offset_ns + ((20 + i) * 500 + 40 + 300 * i) * MS) for i in range(1, 11)]
     assert 2_900 < lags[-1] <= 3_000 and lags == sorted(lags)  # less what the baseline rose
 
 

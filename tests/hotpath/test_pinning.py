@@ -9,16 +9,17 @@ import textwrap
 
 import pytest
 
+from tests.fixtures import REPO
 from tripwire.hotpath import pinning
 from tripwire.hotpath.pinning import PinningError, format_cpus, parse_cpus, pin_cpus, raise_priority, tune_gc
-from tests.fixtures import REPO
 
 linux_only = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux affinity")
 
 
 def run_child(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_parses_lists_and_ranges():

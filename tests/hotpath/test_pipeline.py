@@ -17,23 +17,50 @@ SETTINGS = load_settings("config/settings.yaml")
 
 
 def book_frame(t, bid=100.0, ask=100.1, bsz="5", asz="5"):
-    return orjson.dumps({"channel": "l2Book", "data": {"coin": "BTC", "time": t, "levels": [
-        [{"px": str(bid), "sz": bsz, "n": 1}, {"px": str(bid - 0.5), "sz": "10", "n": 2}],
-        [{"px": str(ask), "sz": asz, "n": 1}, {"px": str(ask + 0.5), "sz": "10", "n": 2}]]}})
+    return orjson.dumps(
+        {
+            "channel": "l2Book",
+            "data": {
+                "coin": "BTC",
+                "time": t,
+                "levels": [
+                    [{"px": str(bid), "sz": bsz, "n": 1}, {"px": str(bid - 0.5), "sz": "10", "n": 2}],
+                    [{"px": str(ask), "sz": asz, "n": 1}, {"px": str(ask + 0.5), "sz": "10", "n": 2}],
+                ],
+            },
+        }
+    )
 
 
 def rules(**rule):
-    spec = {"max_active_triggers": 3, "rules": {"mid_seen": {
-        "side": "long", "cooldown_s": 10, "when_all": [{"mid_gt": 0}],
-        "actions": [{"place_bracket": {}}], **rule}}}
+    spec = {
+        "max_active_triggers": 3,
+        "rules": {
+            "mid_seen": {
+                "side": "long",
+                "cooldown_s": 10,
+                "when_all": [{"mid_gt": 0}],
+                "actions": [{"place_bracket": {}}],
+                **rule,
+            }
+        },
+    }
     return compile_rules(spec, "test.yaml")
 
 
 def state(p):
     st = p.coins["BTC"]
     b = st.book
-    return (list(b.bid_px), list(b.bid_sz), list(b.ask_px), list(b.ask_sz), b.n_bids, b.n_asks,
-            b.time_ms, dict(st.features.values))
+    return (
+        list(b.bid_px),
+        list(b.bid_sz),
+        list(b.ask_px),
+        list(b.ask_sz),
+        b.n_bids,
+        b.n_asks,
+        b.time_ms,
+        dict(st.features.values),
+    )
 
 
 def test_book_update_fires_a_rule_with_the_ticks_timestamps():
@@ -54,13 +81,17 @@ def test_cooldown_holds_within_the_window_and_releases_after():
     assert p.on_frame(book_frame(11_000), 0)
 
 
-@pytest.mark.parametrize("bad", [
-    b"{not json", b'{"channel":"l2Book","data":{"coin":"BTC","time":2000,"levels":[[],[]]}}',
-    b'{"channel":"l2Book","data":{"coin":"BTC","time":2000,"levels":[[{"px":"x","sz":"1","n":1}],[{"px":"1","sz":"1","n":1}]]}}',
-    b'{"channel":"bbo","data":{"coin":"BTC","time":2000,"bbo":[null,{"px":"1","sz":"1","n":1}]}}',
-    b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"nan","sz":"1","time":2000,"tid":1}]}',
-    b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"?"}}}',
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"{not json",
+        b'{"channel":"l2Book","data":{"coin":"BTC","time":2000,"levels":[[],[]]}}',
+        b'{"channel":"l2Book","data":{"coin":"BTC","time":2000,"levels":[[{"px":"x","sz":"1","n":1}],[{"px":"1","sz":"1","n":1}]]}}',
+        b'{"channel":"bbo","data":{"coin":"BTC","time":2000,"bbo":[null,{"px":"1","sz":"1","n":1}]}}',
+        b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"nan","sz":"1","time":2000,"tid":1}]}',
+        b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"?"}}}',
+    ],
+)
 def test_malformed_frame_changes_no_state_and_is_counted(bad):
     p = MarketPipeline(SETTINGS, rules())
     p.on_frame(book_frame(1_000), 0)
@@ -79,8 +110,21 @@ def test_crossed_book_is_never_traded_on():
 def test_stale_book_is_never_traded_on():
     p = MarketPipeline(SETTINGS, rules(cooldown_s=0))
     p.on_frame(book_frame(1_000), 0)
-    trade = orjson.dumps({"channel": "trades", "data": [{"coin": "BTC", "side": "B", "px": "100.1",
-                          "sz": "1", "time": 1_000 + SETTINGS.book.stale_after_ms + 1, "tid": 1}]})
+    trade = orjson.dumps(
+        {
+            "channel": "trades",
+            "data": [
+                {
+                    "coin": "BTC",
+                    "side": "B",
+                    "px": "100.1",
+                    "sz": "1",
+                    "time": 1_000 + SETTINGS.book.stale_after_ms + 1,
+                    "tid": 1,
+                }
+            ],
+        }
+    )
     p.on_frame(trade, 0)
     assert p.untradable.get("stale") == 1
 
@@ -105,13 +149,34 @@ def test_messages_are_counted_by_channel():
 HOUR_MS = 3_600_000
 # Rules that fire often on the recorded hour, never held back by the cap, so runs compare on
 # many triggers.
-BUSY = compile_rules({"max_active_triggers": 1_000, "active_ttl_s": 5, "rules": {
-    "buying": {"side": "long", "cooldown_s": 30, "when_all": [{"cvd_slope_1m_gt": 0}],
-               "actions": [{"place_bracket": {}}]},
-    "bid_heavy": {"side": "long", "cooldown_s": 30, "when_all": [{"book_imbalance_gt": 0.3}],
-                  "actions": [{"place_bracket": {}}]},
-    "on_bar": {"side": "long", "on": "bar_close_1m", "cooldown_s": 0, "when_all": [{"mid_gt": 0}],
-               "actions": [{"place_bracket": {}}]}}}, "test_pipeline")
+BUSY = compile_rules(
+    {
+        "max_active_triggers": 1_000,
+        "active_ttl_s": 5,
+        "rules": {
+            "buying": {
+                "side": "long",
+                "cooldown_s": 30,
+                "when_all": [{"cvd_slope_1m_gt": 0}],
+                "actions": [{"place_bracket": {}}],
+            },
+            "bid_heavy": {
+                "side": "long",
+                "cooldown_s": 30,
+                "when_all": [{"book_imbalance_gt": 0.3}],
+                "actions": [{"place_bracket": {}}],
+            },
+            "on_bar": {
+                "side": "long",
+                "on": "bar_close_1m",
+                "cooldown_s": 0,
+                "when_all": [{"mid_gt": 0}],
+                "actions": [{"place_bracket": {}}],
+            },
+        },
+    },
+    "test_pipeline",
+)
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +228,7 @@ def test_a_replay_that_loops_back_starts_the_book_again_and_fires_again(hour):
     # The simulator's --loop re-bases each pass to the wall clock: at speed 60 the second pass
     # starts 59 minutes before the first one ended. The book used to refuse it all as older.
     first = received(hour)
-    second = received([(rebased(m, 60_000), t and t + 60_000) for m, t in hour],
-                      start_ns=first[-1][1] + 1_000_000)
+    second = received([(rebased(m, 60_000), t and t + 60_000) for m, t in hour], start_ns=first[-1][1] + 1_000_000)
     p = MarketPipeline(SETTINGS, BUSY)
     fired_first = run(p, first)
     out_of_order_first = p.untradable.get("out_of_order_book", 0)
@@ -183,8 +247,9 @@ def test_a_replay_that_loops_back_starts_the_book_again_and_fires_again(hour):
 def test_a_book_that_stops_updating_is_stale_by_the_receive_clock_even_if_its_time_looks_fresh():
     p = MarketPipeline(SETTINGS, rules(cooldown_s=0))
     p.on_frame(book_frame(1_000), recv_ns=0)
-    trade = orjson.dumps({"channel": "trades", "data": [{"coin": "BTC", "side": "B", "px": "100.1",
-                          "sz": "1", "time": 1_000, "tid": 1}]})
+    trade = orjson.dumps(
+        {"channel": "trades", "data": [{"coin": "BTC", "side": "B", "px": "100.1", "sz": "1", "time": 1_000, "tid": 1}]}
+    )
     stale_ns = (SETTINGS.book.stale_after_ms + 1) * 1_000_000
     assert p.on_frame(trade, recv_ns=stale_ns) == []
     assert p.untradable == {"stale": 1} and p.problems() == {"BTC": "stale"}
@@ -208,8 +273,9 @@ def test_time_faults_and_untradable_counts_are_in_the_hot_paths_status(hour):
 
 def test_time_faults_untradable_and_lag_are_exported_zeros_included():
     collector = HotPathCollector()
-    collector.snapshot = Snapshot(time_faults=(("time_jump", 2),), untradable=(("stale", 3),),
-                                  coin_ws_lag_s=(("BTC", 2.8),))
+    collector.snapshot = Snapshot(
+        time_faults=(("time_jump", 2),), untradable=(("stale", 3),), coin_ws_lag_s=(("BTC", 2.8),)
+    )
     reg = CollectorRegistry()
     reg.register(collector)
     text = generate_latest(reg).decode()

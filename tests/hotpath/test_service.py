@@ -3,15 +3,15 @@
 import orjson
 import pytest
 
+from tests.fixtures import RECORDING
 from tripwire.bus.client import Subscriber
 from tripwire.bus.commands import CommandClient, CommandError, CommandServer
 from tripwire.bus.publisher import Publisher
-from tripwire.sim.replay.runner import replay_stream
+from tripwire.config.settings import load_settings
 from tripwire.hotpath.risk.config import load_risk_config
 from tripwire.hotpath.risk.manager import REDUCING, RiskManager
 from tripwire.hotpath.service import HotPath
-from tripwire.config.settings import load_settings
-from tests.fixtures import RECORDING
+from tripwire.sim.replay.runner import replay_stream
 
 SETTINGS = load_settings("config/settings.yaml")
 
@@ -39,6 +39,7 @@ def wired(tmp_path):
 def call(server, client, cmd, args=None):
     """Serve the one request on this thread while the client waits (DEALER queues it)."""
     import threading
+
     out = {}
 
     def go():
@@ -46,6 +47,7 @@ def call(server, client, cmd, args=None):
             out["r"] = client.call(cmd, args)
         except Exception as e:  # noqa: BLE001 - handed back to the test
             out["e"] = e
+
     t = threading.Thread(target=go)
     t.start()
     while t.is_alive():
@@ -59,6 +61,7 @@ def call(server, client, cmd, args=None):
 def wait_subscribed(pub, sub, hp):
     # XPUB sees the subscription once it arrives; publish heartbeats until the SUB has one
     import time
+
     for _ in range(200):
         pub.maybe_heartbeat(time.time_ns())
         if sub.recv(timeout_ms=10) is not None or sub.publishers:
@@ -106,8 +109,15 @@ def test_pause_and_resume_change_the_trading_state(wired):
 def test_decision_applies_once_and_stale_ones_are_refused(wired, frames):
     hp, _, server, _, client = wired
     ev = run_until_first_trigger(hp, frames)
-    d = {"trigger_id": ev.trigger_id, "go": False, "sA": -0.4, "confA": 0.7, "prob_cont": 0.3,
-         "reason": "test", "source": "operator"}
+    d = {
+        "trigger_id": ev.trigger_id,
+        "go": False,
+        "sA": -0.4,
+        "confA": 0.7,
+        "prob_cont": 0.3,
+        "reason": "test",
+        "source": "operator",
+    }
     assert call(server, client, "apply_decision", d)["kind"] == "cancel"
     assert ev.trigger_id not in hp.active_triggers()
     with pytest.raises(CommandError) as e:
@@ -123,8 +133,12 @@ def test_invalid_decision_is_refused_and_changes_nothing(wired, frames):
     hp, _, server, _, client = wired
     ev = run_until_first_trigger(hp, frames)
     with pytest.raises(CommandError) as e:
-        call(server, client, "apply_decision", {"trigger_id": ev.trigger_id, "go": True,
-                                                "sA": 3.0, "confA": 0.5, "prob_cont": 0.5})
+        call(
+            server,
+            client,
+            "apply_decision",
+            {"trigger_id": ev.trigger_id, "go": True, "sA": 3.0, "confA": 0.5, "prob_cont": 0.5},
+        )
     assert e.value.code == "invalid_args"
     assert hp.decisions == {} and ev.trigger_id in hp.active_triggers()
 
@@ -143,8 +157,9 @@ def test_reload_with_a_bad_file_keeps_the_old_rules(wired, tmp_path):
     hp, _, server, _, client = wired
     before = hp.pipeline.triggers.ruleset
     bad = tmp_path / "bad.yaml"
-    bad.write_text("rules:\n  x:\n    side: long\n    when_all: [{cvd_slop_1m_gt: 1}]\n"
-                   "    actions: [{place_bracket: {}}]\n")
+    bad.write_text(
+        "rules:\n  x:\n    side: long\n    when_all: [{cvd_slop_1m_gt: 1}]\n    actions: [{place_bracket: {}}]\n"
+    )
     with pytest.raises(CommandError) as e:
         call(server, client, "reload_triggers", {"path": str(bad)})
     assert e.value.code == "invalid_config" and "did you mean 'cvd_slope_1m'" in str(e.value)
@@ -189,9 +204,26 @@ class RecordingExecution:
         return {}
 
 
-ORDER_UPDATE = orjson.dumps({"channel": "orderUpdates", "data": [{
-    "order": {"coin": "BTC", "side": "B", "limitPx": "100", "sz": "1", "origSz": "1", "oid": 7,
-              "timestamp": 1_000}, "status": "open", "statusTimestamp": 1_000}]})
+ORDER_UPDATE = orjson.dumps(
+    {
+        "channel": "orderUpdates",
+        "data": [
+            {
+                "order": {
+                    "coin": "BTC",
+                    "side": "B",
+                    "limitPx": "100",
+                    "sz": "1",
+                    "origSz": "1",
+                    "oid": 7,
+                    "timestamp": 1_000,
+                },
+                "status": "open",
+                "statusTimestamp": 1_000,
+            }
+        ],
+    }
+)
 
 
 def test_user_records_go_to_the_order_layer_and_market_records_do_not(frames):

@@ -9,12 +9,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # PromQL words that look like metric names but are not.
-_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool",
-                       "and", "or", "unless", "offset", "inf", "nan", "atan2"})
+_KEYWORDS = frozenset(
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "inf",
+        "nan",
+        "atan2",
+    }
+)
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
 _RANGES = re.compile(r"\[[^\]]*\]")
@@ -30,7 +47,7 @@ def promql_metrics(expr: str) -> set[str]:
     s = _GROUPING.sub("", s)
     names = set()
     for m in _IDENT.finditer(s):
-        if s[m.end():].lstrip().startswith("("):
+        if s[m.end() :].lstrip().startswith("("):
             continue  # a function call: rate(, sum(, histogram_quantile(
         if m.group(0) not in _KEYWORDS:
             names.add(m.group(0))

@@ -12,25 +12,39 @@ import tomllib
 
 import yaml
 
-from tripwire.config.settings import ApiSettings, MetricsSettings
 from tests.fixtures import REPO
 from tests.ops.dashboard import dashboard_metrics, promql_metrics
+from tripwire.config.settings import ApiSettings, MetricsSettings
 
 OPS = REPO / "ops"
 DASHBOARD = OPS / "grafana" / "tripwire.json"
 
 # The contract (issue #7), as series names in a scrape.
-HOTPATH = {"tripwire_hotpath_messages_total", "tripwire_hotpath_faults_total",
-           "tripwire_hotpath_triggers_fired_total", "tripwire_hotpath_tick_to_order_seconds_bucket",
-           "tripwire_hotpath_tick_to_decision_seconds_bucket", "tripwire_hotpath_ws_lag_seconds",
-           "tripwire_hotpath_reconnects_total", "tripwire_hotpath_connection_state",
-           "tripwire_hotpath_trading_state", "tripwire_hotpath_breaker_trips_total",
-           "tripwire_hotpath_bus_drops_total", "tripwire_hotpath_equity_usd",
-           "tripwire_hotpath_pnl_usd", "tripwire_hotpath_position_notional_usd",
-           "tripwire_hotpath_open_orders"}
-FLOWS = {"tripwire_flows_runs_total", "tripwire_flows_run_duration_seconds_bucket",
-         "tripwire_flows_llm_latency_seconds_bucket", "tripwire_flows_fallbacks_total",
-         "tripwire_flows_decisions_total", "tripwire_recorder_documents_total"}
+HOTPATH = {
+    "tripwire_hotpath_messages_total",
+    "tripwire_hotpath_faults_total",
+    "tripwire_hotpath_triggers_fired_total",
+    "tripwire_hotpath_tick_to_order_seconds_bucket",
+    "tripwire_hotpath_tick_to_decision_seconds_bucket",
+    "tripwire_hotpath_ws_lag_seconds",
+    "tripwire_hotpath_reconnects_total",
+    "tripwire_hotpath_connection_state",
+    "tripwire_hotpath_trading_state",
+    "tripwire_hotpath_breaker_trips_total",
+    "tripwire_hotpath_bus_drops_total",
+    "tripwire_hotpath_equity_usd",
+    "tripwire_hotpath_pnl_usd",
+    "tripwire_hotpath_position_notional_usd",
+    "tripwire_hotpath_open_orders",
+}
+FLOWS = {
+    "tripwire_flows_runs_total",
+    "tripwire_flows_run_duration_seconds_bucket",
+    "tripwire_flows_llm_latency_seconds_bucket",
+    "tripwire_flows_fallbacks_total",
+    "tripwire_flows_decisions_total",
+    "tripwire_recorder_documents_total",
+}
 API = {"tripwire_api_requests_total", "tripwire_api_request_duration_seconds_bucket"}
 
 
@@ -40,9 +54,12 @@ def base_name(series: str) -> str:
 
 # -- the dashboard ---------------------------------------------------------------------------
 
+
 def test_promql_extraction_skips_functions_labels_and_keywords():
-    expr = ('histogram_quantile(0.95, sum by (le, route) (rate(a_bucket{job="x(y)"}[5m]))) '
-            '* 1e3 + on(job) group_left(instance) up offset 5m')
+    expr = (
+        'histogram_quantile(0.95, sum by (le, route) (rate(a_bucket{job="x(y)"}[5m]))) '
+        "* 1e3 + on(job) group_left(instance) up offset 5m"
+    )
     assert promql_metrics(expr) == {"a_bucket", "up"}
 
 
@@ -60,12 +77,19 @@ def test_the_hot_path_exporter_serves_what_the_dashboard_queries():
     from prometheus_client import CollectorRegistry, generate_latest
 
     from tripwire.hotpath.metrics import HotPathCollector, Snapshot
+
     c = HotPathCollector()
-    c.snapshot = Snapshot(messages=(("l2Book", 3),), faults=(("bad_json", 1),),
-                          triggers=(("squeeze_up", "BTC", 1),), ws_lag_s=0.1,
-                          breaker_trips=(("latency", 1),), bus_drops=(("md.book.BTC", 2),),
-                          positions=(("BTC", 250.0),), tick_to_order=(("0.001", 1), ("+Inf", 1)),
-                          tick_to_decision=(("1.0", 1), ("+Inf", 1)))
+    c.snapshot = Snapshot(
+        messages=(("l2Book", 3),),
+        faults=(("bad_json", 1),),
+        triggers=(("squeeze_up", "BTC", 1),),
+        ws_lag_s=0.1,
+        breaker_trips=(("latency", 1),),
+        bus_drops=(("md.book.BTC", 2),),
+        positions=(("BTC", 250.0),),
+        tick_to_order=(("0.001", 1), ("+Inf", 1)),
+        tick_to_decision=(("1.0", 1), ("+Inf", 1)),
+    )
     reg = CollectorRegistry()
     reg.register(c)
     served = set(re.findall(r"^([a-zA-Z_:][\w:]*)", generate_latest(reg).decode(), re.M))
@@ -76,6 +100,7 @@ def test_the_api_exporter_serves_what_the_dashboard_queries():
     from prometheus_client import generate_latest
 
     from tripwire.api.metrics import ApiMetrics
+
     m = ApiMetrics()
     m.requests.labels("/status", "GET", "200").inc()
     m.duration.labels("/status").observe(0.01)
@@ -100,8 +125,19 @@ def test_dashboard_panels_use_the_provisioned_datasource_and_do_not_overlap():
         assert not mine & cells, f"panel {p['title']!r} overlaps another"
         cells |= mine
     titles = " ".join(p["title"] for p in panels).lower()
-    for topic in ("pnl", "position", "tick → order latency", "trading state", "breaker", "trigger rate",
-                  "message rates", "zeromq drops", "llm latency", "fallbacks", "api latency"):
+    for topic in (
+        "pnl",
+        "position",
+        "tick → order latency",
+        "trading state",
+        "breaker",
+        "trigger rate",
+        "message rates",
+        "zeromq drops",
+        "llm latency",
+        "fallbacks",
+        "api latency",
+    ):
         assert topic in titles
 
 
@@ -116,11 +152,13 @@ def test_dashboard_provisioning_points_at_the_mounted_dashboard():
 
 # -- Prometheus ------------------------------------------------------------------------------
 
+
 def test_prometheus_config_is_valid():
     path = OPS / "prometheus.yml"
     if shutil.which("promtool"):
-        r = subprocess.run(["promtool", "check", "config", "--syntax-only", str(path)],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            ["promtool", "check", "config", "--syntax-only", str(path)], capture_output=True, text=True, timeout=60
+        )
         assert r.returncode == 0, r.stdout + r.stderr
     cfg = yaml.safe_load(path.read_text())
     assert set(cfg) <= {"global", "scrape_configs", "rule_files", "alerting"}
@@ -128,8 +166,15 @@ def test_prometheus_config_is_valid():
     jobs = [j["job_name"] for j in cfg["scrape_configs"]]
     assert len(jobs) == len(set(jobs))
     for job in cfg["scrape_configs"]:
-        assert set(job) <= {"job_name", "scrape_interval", "scrape_timeout", "metrics_path",
-                            "authorization", "static_configs", "scheme"}, job["job_name"]
+        assert set(job) <= {
+            "job_name",
+            "scrape_interval",
+            "scrape_timeout",
+            "metrics_path",
+            "authorization",
+            "static_configs",
+            "scheme",
+        }, job["job_name"]
         for sc in job["static_configs"]:
             assert all(re.fullmatch(r"[\w.-]+:\d+", t) for t in sc["targets"])
 
@@ -138,9 +183,13 @@ def test_prometheus_scrapes_every_process_on_its_configured_port():
     cfg = yaml.safe_load((OPS / "prometheus.yml").read_text())
     targets = {j["job_name"]: j for j in cfg["scrape_configs"]}
     m = MetricsSettings()
-    expected = {"tripwire-hotpath": m.hotpath_port, "tripwire-dispatch": m.dispatcher_port,
-                "tripwire-recorder": m.recorder_port, "tripwire-api": ApiSettings().port,
-                "prefect": 4200}
+    expected = {
+        "tripwire-hotpath": m.hotpath_port,
+        "tripwire-dispatch": m.dispatcher_port,
+        "tripwire-recorder": m.recorder_port,
+        "tripwire-api": ApiSettings().port,
+        "prefect": 4200,
+    }
     for job, port in expected.items():
         assert targets[job]["static_configs"][0]["targets"] == [f"127.0.0.1:{port}"], job
     assert targets["prefect"]["metrics_path"] == "/api/metrics"
@@ -150,6 +199,7 @@ def test_prometheus_scrapes_every_process_on_its_configured_port():
 
 
 # -- docker compose --------------------------------------------------------------------------
+
 
 def test_compose_runs_the_supporting_services():
     compose = yaml.safe_load((OPS / "docker-compose.yml").read_text())

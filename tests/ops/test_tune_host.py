@@ -13,8 +13,9 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 
 def run(*args, env=None):
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=30,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=30, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture
@@ -33,8 +34,12 @@ def fake_host(tmp_path):
     (proc / "cmdline").write_text("BOOT_IMAGE=/vmlinuz root=/dev/sda1 quiet\n")
     grub = tmp_path / "grub"
     grub.write_text('GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet nohz_full=1"\n')
-    env = {"TUNE_HOST_SYSFS": str(sys_root), "TUNE_HOST_PROCFS": str(proc),
-           "TUNE_HOST_GRUB": str(grub), "TUNE_HOST_NCPU": "4"}
+    env = {
+        "TUNE_HOST_SYSFS": str(sys_root),
+        "TUNE_HOST_PROCFS": str(proc),
+        "TUNE_HOST_GRUB": str(grub),
+        "TUNE_HOST_NCPU": "4",
+    }
     return tmp_path, env
 
 
@@ -56,8 +61,7 @@ def test_dry_run_lists_isolation_irqs_and_governor(fake_host):
     out = run("--dry-run", "--cpus", "2-3", env=env).stdout
     assert "hot-path cores 2,3, housekeeping cores 0,1 of 4" in out
     # kernel command line: the three parameters, an older nohz_full replaced, not duplicated
-    assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet isolcpus=managed_irq,domain,2,3 nohz_full=2,3 ' \
-           'rcu_nocbs=2,3"' in out
+    assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet isolcpus=managed_irq,domain,2,3 nohz_full=2,3 rcu_nocbs=2,3"' in out
     assert "would set: 3 IRQs' smp_affinity_list → 0,1" in out
     assert "default_smp_affinity → cores 0,1" in out
     for c in range(4):
@@ -84,12 +88,15 @@ def test_a_virtual_machine_without_cpufreq_is_reported(fake_host):
     assert "no cpufreq interface" in out
 
 
-@pytest.mark.parametrize("cpus, message", [
-    ("7", "core 7 does not exist: this machine has 4 cores (0-3)"),
-    ("0-3", "takes every core; leave at least one for housekeeping"),
-    ("2;3", "expected core numbers and ranges"),
-    ("3-2", "range '3-2' must be LOW-HIGH"),
-])
+@pytest.mark.parametrize(
+    "cpus, message",
+    [
+        ("7", "core 7 does not exist: this machine has 4 cores (0-3)"),
+        ("0-3", "takes every core; leave at least one for housekeeping"),
+        ("2;3", "expected core numbers and ranges"),
+        ("3-2", "range '3-2' must be LOW-HIGH"),
+    ],
+)
 def test_bad_core_sets_are_refused(fake_host, cpus, message):
     _, env = fake_host
     r = run("--cpus", cpus, env=env)

@@ -38,15 +38,18 @@ fn.call({ helpers }, $input, ctx.env || {}, $, () => staticData, require)
 """
 
 
-def run_code(code: str, input: list[Any], *, env: dict[str, str] | None = None,
-             nodes: dict[str, list[Any]] | None = None,
-             static: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_code(
+    code: str,
+    input: list[Any],
+    *,
+    env: dict[str, str] | None = None,
+    nodes: dict[str, list[Any]] | None = None,
+    static: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(the items the code returned, the workflow static data afterwards)."""
     assert NODE, "node is not installed"
-    ctx = {"code": code, "input": input, "env": env or {}, "nodes": nodes or {},
-           "staticData": static or {}}
-    done = subprocess.run([NODE, "-e", _RUNNER], input=json.dumps(ctx), capture_output=True,
-                          text=True, timeout=30)
+    ctx = {"code": code, "input": input, "env": env or {}, "nodes": nodes or {}, "staticData": static or {}}
+    done = subprocess.run([NODE, "-e", _RUNNER], input=json.dumps(ctx), capture_output=True, text=True, timeout=30)
     if done.returncode:
         raise RuntimeError(f"the Code node failed: {done.stderr.strip()}")
     result = json.loads(done.stdout)

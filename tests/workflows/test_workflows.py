@@ -14,14 +14,14 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event
+from tests.workflows.jsnode import NODE, run_code
 from tripwire.api.app import create_app
 from tripwire.api.signing import sign
+from tripwire.config.settings import load_settings
 from tripwire.flows.analysis import AnalysisConfig, LocalModel
 from tripwire.flows.analysis.llm import parse_verdict
 from tripwire.flows.analysis.prompt import SYSTEM_PROMPT, build_user_prompt
-from tripwire.config.settings import load_settings
-from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event
-from tests.workflows.jsnode import NODE, run_code
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 NAMES = ("trigger-analysis", "daily-report", "breaker-alert", "operator-command")
@@ -39,13 +39,14 @@ VERSIONS = {
 TRIGGERS = {"n8n-nodes-base.webhook", "n8n-nodes-base.scheduleTrigger"}
 API_BASE = "={{ $env.TRIPWIRE_API_URL || 'http://127.0.0.1:8000' }}"
 # a literal token, OpenAI-style key or API key value (an expression such as $env.X is fine)
-SECRET_LOOKING = re.compile(r"Bearer [A-Za-z0-9._~+/-]{16,}|sk-[A-Za-z0-9]{16,}|"
-                            r"(?i:x-api-key)[\"']?\s*[:=]\s*[\"'][A-Za-z0-9]")
+SECRET_LOOKING = re.compile(
+    r"Bearer [A-Za-z0-9._~+/-]{16,}|sk-[A-Za-z0-9]{16,}|"
+    r"(?i:x-api-key)[\"']?\s*[:=]\s*[\"'][A-Za-z0-9]"
+)
 
 # What each workflow must do, as chains of node types that must be connected in this order
 CHAINS = {
-    "trigger-analysis": ["webhook", "code", "httpRequest", "code", "httpRequest",
-                         "respondToWebhook"],
+    "trigger-analysis": ["webhook", "code", "httpRequest", "code", "httpRequest", "respondToWebhook"],
     "daily-report": ["scheduleTrigger", "httpRequest", "code", "telegram"],
     "breaker-alert": ["scheduleTrigger", "httpRequest", "code", "if", "telegram"],
     "operator-command": ["webhook", "code", "if", "httpRequest", "respondToWebhook"],
@@ -76,8 +77,7 @@ def code_of(wf: dict[str, Any], node: str) -> str:
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
     settings = load_settings("config/settings.yaml")
-    app = create_app(settings, environ={}, analysis=AnalysisConfig(model_file=None),
-                     model=LocalModel.heuristic())
+    app = create_app(settings, environ={}, analysis=AnalysisConfig(model_file=None), model=LocalModel.heuristic())
     return app.openapi()
 
 
@@ -96,8 +96,7 @@ def test_workflow_file_has_what_n8n_import_needs(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_workflow_uses_only_node_versions_n8n_1_123_has(name):
     for n in load(name)["nodes"]:
-        assert VERSIONS.get(n["type"]) == n["typeVersion"], f"{n['name']}: {n['type']} " \
-                                                            f"v{n['typeVersion']}"
+        assert VERSIONS.get(n["type"]) == n["typeVersion"], f"{n['name']}: {n['type']} v{n['typeVersion']}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -127,8 +126,9 @@ def test_workflow_does_what_the_issue_asks_in_that_order(name):
     def follows(frm: str, chain: list[str]) -> bool:
         if not chain:
             return True
-        return any(follows(nxt, chain[1:]) if kind[nxt] == chain[0] else follows(nxt, chain)
-                   for nxt in graph.get(frm, []))
+        return any(
+            follows(nxt, chain[1:]) if kind[nxt] == chain[0] else follows(nxt, chain) for nxt in graph.get(frm, [])
+        )
 
     [start] = [n for n in nodes if kind[n] == CHAINS[name][0]]
     assert follows(start, CHAINS[name][1:])
@@ -168,13 +168,14 @@ def tripwire_calls(wf: dict[str, Any]) -> list[tuple[str, str]]:
     for n in wf["nodes"]:
         url = n["parameters"].get("url", "")
         if n["type"].endswith("httpRequest") and url.startswith(API_BASE):
-            calls.append((n["parameters"]["method"], url[len(API_BASE):]))
+            calls.append((n["parameters"]["method"], url[len(API_BASE) :]))
     return calls
 
 
 def in_spec(spec: dict[str, Any], method: str, path: str) -> bool:
     """A documented path with this method matches ``path`` segment by segment; an n8n
     ``{{ … }}`` segment matches anything, as does a path parameter ``{name}``."""
+
     def segments(p: str) -> list[str]:
         return p.strip("/").split("/")
 
@@ -182,9 +183,10 @@ def in_spec(spec: dict[str, Any], method: str, path: str) -> bool:
         return ours == theirs or ours.startswith("{{") or theirs.startswith("{")
 
     want = segments(path)
-    return any(method.lower() in ops and len(segments(t)) == len(want)
-               and all(map(matches, want, segments(t)))
-               for t, ops in spec["paths"].items())
+    return any(
+        method.lower() in ops and len(segments(t)) == len(want) and all(map(matches, want, segments(t)))
+        for t, ops in spec["paths"].items()
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -222,7 +224,7 @@ def test_the_prompt_carries_the_same_lines_as_the_python_prompt():
     assert req["model"] == "m" and req["messages"][0]["content"] == SYSTEM_PROMPT
     js_lines = req["messages"][1]["content"].split("\n")
     py_lines = build_user_prompt(TRIGGER).split("\n")
-    assert js_lines[:2] == py_lines[:2]                              # header and bracket
+    assert js_lines[:2] == py_lines[:2]  # header and bracket
     assert sorted(js_lines[2].split()) == sorted(py_lines[2].split())  # same features, values
 
 
@@ -231,17 +233,35 @@ def completion(content: str, finish: str = "stop") -> dict[str, Any]:
 
 
 @needs_node
-@pytest.mark.parametrize("answer", [
-    {"go": True, "sA": 0.4, "confA": 0.7, "prob_cont": 0.66, "tp_atr": 1.8, "sl_atr": 1.1,
-     "size_scale": 0.5, "reason": "flow with the trade"},
-    {"go": False, "sA": -0.3, "confA": 0.6, "prob_cont": 0.3, "tp_atr": None, "sl_atr": None,
-     "size_scale": None, "reason": "fading"},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "go": True,
+            "sA": 0.4,
+            "confA": 0.7,
+            "prob_cont": 0.66,
+            "tp_atr": 1.8,
+            "sl_atr": 1.1,
+            "size_scale": 0.5,
+            "reason": "flow with the trade",
+        },
+        {
+            "go": False,
+            "sA": -0.3,
+            "confA": 0.6,
+            "prob_cont": 0.3,
+            "tp_atr": None,
+            "sl_atr": None,
+            "size_scale": None,
+            "reason": "fading",
+        },
+    ],
+)
 def test_a_valid_llm_answer_becomes_the_same_decision_as_in_python(answer):
     code = code_of(load("trigger-analysis"), "Parse answer")
     nodes = {"Build prompt": [{"trigger": TRIGGER}]}
-    [out], _ = run_code(code, [completion("```json\n" + json.dumps(answer) + "\n```")],
-                        nodes=nodes)
+    [out], _ = run_code(code, [completion("```json\n" + json.dumps(answer) + "\n```")], nodes=nodes)
     assert out["json"]["valid"] is True
     d = out["json"]["decision"]
     want = parse_verdict(json.dumps(answer))
@@ -251,13 +271,16 @@ def test_a_valid_llm_answer_becomes_the_same_decision_as_in_python(answer):
 
 
 @needs_node
-@pytest.mark.parametrize("content,why", [
-    ('{"go": true, "sA": 1.4, "confA": 0.5, "prob_cont": 0.5}', "sA=1.4"),
-    ('{"go": true, "sA": 0.4, "confA": 0.5, "prob_cont": 0.5, "sl_atr": 0.5}', "sl_atr=0.5"),
-    ('{"go": true, "sA": 0.4, "confA": 0.5, "prob_cont": 0.5, "size_scale": 2}', "size_scale=2"),
-    ('{"go": "yes", "sA": 0.4, "confA": 0.5, "prob_cont": 0.5}', "go must be"),
-    ("I think you should go long", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "content,why",
+    [
+        ('{"go": true, "sA": 1.4, "confA": 0.5, "prob_cont": 0.5}', "sA=1.4"),
+        ('{"go": true, "sA": 0.4, "confA": 0.5, "prob_cont": 0.5, "sl_atr": 0.5}', "sl_atr=0.5"),
+        ('{"go": true, "sA": 0.4, "confA": 0.5, "prob_cont": 0.5, "size_scale": 2}', "size_scale=2"),
+        ('{"go": "yes", "sA": 0.4, "confA": 0.5, "prob_cont": 0.5}', "go must be"),
+        ("I think you should go long", "not JSON"),
+    ],
+)
 def test_an_invalid_llm_answer_is_refused_not_clamped(content, why):
     code = code_of(load("trigger-analysis"), "Parse answer")
     [out], _ = run_code(code, [completion(content)], nodes={"Build prompt": [{"trigger": TRIGGER}]})
@@ -275,10 +298,10 @@ def test_a_cut_off_or_failed_llm_call_is_refused():
 
 
 def webhook_item(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    return {"json": {"headers": {k.lower(): v for k, v in headers.items()},
-                     "body": orjson.loads(body)},
-            "binary": {"data": {"data": base64.b64encode(body).decode(),
-                                "mimeType": "application/json"}}}
+    return {
+        "json": {"headers": {k.lower(): v for k, v in headers.items()}, "body": orjson.loads(body)},
+        "binary": {"data": {"data": base64.b64encode(body).decode(), "mimeType": "application/json"}},
+    }
 
 
 @needs_node
@@ -286,12 +309,10 @@ def test_the_workflow_accepts_a_trigger_tripwire_signed_and_refuses_others():
     code = code_of(load("trigger-analysis"), "Verify caller")
     env = {"TRIPWIRE_N8N_SECRET": "shared-secret-0123456789"}
     body = orjson.dumps(TRIGGER)
-    [ok], _ = run_code(code, [webhook_item(body, sign(env["TRIPWIRE_N8N_SECRET"], body))],
-                       env=env)
+    [ok], _ = run_code(code, [webhook_item(body, sign(env["TRIPWIRE_N8N_SECRET"], body))], env=env)
     assert ok["json"]["authorized"] is True and ok["json"]["trigger"]["rule"] == "squeeze_up"
     tampered = body.replace(b"squeeze_up", b"squeeze_dn")
-    [bad], _ = run_code(code, [webhook_item(tampered, sign(env["TRIPWIRE_N8N_SECRET"], body))],
-                        env=env)
+    [bad], _ = run_code(code, [webhook_item(tampered, sign(env["TRIPWIRE_N8N_SECRET"], body))], env=env)
     assert (bad["json"]["authorized"], bad["json"]["why"]) == (False, "bad signature")
     stale = sign(env["TRIPWIRE_N8N_SECRET"], body, now_s=time.time() - 3600)
     [old], _ = run_code(code, [webhook_item(body, stale)], env=env)
@@ -313,13 +334,16 @@ def test_the_analysis_flows_bearer_token_is_accepted_too():
 
 
 @needs_node
-@pytest.mark.parametrize("body,valid,args", [
-    ({"command": "pause", "reason": "lunch"}, True, {"reason": "lunch"}),
-    ({"command": "flatten", "coin": "BTC"}, True, {"coin": "BTC"}),
-    ({"command": "resume"}, True, {}),
-    ({"command": "rm -rf"}, False, None),
-    ({"command": "pause", "coin": "BTC"}, False, None),
-])
+@pytest.mark.parametrize(
+    "body,valid,args",
+    [
+        ({"command": "pause", "reason": "lunch"}, True, {"reason": "lunch"}),
+        ({"command": "flatten", "coin": "BTC"}, True, {"coin": "BTC"}),
+        ({"command": "resume"}, True, {}),
+        ({"command": "rm -rf"}, False, None),
+        ({"command": "pause", "coin": "BTC"}, False, None),
+    ],
+)
 def test_operator_commands_are_checked_before_they_reach_tripwire(body, valid, args):
     code = code_of(load("operator-command"), "Check command")
     [out], _ = run_code(code, [{"body": body}])
@@ -334,16 +358,14 @@ def test_breaker_alert_speaks_only_when_something_changed():
     active = {"trading_state": "ACTIVE", "breakers": {}}
     [out], static = run_code(code, [active])
     assert out["json"]["changed"] is False
-    halted = {"trading_state": "HALTED", "breakers": {"latency": {"action": "halt",
-                                                                  "detail": "p99 900 ms"}}}
+    halted = {"trading_state": "HALTED", "breakers": {"latency": {"action": "halt", "detail": "p99 900 ms"}}}
     [out], static = run_code(code, [halted], static=static)
     assert out["json"]["changed"] is True
     text = out["json"]["text"]
     assert "ACTIVE → HALTED" in text and "breaker latency tripped" in text
     [out], static = run_code(code, [halted], static=static)
     assert out["json"]["changed"] is False
-    [out], static = run_code(code, [{"detail": "the hot path is not running", "code": "x"}],
-                             static=static)
+    [out], static = run_code(code, [{"detail": "the hot path is not running", "code": "x"}], static=static)
     assert out["json"]["changed"] is True and "does not answer" in out["json"]["text"]
     [out], _ = run_code(code, [active], static=static)
     assert "tripwire answers again" in out["json"]["text"]
@@ -369,30 +391,50 @@ def test_every_http_call_continues_with_an_error_item_when_the_far_end_is_down(n
 def test_daily_report_summarises_status_signals_triggers_and_decisions():
     code = code_of(load("daily-report"), "Format report")
     nodes = {
-        "GET /status": [{"mode": "demo", "trading_state": "ACTIVE", "breakers": {},
-                         "positions": {"BTC": {"szi": 0.01}}, "open_orders": [{}, {}],
-                         "last_tick_age_s": 0.4}],
-        "GET /signals/latest": [{"signals": [{"coin": "BTC", "signal": "LONG",
-                                              "confidence": 0.61}]}],
-        "GET /triggers": [{"triggers": [{"trigger_id": "a", "rule": "squeeze_up"},
-                                        {"trigger_id": "b", "rule": "squeeze_up"}], "count": 2}],
-        "GET /triggers/{id}": [{"trigger": {"trigger_id": "a"},
-                                "decision": {"decision": {"go": False}}},
-                               {"trigger": {"trigger_id": "b"}, "decision": None}],
+        "GET /status": [
+            {
+                "mode": "demo",
+                "trading_state": "ACTIVE",
+                "breakers": {},
+                "positions": {"BTC": {"szi": 0.01}},
+                "open_orders": [{}, {}],
+                "last_tick_age_s": 0.4,
+            }
+        ],
+        "GET /signals/latest": [{"signals": [{"coin": "BTC", "signal": "LONG", "confidence": 0.61}]}],
+        "GET /triggers": [
+            {
+                "triggers": [{"trigger_id": "a", "rule": "squeeze_up"}, {"trigger_id": "b", "rule": "squeeze_up"}],
+                "count": 2,
+            }
+        ],
+        "GET /triggers/{id}": [
+            {"trigger": {"trigger_id": "a"}, "decision": {"decision": {"go": False}}},
+            {"trigger": {"trigger_id": "b"}, "decision": None},
+        ],
     }
     [out], _ = run_code(code, [{}], nodes=nodes)
     text = out["json"]["text"]
-    for part in ("trading ACTIVE", "positions: BTC 0.01", "2 open order(s)", "BTC LONG (0.61)",
-                 "2 trigger(s) in 24 h: squeeze_up ×2", "1 cancelled", "1 undecided"):
+    for part in (
+        "trading ACTIVE",
+        "positions: BTC 0.01",
+        "2 open order(s)",
+        "BTC LONG (0.61)",
+        "2 trigger(s) in 24 h: squeeze_up ×2",
+        "1 cancelled",
+        "1 undecided",
+    ):
         assert part in text, part
 
 
 @needs_node
 def test_daily_report_still_reports_when_tripwire_is_down_and_quiet():
     code = code_of(load("daily-report"), "Format report")
-    nodes = {"GET /status": [{"detail": "the hot path is not running", "code": "x"}],
-             "GET /signals/latest": [{"detail": "store down"}],
-             "GET /triggers": [{"triggers": [], "count": 0}]}
+    nodes = {
+        "GET /status": [{"detail": "the hot path is not running", "code": "x"}],
+        "GET /signals/latest": [{"detail": "store down"}],
+        "GET /triggers": [{"triggers": [], "count": 0}],
+    }
     [out], _ = run_code(code, [{}], nodes=nodes)
     assert "status unavailable: the hot path is not running" in out["json"]["text"]
     assert "0 trigger(s)" in out["json"]["text"]
@@ -405,12 +447,11 @@ def test_the_url_check_catches_a_wrong_method_or_path(spec):
 
 
 def test_every_credential_a_workflow_uses_is_in_the_template_with_its_type():
-    template = {c["id"]: c for c in json.loads(
-        (WORKFLOWS / "credentials" / "credentials.example.json").read_text())}
+    template = {c["id"]: c for c in json.loads((WORKFLOWS / "credentials" / "credentials.example.json").read_text())}
     for name in NAMES:
         for n in load(name)["nodes"]:
             for kind, ref in n.get("credentials", {}).items():
                 entry = template[ref["id"]]
                 assert (entry["name"], entry["type"]) == (ref["name"], kind), n["name"]
-    for entry in template.values():   # placeholders only, never a real value
+    for entry in template.values():  # placeholders only, never a real value
         assert all("<" in v for k, v in entry["data"].items() if k != "name"), entry["name"]

@@ -42,9 +42,15 @@ class AnalysisService:
         self._llm_client = make_client(cfg.llm) if cfg.llm.enabled else None
         self._http_session: Any = None
 
-    def trigger_event(self, rule: str, coin: str, ts: int | float | datetime,
-                      features: dict[str, Any], side: str | None,
-                      trigger_id: str | None) -> TriggerFiredData:
+    def trigger_event(
+        self,
+        rule: str,
+        coin: str,
+        ts: int | float | datetime,
+        features: dict[str, Any],
+        side: str | None,
+        trigger_id: str | None,
+    ) -> TriggerFiredData:
         """The ``trigger.fired`` payload for one seed-style request; its times are all the
         request's timestamp (there was no tick)."""
         known = None
@@ -56,22 +62,31 @@ class AnalysisService:
         if side is None:
             if known is None:
                 names = ", ".join(self.rules.names) if self.rules is not None else "none loaded"
-                raise UnknownRule(f"unknown rule {rule!r} (known: {names}); give 'side' "
-                                  f"(long|short) to analyse a rule the trigger file lacks")
+                raise UnknownRule(
+                    f"unknown rule {rule!r} (known: {names}); give 'side' "
+                    f"(long|short) to analyse a rule the trigger file lacks"
+                )
             side = known.side
         actions = [(n, dict(p)) for n, p in known.actions] if known else []
         ms = timestamp_ms(ts)
         ns = ms * 1_000_000
-        return TriggerFired(trigger_id or f"api-{rule}-{coin}-{ms}", rule, coin, side, features,
-                            actions, ns, ns, ns).to_dict()
+        return TriggerFired(
+            trigger_id or f"api-{rule}-{coin}-{ms}", rule, coin, side, features, actions, ns, ns, ns
+        ).to_dict()
 
     async def run(self, event: TriggerFiredData) -> AnalysisResult:
         if self.cfg.n8n.enabled and self._http_session is None:
             import aiohttp
 
             self._http_session = aiohttp.ClientSession()
-        return await analyze(event, self.cfg, self.model, counts=self.counts,
-                             llm_client=self._llm_client, http_session=self._http_session)
+        return await analyze(
+            event,
+            self.cfg,
+            self.model,
+            counts=self.counts,
+            llm_client=self._llm_client,
+            http_session=self._http_session,
+        )
 
     async def close(self) -> None:
         if self._llm_client is not None:

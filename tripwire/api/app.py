@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,21 +27,19 @@ from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.limits import BodySizeLimit
 from tripwire.api.metrics import ApiMetrics, MetricsMiddleware
 from tripwire.api.prefect_runs import PrefectGateway
-from tripwire.api.routers import (analyze, commands, decisions, events, flows, health, signals, status,
-                         traders, triggers)
+from tripwire.api.routers import analyze, commands, decisions, events, flows, health, signals, status, traders, triggers
 from tripwire.api.store import StoreGateway
 from tripwire.api.webhooks import TriggerWebhook
+from tripwire.config.settings import ConfigError, Settings, resolve_path
 from tripwire.flows.analysis import AnalysisConfig, LocalModel
 from tripwire.flows.sections import analysis_config
 from tripwire.flows.store.base import Store
-from tripwire.config.settings import ConfigError, Settings, resolve_path
 from tripwire.hotpath.triggers.dsl import RuleSet, load_rules
 from tripwire.hotpath.triggers.errors import RuleConfigError
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (health, status, triggers, decisions, commands, signals, traders, analyze, flows,
-           events)
+ROUTERS = (health, status, triggers, decisions, commands, signals, traders, analyze, flows, events)
 
 
 def _analysis_config(settings: Settings) -> AnalysisConfig:
@@ -61,8 +60,7 @@ def _rules(settings: Settings) -> RuleSet | None:
 
 def _report_crash(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("%s stopped: %r; fired triggers are no longer sent to n8n", task.get_name(),
-                  task.exception())
+        log.error("%s stopped: %r; fired triggers are no longer sent to n8n", task.get_name(), task.exception())
 
 
 async def _quietly(aw: Any) -> None:
@@ -70,10 +68,14 @@ async def _quietly(aw: Any) -> None:
         await aw
 
 
-def create_app(settings: Settings, *, store: Store | None = None,
-               environ: Mapping[str, str] | None = None,
-               analysis: AnalysisConfig | None = None,
-               model: LocalModel | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    environ: Mapping[str, str] | None = None,
+    analysis: AnalysisConfig | None = None,
+    model: LocalModel | None = None,
+) -> FastAPI:
     """The control plane for these settings.
 
     ``store``: use this store instead of opening ``settings.store.uri`` (not closed at
@@ -96,8 +98,7 @@ def create_app(settings: Settings, *, store: Store | None = None,
             tasks.append(hook)
         # Opened in the background: a database that is slow to answer must not delay /health;
         # routes that need it wait for this attempt or report why it failed.
-        tasks.append(asyncio.create_task(_quietly(app.state.store.ensure_open()),
-                                         name="open-store"))
+        tasks.append(asyncio.create_task(_quietly(app.state.store.ensure_open()), name="open-store"))
         try:
             yield
         finally:
@@ -112,42 +113,54 @@ def create_app(settings: Settings, *, store: Store | None = None,
     # The OpenAPI document needs a key like every route but /health, unless api.public_docs
     # (a demo, a dev box) also serves it and the Swagger UI at /docs without one.
     public = cfg.public_docs
-    app = FastAPI(title="tripwire control plane", version="1",
-                  summary="Status, triggers, decisions, commands and flow runs of tripwire",
-                  lifespan=lifespan, openapi_url="/openapi.json" if public else None,
-                  docs_url="/docs" if public else None, redoc_url=None)
+    app = FastAPI(
+        title="tripwire control plane",
+        version="1",
+        summary="Status, triggers, decisions, commands and flow runs of tripwire",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if public else None,
+        docs_url="/docs" if public else None,
+        redoc_url=None,
+    )
     app.state.config = cfg
     app.state.keyring = KeyRing(cfg.keys)
     app.state.metrics = metrics
-    app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics,
-                                       coins=settings.coins)
+    app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics, coins=settings.coins)
     app.state.store = StoreGateway(settings.store.uri, store, redact)
-    app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact,
-                                       path_parameters=settings.api.flow_path_parameters)
-    app.state.analysis = AnalysisService(acfg, model or LocalModel.load(acfg.model_file),
-                                         _rules(settings))
-    app.state.webhook = (TriggerWebhook(cfg.n8n_webhook_url, cfg.n8n_secret,
-                                         cfg.events_address, metrics)
-                         if cfg.n8n_webhook_url else None)
+    app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact, path_parameters=settings.api.flow_path_parameters)
+    app.state.analysis = AnalysisService(acfg, model or LocalModel.load(acfg.model_file), _rules(settings))
+    app.state.webhook = (
+        TriggerWebhook(cfg.n8n_webhook_url, cfg.n8n_secret, cfg.events_address, metrics)
+        if cfg.n8n_webhook_url
+        else None
+    )
     app.state.open_streams = 0
 
     install_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)
 
-    if not public:   # curl -H "X-API-Key: …" http://127.0.0.1:8000/openapi.json
-        @app.get("/openapi.json", include_in_schema=False,
-                 dependencies=[Depends(require("read"))])
+    if not public:  # curl -H "X-API-Key: …" http://127.0.0.1:8000/openapi.json
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require("read"))])
         async def openapi() -> dict[str, Any]:
             return app.openapi()
 
     # Outermost last: metrics see every answer, including the size limit's 413.
     if cfg.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origins),
-                           allow_methods=["GET", "POST"],
-                           allow_headers=["X-API-Key", "Authorization", "Content-Type",
-                                          "X-Tripwire-Signature", "X-Tripwire-Timestamp"])
-    install_strict_bodies(app)   # inside the size limit: a body is counted, then parsed
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cfg.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "X-API-Key",
+                "Authorization",
+                "Content-Type",
+                "X-Tripwire-Signature",
+                "X-Tripwire-Timestamp",
+            ],
+        )
+    install_strict_bodies(app)  # inside the size limit: a body is counted, then parsed
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -26,8 +26,7 @@ from tripwire.api.errors import Forbidden, Unauthorized
 
 KEY_HEADER = "X-API-Key"
 
-_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False,
-                           description="an API key from settings (api.keys)")
+_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="an API key from settings (api.keys)")
 _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 
@@ -44,8 +43,7 @@ class Principal:
 
 class KeyRing:
     def __init__(self, keys: tuple[KeySpec, ...]):
-        self._entries = [(hashlib.sha256(k.secret.encode()).digest(), Principal(k.name, k.scope))
-                         for k in keys]
+        self._entries = [(hashlib.sha256(k.secret.encode()).digest(), Principal(k.name, k.scope)) for k in keys]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -63,8 +61,10 @@ def authenticate(request: Request, api_key: str | None, bearer: str | None) -> P
     ring: KeyRing = request.app.state.keyring
     presented = api_key or bearer
     if not len(ring):
-        raise Unauthorized("no API keys are configured (api.keys in settings, each key in its "
-                           "environment variable); every route but /health is closed")
+        raise Unauthorized(
+            "no API keys are configured (api.keys in settings, each key in its "
+            "environment variable); every route but /health is closed"
+        )
     if not presented:
         raise Unauthorized(f"missing API key: send it in the {KEY_HEADER} header")
     principal = ring.lookup(presented)
@@ -78,13 +78,18 @@ def require(scope: str) -> Callable[..., Principal]:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; one of {SCOPES}")
 
-    def dependency(request: Request, api_key: str | None = Depends(_key_header),
-                   bearer: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    def dependency(
+        request: Request,
+        api_key: str | None = Depends(_key_header),
+        bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    ) -> Principal:
         principal = authenticate(request, api_key, bearer.credentials if bearer else None)
         if not principal.allows(scope):
-            raise Forbidden(f"API key {principal.name!r} has scope {principal.scope!r}; "
-                            f"{request.method} {request.url.path} needs {scope!r}",
-                            code="insufficient_scope")
+            raise Forbidden(
+                f"API key {principal.name!r} has scope {principal.scope!r}; "
+                f"{request.method} {request.url.path} needs {scope!r}",
+                code="insufficient_scope",
+            )
         request.state.principal = principal
         return principal
 

@@ -55,8 +55,8 @@ class _NonFinite(str):
 def check_json_body(body: bytes) -> None:
     """Return if ``body`` is strict JSON of at most :data:`MAX_DEPTH` levels, else raise
     :class:`BadBody` saying what is wrong and where."""
-    if body.startswith(codecs.BOM_UTF8):   # RFC 8259 lets a parser ignore it; json.loads does
-        body = body[len(codecs.BOM_UTF8):]
+    if body.startswith(codecs.BOM_UTF8):  # RFC 8259 lets a parser ignore it; json.loads does
+        body = body[len(codecs.BOM_UTF8) :]
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -66,10 +66,19 @@ def check_json_body(body: bytes) -> None:
 
 
 def _too_deep() -> BadBody:
-    return BadBody(422, [{"type": "json_invalid", "loc": ["body"],
-                          "msg": f"JSON nested more than {MAX_DEPTH} levels deep",
-                          "input": {}, "ctx": {"error": f"nested over {MAX_DEPTH} levels"}}],
-                   code="json_invalid")
+    return BadBody(
+        422,
+        [
+            {
+                "type": "json_invalid",
+                "loc": ["body"],
+                "msg": f"JSON nested more than {MAX_DEPTH} levels deep",
+                "input": {},
+                "ctx": {"error": f"nested over {MAX_DEPTH} levels"},
+            }
+        ],
+        code="json_invalid",
+    )
 
 
 def _explain(body: bytes, e: orjson.JSONDecodeError) -> NoReturn:
@@ -77,22 +86,47 @@ def _explain(body: bytes, e: orjson.JSONDecodeError) -> NoReturn:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as u:
-        raise BadBody(400, f"the request body is not UTF-8: byte 0x{body[u.start]:02x} at "
-                           f"offset {u.start}; send JSON encoded as UTF-8",
-                      code="body_not_utf8") from None
-    if e.msg.startswith("depth limit"):   # orjson's own limit (1024 levels)
+        raise BadBody(
+            400,
+            f"the request body is not UTF-8: byte 0x{body[u.start]:02x} at "
+            f"offset {u.start}; send JSON encoded as UTF-8",
+            code="body_not_utf8",
+        ) from None
+    if e.msg.startswith("depth limit"):  # orjson's own limit (1024 levels)
         raise _too_deep() from None
     found = _first_non_finite(text)
     if found is not None:
         path, literal = found
-        why = (f"JSON has no {literal}" if literal.lstrip("-") in ("NaN", "Infinity") else
-               f"{literal} is beyond a double's range (about ±1.8e308)")
-        raise BadBody(422, [{"type": "finite_number", "loc": ["body", *path],
-                             "msg": f"Input should be a finite number: {why}",
-                             "input": str(literal)}], code="finite_number") from None
-    raise BadBody(422, [{"type": "json_invalid", "loc": ["body", e.pos],
-                         "msg": "JSON decode error", "input": {}, "ctx": {"error": e.msg}}],
-                  code="json_invalid") from None
+        why = (
+            f"JSON has no {literal}"
+            if literal.lstrip("-") in ("NaN", "Infinity")
+            else f"{literal} is beyond a double's range (about ±1.8e308)"
+        )
+        raise BadBody(
+            422,
+            [
+                {
+                    "type": "finite_number",
+                    "loc": ["body", *path],
+                    "msg": f"Input should be a finite number: {why}",
+                    "input": str(literal),
+                }
+            ],
+            code="finite_number",
+        ) from None
+    raise BadBody(
+        422,
+        [
+            {
+                "type": "json_invalid",
+                "loc": ["body", e.pos],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": e.msg},
+            }
+        ],
+        code="json_invalid",
+    ) from None
 
 
 def _number(literal: str) -> Any:
@@ -106,8 +140,7 @@ def _first_non_finite(text: str) -> tuple[tuple[str | int, ...], _NonFinite] | N
     """Where the first number JSON cannot carry is (document order), or None if the text has
     none or Python's parser cannot read it either (then orjson's own error says where)."""
     try:
-        value = json.loads(text, parse_constant=_NonFinite, parse_float=_number,
-                           parse_int=_number)
+        value = json.loads(text, parse_constant=_NonFinite, parse_float=_number, parse_int=_number)
     except (ValueError, RecursionError):
         return None
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
@@ -189,7 +222,7 @@ def _declare_body_answers(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        doc = generate()   # FastAPI builds it once and caches it; the changes below stick
+        doc = generate()  # FastAPI builds it once and caches it; the changes below stick
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("ErrorAnswer", ErrorAnswer.model_json_schema())
         for operations in doc.get("paths", {}).values():
@@ -198,13 +231,22 @@ def _declare_body_answers(app: FastAPI) -> None:
                     continue
                 responses = operation.setdefault("responses", {})
                 for status, description in _BODY_ANSWERS.items():
-                    responses.setdefault(status, {"description": description,
-                                                  "content": _content("ErrorAnswer")})
+                    responses.setdefault(status, {"description": description, "content": _content("ErrorAnswer")})
                 if "422" in responses and "HTTPValidationError" in schemas:
                     # such a route also refuses with its own 422 (unknown_coin, prefect_refused)
-                    responses["422"].setdefault("content", {"application/json": {"schema": {
-                        "anyOf": [{"$ref": "#/components/schemas/HTTPValidationError"},
-                                  {"$ref": "#/components/schemas/ErrorAnswer"}]}}})
+                    responses["422"].setdefault(
+                        "content",
+                        {
+                            "application/json": {
+                                "schema": {
+                                    "anyOf": [
+                                        {"$ref": "#/components/schemas/HTTPValidationError"},
+                                        {"$ref": "#/components/schemas/ErrorAnswer"},
+                                    ]
+                                }
+                            }
+                        },
+                    )
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -8,14 +8,14 @@ setting and the variable, never the value.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from tripwire.bus.addresses import BusAddressError, configured_addresses
 from tripwire.config.settings import Settings
 
-SCOPES = ("read", "trade", "admin")   # each includes the ones before it
-MIN_KEY_CHARS = 16                    # a shorter key is guessable; refuse it at start
+SCOPES = ("read", "trade", "admin")  # each includes the ones before it
+MIN_KEY_CHARS = 16  # a shorter key is guessable; refuse it at start
 N8N_WEBHOOK_ENV = "N8N_WEBHOOK_URL"
 
 
@@ -27,7 +27,7 @@ class ApiConfigError(Exception):
 class KeySpec:
     name: str
     secret: str = ""
-    scope: str = "read"          # the highest scope the key was given
+    scope: str = "read"  # the highest scope the key was given
 
     def __repr__(self) -> str:  # the secret never reaches a log through a repr
         return f"KeySpec(name={self.name!r}, scope={self.scope!r})"
@@ -48,8 +48,10 @@ class ApiConfig:
     public_docs: bool = False
 
     def __repr__(self) -> str:
-        return (f"ApiConfig(keys={[k.name for k in self.keys]}, events={self.events_address!r}, "
-                f"commands={self.commands_address!r}, n8n_webhook_url={self.n8n_webhook_url!r})")
+        return (
+            f"ApiConfig(keys={[k.name for k in self.keys]}, events={self.events_address!r}, "
+            f"commands={self.commands_address!r}, n8n_webhook_url={self.n8n_webhook_url!r})"
+        )
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value this process holds, for the redaction of error messages."""
@@ -75,25 +77,35 @@ def resolve(settings: Settings, environ: Mapping[str, str] | None = None) -> Api
         if not secret:
             raise ApiConfigError(f"{where}: environment variable {k.key_env} is not set or empty")
         if len(secret) < MIN_KEY_CHARS:
-            raise ApiConfigError(f"{where}: the key in {k.key_env} has {len(secret)} characters; "
-                                 f"use at least {MIN_KEY_CHARS} (e.g. `openssl rand -hex 24`)")
+            raise ApiConfigError(
+                f"{where}: the key in {k.key_env} has {len(secret)} characters; "
+                f"use at least {MIN_KEY_CHARS} (e.g. `openssl rand -hex 24`)"
+            )
         if secret in seen:
-            raise ApiConfigError(f"{where}: same key as {seen[secret]}; give each key its own "
-                                 f"value so it can be revoked alone")
+            raise ApiConfigError(
+                f"{where}: same key as {seen[secret]}; give each key its own value so it can be revoked alone"
+            )
         seen[secret] = where
         keys.append(KeySpec(k.name, secret, highest_scope(k.scopes)))
     n8n_secret = env.get(api.n8n_secret_env) or None
     if api.require_signature and not n8n_secret:
-        raise ApiConfigError(f"api.require_signature is true but {api.n8n_secret_env} is not set: "
-                             f"set the shared HMAC secret there")
+        raise ApiConfigError(
+            f"api.require_signature is true but {api.n8n_secret_env} is not set: set the shared HMAC secret there"
+        )
     try:
         events, commands = configured_addresses(settings.bus)
     except BusAddressError as e:
         raise ApiConfigError(f"bus.run_dir: {e}") from None
     return ApiConfig(
-        keys=tuple(keys), events_address=events, commands_address=commands,
-        hotpath_timeout_s=api.hotpath_timeout_s, max_body_bytes=api.max_body_bytes,
+        keys=tuple(keys),
+        events_address=events,
+        commands_address=commands,
+        hotpath_timeout_s=api.hotpath_timeout_s,
+        max_body_bytes=api.max_body_bytes,
         cors_origins=api.cors_origins,
         n8n_webhook_url=env.get(N8N_WEBHOOK_ENV) or api.n8n_webhook_url,
-        n8n_secret=n8n_secret, require_signature=api.require_signature,
-        prefect_api_url=settings.prefect.api_url, public_docs=api.public_docs)
+        n8n_secret=n8n_secret,
+        require_signature=api.require_signature,
+        prefect_api_url=settings.prefect.api_url,
+        public_docs=api.public_docs,
+    )

@@ -24,11 +24,16 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 RETRY_AFTER_S = "5"
-SHOWN_INPUT_CHARS = 200   # an input that JSON cannot carry is shown as text, this long at most
+SHOWN_INPUT_CHARS = 200  # an input that JSON cannot carry is shown as text, this long at most
 
 # Starlette's and FastAPI's HTTPExceptions carry no code of their own
-CODE_FOR_STATUS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-                   413: "body_too_large", 422: "invalid_request"}
+CODE_FOR_STATUS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    422: "invalid_request",
+}
 
 
 class ErrorAnswer(BaseModel):
@@ -125,8 +130,7 @@ def install_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": RETRY_AFTER_S} if exc.status == 503 else None
         if exc.status == 401:
             headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key", Bearer'}
-        return JSONResponse({"detail": exc.message, "code": exc.code}, exc.status,
-                            headers=headers)
+        return JSONResponse({"detail": exc.message, "code": exc.code}, exc.status, headers=headers)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> Response:
@@ -134,8 +138,7 @@ def install_handlers(app: FastAPI) -> None:
         if not is_body_allowed_for_status_code(exc.status_code):
             return Response(status_code=exc.status_code, headers=exc.headers)
         code = getattr(exc, "code", None) or CODE_FOR_STATUS.get(exc.status_code, "http_error")
-        return JSONResponse({"detail": exc.detail, "code": code}, exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse({"detail": exc.detail, "code": code}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -146,5 +149,4 @@ def install_handlers(app: FastAPI) -> None:
         try:
             return JSONResponse({"detail": jsonable_encoder(errors)}, 422)
         except (ValueError, RecursionError):
-            return JSONResponse({"detail": jsonable_encoder([_printable(e) for e in errors])},
-                                422)
+            return JSONResponse({"detail": jsonable_encoder([_printable(e) for e in errors])}, 422)

@@ -24,13 +24,16 @@ PATH_LIKE = re.compile(r"(?:^|_)(?:file|dir|path|uri)$")
 
 def is_path_like(name: str, declared: Mapping[str, Any]) -> bool:
     """A parameter that names a file, directory or URI, by its name or its declared format."""
-    formats = {declared.get("format")} | {t.get("format") for t in declared.get("anyOf") or ()
-                                          if isinstance(t, dict)}
+    formats = {declared.get("format")} | {t.get("format") for t in declared.get("anyOf") or () if isinstance(t, dict)}
     return bool(PATH_LIKE.search(name)) or bool(formats & {"path", "uri"})
 
 
-def parameter_errors(parameters: Mapping[str, Any], schema: Mapping[str, Any] | None,
-                     defaults: Mapping[str, Any], allowed_paths: Iterable[str]) -> list[dict[str, Any]]:
+def parameter_errors(
+    parameters: Mapping[str, Any],
+    schema: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any],
+    allowed_paths: Iterable[str],
+) -> list[dict[str, Any]]:
     """Field errors of ``parameters`` against a deployment's ``parameter_openapi_schema``
     (None: it declares none) and its own ``defaults``; empty when the run may start."""
     schema = schema or {}
@@ -41,17 +44,34 @@ def parameter_errors(parameters: Mapping[str, Any], schema: Mapping[str, Any] | 
     for name, value in parameters.items():
         loc = ["body", "parameters", name]
         if name not in declared:
-            errors.append({"type": "unknown_parameter", "loc": loc, "input": value,
-                           "msg": f"the flow has no parameter {name!r} (its parameters: {known})"})
+            errors.append(
+                {
+                    "type": "unknown_parameter",
+                    "loc": loc,
+                    "input": value,
+                    "msg": f"the flow has no parameter {name!r} (its parameters: {known})",
+                }
+            )
         elif is_path_like(name, declared[name]) and name not in allowed:
-            errors.append({"type": "parameter_not_allowed", "loc": loc, "input": value,
-                           "msg": f"{name!r} names a file, directory or URI; the API passes it "
-                                  f"to flows only when api.flow_path_parameters lists it"})
+            errors.append(
+                {
+                    "type": "parameter_not_allowed",
+                    "loc": loc,
+                    "input": value,
+                    "msg": f"{name!r} names a file, directory or URI; the API passes it "
+                    f"to flows only when api.flow_path_parameters lists it",
+                }
+            )
     for name in schema.get("required") or ():
         if name not in parameters and name not in defaults:
-            errors.append({"type": "missing", "loc": ["body", "parameters", name],
-                           "input": None, "msg": "a required parameter of the flow; the "
-                                                 "deployment has no default for it"})
+            errors.append(
+                {
+                    "type": "missing",
+                    "loc": ["body", "parameters", name],
+                    "input": None,
+                    "msg": "a required parameter of the flow; the deployment has no default for it",
+                }
+            )
     known_ones = {k: v for k, v in parameters.items() if k in declared}
     errors.extend(_type_errors(known_ones, schema))
     return errors
@@ -65,6 +85,12 @@ def _type_errors(parameters: Mapping[str, Any], schema: Mapping[str, Any]) -> li
     from prefect.utilities.schema_tools.validation import validate
 
     found = validate(dict(parameters), dict(schema), raise_on_error=False, ignore_required=True)
-    return [{"type": "parameter_type", "loc": ["body", "parameters", *e.absolute_path],
-             "input": e.instance, "msg": e.message}
-            for e in sorted(found, key=lambda e: [str(p) for p in e.absolute_path])]
+    return [
+        {
+            "type": "parameter_type",
+            "loc": ["body", "parameters", *e.absolute_path],
+            "input": e.instance,
+            "msg": e.message,
+        }
+        for e in sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
+    ]

@@ -20,8 +20,7 @@ from pydantic import BaseModel
 
 from tripwire.api.errors import ApiError, Unavailable
 from tripwire.api.metrics import ApiMetrics
-from tripwire.bus.commands import (AsyncCommandClient, CommandClientPool, CommandError,
-                                  CommandTimeout)
+from tripwire.bus.commands import AsyncCommandClient, CommandClientPool, CommandError, CommandTimeout
 from tripwire.contracts.events import CommandErrorCode
 
 # The hot path's error code → HTTP status. Codes not listed (a handler's own refusal such as
@@ -29,17 +28,18 @@ from tripwire.contracts.events import CommandErrorCode
 STATUS_FOR_CODE = {
     CommandErrorCode.INVALID_ARGS: 422,
     "invalid_config": 422,
-    CommandErrorCode.UNKNOWN_COMMAND: 501,    # this hot path is older than the API
+    CommandErrorCode.UNKNOWN_COMMAND: 501,  # this hot path is older than the API
     "stale_decision": 409,
     CommandErrorCode.EXPIRED: 503,
-    CommandErrorCode.BAD_REQUEST: 502,        # the API sent something the hot path cannot read
+    CommandErrorCode.BAD_REQUEST: 502,  # the API sent something the hot path cannot read
     CommandErrorCode.HANDLER_ERROR: 502,
 }
 
 
 class HotPathGateway:
-    def __init__(self, address: str, timeout_s: float, metrics: ApiMetrics, pool_size: int = 8,
-                 coins: Iterable[str] = ()):
+    def __init__(
+        self, address: str, timeout_s: float, metrics: ApiMetrics, pool_size: int = 8, coins: Iterable[str] = ()
+    ):
         """``coins``: the coins commands may name (settings ``coins``); empty: any."""
         self.address = address
         self.timeout_s = timeout_s
@@ -47,8 +47,9 @@ class HotPathGateway:
         self.coins = tuple(coins)
         self._pool = CommandClientPool(address, pool_size, timeout_s)
 
-    async def call(self, cmd: str, args: dict[str, Any] | BaseModel | None = None,
-                   timeout_s: float | None = None) -> Any:
+    async def call(
+        self, cmd: str, args: dict[str, Any] | BaseModel | None = None, timeout_s: float | None = None
+    ) -> Any:
         """The command's result; :class:`Unavailable` (503) when the hot path is not there or
         does not answer in time, :class:`ApiError` with the mapped status when it refuses."""
         t = self.timeout_s if timeout_s is None else timeout_s
@@ -59,29 +60,36 @@ class HotPathGateway:
                 return await client.call(cmd, args, timeout_s=t)
             except CommandTimeout:
                 self.metrics.hotpath_errors.labels(cmd, "timeout").inc()
-                raise Unavailable(f"the hot path did not answer {cmd!r} at {self.address} "
-                                  f"within {t:g} s: is it running (tripwire demo / run) and is "
-                                  f"bus.commands the same address?", code="hotpath_unavailable")
+                raise Unavailable(
+                    f"the hot path did not answer {cmd!r} at {self.address} "
+                    f"within {t:g} s: is it running (tripwire demo / run) and is "
+                    f"bus.commands the same address?",
+                    code="hotpath_unavailable",
+                )
             except CommandError as e:
                 self.metrics.hotpath_errors.labels(cmd, e.code).inc()
-                raise ApiError(f"the hot path refused {cmd!r}: {e.message}", code=e.code,
-                               status=STATUS_FOR_CODE.get(e.code, 409)) from None
+                raise ApiError(
+                    f"the hot path refused {cmd!r}: {e.message}", code=e.code, status=STATUS_FOR_CODE.get(e.code, 409)
+                ) from None
 
     def _check_coin(self, cmd: str, args: dict[str, Any] | BaseModel | None) -> None:
         coin = args.get("coin") if isinstance(args, dict) else getattr(args, "coin", None)
         if coin is None or not self.coins or coin in self.coins:
             return
-        raise ApiError(f"{cmd}: unknown coin {coin!r}; this system trades "
-                       f"{', '.join(self.coins)} (settings 'coins')", code="unknown_coin",
-                       status=422)
+        raise ApiError(
+            f"{cmd}: unknown coin {coin!r}; this system trades {', '.join(self.coins)} (settings 'coins')",
+            code="unknown_coin",
+            status=422,
+        )
 
     def _check_socket(self, cmd: str) -> None:
         # An ipc:// socket file that does not exist means no hot path has bound it: say so at
         # once instead of waiting out the timeout.
         if self.address.startswith("ipc://") and not Path(self.address[6:]).exists():
             self.metrics.hotpath_errors.labels(cmd, "no_socket").inc()
-            raise Unavailable(f"the hot path is not running: no command socket at "
-                              f"{self.address}", code="hotpath_unavailable")
+            raise Unavailable(
+                f"the hot path is not running: no command socket at {self.address}", code="hotpath_unavailable"
+            )
 
     @contextlib.asynccontextmanager
     async def _client(self, cmd: str, timeout_s: float) -> AsyncIterator[AsyncCommandClient]:
@@ -91,9 +99,11 @@ class HotPathGateway:
             c = await borrowed.__aenter__()
         except TimeoutError:
             self.metrics.hotpath_errors.labels(cmd, "busy").inc()
-            raise Unavailable(f"the hot path's command channel is busy: all {self._pool.size} "
-                              f"clients were in use for {timeout_s:g} s",
-                              code="hotpath_unavailable") from None
+            raise Unavailable(
+                f"the hot path's command channel is busy: all {self._pool.size} "
+                f"clients were in use for {timeout_s:g} s",
+                code="hotpath_unavailable",
+            ) from None
         try:
             yield c
         finally:

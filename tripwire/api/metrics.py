@@ -20,20 +20,32 @@ STREAMING_ROUTES = frozenset({"/events"})
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("tripwire_api_requests_total", "HTTP requests answered",
-                                ["route", "method", "status"], registry=self.registry)
-        self.duration = Histogram("tripwire_api_request_duration_seconds",
-                                  "time to answer a request", ["route"], registry=self.registry,
-                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
-                                           2.5, 5, 10))
-        self.hotpath_errors = Counter("tripwire_api_hotpath_errors_total",
-                                      "command channel calls that failed, by error code",
-                                      ["command", "code"], registry=self.registry)
-        self.webhook_deliveries = Counter("tripwire_api_webhook_deliveries_total",
-                                          "triggers sent to the n8n webhook, by outcome",
-                                          ["outcome"], registry=self.registry)
-        self.event_streams = Gauge("tripwire_api_event_streams", "open /events streams",
-                                   registry=self.registry)
+        self.requests = Counter(
+            "tripwire_api_requests_total",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tripwire_api_request_duration_seconds",
+            "time to answer a request",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.hotpath_errors = Counter(
+            "tripwire_api_hotpath_errors_total",
+            "command channel calls that failed, by error code",
+            ["command", "code"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "tripwire_api_webhook_deliveries_total",
+            "triggers sent to the n8n webhook, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.event_streams = Gauge("tripwire_api_event_streams", "open /events streams", registry=self.registry)
 
 
 class MetricsMiddleware:

@@ -40,26 +40,29 @@ def sign(secret: str, body: bytes, now_s: float | None = None) -> dict[str, str]
     return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: signature(secret, body, ts)}
 
 
-def verify(secret: str, body: bytes, timestamp: str | None, sig: str | None,
-           now_s: float | None = None) -> None:
+def verify(secret: str, body: bytes, timestamp: str | None, sig: str | None, now_s: float | None = None) -> None:
     """Raise :class:`Unauthorized` saying what is wrong, or return if the signature holds."""
     if not sig or not timestamp:
-        raise Unauthorized(f"unsigned request: send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} "
-                           f"(HMAC-SHA256 of '<timestamp>.<body>', docs/API.md)",
-                           code="bad_signature")
+        raise Unauthorized(
+            f"unsigned request: send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} "
+            f"(HMAC-SHA256 of '<timestamp>.<body>', docs/API.md)",
+            code="bad_signature",
+        )
     try:
         ts = int(timestamp)
     except ValueError:
-        raise Unauthorized(f"{TIMESTAMP_HEADER} must be unix seconds", code="bad_signature") \
-            from None
+        raise Unauthorized(f"{TIMESTAMP_HEADER} must be unix seconds", code="bad_signature") from None
     now = time.time() if now_s is None else now_s
     if abs(now - ts) > TOLERANCE_S:
-        raise Unauthorized(f"{TIMESTAMP_HEADER} is {now - ts:.0f} s from this server's clock "
-                           f"(tolerance {TOLERANCE_S} s): a replay, or clocks out of sync",
-                           code="bad_signature")
+        raise Unauthorized(
+            f"{TIMESTAMP_HEADER} is {now - ts:.0f} s from this server's clock "
+            f"(tolerance {TOLERANCE_S} s): a replay, or clocks out of sync",
+            code="bad_signature",
+        )
     if not hmac.compare_digest(sig.encode(), signature(secret, body, ts).encode()):
-        raise Unauthorized("bad signature: the body or timestamp was altered, or the secret "
-                           "differs", code="bad_signature")
+        raise Unauthorized(
+            "bad signature: the body or timestamp was altered, or the secret differs", code="bad_signature"
+        )
 
 
 async def check_signature(request: Request) -> None:

@@ -8,12 +8,12 @@ store that could not be opened at start is retried on later requests (at most ev
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
-from typing import Any, Callable
-
-import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 
@@ -32,17 +32,16 @@ def _open_store(uri: str) -> Store:
 
 
 class StoreGateway:
-    def __init__(self, uri: str, store: Store | None, redact: Redactor,
-                 opener: Callable[[str], Store] | None = None):
+    def __init__(self, uri: str, store: Store | None, redact: Redactor, opener: Callable[[str], Store] | None = None):
         self.uri = redact(uri)
         self.store = store
-        self.owned = store is None          # close it at shutdown only if we opened it
+        self.owned = store is None  # close it at shutdown only if we opened it
         self.error: str | None = None
         self._raw_uri = uri
         self._redact = redact
         self._opener = opener
         self._last_attempt = 0.0
-        self._opening = asyncio.Lock()   # concurrent requests share one attempt
+        self._opening = asyncio.Lock()  # concurrent requests share one attempt
 
     async def ensure_open(self) -> Store:
         if self.store is not None:
@@ -53,8 +52,7 @@ class StoreGateway:
             if self.error is None or time.monotonic() - self._last_attempt >= REOPEN_EVERY_S:
                 self._last_attempt = time.monotonic()
                 try:
-                    self.store = await anyio.to_thread.run_sync(self._opener or _open_store,
-                                                                self._raw_uri)
+                    self.store = await anyio.to_thread.run_sync(self._opener or _open_store, self._raw_uri)
                     self.error = None
                     return self.store
                 except Exception as e:  # any driver's error: report it, keep serving the rest
@@ -62,8 +60,7 @@ class StoreGateway:
                     self.error = self._redact(f"{type(e).__name__}: {e}")
                     if first:
                         log.warning("store %s cannot be opened: %s", self.uri, self.error)
-        raise Unavailable(f"the store ({self.uri}) is not available: {self.error}",
-                          code="store_unavailable")
+        raise Unavailable(f"the store ({self.uri}) is not available: {self.error}", code="store_unavailable")
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         store = await self.ensure_open()
@@ -73,15 +70,12 @@ class StoreGateway:
         except Exception as e:
             message = self._redact(f"{type(e).__name__}: {e}")
             log.warning("store %s: %s failed: %s", self.uri, method, message)
-            raise Unavailable(f"the store ({self.uri}) failed: {message}",
-                              code="store_unavailable") from None
+            raise Unavailable(f"the store ({self.uri}) failed: {message}", code="store_unavailable") from None
 
-    async def find(self, collection: str, filter: dict[str, Any] | None = None, **kw: Any
-                   ) -> list[dict[str, Any]]:
+    async def find(self, collection: str, filter: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
         return await self.call("find", collection, filter, **kw)
 
-    async def find_one(self, collection: str, filter: dict[str, Any] | None = None, **kw: Any
-                       ) -> dict[str, Any] | None:
+    async def find_one(self, collection: str, filter: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any] | None:
         return await self.call("find_one", collection, filter, **kw)
 
     async def close(self) -> None:

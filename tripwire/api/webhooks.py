@@ -41,9 +41,18 @@ def _where(url: str) -> str:
 
 
 class TriggerWebhook:
-    def __init__(self, url: str, secret: str | None, events_address: str, metrics: ApiMetrics,
-                 *, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.5,
-                 max_in_flight: int = 8):
+    def __init__(
+        self,
+        url: str,
+        secret: str | None,
+        events_address: str,
+        metrics: ApiMetrics,
+        *,
+        timeout_s: float = 5.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        max_in_flight: int = 8,
+    ):
         self.url = url
         self.events_address = events_address
         self.metrics = metrics
@@ -91,8 +100,12 @@ class TriggerWebhook:
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-            headers = {"Content-Type": "application/json", "User-Agent": "tripwire-api",
-                       "X-Tripwire-Event": "trigger.fired", "X-Tripwire-Delivery": trigger_id}
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "tripwire-api",
+                "X-Tripwire-Event": "trigger.fired",
+                "X-Tripwire-Delivery": trigger_id,
+            }
             if self._secret:
                 headers.update(sign(self._secret, body))
             try:
@@ -112,6 +125,11 @@ class TriggerWebhook:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         self.metrics.webhook_deliveries.labels(outcome).inc()
         if outcome != "delivered":
-            log.warning("trigger %s not delivered to the n8n webhook %s: %s after %d attempt(s)",
-                        trigger_id, _where(self.url), last, attempt + 1)
+            log.warning(
+                "trigger %s not delivered to the n8n webhook %s: %s after %d attempt(s)",
+                trigger_id,
+                _where(self.url),
+                last,
+                attempt + 1,
+            )
         return outcome

@@ -26,7 +26,7 @@ class BusAddressError(ValueError):
 
 
 class BusAddresses(NamedTuple):
-    events: str    # hot path binds PUB here; subscribers connect
+    events: str  # hot path binds PUB here; subscribers connect
     commands: str  # hot path binds ROUTER here; command clients connect
 
 
@@ -37,9 +37,11 @@ def default_address(run_dir: str | Path, channel: Channel) -> str:
     path = run_dir / f"{channel}.sock"
     size = len(str(path).encode())
     if size > _IPC_PATH_MAX:
-        raise BusAddressError(f"ipc socket path {path} is {size} bytes; the limit is "
-                              f"{_IPC_PATH_MAX}: choose a shorter run directory or tcp:// "
-                              f"addresses")
+        raise BusAddressError(
+            f"ipc socket path {path} is {size} bytes; the limit is "
+            f"{_IPC_PATH_MAX}: choose a shorter run directory or tcp:// "
+            f"addresses"
+        )
     return f"ipc://{path}"
 
 
@@ -48,17 +50,19 @@ def default_addresses(run_dir: str | Path) -> BusAddresses:
     return BusAddresses(default_address(run_dir, "events"), default_address(run_dir, "commands"))
 
 
-def configured_address(bus: BusSettings, channel: Channel, given: str | None = None,
-                       run_dir: str | Path | None = None) -> str:
+def configured_address(
+    bus: BusSettings, channel: Channel, given: str | None = None, run_dir: str | Path | None = None
+) -> str:
     """``given``, else the settings' address for ``channel``, else its ``ipc://`` socket under
     ``run_dir`` (default ``bus.run_dir``). :class:`BusAddressError` when that default is
     needed and unusable."""
-    return (given or getattr(bus, channel)
-            or default_address(run_dir or bus.run_dir, channel))
+    return given or getattr(bus, channel) or default_address(run_dir or bus.run_dir, channel)
 
 
-def configured_addresses(bus: BusSettings, events: str | None = None, commands: str | None = None,
-                         run_dir: str | Path | None = None) -> BusAddresses:
+def configured_addresses(
+    bus: BusSettings, events: str | None = None, commands: str | None = None, run_dir: str | Path | None = None
+) -> BusAddresses:
     """Both addresses, each as :func:`configured_address` resolves it."""
-    return BusAddresses(configured_address(bus, "events", events, run_dir),
-                        configured_address(bus, "commands", commands, run_dir))
+    return BusAddresses(
+        configured_address(bus, "events", events, run_dir), configured_address(bus, "commands", commands, run_dir)
+    )

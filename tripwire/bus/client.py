@@ -15,7 +15,8 @@ of restarts and publisher-side drops promptly; they are yielded only when a pref
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Literal, NamedTuple
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Literal, NamedTuple
 
 import orjson
 import zmq
@@ -50,8 +51,7 @@ class Restart(NamedTuple):
 class PublisherStats:
     """What one subscriber has seen of one publisher (by name)."""
 
-    __slots__ = ("instance", "events", "gaps", "missed", "last_gap", "restarts", "last_restart",
-                 "last_heartbeat")
+    __slots__ = ("instance", "events", "gaps", "missed", "last_gap", "restarts", "last_restart", "last_heartbeat")
 
     def __init__(self, instance: str):
         self.instance = instance
@@ -107,10 +107,13 @@ class SubscriberCore:
     """Frames → :class:`Event`, with malformed counting and gap/restart hooks. No I/O, so the
     sync and asyncio subscribers share it and tests can drive it directly."""
 
-    def __init__(self, topics: Iterable[str] = ("",),
-                 gap_scope: Literal["auto", "publisher", "topic"] = "auto",
-                 on_gap: Callable[[Gap], None] | None = None,
-                 on_restart: Callable[[Restart], None] | None = None):
+    def __init__(
+        self,
+        topics: Iterable[str] = ("",),
+        gap_scope: Literal["auto", "publisher", "topic"] = "auto",
+        on_gap: Callable[[Gap], None] | None = None,
+        on_restart: Callable[[Restart], None] | None = None,
+    ):
         self.topics = tuple(topics) or ("",)
         self._wanted = tuple(t.encode() for t in self.topics)
         if gap_scope == "auto":
@@ -200,11 +203,17 @@ class Subscriber(SubscriberCore):
     ``missed``, ``restarts`` and per publisher in ``publishers``.
     """
 
-    def __init__(self, address: str, topics: Iterable[str] = ("",), *, rcvhwm: int = 100_000,
-                 gap_scope: Literal["auto", "publisher", "topic"] = "auto",
-                 on_gap: Callable[[Gap], None] | None = None,
-                 on_restart: Callable[[Restart], None] | None = None,
-                 context: zmq.Context | None = None):
+    def __init__(
+        self,
+        address: str,
+        topics: Iterable[str] = ("",),
+        *,
+        rcvhwm: int = 100_000,
+        gap_scope: Literal["auto", "publisher", "topic"] = "auto",
+        on_gap: Callable[[Gap], None] | None = None,
+        on_restart: Callable[[Restart], None] | None = None,
+        context: zmq.Context | None = None,
+    ):
         super().__init__(topics, gap_scope, on_gap, on_restart)
         self.address = address
         self._sock = (context or zmq.Context.instance()).socket(zmq.SUB)
@@ -228,7 +237,7 @@ class Subscriber(SubscriberCore):
     def close(self) -> None:
         self._sock.close(linger=0)
 
-    def __enter__(self) -> "Subscriber":
+    def __enter__(self) -> Subscriber:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -238,11 +247,17 @@ class Subscriber(SubscriberCore):
 class AsyncSubscriber(SubscriberCore):
     """asyncio subscriber (``zmq.asyncio``): ``async for ev in AsyncSubscriber(addr): ...``."""
 
-    def __init__(self, address: str, topics: Iterable[str] = ("",), *, rcvhwm: int = 100_000,
-                 gap_scope: Literal["auto", "publisher", "topic"] = "auto",
-                 on_gap: Callable[[Gap], None] | None = None,
-                 on_restart: Callable[[Restart], None] | None = None,
-                 context: zmq.asyncio.Context | None = None):
+    def __init__(
+        self,
+        address: str,
+        topics: Iterable[str] = ("",),
+        *,
+        rcvhwm: int = 100_000,
+        gap_scope: Literal["auto", "publisher", "topic"] = "auto",
+        on_gap: Callable[[Gap], None] | None = None,
+        on_restart: Callable[[Restart], None] | None = None,
+        context: zmq.asyncio.Context | None = None,
+    ):
         super().__init__(topics, gap_scope, on_gap, on_restart)
         self.address = address
         self._sock = (context or zmq.asyncio.Context.instance()).socket(zmq.SUB)
@@ -266,7 +281,7 @@ class AsyncSubscriber(SubscriberCore):
     def close(self) -> None:
         self._sock.close(linger=0)
 
-    async def __aenter__(self) -> "AsyncSubscriber":
+    async def __aenter__(self) -> AsyncSubscriber:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

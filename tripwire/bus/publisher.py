@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import zmq
@@ -36,9 +37,17 @@ class Publisher:
     One thread only, like the ZeroMQ socket inside it.
     """
 
-    def __init__(self, address: str, name: str = "hotpath", *, sndhwm: int = DEFAULT_SNDHWM,
-                 heartbeat_interval_s: float = 1.0, clock_ns: Callable[[], int] = time.time_ns,
-                 max_topics: int = 65_536, context: zmq.Context | None = None):
+    def __init__(
+        self,
+        address: str,
+        name: str = "hotpath",
+        *,
+        sndhwm: int = DEFAULT_SNDHWM,
+        heartbeat_interval_s: float = 1.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+        max_topics: int = 65_536,
+        context: zmq.Context | None = None,
+    ):
         self.address = address
         self.name = name
         # A new id per process start: subscribers tell a restart (new instance) from a gap.
@@ -53,19 +62,18 @@ class Publisher:
         self._sock.bind(address)
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)  # resolved tcp://…:*
         self._send = self._sock.send
-        self.seq = 0                                # next seq; = events published incl. dropped
+        self.seq = 0  # next seq; = events published incl. dropped
         self.sent = 0
-        self.dropped_total: dict[str, int] = {}     # topic root → events dropped since start
-        self.encode_errors: dict[str, int] = {}     # topic root → events whose data wasn't JSON
-        self.subscriptions: set[bytes] = set()      # prefixes some subscriber asked for
+        self.dropped_total: dict[str, int] = {}  # topic root → events dropped since start
+        self.encode_errors: dict[str, int] = {}  # topic root → events whose data wasn't JSON
+        self.subscriptions: set[bytes] = set()  # prefixes some subscriber asked for
         self._dropped_since_heartbeat: dict[str, int] = {}
         self._topic_seq: dict[str, int] = {}
         self._last_emit_ns: dict[str, int] = {}
         self._next_heartbeat_ns = 0
         self._started_ns = clock_ns()
 
-    def publish(self, topic: str, data: dict[str, Any], exch_ts_ns: int = 0,
-                recv_ts_ns: int = 0) -> bool:
+    def publish(self, topic: str, data: dict[str, Any], exch_ts_ns: int = 0, recv_ts_ns: int = 0) -> bool:
         """Send one event now or drop it; True when sent. Never blocks, never raises on a full
         queue. ``exch_ts_ns``/``recv_ts_ns`` are those of the tick that caused the event."""
         seq = self.seq
@@ -78,10 +86,20 @@ class Publisher:
                 del topic_seqs[next(iter(topic_seqs))]
         topic_seqs[topic] = topic_seq + 1
         try:
-            payload = orjson.dumps({
-                "schema": SCHEMA_VERSION, "seq": seq, "topic_seq": topic_seq, "topic": topic,
-                "exch_ts_ns": exch_ts_ns, "recv_ts_ns": recv_ts_ns, "pub_ts_ns": self._clock_ns(),
-                "publisher": self.name, "instance": self.instance, "data": data})
+            payload = orjson.dumps(
+                {
+                    "schema": SCHEMA_VERSION,
+                    "seq": seq,
+                    "topic_seq": topic_seq,
+                    "topic": topic,
+                    "exch_ts_ns": exch_ts_ns,
+                    "recv_ts_ns": recv_ts_ns,
+                    "pub_ts_ns": self._clock_ns(),
+                    "publisher": self.name,
+                    "instance": self.instance,
+                    "data": data,
+                }
+            )
         except TypeError as e:  # orjson.JSONEncodeError: a caller bug, visible but not fatal
             root = topic_root(topic)
             if root not in self.encode_errors:
@@ -125,15 +143,18 @@ class Publisher:
             return False
         self._next_heartbeat_ns = now + self.heartbeat_interval_ns
         self._drain_subscriptions()
-        sent = self.publish(Topics.HEARTBEAT, {
-            "interval_s": self.heartbeat_interval_ns / 1e9,
-            "uptime_s": (self._clock_ns() - self._started_ns) / 1e9,
-            "published": self.seq,
-            "sent": self.sent,
-            "dropped_since_last": self._dropped_since_heartbeat,
-            "dropped_total": self.dropped_total,
-            "subscriptions": len(self.subscriptions),
-        })
+        sent = self.publish(
+            Topics.HEARTBEAT,
+            {
+                "interval_s": self.heartbeat_interval_ns / 1e9,
+                "uptime_s": (self._clock_ns() - self._started_ns) / 1e9,
+                "published": self.seq,
+                "sent": self.sent,
+                "dropped_since_last": self._dropped_since_heartbeat,
+                "dropped_total": self.dropped_total,
+                "subscriptions": len(self.subscriptions),
+            },
+        )
         if sent:
             self._dropped_since_heartbeat = {}
         return sent
@@ -145,7 +166,7 @@ class Publisher:
     def close(self) -> None:
         self._sock.close(linger=0)
 
-    def __enter__(self) -> "Publisher":
+    def __enter__(self) -> Publisher:
         return self
 
     def __exit__(self, *exc: object) -> None:

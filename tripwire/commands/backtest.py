@@ -10,43 +10,61 @@ from pathlib import Path
 
 import orjson
 
-from tripwire.errors import UserError
 from tripwire.commands.common import add_config_arguments, load
+from tripwire.errors import UserError
 
 DEFAULT_OUT = "run/backtest"
 DEFAULT_RISK = Path("config/risk.yaml")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE",
-                   help="archive files (.lz4) or NDJSON of WebSocket messages "
-                        "(default: the bundled real BTC hour)")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="archive files (.lz4) or NDJSON of WebSocket messages (default: the bundled real BTC hour)",
+    )
     lat = p.add_mutually_exclusive_group()
-    lat.add_argument("--latency-ms", type=float, default=None, metavar="N",
-                     help="constant delay from a trigger's tick to its orders reaching the "
-                          "exchange (default 0)")
-    lat.add_argument("--latency-dist", metavar="SPEC",
-                     help="sampled delay instead: lognormal:MEDIAN_MS,SIGMA or empirical:PATH "
-                          "(one latency in ms per line)")
-    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
-                   help=f"where summary.json and report.html go (default {DEFAULT_OUT})")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the synthetic market and of sampled latencies (default: settings)")
-    p.add_argument("--no-synthetic", action="store_true",
-                   help="replay only what the files hold (no synthetic trades/contexts)")
-    p.add_argument("--equity", default="10000", metavar="USDC",
-                   help="starting balance of the simulated account (default 10000)")
-    p.add_argument("--risk", metavar="PATH", default=None,
-                   help=f"risk limits and breakers (default {DEFAULT_RISK})")
+    lat.add_argument(
+        "--latency-ms",
+        type=float,
+        default=None,
+        metavar="N",
+        help="constant delay from a trigger's tick to its orders reaching the exchange (default 0)",
+    )
+    lat.add_argument(
+        "--latency-dist",
+        metavar="SPEC",
+        help="sampled delay instead: lognormal:MEDIAN_MS,SIGMA or empirical:PATH (one latency in ms per line)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=DEFAULT_OUT,
+        help=f"where summary.json and report.html go (default {DEFAULT_OUT})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the synthetic market and of sampled latencies (default: settings)",
+    )
+    p.add_argument(
+        "--no-synthetic", action="store_true", help="replay only what the files hold (no synthetic trades/contexts)"
+    )
+    p.add_argument(
+        "--equity", default="10000", metavar="USDC", help="starting balance of the simulated account (default 10000)"
+    )
+    p.add_argument("--risk", metavar="PATH", default=None, help=f"risk limits and breakers (default {DEFAULT_RISK})")
     p.add_argument("--json", action="store_true", help="also print the summary JSON on stdout")
     add_config_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tripwire.config.settings import resolve_path
+    from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
     from tripwire.sim.backtest import BacktestConfig, LatencySpecError, parse_latency, run_backtest, write_report
     from tripwire.sim.replay.recordings import ArchiveError
-    from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
-    from tripwire.config.settings import resolve_path
 
     settings, rules = load(args)
     files = args.files or [str(resolve_path(f)) for f in settings.replay.files]
@@ -75,18 +93,26 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict, json_path: Path, html_path: Path) -> None:
     r = s["replay"]
-    print(f"backtest: {r['messages_total']:,} messages, {r['exchange_span_s']:,.0f} s of market in "
-          f"{r['wall_s']:.2f} s ({r['speed_x_realtime'] or 0:,.0f}x real time); latency "
-          + ", ".join(f"{k} {v}" for k, v in s["latency"].items()))
+    print(
+        f"backtest: {r['messages_total']:,} messages, {r['exchange_span_s']:,.0f} s of market in "
+        f"{r['wall_s']:.2f} s ({r['speed_x_realtime'] or 0:,.0f}x real time); latency "
+        + ", ".join(f"{k} {v}" for k, v in s["latency"].items())
+    )
     win = "–" if s["win_rate"] is None else f"{s['win_rate']:.0%}"
-    print(f"PnL {s['pnl_usd']:+,.6f} USD ({s['return_pct']:+.4f} %): realized {s['realized_usd']:+,.6f}, "
-          f"unrealized {s['unrealized_usd']:+,.6f}; fees {s['fees_usd']:,.6f}, funding "
-          f"{s['funding_usd']:+,.6f}; max drawdown {s['max_drawdown_usd']:,.2f} USD")
-    print(f"triggers {s['triggers']}, filled {s['filled']}, win rate {win}, TP {s['tp_hits']}, "
-          f"SL {s['sl_hits']}, open at end {s['open_at_end']}")
+    print(
+        f"PnL {s['pnl_usd']:+,.6f} USD ({s['return_pct']:+.4f} %): realized {s['realized_usd']:+,.6f}, "
+        f"unrealized {s['unrealized_usd']:+,.6f}; fees {s['fees_usd']:,.6f}, funding "
+        f"{s['funding_usd']:+,.6f}; max drawdown {s['max_drawdown_usd']:,.2f} USD"
+    )
+    print(
+        f"triggers {s['triggers']}, filled {s['filled']}, win rate {win}, TP {s['tp_hits']}, "
+        f"SL {s['sl_hits']}, open at end {s['open_at_end']}"
+    )
     for rule, v in s["per_rule"].items():
-        print(f"  {rule:<30} triggers {v['triggers']:>3}  filled {v['filled']:>3}  TP {v['tp_hits']:>3}  "
-              f"SL {v['sl_hits']:>3}  open {v['open_at_end']:>3}  PnL {v['pnl_usd']:+,.4f}")
+        print(
+            f"  {rule:<30} triggers {v['triggers']:>3}  filled {v['filled']:>3}  TP {v['tp_hits']:>3}  "
+            f"SL {v['sl_hits']:>3}  open {v['open_at_end']:>3}  PnL {v['pnl_usd']:+,.4f}"
+        )
     if s["breaker_trips"]:
         print("breaker trips: " + ", ".join(f"{t['breaker']} ({t['action']})" for t in s["breaker_trips"]))
     print(f"wrote {json_path} and {html_path}")

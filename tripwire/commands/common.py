@@ -9,17 +9,16 @@ from tripwire.errors import UserError
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
+    p.add_argument("--config", metavar="PATH", help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
     p.add_argument("--triggers", metavar="PATH", help="trigger rules (default: from settings)")
 
 
 def load(args: argparse.Namespace):
     """(settings, rules) for a command, or UserError naming the file, key and reason."""
-    from tripwire.sim.replay.recordings import ArchiveError
     from tripwire.config.settings import ConfigError, load_settings, resolve_path
     from tripwire.hotpath.triggers.engine import load_rules
     from tripwire.hotpath.triggers.errors import RuleConfigError
+    from tripwire.sim.replay.recordings import ArchiveError
 
     try:
         settings = load_settings(args.config)

@@ -8,28 +8,32 @@ from typing import Any
 
 import orjson
 
-from tripwire.errors import UserError
 from tripwire.commands.common import add_config_arguments, load
-
+from tripwire.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE",
-                   help="archive files (.lz4) or NDJSON in the same line format "
-                        "(default: the bundled real BTC hour)")
-    p.add_argument("--json", action="store_true",
-                   help="print the summary as one JSON object on stdout (no progress bar)")
-    p.add_argument("--no-synthetic", action="store_true",
-                   help="replay only what the files hold (no synthetic trades/contexts)")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="archive files (.lz4) or NDJSON in the same line format (default: the bundled real BTC hour)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout (no progress bar)"
+    )
+    p.add_argument(
+        "--no-synthetic", action="store_true", help="replay only what the files hold (no synthetic trades/contexts)"
+    )
     p.add_argument("--seed", type=int, default=None, help="synthetic generator seed")
     p.add_argument("--show-triggers", action="store_true", help="print each trigger as it fires")
     add_config_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tripwire.config.settings import resolve_path
     from tripwire.sim.replay.recordings import ArchiveError
     from tripwire.sim.replay.runner import count_messages, replay
-    from tripwire.config.settings import resolve_path
 
     settings, rules = load(args)
     files = args.files or [str(resolve_path(f)) for f in settings.replay.files]
@@ -37,9 +41,15 @@ def run(args: argparse.Namespace) -> int:
     synthetic = settings.replay.synthetic and not args.no_synthetic
     try:
         bar = None if args.json else _progress_bar(count_messages(files))
-        summary = replay(files, settings, rules, synthetic=synthetic, seed=seed,
-                         on_fired=_print_fired if args.show_triggers else None,
-                         progress=bar.update_to if bar else None)
+        summary = replay(
+            files,
+            settings,
+            rules,
+            synthetic=synthetic,
+            seed=seed,
+            on_fired=_print_fired if args.show_triggers else None,
+            progress=bar.update_to if bar else None,
+        )
     except ArchiveError as e:
         raise UserError(str(e)) from None
     if bar:
@@ -57,6 +67,7 @@ class _Bar:
 
     def __init__(self, total: int):
         from tqdm import tqdm
+
         self._t = tqdm(total=total, unit="line", file=sys.stderr, desc="replay", leave=False)
 
     def update_to(self, lines_read: int) -> None:
@@ -73,15 +84,16 @@ def _progress_bar(total: int) -> _Bar:
 
 def _print_fired(ev: Any) -> None:
     f = ev.features
-    print(f"  fired {ev.rule:<28} {ev.coin:<5} side={ev.side:<5} mid={f.get('mid', 0):,.1f} "
-          f"id={ev.trigger_id}")
+    print(f"  fired {ev.rule:<28} {ev.coin:<5} side={ev.side:<5} mid={f.get('mid', 0):,.1f} id={ev.trigger_id}")
 
 
 def print_summary(s: dict[str, Any]) -> None:
     speed = s["speed_x_realtime"]
-    print(f"replayed {len(s['files'])} file(s): {s['messages_total']:,} messages in "
-          f"{s['wall_s']:.2f} s, {s['exchange_span_s']:,.0f} s of exchange time"
-          + (f" ({speed:,.0f}x real time)" if speed else ""))
+    print(
+        f"replayed {len(s['files'])} file(s): {s['messages_total']:,} messages in "
+        f"{s['wall_s']:.2f} s, {s['exchange_span_s']:,.0f} s of exchange time"
+        + (f" ({speed:,.0f}x real time)" if speed else "")
+    )
     print("messages: " + ", ".join(f"{k} {v:,}" for k, v in s["messages"].items()))
     if s["faults"]:
         print("faults: " + ", ".join(f"{k} {v['count']}" for k, v in s["faults"].items()))
@@ -89,8 +101,10 @@ def print_summary(s: dict[str, Any]) -> None:
         print("faults: none")
     if s["untradable"]:
         print("not traded on (book): " + ", ".join(f"{k} {v}" for k, v in s["untradable"].items()))
-    print(f"triggers fired: {s['triggers_total']} (suppressed by cooldown "
-          f"{s['suppressed']['cooldown']}, by the concurrency cap {s['suppressed']['cap']})")
+    print(
+        f"triggers fired: {s['triggers_total']} (suppressed by cooldown "
+        f"{s['suppressed']['cooldown']}, by the concurrency cap {s['suppressed']['cap']})"
+    )
     for rule, n in s["triggers_by_rule"].items():
         print(f"  {rule:<30} {n}")
     cov = s["feature_coverage"]

@@ -53,8 +53,9 @@ def _market(text: str) -> tuple[str, int, int]:
 
 def parser() -> argparse.ArgumentParser:
     """A parser of ``tripwire sim``'s options alone (tests build servers from argument lists)."""
-    p = argparse.ArgumentParser(prog="tripwire sim", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="tripwire sim", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_arguments(p)
     return p
 
@@ -63,26 +64,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``tripwire sim`` (shared by this module's own parser and the CLI)."""
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8099, help="port for /info, /exchange and /ws (default 8099)")
-    p.add_argument("--replay", nargs="+", metavar="FILE", default=[],
-                   help="archive .lz4 or NDJSON files of WS messages, replayed in order")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="replay speed: 1 real time, 10 ten times faster, 0 as fast as possible")
-    p.add_argument("--synthetic", type=int, metavar="SEED", default=None,
-                   help="merge seeded synthetic trades and asset contexts into the replay")
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="FILE",
+        default=[],
+        help="archive .lz4 or NDJSON files of WS messages, replayed in order",
+    )
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="replay speed: 1 real time, 10 ten times faster, 0 as fast as possible"
+    )
+    p.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="SEED",
+        default=None,
+        help="merge seeded synthetic trades and asset contexts into the replay",
+    )
     p.add_argument("--loop", action="store_true", help="restart the replay when it ends")
-    p.add_argument("--wait-for-subscriber", action="store_true",
-                   help="start the replay when the first client subscribes to l2Book or trades")
-    p.add_argument("--keep-time", action="store_true",
-                   help="keep the recorded exchange times instead of rebasing the replay to now")
-    p.add_argument("--fund", type=_fund, action="append", default=[], metavar="ADDRESS=USDC",
-                   help="deposit USDC to an account at start (repeatable)")
-    p.add_argument("--auto-fund", type=_usdc, default=None, metavar="USDC",
-                   help="fund every new signer with this much, like a testnet faucet")
-    p.add_argument("--accounts-file", default=None, metavar="PATH",
-                   help="JSON file to load accounts from at start and save them to at exit")
+    p.add_argument(
+        "--wait-for-subscriber",
+        action="store_true",
+        help="start the replay when the first client subscribes to l2Book or trades",
+    )
+    p.add_argument(
+        "--keep-time",
+        action="store_true",
+        help="keep the recorded exchange times instead of rebasing the replay to now",
+    )
+    p.add_argument(
+        "--fund",
+        type=_fund,
+        action="append",
+        default=[],
+        metavar="ADDRESS=USDC",
+        help="deposit USDC to an account at start (repeatable)",
+    )
+    p.add_argument(
+        "--auto-fund",
+        type=_usdc,
+        default=None,
+        metavar="USDC",
+        help="fund every new signer with this much, like a testnet faucet",
+    )
+    p.add_argument(
+        "--accounts-file",
+        default=None,
+        metavar="PATH",
+        help="JSON file to load accounts from at start and save them to at exit",
+    )
     p.add_argument("--session", default="default", help="session name inside the accounts file")
-    p.add_argument("--market", type=_market, action="append", default=[], metavar="NAME:SZ_DECIMALS:MAX_LEV",
-                   help="replace the default universe (BTC:5:50 ETH:4:50 SOL:2:20); repeatable")
+    p.add_argument(
+        "--market",
+        type=_market,
+        action="append",
+        default=[],
+        metavar="NAME:SZ_DECIMALS:MAX_LEV",
+        help="replace the default universe (BTC:5:50 ETH:4:50 SOL:2:20); repeatable",
+    )
     p.add_argument("--taker-fee", type=_usdc, default=Fees.taker, help="taker fee rate (default 0.00045)")
     p.add_argument("--maker-fee", type=_usdc, default=Fees.maker, help="maker fee rate (default 0.00015)")
 
@@ -126,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if args.accounts_file:
             save_session(args.accounts_file, args.session, server.engine.accounts)
-            print(f"tripwire sim: saved {len(server.engine.accounts)} accounts to {args.accounts_file} "
-                  f"(session {args.session!r})", flush=True)
+            print(
+                f"tripwire sim: saved {len(server.engine.accounts)} accounts to {args.accounts_file} "
+                f"(session {args.session!r})",
+                flush=True,
+            )
     return 0

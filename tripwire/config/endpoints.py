@@ -34,9 +34,9 @@ _BY_MODE: dict[str, tuple[str | None, str | None, bool]] = {
 
 @dataclass(frozen=True)
 class Endpoints:
-    market_url: str      # HTTP base whose /ws carries market data
-    order_url: str       # HTTP base for /info and /exchange; its /ws carries user channels
-    is_mainnet: bool     # the signature's network
+    market_url: str  # HTTP base whose /ws carries market data
+    order_url: str  # HTTP base for /info and /exchange; its /ws carries user channels
+    is_mainnet: bool  # the signature's network
 
     @property
     def same_socket(self) -> bool:
@@ -58,8 +58,10 @@ def by_mode(settings: Settings) -> Endpoints:
 def endpoints(settings: Settings) -> Endpoints:
     """The endpoints to trade on; ConfigError for live mode without ``exchange.allow_live``."""
     if settings.mode == "live" and not settings.exchange.allow_live:
-        raise ConfigError("mode is live but exchange.allow_live is not true: live trading needs "
-                          "both set explicitly (settings file or TRIPWIRE_EXCHANGE__ALLOW_LIVE)")
+        raise ConfigError(
+            "mode is live but exchange.allow_live is not true: live trading needs "
+            "both set explicitly (settings file or TRIPWIRE_EXCHANGE__ALLOW_LIVE)"
+        )
     return by_mode(settings)
 
 

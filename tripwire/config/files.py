@@ -31,8 +31,7 @@ class ConfigFileError(ValueError):
     re-raise it as its own error: ``path``, ``reason``, ``line`` (1-based, when known) and
     ``keys``, the path from the top of the document to the offending entry."""
 
-    def __init__(self, path: Path | str, reason: str, *, line: int | None = None,
-                 keys: Keys = ()):
+    def __init__(self, path: Path | str, reason: str, *, line: int | None = None, keys: Keys = ()):
         self.path = str(path)
         self.reason = reason
         self.line = line
@@ -55,6 +54,7 @@ def dotted(keys: Keys) -> str:
 
 # -- bytes → text --------------------------------------------------------------------------------
 
+
 def read_config_text(path: Path) -> str:
     """The file's text, decoded as strict UTF-8. OSError (missing, unreadable) passes through
     for the caller to word; undecodable bytes raise :class:`ConfigFileError`."""
@@ -68,11 +68,16 @@ def read_config_text(path: Path) -> str:
 def _not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, keys: Keys = ()) -> ConfigFileError:
     line = data.count(b"\n", 0, e.start) + 1
     return ConfigFileError(
-        path, f"not UTF-8 text: byte 0x{data[e.start]:02x} at byte offset {e.start} cannot be "
-              f"decoded ({e.reason}); save the file as UTF-8", line=line, keys=keys)
+        path,
+        f"not UTF-8 text: byte 0x{data[e.start]:02x} at byte offset {e.start} cannot be "
+        f"decoded ({e.reason}); save the file as UTF-8",
+        line=line,
+        keys=keys,
+    )
 
 
 # -- YAML ------------------------------------------------------------------------------------------
+
 
 class _EntryError(yaml.constructor.ConstructorError):
     """A refused entry; the mapping and sequence constructors above it prepend their key or
@@ -101,12 +106,13 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[Any
             hash(key)
         except TypeError:
             raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, "found unhashable key",
-                key_node.start_mark) from None
+                "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
+            ) from None
         if i >= merged:
             if key in first_line:
-                raise _EntryError(f"duplicate key {key!r} (first at line {first_line[key]})",
-                                  key_node.start_mark, (key,))
+                raise _EntryError(
+                    f"duplicate key {key!r} (first at line {first_line[key]})", key_node.start_mark, (key,)
+                )
             first_line[key] = key_node.start_mark.line + 1
         try:
             mapping[key] = loader.construct_object(value_node, deep=True)
@@ -130,8 +136,7 @@ def _construct_sequence(loader: StrictLoader, node: yaml.SequenceNode) -> list[A
 def _construct_float(loader: StrictLoader, node: yaml.ScalarNode) -> float:
     value: float = loader.construct_yaml_float(node)
     if not math.isfinite(value):
-        raise _EntryError(f"{node.value!r} is not a finite number (no setting takes infinity "
-                          f"or NaN)", node.start_mark)
+        raise _EntryError(f"{node.value!r} is not a finite number (no setting takes infinity or NaN)", node.start_mark)
     return value
 
 
@@ -151,9 +156,11 @@ def parse_yaml(text: str, path: Path | str, loader: type[StrictLoader] = StrictL
         raise ConfigFileError(path, f"YAML syntax error: {reason}", line=_line(e)) from None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
-        raise ConfigFileError(path, f"YAML syntax error: character #x{e.character:04x} is not "
-                                    f"allowed (special characters are not allowed)",
-                              line=line) from None
+        raise ConfigFileError(
+            path,
+            f"YAML syntax error: character #x{e.character:04x} is not allowed (special characters are not allowed)",
+            line=line,
+        ) from None
     except yaml.YAMLError as e:
         raise ConfigFileError(path, f"YAML syntax error: {e}") from None
 
@@ -172,7 +179,7 @@ def _keys_at_bad_byte(data: bytes, e: UnicodeDecodeError, loader: type[StrictLoa
     """The entry the undecodable byte sits in, when the rest of the file parses: a user looks
     for a key more easily than for a byte offset."""
     text = data.decode("utf-8", errors="replace")
-    index = len(data[:e.start].decode("utf-8"))  # the bytes before the first bad one decode
+    index = len(data[: e.start].decode("utf-8"))  # the bytes before the first bad one decode
     try:
         node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError:
@@ -221,6 +228,7 @@ def read_yaml_mapping(path: Path, what: str, error: type[Exception]) -> dict[str
 
 # -- JSON ------------------------------------------------------------------------------------------
 
+
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -250,8 +258,9 @@ def load_json(path: Path) -> Any:
     OSError passes through; anything else raises :class:`ConfigFileError`."""
     text = read_config_text(path)
     try:
-        return json.loads(text, object_pairs_hook=_unique_object, parse_float=_finite_float,
-                          parse_constant=_refuse_constant)
+        return json.loads(
+            text, object_pairs_hook=_unique_object, parse_float=_finite_float, parse_constant=_refuse_constant
+        )
     except json.JSONDecodeError as e:
         raise ConfigFileError(path, f"not valid JSON: {e.msg}", line=e.lineno) from None
     except _JsonEntryError as e:

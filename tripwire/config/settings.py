@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from tripwire.config.files import ConfigFileError, read_config_text, read_yaml_mapping
 from tripwire.config.features import FeatureConfig
+from tripwire.config.files import ConfigFileError, read_config_text, read_yaml_mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")
@@ -65,7 +65,7 @@ class ExchangeSettings(_Frozen):
 class ExecutionSettings(_Frozen):
     """How the hot path places and protects orders (risk limits are in config/risk.yaml)."""
 
-    transport: Literal["ws", "http"] = "ws"          # ws: the post method, HTTP as fallback
+    transport: Literal["ws", "http"] = "ws"  # ws: the post method, HTTP as fallback
     on_disconnect: Literal["keep", "cancel_all"] = "keep"  # keep: open nothing, keep protection
     account_refresh_s: float = Field(2.0, gt=0)
     deadman_window_s: float = Field(60.0, ge=5)
@@ -89,7 +89,7 @@ class ExecutionSettings(_Frozen):
 
 class MetricsSettings(_Frozen):
     host: str = "127.0.0.1"
-    hotpath_port: int = Field(9101, ge=0, le=65535)     # 0: no metrics server
+    hotpath_port: int = Field(9101, ge=0, le=65535)  # 0: no metrics server
     dispatcher_port: int = Field(9102, ge=0, le=65535)
     recorder_port: int = Field(9103, ge=0, le=65535)
 
@@ -126,26 +126,34 @@ class ApiSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     allow_remote: bool = Field(False, description="allow binding a non-loopback host")
-    public_docs: bool = Field(False, description="serve /openapi.json and /docs (Swagger UI) "
-                                                 "without a key")
+    public_docs: bool = Field(False, description="serve /openapi.json and /docs (Swagger UI) without a key")
     keys: tuple[ApiKey, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = Field(1_000_000, gt=0)
     hotpath_timeout_s: float = Field(2.0, gt=0, le=30, description="command channel timeout")
-    n8n_webhook_url: str | None = None   # the N8N_WEBHOOK_URL environment variable wins
-    n8n_secret_env: str = "TRIPWIRE_N8N_SECRET"   # HMAC key for outgoing and incoming webhooks
-    require_signature: bool = Field(False, description="refuse mutating requests whose body "
-                                                       "is not HMAC-signed with the n8n secret")
+    n8n_webhook_url: str | None = None  # the N8N_WEBHOOK_URL environment variable wins
+    n8n_secret_env: str = "TRIPWIRE_N8N_SECRET"  # HMAC key for outgoing and incoming webhooks
+    require_signature: bool = Field(
+        False, description="refuse mutating requests whose body is not HMAC-signed with the n8n secret"
+    )
     flow_path_parameters: tuple[str, ...] = Field(
-        (), description="flow run parameters naming a file, directory or URI (settings_file, "
-                        "store_uri, *_file, *_dir, *_path, *_uri) that POST /flows/…/runs may "
-                        "set; others are refused")
+        (),
+        description="flow run parameters naming a file, directory or URI (settings_file, "
+        "store_uri, *_file, *_dir, *_path, *_uri) that POST /flows/…/runs may "
+        "set; others are refused",
+    )
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
-                                      env_file=DOTENV_FILE, env_file_encoding="utf-8",
-                                      extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=DOTENV_FILE,
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+    )
 
     mode: Literal["demo", "sim", "testnet", "live"] = "demo"
     coins: tuple[str, ...] = ("BTC",)
@@ -174,14 +182,16 @@ class Settings(BaseSettings):
         return v
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource):
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ):
         # Highest priority first: explicit arguments, environment, .env, then the YAML file.
-        return (init_settings, env_settings, dotenv_settings,
-                _YamlSource(settings_cls, _yaml_data.get()))
+        return (init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls, _yaml_data.get()))
 
 
 class _YamlSource(PydanticBaseSettingsSource):

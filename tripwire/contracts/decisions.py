@@ -29,23 +29,24 @@ class Decision(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trigger_id: str = Field(min_length=1, max_length=200,
-                            description="the fired trigger this decision is about")
+    trigger_id: str = Field(min_length=1, max_length=200, description="the fired trigger this decision is about")
     go: bool = Field(description="keep the trigger's orders (true) or cancel them (false)")
     sA: float = Field(ge=-1.0, le=1.0, description="-1..1, evidence for the trade's side")
     confA: float = Field(ge=0.0, le=1.0, description="0..1, confidence in sA")
     prob_cont: float = Field(ge=0.0, le=1.0, description="0..1, P(price moves the trade's way)")
-    tp_atr: float | None = Field(None, gt=0.0, le=20.0,
-                                 description="(0, 20] ATR multiples, null = keep")
-    sl_atr: float | None = Field(None, ge=0.7, le=20.0,
-                                 description="[0.7, 20] ATR multiples, never tighter than 0.7; "
-                                             "null = keep")
-    size_scale: float | None = Field(None, ge=0.0, le=1.0,
-                                     description="[0, 1] of the trigger's size, never up; "
-                                                 "null = keep")
+    tp_atr: float | None = Field(None, gt=0.0, le=20.0, description="(0, 20] ATR multiples, null = keep")
+    sl_atr: float | None = Field(
+        None, ge=0.7, le=20.0, description="[0.7, 20] ATR multiples, never tighter than 0.7; null = keep"
+    )
+    size_scale: float | None = Field(
+        None, ge=0.0, le=1.0, description="[0, 1] of the trigger's size, never up; null = keep"
+    )
     reason: str = Field("", max_length=2000, description="why, for the people reading it")
-    source: str = Field("local", pattern="^(" + "|".join(DECISION_SOURCES) + ")$",
-                        description="who decided: " + ", ".join(DECISION_SOURCES))
+    source: str = Field(
+        "local",
+        pattern="^(" + "|".join(DECISION_SOURCES) + ")$",
+        description="who decided: " + ", ".join(DECISION_SOURCES),
+    )
     created_ns: int = Field(0, description="when it was decided, epoch ns")
 
     @property
@@ -70,9 +71,15 @@ def verdict_fields(decision: type[Decision] = Decision) -> tuple[str, ...]:
 VERDICT_FIELDS = verdict_fields()
 
 
-def verdict_model(name: str, doc: str, *, base: type[BaseModel], required: Iterable[str] = (),
-                  defaults: Mapping[str, Any] | None = None,
-                  decision: type[Decision] = Decision) -> type[BaseModel]:
+def verdict_model(
+    name: str,
+    doc: str,
+    *,
+    base: type[BaseModel],
+    required: Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+    decision: type[Decision] = Decision,
+) -> type[BaseModel]:
     """A model of ``decision``'s verdict fields (types, bounds, descriptions) on ``base``, which
     carries the reader's own config (strictness, extra keys) and methods.
 
@@ -103,5 +110,5 @@ class DecisionData(TypedDict):
     """``decision.<trigger_id>``: a decision the hot path applied, and what it did."""
 
     decision: Decision
-    result: dict[str, Any]       # "kind" (keep | cancel | adjust) and the order layer's answer
-    applied_ns: int              # wall clock, epoch ns
+    result: dict[str, Any]  # "kind" (keep | cancel | adjust) and the order layer's answer
+    applied_ns: int  # wall clock, epoch ns

@@ -35,13 +35,20 @@ class TriggerFired:
     has no tick: its times are 0, unknown, as in the event envelope.
     """
 
-    __slots__ = ("trigger_id", "rule", "coin", "side", "features", "actions", "exch_ts_ns",
-                 "recv_ts_ns", "fired_ts_ns")
+    __slots__ = ("trigger_id", "rule", "coin", "side", "features", "actions", "exch_ts_ns", "recv_ts_ns", "fired_ts_ns")
 
-    def __init__(self, trigger_id: str, rule: str, coin: str, side: str,
-                 features: dict[str, float | bool | None],
-                 actions: Sequence[tuple[str, dict[str, Any]]] = (), exch_ts_ns: int = 0,
-                 recv_ts_ns: int = 0, fired_ts_ns: int = 0):
+    def __init__(
+        self,
+        trigger_id: str,
+        rule: str,
+        coin: str,
+        side: str,
+        features: dict[str, float | bool | None],
+        actions: Sequence[tuple[str, dict[str, Any]]] = (),
+        exch_ts_ns: int = 0,
+        recv_ts_ns: int = 0,
+        fired_ts_ns: int = 0,
+    ):
         self.trigger_id = trigger_id
         self.rule = rule
         self.coin = coin
@@ -73,9 +80,17 @@ class TriggerFired:
     @classmethod
     def from_dict(cls, d: TriggerFiredData) -> TriggerFired:
         """From a payload already checked (:func:`check_payload`, or the hot path's own)."""
-        return cls(d["trigger_id"], d["rule"], d["coin"], d["side"], dict(d["features"]),
-                   [(a["name"], dict(a["params"])) for a in d["actions"]], int(d["exch_ts_ns"]),
-                   int(d["recv_ts_ns"]), int(d["fired_ts_ns"]))
+        return cls(
+            d["trigger_id"],
+            d["rule"],
+            d["coin"],
+            d["side"],
+            dict(d["features"]),
+            [(a["name"], dict(a["params"])) for a in d["actions"]],
+            int(d["exch_ts_ns"]),
+            int(d["recv_ts_ns"]),
+            int(d["fired_ts_ns"]),
+        )
 
 
 class ActionData(TypedDict):
@@ -115,8 +130,18 @@ def trigger_seq(trigger_id: str) -> int | None:
 # -- event bus: envelopes, topics and commands (hot path ⇄ everyone) ------------------------
 # Wire format and rationale: docs/BUS.md. Sockets live in tripwire.bus; only schemas here.
 
-EVENT_FIELDS = ("schema", "seq", "topic_seq", "topic", "exch_ts_ns", "recv_ts_ns", "pub_ts_ns",
-                "publisher", "instance", "data")
+EVENT_FIELDS = (
+    "schema",
+    "seq",
+    "topic_seq",
+    "topic",
+    "exch_ts_ns",
+    "recv_ts_ns",
+    "pub_ts_ns",
+    "publisher",
+    "instance",
+    "data",
+)
 
 
 class Topics:
@@ -224,8 +249,9 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 
 # The more literal segments a pattern has, the more specific it is: order.refused.<coin>
 # before order.<state>.<coin>.
-_MATCHERS = sorted(((_pattern_regex(p), p) for p in TOPIC_PAYLOADS),
-                   key=lambda m: -sum(not s.startswith("<") for s in m[1].split(".")))
+_MATCHERS = sorted(
+    ((_pattern_regex(p), p) for p in TOPIC_PAYLOADS), key=lambda m: -sum(not s.startswith("<") for s in m[1].split("."))
+)
 
 
 def topic_pattern(topic: str) -> str | None:
@@ -265,17 +291,20 @@ def check_payload(topic: str, data: Any) -> None:
     keys = payload_type.__required_keys__ | payload_type.__optional_keys__
     missing, unknown = sorted(keys - set(data)), sorted(set(data) - keys)
     if missing or unknown:
-        raise PayloadError(f"{topic}: {payload_type.__name__} "
-                           + "; ".join(f"{what} {', '.join(names)}" for what, names in
-                                       (("missing", missing), ("unknown", unknown)) if names))
+        raise PayloadError(
+            f"{topic}: {payload_type.__name__} "
+            + "; ".join(
+                f"{what} {', '.join(names)}" for what, names in (("missing", missing), ("unknown", unknown)) if names
+            )
+        )
     try:
         _adapter(payload_type).validate_json(orjson.dumps(data), strict=True)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise PayloadError(f"{topic}: {payload_type.__name__}.{where}: {first['msg']} "
-                           f"(got {first.get('input')!r:.60})") from None
-
+        raise PayloadError(
+            f"{topic}: {payload_type.__name__}.{where}: {first['msg']} (got {first.get('input')!r:.60})"
+        ) from None
 
 
 class Event:
@@ -290,9 +319,19 @@ class Event:
 
     __slots__ = EVENT_FIELDS
 
-    def __init__(self, schema: int, seq: int, topic_seq: int, topic: str, exch_ts_ns: int,
-                 recv_ts_ns: int, pub_ts_ns: int, publisher: str, instance: str,
-                 data: dict[str, Any]):
+    def __init__(
+        self,
+        schema: int,
+        seq: int,
+        topic_seq: int,
+        topic: str,
+        exch_ts_ns: int,
+        recv_ts_ns: int,
+        pub_ts_ns: int,
+        publisher: str,
+        instance: str,
+        data: dict[str, Any],
+    ):
         self.schema = schema
         self.seq = seq
         self.topic_seq = topic_seq
@@ -305,8 +344,7 @@ class Event:
         self.data = data
 
     def __repr__(self) -> str:
-        return (f"Event({self.topic!r}, seq={self.seq}, publisher={self.publisher!r}, "
-                f"data={self.data!r})")
+        return f"Event({self.topic!r}, seq={self.seq}, publisher={self.publisher!r}, data={self.data!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in EVENT_FIELDS}
@@ -324,23 +362,42 @@ class Event:
                 raise ValueError(f"field {name!r} has type {type(v).__name__}")
         if d["schema"] != SCHEMA_VERSION:
             raise ValueError(f"unsupported schema {d['schema']!r} (this client reads {SCHEMA_VERSION})")
-        return cls(d["schema"], d["seq"], d["topic_seq"], d["topic"], d["exch_ts_ns"],
-                   d["recv_ts_ns"], d["pub_ts_ns"], d["publisher"], d["instance"], d["data"])
+        return cls(
+            d["schema"],
+            d["seq"],
+            d["topic_seq"],
+            d["topic"],
+            d["exch_ts_ns"],
+            d["recv_ts_ns"],
+            d["pub_ts_ns"],
+            d["publisher"],
+            d["instance"],
+            d["data"],
+        )
 
 
-_EVENT_TYPES = (("schema", int), ("seq", int), ("topic_seq", int), ("topic", str),
-                ("exch_ts_ns", int), ("recv_ts_ns", int), ("pub_ts_ns", int), ("publisher", str),
-                ("instance", str), ("data", dict))
+_EVENT_TYPES = (
+    ("schema", int),
+    ("seq", int),
+    ("topic_seq", int),
+    ("topic", str),
+    ("exch_ts_ns", int),
+    ("recv_ts_ns", int),
+    ("pub_ts_ns", int),
+    ("publisher", str),
+    ("instance", str),
+    ("data", dict),
+)
 
 
 class CommandErrorCode:
     """The ``error.code`` values a command reply can carry."""
 
-    BAD_REQUEST = "bad_request"          # not JSON, not an object, no id/cmd
+    BAD_REQUEST = "bad_request"  # not JSON, not an object, no id/cmd
     UNKNOWN_COMMAND = "unknown_command"
-    INVALID_ARGS = "invalid_args"        # args failed the command's model; nothing applied
-    EXPIRED = "expired"                  # arrived after the caller's deadline; nothing applied
-    HANDLER_ERROR = "handler_error"      # the handler raised unexpectedly
+    INVALID_ARGS = "invalid_args"  # args failed the command's model; nothing applied
+    EXPIRED = "expired"  # arrived after the caller's deadline; nothing applied
+    HANDLER_ERROR = "handler_error"  # the handler raised unexpectedly
     # Handlers refuse with their own codes too (e.g. "stale_decision", "paused").
 
 

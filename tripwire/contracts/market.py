@@ -16,10 +16,10 @@ class TradeData(TypedDict):
     coin: str
     px: float
     sz: float
-    side: Literal["B", "A"]      # the aggressor: B bought, A sold
+    side: Literal["B", "A"]  # the aggressor: B bought, A sold
     time: int
     tid: int
-    liquidation: bool            # a known liquidator address was on one side
+    liquidation: bool  # a known liquidator address was on one side
 
 
 class BookData(TypedDict):
@@ -27,8 +27,8 @@ class BookData(TypedDict):
 
     coin: str
     time: int
-    mid: float | None            # None while one side is empty
-    bids: list[tuple[float, float]]   # (px, sz), best first, top 20
+    mid: float | None  # None while one side is empty
+    bids: list[tuple[float, float]]  # (px, sz), best first, top 20
     asks: list[tuple[float, float]]
 
 
@@ -37,13 +37,13 @@ class CtxData(TypedDict):
 
     coin: str
     time: int
-    funding: float               # hourly rate, as a fraction
-    open_interest: float         # coins
+    funding: float  # hourly rate, as a fraction
+    open_interest: float  # coins
     mark_px: float
     oracle_px: float
     mid_px: float | None
     premium: float | None
-    day_ntl_vlm: float           # USD
+    day_ntl_vlm: float  # USD
 
 
 class CandleData(TypedDict):
@@ -51,14 +51,14 @@ class CandleData(TypedDict):
 
     coin: str
     interval: Literal["1m"]
-    t: int                       # open time
-    T: int                       # close time (t + 59 999)
+    t: int  # open time
+    T: int  # close time (t + 59 999)
     o: float
     h: float
-    l: float                     # noqa: E741 - the exchange's candle field name
+    l: float  # noqa: E741 - the exchange's candle field name
     c: float
-    v: float                     # volume, coins
-    n: int                       # trades
+    v: float  # volume, coins
+    n: int  # trades
 
 
 class FeaturesData(TypedDict):

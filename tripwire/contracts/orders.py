@@ -13,31 +13,31 @@ from typing_extensions import TypedDict
 class OrderData(TypedDict):
     """``order.<state>.<coin>``: one order leg of a trigger changed state."""
 
-    trigger_id: str | None       # None for a leg the hot path did not place for a trigger
-    leg: str                     # entry, tp, sl, limit, hedge, close
+    trigger_id: str | None  # None for a leg the hot path did not place for a trigger
+    leg: str  # entry, tp, sl, limit, hedge, close
     cloid: str
-    oid: int | None              # None until the exchange has answered
+    oid: int | None  # None until the exchange has answered
     coin: str
     side: Literal["B", "A"]
     px: float
     sz: float
-    trigger_px: float | None     # TP/SL legs
+    trigger_px: float | None  # TP/SL legs
     reduce_only: bool
-    state: str                   # the topic's <state>: placed, resting, filled, canceled, …
+    state: str  # the topic's <state>: placed, resting, filled, canceled, …
     filled_sz: float
     avg_px: float | None
-    error: str | None            # the exchange's words when rejected
+    error: str | None  # the exchange's words when rejected
 
 
 class OrderRefusedData(TypedDict):
     """``order.refused.<coin>``: a trigger's order action refused before anything was sent."""
 
     trigger_id: str
-    leg: None                    # nothing was placed, so no leg
+    leg: None  # nothing was placed, so no leg
     coin: str
     state: Literal["refused"]
-    error: str                   # which check refused it and why
-    kind: str                    # the action: place_bracket, place_limit, hedge
+    error: str  # which check refused it and why
+    kind: str  # the action: place_bracket, place_limit, hedge
 
 
 class FillData(TypedDict):
@@ -49,10 +49,10 @@ class FillData(TypedDict):
     side: Literal["B", "A"]
     time: int
     oid: int
-    cloid: str | None            # None (with trigger_id and leg) for an order not placed by us
+    cloid: str | None  # None (with trigger_id and leg) for an order not placed by us
     tid: int
-    fee: float                   # USD
-    closed_pnl: float            # USD, before fees
+    fee: float  # USD
+    closed_pnl: float  # USD, before fees
     trigger_id: str | None
     leg: str | None
 
@@ -61,10 +61,10 @@ class PositionData(TypedDict):
     """``position.<coin>``: our position in one coin after a fill."""
 
     coin: str
-    szi: float                   # signed size, coins: > 0 long
+    szi: float  # signed size, coins: > 0 long
     entry_px: float
-    unrealized_pnl: float        # USD at the current mid
-    notional: float              # USD, |szi| × mid
+    unrealized_pnl: float  # USD at the current mid
+    notional: float  # USD, |szi| × mid
 
 
 class AccountPosition(TypedDict):
@@ -78,11 +78,11 @@ class AccountPosition(TypedDict):
 class AccountData(TypedDict):
     """``account``: equity and PnL, about once a second."""
 
-    equity: float                # the last exchange equity carried forward at current mids
-    exchange_equity: float | None   # at the last refresh; None before the first
-    realized_pnl: float          # since start, from our fills (before fees)
+    equity: float  # the last exchange equity carried forward at current mids
+    exchange_equity: float | None  # at the last refresh; None before the first
+    realized_pnl: float  # since start, from our fills (before fees)
     unrealized_pnl: float
-    fees: float                  # since start
-    day_pnl: float               # equity change since the UTC day began
-    fills: int                   # since start
+    fees: float  # since start
+    day_pnl: float  # equity change since the UTC day began
+    fills: int  # since start
     positions: dict[str, AccountPosition]

@@ -15,17 +15,17 @@ class LatchedBreaker(TypedDict):
 class RiskStateData(TypedDict):
     """``risk.state``: the trading state, whenever it or the breakers change."""
 
-    state: str                   # ACTIVE, REDUCING (reduce only) or HALTED
-    stale_data: bool             # market data too old: nothing opens until it is fresh
+    state: str  # ACTIVE, REDUCING (reduce only) or HALTED
+    stale_data: bool  # market data too old: nothing opens until it is fresh
     paused_by: str | None
     breakers: dict[str, LatchedBreaker]
-    refusals: dict[str, int]     # orders refused since start, by check
+    refusals: dict[str, int]  # orders refused since start, by check
 
 
 class BreakerData(TypedDict):
     """``risk.breaker.<name>``: a breaker tripped."""
 
-    breaker: str                 # the topic's <name>: latency, drawdown, stale_data, …
-    action: str                  # cancel_all, flatten, open_nothing, pause
-    state: str                   # the trading state it left
+    breaker: str  # the topic's <name>: latency, drawdown, stale_data, …
+    action: str  # cancel_all, flatten, open_nothing, pause
+    state: str  # the trading state it left
     detail: str

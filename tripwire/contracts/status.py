@@ -10,8 +10,8 @@ class HeartbeatData(TypedDict):
 
     interval_s: float
     uptime_s: float
-    published: int               # events published since start, dropped ones included
-    sent: int                    # of those, handed to the socket
+    published: int  # events published since start, dropped ones included
+    sent: int  # of those, handed to the socket
     dropped_since_last: dict[str, int]
     dropped_total: dict[str, int]
     subscriptions: int
@@ -20,6 +20,6 @@ class HeartbeatData(TypedDict):
 class FeedStatusData(TypedDict):
     """``feed.status``: the market-data connection changed state."""
 
-    state: str                   # CONNECTING, CONNECTED, RECONNECTING, FATAL, DISCONNECTED
-    previous: str                # the state before
-    reconnects: int              # since start
+    state: str  # CONNECTING, CONNECTED, RECONNECTING, FATAL, DISCONNECTED
+    previous: str  # the state before
+    reconnects: int  # since start

@@ -29,8 +29,7 @@ def validate_section(model: type[M], data: Any, key: str, source: str | Path | N
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"invalid settings:\n  {where}: {key}: must be a mapping, got "
-                          f"{type(data).__name__}")
+        raise ConfigError(f"invalid settings:\n  {where}: {key}: must be a mapping, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as e:

@@ -32,10 +32,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tripwire.config.files import read_yaml_mapping
 from tripwire.config.settings import ConfigError, Settings
@@ -50,8 +51,8 @@ class DeploymentSpec:
     """One entry of ``deployments:`` in prefect.yaml."""
 
     name: str
-    entrypoint: str                                  # path/to/module.py:flow_function
-    schedules: tuple[dict[str, Any], ...]            # as Runner.add_flow takes them
+    entrypoint: str  # path/to/module.py:flow_function
+    schedules: tuple[dict[str, Any], ...]  # as Runner.add_flow takes them
     description: str | None = None
     tags: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -64,25 +65,33 @@ class DeploymentSpec:
 
 # -- prefect.yaml ----------------------------------------------------------------------------
 
+
 def _schedule(raw: Any, where: str) -> dict[str, Any]:
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a mapping with cron, interval or rrule")
-    unknown = set(raw) - {"cron", "interval", "rrule", "timezone", "active", "parameters",
-                          "anchor_date", "day_or", "slug"}
+    unknown = set(raw) - {
+        "cron",
+        "interval",
+        "rrule",
+        "timezone",
+        "active",
+        "parameters",
+        "anchor_date",
+        "day_or",
+        "slug",
+    }
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     tz = raw.get("timezone")
     try:
         if "cron" in raw:
-            schedule: Any = CronSchedule(cron=raw["cron"], timezone=tz or "UTC",
-                                         day_or=raw.get("day_or", True))
+            schedule: Any = CronSchedule(cron=raw["cron"], timezone=tz or "UTC", day_or=raw.get("day_or", True))
         elif "interval" in raw:
             seconds = raw["interval"]
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                raise ConfigError(f"{where}.interval: must be a number of seconds, got "
-                                  f"{seconds!r}")
+                raise ConfigError(f"{where}.interval: must be a number of seconds, got {seconds!r}")
             try:
                 interval = timedelta(seconds=seconds)
             except OverflowError:
@@ -96,7 +105,7 @@ def _schedule(raw: Any, where: str) -> dict[str, Any]:
         else:
             raise ConfigError(f"{where}: needs one of cron, interval (seconds) or rrule")
     except (ValueError, TypeError) as e:
-        errors = getattr(e, "errors", None)    # a pydantic ValidationError: its first reason
+        errors = getattr(e, "errors", None)  # a pydantic ValidationError: its first reason
         reason = errors()[0]["msg"] if callable(errors) else str(e)
         raise ConfigError(f"{where}: {reason}") from None
     out: dict[str, Any] = {"schedule": schedule}
@@ -130,8 +139,7 @@ def read_deployments(path: str | Path) -> list[DeploymentSpec]:
         seen.add(name)
         module_path, _, attr = entry.partition(":") if isinstance(entry, str) else ("", "", "")
         if not module_path.endswith(".py") or not attr.isidentifier():
-            raise ConfigError(f"{where}.entrypoint: must be path/to/module.py:flow_function, "
-                              f"got {entry!r}")
+            raise ConfigError(f"{where}.entrypoint: must be path/to/module.py:flow_function, got {entry!r}")
         raw_schedules = item.get("schedules") or []
         if not isinstance(raw_schedules, list):
             raise ConfigError(f"{where}.schedules: must be a list")
@@ -139,24 +147,26 @@ def read_deployments(path: str | Path) -> list[DeploymentSpec]:
         params = item.get("parameters") or {}
         if not isinstance(tags, list) or not isinstance(params, dict):
             raise ConfigError(f"{where}: tags must be a list and parameters a mapping")
-        specs.append(DeploymentSpec(
-            name=name, entrypoint=entry,
-            schedules=tuple(_schedule(s, f"{where}.schedules[{j}]")
-                            for j, s in enumerate(raw_schedules)),
-            description=item.get("description"), tags=tuple(str(t) for t in tags),
-            parameters=params))
+        specs.append(
+            DeploymentSpec(
+                name=name,
+                entrypoint=entry,
+                schedules=tuple(_schedule(s, f"{where}.schedules[{j}]") for j, s in enumerate(raw_schedules)),
+                description=item.get("description"),
+                tags=tuple(str(t) for t in tags),
+                parameters=params,
+            )
+        )
     return specs
 
 
-def select(specs: list[DeploymentSpec], only: list[str] | None, source: Path
-           ) -> list[DeploymentSpec]:
+def select(specs: list[DeploymentSpec], only: list[str] | None, source: Path) -> list[DeploymentSpec]:
     if not only:
         return specs
     names = {s.name for s in specs}
     unknown = [n for n in only if n not in names]
     if unknown:
-        raise ConfigError(f"{source}: no deployment named {unknown[0]!r} (there are: "
-                          f"{', '.join(sorted(names))})")
+        raise ConfigError(f"{source}: no deployment named {unknown[0]!r} (there are: {', '.join(sorted(names))})")
     return [s for s in specs if s.name in only]
 
 
@@ -178,13 +188,18 @@ def load_flow(spec: DeploymentSpec, source: Path) -> Any:
 
 def describe_schedule(s: dict[str, Any]) -> str:
     sch = s["schedule"]
-    what = (f"cron {sch.cron!r}" if hasattr(sch, "cron") else
-            f"every {sch.interval.total_seconds():g} s" if hasattr(sch, "interval") else
-            f"rrule {sch.rrule!r}")
+    what = (
+        f"cron {sch.cron!r}"
+        if hasattr(sch, "cron")
+        else f"every {sch.interval.total_seconds():g} s"
+        if hasattr(sch, "interval")
+        else f"rrule {sch.rrule!r}"
+    )
     return f"{what} {sch.timezone or 'UTC'}" + ("" if s.get("active", True) else " (paused)")
 
 
 # -- the Prefect server ----------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
@@ -193,8 +208,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def local_prefect_server(port: int | None = None, timeout_s: float = SERVER_START_TIMEOUT_S,
-                         env: dict[str, str] | None = None) -> Iterator[str]:
+def local_prefect_server(
+    port: int | None = None, timeout_s: float = SERVER_START_TIMEOUT_S, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """A ``prefect server start`` subprocess (scheduler and UI on) on loopback; its API URL.
     Stopped when the block ends. Its database is under ``PREFECT_HOME`` (~/.prefect)."""
     import httpx
@@ -202,9 +218,22 @@ def local_prefect_server(port: int | None = None, timeout_s: float = SERVER_STAR
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}/api"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port), "--analytics-off"],
-        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--analytics-off",
+        ],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -217,8 +246,7 @@ def local_prefect_server(port: int | None = None, timeout_s: float = SERVER_STAR
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the local Prefect server did not answer on {url} within "
-                                   f"{timeout_s:g} s")
+                raise RuntimeError(f"the local Prefect server did not answer on {url} within {timeout_s:g} s")
             time.sleep(0.25)
         yield url
     finally:
@@ -252,21 +280,28 @@ def scheduling_api(settings: Settings) -> Iterator[str]:
 
 # -- serving ---------------------------------------------------------------------------------
 
+
 async def register(runner: Any, specs: list[DeploymentSpec], flows: list[Any]) -> list[Any]:
     """Register each deployment (and its schedules) with the API through ``runner``; ids."""
     from prefect.types.entrypoint import EntrypointType
 
     ids = []
     for spec, fl in zip(specs, flows):
-        ids.append(await runner.aadd_flow(
-            fl, name=spec.name, schedules=list(spec.schedules), description=spec.description,
-            tags=list(spec.tags), parameters=spec.parameters or None,
-            entrypoint_type=EntrypointType.MODULE_PATH))
+        ids.append(
+            await runner.aadd_flow(
+                fl,
+                name=spec.name,
+                schedules=list(spec.schedules),
+                description=spec.description,
+                tags=list(spec.tags),
+                parameters=spec.parameters or None,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
     return ids
 
 
-async def serve_deployments(specs: list[DeploymentSpec], flows: list[Any], poll_s: float,
-                            limit: int | None) -> None:
+async def serve_deployments(specs: list[DeploymentSpec], flows: list[Any], poll_s: float, limit: int | None) -> None:
     from prefect.runner import Runner
 
     runner = Runner(name="tripwire-flows", query_seconds=poll_s, limit=limit)
@@ -287,7 +322,7 @@ async def serve_deployments(specs: list[DeploymentSpec], flows: list[Any], poll_
 
 
 async def _stop(runner: Any, serving: asyncio.Task) -> None:
-    if not runner.started:          # still starting up: nothing runs yet
+    if not runner.started:  # still starting up: nothing runs yet
         serving.cancel()
         return
     print("stopping: no new runs; runs in flight are cancelled, schedules paused", flush=True)

@@ -15,14 +15,31 @@ from typing import Any
 import orjson
 
 from tripwire.bus.commands import CommandRefused, CommandServer
-from tripwire.contracts.events import (CoinScopeArgs, Decision, FireRuleArgs, NoArgs, PauseArgs,
-                                       ReloadArgs, SetFeatureArgs)
+from tripwire.contracts.events import (
+    CoinScopeArgs,
+    Decision,
+    FireRuleArgs,
+    NoArgs,
+    PauseArgs,
+    ReloadArgs,
+    SetFeatureArgs,
+)
 from tripwire.hotpath.service import HotPath, MaybeAwaitable, StaleDecision
 from tripwire.hotpath.triggers.engine import load_rules
 from tripwire.hotpath.triggers.errors import RuleConfigError
 
-COMMANDS = ("status", "pause", "resume", "cancel_all", "flatten", "apply_decision",
-            "set_feature", "reload_triggers", "reload_model", "fire_rule")
+COMMANDS = (
+    "status",
+    "pause",
+    "resume",
+    "cancel_all",
+    "flatten",
+    "apply_decision",
+    "set_feature",
+    "reload_triggers",
+    "reload_model",
+    "fire_rule",
+)
 
 
 class HotPathCommands:
@@ -54,8 +71,9 @@ class HotPathCommands:
         """``coin`` if this hot path trades it (None: every coin); a typo must not answer "done"
         having done nothing, so any other coin is refused."""
         if coin is not None and coin not in self.hp.settings.coins:
-            raise CommandRefused("invalid_args", f"unknown coin {coin!r}: this hot path trades "
-                                 f"{', '.join(self.hp.settings.coins)}")
+            raise CommandRefused(
+                "invalid_args", f"unknown coin {coin!r}: this hot path trades {', '.join(self.hp.settings.coins)}"
+            )
         return coin
 
     def cmd_apply_decision(self, d: Decision) -> MaybeAwaitable:
@@ -107,7 +125,6 @@ class HotPathCommands:
         except orjson.JSONDecodeError as e:
             raise CommandRefused("invalid_config", f"{path}: not JSON ({e})") from None
         if not isinstance(model, dict) or "families" not in model:
-            raise CommandRefused("invalid_config", f"{path}: not a tripwire model file "
-                                                   f"(no 'families')")
+            raise CommandRefused("invalid_config", f"{path}: not a tripwire model file (no 'families')")
         self.hp.set_model(model, str(path))
         return {"path": str(path), "version": model.get("version")}

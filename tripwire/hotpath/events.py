@@ -12,7 +12,8 @@ A hot path without a bus (a replay, a benchmark, a test) is the same code with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from tripwire.bus.publisher import Publisher
 from tripwire.contracts.events import Topics, TriggerFired
@@ -24,14 +25,25 @@ if TYPE_CHECKING:
     from tripwire.hotpath.features.bars import Bar
     from tripwire.hotpath.pipeline import CoinState
 
-FEATURES_EVERY_MS = 1000      # md.features.<coin> throttle
-BOOK_EVERY_MS = 1000          # md.book.<coin> throttle
-BOOK_LEVELS = 20              # levels per side in md.book.<coin>
+FEATURES_EVERY_MS = 1000  # md.features.<coin> throttle
+BOOK_EVERY_MS = 1000  # md.book.<coin> throttle
+BOOK_LEVELS = 20  # levels per side in md.book.<coin>
 
 # Roots (tripwire.contracts.events.topic_root) of the topics always published: the drop
 # counters report them at zero, so a series exists before its first drop.
-TOPIC_ROOTS = ("md.trade", "md.book", "md.ctx", "md.candle", "md.features", "trigger.fired",
-               "risk.state", "risk.breaker", "feed.status", "account", "heartbeat")
+TOPIC_ROOTS = (
+    "md.trade",
+    "md.book",
+    "md.ctx",
+    "md.candle",
+    "md.features",
+    "trigger.fired",
+    "risk.state",
+    "risk.breaker",
+    "feed.status",
+    "account",
+    "heartbeat",
+)
 
 
 class HotPathEvents:
@@ -43,7 +55,7 @@ class HotPathEvents:
     def __init__(self, publisher: Publisher | None, liquidators: Iterable[str] = ()) -> None:
         self._pub = publisher
         self._liquidators = frozenset(a.lower() for a in liquidators)
-        self._last_candle: dict[str, int] = {}   # coin → open time of the last md.candle sent
+        self._last_candle: dict[str, int] = {}  # coin → open time of the last md.candle sent
 
     @property
     def enabled(self) -> bool:
@@ -67,18 +79,40 @@ class HotPathEvents:
         liq = self._liquidators
         for tr in rec.trades:
             users = tr.users
-            pub.publish(topic, {"coin": tr.coin, "px": tr.px, "sz": tr.sz,
-                                "side": "B" if tr.is_buy else "A", "time": tr.time_ms,
-                                "tid": tr.tid, "liquidation": bool(users) and (
-                                    users[0].lower() in liq or users[1].lower() in liq)},
-                        tr.time_ms * 1_000_000, recv_ns)
+            pub.publish(
+                topic,
+                {
+                    "coin": tr.coin,
+                    "px": tr.px,
+                    "sz": tr.sz,
+                    "side": "B" if tr.is_buy else "A",
+                    "time": tr.time_ms,
+                    "tid": tr.tid,
+                    "liquidation": bool(users) and (users[0].lower() in liq or users[1].lower() in liq),
+                },
+                tr.time_ms * 1_000_000,
+                recv_ns,
+            )
         if last_bar is not None and self._last_candle.get(rec.coin) != last_bar.open_ms:
             self._last_candle[rec.coin] = last_bar.open_ms
             b = last_bar
-            pub.publish(Topics.md_candle(rec.coin), {
-                "coin": rec.coin, "interval": "1m", "t": b.open_ms, "T": b.open_ms + 59_999,
-                "o": b.o, "h": b.h, "l": b.l, "c": b.c, "v": b.volume,
-                "n": b.trades}, rec.time_ms * 1_000_000, recv_ns)
+            pub.publish(
+                Topics.md_candle(rec.coin),
+                {
+                    "coin": rec.coin,
+                    "interval": "1m",
+                    "t": b.open_ms,
+                    "T": b.open_ms + 59_999,
+                    "o": b.o,
+                    "h": b.h,
+                    "l": b.l,
+                    "c": b.c,
+                    "v": b.volume,
+                    "n": b.trades,
+                },
+                rec.time_ms * 1_000_000,
+                recv_ns,
+            )
 
     def book(self, b: BookSnapshot, recv_ns: int) -> None:
         """``md.book`` (top :data:`BOOK_LEVELS`), at most once per :data:`BOOK_EVERY_MS`."""
@@ -90,20 +124,39 @@ class HotPathEvents:
             return
         mid = (b.bid_px[0] + b.ask_px[0]) / 2 if b.bid_px and b.ask_px else None
         n = BOOK_LEVELS
-        pub.publish(topic, {"coin": b.coin, "time": b.time_ms, "mid": mid,
-                            "bids": [[p, q] for p, q in zip(b.bid_px[:n], b.bid_sz[:n])],
-                            "asks": [[p, q] for p, q in zip(b.ask_px[:n], b.ask_sz[:n])]},
-                    b.time_ms * 1_000_000, recv_ns)
+        pub.publish(
+            topic,
+            {
+                "coin": b.coin,
+                "time": b.time_ms,
+                "mid": mid,
+                "bids": [[p, q] for p, q in zip(b.bid_px[:n], b.bid_sz[:n])],
+                "asks": [[p, q] for p, q in zip(b.ask_px[:n], b.ask_sz[:n])],
+            },
+            b.time_ms * 1_000_000,
+            recv_ns,
+        )
 
     def asset_ctx(self, c: AssetCtx, recv_ns: int) -> None:
         pub = self._pub
         if pub is None:
             return
-        pub.publish(Topics.md_ctx(c.coin), {
-            "coin": c.coin, "time": c.time_ms, "funding": c.funding,
-            "open_interest": c.open_interest, "mark_px": c.mark_px, "oracle_px": c.oracle_px,
-            "mid_px": c.mid_px, "premium": c.premium, "day_ntl_vlm": c.day_ntl_vlm},
-            c.time_ms * 1_000_000, recv_ns)
+        pub.publish(
+            Topics.md_ctx(c.coin),
+            {
+                "coin": c.coin,
+                "time": c.time_ms,
+                "funding": c.funding,
+                "open_interest": c.open_interest,
+                "mark_px": c.mark_px,
+                "oracle_px": c.oracle_px,
+                "mid_px": c.mid_px,
+                "premium": c.premium,
+                "day_ntl_vlm": c.day_ntl_vlm,
+            },
+            c.time_ms * 1_000_000,
+            recv_ns,
+        )
 
     def after_frame(self, coins: Iterable[CoinState], recv_ns: int) -> None:
         """Once per frame: each coin's ``md.features`` when due, and the heartbeat when due."""
@@ -113,8 +166,9 @@ class HotPathEvents:
         for st in coins:
             topic = Topics.md_features(st.coin)
             if st.features.values and pub.throttle(topic, FEATURES_EVERY_MS, recv_ns):
-                pub.publish(topic, {"coin": st.coin, "values": st.features.values},
-                            st.last_exch_ms * 1_000_000, recv_ns)
+                pub.publish(
+                    topic, {"coin": st.coin, "values": st.features.values}, st.last_exch_ms * 1_000_000, recv_ns
+                )
         pub.maybe_heartbeat(recv_ns)
 
     # -- triggers and decisions ---------------------------------------------------------------
@@ -126,8 +180,7 @@ class HotPathEvents:
     def decision(self, ev: TriggerFired, record: dict[str, Any]) -> None:
         """``decision.<trigger_id>``: a decision and its result, stamped with the trigger's tick."""
         if self._pub is not None:
-            self._pub.publish(Topics.decision(ev.trigger_id), record, ev.exch_ts_ns,
-                              ev.recv_ts_ns)
+            self._pub.publish(Topics.decision(ev.trigger_id), record, ev.exch_ts_ns, ev.recv_ts_ns)
 
     # -- risk and the feed ---------------------------------------------------------------------
 
@@ -136,9 +189,10 @@ class HotPathEvents:
         if self._pub is None or not trips:
             return
         for t in trips:
-            self._pub.publish(Topics.risk_breaker(t.breaker),
-                              {"breaker": t.breaker, "action": t.action, "state": t.state,
-                               "detail": t.detail})
+            self._pub.publish(
+                Topics.risk_breaker(t.breaker),
+                {"breaker": t.breaker, "action": t.action, "state": t.state, "detail": t.detail},
+            )
         self._pub.publish(Topics.RISK_STATE, risk_state)
 
     def risk_state(self, risk_state: dict[str, Any]) -> None:
@@ -147,8 +201,7 @@ class HotPathEvents:
 
     def feed_status(self, state: str, previous: str, reconnects: int) -> None:
         if self._pub is not None:
-            self._pub.publish(Topics.FEED_STATUS, {"state": state, "previous": previous,
-                                                   "reconnects": reconnects})
+            self._pub.publish(Topics.FEED_STATUS, {"state": state, "previous": previous, "reconnects": reconnects})
 
     # -- orders and the account ----------------------------------------------------------------
 
@@ -160,33 +213,73 @@ class HotPathEvents:
         """``order.<state>.<coin>`` for one leg in its current state."""
         if self._pub is None:
             return
-        self._pub.publish(Topics.order(leg.state, leg.coin), {
-            "trigger_id": leg.trigger_id, "leg": leg.name, "cloid": leg.cloid, "oid": leg.oid,
-            "coin": leg.coin, "side": "B" if leg.is_buy else "A", "px": leg.px,
-            "sz": leg.sz, "trigger_px": leg.trigger_px, "reduce_only": leg.reduce_only,
-            "state": leg.state, "filled_sz": leg.filled_sz, "avg_px": leg.avg_px,
-            "error": leg.error})
+        self._pub.publish(
+            Topics.order(leg.state, leg.coin),
+            {
+                "trigger_id": leg.trigger_id,
+                "leg": leg.name,
+                "cloid": leg.cloid,
+                "oid": leg.oid,
+                "coin": leg.coin,
+                "side": "B" if leg.is_buy else "A",
+                "px": leg.px,
+                "sz": leg.sz,
+                "trigger_px": leg.trigger_px,
+                "reduce_only": leg.reduce_only,
+                "state": leg.state,
+                "filled_sz": leg.filled_sz,
+                "avg_px": leg.avg_px,
+                "error": leg.error,
+            },
+        )
 
     def order_refused(self, trigger_id: str, coin: str, kind: str, reason: str) -> None:
         """``order.refused.<coin>``: a trigger's order action refused before anything was sent."""
         if self._pub is not None:
-            self._pub.publish(Topics.order("refused", coin), {
-                "trigger_id": trigger_id, "leg": None, "coin": coin, "state": "refused",
-                "error": reason, "kind": kind})
+            self._pub.publish(
+                Topics.order("refused", coin),
+                {
+                    "trigger_id": trigger_id,
+                    "leg": None,
+                    "coin": coin,
+                    "state": "refused",
+                    "error": reason,
+                    "kind": kind,
+                },
+            )
 
     def fill(self, f: Fill, leg: Leg | None) -> None:
         """``fill.<coin>``: one of our fills, with its trigger and leg when they are known."""
         if self._pub is None:
             return
-        self._pub.publish(Topics.fill(f.coin), {
-            "coin": f.coin, "px": f.px, "sz": f.sz, "side": "B" if f.is_buy else "A",
-            "time": f.time_ms, "oid": f.oid, "cloid": leg.cloid if leg else None,
-            "tid": f.tid, "fee": f.fee, "closed_pnl": f.closed_pnl,
-            "trigger_id": leg.trigger_id if leg else None, "leg": leg.name if leg else None})
+        self._pub.publish(
+            Topics.fill(f.coin),
+            {
+                "coin": f.coin,
+                "px": f.px,
+                "sz": f.sz,
+                "side": "B" if f.is_buy else "A",
+                "time": f.time_ms,
+                "oid": f.oid,
+                "cloid": leg.cloid if leg else None,
+                "tid": f.tid,
+                "fee": f.fee,
+                "closed_pnl": f.closed_pnl,
+                "trigger_id": leg.trigger_id if leg else None,
+                "leg": leg.name if leg else None,
+            },
+        )
 
     def position(self, coin: str, szi: float, entry_px: float, mid: float) -> None:
         """``position.<coin>``: signed size and entry after a fill, valued at ``mid``."""
         if self._pub is not None:
-            self._pub.publish(Topics.position(coin), {
-                "coin": coin, "szi": szi, "entry_px": entry_px,
-                "unrealized_pnl": szi * (mid - entry_px), "notional": abs(szi) * mid})
+            self._pub.publish(
+                Topics.position(coin),
+                {
+                    "coin": coin,
+                    "szi": szi,
+                    "entry_px": entry_px,
+                    "unrealized_pnl": szi * (mid - entry_px),
+                    "notional": abs(szi) * mid,
+                },
+            )

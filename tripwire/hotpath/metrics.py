@@ -10,12 +10,30 @@ loop publishes a :class:`Snapshot` (plain tuples) once a second and the collecto
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 # Seconds: 100 µs … 2.5 s, the range of tick-to-order and tick-to-decision latencies.
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                   0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class Histogram:
@@ -60,11 +78,11 @@ class Snapshot:
 
     messages: tuple[tuple[str, int], ...] = ()
     faults: tuple[tuple[str, int], ...] = ()
-    triggers: tuple[tuple[str, str, int], ...] = ()          # rule, coin, count
+    triggers: tuple[tuple[str, str, int], ...] = ()  # rule, coin, count
     ws_lag_s: float | None = None
-    coin_ws_lag_s: tuple[tuple[str, float], ...] = ()        # coin, seconds behind the exchange
-    time_faults: tuple[tuple[str, int], ...] = ()            # out_of_order, time_jump, new_timeline
-    untradable: tuple[tuple[str, int], ...] = ()             # reason, updates not traded on
+    coin_ws_lag_s: tuple[tuple[str, float], ...] = ()  # coin, seconds behind the exchange
+    time_faults: tuple[tuple[str, int], ...] = ()  # out_of_order, time_jump, new_timeline
+    untradable: tuple[tuple[str, int], ...] = ()  # reason, updates not traded on
     reconnects: int = 0
     connection_state: str = "DISCONNECTED"
     trading_state: str = "ACTIVE"
@@ -73,7 +91,7 @@ class Snapshot:
     equity: float = 0.0
     realized: float = 0.0
     unrealized: float = 0.0
-    positions: tuple[tuple[str, float], ...] = ()            # coin, notional USD
+    positions: tuple[tuple[str, float], ...] = ()  # coin, notional USD
     open_orders: int = 0
     tick_to_order: tuple[tuple[str, int], ...] = ()
     tick_to_order_sum: float = 0.0
@@ -99,8 +117,8 @@ class HotPathCollector:
         return []  # collected on demand only (no registration-time scrape)
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                            HistogramMetricFamily)
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
         s = self.snapshot
 
         def counter(name: str, doc: str, labels: list[str], rows: Iterable[tuple]) -> Any:
@@ -121,33 +139,61 @@ class HotPathCollector:
         yield counter(p + "triggers_fired", "triggers fired", ["rule", "coin"], s.triggers)
         yield counter(p + "reconnects", "WebSocket reconnects", [], [(s.reconnects,)])
         yield counter(p + "breaker_trips", "circuit breaker trips", ["breaker"], s.breaker_trips)
-        yield counter(p + "bus_drops", "events dropped at the ZeroMQ high-water mark",
-                      ["topic"], s.bus_drops)
-        yield counter(p + "time_faults", "market records whose exchange time was out of order "
-                      "or implausible, and restarts on a new timeline", ["kind"],
-                      {**dict.fromkeys(TIME_FAULTS, 0), **dict(s.time_faults)}.items())
-        yield counter(p + "untradable", "market updates not traded on, by reason", ["reason"],
-                      {**dict.fromkeys(UNTRADABLE_REASONS, 0), **dict(s.untradable)}.items())
+        yield counter(p + "bus_drops", "events dropped at the ZeroMQ high-water mark", ["topic"], s.bus_drops)
+        yield counter(
+            p + "time_faults",
+            "market records whose exchange time was out of order or implausible, and restarts on a new timeline",
+            ["kind"],
+            {**dict.fromkeys(TIME_FAULTS, 0), **dict(s.time_faults)}.items(),
+        )
+        yield counter(
+            p + "untradable",
+            "market updates not traded on, by reason",
+            ["reason"],
+            {**dict.fromkeys(UNTRADABLE_REASONS, 0), **dict(s.untradable)}.items(),
+        )
         if s.ws_lag_s is not None:
-            yield gauge(p + "ws_lag_seconds", "local receive time minus exchange time of the "
-                        "latest book", [], [(s.ws_lag_s,)])
-        yield gauge(p + "coin_ws_lag_seconds", "how far behind the exchange the coin's latest "
-                    "book was received (what the ws_lag breaker judges)", ["coin"], s.coin_ws_lag_s)
-        yield gauge(p + "connection_state", "1 for the feed's current state", ["state"],
-                    [(st, 1.0 if st == s.connection_state else 0.0) for st in CONNECTION_STATES])
-        yield gauge(p + "trading_state", "1 for the current trading state", ["state"],
-                    [(st, 1.0 if st == s.trading_state else 0.0) for st in TRADING_STATES])
+            yield gauge(
+                p + "ws_lag_seconds", "local receive time minus exchange time of the latest book", [], [(s.ws_lag_s,)]
+            )
+        yield gauge(
+            p + "coin_ws_lag_seconds",
+            "how far behind the exchange the coin's latest book was received (what the ws_lag breaker judges)",
+            ["coin"],
+            s.coin_ws_lag_s,
+        )
+        yield gauge(
+            p + "connection_state",
+            "1 for the feed's current state",
+            ["state"],
+            [(st, 1.0 if st == s.connection_state else 0.0) for st in CONNECTION_STATES],
+        )
+        yield gauge(
+            p + "trading_state",
+            "1 for the current trading state",
+            ["state"],
+            [(st, 1.0 if st == s.trading_state else 0.0) for st in TRADING_STATES],
+        )
         yield gauge(p + "equity_usd", "account equity", [], [(s.equity,)])
-        yield gauge(p + "pnl_usd", "PnL since start", ["kind"],
-                    [("realized", s.realized), ("unrealized", s.unrealized)])
-        yield gauge(p + "position_notional_usd", "open position notional by coin", ["coin"],
-                    s.positions)
+        yield gauge(
+            p + "pnl_usd", "PnL since start", ["kind"], [("realized", s.realized), ("unrealized", s.unrealized)]
+        )
+        yield gauge(p + "position_notional_usd", "open position notional by coin", ["coin"], s.positions)
         yield gauge(p + "open_orders", "open order legs", [], [(s.open_orders,)])
         for name, buckets, total, doc in (
-                ("tick_to_order_seconds", s.tick_to_order, s.tick_to_order_sum,
-                 "tick received → protective order written to the socket"),
-                ("tick_to_decision_seconds", s.tick_to_decision, s.tick_to_decision_sum,
-                 "tick received → analysis decision applied")):
+            (
+                "tick_to_order_seconds",
+                s.tick_to_order,
+                s.tick_to_order_sum,
+                "tick received → protective order written to the socket",
+            ),
+            (
+                "tick_to_decision_seconds",
+                s.tick_to_decision,
+                s.tick_to_decision_sum,
+                "tick received → analysis decision applied",
+            ),
+        ):
             h = HistogramMetricFamily(p + name, doc)
             h.add_metric([], list(buckets) or [("+Inf", 0)], total)
             yield h
@@ -156,6 +202,7 @@ class HotPathCollector:
 def serve_metrics(collector: HotPathCollector, port: int, host: str = "127.0.0.1") -> Any:
     """Serve /metrics on its own registry from a daemon thread; returns the server."""
     from prometheus_client import CollectorRegistry, start_http_server
+
     registry = CollectorRegistry()
     registry.register(collector)
     server, _thread = start_http_server(port, addr=host, registry=registry)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 log = logging.getLogger("tripwire.hotpath.pinning")
 
@@ -35,24 +35,22 @@ class PinningError(Exception):
 
 # -- CPUs --------------------------------------------------------------------------------------
 
+
 def parse_cpus(text: str) -> set[int]:
     """``"2,3"`` / ``"0-3,6"`` → ``{2, 3}`` / ``{0, 1, 2, 3, 6}``; PinningError if malformed."""
     cpus: set[int] = set()
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not p for p in parts):
-        raise PinningError(f"--cpus {text!r}: expected core numbers and ranges such as "
-                           f"'2,3' or '0-3,6'")
+        raise PinningError(f"--cpus {text!r}: expected core numbers and ranges such as '2,3' or '0-3,6'")
     for part in parts:
         lo_s, sep, hi_s = part.partition("-")
         try:
             lo = int(lo_s)
             hi = int(hi_s) if sep else lo
         except ValueError:
-            raise PinningError(f"--cpus {text!r}: {part!r} is not a core number or a range "
-                               f"like '0-3'") from None
+            raise PinningError(f"--cpus {text!r}: {part!r} is not a core number or a range like '0-3'") from None
         if lo < 0 or hi < lo:
-            raise PinningError(f"--cpus {text!r}: range {part!r} must be LOW-HIGH with "
-                               f"0 <= LOW <= HIGH")
+            raise PinningError(f"--cpus {text!r}: range {part!r} must be LOW-HIGH with 0 <= LOW <= HIGH")
         cpus.update(range(lo, hi + 1))
     return cpus
 
@@ -75,8 +73,7 @@ def format_cpus(cpus: Iterable[int]) -> str:
 
 def _available() -> tuple[set[int], int]:
     if not hasattr(os, "sched_setaffinity"):
-        raise PinningError("CPU pinning needs Linux (os.sched_setaffinity is not available "
-                           "here); run without --cpus")
+        raise PinningError("CPU pinning needs Linux (os.sched_setaffinity is not available here); run without --cpus")
     return set(os.sched_getaffinity(0)), os.cpu_count() or 1
 
 
@@ -94,14 +91,18 @@ def pin_cpus(cpus: str | Iterable[int]) -> set[int]:
     allowed, count = _available()
     missing = sorted(c for c in wanted if c < 0 or c >= count)
     if missing:
-        raise PinningError(f"cores {format_cpus(missing)} do not exist: this machine has "
-                           f"{count} cores (0-{count - 1}); cores available to this process: "
-                           f"{format_cpus(allowed)}")
+        raise PinningError(
+            f"cores {format_cpus(missing)} do not exist: this machine has "
+            f"{count} cores (0-{count - 1}); cores available to this process: "
+            f"{format_cpus(allowed)}"
+        )
     outside = sorted(wanted - allowed)
     if outside:
-        raise PinningError(f"cores {format_cpus(outside)} exist but this process may not run "
-                           f"on them (cpuset or an earlier pin, e.g. systemd CPUAffinity=); "
-                           f"cores available to this process: {format_cpus(allowed)}")
+        raise PinningError(
+            f"cores {format_cpus(outside)} exist but this process may not run "
+            f"on them (cpuset or an earlier pin, e.g. systemd CPUAffinity=); "
+            f"cores available to this process: {format_cpus(allowed)}"
+        )
     os.sched_setaffinity(0, wanted)
     in_force = set(os.sched_getaffinity(0))
     log.info("pinned to cores %s", format_cpus(in_force))
@@ -109,6 +110,7 @@ def pin_cpus(cpus: str | Iterable[int]) -> set[int]:
 
 
 # -- priority ----------------------------------------------------------------------------------
+
 
 def raise_priority(nice: int) -> int:
     """Set this process's niceness to ``nice`` (−20 highest … 19 lowest); returns the niceness
@@ -127,8 +129,11 @@ def raise_priority(nice: int) -> int:
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     except PermissionError:
-        log.warning("cannot set niceness %d (needs root or CAP_SYS_NICE; under systemd use "
-                    "Nice= in the unit): staying at %d", nice, current)
+        log.warning(
+            "cannot set niceness %d (needs root or CAP_SYS_NICE; under systemd use Nice= in the unit): staying at %d",
+            nice,
+            current,
+        )
         return os.getpriority(os.PRIO_PROCESS, 0)
     now = os.getpriority(os.PRIO_PROCESS, 0)
     log.info("niceness %d → %d", current, now)
@@ -136,6 +141,7 @@ def raise_priority(nice: int) -> int:
 
 
 # -- garbage collector -------------------------------------------------------------------------
+
 
 def tune_gc(freeze: bool = True, thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> dict:
     """Collect once, freeze what start-up built, and make collections rarer.
@@ -153,7 +159,11 @@ def tune_gc(freeze: bool = True, thresholds: tuple[int, int, int] = GC_THRESHOLD
     if freeze:
         gc.freeze()
     gc.set_threshold(*thresholds)
-    report = {"collected": collected, "frozen": gc.get_freeze_count(),
-              "thresholds": gc.get_threshold(), "previous_thresholds": previous}
+    report = {
+        "collected": collected,
+        "frozen": gc.get_freeze_count(),
+        "thresholds": gc.get_threshold(),
+        "previous_thresholds": previous,
+    }
     log.info("gc tuned: %s", report)
     return report

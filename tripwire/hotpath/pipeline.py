@@ -26,18 +26,19 @@ market data there; our own orders and fills never pass through it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from tripwire.hotpath.book.market_clock import NEW_TIMELINE, TIME_JUMP, MarketClock
-from tripwire.hotpath.book.order_book import OrderBook
+from tripwire.config.settings import Settings
 from tripwire.contracts.events import TriggerFired
 from tripwire.contracts.features import BAR_CLOSE, BOOK, CTX, TRADES
+from tripwire.hotpath.book.market_clock import TIME_JUMP, MarketClock
+from tripwire.hotpath.book.order_book import OrderBook
+from tripwire.hotpath.features.bars import Bar
 from tripwire.hotpath.features.custom import CustomFeature
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.decode import Decoder
-from tripwire.hotpath.features.bars import Bar
 from tripwire.hotpath.feed.records import AssetCtx, Bbo, BookSnapshot, Record, Trades
-from tripwire.config.settings import Settings
 from tripwire.hotpath.triggers.engine import RuleSet, TriggerEngine
 
 _NONE: list[TriggerFired] = []
@@ -48,7 +49,7 @@ MARKET_RECORDS: tuple[type, ...] = (BookSnapshot, Bbo, Trades, AssetCtx)
 
 
 # Time faults, counted in MarketPipeline.time_faults.
-OUT_OF_ORDER = "out_of_order"    # a book older than the one held: ignored
+OUT_OF_ORDER = "out_of_order"  # a book older than the one held: ignored
 # TIME_JUMP: a record whose time is implausible against its receive time: held back
 # NEW_TIMELINE: the coin's exchange clock moved: book and features started again
 
@@ -58,11 +59,11 @@ TimedRecord = BookSnapshot | Bbo | Trades
 class CoinState:
     """Everything the hot path keeps for one coin."""
 
-    __slots__ = ("coin", "book", "features", "last_exch_ms", "clock", "held", "held_recv_ns",
-                 "_settings", "_custom")
+    __slots__ = ("coin", "book", "features", "last_exch_ms", "clock", "held", "held_recv_ns", "_settings", "_custom")
 
-    def __init__(self, coin: str, settings: Settings, custom: Sequence[CustomFeature],
-                 wall_offset_ns: int | None = None):
+    def __init__(
+        self, coin: str, settings: Settings, custom: Sequence[CustomFeature], wall_offset_ns: int | None = None
+    ):
         self.coin = coin
         self.book = OrderBook(coin, settings.book.max_levels)
         self.features = CoinFeatures(coin, settings.features, custom)
@@ -89,20 +90,24 @@ class CoinState:
 
 
 class MarketPipeline:
-    def __init__(self, settings: Settings, rules: RuleSet,
-                 custom_features: Sequence[CustomFeature] = (),
-                 clock_ns: Callable[[], int] = time.monotonic_ns,
-                 wall_offset_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        custom_features: Sequence[CustomFeature] = (),
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        wall_offset_ns: int | None = None,
+    ) -> None:
         """``wall_offset_ns``: the wall clock minus the receive clock records are stamped
         with, when they are stamped live (None for made-up receive times)."""
         self.settings = settings
-        self.decoder = Decoder(settings.coins)    # on_frame / on_message only
+        self.decoder = Decoder(settings.coins)  # on_frame / on_message only
         self.triggers = TriggerEngine(rules)
         self.coins: dict[str, CoinState] = {}
-        self.messages: dict[str, int] = {}        # decoded by on_frame / on_message, by channel
-        self.untradable: dict[str, int] = {}     # updates not traded on, by reason
-        self.time_faults: dict[str, int] = {}    # OUT_OF_ORDER, TIME_JUMP, NEW_TIMELINE
-        self.last_recv_ns = 0                    # the newest local receive time seen
+        self.messages: dict[str, int] = {}  # decoded by on_frame / on_message, by channel
+        self.untradable: dict[str, int] = {}  # updates not traded on, by reason
+        self.time_faults: dict[str, int] = {}  # OUT_OF_ORDER, TIME_JUMP, NEW_TIMELINE
+        self.last_recv_ns = 0  # the newest local receive time seen
         self._custom = tuple(custom_features)
         self._clock_ns = clock_ns
         self._wall_offset_ns = wall_offset_ns
@@ -164,14 +169,12 @@ class MarketPipeline:
 
     def latest_book_ms(self) -> int | None:
         """The exchange time of the newest book across coins (None before any)."""
-        return max((st.book.time_ms for st in self.coins.values() if st.book.time_ms),
-                   default=None)
+        return max((st.book.time_ms for st in self.coins.values() if st.book.time_ms), default=None)
 
     def book_age_ms(self, now_ns: int) -> float | None:
         """Local time since the stalest book was last updated (None before any book): a book
         that stops updating ages here even while other records keep coming."""
-        return max(((now_ns - st.book.recv_ns) / 1e6 for st in self.coins.values()
-                    if st.book.updates), default=None)
+        return max(((now_ns - st.book.recv_ns) / 1e6 for st in self.coins.values() if st.book.updates), default=None)
 
     def ws_lag_ms(self) -> dict[str, float]:
         """Per coin, how far behind the exchange its latest book was received
@@ -257,13 +260,14 @@ class MarketPipeline:
         problem = st.problem(self._stale_ms, self.last_recv_ns)
         if problem:
             raise ValueError(f"{coin} book is {problem}: nothing is fired on it")
-        return self.triggers.fire(rule, coin, st.features.values, st.last_exch_ms,
-                                  self._clock_ns(), self._clock_ns(), side)
+        return self.triggers.fire(
+            rule, coin, st.features.values, st.last_exch_ms, self._clock_ns(), self._clock_ns(), side
+        )
 
-    def _evaluate(self, st: CoinState, kind: str, bar_closed: bool,
-                  recv_ns: int) -> list[TriggerFired]:
-        problem = TIME_JUMP if st.clock.candidate_exch_ms else st.book.problem(
-            st.last_exch_ms, self._stale_ms, recv_ns)  # CoinState.problem, inlined: every update
+    def _evaluate(self, st: CoinState, kind: str, bar_closed: bool, recv_ns: int) -> list[TriggerFired]:
+        problem = (
+            TIME_JUMP if st.clock.candidate_exch_ms else st.book.problem(st.last_exch_ms, self._stale_ms, recv_ns)
+        )  # CoinState.problem, inlined: every update
         if problem:
             self._count(self.untradable, problem)
             return _NONE
@@ -271,8 +275,7 @@ class MarketPipeline:
         now_ns = self._clock_ns()
         fired = self.triggers.evaluate(st.coin, kind, values, st.last_exch_ms, recv_ns, now_ns)
         if bar_closed:
-            on_bar = self.triggers.evaluate(st.coin, BAR_CLOSE, values, st.last_exch_ms, recv_ns,
-                                            now_ns)
+            on_bar = self.triggers.evaluate(st.coin, BAR_CLOSE, values, st.last_exch_ms, recv_ns, now_ns)
             if on_bar:
                 fired = fired + on_bar if fired else on_bar
         return fired

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Mapping
+from collections.abc import Mapping
 
 log = logging.getLogger("tripwire.hotpath.sdnotify")
 
@@ -38,7 +38,7 @@ class Notifier:
         self._warned = False
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Notifier":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Notifier:
         env = os.environ if env is None else env
         address = env.get("NOTIFY_SOCKET") or None
         usec: int | None = None
@@ -75,8 +75,9 @@ class Notifier:
         except OSError as e:
             if not self._warned:
                 self._warned = True
-                log.warning("sd_notify to %s failed (%s); systemd may consider the service "
-                            "not ready or hung", self.address, e)
+                log.warning(
+                    "sd_notify to %s failed (%s); systemd may consider the service not ready or hung", self.address, e
+                )
             return False
 
     def ready(self, status: str | None = None) -> bool:

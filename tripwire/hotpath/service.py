@@ -19,8 +19,9 @@ from __future__ import annotations
 import inspect
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
@@ -29,13 +30,21 @@ from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.contracts.features import CATALOG, EXTERNAL
 from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.feed.decode import Decoder
-from tripwire.hotpath.feed.records import (AssetCtx, Bbo, BookSnapshot, OrderUpdates, Record,
-                                           Trades, UserEvent, UserFills)
+from tripwire.hotpath.feed.records import (
+    AssetCtx,
+    Bbo,
+    BookSnapshot,
+    OrderUpdates,
+    Record,
+    Trades,
+    UserEvent,
+    UserFills,
+)
 from tripwire.hotpath.pipeline import MarketPipeline
 from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.hotpath.triggers.engine import RuleSet, load_rules
 
-RECENT_TRIGGERS = 1000        # fired triggers remembered for decisions and status
+RECENT_TRIGGERS = 1000  # fired triggers remembered for decisions and status
 
 # The account's own records: they go to the order layer and change no market state.
 USER_RECORDS: tuple[type, ...] = (OrderUpdates, UserFills, UserEvent)
@@ -63,22 +72,29 @@ class StaleDecision(Exception):
 
 
 class HotPath:
-    def __init__(self, settings: Settings, risk: RiskManager, *,
-                 triggers_path: str | Path | None = None,
-                 publisher: Publisher | None = None, execution: Execution | None = None,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        risk: RiskManager,
+        *,
+        triggers_path: str | Path | None = None,
+        publisher: Publisher | None = None,
+        execution: Execution | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.settings = settings
         self.triggers_path = Path(triggers_path or resolve_path(settings.triggers_file))
         # Frames are stamped with clock_ns (the feed's clock): its offset to the wall clock lets
         # the pipeline tell a clock that moved from a bad stamp.
-        self.pipeline = MarketPipeline(settings, load_rules(self.triggers_path),
-                                       wall_offset_ns=time.time_ns() - clock_ns())
+        self.pipeline = MarketPipeline(
+            settings, load_rules(self.triggers_path), wall_offset_ns=time.time_ns() - clock_ns()
+        )
         self.risk = risk
         self.events = HotPathEvents(publisher, settings.features.liquidator_addresses)
         self.execution = execution
         self._clock_ns = clock_ns
         self._decoder = Decoder(settings.coins)  # market data for other coins: counted, dropped
-        self._messages: dict[str, int] = {}                 # decoded records by channel
+        self._messages: dict[str, int] = {}  # decoded records by channel
         self._fired_counts: dict[tuple[str, str], int] = {}  # (rule, coin) → fired, for metrics
         self.recent: OrderedDict[str, TriggerFired] = OrderedDict()
         self.decisions: dict[str, dict[str, Any]] = {}
@@ -108,6 +124,7 @@ class HotPath:
     def register_commands(self, server: CommandServer) -> None:
         """Answer the bus commands on ``server`` (:mod:`.command_handlers`)."""
         from tripwire.hotpath.command_handlers import HotPathCommands  # it imports this module
+
         HotPathCommands(self).register(server)
 
     # -- frames in ---------------------------------------------------------------------------
@@ -188,18 +205,22 @@ class HotPath:
         features it has."""
         problems = self.pipeline.problems()
         lags = self.pipeline.ws_lag_ms()
-        return {c: {"mid": st.book.mid, "spread_bps": st.book.spread_bps,
-                    "book_time_ms": st.book.time_ms,
-                    "book_problem": problems[c] or None,
-                    "ws_lag_ms": lags.get(c),
-                    "features_present": len(st.features.values)}
-                for c, st in self.pipeline.coins.items()}
+        return {
+            c: {
+                "mid": st.book.mid,
+                "spread_bps": st.book.spread_bps,
+                "book_time_ms": st.book.time_ms,
+                "book_problem": problems[c] or None,
+                "ws_lag_ms": lags.get(c),
+                "features_present": len(st.features.values),
+            }
+            for c, st in self.pipeline.coins.items()
+        }
 
     def book_counts(self) -> dict[str, dict[str, int]]:
         """Since start: time faults (``out_of_order`` books ignored, ``time_jump`` records held
         back, ``new_timeline`` restarts) and updates not traded on, by reason."""
-        return {"time_faults": dict(self.pipeline.time_faults),
-                "untradable": dict(self.pipeline.untradable)}
+        return {"time_faults": dict(self.pipeline.time_faults), "untradable": dict(self.pipeline.untradable)}
 
     def market_data_age_ms(self, now_ns: int) -> float:
         """How old the market data is by the receive clock at ``now_ns``: the stalest book's
@@ -218,8 +239,7 @@ class HotPath:
         """The market-data breakers judged at ``now_ns`` (receive clock): stale data and the
         feed's lag (the worst coin's). Returns the trips for the caller to carry out."""
         lag_ms = max(self.pipeline.ws_lag_ms().values(), default=0.0)
-        return (self.risk.on_data_age(self.market_data_age_ms(now_ns))
-                + self.risk.on_ws_lag(lag_ms))
+        return self.risk.on_data_age(self.market_data_age_ms(now_ns)) + self.risk.on_ws_lag(lag_ms)
 
     def active_triggers(self) -> list[str]:
         """Ids of the triggers still open for decisions, sorted."""
@@ -290,8 +310,7 @@ class HotPath:
         spec = CATALOG.get(name)
         if spec is None or EXTERNAL not in spec.updated_on:
             settable = sorted(n for n, s in CATALOG.items() if EXTERNAL in s.updated_on)
-            raise ValueError(f"feature {name!r} cannot be set from outside; "
-                             f"settable: {', '.join(settable)}")
+            raise ValueError(f"feature {name!r} cannot be set from outside; settable: {', '.join(settable)}")
         self.pipeline.coin(coin).features.set_external(name, value)
 
     def replace_rules(self, rules: RuleSet, path: Path) -> None:
@@ -319,8 +338,7 @@ class HotPath:
             raise StaleDecision(f"trigger {d.trigger_id!r} is closed or past its deadline")
         # Claimed before anything is sent: a second decision arriving while the first one's
         # orders are in flight is refused, not applied twice.
-        self.decisions[d.trigger_id] = {"decision": d.model_dump(), "result": None,
-                                        "applied_ns": None}
+        self.decisions[d.trigger_id] = {"decision": d.model_dump(), "result": None, "applied_ns": None}
         if d.kind == "cancel":
             self.pipeline.triggers.close(d.trigger_id, "decision_cancel")
         out = self.execution.apply_decision(ev, d) if self.execution is not None else {}
@@ -328,12 +346,10 @@ class HotPath:
             return self._finish_decision(ev, d, out)
         return self._record_decision(ev, d, out)
 
-    async def _finish_decision(self, ev: TriggerFired, d: Decision,
-                               out: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    async def _finish_decision(self, ev: TriggerFired, d: Decision, out: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         return self._record_decision(ev, d, await out)
 
-    def _record_decision(self, ev: TriggerFired, d: Decision,
-                         out: dict[str, Any]) -> dict[str, Any]:
+    def _record_decision(self, ev: TriggerFired, d: Decision, out: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {"kind": d.kind, **out}
         record = {"decision": d.model_dump(), "result": result, "applied_ns": self._clock_ns()}
         self.decisions[d.trigger_id] = record

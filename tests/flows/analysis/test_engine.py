@@ -6,27 +6,36 @@ import socket
 
 import pytest
 
-from tripwire.flows.analysis import (AnalysisConfig, FallbackCounts, InvalidTrigger, LlmConfig,
-                            LocalModel, N8nConfig, PolicyConfig, analyze)
-from tripwire.flows.analysis.testing import FakeLlmServer
 from tests.flows.analysis.samples import SQUEEZE_UP_WEAK, event, squeeze_up
+from tripwire.flows.analysis import (
+    AnalysisConfig,
+    FallbackCounts,
+    InvalidTrigger,
+    LlmConfig,
+    LocalModel,
+    N8nConfig,
+    PolicyConfig,
+    analyze,
+)
+from tripwire.flows.analysis.testing import FakeLlmServer
 
 KEY = "sk-engine-secret-abcdef"
 MODEL = LocalModel.heuristic()
 
 
-def run(behaviour: str, *, mode: str = "agree", timeout_s: float = 5.0, trigger=None,
-        n8n: bool = False, **server_kw):
+def run(behaviour: str, *, mode: str = "agree", timeout_s: float = 5.0, trigger=None, n8n: bool = False, **server_kw):
     counts = FallbackCounts()
 
     async def go():
         async with FakeLlmServer(behaviour, **server_kw) as srv:
             cfg = AnalysisConfig(
-                llm=LlmConfig(base_url=srv.base_url, model="fake", api_key=KEY,
-                              timeout_s=timeout_s),
+                llm=LlmConfig(base_url=srv.base_url, model="fake", api_key=KEY, timeout_s=timeout_s),
                 n8n=N8nConfig(webhook_url=srv.n8n_url if n8n else None, timeout_s=timeout_s),
-                policy=PolicyConfig(mode=mode), model_file=None)
+                policy=PolicyConfig(mode=mode),
+                model_file=None,
+            )
             return await analyze(trigger or squeeze_up(), cfg, MODEL, counts=counts), srv
+
     result, srv = asyncio.run(go())
     return result, counts, srv
 
@@ -40,15 +49,17 @@ def test_good_llm_answer_becomes_the_decision():
     assert result.llm_latency_ms > 0 and result.total_ms >= result.llm_latency_ms
 
 
-@pytest.mark.parametrize("behaviour, reason, server_kw", [
-    ("slow", "timeout", {"slow_s": 5.0}),
-    ("hang", "timeout", {}),
-    ("garbage", "bad_json", {}),
-    ("bad_schema", "bad_json", {}),
-    ("error500", "http_error", {}),
-])
-def test_llm_failures_fall_back_to_the_local_model_and_are_counted(behaviour, reason,
-                                                                   server_kw):
+@pytest.mark.parametrize(
+    "behaviour, reason, server_kw",
+    [
+        ("slow", "timeout", {"slow_s": 5.0}),
+        ("hang", "timeout", {}),
+        ("garbage", "bad_json", {}),
+        ("bad_schema", "bad_json", {}),
+        ("error500", "http_error", {}),
+    ],
+)
+def test_llm_failures_fall_back_to_the_local_model_and_are_counted(behaviour, reason, server_kw):
     result, counts, _ = run(behaviour, timeout_s=0.3, **server_kw)
     assert result.fallback_reason == reason
     assert result.decision.source == "local" and result.decision.go  # a strong squeeze
@@ -69,8 +80,7 @@ def test_llm_server_down_falls_back_as_http_error():
 
 def test_no_llm_configured_counts_disabled_and_the_local_model_decides():
     counts = FallbackCounts()
-    result = asyncio.run(analyze(squeeze_up(), AnalysisConfig(model_file=None), MODEL,
-                                 counts=counts))
+    result = asyncio.run(analyze(squeeze_up(), AnalysisConfig(model_file=None), MODEL, counts=counts))
     assert result.fallback_reason == "disabled" and counts.disabled == 1
     assert result.analyst is None and result.llm_latency_ms is None
     assert result.decision.source == "local"
@@ -83,8 +93,16 @@ def test_local_only_mode_never_asks_the_llm():
 
 
 def test_agree_mode_cancels_an_llm_go_on_a_trigger_the_local_model_rejects():
-    always_go = {"go": True, "sA": 0.7, "confA": 0.9, "prob_cont": 0.8, "tp_atr": 2.0,
-                 "sl_atr": 1.0, "size_scale": None, "reason": "looks great"}
+    always_go = {
+        "go": True,
+        "sA": 0.7,
+        "confA": 0.9,
+        "prob_cont": 0.8,
+        "tp_atr": 2.0,
+        "sl_atr": 1.0,
+        "size_scale": None,
+        "reason": "looks great",
+    }
     weak = event("squeeze_up", "long", SQUEEZE_UP_WEAK)
     agreed, _, _ = run("good", trigger=weak, answer=always_go)
     assert agreed.decision.kind == "cancel" and agreed.decision.source == "policy"
@@ -99,10 +117,10 @@ def test_n8n_answer_becomes_an_n8n_decision():
     assert srv.requests[0]["trigger_id"] == "t-1"  # the trigger event itself was posted
 
 
-@pytest.mark.parametrize("behaviour, reason", [("garbage", "bad_json"),
-                                               ("bad_schema", "bad_json"),
-                                               ("error500", "http_error"),
-                                               ("hang", "timeout")])
+@pytest.mark.parametrize(
+    "behaviour, reason",
+    [("garbage", "bad_json"), ("bad_schema", "bad_json"), ("error500", "http_error"), ("hang", "timeout")],
+)
 def test_n8n_failures_fall_back_the_same_way(behaviour, reason):
     result, counts, _ = run(behaviour, n8n=True, timeout_s=0.3)
     assert result.fallback_reason == reason and getattr(counts, reason) == 1
@@ -118,8 +136,9 @@ def test_result_serialises_for_the_api_and_prefect():
 
 def test_malformed_trigger_is_refused_not_analysed():
     with pytest.raises(InvalidTrigger, match="trigger_id"):
-        asyncio.run(analyze({"rule": "squeeze_up", "coin": "BTC", "side": "long"},
-                            AnalysisConfig(model_file=None), MODEL))
+        asyncio.run(
+            analyze({"rule": "squeeze_up", "coin": "BTC", "side": "long"}, AnalysisConfig(model_file=None), MODEL)
+        )
 
 
 def test_api_key_stays_out_of_config_reprs_and_fallback_logs(caplog):

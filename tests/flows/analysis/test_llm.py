@@ -7,25 +7,26 @@ import socket
 import pytest
 from aiohttp import web
 
+from tests.flows.analysis.samples import squeeze_up
 from tripwire.flows.analysis.errors import AnalystError, LlmBadJson, LlmHttpError, LlmTimeout
 from tripwire.flows.analysis.llm import LlmConfig, ask_llm, parse_verdict
 from tripwire.flows.analysis.prompt import SYSTEM_PROMPT
 from tripwire.flows.analysis.testing import FakeLlmServer
-from tests.flows.analysis.samples import squeeze_up
 
 KEY = "sk-test-never-log-me-0123456789"
 
 
 def ask(behaviour: str, timeout_s: float = 5.0, **server_kw):
     """Ask a fresh fake server; returns (answer or error, server)."""
+
     async def run():
         async with FakeLlmServer(behaviour, **server_kw) as srv:
-            cfg = LlmConfig(base_url=srv.base_url, model="fake-model", api_key=KEY,
-                            timeout_s=timeout_s)
+            cfg = LlmConfig(base_url=srv.base_url, model="fake-model", api_key=KEY, timeout_s=timeout_s)
             try:
                 return await ask_llm(cfg, squeeze_up()), srv
             except AnalystError as e:
                 return e, srv
+
     return asyncio.run(run())
 
 
@@ -56,8 +57,7 @@ def test_request_is_deterministic_with_a_strict_schema_and_the_fixed_system_prom
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
     assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == {"go", "sA", "confA", "prob_cont", "tp_atr", "sl_atr",
-                                       "size_scale", "reason"}
+    assert set(schema["required"]) == {"go", "sA", "confA", "prob_cont", "tp_atr", "sl_atr", "size_scale", "reason"}
 
 
 def test_only_one_request_is_made_even_on_failure():
@@ -96,39 +96,59 @@ def test_http_500_raises_http_error_with_the_status():
 
 def test_server_down_raises_http_error_without_status():
     async def run():
-        cfg = LlmConfig(base_url=f"http://127.0.0.1:{closed_port()}/v1", model="m",
-                        api_key=KEY, timeout_s=5)
+        cfg = LlmConfig(base_url=f"http://127.0.0.1:{closed_port()}/v1", model="m", api_key=KEY, timeout_s=5)
         with pytest.raises(LlmHttpError) as info:
             await ask_llm(cfg, squeeze_up())
         return info.value
+
     error = asyncio.run(run())
     assert error.status is None and "cannot reach" in str(error)
 
 
-@pytest.mark.parametrize("content, problem", [
-    ('{"go": "true", "sA": 0.1, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
-     '"sl_atr": null, "size_scale": null, "reason": ""}', "go"),
-    ('{"go": true, "sA": "0.1", "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
-     '"sl_atr": null, "size_scale": null, "reason": ""}', "sA"),
-    ('{"go": true, "sA": NaN, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
-     '"sl_atr": null, "size_scale": null, "reason": ""}', "not JSON"),
-    ('{"go": true, "sA": 0.1, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
-     '"sl_atr": null, "size_scale": 1.5, "reason": ""}', "size_scale"),
-    ('{"go": true, "sA": 0.1, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
-     '"sl_atr": null, "size_scale": null, "reason": "", "leverage": 50}', "leverage"),
-    ('{"go": true, "sA": 0.1}', "confA"),
-    ('[1, 2]', "not an object"),
-    ('', "empty"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (
+            '{"go": "true", "sA": 0.1, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
+            '"sl_atr": null, "size_scale": null, "reason": ""}',
+            "go",
+        ),
+        (
+            '{"go": true, "sA": "0.1", "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
+            '"sl_atr": null, "size_scale": null, "reason": ""}',
+            "sA",
+        ),
+        (
+            '{"go": true, "sA": NaN, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
+            '"sl_atr": null, "size_scale": null, "reason": ""}',
+            "not JSON",
+        ),
+        (
+            '{"go": true, "sA": 0.1, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
+            '"sl_atr": null, "size_scale": 1.5, "reason": ""}',
+            "size_scale",
+        ),
+        (
+            '{"go": true, "sA": 0.1, "confA": 0.5, "prob_cont": 0.5, "tp_atr": null, '
+            '"sl_atr": null, "size_scale": null, "reason": "", "leverage": 50}',
+            "leverage",
+        ),
+        ('{"go": true, "sA": 0.1}', "confA"),
+        ("[1, 2]", "not an object"),
+        ("", "empty"),
+    ],
+)
 def test_answers_are_validated_strictly_never_clamped(content, problem):
     with pytest.raises(LlmBadJson, match=problem):
         parse_verdict(content)
 
 
 def test_one_markdown_fence_around_the_json_is_tolerated():
-    verdict = parse_verdict('```json\n{"go": false, "sA": -0.2, "confA": 0.6, "prob_cont": 0.4,'
-                            ' "tp_atr": null, "sl_atr": null, "size_scale": null, '
-                            '"reason": "no"}\n```')
+    verdict = parse_verdict(
+        '```json\n{"go": false, "sA": -0.2, "confA": 0.6, "prob_cont": 0.4,'
+        ' "tp_atr": null, "sl_atr": null, "size_scale": null, '
+        '"reason": "no"}\n```'
+    )
     assert verdict.go is False and verdict.sA == -0.2
 
 
@@ -139,12 +159,14 @@ def test_api_key_never_appears_in_reprs_errors_or_log_records(caplog):
     for behaviour in ("good", "error500", "garbage"):
         result, _ = ask(behaviour)
         texts += [repr(result), str(result)]
+
     async def down():
         try:
             down_url = f"http://127.0.0.1:{closed_port()}/v1"
             await ask_llm(cfg.model_copy(update={"base_url": down_url}), squeeze_up())
         except AnalystError as e:
             return e
+
     error = asyncio.run(down())
     texts += [repr(error), str(error)]
     texts += [r.getMessage() for r in caplog.records] + [repr(r.args) for r in caplog.records]
@@ -154,18 +176,19 @@ def test_api_key_never_appears_in_reprs_errors_or_log_records(caplog):
 
 def test_key_is_sent_only_as_configured_never_taken_from_the_environment(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+
     async def run(api_key):
         async with FakeLlmServer("good") as srv:
             await ask_llm(LlmConfig(base_url=srv.base_url, api_key=api_key), squeeze_up())
             return srv.authorizations[0]
+
     assert asyncio.run(run(KEY)) == f"Bearer {KEY}"
     assert asyncio.run(run(None)) == "Bearer no-key"
 
 
 def test_fake_server_runs_in_a_background_thread_for_sync_callers():
     with FakeLlmServer("good").running() as srv:
-        answer = asyncio.run(ask_llm(LlmConfig(base_url=srv.base_url, timeout_s=5),
-                                     squeeze_up()))
+        answer = asyncio.run(ask_llm(LlmConfig(base_url=srv.base_url, timeout_s=5), squeeze_up()))
         srv.behaviour = "error500"
         with pytest.raises(LlmHttpError):
             asyncio.run(ask_llm(LlmConfig(base_url=srv.base_url, timeout_s=5), squeeze_up()))
@@ -177,17 +200,21 @@ def test_unknown_behaviour_is_refused():
         FakeLlmServer("flaky")
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("text/html", "<html>502 Bad Gateway</html>"),
-    ("application/json", "{not json"),
-    ("application/json", '{"object": "list", "data": []}'),
-])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("text/html", "<html>502 Bad Gateway</html>"),
+        ("application/json", "{not json"),
+        ("application/json", '{"object": "list", "data": []}'),
+    ],
+)
 def test_a_200_that_is_not_a_chat_completion_raises_bad_json(content_type, body):
     async def run():
         app = web.Application()
 
         async def handler(request):
             return web.Response(text=body, content_type=content_type)
+
         app.router.add_post("/v1/chat/completions", handler)
         runner = web.AppRunner(app)
         await runner.setup()
@@ -198,4 +225,5 @@ def test_a_200_that_is_not_a_chat_completion_raises_bad_json(content_type, body)
                 await ask_llm(cfg, squeeze_up())
         finally:
             await runner.cleanup()
+
     asyncio.run(run())

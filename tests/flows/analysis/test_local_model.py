@@ -3,9 +3,15 @@ import logging
 
 import pytest
 
-from tripwire.flows.analysis.local_model import (HEURISTIC, FamilyModel, LocalModel, ModelFileError,
-                                        rule_family, write_model_file)
 from tests.flows.analysis.samples import FAMILY_CASES, SQUEEZE_UP_STRONG, event
+from tripwire.flows.analysis.local_model import (
+    HEURISTIC,
+    FamilyModel,
+    LocalModel,
+    ModelFileError,
+    rule_family,
+    write_model_file,
+)
 
 HEURISTIC_MODEL = LocalModel.heuristic()
 
@@ -17,10 +23,8 @@ def assert_in_ranges(d):
         assert 0 < d.tp_atr <= 20 and 0.7 <= d.sl_atr <= 20
 
 
-@pytest.mark.parametrize("rule, side, strong, weak", FAMILY_CASES,
-                         ids=[c[0] for c in FAMILY_CASES])
-def test_heuristic_goes_with_a_supportive_vector_and_not_with_a_contradicting_one(
-        rule, side, strong, weak):
+@pytest.mark.parametrize("rule, side, strong, weak", FAMILY_CASES, ids=[c[0] for c in FAMILY_CASES])
+def test_heuristic_goes_with_a_supportive_vector_and_not_with_a_contradicting_one(rule, side, strong, weak):
     good = HEURISTIC_MODEL.decide(event(rule, side, strong))
     bad = HEURISTIC_MODEL.decide(event(rule, side, weak))
     assert good.go and good.sA > 0.3 and good.confA > 0.3, good.reason
@@ -32,11 +36,14 @@ def test_heuristic_goes_with_a_supportive_vector_and_not_with_a_contradicting_on
 
 
 def test_a_short_mirror_of_a_long_vector_scores_the_same():
-    mirrored = {k: -v if k in ("cvd_slope_1m", "cvd_slope_5m", "book_imbalance") else v
-                for k, v in SQUEEZE_UP_STRONG.items()}
+    mirrored = {
+        k: -v if k in ("cvd_slope_1m", "cvd_slope_5m", "book_imbalance") else v for k, v in SQUEEZE_UP_STRONG.items()
+    }
     mirrored["funding_bps"] = 0.125 + (0.125 - SQUEEZE_UP_STRONG["funding_bps"])
     mirrored["liq_long_share_60s"], mirrored["liq_short_share_60s"] = (
-        SQUEEZE_UP_STRONG["liq_short_share_60s"], SQUEEZE_UP_STRONG["liq_long_share_60s"])
+        SQUEEZE_UP_STRONG["liq_short_share_60s"],
+        SQUEEZE_UP_STRONG["liq_long_share_60s"],
+    )
     del mirrored["mid"], mirrored["vwap_1m"]
     long_ = HEURISTIC_MODEL.score(event("squeeze_up", "long", SQUEEZE_UP_STRONG))
     short = HEURISTIC_MODEL.score(event("squeeze_down", "short", mirrored))
@@ -65,19 +72,18 @@ def test_scoring_is_deterministic():
 
 
 def test_targets_clear_fees_and_stops_stay_outside_noise():
-    calm = HEURISTIC_MODEL.score(event("squeeze_up", "long",
-                                       {**SQUEEZE_UP_STRONG, "atr_bps": 2.0}))
+    calm = HEURISTIC_MODEL.score(event("squeeze_up", "long", {**SQUEEZE_UP_STRONG, "atr_bps": 2.0}))
     assert calm.tp_atr >= 3.0  # 6 bps of fees / 2 bps ATR
-    wild = HEURISTIC_MODEL.score(event("squeeze_up", "long",
-                                       {**SQUEEZE_UP_STRONG, "realized_vol_bps_1m": 9.0}))
+    wild = HEURISTIC_MODEL.score(event("squeeze_up", "long", {**SQUEEZE_UP_STRONG, "realized_vol_bps_1m": 9.0}))
     assert wild.sl_atr == pytest.approx(1.5 * 9.0 / 6.0)
-    planned = HEURISTIC_MODEL.score(event("squeeze_up", "long", SQUEEZE_UP_STRONG,
-                                          actions=[("place_bracket", {"tp_atr": 3.0,
-                                                                      "sl_atr": 2.0})]))
+    planned = HEURISTIC_MODEL.score(
+        event("squeeze_up", "long", SQUEEZE_UP_STRONG, actions=[("place_bracket", {"tp_atr": 3.0, "sl_atr": 2.0})])
+    )
     assert planned.sl_atr == 2.0 and planned.tp_atr > 2.25
 
 
 # -- retrained model files --------------------------------------------------------------------
+
 
 def inverted_momentum() -> FamilyModel:
     h = HEURISTIC["momentum"]
@@ -85,8 +91,12 @@ def inverted_momentum() -> FamilyModel:
 
 
 def test_a_retrained_model_file_is_used_for_its_families(tmp_path, caplog):
-    path = write_model_file(tmp_path / "local_model.json", {"momentum": inverted_momentum()},
-                            trained_at="2024-01-02T00:00:00Z", n_samples=1234)
+    path = write_model_file(
+        tmp_path / "local_model.json",
+        {"momentum": inverted_momentum()},
+        trained_at="2024-01-02T00:00:00Z",
+        n_samples=1234,
+    )
     with caplog.at_level(logging.INFO):
         model = LocalModel.load(path)
     assert "file:" in model.source and "heuristic for reversion, liquidation" in model.source
@@ -114,8 +124,7 @@ def test_no_model_file_means_the_heuristic_silently(tmp_path, caplog):
 
 
 def good_file() -> dict:
-    return {"format": "tripwire-local-model", "version": 1,
-            "families": {"momentum": HEURISTIC["momentum"].to_dict()}}
+    return {"format": "tripwire-local-model", "version": 1, "families": {"momentum": HEURISTIC["momentum"].to_dict()}}
 
 
 def broken(change) -> dict:
@@ -124,23 +133,22 @@ def broken(change) -> dict:
     return data
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("{not json", "not valid JSON"),
-    (json.dumps([1, 2]), "JSON object"),
-    (json.dumps(broken(lambda d: d.update(format="pickle"))), "format"),
-    (json.dumps(broken(lambda d: d.update(version=9))), "version 9"),
-    (json.dumps(broken(lambda d: d["families"].update(momentumm=d["families"]["momentum"]))),
-     "momentumm"),
-    (json.dumps(broken(lambda d: d["families"]["momentum"]["weights"].pop())), "weights has"),
-    (json.dumps(broken(lambda d: d["families"]["momentum"]["stds"].__setitem__(0, 0.0))),
-     "stds must be > 0"),
-    (json.dumps(broken(lambda d: d["families"]["momentum"].pop("means"))), "means"),
-    (json.dumps(broken(lambda d: d.update(families={}))), "families"),
-    (json.dumps(broken(lambda d: d["families"]["momentum"].update(bias=float("nan")))),
-     "finite"),
-])
-def test_a_corrupt_model_file_is_logged_and_the_heuristic_used(tmp_path, caplog, content,
-                                                               problem):
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps([1, 2]), "JSON object"),
+        (json.dumps(broken(lambda d: d.update(format="pickle"))), "format"),
+        (json.dumps(broken(lambda d: d.update(version=9))), "version 9"),
+        (json.dumps(broken(lambda d: d["families"].update(momentumm=d["families"]["momentum"]))), "momentumm"),
+        (json.dumps(broken(lambda d: d["families"]["momentum"]["weights"].pop())), "weights has"),
+        (json.dumps(broken(lambda d: d["families"]["momentum"]["stds"].__setitem__(0, 0.0))), "stds must be > 0"),
+        (json.dumps(broken(lambda d: d["families"]["momentum"].pop("means"))), "means"),
+        (json.dumps(broken(lambda d: d.update(families={}))), "families"),
+        (json.dumps(broken(lambda d: d["families"]["momentum"].update(bias=float("nan")))), "finite"),
+    ],
+)
+def test_a_corrupt_model_file_is_logged_and_the_heuristic_used(tmp_path, caplog, content, problem):
     path = tmp_path / "local_model.json"
     path.write_text(content)
     with pytest.raises(ModelFileError, match=problem):

@@ -1,12 +1,20 @@
 import pytest
 
-from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
 from tripwire.contracts.events import Decision
+from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
 
 
 def decision(source: str, go: bool, sA: float, confA: float = 0.8, **kw) -> Decision:
-    return Decision(trigger_id="t-1", go=go, sA=sA, confA=confA, prob_cont=(1 + sA) / 2,
-                    source=source, reason=f"{source} says so", **kw)
+    return Decision(
+        trigger_id="t-1",
+        go=go,
+        sA=sA,
+        confA=confA,
+        prob_cont=(1 + sA) / 2,
+        source=source,
+        reason=f"{source} says so",
+        **kw,
+    )
 
 
 LLM_GO = decision("llm", True, 0.6, tp_atr=2.0, sl_atr=1.2, size_scale=0.5)

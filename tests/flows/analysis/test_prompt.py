@@ -2,15 +2,25 @@ import math
 
 import pytest
 
+from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event, squeeze_up
 from tripwire.flows.analysis.errors import InvalidTrigger
 from tripwire.flows.analysis.prompt import SYSTEM_PROMPT, build_messages, build_user_prompt, format_number
-from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event, squeeze_up
 
 
 def test_user_prompt_is_a_header_the_bracket_and_one_line_of_present_features():
-    prompt = build_user_prompt(event("squeeze_up", "long", {
-        "cvd_slope_1m": 612_345.6, "funding_bps": -0.31234, "near_vpvr_node": False,
-        "book_imbalance": 0.25, "smart_money_bias": None}))
+    prompt = build_user_prompt(
+        event(
+            "squeeze_up",
+            "long",
+            {
+                "cvd_slope_1m": 612_345.6,
+                "funding_bps": -0.31234,
+                "near_vpvr_node": False,
+                "book_imbalance": 0.25,
+                "smart_money_bias": None,
+            },
+        )
+    )
     assert prompt.splitlines() == [
         "rule=squeeze_up coin=BTC side=long",
         "bracket size_frac=0.02 sl_atr=1 tp_atr=1.5",
@@ -33,18 +43,28 @@ def test_prompt_is_compact():
     assert "trigger_id" not in prompt and "t-1" not in prompt  # no per-call noise
 
 
-@pytest.mark.parametrize("value, text", [
-    (52_000.4, "52000"), (-0.000012345, "-0.00001234"), (1.5, "1.5"), (3.0, "3"),
-    (0.0, "0"), (-1e-15, "0"), (True, "1"), (False, "0"), (42_123.5, "42124"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (52_000.4, "52000"),
+        (-0.000012345, "-0.00001234"),
+        (1.5, "1.5"),
+        (3.0, "3"),
+        (0.0, "0"),
+        (-1e-15, "0"),
+        (True, "1"),
+        (False, "0"),
+        (42_123.5, "42124"),
+    ],
+)
 def test_numbers_are_rounded_to_four_significant_digits_without_exponents(value, text):
     assert format_number(value) == text
 
 
 def test_non_finite_and_null_features_are_left_out():
-    prompt = build_user_prompt(event("squeeze_up", "long", {"cvd_slope_1m": math.nan,
-                                                            "funding_bps": None,
-                                                            "atr_bps": 5.0}))
+    prompt = build_user_prompt(
+        event("squeeze_up", "long", {"cvd_slope_1m": math.nan, "funding_bps": None, "atr_bps": 5.0})
+    )
     assert prompt.splitlines()[-1] == "atr_bps=5"
 
 

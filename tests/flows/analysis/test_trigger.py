@@ -24,8 +24,9 @@ def test_a_stored_document_keeps_its_fields_and_drops_its_own_keys():
 
 
 def test_a_trigger_built_off_the_hot_path_may_lack_times_and_actions():
-    t = TriggerInput.from_event({"trigger_id": "api-1", "rule": "squeeze_up", "coin": "BTC",
-                                 "side": "long", "features": SQUEEZE_UP_STRONG})
+    t = TriggerInput.from_event(
+        {"trigger_id": "api-1", "rule": "squeeze_up", "coin": "BTC", "side": "long", "features": SQUEEZE_UP_STRONG}
+    )
     assert (t.exch_ts_ns, t.recv_ts_ns, t.fired_ts_ns, t.bracket()) == (0, 0, 0, None)
 
 
@@ -35,12 +36,15 @@ def test_a_hot_path_trigger_object_is_accepted_as_is():
     assert t.side_sign == -1 and t.present() == {"mid": 1.0}
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"exch_ts_ns": "1700000000"}, "exch_ts_ns"),
-    ({"features": {"mid": "42000"}}, "mid"),
-    ({"actions": [{"name": "place_bracket"}]}, "params"),
-    ({"trigger_id": ""}, "trigger_id"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"exch_ts_ns": "1700000000"}, "exch_ts_ns"),
+        ({"features": {"mid": "42000"}}, "mid"),
+        ({"actions": [{"name": "place_bracket"}]}, "params"),
+        ({"trigger_id": ""}, "trigger_id"),
+    ],
+)
 def test_the_contracts_types_are_checked_strictly(change, field):
     with pytest.raises(InvalidTrigger, match=field):
         TriggerInput.from_event({**squeeze_up(), **change})

@@ -31,8 +31,7 @@ def test_ids_already_stored_are_skipped_and_the_rest_written(store):
 
 
 def test_a_document_the_store_refuses_costs_only_itself(store):
-    result = write_batch(store, batch_of([{"_id": "a"}, {"_id": "b", "bad": {1, 2}},
-                                          {"_id": "c"}]))
+    result = write_batch(store, batch_of([{"_id": "a"}, {"_id": "b", "bad": {1, 2}}, {"_id": "c"}]))
     assert result.written == {"trades": 2} and result.rejected == {"trades": 1}
     assert sorted(d["_id"] for d in store.find("trades")) == ["a", "c"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tripwire.flows.recording import CandleAggregator
 from tests.flows.recording.events import MIN, T0, candle
+from tripwire.flows.recording import CandleAggregator
 
 
 def bar(minute: int, coin: str = "BTC") -> dict:
@@ -20,8 +20,7 @@ def feed(agg, minutes, coin="BTC"):
 def test_a_bar_closes_with_its_last_minute_and_holds_open_high_low_close_volume():
     agg = CandleAggregator(["5m", "15m"])
     out = feed(agg, range(15))
-    assert [(iv, d["t"]) for iv, d in out] == [("5m", T0), ("5m", T0 + 5 * MIN),
-                                                ("5m", T0 + 10 * MIN), ("15m", T0)]
+    assert [(iv, d["t"]) for iv, d in out] == [("5m", T0), ("5m", T0 + 5 * MIN), ("5m", T0 + 10 * MIN), ("15m", T0)]
     fifteen = out[-1][1]
     assert (fifteen["o"], fifteen["h"], fifteen["l"], fifteen["c"]) == (100.0, 116.0, 99.0, 115.0)
     assert fifteen["v"] == sum(10.0 + m for m in range(15)) and fifteen["n"] == 45
@@ -61,8 +60,7 @@ def test_a_restart_mid_bar_seeds_it_from_the_stored_minutes():
     agg = CandleAggregator(["5m"], history)
     out = feed(agg, [3, 4])
     assert asked == [("BTC", T0, T0 + 3 * MIN)]
-    assert [(d["bars"], d["o"], d["v"]) for _, d in out] == [
-        (5, 100.0, sum(10.0 + m for m in range(5)))]
+    assert [(d["bars"], d["o"], d["v"]) for _, d in out] == [(5, 100.0, sum(10.0 + m for m in range(5)))]
 
 
 def test_daily_bars_start_at_utc_midnight():

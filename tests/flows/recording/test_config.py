@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tripwire.flows.recording import RecorderConfig, recorder_config
 from tripwire.config.settings import ConfigError, load_settings
+from tripwire.flows.recording import RecorderConfig, recorder_config
 
 
 def test_defaults_are_the_seed_rules():
     cfg = RecorderConfig()
-    assert (cfg.book_mid_change_pct, cfg.book_max_interval_s, cfg.trade_min_notional_usd) == \
-        (1.0, 600.0, 1000.0)
+    assert (cfg.book_mid_change_pct, cfg.book_max_interval_s, cfg.trade_min_notional_usd) == (1.0, 600.0, 1000.0)
     assert cfg.candle_intervals == ("5m", "15m", "1h", "4h", "1d")
 
 
@@ -35,5 +34,4 @@ def test_a_bad_recorder_setting_names_the_file_the_key_and_the_reason(tmp_path):
 
 def test_a_buffer_smaller_than_a_batch_is_refused():
     with pytest.raises(ConfigError, match="max_buffer_docs .* at least batch_size"):
-        recorder_config(type("S", (), {"recorder": {"batch_size": 100, "max_buffer_docs": 10}}),
-                        "settings.yaml")
+        recorder_config(type("S", (), {"recorder": {"batch_size": 100, "max_buffer_docs": 10}}), "settings.yaml")

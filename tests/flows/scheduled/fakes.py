@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -38,7 +39,7 @@ RATE_LIMITED = Reply(429, b"", headers={"Retry-After": "30"})
 def truncated_json(obj: Any, keep: float = 0.5) -> Reply:
     """A 200 answer whose JSON stops part-way (the body is complete at HTTP level)."""
     raw = orjson.dumps(obj)
-    return Reply(200, raw[:max(1, int(len(raw) * keep))])
+    return Reply(200, raw[: max(1, int(len(raw) * keep))])
 
 
 class FakeExchange:
@@ -61,7 +62,7 @@ class FakeExchange:
     def count(self, request_type: str) -> int:
         return sum(1 for r in self.requests if r.get("type") == request_type)
 
-    async def __aenter__(self) -> "FakeExchange":
+    async def __aenter__(self) -> FakeExchange:
         app = web.Application()
         app.router.add_post("/info", self._info)
         app.router.add_get("/leaderboard", self._leaderboard)
@@ -101,7 +102,7 @@ class FakeExchange:
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         for i in range(0, len(body), self.chunk_bytes):
-            await resp.write(body[i:i + self.chunk_bytes])
+            await resp.write(body[i : i + self.chunk_bytes])
         if cut:
             request.transport.close()  # type: ignore[union-attr]
             return resp
@@ -110,10 +111,10 @@ class FakeExchange:
 
     async def _reply(self, request: web.Request, r: Reply) -> web.StreamResponse:
         if not r.cut:
-            return web.Response(status=r.status, body=r.body, headers=r.headers,
-                                content_type="application/json")
-        resp = web.StreamResponse(status=r.status, headers={
-            "Content-Type": "application/json", "Content-Length": str(len(r.body) * 2 + 10)})
+            return web.Response(status=r.status, body=r.body, headers=r.headers, content_type="application/json")
+        resp = web.StreamResponse(
+            status=r.status, headers={"Content-Type": "application/json", "Content-Length": str(len(r.body) * 2 + 10)}
+        )
         await resp.prepare(request)
         await resp.write(r.body)
         request.transport.close()  # type: ignore[union-attr]
@@ -142,7 +143,7 @@ class FakeHotPath:
         self.reloads.append(args.path)
         return {"path": args.path}
 
-    async def __aenter__(self) -> "FakeHotPath":
+    async def __aenter__(self) -> FakeHotPath:
         self._server = CommandServer(self.address)
         self._server.register("set_feature", self._set_feature)
         self._server.register("reload_model", self._reload_model)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tripwire.config.settings import ConfigError, load_settings
 from tripwire.flows.scheduled import archive_data as archive_mod
-from tripwire.flows.scheduled.archive_data import (ArchiveConfig, ArchiveError, archive, archive_config, archive_lock)
+from tripwire.flows.scheduled.archive_data import ArchiveConfig, ArchiveError, archive, archive_config, archive_lock
 from tripwire.flows.store.parquet import read_docs
 from tripwire.flows.store.sqlite import SqliteStore
-from tripwire.config.settings import ConfigError, load_settings
 
 DAY = 86_400_000
 NOW = 1_709_251_200_000  # 2024-03-01 00:00 UTC
@@ -31,8 +31,10 @@ def cfg(tmp_path, **kw) -> ArchiveConfig:
 
 
 def minutes(start: int, n: int, coin: str = "BTC") -> list[dict]:
-    return [{"_id": f"{coin}:1m:{start + i * 60_000}", "ts": start + i * 60_000, "coin": coin,
-             "o": 1.0 + i, "c": 2.0} for i in range(n)]
+    return [
+        {"_id": f"{coin}:1m:{start + i * 60_000}", "ts": start + i * 60_000, "coin": coin, "o": 1.0 + i, "c": 2.0}
+        for i in range(n)
+    ]
 
 
 def archived(root: Path, collection: str) -> list[dict]:
@@ -49,11 +51,12 @@ def test_expired_rows_move_to_monthly_parts_and_leave_the_store(store, tmp_path)
     report = archive(store, cfg(tmp_path), NOW)
     root = tmp_path / "archive"
     parts = sorted(p.relative_to(root).as_posix() for p in root.glob("**/*.parquet"))
-    assert parts == [f"candles_1m/2024-01/part-{JAN_30}-{JAN_30 + 120_000}.parquet",
-                     f"candles_1m/2024-02/part-{FEB_02}-{FEB_02 + 60_000}.parquet"]
+    assert parts == [
+        f"candles_1m/2024-01/part-{JAN_30}-{JAN_30 + 120_000}.parquet",
+        f"candles_1m/2024-02/part-{FEB_02}-{FEB_02 + 60_000}.parquet",
+    ]
     assert archived(root, "candles_1m") == old
-    assert [d["_id"] for d in store.find("candles_1m", sort=[("ts", 1)])] == \
-        [d["_id"] for d in recent]
+    assert [d["_id"] for d in store.find("candles_1m", sort=[("ts", 1)])] == [d["_id"] for d in recent]
     by = {c.collection: c for c in report.collections}
     assert by["candles_1m"].rows == 5 and len(by["candles_1m"].files) == 2
     assert by["trades"].rows == 0 and by["trades"].cutoff_ts == NOW - 90 * DAY
@@ -61,9 +64,9 @@ def test_expired_rows_move_to_monthly_parts_and_leave_the_store(store, tmp_path)
 
 
 def test_each_collection_keeps_its_own_retention_and_others_are_kept(store, tmp_path):
-    store.insert_many("candles_5m", minutes(NOW - 10 * DAY, 2))    # 30 days: kept
-    store.insert_many("trades", minutes(NOW - 91 * DAY, 2))        # 90 days: archived
-    store.insert_many("triggers", minutes(NOW - 900 * DAY, 2))     # no retention: kept
+    store.insert_many("candles_5m", minutes(NOW - 10 * DAY, 2))  # 30 days: kept
+    store.insert_many("trades", minutes(NOW - 91 * DAY, 2))  # 90 days: archived
+    store.insert_many("triggers", minutes(NOW - 900 * DAY, 2))  # no retention: kept
     archive(store, cfg(tmp_path), NOW)
     assert (store.count("candles_5m"), store.count("trades"), store.count("triggers")) == (2, 0, 2)
 
@@ -92,8 +95,7 @@ class CrashOnDelete:
         return getattr(self.inner, name)
 
 
-def test_a_crash_between_export_and_delete_is_finished_by_the_next_run_without_duplicates(
-        store, tmp_path):
+def test_a_crash_between_export_and_delete_is_finished_by_the_next_run_without_duplicates(store, tmp_path):
     store.insert_many("candles_1m", minutes(JAN_30, 6))
     c = cfg(tmp_path)
     with pytest.raises(RuntimeError):
@@ -111,8 +113,7 @@ def test_a_crash_between_export_and_delete_is_finished_by_the_next_run_without_d
     assert (one.recovered, one.rows) == (6, 4)
 
 
-def test_a_crash_before_the_part_is_renamed_is_finished_from_the_verified_tmp(
-        store, tmp_path, monkeypatch):
+def test_a_crash_before_the_part_is_renamed_is_finished_from_the_verified_tmp(store, tmp_path, monkeypatch):
     store.insert_many("candles_1m", minutes(JAN_30, 5))
     real_replace = archive_mod.os.replace
 
@@ -138,17 +139,15 @@ def test_chunks_with_the_same_time_range_never_overwrite_each_other(store, tmp_p
     store.insert_many("trades", same_ts)
     archive(store, cfg(tmp_path, batch_rows=3), NOW)
     files = sorted(p.name for p in (tmp_path / "archive" / "trades").glob("*/*.parquet"))
-    assert files == [f"part-{old}-{old}-1.parquet", f"part-{old}-{old}-2.parquet",
-                     f"part-{old}-{old}.parquet"]
-    assert sorted(d["_id"] for d in archived(tmp_path / "archive", "trades")) == \
-        sorted(d["_id"] for d in same_ts)
+    assert files == [f"part-{old}-{old}-1.parquet", f"part-{old}-{old}-2.parquet", f"part-{old}-{old}.parquet"]
+    assert sorted(d["_id"] for d in archived(tmp_path / "archive", "trades")) == sorted(d["_id"] for d in same_ts)
 
 
 def test_fields_of_mixed_types_survive_the_round_trip(store, tmp_path):
-    docs = [{"_id": "a", "ts": JAN_30, "coin": "BTC", "mid": 1.5, "bids": [[1.0, 2.0]],
-             "meta": {}, "px": 100},
-            {"_id": "b", "ts": JAN_30 + 1, "coin": "BTC", "mid": None, "bids": [],
-             "meta": {"k": [1, "x"]}, "px": "100.5"}]
+    docs = [
+        {"_id": "a", "ts": JAN_30, "coin": "BTC", "mid": 1.5, "bids": [[1.0, 2.0]], "meta": {}, "px": 100},
+        {"_id": "b", "ts": JAN_30 + 1, "coin": "BTC", "mid": None, "bids": [], "meta": {"k": [1, "x"]}, "px": "100.5"},
+    ]
     store.insert_many("orderbook_snapshots", docs)
     archive(store, cfg(tmp_path), NOW)
     assert archived(tmp_path / "archive", "orderbook_snapshots") == docs
@@ -156,15 +155,15 @@ def test_fields_of_mixed_types_survive_the_round_trip(store, tmp_path):
 
 def test_a_second_run_while_one_holds_the_lock_is_refused(store, tmp_path):
     c = cfg(tmp_path)
-    with archive_lock(c.archive_dir):
-        with pytest.raises(ArchiveError, match="another archival run"):
-            archive(store, c, NOW)
+    with archive_lock(c.archive_dir), pytest.raises(ArchiveError, match="another archival run"):
+        archive(store, c, NOW)
 
 
 def test_retention_settings_merge_over_the_defaults_and_null_keeps_forever(tmp_path):
     f = tmp_path / "settings.yaml"
-    f.write_text("flows:\n  archive:\n    archive_dir: /tmp/a\n"
-                 "    retention_days: {trades: 30, candles_1m: null, signals: 60}\n")
+    f.write_text(
+        "flows:\n  archive:\n    archive_dir: /tmp/a\n    retention_days: {trades: 30, candles_1m: null, signals: 60}\n"
+    )
     c = archive_config(load_settings(f), f)
     assert c.retention_days["trades"] == 30 and c.retention_days["candles_5m"] == 30
     assert dict(c.expiring())["signals"] == 60 and "candles_1m" not in dict(c.expiring())
@@ -176,8 +175,7 @@ def test_bad_archive_settings_name_the_file_the_key_and_the_reason(tmp_path):
     with pytest.raises(ConfigError) as e:
         archive_config(load_settings(f), f)
     msg = str(e.value)
-    assert f"{f}: flows.archive.retention_days: Value error, unknown collection 'trade' " \
-           "(did you mean 'trades'?)" in msg
+    assert f"{f}: flows.archive.retention_days: Value error, unknown collection 'trade' (did you mean 'trades'?)" in msg
     assert f"{f}: flows.archive.batch_rows: Input should be greater than or equal to 1" in msg
     f.write_text("flows:\n  archive:\n    retention_days: {trades: -1}\n")
     with pytest.raises(ConfigError, match="days must be positive"):
@@ -191,8 +189,9 @@ def test_the_prefect_flow_archives_and_publishes_a_markdown_artifact(tmp_path, p
     s = SqliteStore(db)
     s.insert_many("candles_1m", minutes(JAN_30, 4) + minutes(NOW - DAY, 2))
     s.close()
-    result = archive_data(store_uri=f"sqlite:///{db}", now_ms=NOW,
-                          archive_settings={"archive_dir": str(tmp_path / "archive")})
+    result = archive_data(
+        store_uri=f"sqlite:///{db}", now_ms=NOW, archive_settings={"archive_dir": str(tmp_path / "archive")}
+    )
     artifact = _latest_artifact("archive-data")
     rows = {c["collection"]: c["rows"] for c in result["collections"]}
     assert rows["candles_1m"] == 4

@@ -21,7 +21,7 @@ class FakeClock:
 def test_request_weights_follow_the_documented_table():
     assert info_weight("clearinghouseState") == 2
     assert info_weight("metaAndAssetCtxs") == 20
-    assert info_weight("fundingHistory", items=500) == 20 + 25   # +1 per 20 items
+    assert info_weight("fundingHistory", items=500) == 20 + 25  # +1 per 20 items
 
 
 def test_budget_lets_a_burst_through_then_spends_at_the_configured_rate():
@@ -29,10 +29,10 @@ def test_budget_lets_a_burst_through_then_spends_at_the_configured_rate():
     budget = WeightBudget(600, 40, clock=clock, sleep=clock.sleep)
 
     async def go():
-        for _ in range(20):               # 40 weight: the burst, no waiting
+        for _ in range(20):  # 40 weight: the burst, no waiting
             await budget.spend(2)
         assert clock.now == 0.0
-        for _ in range(300):              # 600 more weight at 600/min: one minute
+        for _ in range(300):  # 600 more weight at 600/min: one minute
             await budget.spend(2)
 
     asyncio.run(go())

@@ -6,22 +6,33 @@ import pytest
 
 from tripwire.flows.scheduled.labeling import Candles, entry_price, trigger_atr, triple_barrier
 
-T0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000   # a minute boundary
-FIRED = T0 + 20_000                                    # 20 s into the minute
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000  # a minute boundary
+FIRED = T0 + 20_000  # 20 s into the minute
 
 
 def _bars(*hlc: tuple[float, float, float], start: int = T0) -> Candles:
-    return Candles.from_docs([{"coin": "BTC", "t": start + i * 60_000, "T": start + i * 60_000
-                               + 59_999, "o": str(c), "h": str(h), "l": str(lo), "c": str(c),
-                               "v": "1"} for i, (h, lo, c) in enumerate(hlc)])
+    return Candles.from_docs(
+        [
+            {
+                "coin": "BTC",
+                "t": start + i * 60_000,
+                "T": start + i * 60_000 + 59_999,
+                "o": str(c),
+                "h": str(h),
+                "l": str(lo),
+                "c": str(c),
+                "v": "1",
+            }
+            for i, (h, lo, c) in enumerate(hlc)
+        ]
+    )
 
 
 FLAT = (100.0, 100.0, 100.0)
 
 
 def label(candles, side=1, limit=5, **kw):
-    return triple_barrier(side, 100.0, 1.0, FIRED, candles, tp_atr=2.0, sl_atr=1.0,
-                          time_limit_min=limit, **kw)
+    return triple_barrier(side, 100.0, 1.0, FIRED, candles, tp_atr=2.0, sl_atr=1.0, time_limit_min=limit, **kw)
 
 
 def test_take_profit_first_is_a_continuation():

@@ -9,16 +9,14 @@ from decimal import Decimal
 import eth_account
 import pytest
 
+from tests.flows.scheduled.fakes import RATE_LIMITED, SERVER_ERROR, FakeExchange, run, truncated_json
+from tests.flows.scheduled.samples import clearinghouse_state
+from tests.sim.exchange.conftest import exchange_for, start_funded_sim, unique_sdk_nonces
 from tripwire.flows.scheduled.budget import WeightBudget
 from tripwire.flows.scheduled.config import PollTraderPositionsConfig
 from tripwire.flows.scheduled.poll_trader_positions import run_poll_trader_positions
 from tripwire.flows.scheduled.positions import parse_clearinghouse_state, position_changes
 from tripwire.flows.scheduled.upstream import BadUpstreamData, InfoClient, RateLimited, UpstreamError
-from tests.flows.scheduled.fakes import (RATE_LIMITED, SERVER_ERROR, FakeExchange, run,
-                                         truncated_json)
-from tests.flows.scheduled.samples import clearinghouse_state
-from tests.sim.exchange.conftest import exchange_for, start_funded_sim
-from tests.sim.exchange.conftest import unique_sdk_nonces
 
 # The SDK's nonce is the wall-clock ms; back-to-back orders need the sim tests' fix.
 pytestmark = pytest.mark.usefixtures(unique_sdk_nonces.__name__)
@@ -33,8 +31,7 @@ def _address(key: str) -> str:
 
 def _track(store, addresses: list[str]) -> None:
     for rank, a in enumerate(addresses, 1):
-        store.upsert("tracked_traders", {"address": a}, {"address": a, "rank": rank,
-                                                        "score": 1.0 - rank / 10})
+        store.upsert("tracked_traders", {"address": a}, {"address": a, "rank": rank, "score": 1.0 - rank / 10})
 
 
 class CountingClock:
@@ -49,8 +46,9 @@ class CountingClock:
 
 
 def test_clearinghouse_state_is_read_into_positions():
-    st = parse_clearinghouse_state(clearinghouse_state(12_000.0, [
-        ("BTC", 0.5, 100_000.0, 101_000.0), ("ETH", -2.0, 2500.0, 2450.0)]), "0xabc")
+    st = parse_clearinghouse_state(
+        clearinghouse_state(12_000.0, [("BTC", 0.5, 100_000.0, 101_000.0), ("ETH", -2.0, 2500.0, 2450.0)]), "0xabc"
+    )
     assert st.account_value == 12_000.0
     btc, eth = st.positions
     assert (btc.coin, btc.szi, btc.side, btc.position_value) == ("BTC", 0.5, "long", 50_500.0)
@@ -62,20 +60,23 @@ def test_each_kind_of_change_is_one_row_and_marks_alone_are_not_a_change():
         return parse_clearinghouse_state(clearinghouse_state(1000.0, list(positions)), "0xa")
 
     def as_doc(st):
-        return {"positions": [{"coin": p.coin, "szi": p.szi, "entry_px": p.entry_px}
-                              for p in st.positions]}
+        return {"positions": [{"coin": p.coin, "szi": p.szi, "entry_px": p.entry_px} for p in st.positions]}
 
     before = state(("BTC", 1.0, 100.0, 100.0), ("ETH", 2.0, 10.0, 10.0), ("SOL", 5.0, 1.0, 1.0))
-    after = state(("BTC", 1.0, 100.0, 120.0),      # mark moved only
-                  ("ETH", -1.0, 11.0, 11.0),        # flipped
-                  ("SOL", 7.0, 1.2, 1.3),           # increased
-                  ("DOGE", 100.0, 0.1, 0.1))        # opened
+    after = state(
+        ("BTC", 1.0, 100.0, 120.0),  # mark moved only
+        ("ETH", -1.0, 11.0, 11.0),  # flipped
+        ("SOL", 7.0, 1.2, 1.3),  # increased
+        ("DOGE", 100.0, 0.1, 0.1),
+    )  # opened
     rows = position_changes("0xa", as_doc(before), after, NOW)
-    assert [(r["coin"], r["kind"]) for r in rows] == [("DOGE", "open"), ("ETH", "flip"),
-                                                       ("SOL", "increase")]
+    assert [(r["coin"], r["kind"]) for r in rows] == [("DOGE", "open"), ("ETH", "flip"), ("SOL", "increase")]
     closed = position_changes("0xa", as_doc(after), state(("BTC", 1.0, 100.0, 99.0)), NOW)
     assert {(r["coin"], r["kind"], r["szi"]) for r in closed} == {
-        ("ETH", "close", 0.0), ("SOL", "close", 0.0), ("DOGE", "close", 0.0)}
+        ("ETH", "close", 0.0),
+        ("SOL", "close", 0.0),
+        ("DOGE", "close", 0.0),
+    }
 
 
 def test_positions_opened_on_the_simulator_are_stored_once_and_then_only_changes(store):
@@ -86,14 +87,13 @@ def test_positions_opened_on_the_simulator_are_stored_once_and_then_only_changes
             sim.call(lambda a=a: sim.server.engine.fund(a, Decimal(10_000)))
         exchange_for(sim, KEYS[0]).market_open("ETH", True, 0.5)
         exchange_for(sim, KEYS[1]).market_open("ETH", False, 0.3)
-        _track(store, addresses)                     # the third trader holds nothing
+        _track(store, addresses)  # the third trader holds nothing
         cfg = PollTraderPositionsConfig(weight_per_minute=600, burst_weight=40)
         clock = CountingClock()
 
         async def poll(now):
             async with InfoClient(sim.url) as info:
-                budget = WeightBudget(cfg.weight_per_minute, cfg.burst_weight, clock=clock,
-                                      sleep=clock.sleep)
+                budget = WeightBudget(cfg.weight_per_minute, cfg.burst_weight, clock=clock, sleep=clock.sleep)
                 return await run_poll_trader_positions(store, info, cfg, now, budget)
 
         first = run(lambda: poll(NOW))
@@ -106,11 +106,11 @@ def test_positions_opened_on_the_simulator_are_stored_once_and_then_only_changes
     assert (first.asked, first.stored, first.failed) == (3, 3, {})
     assert first.weight == 6
     rows = store.find("trader_positions", sort=[("ts", 1), ("address", 1)])
-    assert [(r["address"], r["kind"]) for r in rows[:2]] == sorted(
-        [(addresses[0], "open"), (addresses[1], "open")])
-    assert len(second.changes) == 0                              # nothing moved: no rows
+    assert [(r["address"], r["kind"]) for r in rows[:2]] == sorted([(addresses[0], "open"), (addresses[1], "open")])
+    assert len(second.changes) == 0  # nothing moved: no rows
     assert [(c["address"], c["kind"], c["prev_szi"], c["szi"]) for c in third.changes] == [
-        (addresses[0], "increase", 0.5, 0.75)]
+        (addresses[0], "increase", 0.5, 0.75)
+    ]
     assert store.count("trader_positions") == 3
     state = store.find_one("trader_current_state", {"address": addresses[1]})
     assert state["ts"] == NOW + 600_000 and state["changed_ts"] == NOW
@@ -137,15 +137,17 @@ def test_polling_stays_within_the_weight_budget(store):
     assert [r["user"] for r in ex.requests[:3]] == addresses[:3]
 
 
-@pytest.mark.parametrize("answer, error, words", [
-    (RATE_LIMITED, RateLimited, "polling stopped, nothing stored"),
-    (SERVER_ERROR, UpstreamError, "all 3 clearinghouseState requests failed"),
-])
+@pytest.mark.parametrize(
+    "answer, error, words",
+    [
+        (RATE_LIMITED, RateLimited, "polling stopped, nothing stored"),
+        (SERVER_ERROR, UpstreamError, "all 3 clearinghouseState requests failed"),
+    ],
+)
 def test_rate_limits_and_a_failing_api_store_nothing(store, answer, error, words):
     addresses = [f"0x{i:040x}" for i in range(1, 4)]
     _track(store, addresses)
-    store.upsert("trader_current_state", {"address": addresses[0]},
-                 {"address": addresses[0], "ts": 1, "positions": []})
+    store.upsert("trader_current_state", {"address": addresses[0]}, {"address": addresses[0], "ts": 1, "positions": []})
 
     async def go():
         async with FakeExchange() as ex, InfoClient(ex.url) as info:
@@ -161,20 +163,21 @@ def test_rate_limits_and_a_failing_api_store_nothing(store, answer, error, words
 def test_one_unreadable_answer_skips_only_that_trader(store):
     good, bad = f"0x{1:040x}", f"0x{2:040x}"
     _track(store, [good, bad])
-    store.upsert("trader_current_state", {"address": bad},
-                 {"address": bad, "ts": 1, "positions": [{"coin": "BTC", "szi": 1.0,
-                                                          "entry_px": 1.0}]})
+    store.upsert(
+        "trader_current_state",
+        {"address": bad},
+        {"address": bad, "ts": 1, "positions": [{"coin": "BTC", "szi": 1.0, "entry_px": 1.0}]},
+    )
     state = clearinghouse_state(500.0, [("BTC", 0.1, 100.0, 100.0)])
 
     async def go():
         async with FakeExchange() as ex, InfoClient(ex.url) as info:
-            ex.info["clearinghouseState"] = lambda body: (
-                state if body["user"] == good else truncated_json(state))
+            ex.info["clearinghouseState"] = lambda body: state if body["user"] == good else truncated_json(state)
             return await run_poll_trader_positions(store, info, PollTraderPositionsConfig(), NOW)
 
     result = run(go)
     assert list(result.failed) == [bad] and "not valid JSON" in result.failed[bad]
-    assert store.find_one("trader_current_state", {"address": bad})["ts"] == 1   # unchanged
+    assert store.find_one("trader_current_state", {"address": bad})["ts"] == 1  # unchanged
     assert store.find_one("trader_current_state", {"address": good})["ts"] == NOW
     assert [r["address"] for r in store.find("trader_positions")] == [good]
 

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from tests.flows.scheduled.fakes import FakeHotPath, run
 from tripwire.flows.analysis.local_model import LocalModel
 from tripwire.flows.scheduled.config import RetrainModelConfig
 from tripwire.flows.scheduled.retrain_model import run_retrain_model
-from tests.flows.scheduled.fakes import FakeHotPath, run
 
 MIN = 60_000
 START = 1_700_000_000_000 - 1_700_000_000_000 % MIN
@@ -28,14 +29,27 @@ def seed_history(store, n: int, seed: int = 3, start: int = START) -> int:
         side = 1 if rng.random() < 0.5 else -1
         imb = float(rng.normal(0, 0.3))
         cont = rng.random() < 1 / (1 + np.exp(3 * side * imb / 0.3))
-        triggers.append({
-            "schema": 1, "trigger_id": f"t{i}", "rule": "squeeze_up" if side > 0 else
-            "squeeze_down", "coin": "BTC", "side": "long" if side > 0 else "short",
-            "features": {"last_px": 100.0, "atr_1m": ATR, "book_imbalance": imb,
-                         "cvd_slope_1m": float(rng.normal(0, 5e5)), "spread_bps": 1.0},
-            "actions": [{"name": "place_bracket", "params": {"tp_atr": 1.5, "sl_atr": 1.0}}],
-            "exch_ts_ns": fired * 1_000_000, "recv_ts_ns": fired * 1_000_000,
-            "fired_ts_ns": fired * 1_000_000, "ts": fired})
+        triggers.append(
+            {
+                "schema": 1,
+                "trigger_id": f"t{i}",
+                "rule": "squeeze_up" if side > 0 else "squeeze_down",
+                "coin": "BTC",
+                "side": "long" if side > 0 else "short",
+                "features": {
+                    "last_px": 100.0,
+                    "atr_1m": ATR,
+                    "book_imbalance": imb,
+                    "cvd_slope_1m": float(rng.normal(0, 5e5)),
+                    "spread_bps": 1.0,
+                },
+                "actions": [{"name": "place_bracket", "params": {"tp_atr": 1.5, "sl_atr": 1.0}}],
+                "exch_ts_ns": fired * 1_000_000,
+                "recv_ts_ns": fired * 1_000_000,
+                "fired_ts_ns": fired * 1_000_000,
+                "ts": fired,
+            }
+        )
         first = fired - fired % MIN + MIN
         for k in range(12):
             h = lo = c = 100.0
@@ -43,17 +57,28 @@ def seed_history(store, n: int, seed: int = 3, start: int = START) -> int:
                 move = (1.5 * ATR + 0.01) if cont else -(1.0 * ATR + 0.01)
                 px = 100.0 + side * move
                 h, lo, c = max(100.0, px), min(100.0, px), px
-            candles.append({"coin": "BTC", "t": first + k * MIN, "T": first + k * MIN + 59_999,
-                            "o": 100.0, "h": h, "l": lo, "c": c, "v": 1.0,
-                            "ts": first + k * MIN})
+            candles.append(
+                {
+                    "coin": "BTC",
+                    "t": first + k * MIN,
+                    "T": first + k * MIN + 59_999,
+                    "o": 100.0,
+                    "h": h,
+                    "l": lo,
+                    "c": c,
+                    "v": 1.0,
+                    "ts": first + k * MIN,
+                }
+            )
     store.insert_many("triggers", triggers)
     store.insert_many("candles_1m", candles)
     return start + n * 15 * MIN + 60 * MIN
 
 
 def _cfg(tmp_path: Path, **kw) -> RetrainModelConfig:
-    return RetrainModelConfig(model_file=tmp_path / "models" / "local_model.json",
-                              models_dir=tmp_path / "models", time_limit_min=10, **kw)
+    return RetrainModelConfig(
+        model_file=tmp_path / "models" / "local_model.json", models_dir=tmp_path / "models", time_limit_min=10, **kw
+    )
 
 
 def test_a_better_model_is_saved_promoted_recorded_and_reloaded(store, tmp_path):
@@ -67,24 +92,24 @@ def test_a_better_model_is_saved_promoted_recorded_and_reloaded(store, tmp_path)
 
     result, reloads = run(go)
     assert result.promoted, result.reason
-    assert set(result.outcomes) == {"tp", "sl"}          # every window hit a barrier
+    assert set(result.outcomes) == {"tp", "sl"}  # every window hit a barrier
     assert result.samples == 400
     cand, cur = result.training.candidate, result.training.current
-    print(f"\nwalk-forward AUC {cand['auc']:.3f} vs heuristic {cur['auc']:.3f}; Brier "
-          f"{cand['brier']:.3f} vs {cur['brier']:.3f}; hit rate {cand['hit_rate']:.3f} vs "
-          f"{cur['hit_rate']}")
+    print(
+        f"\nwalk-forward AUC {cand['auc']:.3f} vs heuristic {cur['auc']:.3f}; Brier "
+        f"{cand['brier']:.3f} vs {cur['brier']:.3f}; hit rate {cand['hit_rate']:.3f} vs "
+        f"{cur['hit_rate']}"
+    )
     assert cand["auc"] > cur["auc"] + 0.2
     assert result.path.name == f"local_model-{result.version}.json" and result.path.exists()
     model = LocalModel.load(cfg.model_file)
-    assert model.source.startswith("file:") and "momentum" not in model.source.partition(
-        "heuristic")[2]
-    assert model.families["momentum"].weights[
-        model.families["momentum"].features.index("book_imbalance")] < 0
+    assert model.source.startswith("file:") and "momentum" not in model.source.partition("heuristic")[2]
+    assert model.families["momentum"].weights[model.families["momentum"].features.index("book_imbalance")] < 0
     [record] = store.find("models")
     assert record["promoted"] and record["version"] == result.version
     assert record["families"]["momentum"]["fitted"] and record["candidate"]["n"] > 0
     assert reloads == [str(cfg.model_file.resolve())]
-    json.loads(cfg.model_file.read_text())          # strict JSON, no NaN
+    json.loads(cfg.model_file.read_text())  # strict JSON, no NaN
 
 
 def test_a_candidate_that_is_not_better_by_the_margin_is_saved_but_not_promoted(store, tmp_path):
@@ -93,7 +118,7 @@ def test_a_candidate_that_is_not_better_by_the_margin_is_saved_but_not_promoted(
     result = run(lambda: run_retrain_model(store, f"ipc://{tmp_path}/x.sock", cfg, now))
     assert not result.promoted and "kept the current model" in result.reason
     assert result.path.exists()
-    assert not cfg.model_file.exists()               # the heuristic stays in use
+    assert not cfg.model_file.exists()  # the heuristic stays in use
     assert result.push is None
     assert store.find_one("models")["promoted"] is False
 
@@ -103,8 +128,7 @@ def test_too_few_labelled_triggers_train_nothing_and_say_so(store, tmp_path):
     result = run(lambda: run_retrain_model(store, None, _cfg(tmp_path), now))
     assert not result.promoted and result.path is None
     assert "no family had enough" in result.reason
-    assert "20 labelled triggers, need 60" in store.find_one("models")["families"]["momentum"][
-        "reason"]
+    assert "20 labelled triggers, need 60" in store.find_one("models")["families"]["momentum"]["reason"]
 
 
 def test_a_hot_path_that_is_down_does_not_undo_the_promotion(store, tmp_path):

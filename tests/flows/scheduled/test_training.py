@@ -9,8 +9,17 @@ import pytest
 
 from tripwire.flows.analysis.local_model import FamilyModel, LocalModel, write_model_file
 from tripwire.flows.analysis.trigger import TriggerInput
-from tripwire.flows.scheduled.training import (Sample, auc, better, brier, fit_family, fit_logistic,
-                                      hit_rate, predict, walk_forward)
+from tripwire.flows.scheduled.training import (
+    Sample,
+    auc,
+    better,
+    brier,
+    fit_family,
+    fit_logistic,
+    hit_rate,
+    predict,
+    walk_forward,
+)
 
 
 def test_logistic_regression_recovers_the_weights_it_was_generated_with():
@@ -46,8 +55,16 @@ def _samples(n: int, seed: int = 2) -> list[Sample]:
         side = 1 if i % 2 else -1
         imb = float(rng.normal(0, 0.3))
         p = 1 / (1 + np.exp(3 * side * imb / 0.3))
-        out.append(Sample(f"t{i}", "momentum", {"book_imbalance": imb, "spread_bps": 1.0 + i % 3},
-                          side, int(rng.random() < p), 1_000 * i))
+        out.append(
+            Sample(
+                f"t{i}",
+                "momentum",
+                {"book_imbalance": imb, "spread_bps": 1.0 + i % 3},
+                side,
+                int(rng.random() < p),
+                1_000 * i,
+            )
+        )
     return out
 
 
@@ -72,12 +89,16 @@ def test_walk_forward_only_ever_trains_on_the_past():
 def test_a_fitted_family_scores_through_the_analysis_code_as_it_was_fitted(tmp_path):
     samples = _samples(400)
     model = fit_family(samples, ("book_imbalance", "spread_bps", "cvd_slope_1m"), l2=1.0)
-    assert model.features == ("book_imbalance", "spread_bps")   # cvd_slope_1m never present
-    assert model.weights[0] < 0                                   # the relation was negative
+    assert model.features == ("book_imbalance", "spread_bps")  # cvd_slope_1m never present
+    assert model.weights[0] < 0  # the relation was negative
     path = write_model_file(tmp_path / "m.json", {"momentum": model})
     loaded = LocalModel.from_file(path)
     s = samples[7]
-    trigger = TriggerInput(trigger_id=s.trigger_id, rule="squeeze_up", coin="BTC",
-                           side="long" if s.side_sign > 0 else "short",
-                           features={k: float(v) for k, v in s.x.items()})
+    trigger = TriggerInput(
+        trigger_id=s.trigger_id,
+        rule="squeeze_up",
+        coin="BTC",
+        side="long" if s.side_sign > 0 else "short",
+        features={k: float(v) for k, v in s.x.items()},
+    )
     assert loaded.score(trigger).prob_cont == pytest.approx(predict(model, [s])[0], abs=1e-4)

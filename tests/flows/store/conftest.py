@@ -22,8 +22,10 @@ def store(request, tmp_path):
         return
     uri = os.environ.get(MONGODB_URI_ENV)
     if not uri:
-        pytest.skip(f"{MONGODB_URI_ENV} is not set: the MongoDB backend runs this suite only "
-                    "against a real server (e.g. MONGODB_URI=mongodb://127.0.0.1:27017)")
+        pytest.skip(
+            f"{MONGODB_URI_ENV} is not set: the MongoDB backend runs this suite only "
+            "against a real server (e.g. MONGODB_URI=mongodb://127.0.0.1:27017)"
+        )
     from tripwire.flows.store.mongo import MongoStore
 
     db = f"tripwire_test_{uuid.uuid4().hex[:12]}"

@@ -34,6 +34,7 @@ def loaded(store):
 
 # -- insert and read back -----------------------------------------------------------------------
 
+
 def test_inserted_documents_come_back_unchanged(loaded):
     assert sorted(loaded.find("trades"), key=lambda d: d["_id"]) == DOCS
 
@@ -67,8 +68,7 @@ def test_an_id_twice_in_one_batch_inserts_nothing(store):
     assert store.count("orders") == 0
 
 
-@pytest.mark.parametrize("doc", [{"_id": 5}, {"x": {1, 2}}, {"x": object()}],
-                         ids=["int-id", "set", "object"])
+@pytest.mark.parametrize("doc", [{"_id": 5}, {"x": {1, 2}}, {"x": object()}], ids=["int-id", "set", "object"])
 def test_a_document_that_is_not_json_like_is_refused(store, doc):
     with pytest.raises(StoreError):
         store.insert_many("orders", [{"_id": "ok"}, doc])
@@ -86,23 +86,23 @@ def test_a_collection_name_that_is_not_an_identifier_is_refused(store, name):
 FILTERS = [
     ({}, "abcde"),
     ({"coin": "BTC"}, "ac"),
-    ({"coin": None}, "e"),                              # missing field
-    ({"note": None}, "abcde"),                          # null or missing
-    ({"px": {"$gt": 150}}, "bc"),                       # "300" is a string: not a number
-    ({"px": {"$gte": "300"}}, "d"),                     # ... but is one for string bounds
+    ({"coin": None}, "e"),  # missing field
+    ({"note": None}, "abcde"),  # null or missing
+    ({"px": {"$gt": 150}}, "bc"),  # "300" is a string: not a number
+    ({"px": {"$gte": "300"}}, "d"),  # ... but is one for string bounds
     ({"px": {"$lt": 200.5}}, "ae"),
     ({"px": {"$lte": 200.5}}, "abe"),
     ({"ts": {"$gt": 1, "$lt": 4}}, "bc"),
-    ({"ts": {"$ne": 2}}, "acde"),                       # $ne matches a missing field
+    ({"ts": {"$ne": 2}}, "acde"),  # $ne matches a missing field
     ({"coin": {"$ne": "BTC"}}, "bde"),
     ({"coin": {"$ne": None}}, "abcd"),
     ({"coin": {"$in": ["ETH", "SOL"]}}, "bd"),
     ({"coin": {"$in": []}}, ""),
     ({"coin": {"$in": ["ETH", None]}}, "be"),
-    ({"ts": {"$in": [1, 3.0]}}, "ac"),                  # 3 == 3.0
+    ({"ts": {"$in": [1, 3.0]}}, "ac"),  # 3 == 3.0
     ({"px": {"$in": [300, "300"]}}, "cd"),
-    ({"liq": True}, "a"),                               # true is not 1 ...
-    ({"liq": 1}, "d"),                                  # ... and 1 is not true
+    ({"liq": True}, "a"),  # true is not 1 ...
+    ({"liq": 1}, "d"),  # ... and 1 is not true
     ({"liq": {"$in": [False, 1]}}, "bd"),
     ({"liq": {"$ne": True}}, "bcde"),
     ({"_id": "c"}, "c"),
@@ -137,8 +137,11 @@ UNSUPPORTED = [
 
 @pytest.mark.parametrize("flt", UNSUPPORTED, ids=[str(f) for f in UNSUPPORTED])
 def test_a_filter_outside_the_subset_raises_store_error_everywhere(loaded, flt):
-    for call in (lambda: loaded.find("trades", flt), lambda: loaded.count("trades", flt),
-                 lambda: loaded.delete_many("trades", flt)):
+    for call in (
+        lambda: loaded.find("trades", flt),
+        lambda: loaded.count("trades", flt),
+        lambda: loaded.delete_many("trades", flt),
+    ):
         with pytest.raises(StoreError):
             call()
     assert loaded.count("trades") == len(DOCS)
@@ -150,6 +153,7 @@ def test_a_filter_that_is_not_a_dict_is_refused(loaded):
 
 
 # -- sort, limit, skip ----------------------------------------------------------------------------
+
 
 def test_sort_orders_by_one_field_either_way(loaded):
     asc = loaded.find("trades", {"ts": {"$gte": 1}}, sort=[("ts", 1)])
@@ -166,8 +170,7 @@ def test_sort_by_several_fields_applies_them_in_order(loaded):
 def test_limit_and_skip_page_through_a_sorted_result(loaded):
     flt = {"ts": {"$gte": 1}}
     assert [d["_id"] for d in loaded.find("trades", flt, sort=[("ts", 1)], limit=2)] == ["a", "b"]
-    assert [d["_id"] for d in loaded.find("trades", flt, sort=[("ts", 1)], limit=2,
-                                          skip=2)] == ["c", "d"]
+    assert [d["_id"] for d in loaded.find("trades", flt, sort=[("ts", 1)], limit=2, skip=2)] == ["c", "d"]
     assert [d["_id"] for d in loaded.find("trades", flt, sort=[("ts", 1)], skip=3)] == ["d"]
     assert loaded.find("trades", flt, limit=0) == []
 
@@ -177,8 +180,9 @@ def test_find_one_returns_the_first_by_sort_or_none(loaded):
     assert loaded.find_one("trades", {"coin": "XRP"}) is None
 
 
-@pytest.mark.parametrize("kw", [{"sort": [("ts", 2)]}, {"sort": [("a.b", 1)]}, {"sort": ["ts"]},
-                                {"limit": -1}, {"skip": -1}])
+@pytest.mark.parametrize(
+    "kw", [{"sort": [("ts", 2)]}, {"sort": [("a.b", 1)]}, {"sort": ["ts"]}, {"limit": -1}, {"skip": -1}]
+)
 def test_bad_sort_or_paging_is_refused(loaded, kw):
     with pytest.raises(StoreError):
         loaded.find("trades", **kw)
@@ -186,13 +190,13 @@ def test_bad_sort_or_paging_is_refused(loaded, kw):
 
 # -- upsert ---------------------------------------------------------------------------------------
 
+
 def test_upsert_reports_insert_then_no_change_then_change(store):
     order = {"cloid": "0xabc", "state": "resting", "px": 100.0, "legs": (1, 2)}
     assert store.upsert("orders", {"_id": "0xabc"}, order) is True
     assert store.upsert("orders", {"_id": "0xabc"}, dict(order)) is False
     assert store.upsert("orders", {"_id": "0xabc"}, {**order, "state": "filled"}) is True
-    assert store.find("orders") == [{"_id": "0xabc", "cloid": "0xabc", "state": "filled",
-                                     "px": 100.0, "legs": [1, 2]}]
+    assert store.find("orders") == [{"_id": "0xabc", "cloid": "0xabc", "state": "filled", "px": 100.0, "legs": [1, 2]}]
 
 
 def test_upsert_by_another_field_keeps_one_document_and_its_id(store):
@@ -219,6 +223,7 @@ def test_upsert_refuses_a_key_that_is_not_plain_equality_or_contradicts_the_doc(
 
 
 # -- delete ---------------------------------------------------------------------------------------
+
 
 def test_delete_many_removes_what_matches_and_says_how_many(loaded):
     assert loaded.delete_many("trades", {"coin": "BTC"}) == 2
@@ -255,12 +260,11 @@ def test_timestamps_and_large_in_lists_use_the_same_semantics(store):
 N_BATCHES, BATCH = 30, 50
 
 
-def _writer(path: str, tag: str, start: "multiprocessing.synchronize.Event") -> None:
+def _writer(path: str, tag: str, start: multiprocessing.synchronize.Event) -> None:
     store = SqliteStore(path, busy_timeout_ms=30_000)
     start.wait(10)
     for i in range(N_BATCHES):
-        store.insert_many("trades", [{"_id": f"{tag}-{i}-{j}", "ts": i, "w": tag}
-                                     for j in range(BATCH)])
+        store.insert_many("trades", [{"_id": f"{tag}-{i}-{j}", "ts": i, "w": tag} for j in range(BATCH)])
         store.upsert("positions", {"_id": tag}, {"batches": i + 1})
     store.close()
 

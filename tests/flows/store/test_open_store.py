@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tripwire.config.settings import load_settings
 from tripwire.flows.store import MONGODB_URI_ENV, Store, StoreError, open_store, store_from_settings
 from tripwire.flows.store.sqlite import SqliteStore
-from tripwire.config.settings import load_settings
 
 
 class FakeMongo:
@@ -37,8 +37,7 @@ def test_an_absolute_sqlite_uri_has_four_slashes(tmp_path, monkeypatch):
     s.close()
 
 
-def test_mongodb_uri_in_the_environment_wins_unless_told_otherwise(tmp_path, monkeypatch,
-                                                                  fake_mongo):
+def test_mongodb_uri_in_the_environment_wins_unless_told_otherwise(tmp_path, monkeypatch, fake_mongo):
     monkeypatch.setenv(MONGODB_URI_ENV, "mongodb://db.example:27017/tw")
     assert open_store(f"sqlite:///{tmp_path}/x.sqlite").uri == "mongodb://db.example:27017/tw"
     s = open_store(f"sqlite:///{tmp_path}/x.sqlite", env=False)
@@ -48,12 +47,12 @@ def test_mongodb_uri_in_the_environment_wins_unless_told_otherwise(tmp_path, mon
 
 def test_a_mongodb_uri_opens_the_mongodb_store(monkeypatch, fake_mongo):
     monkeypatch.delenv(MONGODB_URI_ENV, raising=False)
-    assert open_store("mongodb+srv://u:p@cluster.example/tw").uri == \
-        "mongodb+srv://u:p@cluster.example/tw"
+    assert open_store("mongodb+srv://u:p@cluster.example/tw").uri == "mongodb+srv://u:p@cluster.example/tw"
 
 
-@pytest.mark.parametrize("uri", ["postgres://u:secret@h/db", "sqlite://relative.db", "sqlite:///",
-                                 "run/tripwire.sqlite", ""])
+@pytest.mark.parametrize(
+    "uri", ["postgres://u:secret@h/db", "sqlite://relative.db", "sqlite:///", "run/tripwire.sqlite", ""]
+)
 def test_an_unsupported_uri_is_refused_naming_it_without_its_password(uri, monkeypatch):
     monkeypatch.delenv(MONGODB_URI_ENV, raising=False)
     with pytest.raises(StoreError) as e:

@@ -37,18 +37,20 @@ def test_a_write_blocked_past_the_busy_timeout_is_unavailable_and_changes_nothin
     s.close()
 
 
-@pytest.mark.parametrize("collection,flt,index", [
-    ("trades", {"coin": "BTC", "ts": {"$gte": 5}}, "trades__coin"),
-    ("candles_1m", {"ts": {"$lt": 5}}, "candles_1m__ts"),
-    ("triggers", {"rule": "squeeze_up"}, "triggers__rule"),
-    ("tracked_traders", {"score": {"$gt": 0.5}}, "tracked_traders__score"),
-])
+@pytest.mark.parametrize(
+    "collection,flt,index",
+    [
+        ("trades", {"coin": "BTC", "ts": {"$gte": 5}}, "trades__coin"),
+        ("candles_1m", {"ts": {"$lt": 5}}, "candles_1m__ts"),
+        ("triggers", {"rule": "squeeze_up"}, "triggers__rule"),
+        ("tracked_traders", {"score": {"$gt": 0.5}}, "tracked_traders__score"),
+    ],
+)
 def test_filters_on_indexed_fields_use_their_index(tmp_path, collection, flt, index):
     s = SqliteStore(tmp_path / "i.sqlite")
     s.count(collection)  # creates the table and its indexes
     s.close()
     where, params = sql.where(parse_filter(collection, flt))
     with sqlite3.connect(tmp_path / "i.sqlite") as conn:
-        plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT doc FROM {sql.table(collection)} "
-                            f"{where}", params).fetchall()
+        plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT doc FROM {sql.table(collection)} {where}", params).fetchall()
     assert any(f"USING INDEX {index}" in row[-1] for row in plan), plan

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from tripwire.hotpath.execution.deadman import DeadMansSwitch, DeadmanConfig, cancel_all_open
-from tripwire.hotpath.execution.wire import order_wire
 from tests.hotpath.execution.test_gateway import gateway_for, open_orders, sim  # noqa: F401
+from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch, cancel_all_open
+from tripwire.hotpath.execution.wire import order_wire
 
 DAY = 86_400_000
 T0 = 20_000 * DAY + 1_000
@@ -66,6 +66,7 @@ def test_schedule_cancel_is_armed_with_open_orders_and_cleared_without(sim):  # 
         left = sim.call(lambda: dict(sim.server.engine.schedule))
         await gw.close()
         return gw, armed, scheduled, quiet, cleared, left
+
     gw, armed, scheduled, quiet, cleared, left = asyncio.run(scenario())
     assert armed.ok and list(scheduled) == [gw.user]
     assert quiet is None

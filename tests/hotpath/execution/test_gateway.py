@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from tripwire.hotpath.execution.gateway import Gateway
-from tripwire.hotpath.execution.transports import NotWritten, Uncertain, WsPoster
-from tripwire.hotpath.execution.orders import cloid_for
-from tripwire.hyperliquid.signing import Signer
-from tripwire.hotpath.execution.wire import order_wire
 from tests.sim.exchange.conftest import start_funded_sim
+from tripwire.hotpath.execution.gateway import Gateway
+from tripwire.hotpath.execution.orders import cloid_for
+from tripwire.hotpath.execution.transports import NotWritten, Uncertain, WsPoster
+from tripwire.hotpath.execution.wire import order_wire
+from tripwire.hyperliquid.signing import Signer
 
 KEY = "0x" + "c3" * 32
 ETH = 1
@@ -76,6 +76,7 @@ def test_places_modifies_and_cancels_a_resting_order_over_http(sim):
         canceled = await gw.cancel([(ETH, new_oid)])
         await gw.close()
         return placed, resting, modified, canceled
+
     placed, resting, modified, canceled = run(scenario())
     assert placed.ok and placed.transport == "http" and placed.statuses[0].kind == "resting"
     assert resting == [placed.statuses[0].oid]
@@ -90,6 +91,7 @@ def test_an_ioc_that_crosses_is_reported_filled_with_size_and_price(sim):
         r = await gw.order([order_wire(ETH, True, 2001.0, 0.5, False, {"limit": {"tif": "Ioc"}})])
         await gw.close()
         return r
+
     r = run(scenario())
     assert r.statuses[0].kind == "filled"
     assert r.statuses[0].total_sz == 0.5 and r.statuses[0].avg_px == 2000.0
@@ -104,6 +106,7 @@ def test_refused_orders_are_typed_errors_and_counted_for_the_risk_breaker(sim):
         def on_order_error(self, now_ms):
             self.errors += 1
             return []
+
     risk = Risk()
 
     async def scenario():
@@ -111,6 +114,7 @@ def test_refused_orders_are_typed_errors_and_counted_for_the_risk_breaker(sim):
         bad_tick = await gw.order([gtc_buy(px=1990.123)])
         await gw.close()
         return gw, bad_tick
+
     gw, bad_tick = run(scenario())
     assert bad_tick.ok and bad_tick.statuses[0].kind == "error"
     assert "tick" in bad_tick.statuses[0].error.lower()
@@ -126,6 +130,7 @@ def test_orders_go_over_websocket_post_when_a_sender_is_attached(sim):
         await ws.close()
         await gw.close()
         return gw, r
+
     gw, r = run(scenario())
     assert r.ok and r.transport == "ws" and r.statuses[0].kind == "resting"
     assert open_orders(sim) == [r.statuses[0].oid]
@@ -139,6 +144,7 @@ def test_falls_back_to_http_when_the_websocket_is_down(sim):
         r = await gw.order([gtc_buy()])
         await gw.close()
         return r
+
     r = run(scenario())
     assert r.ok and r.transport == "http" and len(open_orders(sim)) == 1
 
@@ -150,6 +156,7 @@ def test_a_write_failure_on_the_websocket_is_resent_over_http(sim):
         r = await gw.order([gtc_buy()])
         await gw.close()
         return ws, r
+
     ws, r = run(scenario())
     assert ws.calls == 1 and r.ok and r.transport == "http" and r.attempts == 2
     assert len(open_orders(sim)) == 1
@@ -164,6 +171,7 @@ def test_a_websocket_timeout_resends_an_order_with_cloid_only_if_the_exchange_do
         r = await gw.order([gtc_buy(cloid=cloid)])
         await gw.close()
         return r
+
     r = run(scenario())
     assert r.ok and r.transport == "http" and not r.recovered
     assert len(open_orders(sim)) == 1
@@ -180,6 +188,7 @@ def test_a_retry_after_a_lost_answer_does_not_double_an_order_the_exchange_has(s
         again = await gw.order([gtc_buy(cloid=cloid)])
         await gw.close()
         return first, again
+
     first, again = run(scenario())
     assert again.ok and again.recovered
     assert again.statuses[0].oid == first.statuses[0].oid
@@ -192,6 +201,7 @@ def test_an_action_without_cloid_is_not_resent_after_a_lost_answer(sim):
         r = await gw.order([gtc_buy()])
         await gw.close()
         return r
+
     r = run(scenario())
     assert not r.ok and r.uncertain
     assert open_orders(sim) == []
@@ -204,6 +214,7 @@ def test_connection_refused_is_reported_without_raising():
         r = await gw.order([gtc_buy()])
         await gw.close()
         return r
+
     r = run(scenario())
     assert not r.ok and not r.uncertain and r.attempts == 2
 
@@ -214,6 +225,7 @@ def test_orders_issued_within_the_batching_window_go_out_as_one_action(sim):
         a, b = await asyncio.gather(gw.order([gtc_buy(px=1990.0)]), gw.order([gtc_buy(px=1989.0)]))
         await gw.close()
         return a, b
+
     a, b = run(scenario())
     assert a.nonce == b.nonce  # one signed action
     assert a.statuses[0].kind == b.statuses[0].kind == "resting"
@@ -229,6 +241,7 @@ def test_schedule_cancel_is_armed_and_cleared(sim):
         cleared = await gw.schedule_cancel(None)
         await gw.close()
         return gw, armed, scheduled, cleared
+
     gw, armed, scheduled, cleared = run(scenario())
     assert armed.ok and scheduled == {gw.user: scheduled[gw.user]}
     assert cleared.ok and sim.call(lambda: dict(sim.server.engine.schedule)) == {}

@@ -21,21 +21,26 @@ CFG = BracketConfig()
 
 # -- cloids ------------------------------------------------------------------------------------
 
+
 def test_a_cloid_says_whose_leg_it_is_and_gives_the_trigger_back():
     tid = "breakout_continuation_long.BTC.1796474989990.17"
     for leg, rev in (("entry", 0), ("tp", 0), ("sl.3", 3), ("close.1", 1), ("limit", 0)):
         c = cloid_for(tid, leg)
-        assert len(c) == 34 and c == cloid_for(tid, leg)      # deterministic, 16 bytes
+        assert len(c) == 34 and c == cloid_for(tid, leg)  # deterministic, 16 bytes
         info = parse_cloid(c)
         assert info.leg == leg.split(".")[0] and info.revision == rev
         assert info.trigger_id("BTC", ["squeeze_up", "breakout_continuation_long"]) == tid
-        assert info.trigger_id("BTC", ["squeeze_up"]) is None   # its rule is no longer loaded
+        assert info.trigger_id("BTC", ["squeeze_up"]) is None  # its rule is no longer loaded
     assert len({cloid_for(tid, n) for n in ("entry", "tp", "sl", "tp.1", "sl.1")}) == 5
 
 
 def test_ids_not_of_the_engines_form_get_opaque_cloids_still_known_as_ours():
-    for tid, leg in (("t1", "entry"), ("flatten.BTC.3.1733400000000000000", "close"),
-                     ("breaker.drawdown.5", "flatten.BTC"), ("x.BTC.1.2", "sl.300")):
+    for tid, leg in (
+        ("t1", "entry"),
+        ("flatten.BTC.3.1733400000000000000", "close"),
+        ("breaker.drawdown.5", "flatten.BTC"),
+        ("x.BTC.1.2", "sl.300"),
+    ):
         info = parse_cloid(cloid_for(tid, leg))
         assert info is not None and info.rule_tag is None
         assert info.trigger_id("BTC", ["x"]) is None
@@ -44,18 +49,19 @@ def test_ids_not_of_the_engines_form_get_opaque_cloids_still_known_as_ours():
 
 def test_cloids_that_are_not_ours_are_not_taken_for_ours():
     assert parse_cloid(None) is None and parse_cloid("") is None
-    assert parse_cloid("0x" + "ab" * 16) is None                     # a human's random cloid
-    assert parse_cloid("0x7477" + "ff" + "00" * 13) is None          # our magic, no such leg
+    assert parse_cloid("0x" + "ab" * 16) is None  # a human's random cloid
+    assert parse_cloid("0x7477" + "ff" + "00" * 13) is None  # our magic, no such leg
     assert parse_cloid("0xzz" + "00" * 15) is None
 
 
 # -- the entry rule ------------------------------------------------------------------------------
 
+
 def test_flat_opens_same_side_adds_and_the_other_side_is_refused():
     assert stance("BTC", True, 0.0, []) == OPEN
     assert stance("BTC", True, 0.01, []) == ADD
     assert stance("BTC", False, -0.01, [False]) == ADD
-    assert stance("BTC", True, 0.0, [True]) == ADD          # a same-side entry still working
+    assert stance("BTC", True, 0.0, [True]) == ADD  # a same-side entry still working
     refused = stance("BTC", False, 0.01, [])
     assert refused.startswith("opposite_position: BTC is long 0.01; a short trigger")
     assert stance("BTC", False, 0.0, [True]).startswith("opposite_position: an entry on the other side")
@@ -63,10 +69,22 @@ def test_flat_opens_same_side_adds_and_the_other_side_is_refused():
 
 # -- protection ---------------------------------------------------------------------------------
 
-def prot(kind: str, sz: float, px: float, close_is_buy: bool = False, oid: int = 1,
-         state: str = "waitingForTrigger") -> Leg:
-    return Leg(kind, cloid_for("r.BTC.1.1", f"{kind}.{oid}"), "BTC", close_is_buy, sz, px,
-               reduce_only=True, trigger_px=px, oid=oid, state=state)
+
+def prot(
+    kind: str, sz: float, px: float, close_is_buy: bool = False, oid: int = 1, state: str = "waitingForTrigger"
+) -> Leg:
+    return Leg(
+        kind,
+        cloid_for("r.BTC.1.1", f"{kind}.{oid}"),
+        "BTC",
+        close_is_buy,
+        sz,
+        px,
+        reduce_only=True,
+        trigger_px=px,
+        oid=oid,
+        state=state,
+    )
 
 
 TARGET = ProtectionTarget("BTC", True, 41_900.0, 42_300.0, "r.BTC.1.1")
@@ -101,8 +119,11 @@ def test_protection_follows_the_position_up_down_and_away():
 
 
 def test_extra_and_wrong_side_orders_go_and_a_missing_one_is_placed():
-    legs = [prot("sl", 0.004, 41_900.0, oid=1), prot("sl", 0.004, 41_800.0, oid=2),
-            prot("tp", 0.004, 40_000.0, close_is_buy=True, oid=3)]     # a short's leftover target
+    legs = [
+        prot("sl", 0.004, 41_900.0, oid=1),
+        prot("sl", 0.004, 41_800.0, oid=2),
+        prot("tp", 0.004, 40_000.0, close_is_buy=True, oid=3),
+    ]  # a short's leftover target
     plan = plan_protection(0.004, TARGET, legs, BTC, CFG, new_cloids())
     assert {leg.oid for leg in plan.cancels} == {2, 3}
     assert not plan.modifies and [leg.name for leg in plan.places] == ["tp"]
@@ -121,7 +142,7 @@ def test_adding_never_widens_the_stop_and_takes_the_nearer_target():
     short_a = ProtectionTarget("BTC", False, 43_000.0, 41_000.0, "a")
     short_b = ProtectionTarget("BTC", False, 42_500.0, 41_500.0, "b")
     assert merge(short_a, short_b) == ProtectionTarget("BTC", False, 42_500.0, 41_500.0, "b")
-    assert merge(short_a, tight) == tight                 # another side: replaced, not merged
+    assert merge(short_a, tight) == tight  # another side: replaced, not merged
 
 
 def test_default_prices_keep_the_minimum_stop_distance():
@@ -138,6 +159,7 @@ def test_the_invariant_checker_names_what_is_wrong():
 
 
 # -- attribution --------------------------------------------------------------------------------
+
 
 def test_each_trigger_owns_its_lot_and_a_shared_stop_closes_them_oldest_first():
     a = Attribution()
@@ -172,25 +194,45 @@ def test_attribution_books_decimals_as_exactly_as_the_backtest_needs():
 
 # -- adoption -----------------------------------------------------------------------------------
 
+
 def listed(oid: int, cloid: str | None, *, trigger: bool = False, tpsl: str = "", children=()) -> OpenOrder:
-    return OpenOrder("BTC", oid, cloid, False, 41_000.0, 0.004, 0.004, 1, "Stop Market" if trigger else "Limit",
-                     None if trigger else "Gtc", trigger, trigger, 41_000.0 if trigger else 0.0, "N/A",
-                     False, tuple(children))
+    return OpenOrder(
+        "BTC",
+        oid,
+        cloid,
+        False,
+        41_000.0,
+        0.004,
+        0.004,
+        1,
+        "Stop Market" if trigger else "Limit",
+        None if trigger else "Gtc",
+        trigger,
+        trigger,
+        41_000.0 if trigger else 0.0,
+        "N/A",
+        False,
+        tuple(children),
+    )
 
 
 def test_adoption_maps_ours_back_keeps_externals_apart_and_lists_what_is_missing():
     tid = "probe_long.BTC.1796474989990.1"
     tracker = OrderTracker()
-    known = Leg("limit", cloid_for("probe_long.BTC.5.2", "limit"), "BTC", True, 0.01, 40_000.0,
-                oid=7, state="resting")
-    gone = Leg("limit", cloid_for("probe_long.BTC.5.3", "limit"), "BTC", True, 0.01, 40_000.0,
-               oid=8, state="resting")
+    known = Leg("limit", cloid_for("probe_long.BTC.5.2", "limit"), "BTC", True, 0.01, 40_000.0, oid=7, state="resting")
+    gone = Leg("limit", cloid_for("probe_long.BTC.5.3", "limit"), "BTC", True, 0.01, 40_000.0, oid=8, state="resting")
     tracker.attach("probe_long.BTC.5.2", "long", known)
     tracker.attach("probe_long.BTC.5.3", "long", gone)
-    out = plan_adoption([listed(1, cloid_for(tid, "sl.2"), trigger=True),
-                         listed(2, None), listed(7, known.cloid),
-                         listed(3, cloid_for("retired_rule.BTC.9.9", "tp"), trigger=True)],
-                        tracker, ["probe_long"])
+    out = plan_adoption(
+        [
+            listed(1, cloid_for(tid, "sl.2"), trigger=True),
+            listed(2, None),
+            listed(7, known.cloid),
+            listed(3, cloid_for("retired_rule.BTC.9.9", "tp"), trigger=True),
+        ],
+        tracker,
+        ["probe_long"],
+    )
     (sl, sl_tid, rev), (tp, tp_tid, _) = out.ours
     assert (sl.name, sl.state, sl.oid, sl_tid, rev) == ("sl", "waitingForTrigger", 1, tid, 2)
     assert tp.name == "tp" and tp_tid == "adopted.BTC.3"

@@ -40,6 +40,7 @@ def test_threads_never_get_the_same_nonce():
         mine = [nm.next("0xa") for _ in range(500)]
         with lock:
             out.extend(mine)
+
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
         t.start()

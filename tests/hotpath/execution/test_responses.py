@@ -1,29 +1,52 @@
 """Exchange answers → typed results, on plain data: no sockets, no simulator."""
 
-from tripwire.hotpath.execution.responses import (ExchangeResult, action_batch_len,
-                                                  parse_exchange_response, parse_http_answer,
-                                                  parse_order_status, parse_ws_answer)
+from tripwire.hotpath.execution.responses import (
+    ExchangeResult,
+    action_batch_len,
+    parse_exchange_response,
+    parse_http_answer,
+    parse_order_status,
+    parse_ws_answer,
+)
 
 
 def test_a_whole_request_error_is_parsed_from_the_err_status():
     r = parse_exchange_response({"status": "err", "response": "Must deposit before performing actions."})
     assert not r.ok and r.error.startswith("Must deposit") and r.error_count == 1
-    w = parse_exchange_response({"status": "ok", "response": {"type": "order", "data": {"statuses": [
-        "waitingForTrigger", {"resting": {"oid": 7}}]}}})
+    w = parse_exchange_response(
+        {
+            "status": "ok",
+            "response": {"type": "order", "data": {"statuses": ["waitingForTrigger", {"resting": {"oid": 7}}]}},
+        }
+    )
     assert [s.kind for s in w.statuses] == ["waitingForTrigger", "resting"]
 
 
 def test_fills_carry_size_and_price_and_unknown_statuses_are_errors():
-    r = parse_exchange_response({"status": "ok", "response": {"type": "order", "data": {"statuses": [
-        {"filled": {"oid": 9, "totalSz": "0.5", "avgPx": "2000.0"}}, {"what": 1}]}}})
+    r = parse_exchange_response(
+        {
+            "status": "ok",
+            "response": {
+                "type": "order",
+                "data": {"statuses": [{"filled": {"oid": 9, "totalSz": "0.5", "avgPx": "2000.0"}}, {"what": 1}]},
+            },
+        }
+    )
     filled, odd = r.statuses
     assert (filled.kind, filled.oid, filled.total_sz, filled.avg_px) == ("filled", 9, 0.5, 2000.0)
     assert odd.kind == "error" and "unrecognised" in odd.error and r.error_count == 1
 
 
 def test_refused_cancels_of_orders_already_gone_are_not_counted_as_errors():
-    r = parse_exchange_response({"status": "ok", "response": {"type": "cancel", "data": {"statuses": [
-        {"error": "Order was never placed, already canceled, or filled."}]}}})
+    r = parse_exchange_response(
+        {
+            "status": "ok",
+            "response": {
+                "type": "cancel",
+                "data": {"statuses": [{"error": "Order was never placed, already canceled, or filled."}]},
+            },
+        }
+    )
     assert r.ok and r.statuses[0].kind == "error" and r.error_count == 0
 
 
@@ -41,8 +64,7 @@ def test_a_refused_websocket_post_quotes_its_payload():
 
 
 def test_order_status_maps_exchange_states_and_knows_when_the_order_is_unknown():
-    st = parse_order_status({"status": "order", "order": {"order": {"oid": 5, "cloid": "0xab"},
-                                                          "status": "open"}})
+    st = parse_order_status({"status": "order", "order": {"order": {"oid": 5, "cloid": "0xab"}, "status": "open"}})
     assert (st.kind, st.oid, st.cloid) == ("resting", 5, "0xab")
     assert parse_order_status({"status": "unknownOid"}) is None
 

@@ -13,6 +13,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak as eth_keccak
 from hyperliquid.utils import signing as sdk
 
+from tripwire.hotpath.execution.wire import order_action, order_wire
 from tripwire.hyperliquid.signing import (
     DOMAIN_SEPARATOR,
     SignatureError,
@@ -21,13 +22,13 @@ from tripwire.hyperliquid.signing import (
     keccak256,
     recover_l1_signer,
 )
-from tripwire.hotpath.execution.wire import order_action, order_wire
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 NONCE = 1_700_000_000_000
 
 
 # --- random actions of every L1 type the gateway sends --------------------------------------
+
 
 def cloid(rng: random.Random) -> str:
     return f"0x{rng.getrandbits(128):032x}"
@@ -37,36 +38,62 @@ def random_wire(rng: random.Random) -> dict:
     if rng.random() < 0.6:
         order_type = {"limit": {"tif": rng.choice(["Gtc", "Ioc", "Alo"])}}
     else:
-        order_type = {"trigger": {"triggerPx": round(rng.uniform(0.01, 100_000), rng.randrange(0, 3)),
-                                  "isMarket": rng.random() < 0.5, "tpsl": rng.choice(["tp", "sl"])}}
-    return order_wire(rng.randrange(0, 200), rng.random() < 0.5, round(rng.uniform(0.01, 100_000), rng.randrange(0, 3)),
-                      round(rng.uniform(0.001, 100), rng.randrange(0, 4)), rng.random() < 0.3, order_type,
-                      cloid(rng) if rng.random() < 0.5 else None)
+        order_type = {
+            "trigger": {
+                "triggerPx": round(rng.uniform(0.01, 100_000), rng.randrange(0, 3)),
+                "isMarket": rng.random() < 0.5,
+                "tpsl": rng.choice(["tp", "sl"]),
+            }
+        }
+    return order_wire(
+        rng.randrange(0, 200),
+        rng.random() < 0.5,
+        round(rng.uniform(0.01, 100_000), rng.randrange(0, 3)),
+        round(rng.uniform(0.001, 100), rng.randrange(0, 4)),
+        rng.random() < 0.3,
+        order_type,
+        cloid(rng) if rng.random() < 0.5 else None,
+    )
 
 
 def random_action(rng: random.Random) -> dict:
-    kind = rng.choice(["order", "order", "cancel", "cancelByCloid", "modify", "batchModify",
-                       "scheduleCancel", "updateLeverage"])
+    kind = rng.choice(
+        ["order", "order", "cancel", "cancelByCloid", "modify", "batchModify", "scheduleCancel", "updateLeverage"]
+    )
     if kind == "order":
         builder = {"b": "0x" + rng.randbytes(20).hex(), "f": rng.randrange(1, 100)} if rng.random() < 0.3 else None
-        return order_action([random_wire(rng) for _ in range(rng.randrange(1, 4))],
-                            grouping=rng.choice(["na", "normalTpsl", "positionTpsl"]), builder=builder)
+        return order_action(
+            [random_wire(rng) for _ in range(rng.randrange(1, 4))],
+            grouping=rng.choice(["na", "normalTpsl", "positionTpsl"]),
+            builder=builder,
+        )
     if kind == "cancel":
-        return {"type": "cancel", "cancels": [{"a": rng.randrange(0, 200), "o": rng.getrandbits(40)}
-                                              for _ in range(rng.randrange(1, 4))]}
+        return {
+            "type": "cancel",
+            "cancels": [{"a": rng.randrange(0, 200), "o": rng.getrandbits(40)} for _ in range(rng.randrange(1, 4))],
+        }
     if kind == "cancelByCloid":
         return {"type": "cancelByCloid", "cancels": [{"asset": rng.randrange(0, 200), "cloid": cloid(rng)}]}
     if kind == "modify":
         oid = rng.getrandbits(40) if rng.random() < 0.5 else cloid(rng)
         return {"type": "modify", "oid": oid, "order": random_wire(rng)}
     if kind == "batchModify":
-        return {"type": "batchModify", "modifies": [{"oid": rng.getrandbits(40), "order": random_wire(rng)}
-                                                    for _ in range(rng.randrange(1, 3))]}
+        return {
+            "type": "batchModify",
+            "modifies": [{"oid": rng.getrandbits(40), "order": random_wire(rng)} for _ in range(rng.randrange(1, 3))],
+        }
     if kind == "scheduleCancel":
-        return {"type": "scheduleCancel", "time": NONCE + rng.randrange(5_000, 10**8)} if rng.random() < 0.5 \
+        return (
+            {"type": "scheduleCancel", "time": NONCE + rng.randrange(5_000, 10**8)}
+            if rng.random() < 0.5
             else {"type": "scheduleCancel"}
-    return {"type": "updateLeverage", "asset": rng.randrange(0, 200), "isCross": rng.random() < 0.5,
-            "leverage": rng.randrange(1, 51)}
+        )
+    return {
+        "type": "updateLeverage",
+        "asset": rng.randrange(0, 200),
+        "isCross": rng.random() < 0.5,
+        "leverage": rng.randrange(1, 51),
+    }
 
 
 def random_case(rng: random.Random) -> tuple:
@@ -81,6 +108,7 @@ CASES = [random_case(random.Random(i)) for i in range(400)]
 
 
 # --- signatures ------------------------------------------------------------------------------
+
 
 def test_signatures_are_identical_to_the_sdk():
     kinds, combos = set(), set()
@@ -108,8 +136,7 @@ def test_leading_zeros_are_trimmed_like_the_sdk(part):
     key = "0x" + random.Random(1).randbytes(32).hex()
     signer, wallet = Signer(key, True), Account.from_key(key)
     action = {"type": "scheduleCancel"}
-    nonce = next(n for n in range(NONCE, NONCE + 20_000)
-                 if len(signer.sign_l1_action(action, n)[part]) < 2 + 62)
+    nonce = next(n for n in range(NONCE, NONCE + 20_000) if len(signer.sign_l1_action(action, n)[part]) < 2 + 62)
     ours = signer.sign_l1_action(action, nonce)
     assert ours == sdk.sign_l1_action(wallet, action, None, nonce, None, True)
     assert not ours[part].startswith("0x0")
@@ -160,6 +187,7 @@ def test_signing_from_several_threads_gives_the_same_signatures():
 
 # --- the signer object -------------------------------------------------------------------------
 
+
 def test_signer_address_is_the_lowercase_eth_address():
     for key, *_ in CASES[:20]:
         assert Signer(key, True).address == Account.from_key(key).address.lower()
@@ -194,13 +222,18 @@ def test_is_mainnet_must_be_a_bool():
 
 # --- recovery ----------------------------------------------------------------------------------
 
+
 def test_recover_returns_the_signer_like_the_sdk():
     for key, action, nonce, vault, expires_after, is_mainnet in CASES[:150]:
         signature = Signer(key, is_mainnet).sign_l1_action(action, nonce, vault, expires_after)
         recovered = recover_l1_signer(action, signature, nonce, vault, expires_after, is_mainnet)
         assert recovered == Account.from_key(key).address.lower()
-        assert recovered == sdk.recover_agent_or_user_from_l1_action(
-            action, signature, vault, nonce, expires_after, is_mainnet).lower()
+        assert (
+            recovered
+            == sdk.recover_agent_or_user_from_l1_action(
+                action, signature, vault, nonce, expires_after, is_mainnet
+            ).lower()
+        )
 
 
 def test_tampering_recovers_someone_else():
@@ -228,24 +261,38 @@ def test_high_s_twin_recovers_the_same_signer_like_the_sdk():
     twin = {"r": signature["r"], "s": hex(SECP256K1_N - int(signature["s"], 16)), "v": 55 - signature["v"]}
     address = Account.from_key(key).address.lower()
     assert recover_l1_signer(action, twin, nonce, vault, expires_after, is_mainnet) == address
-    assert sdk.recover_agent_or_user_from_l1_action(
-        action, twin, vault, nonce, expires_after, is_mainnet).lower() == address
+    assert (
+        sdk.recover_agent_or_user_from_l1_action(action, twin, vault, nonce, expires_after, is_mainnet).lower()
+        == address
+    )
 
 
 GOOD = {"r": "0x" + "12" * 32, "s": "0x" + "34" * 32, "v": 27}
 
 
-@pytest.mark.parametrize("signature", [
-    None,
-    "0x" + "12" * 65,
-    {"r": GOOD["r"], "s": GOOD["s"]},                     # no v
-    {**GOOD, "v": 29}, {**GOOD, "v": 0}, {**GOOD, "v": True}, {**GOOD, "v": "27"},
-    {**GOOD, "r": "12" * 32},                             # no 0x
-    {**GOOD, "r": "0x"}, {**GOOD, "r": "0x" + "12" * 33}, {**GOOD, "r": "0xzz"},
-    {**GOOD, "r": "0x1_2"}, {**GOOD, "s": 0x1234}, {**GOOD, "s": " 0x12"},
-    {**GOOD, "r": "0x0"}, {**GOOD, "s": "0x0"},           # zero
-    {**GOOD, "s": hex(SECP256K1_N)}, {**GOOD, "r": "0x" + "ff" * 32},  # >= curve order
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "0x" + "12" * 65,
+        {"r": GOOD["r"], "s": GOOD["s"]},  # no v
+        {**GOOD, "v": 29},
+        {**GOOD, "v": 0},
+        {**GOOD, "v": True},
+        {**GOOD, "v": "27"},
+        {**GOOD, "r": "12" * 32},  # no 0x
+        {**GOOD, "r": "0x"},
+        {**GOOD, "r": "0x" + "12" * 33},
+        {**GOOD, "r": "0xzz"},
+        {**GOOD, "r": "0x1_2"},
+        {**GOOD, "s": 0x1234},
+        {**GOOD, "s": " 0x12"},
+        {**GOOD, "r": "0x0"},
+        {**GOOD, "s": "0x0"},  # zero
+        {**GOOD, "s": hex(SECP256K1_N)},
+        {**GOOD, "r": "0x" + "ff" * 32},  # >= curve order
+    ],
+)
 def test_malformed_signatures_raise(signature):
     with pytest.raises(SignatureError):
         recover_l1_signer({"type": "noop"}, signature, NONCE, None, None, True)

@@ -53,8 +53,10 @@ def test_float_to_wire_matches_sdk_including_errors():
         assert ours_float_to_wire(x) == sdk_float_to_wire(x), x
 
 
-@pytest.mark.parametrize("x, wire", [(1.0, "1"), (0.1, "0.1"), (100.0, "100"), (0.0, "0"),
-                                     (1e-8, "0.00000001"), (65000.5, "65000.5"), (-0.0, "-0")])
+@pytest.mark.parametrize(
+    "x, wire",
+    [(1.0, "1"), (0.1, "0.1"), (100.0, "100"), (0.0, "0"), (1e-8, "0.00000001"), (65000.5, "65000.5"), (-0.0, "-0")],
+)
 def test_float_to_wire_examples(x, wire):
     assert float_to_wire(x) == wire
 
@@ -74,19 +76,37 @@ def test_float_to_wire_rejects_non_finite(x):
 def random_order_type(rng: random.Random) -> dict:
     if rng.random() < 0.6:
         return {"limit": {"tif": rng.choice(["Gtc", "Ioc", "Alo"])}}
-    return {"trigger": {"triggerPx": round(rng.uniform(1, 100_000), rng.randrange(0, 5)),
-                        "isMarket": rng.random() < 0.5, "tpsl": rng.choice(["tp", "sl"])}}
+    return {
+        "trigger": {
+            "triggerPx": round(rng.uniform(1, 100_000), rng.randrange(0, 5)),
+            "isMarket": rng.random() < 0.5,
+            "tpsl": rng.choice(["tp", "sl"]),
+        }
+    }
 
 
 def random_order_args(rng: random.Random) -> tuple:
     cloid = f"0x{rng.getrandbits(128):032x}" if rng.random() < 0.5 else None
-    return (rng.randrange(0, 20_000), rng.random() < 0.5, round(rng.uniform(0.0001, 100_000), rng.randrange(0, 7)),
-            round(rng.uniform(0.001, 1000), rng.randrange(0, 6)), rng.random() < 0.3, random_order_type(rng), cloid)
+    return (
+        rng.randrange(0, 20_000),
+        rng.random() < 0.5,
+        round(rng.uniform(0.0001, 100_000), rng.randrange(0, 7)),
+        round(rng.uniform(0.001, 1000), rng.randrange(0, 6)),
+        rng.random() < 0.3,
+        random_order_type(rng),
+        cloid,
+    )
 
 
 def sdk_order_wire(asset, is_buy, px, sz, reduce_only, order_type, cloid):
-    request = {"coin": "X", "is_buy": is_buy, "sz": sz, "limit_px": px, "order_type": order_type,
-               "reduce_only": reduce_only}
+    request = {
+        "coin": "X",
+        "is_buy": is_buy,
+        "sz": sz,
+        "limit_px": px,
+        "order_type": order_type,
+        "reduce_only": reduce_only,
+    }
     if cloid is not None:
         request["cloid"] = Cloid.from_str(cloid)
     return sdk.order_request_to_order_wire(request, asset)
@@ -156,6 +176,7 @@ def test_order_action_rejects_unknown_grouping():
 
 # --- rounding -------------------------------------------------------------------------------
 
+
 def is_valid_px(px: float, sz_decimals: int, is_perp: bool) -> bool:
     """The exchange's rule (HYPERLIQUID.md TICK/LOT), written independently of round_px."""
     d = Decimal(repr(px)).normalize()
@@ -166,19 +187,22 @@ def is_valid_px(px: float, sz_decimals: int, is_perp: bool) -> bool:
     return significant <= 5 and decimals <= (6 if is_perp else 8) - sz_decimals
 
 
-@pytest.mark.parametrize("px, sz_decimals, is_perp, expected", [
-    (1.2345678, 0, True, 1.2346),        # the SDK example's OP price
-    (1234.56, 0, True, 1234.6),          # 5 significant figures
-    (0.0012345, 0, True, 0.001234),      # 6 decimals for perps (0.0012345 is not exact in binary)
-    (0.00012345, 0, True, 0.000123),
-    (0.00012345, 1, False, 0.0001234),   # spot: 8 - 1 decimals
-    (0.00012345, 3, False, 0.00012),     # spot: 8 - 3 decimals
-    (97123.45, 5, True, 97123.0),        # BTC (szDecimals 5): 1 decimal allowed, 5 sig figs bind
-    (3.14159, 4, True, 3.14),            # 6 - 4 decimals
-    (123456.7, 0, True, 123457.0),       # above 100k: any integer is valid
-    (100000.4, 0, True, 100000.0),
-    (99999.99, 0, True, 100000.0),
-])
+@pytest.mark.parametrize(
+    "px, sz_decimals, is_perp, expected",
+    [
+        (1.2345678, 0, True, 1.2346),  # the SDK example's OP price
+        (1234.56, 0, True, 1234.6),  # 5 significant figures
+        (0.0012345, 0, True, 0.001234),  # 6 decimals for perps (0.0012345 is not exact in binary)
+        (0.00012345, 0, True, 0.000123),
+        (0.00012345, 1, False, 0.0001234),  # spot: 8 - 1 decimals
+        (0.00012345, 3, False, 0.00012),  # spot: 8 - 3 decimals
+        (97123.45, 5, True, 97123.0),  # BTC (szDecimals 5): 1 decimal allowed, 5 sig figs bind
+        (3.14159, 4, True, 3.14),  # 6 - 4 decimals
+        (123456.7, 0, True, 123457.0),  # above 100k: any integer is valid
+        (100000.4, 0, True, 100000.0),
+        (99999.99, 0, True, 100000.0),
+    ],
+)
 def test_round_px_examples(px, sz_decimals, is_perp, expected):
     assert round_px(px, sz_decimals, is_perp) == expected
 
@@ -197,8 +221,9 @@ def test_round_px_always_gives_a_valid_wire_price():
         assert abs(rounded - px) / px < 0.06  # 5 sig figs, or a coarse tick for tiny prices
 
 
-@pytest.mark.parametrize("px, sz_decimals", [(0.0, 0), (-1.0, 0), (math.nan, 0), (math.inf, 0),
-                                             (1.0, 7), (1.0, -1), (1e-9, 0)])
+@pytest.mark.parametrize(
+    "px, sz_decimals", [(0.0, 0), (-1.0, 0), (math.nan, 0), (math.inf, 0), (1.0, 7), (1.0, -1), (1e-9, 0)]
+)
 def test_round_px_rejects_bad_input(px, sz_decimals):
     with pytest.raises(ValueError):
         round_px(px, sz_decimals)

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.config.features import FeatureConfig
+from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.records import AssetCtx, Bbo, Trade, Trades
 

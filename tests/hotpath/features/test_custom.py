@@ -2,10 +2,10 @@
 
 import pytest
 
+from tripwire.config.features import FeatureConfig
 from tripwire.contracts import features as catalog
 from tripwire.contracts.features import BAR_CLOSE, BOOK, BOOL, EXTERNAL, NUMBER, TRADES, FeatureSpec
 from tripwire.hotpath.book.order_book import OrderBook
-from tripwire.config.features import FeatureConfig
 from tripwire.hotpath.features.custom import CustomFeature, register_custom_feature
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.records import Bbo, Trade, Trades

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from tripwire.config.features import FeatureConfig
 from tripwire.contracts import features as catalog
 from tripwire.hotpath.book.order_book import OrderBook
-from tripwire.config.features import FeatureConfig
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.decode import Decoder
 from tripwire.sim.replay.recordings import read_messages

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.config.features import HLP_LIQUIDATOR, FeatureConfig
+from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.engine import CoinFeatures
 from tripwire.hotpath.feed.records import Bbo, Trade, Trades
 

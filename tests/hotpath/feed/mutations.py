@@ -24,14 +24,36 @@ OPTIONAL_KEYS = frozenset({"users", "midPx", "premium", "liquidation", "isSnapsh
 RAW_KEYS = frozenset({"subscription"})
 # Objects that are maps (coin → mid): adding or removing an entry is a different valid message.
 MAP_KEYS = frozenset({"mids"})
-MARKET_CHANNELS = frozenset({"l2Book", "trades", "bbo", "activeAssetCtx", "activeSpotAssetCtx",
-                             "candle"})
+MARKET_CHANNELS = frozenset({"l2Book", "trades", "bbo", "activeAssetCtx", "activeSpotAssetCtx", "candle"})
 STRAY_COIN = "ZZSTRAY"
 
 NESTED = [1, {"a": [None, True, "x", {"b": {"c": []}}]}]
 NOT_NUMBERS = ["abc", "nan", "-inf", "1e999", "", "1.2.3"]
-ANY_JSON = [None, True, False, 0, -1, 1.5, 1e300, 2**63 - 1, -(2**63), "", "x", "0", "-1", "nan",
-            "BTC", "B", "A", [], {}, [[]], [None, None], {"px": "1", "sz": "1"}, NESTED]
+ANY_JSON = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    1e300,
+    2**63 - 1,
+    -(2**63),
+    "",
+    "x",
+    "0",
+    "-1",
+    "nan",
+    "BTC",
+    "B",
+    "A",
+    [],
+    {},
+    [[]],
+    [None, None],
+    {"px": "1", "sz": "1"},
+    NESTED,
+]
 
 
 def swaps_for(value: object) -> list[Any]:

@@ -15,8 +15,20 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tripwire.hotpath.feed.connection import (CONNECTED, CONNECTING, DISCONNECTED, FATAL, RECONNECTING, Backoff,
-                                     FeedConfig, FeedConnection, full_jitter_delay_s, ws_url)
+from tests.fixtures import RECORDING
+from tests.hotpath.feed.mutations import mutate
+from tripwire.hotpath.feed.connection import (
+    CONNECTED,
+    CONNECTING,
+    DISCONNECTED,
+    FATAL,
+    RECONNECTING,
+    Backoff,
+    FeedConfig,
+    FeedConnection,
+    full_jitter_delay_s,
+    ws_url,
+)
 from tripwire.hotpath.feed.decode import PARSERS, Decoder
 from tripwire.hotpath.feed.records import BookSnapshot, Trades
 from tripwire.hotpath.feed.subscriptions import StaleRule, Subscription, build_subscriptions, stream_of
@@ -26,16 +38,24 @@ from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import SimServer, start_in_thread
-from tests.fixtures import RECORDING
-from tests.hotpath.feed.mutations import mutate
 
 ARCHIVE = str(RECORDING)
 USER = "0x" + "ab" * 20
 GUARD_S = 20  # a guard against hanging, not a latency assertion
 
-FAST = FeedConfig(ping_interval_s=0.2, pong_timeout_s=1.0, backoff_base_s=0.02, backoff_cap_s=0.2,
-                  stable_after_s=60.0, max_consecutive_failures=None, connect_timeout_s=2.0,
-                  close_timeout_s=0.5, ack_timeout_s=3.0, monitor_interval_s=0.05, stale={})
+FAST = FeedConfig(
+    ping_interval_s=0.2,
+    pong_timeout_s=1.0,
+    backoff_base_s=0.02,
+    backoff_cap_s=0.2,
+    stable_after_s=60.0,
+    max_consecutive_failures=None,
+    connect_timeout_s=2.0,
+    close_timeout_s=0.5,
+    ack_timeout_s=3.0,
+    monitor_interval_s=0.05,
+    stale={},
+)
 
 
 def fast(**changes) -> FeedConfig:
@@ -56,8 +76,14 @@ def quiet_sim():
 
 
 def eth_book_msg(t_ms: int, coin: str = "ETH") -> dict:
-    return {"channel": "l2Book", "data": {"coin": coin, "time": t_ms, "levels": [
-        [{"px": "1999.0", "sz": "1.0", "n": 1}], [{"px": "2000.0", "sz": "1.0", "n": 1}]]}}
+    return {
+        "channel": "l2Book",
+        "data": {
+            "coin": coin,
+            "time": t_ms,
+            "levels": [[{"px": "1999.0", "sz": "1.0", "n": 1}], [{"px": "2000.0", "sz": "1.0", "n": 1}]],
+        },
+    }
 
 
 class Recorder:
@@ -97,12 +123,11 @@ class Recorder:
         while not condition():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"timed out waiting for {what}; states={self.states} "
-                                     f"faults={self.faults[-5:]}")
+                raise AssertionError(f"timed out waiting for {what}; states={self.states} faults={self.faults[-5:]}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.2))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -133,8 +158,10 @@ def test_connects_subscribes_everything_and_delivers_book_and_trade_frames_with_
         conn = connection(ws_url(sim.url), subs, rec)
         task = asyncio.create_task(conn.run())
         await rec.until(lambda: conn.counters.acks == len(subs), "every subscription acknowledged")
-        await rec.until(lambda: len(rec.books("BTC")) >= 3 and any(isinstance(r, Trades) for r in rec.records),
-                        "BTC books and trades")
+        await rec.until(
+            lambda: len(rec.books("BTC")) >= 3 and any(isinstance(r, Trades) for r in rec.records),
+            "BTC books and trades",
+        )
         await rec.until(lambda: conn.counters.pongs >= 1, "a pong")
         assert await stop(conn, task) == DISCONNECTED
         return rec, conn
@@ -325,8 +352,12 @@ def test_an_auth_refusal_on_the_handshake_is_fatal_at_once():
 def test_consecutive_connection_failures_end_in_fatal():
     async def main():
         rec = Recorder()
-        conn = connection(f"ws://127.0.0.1:{free_port()}/ws", [Subscription("trades", "BTC")], rec,
-                          fast(max_consecutive_failures=3, fast_retry_for_s=0))
+        conn = connection(
+            f"ws://127.0.0.1:{free_port()}/ws",
+            [Subscription("trades", "BTC")],
+            rec,
+            fast(max_consecutive_failures=3, fast_retry_for_s=0),
+        )
         return rec, conn, await asyncio.wait_for(conn.run(), GUARD_S)
 
     rec, conn, final = asyncio.run(main())
@@ -337,8 +368,12 @@ def test_consecutive_connection_failures_end_in_fatal():
 def test_fast_retries_of_a_young_outage_do_not_count_towards_fatal():
     async def main():
         rec = Recorder()
-        conn = connection(f"ws://127.0.0.1:{free_port()}/ws", [Subscription("trades", "BTC")], rec,
-                          fast(max_consecutive_failures=3, fast_retry_s=0.02, fast_retry_for_s=0.5))
+        conn = connection(
+            f"ws://127.0.0.1:{free_port()}/ws",
+            [Subscription("trades", "BTC")],
+            rec,
+            fast(max_consecutive_failures=3, fast_retry_s=0.02, fast_retry_for_s=0.5),
+        )
         t0 = time.monotonic()
         final = await asyncio.wait_for(conn.run(), GUARD_S)
         return conn, final, time.monotonic() - t0
@@ -358,7 +393,7 @@ def test_backoff_doubles_from_the_base_and_is_capped_with_full_jitter():
     rng = random.Random(7)
     backoff = Backoff(1.0, 30.0, rand=rng.random)
     delays = [backoff.next_delay_s() for _ in range(200)]
-    assert all(0.0 <= d <= min(30.0, 2.0 ** n) for n, d in enumerate(delays))
+    assert all(0.0 <= d <= min(30.0, 2.0**n) for n, d in enumerate(delays))
     late = delays[10:]
     assert max(late) > 20.0 and min(late) < 10.0  # jitter spreads over the whole capped window
     backoff.reset()
@@ -383,9 +418,14 @@ def test_a_short_cut_costs_at_most_one_fast_retry_after_the_exchange_is_back(cut
     clock = [0.0]
     for seed in range(200):
         clock[0] = 0.0
-        backoff = Backoff(cfg.backoff_base_s, cfg.backoff_cap_s, random.Random(seed).random,
-                          fast_s=cfg.fast_retry_s, fast_for_s=cfg.fast_retry_for_s,
-                          clock_s=lambda: clock[0])
+        backoff = Backoff(
+            cfg.backoff_base_s,
+            cfg.backoff_cap_s,
+            random.Random(seed).random,
+            fast_s=cfg.fast_retry_s,
+            fast_for_s=cfg.fast_retry_for_s,
+            clock_s=lambda: clock[0],
+        )
         worst = max(worst, seconds_to_reconnect_after(cut_s, backoff, clock))
     assert worst <= cfg.fast_retry_s
     assert backoff.attempt == 0  # no exponential attempt spent on a short cut
@@ -417,25 +457,27 @@ def test_config_refuses_values_that_would_break_the_loop():
         StaleRule(10.0, 5.0)
 
 
-@pytest.mark.parametrize("frame,stream", [
-    ('{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[],[]]}}', ("l2Book", "BTC")),
-    ('{"channel":"trades","data":[{"coin":"ETH","side":"B"}]}', ("trades", "ETH")),
-    ('{"channel":"candle","data":{"t":1704110400000,"T":1704110459999,"s":"SOL","i":"1m"}}', ("candle", "SOL")),
-    ('{"channel":"user","data":{"fills":[]}}', ("user", None)),
-    ('{"channel":"pong"}', ("pong", None)),
-    ('{ "channel": "bbo", "data": { "coin": "BTC" } }', ("bbo", "BTC")),   # not compact: parsed
-    ('{"data":{"coin":"BTC"},"channel":"l2Book"}', ("l2Book", "BTC")),       # other key order: parsed
-    (b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{}}}', ("activeAssetCtx", "BTC")),
-    ("Websocket connection established.", None),
-])
+@pytest.mark.parametrize(
+    "frame,stream",
+    [
+        ('{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[],[]]}}', ("l2Book", "BTC")),
+        ('{"channel":"trades","data":[{"coin":"ETH","side":"B"}]}', ("trades", "ETH")),
+        ('{"channel":"candle","data":{"t":1704110400000,"T":1704110459999,"s":"SOL","i":"1m"}}', ("candle", "SOL")),
+        ('{"channel":"user","data":{"fills":[]}}', ("user", None)),
+        ('{"channel":"pong"}', ("pong", None)),
+        ('{ "channel": "bbo", "data": { "coin": "BTC" } }', ("bbo", "BTC")),  # not compact: parsed
+        ('{"data":{"coin":"BTC"},"channel":"l2Book"}', ("l2Book", "BTC")),  # other key order: parsed
+        (b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{}}}', ("activeAssetCtx", "BTC")),
+        ("Websocket connection established.", None),
+    ],
+)
 def test_a_frame_is_attributed_to_its_stream_without_decoding_it(frame, stream):
     assert stream_of(frame) == stream
 
 
 def test_subscriptions_cover_every_market_type_per_coin_and_the_user_channels():
     subs = build_subscriptions(["BTC", "ETH"], USER)
-    assert [str(s) for s in subs[:5]] == ["trades:BTC", "l2Book:BTC", "bbo:BTC", "activeAssetCtx:BTC",
-                                          "candle:BTC:1m"]
+    assert [str(s) for s in subs[:5]] == ["trades:BTC", "l2Book:BTC", "bbo:BTC", "activeAssetCtx:BTC", "candle:BTC:1m"]
     assert [s.type for s in subs[10:]] == ["orderUpdates", "userFills", "userEvents"]
     assert subs[-1].stream == ("user", None)
     ack_echo = {"type": "l2Book", "coin": "BTC", "nSigFigs": None, "mantissa": None}
@@ -482,8 +524,13 @@ def test_a_drop_after_a_stable_period_starts_the_failure_count_and_backoff_over(
             if state == RECONNECTING:
                 at_drop.append(conn.counters.consecutive_failures)
 
-        conn = FeedConnection(ws_url(sim.url), [Subscription("l2Book", "BTC")], rec.on_frame, on_state,
-                              config=fast(stable_after_s=stable_after_s))
+        conn = FeedConnection(
+            ws_url(sim.url),
+            [Subscription("l2Book", "BTC")],
+            rec.on_frame,
+            on_state,
+            config=fast(stable_after_s=stable_after_s),
+        )
         conn.counters.consecutive_failures = 5  # as if earlier attempts had failed
         task = asyncio.create_task(conn.run())
         await rec.until(lambda: len(rec.books("BTC")) >= 1, "a book")
@@ -504,8 +551,9 @@ def test_counters_snapshot_is_plain_data_for_metrics():
 
 
 def _ack(sub: dict) -> str:
-    return orjson.dumps({"channel": "subscriptionResponse",
-                         "data": {"method": "subscribe", "subscription": sub}}).decode()
+    return orjson.dumps(
+        {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}}
+    ).decode()
 
 
 # Acks and errors of shapes the connection cannot read. The first used to raise in the reader
@@ -528,8 +576,9 @@ def test_odd_control_frames_and_stray_coins_are_counted_and_never_cost_the_conne
     subs = build_subscriptions(["BTC"], USER, coin_types=("l2Book", "trades"))
     rng = random.Random(11)
     fuzzed = [orjson.dumps(mutate(orjson.loads(_ack(subs[0].wire())), rng)[0]).decode() for _ in range(200)]
-    fuzzed += [orjson.dumps(mutate({"channel": "error", "data": "Invalid subscription"}, rng)[0]).decode()
-               for _ in range(50)]
+    fuzzed += [
+        orjson.dumps(mutate({"channel": "error", "data": "Invalid subscription"}, rng)[0]).decode() for _ in range(50)
+    ]
     strays = [orjson.dumps(eth_book_msg(1_000 + i, coin=f"C{i}")).decode() for i in range(200)]
     btc_book = orjson.dumps(eth_book_msg(5_000, coin="BTC")).decode()
     sent: list[str] = []

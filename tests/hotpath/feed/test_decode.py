@@ -1,18 +1,35 @@
-
 import orjson
 import pytest
 
+from tests.fixtures import HYPERLIQUID_DATA, RECORDING, jsonl, ws_capture
 from tripwire.hotpath.feed import decode as d
 from tripwire.hotpath.feed.decode import Decoder
-from tripwire.hotpath.feed.records import (AllMids, AssetCtx, Bbo, BookSnapshot, Candle, Greeting,
-                                  OrderUpdates, Pong, PostResponse, ServerError, SpotAssetCtx,
-                                  SubscriptionResponse, Trades, UserEvent, UserFills)
+from tripwire.hotpath.feed.records import (
+    AllMids,
+    AssetCtx,
+    Bbo,
+    BookSnapshot,
+    Candle,
+    Greeting,
+    OrderUpdates,
+    Pong,
+    PostResponse,
+    ServerError,
+    SpotAssetCtx,
+    SubscriptionResponse,
+    Trades,
+    UserEvent,
+    UserFills,
+)
 from tripwire.sim.replay.recordings import read_messages
-from tests.fixtures import RECORDING, HYPERLIQUID_DATA, jsonl, ws_capture
 
 EXPECTED_TYPE = {
-    "Trades.txt": Trades, "OrderBook.txt": BookSnapshot, "BookTicker.txt": Bbo,
-    "Klines.txt": Candle, "Order.txt": OrderUpdates, "UserEventTrade.txt": UserEvent,
+    "Trades.txt": Trades,
+    "OrderBook.txt": BookSnapshot,
+    "BookTicker.txt": Bbo,
+    "Klines.txt": Candle,
+    "Order.txt": OrderUpdates,
+    "UserEventTrade.txt": UserEvent,
     "Prices.txt": AllMids,
 }
 
@@ -35,8 +52,7 @@ def test_real_trade_fields_are_parsed_as_numbers_and_aggressor_side():
     rec = Decoder().decode_message(msg)
     t = rec.trades[0]
     assert (t.coin, t.is_buy, t.px, t.sz, t.time_ms) == ("HYPE", True, 35.276, 5.78, 1764835613064)
-    assert t.users == ("0x8cdba352268065be9d5444e1f82b8fe83717bbd5",
-                       "0x13558be785661958932ceac35ba20de187275a42")
+    assert t.users == ("0x8cdba352268065be9d5444e1f82b8fe83717bbd5", "0x13558be785661958932ceac35ba20de187275a42")
 
 
 def test_real_candle_is_one_object_with_string_fields():
@@ -95,16 +111,18 @@ def test_control_frames_decode():
     assert isinstance(err, ServerError) and err.message == "Invalid subscription"
     g = dec.decode("Websocket connection established.")
     assert isinstance(g, Greeting)
-    post = dec.decode(b'{"channel":"post","data":{"id":3,"response":{"type":"action",'
-                      b'"payload":{"status":"ok"}}}}')
+    post = dec.decode(b'{"channel":"post","data":{"id":3,"response":{"type":"action","payload":{"status":"ok"}}}}')
     assert isinstance(post, PostResponse) and post.id == 3 and post.payload == {"status": "ok"}
     uf = dec.decode(b'{"channel":"userFills","data":{"isSnapshot":true,"user":"0xab","fills":[]}}')
     assert isinstance(uf, UserFills) and uf.is_snapshot
     assert dec.faults.total == 0
 
 
-BOOK = {"coin": "BTC", "time": 1, "levels": [[{"px": "100.0", "sz": "1", "n": 1}],
-                                              [{"px": "101.0", "sz": "2", "n": 1}]]}
+BOOK = {
+    "coin": "BTC",
+    "time": 1,
+    "levels": [[{"px": "100.0", "sz": "1", "n": 1}], [{"px": "101.0", "sz": "2", "n": 1}]],
+}
 
 
 def _book(**over):
@@ -119,34 +137,89 @@ MALFORMED = [
     ("unknown channel", b'{"channel":"webData9","data":{}}', d.UNKNOWN_CHANNEL),
     ("no channel", b'{"data":{}}', d.UNKNOWN_CHANNEL),
     ("no data", b'{"channel":"trades"}', d.MISSING_FIELD),
-    ("book missing coin", orjson.dumps({"channel": "l2Book", "data": {"time": 1, "levels": [[], []]}}), d.MISSING_FIELD),
+    (
+        "book missing coin",
+        orjson.dumps({"channel": "l2Book", "data": {"time": 1, "levels": [[], []]}}),
+        d.MISSING_FIELD,
+    ),
     ("book time as string", orjson.dumps(_book(time="1")), d.BAD_TYPE),
     ("book levels not a pair", orjson.dumps(_book(levels=[[]])), d.BAD_SHAPE),
     ("book empty bids", orjson.dumps(_book(levels=[[], BOOK["levels"][1]])), d.EMPTY_BOOK_SIDE),
     ("book empty asks", orjson.dumps(_book(levels=[BOOK["levels"][0], []])), d.EMPTY_BOOK_SIDE),
-    ("book price not a number", orjson.dumps(_book(levels=[[{"px": "abc", "sz": "1", "n": 1}], BOOK["levels"][1]])), d.BAD_NUMBER),
-    ("book price nan", orjson.dumps(_book(levels=[[{"px": "nan", "sz": "1", "n": 1}], BOOK["levels"][1]])), d.BAD_NUMBER),
-    ("book negative size", orjson.dumps(_book(levels=[[{"px": "100", "sz": "-1", "n": 1}], BOOK["levels"][1]])), d.BAD_NUMBER),
-    ("book level missing sz", orjson.dumps(_book(levels=[[{"px": "100", "n": 1}], BOOK["levels"][1]])), d.MISSING_FIELD),
+    (
+        "book price not a number",
+        orjson.dumps(_book(levels=[[{"px": "abc", "sz": "1", "n": 1}], BOOK["levels"][1]])),
+        d.BAD_NUMBER,
+    ),
+    (
+        "book price nan",
+        orjson.dumps(_book(levels=[[{"px": "nan", "sz": "1", "n": 1}], BOOK["levels"][1]])),
+        d.BAD_NUMBER,
+    ),
+    (
+        "book negative size",
+        orjson.dumps(_book(levels=[[{"px": "100", "sz": "-1", "n": 1}], BOOK["levels"][1]])),
+        d.BAD_NUMBER,
+    ),
+    (
+        "book level missing sz",
+        orjson.dumps(_book(levels=[[{"px": "100", "n": 1}], BOOK["levels"][1]])),
+        d.MISSING_FIELD,
+    ),
     ("book level is a list", orjson.dumps(_book(levels=[[["100", "1"]], BOOK["levels"][1]])), d.BAD_TYPE),
-    ("bbo null bid", b'{"channel":"bbo","data":{"coin":"BTC","time":1,"bbo":[null,{"px":"1","sz":"1","n":1}]}}', d.NULL_BBO_SIDE),
-    ("bbo null ask", b'{"channel":"bbo","data":{"coin":"BTC","time":1,"bbo":[{"px":"1","sz":"1","n":1},null]}}', d.NULL_BBO_SIDE),
-    ("bbo one side", b'{"channel":"bbo","data":{"coin":"BTC","time":1,"bbo":[{"px":"1","sz":"1","n":1}]}}', d.BAD_SHAPE),
-    ("trade bad side", b'{"channel":"trades","data":[{"coin":"BTC","side":"X","px":"1","sz":"1","time":1,"tid":1}]}', d.BAD_VALUE),
-    ("trade px inf", b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"inf","sz":"1","time":1,"tid":1}]}', d.BAD_NUMBER),
-    ("trade zero size", b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"0","time":1,"tid":1}]}', d.BAD_NUMBER),
-    ("trade tid string", b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"1","time":1,"tid":"1"}]}', d.BAD_TYPE),
+    (
+        "bbo null bid",
+        b'{"channel":"bbo","data":{"coin":"BTC","time":1,"bbo":[null,{"px":"1","sz":"1","n":1}]}}',
+        d.NULL_BBO_SIDE,
+    ),
+    (
+        "bbo null ask",
+        b'{"channel":"bbo","data":{"coin":"BTC","time":1,"bbo":[{"px":"1","sz":"1","n":1},null]}}',
+        d.NULL_BBO_SIDE,
+    ),
+    (
+        "bbo one side",
+        b'{"channel":"bbo","data":{"coin":"BTC","time":1,"bbo":[{"px":"1","sz":"1","n":1}]}}',
+        d.BAD_SHAPE,
+    ),
+    (
+        "trade bad side",
+        b'{"channel":"trades","data":[{"coin":"BTC","side":"X","px":"1","sz":"1","time":1,"tid":1}]}',
+        d.BAD_VALUE,
+    ),
+    (
+        "trade px inf",
+        b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"inf","sz":"1","time":1,"tid":1}]}',
+        d.BAD_NUMBER,
+    ),
+    (
+        "trade zero size",
+        b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"0","time":1,"tid":1}]}',
+        d.BAD_NUMBER,
+    ),
+    (
+        "trade tid string",
+        b'{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"1","time":1,"tid":"1"}]}',
+        d.BAD_TYPE,
+    ),
     ("trades empty", b'{"channel":"trades","data":[]}', d.BAD_SHAPE),
-    ("ctx funding unparsable", b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"x","openInterest":"1","markPx":"1","oraclePx":"1","prevDayPx":"1","dayNtlVlm":"1"}}}', d.BAD_NUMBER),
-    ("ctx missing mark", b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"0","openInterest":"1","oraclePx":"1","prevDayPx":"1","dayNtlVlm":"1"}}}', d.MISSING_FIELD),
+    (
+        "ctx funding unparsable",
+        b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"x","openInterest":"1","markPx":"1","oraclePx":"1","prevDayPx":"1","dayNtlVlm":"1"}}}',
+        d.BAD_NUMBER,
+    ),
+    (
+        "ctx missing mark",
+        b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"0","openInterest":"1","oraclePx":"1","prevDayPx":"1","dayNtlVlm":"1"}}}',
+        d.MISSING_FIELD,
+    ),
     ("candle as list", b'{"channel":"candle","data":[]}', d.BAD_SHAPE),
     ("allMids not object", b'{"channel":"allMids","data":{"mids":[1]}}', d.BAD_SHAPE),
     ("user event unknown", b'{"channel":"user","data":{"what":1}}', d.BAD_SHAPE),
 ]
 
 
-@pytest.mark.parametrize("frame,reason", [(f, r) for _, f, r in MALFORMED],
-                         ids=[n for n, _, _ in MALFORMED])
+@pytest.mark.parametrize("frame,reason", [(f, r) for _, f, r in MALFORMED], ids=[n for n, _, _ in MALFORMED])
 def test_malformed_frame_is_counted_by_reason_and_yields_nothing(frame, reason):
     dec = Decoder()
     assert dec.decode(frame) is None
@@ -161,4 +234,3 @@ def test_fault_report_counts_accumulate_and_decoding_goes_on():
     assert [type(r).__name__ if r else None for r in out] == [None, "BookSnapshot", None, None, "BookSnapshot"]
     assert dec.faults.counts == {d.BAD_JSON: 2, d.UNKNOWN_CHANNEL: 1}
     assert dec.faults.total == 3
-

@@ -7,9 +7,14 @@ import asyncio
 import pytest
 from aiohttp import ClientSession, web
 
-from tripwire.hotpath.feed.reconcile import (ReconcileConfig, ReconcileFailed, Reconciler, ResponseMalformed,
-                                    parse_clearinghouse_state)
 from tests.sim.exchange.conftest import address, exchange_for, sim, unique_sdk_nonces  # noqa: F401 (fixtures)
+from tripwire.hotpath.feed.reconcile import (
+    ReconcileConfig,
+    ReconcileFailed,
+    Reconciler,
+    ResponseMalformed,
+    parse_clearinghouse_state,
+)
 
 FAST = ReconcileConfig(request_timeout_s=5.0, backoff_base_s=0.01, backoff_cap_s=0.05)
 GUARD_S = 20  # a guard against hanging, not a latency assertion
@@ -26,8 +31,10 @@ def place_resting_and_filled(running) -> tuple[int, int]:
     ex = exchange_for(running)
     resting = ex.order("ETH", True, 0.05, 1990.0, {"limit": {"tif": "Gtc"}})
     filled = ex.market_open("ETH", True, 0.02)
-    return (resting["response"]["data"]["statuses"][0]["resting"]["oid"],
-            filled["response"]["data"]["statuses"][0]["filled"]["oid"])
+    return (
+        resting["response"]["data"]["statuses"][0]["resting"]["oid"],
+        filled["response"]["data"]["statuses"][0]["filled"]["oid"],
+    )
 
 
 def test_reconcile_returns_the_open_orders_positions_and_fills_placed_through_the_sdk(sim):
@@ -71,8 +78,10 @@ def test_reconcile_retries_through_http_500_and_timeouts_until_it_gets_answers(s
                 return web.Response(status=500, text="upstream error")
             if seen[kind] == 2:
                 await asyncio.wait_for(release.wait(), 5)  # longer than the client's timeout
-            async with ClientSession() as s, s.post(sim.url + "/info", data=body,
-                                                    headers={"Content-Type": "application/json"}) as r:
+            async with (
+                ClientSession() as s,
+                s.post(sim.url + "/info", data=body, headers={"Content-Type": "application/json"}) as r,
+            ):
                 return web.Response(body=await r.read(), status=r.status, content_type="application/json")
 
         app = web.Application()

@@ -10,25 +10,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
+from tests.fixtures import RECORDING
 from tripwire.bus.addresses import default_addresses
 from tripwire.bus.client import AsyncSubscriber
-from tripwire.hyperliquid.signing import Signer
+from tripwire.config.endpoints import endpoints
+from tripwire.config.settings import load_settings
 from tripwire.hotpath.feed.connection import FeedConfig
 from tripwire.hotpath.risk.config import load_risk_config
 from tripwire.hotpath.risk.manager import RiskManager
-from tripwire.config.endpoints import endpoints
 from tripwire.hotpath.runtime.process import HotPathProcess, ProcessOptions
-from tripwire.config.settings import load_settings
+from tripwire.hyperliquid.signing import Signer
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import RunningServer, SimServer, start_in_thread
-from tests.fixtures import RECORDING
 
 # Fast replays compress market time: the dead man's window is market time, so it must outlast
 # several housekeeping ticks (0.25 s wall) at the replay's speed.
@@ -74,11 +75,18 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str = "config/risk.yaml",
-              fund_usdc: int | None = 10_000, key: str | None = None,
-              feed: FeedConfig | None = None, sim: RunningServer | None = None,
-              settings_overrides: dict | None = None,
-              proxy_url: str | None = None) -> AsyncIterator[Rig]:
+async def rig(
+    tmp_path: Path,
+    *,
+    execution: dict | None = None,
+    risk_file: str = "config/risk.yaml",
+    fund_usdc: int | None = 10_000,
+    key: str | None = None,
+    feed: FeedConfig | None = None,
+    sim: RunningServer | None = None,
+    settings_overrides: dict | None = None,
+    proxy_url: str | None = None,
+) -> AsyncIterator[Rig]:
     """A hot path trading on a simulator (started here unless given), ``proxy_url`` between."""
     own_sim = sim is None
     if sim is None:
@@ -89,12 +97,20 @@ async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str =
     if fund_usdc:
         sim.call(lambda: sim.server.engine.fund(signer.address, Decimal(fund_usdc)))
     base = load_settings("config/settings.yaml")
-    settings = load_settings("config/settings.yaml", exchange=base.exchange.model_copy(
-        update={"api_url": proxy_url or sim.url}), execution=base.execution.model_copy(
-        update={**FAST, "sim_fund_usdc": 0, **(execution or {})}), **(settings_overrides or {}))
-    proc = HotPathProcess(settings, RiskManager(load_risk_config(risk_file)), endpoints(settings),
-                          signer, default_addresses(tmp_path / "bus"),
-                          ProcessOptions(feed=feed or FeedConfig()))
+    settings = load_settings(
+        "config/settings.yaml",
+        exchange=base.exchange.model_copy(update={"api_url": proxy_url or sim.url}),
+        execution=base.execution.model_copy(update={**FAST, "sim_fund_usdc": 0, **(execution or {})}),
+        **(settings_overrides or {}),
+    )
+    proc = HotPathProcess(
+        settings,
+        RiskManager(load_risk_config(risk_file)),
+        endpoints(settings),
+        signer,
+        default_addresses(tmp_path / "bus"),
+        ProcessOptions(feed=feed or FeedConfig()),
+    )
     r = Rig(sim, proc, signer, key)
     sub = AsyncSubscriber(proc.addresses.events, topics=[""])
     r.task = asyncio.create_task(proc.run())
@@ -104,10 +120,12 @@ async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str =
             ev = await sub.recv()
             if ev is not None:
                 r.events.append(ev)
+
     collector = asyncio.create_task(collect())
     try:
-        done, _ = await asyncio.wait([r.task, asyncio.create_task(proc.ready.wait())],
-                                     timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [r.task, asyncio.create_task(proc.ready.wait())], timeout=30, return_when=asyncio.FIRST_COMPLETED
+        )
         if r.task in done:
             r.task.result()
             raise AssertionError("hot path exited during start-up")
@@ -131,8 +149,10 @@ async def rig(tmp_path: Path, *, execution: dict | None = None, risk_file: str =
 def warm_file(dest: Path, minutes: int = 17) -> Path:
     """The first ``minutes`` of the bundled recording as NDJSON: enough for ATR to warm up."""
     import orjson
-    from tripwire.sim.replay.recordings import read_messages
+
     from tripwire.sim.exchange.replay import message_time
+    from tripwire.sim.replay.recordings import read_messages
+
     out = dest / f"warm-{minutes}m.ndjson"
     if out.exists():
         return out
@@ -148,8 +168,16 @@ def warm_file(dest: Path, minutes: int = 17) -> Path:
     return out
 
 
-def probe_rules(dest: Path, *, size_frac: float = 0.05, tp_atr: float = 20, sl_atr: float = 20,
-                cooldown_s: float = 3600, max_active: int = 3, side: str = "long") -> Path:
+def probe_rules(
+    dest: Path,
+    *,
+    size_frac: float = 0.05,
+    tp_atr: float = 20,
+    sl_atr: float = 20,
+    cooldown_s: float = 3600,
+    max_active: int = 3,
+    side: str = "long",
+) -> Path:
     """One rule that fires at the first 1-minute close with ATR warm and places a bracket whose
     TP/SL are far enough (20 ATR) to stay open: a known order state to test against."""
     p = dest / f"probe-{size_frac}-{cooldown_s}-{side}.yaml"
@@ -172,9 +200,14 @@ rules:
 def risk_file(dest: Path, **changes: float) -> Path:
     """config/risk.yaml with some values changed, e.g. ``tick_to_trade_ms=0.001``."""
     import yaml
+
     data = yaml.safe_load(Path("config/risk.yaml").read_text())
-    where = {"tick_to_trade_ms": ("breakers", "latency"), "max_drawdown_pct": ("breakers", "drawdown"),
-             "max_age_ms": ("breakers", "stale_data"), "max_errors": ("breakers", "order_errors")}
+    where = {
+        "tick_to_trade_ms": ("breakers", "latency"),
+        "max_drawdown_pct": ("breakers", "drawdown"),
+        "max_age_ms": ("breakers", "stale_data"),
+        "max_errors": ("breakers", "order_errors"),
+    }
     for key, value in changes.items():
         section = data
         for part in where.get(key, ("limits",)):
@@ -187,23 +220,51 @@ def risk_file(dest: Path, **changes: float) -> Path:
 
 # -- the one-way invariant, checked on the simulator's own state ---------------------------------
 
+
 def sim_legs(r: Rig) -> tuple[dict[str, float], list[Any]]:
     """The simulator's view of our account: positions by coin and every open order as a Leg
     (a TP/SL named ``tp``/``sl``, anything else by its kind)."""
     from tripwire.hotpath.execution.orders import Leg
+
     e = r.engine
 
     def read():
         acct = e.accounts[r.user]
         orders = [o for o in list(e.open.values()) + list(e.waiting_children.values()) if o.user == r.user]
-        return ({c: float(p.szi) for c, p in acct.positions.items() if p.szi},
-                [(o.coin, o.is_buy, float(o.sz), float(o.limit_px), o.reduce_only,
-                  o.trigger and o.trigger.tpsl, o.trigger and float(o.trigger.trigger_px), o.cloid or "",
-                  o.oid) for o in orders])
+        return (
+            {c: float(p.szi) for c, p in acct.positions.items() if p.szi},
+            [
+                (
+                    o.coin,
+                    o.is_buy,
+                    float(o.sz),
+                    float(o.limit_px),
+                    o.reduce_only,
+                    o.trigger and o.trigger.tpsl,
+                    o.trigger and float(o.trigger.trigger_px),
+                    o.cloid or "",
+                    o.oid,
+                )
+                for o in orders
+            ],
+        )
+
     positions, raw = r.sim_call(read)
-    legs = [Leg(tpsl or "order", cloid, coin, is_buy, sz, px, reduce_only=ro, trigger_px=tpx,
-                oid=oid, state="waitingForTrigger" if tpsl else "resting")
-            for coin, is_buy, sz, px, ro, tpsl, tpx, cloid, oid in raw]
+    legs = [
+        Leg(
+            tpsl or "order",
+            cloid,
+            coin,
+            is_buy,
+            sz,
+            px,
+            reduce_only=ro,
+            trigger_px=tpx,
+            oid=oid,
+            state="waitingForTrigger" if tpsl else "resting",
+        )
+        for coin, is_buy, sz, px, ro, tpsl, tpx, cloid, oid in raw
+    ]
     return positions, legs
 
 
@@ -212,10 +273,14 @@ def invariant_violation(r: Rig) -> str | None:
     every TP/SL closes the position's side, each kind totals at most |position|, and none
     exists on a flat coin."""
     from tripwire.hotpath.execution.protection import check_invariant
+
     positions, legs = sim_legs(r)
     for coin in set(positions) | {leg.coin for leg in legs}:
-        why = check_invariant(positions.get(coin, 0.0), [leg for leg in legs if leg.coin == coin],
-                              r.engine.universe.by_name[coin].sz_decimals)
+        why = check_invariant(
+            positions.get(coin, 0.0),
+            [leg for leg in legs if leg.coin == coin],
+            r.engine.universe.by_name[coin].sz_decimals,
+        )
         if why:
             return f"{coin}: {why}"
     return None
@@ -235,6 +300,7 @@ class InvariantWatch:
 
     async def _run(self) -> None:
         import time
+
         since = None
         while True:
             why = await asyncio.to_thread(invariant_violation, self.r)
@@ -248,7 +314,7 @@ class InvariantWatch:
                 self.longest_s = max(self.longest_s, now - since)
             await asyncio.sleep(self.every_s)
 
-    async def __aenter__(self) -> "InvariantWatch":
+    async def __aenter__(self) -> InvariantWatch:
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -261,26 +327,32 @@ class InvariantWatch:
 
 # -- a hot path as its own process, for kill -9 -------------------------------------------------
 
+
 class ChildHotPath:
     """``tripwire hotpath run`` as a child process against a simulator running in this process,
     its output in a log file (a pipe nobody reads would block it). Started, killed with
     SIGKILL and started again with the same key, it is the same account coming back."""
 
-    def __init__(self, sim: RunningServer, key: str, run_dir: Path, rules: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, sim: RunningServer, key: str, run_dir: Path, rules: Path, env: dict[str, str] | None = None
+    ) -> None:
         import os
+
         self.sim, self.key, self.run_dir = sim, key, run_dir
         self.addresses = default_addresses(run_dir / "bus")
-        self.env = {**os.environ, "TRIPWIRE_PRIVATE_KEY": key,
-                    "TRIPWIRE_EXCHANGE__API_URL": sim.url,
-                    "TRIPWIRE_TRIGGERS_FILE": str(rules),
-                    "TRIPWIRE_BUS__RUN_DIR": str(run_dir / "bus"),
-                    "TRIPWIRE_METRICS__HOTPATH_PORT": "0",
-                    "TRIPWIRE_EXECUTION__SIM_FUND_USDC": "0",
-                    "TRIPWIRE_EXECUTION__DEADMAN_WINDOW_S": str(FAST["deadman_window_s"]),
-                    "TRIPWIRE_EXECUTION__DEADMAN_REFRESH_BELOW_S": str(FAST["deadman_refresh_below_s"]),
-                    "TRIPWIRE_EXECUTION__ACCOUNT_REFRESH_S": str(FAST["account_refresh_s"]),
-                    **(env or {})}
+        self.env = {
+            **os.environ,
+            "TRIPWIRE_PRIVATE_KEY": key,
+            "TRIPWIRE_EXCHANGE__API_URL": sim.url,
+            "TRIPWIRE_TRIGGERS_FILE": str(rules),
+            "TRIPWIRE_BUS__RUN_DIR": str(run_dir / "bus"),
+            "TRIPWIRE_METRICS__HOTPATH_PORT": "0",
+            "TRIPWIRE_EXECUTION__SIM_FUND_USDC": "0",
+            "TRIPWIRE_EXECUTION__DEADMAN_WINDOW_S": str(FAST["deadman_window_s"]),
+            "TRIPWIRE_EXECUTION__DEADMAN_REFRESH_BELOW_S": str(FAST["deadman_refresh_below_s"]),
+            "TRIPWIRE_EXECUTION__ACCOUNT_REFRESH_S": str(FAST["account_refresh_s"]),
+            **(env or {}),
+        }
         self.proc: Any = None
         self.lives = 0
 
@@ -293,12 +365,19 @@ class ChildHotPath:
         import subprocess
         import sys
         import time
+
         from tests.fixtures import REPO
+
         self.lives += 1
         out = self.log.open("w")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tripwire.cli", "hotpath", "run"],
-                                     cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tripwire.cli", "hotpath", "run"],
+            cwd=REPO,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         while time.monotonic() - t0 < timeout_s:
             if "hot path ready" in self.log.read_text():
                 return time.monotonic() - t0
@@ -309,12 +388,14 @@ class ChildHotPath:
 
     def kill9(self) -> None:
         import signal
+
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go within 30 s."""
         import subprocess
+
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
@@ -326,6 +407,7 @@ class ChildHotPath:
 
     def command(self, cmd: str, args: dict | None = None) -> Any:
         from tripwire.bus.commands import CommandClient
+
         client = CommandClient(self.addresses.commands, timeout_s=10)
         try:
             return client.call(cmd, args or {})

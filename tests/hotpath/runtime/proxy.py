@@ -18,7 +18,7 @@ class CuttableProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> "CuttableProxy":
+    async def start(self) -> CuttableProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -56,6 +56,7 @@ class CuttableProxy:
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()
+
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._pipes.discard(writer)
         self._pipes.discard(up_writer)

@@ -2,11 +2,10 @@
 simulator over real sockets, and takes its action on the exchange."""
 
 import asyncio
-from decimal import Decimal
 
-from tripwire.bus.commands import AsyncCommandClient
 from tests.hotpath.runtime.harness import probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
+from tripwire.bus.commands import AsyncCommandClient
 
 SPEED = 300
 
@@ -14,8 +13,9 @@ SPEED = 300
 def sim_open_count(r) -> int:
     """Orders the simulator holds for the hot path's account (resting or waiting triggers)."""
     e = r.engine
-    return r.sim_call(lambda: sum(1 for o in list(e.open.values()) + list(e.waiting_children.values())
-                                  if o.user == r.user))
+    return r.sim_call(
+        lambda: sum(1 for o in list(e.open.values()) + list(e.waiting_children.values()) if o.user == r.user)
+    )
 
 
 def breaker_events(r, name):
@@ -25,15 +25,22 @@ def breaker_events(r, name):
 def sim_orders(r) -> list:
     """(is_buy, sz, reduce_only, tpsl or None, cloid) of every order the simulator holds for us."""
     e = r.engine
-    return r.sim_call(lambda: [(o.is_buy, float(o.sz), o.reduce_only, o.trigger and o.trigger.tpsl,
-                                o.cloid) for o in list(e.open.values()) + list(e.waiting_children.values())
-                               if o.user == r.user])
+    return r.sim_call(
+        lambda: [
+            (o.is_buy, float(o.sz), o.reduce_only, o.trigger and o.trigger.tpsl, o.cloid)
+            for o in list(e.open.values()) + list(e.waiting_children.values())
+            if o.user == r.user
+        ]
+    )
 
 
 def test_latency_breaker_cancels_all_when_tick_to_trade_is_too_slow(tmp_path):
     async def go():
-        async with rig(tmp_path, risk_file=str(risk_file(tmp_path, tick_to_trade_ms=0.001)),
-                       settings_overrides={"triggers_file": probe_rules(tmp_path)}) as r:
+        async with rig(
+            tmp_path,
+            risk_file=str(risk_file(tmp_path, tick_to_trade_ms=0.001)),
+            settings_overrides={"triggers_file": probe_rules(tmp_path)},
+        ) as r:
             await r.replay(SPEED, files=(warm_file(tmp_path),))
             await r.wait_for(lambda: breaker_events(r, "latency"), what="latency trip")
             await r.proc.layer.drain()
@@ -48,45 +55,61 @@ def test_latency_breaker_cancels_all_when_tick_to_trade_is_too_slow(tmp_path):
 
             def only_protection():
                 orders = sim_orders(r)
-                return (sorted(tpsl for _, _, _, tpsl, _ in orders) == ["sl", "tp"]
-                        and all(ro and not buy and sz == szi for buy, sz, ro, _, _ in orders))
+                return sorted(tpsl for _, _, _, tpsl, _ in orders) == ["sl", "tp"] and all(
+                    ro and not buy and sz == szi for buy, sz, ro, _, _ in orders
+                )
+
             await r.wait_for(only_protection, what="protection back, nothing else")
             await r.proc.layer.drain()
             tracked = {o["cloid"] for o in r.proc.layer.status()["open_orders"]}
-            assert {c for *_, c in sim_orders(r)} == tracked   # tracked as ours
+            assert {c for *_, c in sim_orders(r)} == tracked  # tracked as ours
+
     asyncio.run(go())
 
 
 def test_drawdown_breaker_flattens_and_halts(tmp_path):
     async def go():
-        async with rig(tmp_path, risk_file=str(risk_file(tmp_path, max_drawdown_pct=0.05)),
-                       settings_overrides={"triggers_file": probe_rules(tmp_path, size_frac=0.2)}) as r:
+        async with rig(
+            tmp_path,
+            risk_file=str(risk_file(tmp_path, max_drawdown_pct=0.05)),
+            settings_overrides={"triggers_file": probe_rules(tmp_path, size_frac=0.2)},
+        ) as r:
             await r.replay(SPEED, files=(warm_file(tmp_path),))
-            await r.wait_for(lambda: r.proc.layer.account.positions.get("BTC") is not None
-                             and r.proc.layer.account.positions["BTC"].szi > 0, what="long open")
+            await r.wait_for(
+                lambda: (
+                    r.proc.layer.account.positions.get("BTC") is not None
+                    and r.proc.layer.account.positions["BTC"].szi > 0
+                ),
+                what="long open",
+            )
             # The market drops 1 % (book and mark): a 0.2 × equity long loses ~0.2 % of equity.
             mid = r.proc.hp.mids()["BTC"]
             t = r.proc._exch_ms() + 1000
             lo = round(mid * 0.99)
-            book = book_msg("BTC", [(str(lo - 1), "5"), (str(lo - 2), "5")],
-                            [(str(lo + 1), "5"), (str(lo + 2), "5")], t)
-            ctx = {**r.sim_call(lambda: r.engine.ctxs["BTC"]), "markPx": str(lo), "midPx": str(lo),
-                   "oraclePx": str(lo)}
+            book = book_msg(
+                "BTC", [(str(lo - 1), "5"), (str(lo - 2), "5")], [(str(lo + 1), "5"), (str(lo + 2), "5")], t
+            )
+            ctx = {**r.sim_call(lambda: r.engine.ctxs["BTC"]), "markPx": str(lo), "midPx": str(lo), "oraclePx": str(lo)}
             for msg in (book, {"channel": "activeAssetCtx", "data": {"coin": "BTC", "ctx": ctx}}):
                 r.sim_call(lambda: r.sim.server.ingest(msg, t))
             await r.wait_for(lambda: breaker_events(r, "drawdown"), what="drawdown trip")
-            await r.wait_for(lambda: r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) == 0,
-                             what="position flattened on the exchange")
+            await r.wait_for(
+                lambda: r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) == 0,
+                what="position flattened on the exchange",
+            )
             assert r.proc.risk.state == "HALTED"
             assert breaker_events(r, "drawdown")[0]["action"] == "flatten"
+
     asyncio.run(go())
 
 
 def test_stale_data_breaker_opens_nothing_until_data_is_fresh(tmp_path):
     async def go():
-        async with rig(tmp_path, risk_file=str(risk_file(tmp_path, max_age_ms=300)),
-                       settings_overrides={"triggers_file": probe_rules(tmp_path, cooldown_s=0,
-                                                                        max_active=10)}) as r:
+        async with rig(
+            tmp_path,
+            risk_file=str(risk_file(tmp_path, max_age_ms=300)),
+            settings_overrides={"triggers_file": probe_rules(tmp_path, cooldown_s=0, max_active=10)},
+        ) as r:
             await r.replay(SPEED, files=(warm_file(tmp_path),))
             await r.wait_for(lambda: breaker_events(r, "stale_data"), what="stale trip")
             client = AsyncCommandClient(r.proc.addresses.commands, timeout_s=5)
@@ -97,17 +120,23 @@ def test_stale_data_breaker_opens_nothing_until_data_is_fresh(tmp_path):
             await r.proc.layer.drain()
             plan = r.proc.layer.plans[fired["trigger_id"]][0]
             assert plan["refused"].startswith("stale_data"), plan
+
     asyncio.run(go())
 
 
 def test_order_error_breaker_pauses_after_repeated_rejections(tmp_path):
     # Limits opened wide so our own checks pass, and the account set to 1× leverage: after four
     # quarter-equity entries the exchange refuses every further one for want of margin.
-    risk = risk_file(tmp_path, max_size_frac_per_trigger=1.0, max_position_usd_per_coin=1e9,
-                     max_total_position_usd=1e9, max_errors=3)
+    risk = risk_file(
+        tmp_path, max_size_frac_per_trigger=1.0, max_position_usd_per_coin=1e9, max_total_position_usd=1e9, max_errors=3
+    )
+
     async def go():
-        async with rig(tmp_path, risk_file=str(risk), settings_overrides={
-                "triggers_file": probe_rules(tmp_path, size_frac=0.25, cooldown_s=0, max_active=20)}) as r:
+        async with rig(
+            tmp_path,
+            risk_file=str(risk),
+            settings_overrides={"triggers_file": probe_rules(tmp_path, size_frac=0.25, cooldown_s=0, max_active=20)},
+        ) as r:
             r.sim_call(lambda: r.engine.accounts[r.user].leverage.__setitem__("BTC", (True, 1)))
             await r.replay(SPEED, files=(warm_file(tmp_path),))
             # A replay 300× faster than real time ends with the simulator's clock falling back
@@ -130,4 +159,5 @@ def test_order_error_breaker_pauses_after_repeated_rejections(tmp_path):
                 assert plan["refused"].startswith("trading_state"), plan
             finally:
                 client.close()
+
     asyncio.run(go())

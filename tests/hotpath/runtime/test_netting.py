@@ -13,7 +13,7 @@ from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.execution.orders import cloid_for, parse_cloid
 
 SPEED = 300
-FAR = {"size_frac": 0.05, "tp_atr": 20, "sl_atr": 20}   # the probe rule's bracket
+FAR = {"size_frac": 0.05, "tp_atr": 20, "sl_atr": 20}  # the probe rule's bracket
 
 
 def fire(r, side: str, n: int, actions) -> TriggerFired:
@@ -22,9 +22,17 @@ def fire(r, side: str, n: int, actions) -> TriggerFired:
     hp = r.proc.hp
     exch_ms = hp.exchange_time_ms()
     now = time.monotonic_ns()
-    ev = TriggerFired(f"probe_{side}.BTC.{exch_ms}.{100 + n}", f"probe_{side}", "BTC", side,
-                      dict(hp.pipeline.coins["BTC"].features.values), actions,
-                      exch_ms * 1_000_000, now, now)
+    ev = TriggerFired(
+        f"probe_{side}.BTC.{exch_ms}.{100 + n}",
+        f"probe_{side}",
+        "BTC",
+        side,
+        dict(hp.pipeline.coins["BTC"].features.values),
+        actions,
+        exch_ms * 1_000_000,
+        now,
+        now,
+    )
     r.proc.layer.on_trigger(ev)
     return ev
 
@@ -46,7 +54,7 @@ def protection(r) -> dict[str, tuple[float, float]]:
 
 async def settled(r) -> None:
     await r.proc.layer.drain()
-    await asyncio.sleep(0.3)    # the fills' user-channel messages, and the syncs they ask for
+    await asyncio.sleep(0.3)  # the fills' user-channel messages, and the syncs they ask for
     await r.proc.layer.drain()
 
 
@@ -56,8 +64,9 @@ def test_same_side_adds_opposite_is_refused_and_cancel_touches_only_its_own_entr
             layer = r.proc.layer
             async with InvariantWatch(r) as watch:
                 await r.replay(SPEED, files=(warm_file(tmp_path),))
-                await r.wait_for(lambda: sim_position(r) > 0 and len(protection(r)) == 2,
-                                 what="the probe's long, protected")
+                await r.wait_for(
+                    lambda: sim_position(r) > 0 and len(protection(r)) == 2, what="the probe's long, protected"
+                )
                 await settled(r)
                 first = next(iter(r.proc.hp.recent.values()))
                 pos_a = sim_position(r)
@@ -96,36 +105,42 @@ def test_same_side_adds_opposite_is_refused_and_cancel_touches_only_its_own_entr
 
                 # cancel A: its entry filled long ago, nothing of its own is open; the position
                 # and its protection stay as they are
-                out = await layer.apply_decision(first, Decision(trigger_id=first.trigger_id, go=False,
-                                                                 sA=0, confA=0.5, prob_cont=0.5))
+                out = await layer.apply_decision(
+                    first, Decision(trigger_id=first.trigger_id, go=False, sA=0, confA=0.5, prob_cont=0.5)
+                )
                 await settled(r)
                 assert out["kind"] == "cancel" and out["errors"] == [], out
                 assert sim_position(r) == pos_ab and protection(r) == prot
                 # cancel D: its resting limit goes, nothing else
-                await layer.apply_decision(d, Decision(trigger_id=d.trigger_id, go=False, sA=0,
-                                                       confA=0.5, prob_cont=0.5))
+                await layer.apply_decision(
+                    d, Decision(trigger_id=d.trigger_id, go=False, sA=0, confA=0.5, prob_cont=0.5)
+                )
                 await settled(r)
                 assert limit.state == "canceled"
                 assert sim_position(r) == pos_ab and protection(r) == prot
                 assert len(sim_legs(r)[1]) == 2
             assert watch.longest_s < 1.0, (watch.longest_s, watch.seen)
             # per-trigger attribution: A's and B's lots add up to the position
-            lots = {tid: row["lots"].get("BTC", 0.0) for tid, row in
-                    layer.status()["pnl_by_trigger"].items()}
+            lots = {tid: row["lots"].get("BTC", 0.0) for tid, row in layer.status()["pnl_by_trigger"].items()}
             assert lots[first.trigger_id] == pos_a
             assert abs(lots[first.trigger_id] + lots[b.trigger_id] - pos_ab) < 1e-9
+
     asyncio.run(go())
 
 
 def test_cancelling_one_of_two_triggers_closes_its_part_and_protection_follows(tmp_path):
     async def go():
-        async with rig(tmp_path, execution={"close_filled_on_cancel": True},
-                       settings_overrides={"triggers_file": probe_rules(tmp_path)}) as r:
+        async with rig(
+            tmp_path,
+            execution={"close_filled_on_cancel": True},
+            settings_overrides={"triggers_file": probe_rules(tmp_path)},
+        ) as r:
             layer = r.proc.layer
             async with InvariantWatch(r) as watch:
                 await r.replay(SPEED, files=(warm_file(tmp_path),))
-                await r.wait_for(lambda: sim_position(r) > 0 and len(protection(r)) == 2,
-                                 what="the probe's long, protected")
+                await r.wait_for(
+                    lambda: sim_position(r) > 0 and len(protection(r)) == 2, what="the probe's long, protected"
+                )
                 await settled(r)
                 first = next(iter(r.proc.hp.recent.values()))
                 pos_a = sim_position(r)
@@ -135,8 +150,9 @@ def test_cancelling_one_of_two_triggers_closes_its_part_and_protection_follows(t
                 pos_b = layer.tracker.get(b.trigger_id).legs["entry"].filled_sz
                 assert abs(pos_ab - pos_a - pos_b) < 1e-9
 
-                out = await layer.apply_decision(first, Decision(trigger_id=first.trigger_id, go=False,
-                                                                 sA=0, confA=0.5, prob_cont=0.5))
+                out = await layer.apply_decision(
+                    first, Decision(trigger_id=first.trigger_id, go=False, sA=0, confA=0.5, prob_cont=0.5)
+                )
                 await settled(r)
                 assert out["kind"] == "cancel", out
                 # A's part closed; B's stays, and so does one stop and one target — for B's size
@@ -146,8 +162,9 @@ def test_cancelling_one_of_two_triggers_closes_its_part_and_protection_follows(t
                 assert invariant_violation(r) is None
             assert watch.longest_s < 1.0, (watch.longest_s, watch.seen)
             pnl = layer.status()["pnl_by_trigger"]
-            assert pnl[first.trigger_id]["lots"] == {}          # A is flat, its PnL realized
+            assert pnl[first.trigger_id]["lots"] == {}  # A is flat, its PnL realized
             assert abs(pnl[b.trigger_id]["lots"]["BTC"] - pos_b) < 1e-9
+
     asyncio.run(go())
 
 
@@ -155,9 +172,11 @@ def test_the_demo_hour_with_decisions_leaves_no_leg_behind(tmp_path):
     """The demo's hour and rules, with decisions applied as the analysis would (an adjust that
     halves the size and moves the exits, a cancel, a keep): throughout, and at the end, every
     stop and take-profit matches the position it protects."""
-    decisions = [dict(go=True, sA=0.5, confA=0.6, prob_cont=0.6, tp_atr=2.0, sl_atr=1.5, size_scale=0.5),
-                 dict(go=False, sA=0.0, confA=0.6, prob_cont=0.4),
-                 dict(go=True, sA=0.5, confA=0.6, prob_cont=0.6)]
+    decisions = [
+        dict(go=True, sA=0.5, confA=0.6, prob_cont=0.6, tp_atr=2.0, sl_atr=1.5, size_scale=0.5),
+        dict(go=False, sA=0.0, confA=0.6, prob_cont=0.4),
+        dict(go=True, sA=0.5, confA=0.6, prob_cont=0.6),
+    ]
 
     async def go():
         async with rig(tmp_path) as r:
@@ -170,6 +189,7 @@ def test_the_demo_hour_with_decisions_leaves_no_leg_behind(tmp_path):
                             d = Decision(trigger_id=tid, **decisions[len(applied) % len(decisions)])
                             applied.append((tid, await hp.apply_decision(d)))
                     await asyncio.sleep(0.005)
+
             analysis = asyncio.create_task(analyse())
             try:
                 async with InvariantWatch(r) as watch:
@@ -186,4 +206,5 @@ def test_the_demo_hour_with_decisions_leaves_no_leg_behind(tmp_path):
             assert sorted(leg.name for leg in legs) == (["sl", "tp"] if szi else [])
             assert all(leg.sz == abs(szi) for leg in legs)
             assert watch.longest_s < 1.0, (watch.longest_s, watch.seen)
+
     asyncio.run(go())

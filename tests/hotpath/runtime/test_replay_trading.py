@@ -29,15 +29,22 @@ def traded(tmp_path_factory):
             out.update(
                 fired=list(hp.recent.values()),
                 plans=dict(layer.plans),
-                legs={tid: {n: (leg.state, leg.filled_sz, leg.cloid) for n, leg in o.legs.items()}
-                      for tid, o in layer.tracker.triggers.items()},
+                legs={
+                    tid: {n: (leg.state, leg.filled_sz, leg.cloid) for n, leg in o.legs.items()}
+                    for tid, o in layer.tracker.triggers.items()
+                },
                 ours={c: p.szi for c, p in layer.account.positions.items() if p.szi},
-                realized=layer.account.realized_pnl, fees=layer.account.fees,
+                realized=layer.account.realized_pnl,
+                fees=layer.account.fees,
                 fills=layer.account.fills,
                 sim=r.sim_call(lambda: r.engine.accounts[user].to_json()),
                 status=hp.status(),
                 events=list(r.events),
-                watch=watch, violation_at_end=invariant_violation(r), sim_state=sim_legs(r))
+                watch=watch,
+                violation_at_end=invariant_violation(r),
+                sim_state=sim_legs(r),
+            )
+
     asyncio.run(go())
     return out
 
@@ -67,8 +74,12 @@ def test_every_trigger_gets_one_bracket_placed_on_the_simulator_unless_it_is_aga
 
 
 def test_a_take_profit_or_stop_loss_fills(traded):
-    closed = [(tid, n) for tid, legs in traded["legs"].items() for n, (st, _, _) in legs.items()
-              if n in ("tp", "sl") and st == "filled"]
+    closed = [
+        (tid, n)
+        for tid, legs in traded["legs"].items()
+        for n, (st, _, _) in legs.items()
+        if n in ("tp", "sl") and st == "filled"
+    ]
     assert closed, traded["legs"]
     # and its sibling was cancelled by the exchange (one-cancels-other)
     for tid, n in closed:

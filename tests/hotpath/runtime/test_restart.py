@@ -71,18 +71,18 @@ def test_a_killed_hot_path_comes_back_adopts_its_orders_rearms_the_switch_and_pr
         szi = float(sim.call(lambda: engine.accounts[user].position("BTC")))
         # A human places an order of their own on the account: not ours, never cancelled by us.
         from hyperliquid.exchange import Exchange
+
         ex = Exchange(eth_account.Account.from_key(key), sim.url)
         mid = float(sim.call(lambda: engine.books["BTC"].mid()))
         answer = ex.order("BTC", True, 0.001, round(mid * 0.9), {"limit": {"tif": "Gtc"}})
         assert answer["status"] == "ok", answer
         human_oid = answer["response"]["data"]["statuses"][0]["resting"]["oid"]
-        assert len(sim.call(lambda: engine.user_open_orders(user))) == 3   # SL, TP, the human's
+        assert len(sim.call(lambda: engine.user_open_orders(user))) == 3  # SL, TP, the human's
 
         child.kill9()
         # While it is dead its take-profit goes (by hand here; a dead man's switch, a margin
         # cancel…): the position it comes back to has a stop but no target.
-        tp = next(o for o in sim.call(lambda: engine.user_open_orders(user))
-                  if o.trigger and o.trigger.tpsl == "tp")
+        tp = next(o for o in sim.call(lambda: engine.user_open_orders(user)) if o.trigger and o.trigger.tpsl == "tp")
         assert ex.cancel("BTC", tp.oid)["status"] == "ok"
         assert not protected(view)
 
@@ -111,9 +111,11 @@ def test_a_killed_hot_path_comes_back_adopts_its_orders_rearms_the_switch_and_pr
         assert ex_status["protection"]["BTC"]["error"] is None
         # the human's order is still there, untouched
         assert human_oid in {o.oid for o in sim.call(lambda: engine.user_open_orders(user))}
-        print(f"\nrestart after kill -9: ready {ready_s:.2f} s, protected (on the exchange) "
-              f"{protected_s:.2f} s after spawn, {restart['protected_after_s'] * 1000:.0f} ms "
-              f"after the process started running")
+        print(
+            f"\nrestart after kill -9: ready {ready_s:.2f} s, protected (on the exchange) "
+            f"{protected_s:.2f} s after spawn, {restart['protected_after_s'] * 1000:.0f} ms "
+            f"after the process started running"
+        )
     finally:
         child.stop()
         sim.stop()
@@ -126,26 +128,35 @@ def test_a_naked_position_found_at_start_up_is_flattened_when_configured(tmp_pat
     rules = probe_rules(tmp_path)
 
     async def go():
-        async with rig(tmp_path / "one", sim=sim, key=key,
-                       settings_overrides={"triggers_file": rules}) as r:
+        async with rig(tmp_path / "one", sim=sim, key=key, settings_overrides={"triggers_file": rules}) as r:
             await r.replay(SPEED, files=(warm_file(tmp_path),))
-            await r.wait_for(lambda: r.proc.layer.protected("BTC", r.proc.layer.account.positions["BTC"].szi)
-                             if "BTC" in r.proc.layer.account.positions else False,
-                             what="bracket filled and protected")
+            await r.wait_for(
+                lambda: (
+                    r.proc.layer.protected("BTC", r.proc.layer.account.positions["BTC"].szi)
+                    if "BTC" in r.proc.layer.account.positions
+                    else False
+                ),
+                what="bracket filled and protected",
+            )
             user = r.user
         # the first life ended with its orders left to the dead man's switch; they go, the
         # position stays: naked
         sim.call(lambda: [engine.matcher.cancel(user, o, 0) for o in engine.user_open_orders(user)])
         assert sim.call(lambda: engine.accounts[user].position("BTC")) != 0
-        async with rig(tmp_path / "two", sim=sim, key=key, fund_usdc=None,
-                       execution={"unprotected_positions": "flatten"},
-                       settings_overrides={"triggers_file": rules}) as r2:
+        async with rig(
+            tmp_path / "two",
+            sim=sim,
+            key=key,
+            fund_usdc=None,
+            execution={"unprotected_positions": "flatten"},
+            settings_overrides={"triggers_file": rules},
+        ) as r2:
             restart = r2.proc.restart
             assert restart["flattened"] == ["BTC"] and restart["unprotected"] == []
-            await r2.wait_for(lambda: sim.call(lambda: engine.accounts[user].position("BTC")) == 0,
-                              what="flat")
+            await r2.wait_for(lambda: sim.call(lambda: engine.accounts[user].position("BTC")) == 0, what="flat")
             await r2.proc.layer.drain()
             assert sim.call(lambda: engine.user_open_orders(user)) == []
+
     try:
         asyncio.run(go())
     finally:

@@ -5,13 +5,13 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from tripwire.sim.backtest import BacktestConfig, parse_latency, run_backtest, summarize, write_report
-from tripwire.sim.backtest.engine import BACKTEST_USER
+from tests.fixtures import RECORDING
+from tripwire.config.settings import load_settings
 from tripwire.hotpath.execution.brackets import BracketConfig
 from tripwire.hotpath.risk.config import RiskConfig, load_risk_config
-from tripwire.config.settings import load_settings
 from tripwire.hotpath.triggers.engine import compile_rules, load_rules
-from tests.fixtures import RECORDING
+from tripwire.sim.backtest import BacktestConfig, parse_latency, run_backtest, summarize, write_report
+from tripwire.sim.backtest.engine import BACKTEST_USER
 
 SETTINGS = load_settings("config/settings.yaml")
 SEED_RULES = load_rules("config/triggers.yaml")
@@ -20,14 +20,26 @@ RISK = load_risk_config("config/risk.yaml")
 BRACKET = {"place_bracket": {"size_frac": 0.05, "tp_atr": 1.0, "sl_atr": 0.7}}
 # Two rules that fire about once a minute each once ATR has warmed up (~14 min), so a single
 # hour holds dozens of brackets: enough to see latency and exits at work.
-BUSY_RULES = compile_rules({
-    "max_active_triggers": 3, "active_ttl_s": 60,
-    "rules": {
-        "busy_long": {"side": "long", "cooldown_s": 60, "actions": [BRACKET],
-                      "when_all": [{"atr_bps_ge": 0.1}, {"book_imbalance_gt": 0.2}]},
-        "busy_short": {"side": "short", "cooldown_s": 60, "actions": [BRACKET],
-                       "when_all": [{"atr_bps_ge": 0.1}, {"book_imbalance_lt": -0.2}]},
-    }})
+BUSY_RULES = compile_rules(
+    {
+        "max_active_triggers": 3,
+        "active_ttl_s": 60,
+        "rules": {
+            "busy_long": {
+                "side": "long",
+                "cooldown_s": 60,
+                "actions": [BRACKET],
+                "when_all": [{"atr_bps_ge": 0.1}, {"book_imbalance_gt": 0.2}],
+            },
+            "busy_short": {
+                "side": "short",
+                "cooldown_s": 60,
+                "actions": [BRACKET],
+                "when_all": [{"atr_bps_ge": 0.1}, {"book_imbalance_lt": -0.2}],
+            },
+        },
+    }
+)
 
 
 def backtest(rules=BUSY_RULES, risk=RISK, **cfg):
@@ -98,8 +110,9 @@ def test_trigger_positions_add_up_to_the_account_position(busy):
     holding = [t for t in s["trigger_list"] if t["positions_at_end"]]
     assert s["open_at_end"] == len(holding)
     assert (acct_pos == 0) == (holding == [])
-    assert any(t["outcome"] == "refused" and t["refusals"][0].startswith("opposite_position")
-               for t in s["trigger_list"])
+    assert any(
+        t["outcome"] == "refused" and t["refusals"][0].startswith("opposite_position") for t in s["trigger_list"]
+    )
     assert not any(t["outcome"] == "closed" for t in s["trigger_list"])
 
 
@@ -160,7 +173,7 @@ def test_an_entry_that_takes_nothing_has_its_tp_and_sl_cancelled():
     s = summarize(r)
     assert s["triggers"] > 0 and s["filled"] == 0
     assert all(t["outcome"] == "not_filled" for t in s["trigger_list"])
-    assert r.engine.user_open_orders(BACKTEST_USER) == []   # no orphan TP/SL left standing
+    assert r.engine.user_open_orders(BACKTEST_USER) == []  # no orphan TP/SL left standing
     assert r.account.fills == [] and s["pnl_usd"] == 0.0
 
 
@@ -169,7 +182,7 @@ def test_drawdown_breaker_flattens_and_halts():
     r = backtest(risk=twitchy)
     s = summarize(r)
     assert [t["breaker"] for t in s["breaker_trips"]] == ["drawdown"]
-    assert r.account.positions == {}                       # flattened, and nothing reopened
+    assert r.account.positions == {}  # flattened, and nothing reopened
     assert "breaker:drawdown" in s["per_rule"]
     per_rule = sum(v["pnl_usd"] for v in s["per_rule"].values())
     assert per_rule + s["funding_usd"] == pytest.approx(s["pnl_usd"], abs=1e-5)
@@ -180,7 +193,6 @@ def test_report_writes_json_and_html_with_the_plots(busy, tmp_path):
     assert orjson.loads(json_path.read_bytes()) == orjson.loads(orjson.dumps(summary))
     html = html_path.read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 4
-    for title in ("Equity (USD", "Drawdown from running peak", "Outcomes per rule",
-                  "Modelled latency per action sent"):
+    for title in ("Equity (USD", "Drawdown from running peak", "Outcomes per rule", "Modelled latency per action sent"):
         assert title in html
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")

@@ -9,8 +9,9 @@ from tests.fixtures import RECORDING, REPO
 
 
 def tripwire(*args):
-    return subprocess.run([sys.executable, "-m", "tripwire", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tripwire", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_backtest_writes_summary_and_report(tmp_path):
@@ -36,9 +37,10 @@ def test_bad_options_are_user_errors(tmp_path):
 
 
 def test_the_backtest_and_service_helpers_import_nothing_from_the_flows_side():
-    code = ("import sys, tripwire.sim.backtest, tripwire.sim.backtest.report, tripwire.hotpath.pinning, tripwire.hotpath.sdnotify; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('prefect', 'pymongo', 'openai', 'fastapi', 'uvicorn', 'flows', 'api')))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                       timeout=60)
+    code = (
+        "import sys, tripwire.sim.backtest, tripwire.sim.backtest.report, tripwire.hotpath.pinning, tripwire.hotpath.sdnotify; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('prefect', 'pymongo', 'openai', 'fastapi', 'uvicorn', 'flows', 'api')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -19,7 +19,7 @@ def test_lognormal_has_the_median_asked_for_and_repeats_with_its_seed():
     m = parse_latency(dist="lognormal:50,0.5", seed=1)
     xs = [m.sample() for _ in range(4000)]
     assert isinstance(m, Lognormal) and statistics.median(xs) == pytest.approx(50, rel=0.05)
-    assert max(xs) > 2 * 50 > 2 * min(xs)   # skewed both ways around the median
+    assert max(xs) > 2 * 50 > 2 * min(xs)  # skewed both ways around the median
     again = parse_latency(dist="lognormal:50,0.5", seed=1)
     assert [again.sample() for _ in range(4000)] == xs
     other = parse_latency(dist="lognormal:50,0.5", seed=2)
@@ -35,14 +35,17 @@ def test_empirical_draws_only_measured_values(tmp_path):
     assert m.describe()["n"] == 4
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"latency_ms": -5}, "--latency-ms: must be a finite number ≥ 0"),
-    ({"latency_ms": math.inf}, "--latency-ms: must be a finite number ≥ 0"),
-    ({"dist": "lognormal:50"}, "expected lognormal:MEDIAN_MS,SIGMA"),
-    ({"dist": "lognormal:fast,0.5"}, "'fast' is not a number"),
-    ({"dist": "gamma:1,2"}, "expected lognormal:MEDIAN_MS,SIGMA, empirical:PATH or constant:MS"),
-    ({"dist": "empirical:/no/such/file"}, "/no/such/file"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"latency_ms": -5}, "--latency-ms: must be a finite number ≥ 0"),
+        ({"latency_ms": math.inf}, "--latency-ms: must be a finite number ≥ 0"),
+        ({"dist": "lognormal:50"}, "expected lognormal:MEDIAN_MS,SIGMA"),
+        ({"dist": "lognormal:fast,0.5"}, "'fast' is not a number"),
+        ({"dist": "gamma:1,2"}, "expected lognormal:MEDIAN_MS,SIGMA, empirical:PATH or constant:MS"),
+        ({"dist": "empirical:/no/such/file"}, "/no/such/file"),
+    ],
+)
 def test_bad_latency_options_say_what_is_expected(kwargs, message):
     with pytest.raises(LatencySpecError, match=message.replace("(", r"\(").replace("+", r"\+")):
         parse_latency(**kwargs)

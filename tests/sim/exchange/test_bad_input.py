@@ -88,12 +88,15 @@ def test_nonce_below_the_hundred_highest_is_refused(sim):
     assert state_fingerprint(sim) == before
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"p": "1990.123"}, "Price must be divisible by tick size."),      # 7 significant figures
-    ({"p": "0.0000001"}, "Price must be divisible by tick size."),     # more than 6 - 4 decimals
-    ({"s": "0.00001"}, "Order has invalid size."),                     # finer than 10^-4 ETH
-    ({"s": "0"}, "Order has invalid size."),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"p": "1990.123"}, "Price must be divisible by tick size."),  # 7 significant figures
+        ({"p": "0.0000001"}, "Price must be divisible by tick size."),  # more than 6 - 4 decimals
+        ({"s": "0.00001"}, "Order has invalid size."),  # finer than 10^-4 ETH
+        ({"s": "0"}, "Order has invalid size."),
+    ],
+)
 def test_bad_tick_or_lot_is_refused_per_order_and_places_nothing(sim, changes, message):
     before = state_fingerprint(sim)
     resp = post(sim, signed(order_action(**changes))).json()
@@ -138,17 +141,35 @@ def test_auto_fund_credits_a_new_signer_like_a_faucet(sim):
     sim.server.api.auto_fund_usdc = __import__("decimal").Decimal(500)
     resp = post(sim, signed(order_action(), key=KEY_B)).json()
     assert resp["status"] == "ok"
-    state = requests.post(sim.url + "/info", json={"type": "clearinghouseState", "user": address(KEY_B)},
-                          timeout=10).json()
+    state = requests.post(
+        sim.url + "/info", json={"type": "clearinghouseState", "user": address(KEY_B)}, timeout=10
+    ).json()
     assert state["marginSummary"]["accountValue"] == "500.0"
 
 
 # -- numbers: every price and size field, alone or inside a batch ------------------------------
 
 DESERIALIZE = "Failed to deserialize the JSON body into the target type"
-MALFORMED_NUMBERS = ["1E+999999999", "-1E+999999999", "1e-999999999", "1e18", "99999999999999999999", "NaN",
-                     "-Infinity", "Infinity", " 1990", "1_990", "\u0661\u0669\u0669\u0660", "0x7c6", "", "1e",
-                     True, None, 1990, 1990.5]
+MALFORMED_NUMBERS = [
+    "1E+999999999",
+    "-1E+999999999",
+    "1e-999999999",
+    "1e18",
+    "99999999999999999999",
+    "NaN",
+    "-Infinity",
+    "Infinity",
+    " 1990",
+    "1_990",
+    "\u0661\u0669\u0669\u0660",
+    "0x7c6",
+    "",
+    "1e",
+    True,
+    None,
+    1990,
+    1990.5,
+]
 
 
 def trigger_order(trigger_px: object) -> dict:
@@ -172,16 +193,19 @@ def test_a_malformed_number_anywhere_in_a_batch_refuses_the_whole_batch_and_spen
     assert post(sim, signed(order_action(), nonce=body["nonce"])).json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("p", "-0", "Price must be divisible by tick size."),
-    ("p", "-1990", "Price must be divisible by tick size."),
-    ("s", "-0.01", "Order has invalid size."),
-    ("s", "-0", "Order has invalid size."),
-])
-def test_a_well_formed_but_impossible_number_is_a_per_order_rejection_as_on_the_exchange(sim, field, value,
-                                                                                      message):
-    resp = post(sim, signed({"type": "order", "orders": [{**GOOD_ORDER, field: value}, GOOD_ORDER],
-                             "grouping": "na"})).json()
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("p", "-0", "Price must be divisible by tick size."),
+        ("p", "-1990", "Price must be divisible by tick size."),
+        ("s", "-0.01", "Order has invalid size."),
+        ("s", "-0", "Order has invalid size."),
+    ],
+)
+def test_a_well_formed_but_impossible_number_is_a_per_order_rejection_as_on_the_exchange(sim, field, value, message):
+    resp = post(
+        sim, signed({"type": "order", "orders": [{**GOOD_ORDER, field: value}, GOOD_ORDER], "grouping": "na"})
+    ).json()
     first, second = resp["response"]["data"]["statuses"]
     assert first == {"error": message} and "resting" in second
 
@@ -191,18 +215,25 @@ def test_a_huge_size_is_refused_for_margin_not_by_a_crash(sim):
     assert resp["response"]["data"]["statuses"] == [{"error": "Insufficient margin to place order."}]
 
 
-@pytest.mark.parametrize("action", [
-    {"type": "cancel", "cancels": [{"a": ETH, "o": 1}, {"a": ETH, "o": True}]},
-    {"type": "cancel", "cancels": [{"a": ETH, "o": 1}, {"a": ETH, "o": -1}]},
-    {"type": "cancelByCloid", "cancels": [{"asset": ETH, "cloid": "0x" + "1" * 32 + "\n"}]},
-    {"type": "modify", "oid": 1, "order": {**GOOD_ORDER, "s": "1E+999999999"}},
-    {"type": "batchModify", "modifies": [{"oid": 1, "order": GOOD_ORDER},
-                                         {"oid": 1, "order": {**GOOD_ORDER, "p": "NaN"}}]},
-    {"type": "batchModify", "modifies": [{"oid": 1, "order": {**GOOD_ORDER, "a": 999}},
-                                         {"oid": "0x12", "order": GOOD_ORDER}]},
-    {"type": "updateLeverage", "asset": 999, "isCross": "yes", "leverage": 5},
-    {"type": "scheduleCancel", "time": 1.5e12},
-])
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"type": "cancel", "cancels": [{"a": ETH, "o": 1}, {"a": ETH, "o": True}]},
+        {"type": "cancel", "cancels": [{"a": ETH, "o": 1}, {"a": ETH, "o": -1}]},
+        {"type": "cancelByCloid", "cancels": [{"asset": ETH, "cloid": "0x" + "1" * 32 + "\n"}]},
+        {"type": "modify", "oid": 1, "order": {**GOOD_ORDER, "s": "1E+999999999"}},
+        {
+            "type": "batchModify",
+            "modifies": [{"oid": 1, "order": GOOD_ORDER}, {"oid": 1, "order": {**GOOD_ORDER, "p": "NaN"}}],
+        },
+        {
+            "type": "batchModify",
+            "modifies": [{"oid": 1, "order": {**GOOD_ORDER, "a": 999}}, {"oid": "0x12", "order": GOOD_ORDER}],
+        },
+        {"type": "updateLeverage", "asset": 999, "isCross": "yes", "leverage": 5},
+        {"type": "scheduleCancel", "time": 1.5e12},
+    ],
+)
 def test_every_action_refuses_malformed_input_whole_and_changes_nothing(sim, action):
     before = state_fingerprint(sim)
     r = post(sim, signed(action))
@@ -220,16 +251,20 @@ def test_a_vault_address_that_is_not_an_address_cannot_deserialize(sim):
 
 # -- /info -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [
-    {"type": ["meta"]},                                                          # unhashable type
-    {"type": "candleSnapshot", "req": {"coin": "ETH", "interval": "1m", "startTime": 0, "endTime": "zz"}},
-    {"type": "userFillsByTime", "user": "0x" + "1" * 40, "startTime": 0, "endTime": [1]},
-    {"type": "userFunding", "user": "0x" + "1" * 40, "startTime": 0, "endTime": True},
-    {"type": "fundingHistory", "coin": "ETH", "startTime": 0, "endTime": 1.5},
-    {"type": "clearinghouseState", "user": "0x" + "z" * 40},
-    {"type": "orderStatus", "user": "0x" + "1" * 40, "oid": "0x12"},
-    {"type": "orderStatus", "user": "0x" + "1" * 40, "oid": -1},
-])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": ["meta"]},  # unhashable type
+        {"type": "candleSnapshot", "req": {"coin": "ETH", "interval": "1m", "startTime": 0, "endTime": "zz"}},
+        {"type": "userFillsByTime", "user": "0x" + "1" * 40, "startTime": 0, "endTime": [1]},
+        {"type": "userFunding", "user": "0x" + "1" * 40, "startTime": 0, "endTime": True},
+        {"type": "fundingHistory", "coin": "ETH", "startTime": 0, "endTime": 1.5},
+        {"type": "clearinghouseState", "user": "0x" + "z" * 40},
+        {"type": "orderStatus", "user": "0x" + "1" * 40, "oid": "0x12"},
+        {"type": "orderStatus", "user": "0x" + "1" * 40, "oid": -1},
+    ],
+)
 def test_info_refuses_malformed_bodies_with_422_never_500(sim, body):
     r = requests.post(sim.url + "/info", json=body, timeout=10)
     assert r.status_code == 422 and r.text.startswith(DESERIALIZE), r.text
@@ -240,15 +275,33 @@ def test_info_refuses_malformed_bodies_with_422_never_500(sim, body):
 GOOD_USER = "0x" + "ab" * 20
 
 
-@pytest.mark.parametrize("body", [
-    {"user": GOOD_USER, "usdc": "-5"}, {"user": GOOD_USER, "usdc": -5}, {"user": GOOD_USER, "usdc": "0"},
-    {"user": GOOD_USER, "usdc": "-0"}, {"user": GOOD_USER, "usdc": "NaN"}, {"user": GOOD_USER, "usdc": "Infinity"},
-    {"user": GOOD_USER, "usdc": "1E+999999999"}, {"user": GOOD_USER, "usdc": "1e20"},
-    {"user": GOOD_USER, "usdc": 1e13}, {"user": GOOD_USER, "usdc": True}, {"user": GOOD_USER, "usdc": None},
-    {"user": GOOD_USER, "usdc": ["5"]}, {"user": GOOD_USER}, {"usdc": "5"},
-    {"user": "x" * 42, "usdc": "5"}, {"user": "0x" + "g" * 40, "usdc": "5"}, {"user": GOOD_USER[:-1], "usdc": "5"},
-    {"user": GOOD_USER + "\n", "usdc": "5"}, {"user": 12, "usdc": "5"}, [GOOD_USER, "5"], "fund me", None,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user": GOOD_USER, "usdc": "-5"},
+        {"user": GOOD_USER, "usdc": -5},
+        {"user": GOOD_USER, "usdc": "0"},
+        {"user": GOOD_USER, "usdc": "-0"},
+        {"user": GOOD_USER, "usdc": "NaN"},
+        {"user": GOOD_USER, "usdc": "Infinity"},
+        {"user": GOOD_USER, "usdc": "1E+999999999"},
+        {"user": GOOD_USER, "usdc": "1e20"},
+        {"user": GOOD_USER, "usdc": 1e13},
+        {"user": GOOD_USER, "usdc": True},
+        {"user": GOOD_USER, "usdc": None},
+        {"user": GOOD_USER, "usdc": ["5"]},
+        {"user": GOOD_USER},
+        {"usdc": "5"},
+        {"user": "x" * 42, "usdc": "5"},
+        {"user": "0x" + "g" * 40, "usdc": "5"},
+        {"user": GOOD_USER[:-1], "usdc": "5"},
+        {"user": GOOD_USER + "\n", "usdc": "5"},
+        {"user": 12, "usdc": "5"},
+        [GOOD_USER, "5"],
+        "fund me",
+        None,
+    ],
+)
 @pytest.mark.parametrize("route", ["/sim/fund", "/sim/reset"])
 def test_sim_routes_refuse_bad_amounts_and_addresses_in_json_and_change_nothing(sim, route, body):
     if route == "/sim/reset" and isinstance(body, dict) and body.get("usdc") in ("0", "-0"):
@@ -267,8 +320,9 @@ def test_sim_routes_answer_json_to_a_body_that_is_not_json(sim):
 
 
 def test_sim_routes_accept_sane_amounts_and_reset_accepts_zero(sim):
-    r = requests.post(sim.url + "/sim/fund", json={"user": GOOD_USER.upper().replace("0X", "0x"), "usdc": 1000},
-                      timeout=10).json()
+    r = requests.post(
+        sim.url + "/sim/fund", json={"user": GOOD_USER.upper().replace("0X", "0x"), "usdc": 1000}, timeout=10
+    ).json()
     assert r == {"status": "ok", "user": GOOD_USER, "balance": "1000.0"}
     r = requests.post(sim.url + "/sim/fund", json={"user": GOOD_USER, "usdc": "1e12"}, timeout=10).json()
     assert r["balance"] == "1000000001000.0"
@@ -278,9 +332,11 @@ def test_sim_routes_accept_sane_amounts_and_reset_accepts_zero(sim):
 
 # -- the catch-all: a simulator bug still answers JSON, and is counted -----------------------
 
+
 def test_an_unexpected_exception_answers_json_in_the_exchange_shape_and_is_counted(sim, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
+
     monkeypatch.setattr(sim.server.api, "handle", broken)
     monkeypatch.setattr("tripwire.sim.exchange.server.handle_info", broken)
     for route in ("/exchange", "/info"):

@@ -34,16 +34,62 @@ WALLET = eth_account.Account.from_key(KEY_A)
 DUMMY_SIGNATURE = {"r": "0x" + "1" * 64, "s": "0x" + "2" * 64, "v": 27}
 
 # Values that no field of their kind accepts (the exchange cannot deserialize them).
-BAD_NUMBERS = ["1E+999999999", "-1E+999999999", "1e-999999999", "1e18", "-1e18", "99999999999999999999",
-               "0.0000000000000000000001", "NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "inf", " 1990",
-               "1990 ", "1990\n", "1_990", "\u0661\u0669\u0669\u0660", "\uff11\uff19\uff19\uff10", "0x7c6", "",
-               ".", "-", "+", "1e", "e5", "1.2.3", "1,990", "--1", True, False, None, 1990, 1990.5, -1, [], {},
-               ["1990"], {"p": "1990"}]
-BAD_INTS = [-1, -(2 ** 63), 2 ** 64, True, False, 1.0, 1.5, "1", "0x1", "", None, [], {}, [1]]
+BAD_NUMBERS = [
+    "1E+999999999",
+    "-1E+999999999",
+    "1e-999999999",
+    "1e18",
+    "-1e18",
+    "99999999999999999999",
+    "0.0000000000000000000001",
+    "NaN",
+    "-NaN",
+    "sNaN",
+    "Infinity",
+    "-Infinity",
+    "inf",
+    " 1990",
+    "1990 ",
+    "1990\n",
+    "1_990",
+    "\u0661\u0669\u0669\u0660",
+    "\uff11\uff19\uff19\uff10",
+    "0x7c6",
+    "",
+    ".",
+    "-",
+    "+",
+    "1e",
+    "e5",
+    "1.2.3",
+    "1,990",
+    "--1",
+    True,
+    False,
+    None,
+    1990,
+    1990.5,
+    -1,
+    [],
+    {},
+    ["1990"],
+    {"p": "1990"},
+]
+BAD_INTS = [-1, -(2**63), 2**64, True, False, 1.0, 1.5, "1", "0x1", "", None, [], {}, [1]]
 BAD_BOOLS = [0, 1, 1.0, "true", "false", "", None, [], {}, [True]]
 BAD_VARIANTS = ["GTC", "gtc", "Fok", "", " Gtc", None, 1, True, [], {}, ["Gtc"]]
-BAD_CLOIDS = ["0x1", "0x" + "g" * 32, "0x" + "1" * 31, "0x" + "1" * 33, "0x" + "1" * 32 + "\n", "1" * 34,
-              12, True, [], {}]
+BAD_CLOIDS = [
+    "0x1",
+    "0x" + "g" * 32,
+    "0x" + "1" * 31,
+    "0x" + "1" * 33,
+    "0x" + "1" * 32 + "\n",
+    "1" * 34,
+    12,
+    True,
+    [],
+    {},
+]
 BAD_OIDS = BAD_INTS + [c for c in BAD_CLOIDS if type(c) is not int]  # an oid is an integer or a cloid
 MISSING = object()  # "delete the field" rather than set it
 
@@ -75,8 +121,7 @@ class Fuzzer:
 
     def bad_order(self) -> dict:
         order = self.good_order(0)
-        field = self.rng.choice(["p", "s", "triggerPx", "a", "b", "r", "tif", "tpsl", "isMarket", "t", "c",
-                                 "order"])
+        field = self.rng.choice(["p", "s", "triggerPx", "a", "b", "r", "tif", "tpsl", "isMarket", "t", "c", "order"])
         if field in ("p", "s"):
             _set(order, field, self.pick(BAD_NUMBERS))
         elif field == "a":
@@ -93,8 +138,11 @@ class Fuzzer:
             _set(trigger, field, self.pick(pool))
             order.update(r=True, t={"trigger": trigger})
         elif field == "t":
-            _set(order, "t", self.pick([{}, {"limit": None}, {"limit": "Gtc"}, {"trigger": []}, "Gtc", None, [],
-                                        {"market": {}}]))
+            _set(
+                order,
+                "t",
+                self.pick([{}, {"limit": None}, {"limit": "Gtc"}, {"trigger": []}, "Gtc", None, [], {"market": {}}]),
+            )
         elif field == "c":
             order["c"] = self.rng.choice(BAD_CLOIDS)
         else:
@@ -107,12 +155,26 @@ class Fuzzer:
         return items
 
     def action(self) -> dict:
-        kind = self.rng.choice(["order", "order", "order", "cancel", "cancelByCloid", "modify", "batchModify",
-                                "scheduleCancel", "updateLeverage"])
+        kind = self.rng.choice(
+            [
+                "order",
+                "order",
+                "order",
+                "cancel",
+                "cancelByCloid",
+                "modify",
+                "batchModify",
+                "scheduleCancel",
+                "updateLeverage",
+            ]
+        )
         rng = self.rng
         if kind == "order":
-            action = {"type": "order", "orders": self.batch_with_one_bad(self.good_order, self.bad_order),
-                      "grouping": "na"}
+            action = {
+                "type": "order",
+                "orders": self.batch_with_one_bad(self.good_order, self.bad_order),
+                "grouping": "na",
+            }
             if rng.random() < 0.1:
                 action["grouping"] = rng.choice([*BAD_VARIANTS, "normaltpsl"])  # absent means "na"
                 action["orders"] = [self.good_order(0)]
@@ -120,12 +182,15 @@ class Fuzzer:
                 _set(action, "orders", self.pick([None, {}, "orders", [1], [None], [[]]]))
             return action
         if kind == "cancel":
+
             def bad() -> object:
                 entry = {"a": ETH, "o": 1}
                 _set(entry, rng.choice(["a", "o"]), self.pick(BAD_INTS))
                 return entry if rng.random() < 0.9 else rng.choice([None, [], 1])
+
             return {"type": "cancel", "cancels": self.batch_with_one_bad(lambda i: {"a": ETH, "o": i + 1}, bad)}
         if kind == "cancelByCloid":
+
             def bad_cloid() -> dict:
                 entry = {"asset": ETH, "cloid": "0x" + "1" * 32}
                 if rng.random() < 0.5:
@@ -133,19 +198,26 @@ class Fuzzer:
                 else:
                     _set(entry, "cloid", self.pick(BAD_CLOIDS))
                 return entry
-            return {"type": "cancelByCloid", "cancels": self.batch_with_one_bad(
-                lambda i: {"asset": ETH, "cloid": f"0x{i + 1:032x}"}, bad_cloid)}
+
+            return {
+                "type": "cancelByCloid",
+                "cancels": self.batch_with_one_bad(lambda i: {"asset": ETH, "cloid": f"0x{i + 1:032x}"}, bad_cloid),
+            }
         if kind in ("modify", "batchModify"):
+
             def bad_modify() -> dict:
                 if rng.random() < 0.4:
                     modify = {"order": self.good_order(0)}
                     _set(modify, "oid", self.pick(BAD_OIDS))
                     return modify
                 return {"oid": 1, "order": self.bad_order()}
+
             if kind == "modify":
                 return {"type": "modify", **bad_modify()}
-            return {"type": "batchModify", "modifies": self.batch_with_one_bad(
-                lambda i: {"oid": i + 1, "order": self.good_order(i)}, bad_modify)}
+            return {
+                "type": "batchModify",
+                "modifies": self.batch_with_one_bad(lambda i: {"oid": i + 1, "order": self.good_order(i)}, bad_modify),
+            }
         if kind == "scheduleCancel":
             return {"type": "scheduleCancel", "time": rng.choice([True, False, 1.5, "soon", "1", [], {}, 1e13])}
         action = {"type": "updateLeverage", "asset": ETH, "isCross": True, "leverage": 5}
@@ -158,22 +230,23 @@ class Fuzzer:
         rng = self.rng
         kind = rng.choice(["unknown asset", "leverage", "expired", "nonce", "tampered", "unsupported"])
         if kind == "unknown asset":
-            order = {**self.good_order(0), "a": rng.choice([3, 99, 2 ** 63])}
+            order = {**self.good_order(0), "a": rng.choice([3, 99, 2**63])}
             return self._signed({"type": "order", "orders": [self.good_order(1), order], "grouping": "na"})
         if kind == "leverage":
-            return self._signed({"type": "updateLeverage", "asset": ETH, "isCross": True,
-                                 "leverage": rng.choice([0, 51, 10 ** 6])})
+            return self._signed(
+                {"type": "updateLeverage", "asset": ETH, "isCross": True, "leverage": rng.choice([0, 51, 10**6])}
+            )
         if kind == "expired":
             return self._signed({"type": "order", "orders": [self.good_order(0)], "grouping": "na"}, expires=1)
         if kind == "nonce":
-            return self._signed({"type": "order", "orders": [self.good_order(0)], "grouping": "na"},
-                                nonce=rng.choice([0, 1, 2 ** 63]))
+            return self._signed(
+                {"type": "order", "orders": [self.good_order(0)], "grouping": "na"}, nonce=rng.choice([0, 1, 2**63])
+            )
         if kind == "tampered":  # signed over other bytes: recovers a stranger who never deposited
             body = self._signed({"type": "order", "orders": [self.good_order(0)], "grouping": "na"})
             body["action"]["orders"][0]["p"] = "1980"
             return body
-        return self._signed({"type": rng.choice(["withdraw3", "usdSend", "twapOrder", "approveAgent"]),
-                             "amount": "1"})
+        return self._signed({"type": rng.choice(["withdraw3", "usdSend", "twapOrder", "approveAgent"]), "amount": "1"})
 
     def body(self) -> object:
         """One request body: malformed, or well-formed but refused as a whole."""
@@ -193,10 +266,24 @@ class Fuzzer:
         elif defect == "nonce":
             _set(body, "nonce", self.pick(BAD_INTS))
         elif defect == "signature":
-            _set(body, "signature", self.pick([None, {}, [], "0x00", {"r": "0x1", "s": "0x2"},
-                                               {**DUMMY_SIGNATURE, "v": True}, {**DUMMY_SIGNATURE, "v": "27"},
-                                               {**DUMMY_SIGNATURE, "r": "0x" + "1" * 64 + "\n"},
-                                               {**DUMMY_SIGNATURE, "s": "1" * 64}, {**DUMMY_SIGNATURE, "r": 1}]))
+            _set(
+                body,
+                "signature",
+                self.pick(
+                    [
+                        None,
+                        {},
+                        [],
+                        "0x00",
+                        {"r": "0x1", "s": "0x2"},
+                        {**DUMMY_SIGNATURE, "v": True},
+                        {**DUMMY_SIGNATURE, "v": "27"},
+                        {**DUMMY_SIGNATURE, "r": "0x" + "1" * 64 + "\n"},
+                        {**DUMMY_SIGNATURE, "s": "1" * 64},
+                        {**DUMMY_SIGNATURE, "r": 1},
+                    ]
+                ),
+            )
         elif defect == "vaultAddress":
             body["vaultAddress"] = rng.choice([1, True, [], {}, "0x12", "0x" + "g" * 40, "0x" + "1" * 40 + "\n"])
         else:
@@ -251,7 +338,7 @@ def test_malformed_exchange_requests_are_refused_whole_and_change_nothing(busy_s
         assert state_fingerprint(busy_sim) == before, f"state changed by {json.dumps(body)[:400]}"
         kinds[r.status_code] += 1
     assert kinds[422] > 300  # the generator mostly produces undeserializable bodies…
-    assert kinds[200] > 20   # …and some the exchange refuses in JSON (bad signature, unknown asset)
+    assert kinds[200] > 20  # …and some the exchange refuses in JSON (bad signature, unknown asset)
     assert busy_sim.server.internal_errors == 0
 
 
@@ -267,8 +354,9 @@ def test_malformed_requests_over_the_websocket_post_path_are_refused_and_change_
             await ws.receive(timeout=10)  # greeting
             requests_ = [("action", b) for b in bodies] + [("info", b) for b in info_bodies]
             for i, (kind, payload) in enumerate(requests_):
-                await ws.send_str(json.dumps({"method": "post", "id": i,
-                                              "request": {"type": kind, "payload": payload}}))
+                await ws.send_str(
+                    json.dumps({"method": "post", "id": i, "request": {"type": kind, "payload": payload}})
+                )
                 while True:
                     frame = json.loads((await ws.receive(timeout=10)).data)
                     if frame.get("channel") == "post":
@@ -291,12 +379,40 @@ def test_malformed_requests_over_the_websocket_post_path_are_refused_and_change_
     assert busy_sim.server.internal_errors == 0
 
 
-JUNK = [None, True, 1, -1, 1.5, "", "x", "0x" + "g" * 40, "0x" + "1" * 40 + "\n", [], {}, ["ETH"],
-        {"coin": "ETH"}, "1E+999999999", 2 ** 64]
+JUNK = [
+    None,
+    True,
+    1,
+    -1,
+    1.5,
+    "",
+    "x",
+    "0x" + "g" * 40,
+    "0x" + "1" * 40 + "\n",
+    [],
+    {},
+    ["ETH"],
+    {"coin": "ETH"},
+    "1E+999999999",
+    2**64,
+]
 INFO_FIELDS = {"user": "0x" + "ab" * 20, "coin": "ETH", "startTime": 0, "endTime": None, "oid": 1, "interval": "1m"}
-INFO_TYPES = ["meta", "spotMeta", "metaAndAssetCtxs", "l2Book", "allMids", "clearinghouseState", "openOrders",
-              "frontendOpenOrders", "userFills", "userFillsByTime", "userFunding", "orderStatus", "candleSnapshot",
-              "fundingHistory"]
+INFO_TYPES = [
+    "meta",
+    "spotMeta",
+    "metaAndAssetCtxs",
+    "l2Book",
+    "allMids",
+    "clearinghouseState",
+    "openOrders",
+    "frontendOpenOrders",
+    "userFills",
+    "userFillsByTime",
+    "userFunding",
+    "orderStatus",
+    "candleSnapshot",
+    "fundingHistory",
+]
 
 
 class InfoFuzzer:
@@ -338,9 +454,28 @@ def test_malformed_subscriptions_get_error_frames_and_the_connection_survives(bu
     rng = random.Random(SEED)
     subs = []
     for _ in range(150):
-        sub = {"type": rng.choice(["l2Book", "trades", "bbo", "candle", "allMids", "orderUpdates", "userFills",
-                                   "userEvents", "activeAssetCtx", "webData2", None, 1, []]),
-               "coin": "ETH", "interval": "1m", "user": "0x" + "ab" * 20}
+        sub = {
+            "type": rng.choice(
+                [
+                    "l2Book",
+                    "trades",
+                    "bbo",
+                    "candle",
+                    "allMids",
+                    "orderUpdates",
+                    "userFills",
+                    "userEvents",
+                    "activeAssetCtx",
+                    "webData2",
+                    None,
+                    1,
+                    [],
+                ]
+            ),
+            "coin": "ETH",
+            "interval": "1m",
+            "user": "0x" + "ab" * 20,
+        }
         sub[rng.choice(["type", "coin", "interval", "user"])] = rng.choice(JUNK)
         subs.append(sub if rng.random() < 0.9 else rng.choice(JUNK))
 
@@ -349,8 +484,7 @@ def test_malformed_subscriptions_get_error_frames_and_the_connection_survives(bu
         async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(busy_sim)) as ws:
             await ws.receive(timeout=10)
             for sub in subs:
-                await ws.send_str(json.dumps({"method": rng.choice(["subscribe", "unsubscribe"]),
-                                              "subscription": sub}))
+                await ws.send_str(json.dumps({"method": rng.choice(["subscribe", "unsubscribe"]), "subscription": sub}))
                 await ws.send_str(json.dumps({"method": "ping"}))
                 while True:  # everything up to this request's pong
                     frame = json.loads((await ws.receive(timeout=10)).data)

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 import requests
 
+from tests.fixtures import RECORDING
+from tests.sim.exchange.conftest import KEY_A, address, exchange_for
 from tripwire.commands import sim as cli
 from tripwire.sim.exchange.server import start_in_thread
 from tripwire.sim.exchange.sessions import load_session, save_session
-from tests.fixtures import RECORDING
-from tests.sim.exchange.conftest import KEY_A, address, exchange_for
 
 ARCHIVE = str(RECORDING)
 
@@ -37,8 +37,10 @@ def test_replaying_the_real_btc_archive_ends_on_its_last_book_and_trades_against
         assert running.server.replayed == 5587
         book = info(running, {"type": "l2Book", "coin": "BTC"})
         assert len(book["levels"][0]) == 20 and len(book["levels"][1]) == 20
-        candles = info(running, {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1m", "startTime": 0,
-                                                                   "endTime": 2**62}})
+        candles = info(
+            running,
+            {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1m", "startTime": 0, "endTime": 2**62}},
+        )
         assert 55 <= len(candles) <= 62  # one hour of one-minute candles
         [status] = exchange_for(running).market_open("BTC", True, 0.001)["response"]["data"]["statuses"]
         assert status["filled"]["avgPx"] == book["levels"][1][0]["px"]
@@ -49,8 +51,10 @@ def test_replaying_the_real_btc_archive_ends_on_its_last_book_and_trades_against
 def test_synthetic_trades_and_contexts_drive_volume_and_the_mark():
     running = replayed_server("--synthetic", "7")
     try:
-        candles = info(running, {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1h", "startTime": 0,
-                                                                   "endTime": 2**62}})
+        candles = info(
+            running,
+            {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1h", "startTime": 0, "endTime": 2**62}},
+        )
         assert sum(c["n"] for c in candles) > 0
         _meta, [btc_ctx, *_] = info(running, {"type": "metaAndAssetCtxs"})
         assert float(btc_ctx["funding"]) != 0.0 or float(btc_ctx["openInterest"]) > 0
@@ -60,8 +64,9 @@ def test_synthetic_trades_and_contexts_drive_volume_and_the_mark():
 
 def test_accounts_file_keeps_named_sessions_apart_and_round_trips(tmp_path):
     path = tmp_path / "accounts.json"
-    args = cli.parser().parse_args(["--fund", f"{address(KEY_A)}=1234.5", "--accounts-file", str(path),
-                                    "--session", "alice"])
+    args = cli.parser().parse_args(
+        ["--fund", f"{address(KEY_A)}=1234.5", "--accounts-file", str(path), "--session", "alice"]
+    )
     server = cli.build(args)
     acct = server.engine.accounts[address(KEY_A)]
     acct.apply_fill("ETH", True, Decimal("2000"), Decimal("0.5"), Decimal("0.45"))
@@ -84,8 +89,9 @@ def test_reset_route_gives_an_account_any_balance_and_flattens_it(sim):
     assert state["assetPositions"] == [] and state["marginSummary"]["accountValue"] == "250.0"
 
 
-@pytest.mark.parametrize("bad", [["--fund", "0xabc=10"], ["--fund", f"{address(KEY_A)}=lots"],
-                                 ["--market", "BTC:5"], ["--auto-fund", "-1"]])
+@pytest.mark.parametrize(
+    "bad", [["--fund", "0xabc=10"], ["--fund", f"{address(KEY_A)}=lots"], ["--market", "BTC:5"], ["--auto-fund", "-1"]]
+)
 def test_cli_refuses_bad_arguments_with_a_usage_error(bad):
     with pytest.raises(SystemExit) as exc:
         cli.parser().parse_args(bad)

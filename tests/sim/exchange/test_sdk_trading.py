@@ -31,8 +31,7 @@ def test_gtc_below_the_ask_rests_and_is_listed_then_cancel_removes_it(sim):
     oid = status["resting"]["oid"]
     info = info_for(sim)
     [o] = info.open_orders(address())
-    assert o == {"coin": "ETH", "limitPx": "1990.0", "oid": oid, "side": "B", "sz": "0.01",
-                 "timestamp": o["timestamp"]}
+    assert o == {"coin": "ETH", "limitPx": "1990.0", "oid": oid, "side": "B", "sz": "0.01", "timestamp": o["timestamp"]}
     [fo] = info.frontend_open_orders(address())
     assert fo["orderType"] == "Limit" and fo["tif"] == "Gtc" and fo["triggerCondition"] == "N/A"
     assert statuses(ex.cancel("ETH", oid)) == ["success"]
@@ -60,7 +59,8 @@ def test_modify_replaces_a_resting_order_with_the_new_price_and_size(sim):
     [o] = info_for(sim).open_orders(address())
     assert (o["limitPx"], o["sz"], o["oid"]) == ("1991.0", "0.02", new_status["resting"]["oid"])
     assert statuses(ex.modify_order(old, "ETH", True, 0.02, 1992.0, {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Cannot modify canceled or filled order"}]
+        {"error": "Cannot modify canceled or filled order"}
+    ]
 
 
 def test_market_open_walks_the_book_and_market_close_realizes_pnl_minus_fees(sim):
@@ -92,15 +92,20 @@ def test_market_open_walks_the_book_and_market_close_realizes_pnl_minus_fees(sim
 def test_ioc_that_cannot_match_and_alo_that_would_cross_get_the_exchange_errors(sim):
     ex = exchange_for(sim)
     assert statuses(ex.order("ETH", True, 0.01, 1990.0, {"limit": {"tif": "Ioc"}})) == [
-        {"error": "Order could not immediately match against any resting orders."}]
+        {"error": "Order could not immediately match against any resting orders."}
+    ]
     assert statuses(ex.order("ETH", True, 0.01, 2000.0, {"limit": {"tif": "Alo"}})) == [
-        {"error": "Post only order would have immediately matched, bbo was 1999.0@2000.0."}]
+        {"error": "Post only order would have immediately matched, bbo was 1999.0@2000.0."}
+    ]
     assert statuses(ex.order("ETH", False, 0.01, 2100.0, {"limit": {"tif": "Ioc"}}, reduce_only=True)) == [
-        {"error": "Reduce only order would increase position."}]
+        {"error": "Reduce only order would increase position."}
+    ]
     assert statuses(ex.order("ETH", True, 0.001, 2000.0, {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Order must have minimum value of $10."}]
+        {"error": "Order must have minimum value of $10."}
+    ]
     assert statuses(ex.order("ETH", True, 200.0, 1990.0, {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Insufficient margin to place order."}]
+        {"error": "Insufficient margin to place order."}
+    ]
 
 
 def test_resting_order_fills_as_maker_when_the_next_book_crosses_it(sim):
@@ -118,8 +123,21 @@ def test_resting_order_fills_as_maker_when_the_next_book_crosses_it(sim):
 def test_resting_order_fills_when_a_replayed_trade_prints_through_it(sim):
     ex = exchange_for(sim)
     statuses(ex.order("ETH", False, 0.5, 2005.0, {"limit": {"tif": "Gtc"}}))
-    trade = {"channel": "trades", "data": [{"coin": "ETH", "side": "B", "px": "2006.0", "sz": "0.1",
-                                            "hash": "0x0", "time": later(sim, 1000), "tid": 1, "users": []}]}
+    trade = {
+        "channel": "trades",
+        "data": [
+            {
+                "coin": "ETH",
+                "side": "B",
+                "px": "2006.0",
+                "sz": "0.1",
+                "hash": "0x0",
+                "time": later(sim, 1000),
+                "tid": 1,
+                "users": [],
+            }
+        ],
+    }
     sim.call(lambda: sim.server.ingest(trade, trade["data"][0]["time"]))
     [fill] = info_for(sim).user_fills(address())
     assert (fill["side"], fill["px"], fill["sz"], fill["dir"]) == ("A", "2005.0", "0.5", "Open Short")
@@ -127,12 +145,30 @@ def test_resting_order_fills_when_a_replayed_trade_prints_through_it(sim):
 
 def test_normal_tpsl_children_wait_for_the_parent_then_take_profit_cancels_the_stop(sim):
     ex = exchange_for(sim)
-    parent = {"coin": "ETH", "is_buy": True, "sz": 1.0, "limit_px": 1995.0,
-              "order_type": {"limit": {"tif": "Gtc"}}, "reduce_only": False}
-    tp = {"coin": "ETH", "is_buy": False, "sz": 1.0, "limit_px": 2100.0, "reduce_only": True,
-          "order_type": {"trigger": {"isMarket": True, "triggerPx": 2100.0, "tpsl": "tp"}}}
-    sl = {"coin": "ETH", "is_buy": False, "sz": 1.0, "limit_px": 1900.0, "reduce_only": True,
-          "order_type": {"trigger": {"isMarket": True, "triggerPx": 1900.0, "tpsl": "sl"}}}
+    parent = {
+        "coin": "ETH",
+        "is_buy": True,
+        "sz": 1.0,
+        "limit_px": 1995.0,
+        "order_type": {"limit": {"tif": "Gtc"}},
+        "reduce_only": False,
+    }
+    tp = {
+        "coin": "ETH",
+        "is_buy": False,
+        "sz": 1.0,
+        "limit_px": 2100.0,
+        "reduce_only": True,
+        "order_type": {"trigger": {"isMarket": True, "triggerPx": 2100.0, "tpsl": "tp"}},
+    }
+    sl = {
+        "coin": "ETH",
+        "is_buy": False,
+        "sz": 1.0,
+        "limit_px": 1900.0,
+        "reduce_only": True,
+        "order_type": {"trigger": {"isMarket": True, "triggerPx": 1900.0, "tpsl": "sl"}},
+    }
     resp = statuses(ex.bulk_orders([parent, tp, sl], grouping="normalTpsl"))
     assert resp[1:] == ["waitingForFill", "waitingForFill"]
     [front] = info_for(sim).frontend_open_orders(address())
@@ -178,10 +214,24 @@ def test_schedule_cancel_cancels_every_open_order_at_the_deadline(sim):
 def test_hourly_funding_is_charged_to_longs_at_the_replayed_rate(sim):
     ex = exchange_for(sim)
     statuses(ex.market_open("ETH", True, 1.0))
-    ctx = {"channel": "activeAssetCtx", "data": {"coin": "ETH", "ctx": {
-        "funding": "0.0001", "openInterest": "1.0", "prevDayPx": "2000.0", "dayNtlVlm": "0.0", "premium": "0.0002",
-        "oraclePx": "2000.0", "markPx": "2000.0", "midPx": "2000.0", "impactPxs": ["1999.0", "2001.0"],
-        "dayBaseVlm": "0.0"}}}
+    ctx = {
+        "channel": "activeAssetCtx",
+        "data": {
+            "coin": "ETH",
+            "ctx": {
+                "funding": "0.0001",
+                "openInterest": "1.0",
+                "prevDayPx": "2000.0",
+                "dayNtlVlm": "0.0",
+                "premium": "0.0002",
+                "oraclePx": "2000.0",
+                "markPx": "2000.0",
+                "midPx": "2000.0",
+                "impactPxs": ["1999.0", "2001.0"],
+                "dayBaseVlm": "0.0",
+            },
+        },
+    }
     engine = sim.server.engine
     before = sim.call(lambda: engine.accounts[address()].balance)
     now = sim.call(sim.server.clock.now_ms)

@@ -31,6 +31,7 @@ def run_ws(sim, scenario) -> object:
             async with session.ws_connect(sim.url.replace("http", "ws") + "/ws") as ws:
                 assert await recv(ws) == "Websocket connection established."
                 return await scenario(ws)
+
     return asyncio.run(main())
 
 
@@ -43,9 +44,15 @@ def test_subscribe_is_acknowledged_with_the_echo_and_l2book_gets_nsigfigs_and_ma
         await ws.send_json({"method": "unsubscribe", "subscription": {"type": "trades", "coin": "ETH"}})
         ack3 = await recv(ws)
         return ack, ack2, ack3
+
     ack, ack2, ack3 = run_ws(sim, scenario)
-    assert ack == {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": {
-        "type": "l2Book", "coin": "ETH", "nSigFigs": None, "mantissa": None}}}
+    assert ack == {
+        "channel": "subscriptionResponse",
+        "data": {
+            "method": "subscribe",
+            "subscription": {"type": "l2Book", "coin": "ETH", "nSigFigs": None, "mantissa": None},
+        },
+    }
     assert ack2["data"]["subscription"] == {"type": "trades", "coin": "ETH"}
     assert ack3["data"]["method"] == "unsubscribe"
 
@@ -61,6 +68,7 @@ def test_ping_gets_pong_and_bad_requests_get_error_frames(sim):
         await ws.send_json({"method": "dance"})
         bad_method = await recv(ws)
         return pong, bad_json, bad_coin, bad_method
+
     pong, *errors = run_ws(sim, scenario)
     assert pong == {"channel": "pong"}
     assert all(e["channel"] == "error" and isinstance(e["data"], str) for e in errors)
@@ -68,15 +76,25 @@ def test_ping_gets_pong_and_bad_requests_get_error_frames(sim):
 
 def test_market_channels_carry_replayed_books_and_derived_bbo_and_mids(sim):
     async def scenario(ws):
-        for sub in ({"type": "l2Book", "coin": "ETH"}, {"type": "bbo", "coin": "ETH"}, {"type": "allMids"},
-                    {"type": "candle", "coin": "ETH", "interval": "1m"}):
+        for sub in (
+            {"type": "l2Book", "coin": "ETH"},
+            {"type": "bbo", "coin": "ETH"},
+            {"type": "allMids"},
+            {"type": "candle", "coin": "ETH", "interval": "1m"},
+        ):
             await ws.send_json({"method": "subscribe", "subscription": sub})
             await recv_channel(ws, "subscriptionResponse")
         t = later(sim, 1000)
         msg = book_msg("ETH", [("1998.5", "3.0")], [("2000.5", "4.0")], t)
         await asyncio.get_running_loop().run_in_executor(None, lambda: sim.call(lambda: sim.server.ingest(msg, t)))
-        return (await recv_channel(ws, "l2Book"), await recv_channel(ws, "bbo"),
-                await recv_channel(ws, "allMids"), await recv_channel(ws, "candle"), msg)
+        return (
+            await recv_channel(ws, "l2Book"),
+            await recv_channel(ws, "bbo"),
+            await recv_channel(ws, "allMids"),
+            await recv_channel(ws, "candle"),
+            msg,
+        )
+
     book, bbo, mids, candle, sent = run_ws(sim, scenario)
     assert book == sent
     assert bbo["data"]["bbo"] == [{"px": "1998.5", "sz": "3.0", "n": 1}, {"px": "2000.5", "sz": "4.0", "n": 1}]
@@ -88,8 +106,11 @@ def test_user_channels_get_fill_snapshot_then_order_updates_fills_and_events(sim
     user = address()
 
     async def scenario(ws):
-        for sub in ({"type": "orderUpdates", "user": user}, {"type": "userEvents", "user": user},
-                    {"type": "userFills", "user": user}):  # userFills last: its snapshot follows the ack
+        for sub in (
+            {"type": "orderUpdates", "user": user},
+            {"type": "userEvents", "user": user},
+            {"type": "userFills", "user": user},
+        ):  # userFills last: its snapshot follows the ack
             await ws.send_json({"method": "subscribe", "subscription": sub})
             await recv_channel(ws, "subscriptionResponse")
         snapshot = await recv_channel(ws, "userFills")
@@ -101,6 +122,7 @@ def test_user_channels_get_fill_snapshot_then_order_updates_fills_and_events(sim
             if frame["channel"] in ("orderUpdates", "userFills", "user"):
                 seen.setdefault(frame["channel"], frame)
         return snapshot, seen["orderUpdates"], seen["userFills"], seen["user"]
+
     snapshot, updates, fills, events = run_ws(sim, scenario)
     assert snapshot["data"] == {"isSnapshot": True, "user": user, "fills": []}
     assert updates["data"][0]["status"] == "filled" and updates["data"][0]["order"]["coin"] == "ETH"
@@ -110,14 +132,18 @@ def test_user_channels_get_fill_snapshot_then_order_updates_fills_and_events(sim
 
 def test_post_answers_info_and_signed_actions_with_the_request_id(sim):
     async def scenario(ws):
-        await ws.send_json({"method": "post", "id": 7, "request": {"type": "info", "payload": {
-            "type": "l2Book", "coin": "ETH"}}})
+        await ws.send_json(
+            {"method": "post", "id": 7, "request": {"type": "info", "payload": {"type": "l2Book", "coin": "ETH"}}}
+        )
         info = await recv_channel(ws, "post")
-        await ws.send_json({"method": "post", "id": 8, "request": {"type": "action", "payload": signed(order_action())}})
+        await ws.send_json(
+            {"method": "post", "id": 8, "request": {"type": "action", "payload": signed(order_action())}}
+        )
         action = await recv_channel(ws, "post")
         await ws.send_json({"method": "post", "id": 9, "request": {"type": "info", "payload": {"type": "nope"}}})
         error = await recv_channel(ws, "post")
         return info, action, error
+
     info, action, error = run_ws(sim, scenario)
     assert info["data"]["id"] == 7 and info["data"]["response"]["type"] == "info"
     assert info["data"]["response"]["payload"]["type"] == "l2Book"
@@ -134,6 +160,7 @@ def test_a_subscription_with_an_unhashable_interval_gets_an_error_frame_and_the_
         error = await recv(ws)
         await ws.send_json({"method": "ping"})
         return error, await recv(ws)
+
     error, pong = run_ws(sim, scenario)
     assert error["channel"] == "error" and "interval" in error["data"]
     assert pong == {"channel": "pong"}
@@ -142,6 +169,7 @@ def test_a_subscription_with_an_unhashable_interval_gets_an_error_frame_and_the_
 def test_an_unexpected_exception_on_the_socket_answers_an_error_and_keeps_it_open(sim, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
+
     monkeypatch.setattr(sim.server.api, "handle", broken)
 
     async def scenario(ws):
@@ -149,7 +177,10 @@ def test_an_unexpected_exception_on_the_socket_answers_an_error_and_keeps_it_ope
         post = await recv_channel(ws, "post")
         await ws.send_json({"method": "ping"})
         return post, await recv(ws)
+
     post, pong = run_ws(sim, scenario)
-    assert post["data"] == {"id": 3, "response": {"type": "error",
-                                                  "payload": "Simulator internal error: RuntimeError: simulated bug"}}
+    assert post["data"] == {
+        "id": 3,
+        "response": {"type": "error", "payload": "Simulator internal error: RuntimeError: simulated bug"},
+    }
     assert pong == {"channel": "pong"} and sim.server.internal_errors == 1

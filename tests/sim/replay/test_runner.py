@@ -2,10 +2,10 @@
 
 import pytest
 
-from tripwire.sim.replay.runner import replay
+from tests.fixtures import RECORDING
 from tripwire.config.settings import load_settings
 from tripwire.hotpath.triggers.engine import load_rules
-from tests.fixtures import RECORDING
+from tripwire.sim.replay.runner import replay
 
 SETTINGS = load_settings("config/settings.yaml")
 RULES = load_rules("config/triggers.yaml")
@@ -27,9 +27,11 @@ def summary():
 
 def test_real_hour_fires_the_expected_triggers(summary):
     assert [t["trigger_id"] for t in summary.triggers] == EXPECTED_TRIGGERS
-    assert summary.triggers_by_rule == {"breakout_continuation_long": 1,
-                                        "breakout_continuation_short": 1,
-                                        "reversion_fade_up": 1}
+    assert summary.triggers_by_rule == {
+        "breakout_continuation_long": 1,
+        "breakout_continuation_short": 1,
+        "reversion_fade_up": 1,
+    }
 
 
 def test_fired_triggers_carry_side_features_actions_and_tick_times(summary):
@@ -47,14 +49,14 @@ def test_real_hour_has_no_faults_and_every_internal_feature_warms_up(summary):
     assert summary.faults == {}
     assert summary.messages["l2Book"] == 5587
     cold = {k for k, v in summary.feature_coverage.items() if v == 0}
-    assert cold == {"ls_ratio", "smart_money_bias"}   # set from outside the hot path
+    assert cold == {"ls_ratio", "smart_money_bias"}  # set from outside the hot path
     assert summary.untradable == {}
 
 
 def test_book_only_replay_fires_nothing_without_trades():
     s = replay([RECORDING], SETTINGS, RULES, synthetic=False)
     assert s.messages == {"l2Book": 5587}
-    assert s.triggers == []   # every seed needs ATR, which needs trades
+    assert s.triggers == []  # every seed needs ATR, which needs trades
 
 
 def test_same_seed_same_triggers_other_seed_other_stream(summary):

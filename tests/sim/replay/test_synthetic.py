@@ -5,18 +5,21 @@ from __future__ import annotations
 import bisect
 import copy
 import statistics
-from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.fixtures import RECORDING
 from tripwire.hotpath.feed.decode import Decoder
 from tripwire.hotpath.feed.records import AssetCtx, Trades
 from tripwire.sim.replay.recordings import read_messages
-from tripwire.sim.replay.synthetic import (LIQUIDATOR, SyntheticConfig, SyntheticConfigError,
-                                      SyntheticMarket, with_synthetic)
-
-from tests.fixtures import RECORDING
+from tripwire.sim.replay.synthetic import (
+    LIQUIDATOR,
+    SyntheticConfig,
+    SyntheticConfigError,
+    SyntheticMarket,
+    with_synthetic,
+)
 
 
 def _mid(book: dict) -> float:
@@ -60,10 +63,10 @@ def contexts(generated) -> list[dict]:
 def test_same_seed_gives_a_byte_identical_stream_and_another_seed_a_different_one(books, generated):
     again = orjson.dumps(list(with_synthetic(books, seed=7)))
     assert again == orjson.dumps(list(with_synthetic(books, seed=7)))
-    assert orjson.dumps([m for m in orjson.loads(again) if m["channel"] != "l2Book"]) == \
-        orjson.dumps(generated)
-    assert orjson.dumps(list(with_synthetic(books[:600], seed=8))) != \
-        orjson.dumps(list(with_synthetic(books[:600], seed=7)))
+    assert orjson.dumps([m for m in orjson.loads(again) if m["channel"] != "l2Book"]) == orjson.dumps(generated)
+    assert orjson.dumps(list(with_synthetic(books[:600], seed=8))) != orjson.dumps(
+        list(with_synthetic(books[:600], seed=7))
+    )
 
 
 def test_adding_a_coin_does_not_change_another_coins_stream(books):
@@ -105,8 +108,11 @@ def test_messages_lie_strictly_between_books_and_the_merged_stream_is_time_order
             if msg["channel"] == "trades":
                 assert {f["time"] for f in msg["data"]} == {t}
         assert [t for t, _ in timed] == sorted(t for t, _ in timed)
-    times = [m["data"]["time"] if m["channel"] == "l2Book" else m["data"][0]["time"]
-             for m in with_synthetic(books) if m["channel"] != "activeAssetCtx"]
+    times = [
+        m["data"]["time"] if m["channel"] == "l2Book" else m["data"][0]["time"]
+        for m in with_synthetic(books)
+        if m["channel"] != "activeAssetCtx"
+    ]
     assert all(a <= b for a, b in zip(times, times[1:]))
 
 
@@ -184,8 +190,7 @@ def test_liquidation_fills_put_the_liquidator_on_the_forced_side(hour, orders):
         for f in fills:
             # longs liquidated: forced sells (A), liquidator buys; shorts: forced buys (B), it sells
             assert f["users"][0 if f["side"] == "A" else 1] == LIQUIDATOR
-    assert all(LIQUIDATOR not in f["users"] for fills in orders
-               if fills not in liquidations for f in fills)
+    assert all(LIQUIDATOR not in f["users"] for fills in orders if fills not in liquidations for f in fills)
 
 
 def test_open_interest_and_funding_change_over_the_hour_with_jumps(contexts):

@@ -22,16 +22,18 @@ router = APIRouter(tags=["analysis"])
 class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    trigger: str = Field(min_length=1, max_length=200, pattern=r"^[a-z][a-z0-9_]*$",
-                         description="the rule name, e.g. squeeze_up")
+    trigger: str = Field(
+        min_length=1, max_length=200, pattern=r"^[a-z][a-z0-9_]*$", description="the rule name, e.g. squeeze_up"
+    )
     symbol: str = Field(min_length=1, max_length=40, description="the coin, e.g. BTC")
     timestamp: int | datetime = Field(description="epoch milliseconds, or ISO 8601")
     features: dict[str, float | bool | None] = Field(
-        description="feature name → value (null: not available)", max_length=500)
-    side: Literal["long", "short"] | None = Field(
-        None, description="default: the rule's side from the trigger rules")
-    trigger_id: str | None = Field(None, min_length=1, max_length=200,
-                                   description="default: api-<rule>-<coin>-<timestamp ms>")
+        description="feature name → value (null: not available)", max_length=500
+    )
+    side: Literal["long", "short"] | None = Field(None, description="default: the rule's side from the trigger rules")
+    trigger_id: str | None = Field(
+        None, min_length=1, max_length=200, description="default: api-<rule>-<coin>-<timestamp ms>"
+    )
 
 
 class AnalyzeResponse(Decision):
@@ -39,7 +41,8 @@ class AnalyzeResponse(Decision):
 
     analyst: str | None = Field(description="llm, n8n, or null when only the local model ran")
     fallback_reason: str | None = Field(
-        description="why the local model decided: timeout, http_error, bad_json, disabled")
+        description="why the local model decided: timeout, http_error, bad_json, disabled"
+    )
     error: str | None = None
     llm_latency_ms: float | None = None
     total_ms: float
@@ -51,21 +54,32 @@ class AnalyzeResponse(Decision):
         return Decision.kind.fget(self)  # type: ignore[attr-defined]
 
 
-@router.post("/analyze", response_model=AnalyzeResponse, dependencies=[Depends(require("read"))],
-             summary="Analyse a trigger (LLM or n8n when configured, else the local model)")
-async def analyze_trigger(body: AnalyzeRequest,
-                          service: AnalysisService = Depends(deps.analysis)) -> AnalyzeResponse:
+@router.post(
+    "/analyze",
+    response_model=AnalyzeResponse,
+    dependencies=[Depends(require("read"))],
+    summary="Analyse a trigger (LLM or n8n when configured, else the local model)",
+)
+async def analyze_trigger(body: AnalyzeRequest, service: AnalysisService = Depends(deps.analysis)) -> AnalyzeResponse:
     try:
-        event = service.trigger_event(body.trigger, body.symbol, body.timestamp, body.features,
-                                      body.side, body.trigger_id)
+        event = service.trigger_event(
+            body.trigger, body.symbol, body.timestamp, body.features, body.side, body.trigger_id
+        )
         result = await service.run(event)
     except UnknownRule as e:
-        raise RequestValidationError([{"type": "value_error", "loc": ("body", "trigger"),
-                                       "msg": str(e), "input": body.trigger}]) from None
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "trigger"), "msg": str(e), "input": body.trigger}]
+        ) from None
     except InvalidTrigger as e:
-        raise RequestValidationError([{"type": "value_error", "loc": ("body",),
-                                       "msg": str(e), "input": None}]) from None
-    return AnalyzeResponse(**result.decision.model_dump(), analyst=result.analyst,
-                           fallback_reason=result.fallback_reason,
-                           error=result.error, llm_latency_ms=result.llm_latency_ms,
-                           total_ms=result.total_ms, local=result.local.model_dump())
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body",), "msg": str(e), "input": None}]
+        ) from None
+    return AnalyzeResponse(
+        **result.decision.model_dump(),
+        analyst=result.analyst,
+        fallback_reason=result.fallback_reason,
+        error=result.error,
+        llm_latency_ms=result.llm_latency_ms,
+        total_ms=result.total_ms,
+        local=result.local.model_dump(),
+    )

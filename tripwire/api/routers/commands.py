@@ -21,10 +21,14 @@ from tripwire.contracts.events import CoinScopeArgs, PauseArgs
 
 router = APIRouter(prefix="/commands", tags=["commands"])
 
-_REFUSALS = {409: {"description": "refused by the hot path in its current state"},
-             503: {"description": "the hot path is not running"}}
-_COIN_REFUSALS = {**_REFUSALS, 422: {"description": "bad body, or a coin this system does not "
-                                                    "trade (settings 'coins'): unknown_coin"}}
+_REFUSALS = {
+    409: {"description": "refused by the hot path in its current state"},
+    503: {"description": "the hot path is not running"},
+}
+_COIN_REFUSALS = {
+    **_REFUSALS,
+    422: {"description": "bad body, or a coin this system does not trade (settings 'coins'): unknown_coin"},
+}
 
 
 class CommandDone(BaseModel):
@@ -36,39 +40,56 @@ def _guarded(scope: str) -> list[Any]:
     return [Depends(require(scope)), Depends(check_signature)]
 
 
-@router.post("/pause", response_model=CommandDone, dependencies=_guarded("trade"),
-             responses=_REFUSALS, summary="Stop opening positions (reducing orders still allowed)")
-async def pause(body: PauseArgs | None = None,
-                hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
-    return CommandDone(command="pause",
-                       result=await hotpath.call("pause", body or PauseArgs(reason="api")))
+@router.post(
+    "/pause",
+    response_model=CommandDone,
+    dependencies=_guarded("trade"),
+    responses=_REFUSALS,
+    summary="Stop opening positions (reducing orders still allowed)",
+)
+async def pause(body: PauseArgs | None = None, hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
+    return CommandDone(command="pause", result=await hotpath.call("pause", body or PauseArgs(reason="api")))
 
 
-@router.post("/resume", response_model=CommandDone, dependencies=_guarded("trade"),
-             responses=_REFUSALS, summary="Resume trading after a pause")
+@router.post(
+    "/resume",
+    response_model=CommandDone,
+    dependencies=_guarded("trade"),
+    responses=_REFUSALS,
+    summary="Resume trading after a pause",
+)
 async def resume(hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
     return CommandDone(command="resume", result=await hotpath.call("resume"))
 
 
-@router.post("/cancel_all", response_model=CommandDone, dependencies=_guarded("trade"),
-             responses=_COIN_REFUSALS, summary="Cancel every open order (of one coin, or all)")
-async def cancel_all(body: CoinScopeArgs | None = None,
-                     hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
-    return CommandDone(command="cancel_all",
-                       result=await hotpath.call("cancel_all", body or CoinScopeArgs()))
+@router.post(
+    "/cancel_all",
+    response_model=CommandDone,
+    dependencies=_guarded("trade"),
+    responses=_COIN_REFUSALS,
+    summary="Cancel every open order (of one coin, or all)",
+)
+async def cancel_all(body: CoinScopeArgs | None = None, hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
+    return CommandDone(command="cancel_all", result=await hotpath.call("cancel_all", body or CoinScopeArgs()))
 
 
-@router.post("/flatten", response_model=CommandDone, dependencies=_guarded("trade"),
-             responses=_COIN_REFUSALS, summary="Close every position (of one coin, or all)")
-async def flatten(body: CoinScopeArgs | None = None,
-                  hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
-    return CommandDone(command="flatten",
-                       result=await hotpath.call("flatten", body or CoinScopeArgs()))
+@router.post(
+    "/flatten",
+    response_model=CommandDone,
+    dependencies=_guarded("trade"),
+    responses=_COIN_REFUSALS,
+    summary="Close every position (of one coin, or all)",
+)
+async def flatten(body: CoinScopeArgs | None = None, hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
+    return CommandDone(command="flatten", result=await hotpath.call("flatten", body or CoinScopeArgs()))
 
 
-@router.post("/reload_triggers", response_model=CommandDone, dependencies=_guarded("admin"),
-             responses={**_REFUSALS, 422: {"description": "the rules file is invalid; the old "
-                                                          "rules stay in force"}},
-             summary="Reload the trigger rules file (a bad file is refused, the old rules stay)")
+@router.post(
+    "/reload_triggers",
+    response_model=CommandDone,
+    dependencies=_guarded("admin"),
+    responses={**_REFUSALS, 422: {"description": "the rules file is invalid; the old rules stay in force"}},
+    summary="Reload the trigger rules file (a bad file is refused, the old rules stay)",
+)
 async def reload_triggers(hotpath: HotPathGateway = Depends(deps.hotpath)) -> CommandDone:
     return CommandDone(command="reload_triggers", result=await hotpath.call("reload_triggers"))

@@ -25,8 +25,7 @@ router = APIRouter(tags=["decisions"])
 
 
 class DecisionIn(Decision):
-    go: bool | None = Field(None, description="keep (true) or cancel (false) the trigger's "
-                                              "orders; default: sA > 0")
+    go: bool | None = Field(None, description="keep (true) or cancel (false) the trigger's orders; default: sA > 0")
     source: Literal["n8n", "operator"] = "operator"
     created_ns: int = Field(0, description="ignored: set by the API on receipt")
 
@@ -43,14 +42,21 @@ class DecisionApplied(BaseModel):
     result: dict[str, Any] = Field(description="the hot path's answer")
 
 
-@router.post("/decisions", response_model=DecisionApplied,
-             dependencies=[Depends(require("trade")), Depends(check_signature)],
-             responses={409: {"description": "refused: unknown, closed or already decided"},
-                        503: {"description": "the hot path is not running"}},
-             summary="Apply an external decision to one trigger's protective orders")
-async def post_decision(body: DecisionIn,
-                        hotpath: HotPathGateway = Depends(deps.hotpath)) -> DecisionApplied:
+@router.post(
+    "/decisions",
+    response_model=DecisionApplied,
+    dependencies=[Depends(require("trade")), Depends(check_signature)],
+    responses={
+        409: {"description": "refused: unknown, closed or already decided"},
+        503: {"description": "the hot path is not running"},
+    },
+    summary="Apply an external decision to one trigger's protective orders",
+)
+async def post_decision(body: DecisionIn, hotpath: HotPathGateway = Depends(deps.hotpath)) -> DecisionApplied:
     decision = body.to_decision()
     result = await hotpath.call("apply_decision", decision)
-    return DecisionApplied(trigger_id=decision.trigger_id, kind=decision.kind,
-                           result=result if isinstance(result, dict) else {"result": result})
+    return DecisionApplied(
+        trigger_id=decision.trigger_id,
+        kind=decision.kind,
+        result=result if isinstance(result, dict) else {"result": result},
+    )

@@ -13,7 +13,8 @@ proxies and ``curl -N`` work), and browsers reconnect by themselves.
 
 from __future__ import annotations
 
-from typing import Annotated, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,16 +26,21 @@ from tripwire.bus.client import AsyncSubscriber, Gap
 
 router = APIRouter(tags=["events"])
 
-DEFAULT_TOPICS = ("trigger.", "order.", "fill.", "position.", "decision.", "risk.", "feed.",
-                  "account")
-MAX_STREAMS = 64   # each is a ZeroMQ socket and a queue on the publisher
+DEFAULT_TOPICS = ("trigger.", "order.", "fill.", "position.", "decision.", "risk.", "feed.", "account")
+MAX_STREAMS = 64  # each is a ZeroMQ socket and a queue on the publisher
 
 
 def _gap_event(gap: Gap) -> ServerSentEvent:
-    return ServerSentEvent(event="gap", data={"publisher": gap.publisher, "topic": gap.topic,
-                                              "first_missing": gap.first_missing,
-                                              "last_missing": gap.last_missing,
-                                              "missed": gap.missed})
+    return ServerSentEvent(
+        event="gap",
+        data={
+            "publisher": gap.publisher,
+            "topic": gap.topic,
+            "first_missing": gap.first_missing,
+            "last_missing": gap.last_missing,
+            "missed": gap.missed,
+        },
+    )
 
 
 class Stream:
@@ -46,23 +52,31 @@ class Stream:
         self.sub = AsyncSubscriber(address, topics, on_gap=self.gaps.append)
 
 
-async def open_stream(request: Request,
-                      topic: Annotated[list[str] | None, Query(
-                          max_length=20, description="topic prefixes, e.g. trigger. or "
-                                                     "risk.breaker.; default: all but md.")] = None,
-                      ) -> AsyncIterator[Stream]:
+async def open_stream(
+    request: Request,
+    topic: Annotated[
+        list[str] | None,
+        Query(max_length=20, description="topic prefixes, e.g. trigger. or risk.breaker.; default: all but md."),
+    ] = None,
+) -> AsyncIterator[Stream]:
     """Checked before the response starts (a stream that has begun can only say 200): bad
     topics are a 422, too many open streams a 503. Closed when the client goes."""
     topics = topic or list(DEFAULT_TOPICS)
     for t in topics:
         if len(t) > 200 or any(not (c.isalnum() or c in "._-:@/") for c in t):
-            raise RequestValidationError([{"type": "value_error", "loc": ("query", "topic"),
-                                           "msg": f"not a topic prefix: {t[:40]!r}",
-                                           "input": t}])
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "topic"),
+                        "msg": f"not a topic prefix: {t[:40]!r}",
+                        "input": t,
+                    }
+                ]
+            )
     state = request.app.state
     if state.open_streams >= MAX_STREAMS:
-        raise Unavailable(f"{MAX_STREAMS} event streams are already open; close one",
-                          code="too_many_streams")
+        raise Unavailable(f"{MAX_STREAMS} event streams are already open; close one", code="too_many_streams")
     stream = Stream(state.config.events_address, topics)
     state.open_streams += 1
     state.metrics.event_streams.inc()
@@ -74,10 +88,13 @@ async def open_stream(request: Request,
         state.metrics.event_streams.dec()
 
 
-@router.get("/events", response_class=EventSourceResponse,
-            dependencies=[Depends(require("read"))],
-            responses={503: {"description": "too many open streams"}},
-            summary="Live hot-path events (Server-Sent Events), filtered by topic prefix")
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    dependencies=[Depends(require("read"))],
+    responses={503: {"description": "too many open streams"}},
+    summary="Live hot-path events (Server-Sent Events), filtered by topic prefix",
+)
 async def events(stream: Stream = Depends(open_stream)) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(comment=f"subscribed to {', '.join(stream.topics)}")
     while True:
@@ -85,5 +102,4 @@ async def events(stream: Stream = Depends(open_stream)) -> AsyncIterator[ServerS
         while stream.gaps:
             yield _gap_event(stream.gaps.pop(0))
         if ev is not None:
-            yield ServerSentEvent(event=ev.topic, id=f"{ev.instance}:{ev.seq}",
-                                  data=ev.to_dict())
+            yield ServerSentEvent(event=ev.topic, id=f"{ev.instance}:{ev.seq}", data=ev.to_dict())

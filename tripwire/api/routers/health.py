@@ -18,7 +18,7 @@ from tripwire.api.store import StoreGateway
 
 router = APIRouter(tags=["health"])
 
-READY_TIMEOUT_S = 1.0   # /ready must answer fast even when the hot path does not
+READY_TIMEOUT_S = 1.0  # /ready must answer fast even when the hot path does not
 
 
 class Health(BaseModel):
@@ -40,11 +40,16 @@ async def health() -> Health:
     return Health()
 
 
-@router.get("/ready", response_model=Ready, dependencies=[Depends(require("read"))],
-            responses={503: {"model": Ready, "description": "a dependency is not reachable"}},
-            summary="The hot path answers and the store opens")
-async def ready(hotpath: HotPathGateway = Depends(deps.hotpath),
-                store: StoreGateway = Depends(deps.store)) -> JSONResponse:
+@router.get(
+    "/ready",
+    response_model=Ready,
+    dependencies=[Depends(require("read"))],
+    responses={503: {"model": Ready, "description": "a dependency is not reachable"}},
+    summary="The hot path answers and the store opens",
+)
+async def ready(
+    hotpath: HotPathGateway = Depends(deps.hotpath), store: StoreGateway = Depends(deps.store)
+) -> JSONResponse:
     checks: dict[str, Check] = {}
     try:
         await hotpath.call("status", timeout_s=min(READY_TIMEOUT_S, hotpath.timeout_s))
@@ -60,8 +65,12 @@ async def ready(hotpath: HotPathGateway = Depends(deps.hotpath),
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-@router.get("/metrics", dependencies=[Depends(require("read"))],
-            response_class=Response, summary="Prometheus metrics (text exposition format)",
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    dependencies=[Depends(require("read"))],
+    response_class=Response,
+    summary="Prometheus metrics (text exposition format)",
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 async def metrics(m: ApiMetrics = Depends(deps.metrics)) -> Response:
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

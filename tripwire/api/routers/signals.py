@@ -13,7 +13,7 @@ from tripwire.api.store import StoreGateway
 
 router = APIRouter(prefix="/signals", tags=["signals"])
 
-SIGNAL_SCAN = 5000   # newest signal documents read to find each coin's latest
+SIGNAL_SCAN = 5000  # newest signal documents read to find each coin's latest
 
 
 class Signal(BaseModel):
@@ -44,14 +44,18 @@ def latest_per_coin(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [latest[c] for c in sorted(latest)]
 
 
-@router.get("/latest", response_model=Signals, dependencies=[Depends(require("read"))],
-            summary="Each coin's latest smart-money signal")
-async def latest_signals(coin: str | None = Query(None, max_length=40),
-                         store: StoreGateway = Depends(deps.store)) -> Signals:
+@router.get(
+    "/latest",
+    response_model=Signals,
+    dependencies=[Depends(require("read"))],
+    summary="Each coin's latest smart-money signal",
+)
+async def latest_signals(
+    coin: str | None = Query(None, max_length=40), store: StoreGateway = Depends(deps.store)
+) -> Signals:
     if coin:
         doc = await store.find_one("signals", {"coin": coin}, sort=[("ts", -1)])
         docs = [doc] if doc else []
     else:
-        docs = latest_per_coin(await store.find("signals", {}, sort=[("ts", -1)],
-                                                limit=SIGNAL_SCAN))
+        docs = latest_per_coin(await store.find("signals", {}, sort=[("ts", -1)], limit=SIGNAL_SCAN))
     return Signals(signals=[Signal.model_validate(_clean(d)) for d in docs])

@@ -20,15 +20,16 @@ class Status(BaseModel):
     paused_by: str | None = None
     stale_data: bool | None = None
     breakers: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="tripped circuit breakers: name → {action, detail}")
+        default_factory=dict, description="tripped circuit breakers: name → {action, detail}"
+    )
     connection: dict[str, Any] | None = Field(
-        None, description="market data / exchange connection as the hot path reports it")
+        None, description="market data / exchange connection as the hot path reports it"
+    )
     positions: Any = Field(None, description="open positions (from the execution layer)")
     open_orders: Any = Field(None, description="resting orders (from the execution layer)")
     last_tick_age_s: float | None = Field(None, description="seconds since the last market message")
     uptime_s: float | None = None
-    active_triggers: list[str] = Field(default_factory=list,
-                                       description="triggers whose orders are still out")
+    active_triggers: list[str] = Field(default_factory=list, description="triggers whose orders are still out")
     coins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hotpath: dict[str, Any] = Field(description="the hot path's whole status reply")
 
@@ -65,8 +66,12 @@ def status_from_reply(reply: dict[str, Any]) -> Status:
     )
 
 
-@router.get("/status", response_model=Status, dependencies=[Depends(require("read"))],
-            responses={503: {"description": "the hot path is not running or did not answer"}},
-            summary="Mode, trading state, breakers, positions, open orders, last tick age")
+@router.get(
+    "/status",
+    response_model=Status,
+    dependencies=[Depends(require("read"))],
+    responses={503: {"description": "the hot path is not running or did not answer"}},
+    summary="Mode, trading state, breakers, positions, open orders, last tick age",
+)
 async def status(hotpath: HotPathGateway = Depends(deps.hotpath)) -> Status:
     return status_from_reply(await hotpath.call("status"))

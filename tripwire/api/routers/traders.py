@@ -24,10 +24,9 @@ class Traders(BaseModel):
     traders: list[Trader]
 
 
-@router.get("/top", response_model=Traders, dependencies=[Depends(require("read"))],
-            summary="Tracked traders, best score first")
-async def top_traders(limit: int = Query(20, ge=1, le=200),
-                      store: StoreGateway = Depends(deps.store)) -> Traders:
+@router.get(
+    "/top", response_model=Traders, dependencies=[Depends(require("read"))], summary="Tracked traders, best score first"
+)
+async def top_traders(limit: int = Query(20, ge=1, le=200), store: StoreGateway = Depends(deps.store)) -> Traders:
     docs = await store.find("tracked_traders", {}, sort=[("score", -1)], limit=limit)
-    return Traders(traders=[Trader.model_validate({k: v for k, v in d.items() if k != "_id"})
-                            for d in docs])
+    return Traders(traders=[Trader.model_validate({k: v for k, v in d.items() if k != "_id"}) for d in docs])

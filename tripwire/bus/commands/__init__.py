@@ -9,10 +9,17 @@
 Wire format and trade-offs: ``docs/BUS.md``.
 """
 
-from tripwire.bus.commands.clients import (AsyncCommandClient, CommandClient, CommandError,
-                                           CommandTimeout)
+from tripwire.bus.commands.clients import AsyncCommandClient, CommandClient, CommandError, CommandTimeout
 from tripwire.bus.commands.pool import CommandClientPool
 from tripwire.bus.commands.server import CommandRefused, CommandServer, Handler
 
-__all__ = ["AsyncCommandClient", "CommandClient", "CommandClientPool", "CommandError",
-           "CommandRefused", "CommandServer", "CommandTimeout", "Handler"]
+__all__ = [
+    "AsyncCommandClient",
+    "CommandClient",
+    "CommandClientPool",
+    "CommandError",
+    "CommandRefused",
+    "CommandServer",
+    "CommandTimeout",
+    "Handler",
+]

@@ -42,13 +42,13 @@ class _ClientBase:
         self._prefix = f"{os.getpid():x}-{os.urandom(3).hex()}"
         self._ids = itertools.count(1)
 
-    def _request(self, cmd: str, args: dict[str, Any] | BaseModel | None,
-                 timeout_s: float) -> tuple[str, bytes]:
+    def _request(self, cmd: str, args: dict[str, Any] | BaseModel | None, timeout_s: float) -> tuple[str, bytes]:
         if isinstance(args, BaseModel):
             args = args.model_dump(mode="json")
         req_id = f"{self._prefix}-{next(self._ids)}"
-        body = orjson.dumps({"id": req_id, "cmd": cmd, "args": args or {},
-                             "expires_at_ns": time.time_ns() + int(timeout_s * 1e9)})
+        body = orjson.dumps(
+            {"id": req_id, "cmd": cmd, "args": args or {}, "expires_at_ns": time.time_ns() + int(timeout_s * 1e9)}
+        )
         return req_id, body
 
     @staticmethod
@@ -67,10 +67,12 @@ class _ClientBase:
 
     def _timeout(self, cmd: str, timeout_s: float, sent: bool) -> CommandTimeout:
         if not sent:
-            return CommandTimeout(f"{cmd!r}: no command server reachable at {self.address} "
-                                  f"within {timeout_s:g} s; not sent")
-        return CommandTimeout(f"{cmd!r}: no reply from {self.address} within {timeout_s:g} s; "
-                              f"it may or may not have been applied")
+            return CommandTimeout(
+                f"{cmd!r}: no command server reachable at {self.address} within {timeout_s:g} s; not sent"
+            )
+        return CommandTimeout(
+            f"{cmd!r}: no reply from {self.address} within {timeout_s:g} s; it may or may not have been applied"
+        )
 
 
 def _new_dealer(ctx: zmq.Context, address: str) -> zmq.Socket:
@@ -98,8 +100,7 @@ class CommandClient(_ClientBase):
         self._ctx = context or zmq.Context.instance()
         self._sock: zmq.Socket | None = None
 
-    def call(self, cmd: str, args: dict[str, Any] | BaseModel | None = None,
-             timeout_s: float | None = None) -> Any:
+    def call(self, cmd: str, args: dict[str, Any] | BaseModel | None = None, timeout_s: float | None = None) -> Any:
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         req_id, body = self._request(cmd, args, timeout_s)
@@ -120,7 +121,7 @@ class CommandClient(_ClientBase):
     def close(self) -> None:
         self._reset()
 
-    def __enter__(self) -> "CommandClient":
+    def __enter__(self) -> CommandClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,15 +137,15 @@ class AsyncCommandClient(_ClientBase):
     """asyncio :class:`CommandClient` (``zmq.asyncio``). Concurrent calls on one client are
     served one at a time; use several clients for parallel commands."""
 
-    def __init__(self, address: str, timeout_s: float = 2.0,
-                 context: zmq.asyncio.Context | None = None):
+    def __init__(self, address: str, timeout_s: float = 2.0, context: zmq.asyncio.Context | None = None):
         super().__init__(address, timeout_s)
         self._ctx = context or zmq.asyncio.Context.instance()
         self._sock: zmq.asyncio.Socket | None = None
         self._lock = asyncio.Lock()
 
-    async def call(self, cmd: str, args: dict[str, Any] | BaseModel | None = None,
-                   timeout_s: float | None = None) -> Any:
+    async def call(
+        self, cmd: str, args: dict[str, Any] | BaseModel | None = None, timeout_s: float | None = None
+    ) -> Any:
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         async with self._lock:
             deadline = time.monotonic() + timeout_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from tripwire.bus.commands.clients import AsyncCommandClient
 
@@ -31,8 +31,7 @@ class CommandClientPool:
                 c = AsyncCommandClient(self.address, self.timeout_s)
                 self._all.append(c)
                 self._free.put_nowait(c)
-        c = await (asyncio.wait_for(self._free.get(), wait_s) if wait_s is not None
-                   else self._free.get())
+        c = await (asyncio.wait_for(self._free.get(), wait_s) if wait_s is not None else self._free.get())
         try:
             yield c
         finally:

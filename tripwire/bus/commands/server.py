@@ -19,7 +19,8 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import zmq
@@ -60,8 +61,7 @@ def _err(req_id: str, code: str, message: str) -> dict[str, Any]:
 
 
 def _describe(e: ValidationError, prefix: str) -> str:
-    return "; ".join(f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-                     for err in e.errors())
+    return "; ".join(f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors())
 
 
 def _json_default(obj: Any) -> Any:
@@ -79,8 +79,14 @@ class CommandServer:
     ``replies_dropped`` (the caller vanished or stopped reading).
     """
 
-    def __init__(self, address: str, *, clock_ns: Callable[[], int] = time.time_ns,
-                 context: zmq.Context | None = None, sndhwm: int = 1000):
+    def __init__(
+        self,
+        address: str,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        context: zmq.Context | None = None,
+        sndhwm: int = 1000,
+    ):
         self.address = address
         self._clock_ns = clock_ns
         self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
@@ -93,14 +99,14 @@ class CommandServer:
         self.errors: dict[str, int] = {}
         self.replies_dropped = 0
 
-    def register(self, name: str, handler: Handler,
-                 args_model: type[BaseModel] | None = None) -> None:
+    def register(self, name: str, handler: Handler, args_model: type[BaseModel] | None = None) -> None:
         """``handler(args)`` answers ``name``; ``args`` is an instance of ``args_model``
         (default: the contract's model for ``name`` in ``COMMAND_ARGS``)."""
         model = args_model or COMMAND_ARGS.get(name)
         if model is None:
-            raise ValueError(f"command {name!r} has no args model in tripwire.contracts.events."
-                             f"COMMAND_ARGS; pass args_model=")
+            raise ValueError(
+                f"command {name!r} has no args model in tripwire.contracts.events.COMMAND_ARGS; pass args_model="
+            )
         self._handlers[name] = (model, handler)
 
     @property
@@ -116,8 +122,7 @@ class CommandServer:
                 break
             n += 1
             envelope, prepared = nxt
-            reply = self._run(prepared, allow_async=False) if isinstance(prepared, _Prepared) \
-                else prepared
+            reply = self._run(prepared, allow_async=False) if isinstance(prepared, _Prepared) else prepared
             self._reply(envelope, reply)
         return n
 
@@ -153,7 +158,7 @@ class CommandServer:
     def close(self) -> None:
         self._sock.close(linger=0)
 
-    def __enter__(self) -> "CommandServer":
+    def __enter__(self) -> CommandServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -187,24 +192,32 @@ class CommandServer:
         try:
             req = CommandRequest.model_validate(raw)
         except ValidationError as e:
-            return _err(req_id, CommandErrorCode.BAD_REQUEST,
-                        'request must be {"id": str, "cmd": str, "args": {...}}: ' + _describe(e, ""))
+            return _err(
+                req_id,
+                CommandErrorCode.BAD_REQUEST,
+                'request must be {"id": str, "cmd": str, "args": {...}}: ' + _describe(e, ""),
+            )
         entry = self._handlers.get(req.cmd)
         if entry is None:
-            return _err(req.id, CommandErrorCode.UNKNOWN_COMMAND,
-                        f"unknown command {req.cmd!r}; known: {', '.join(self.commands)}")
+            return _err(
+                req.id,
+                CommandErrorCode.UNKNOWN_COMMAND,
+                f"unknown command {req.cmd!r}; known: {', '.join(self.commands)}",
+            )
         if req.expires_at_ns is not None:
             late_ms = (self._clock_ns() - req.expires_at_ns) / 1e6
             if late_ms > 0:
-                return _err(req.id, CommandErrorCode.EXPIRED,
-                            f"{req.cmd!r} arrived {late_ms:.0f} ms after its deadline (caller gave "
-                            f"up, or the clocks of the two hosts differ); not applied")
+                return _err(
+                    req.id,
+                    CommandErrorCode.EXPIRED,
+                    f"{req.cmd!r} arrived {late_ms:.0f} ms after its deadline (caller gave "
+                    f"up, or the clocks of the two hosts differ); not applied",
+                )
         model, handler = entry
         try:
             args = model.model_validate(req.args)
         except ValidationError as e:
-            return _err(req.id, CommandErrorCode.INVALID_ARGS,
-                        f"{req.cmd!r}: " + _describe(e, "args."))
+            return _err(req.id, CommandErrorCode.INVALID_ARGS, f"{req.cmd!r}: " + _describe(e, "args."))
         return _Prepared(req.id, handler, args)
 
     def _run(self, p: _Prepared, allow_async: bool) -> dict[str, Any] | Awaitable[dict[str, Any]]:
@@ -220,8 +233,9 @@ class CommandServer:
                 return self._finish_async(p, result)
             if inspect.iscoroutine(result):
                 result.close()
-            return _err(p.id, CommandErrorCode.HANDLER_ERROR,
-                        "handler is async; serve the channel with CommandServer.serve()")
+            return _err(
+                p.id, CommandErrorCode.HANDLER_ERROR, "handler is async; serve the channel with CommandServer.serve()"
+            )
         return _ok(p.id, result)
 
     async def _finish_async(self, p: _Prepared, pending: Awaitable[Any]) -> dict[str, Any]:

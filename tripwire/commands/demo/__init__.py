@@ -26,19 +26,29 @@ from __future__ import annotations
 
 import argparse
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--speed", type=float, default=60.0,
-                   help="replay speed, × real time (default 60: the hour in a minute)")
-    p.add_argument("--duration", type=float, default=None, metavar="S",
-                   help="stop after S seconds (default: when the replay ends)")
-    p.add_argument("--keep-ui", action="store_true",
-                   help="keep the Prefect UI, the API and the simulator up after the report, "
-                        "until Ctrl-C")
-    p.add_argument("--run-dir", default="run/demo", metavar="DIR",
-                   help="where logs, sockets, the store and Prefect's database go (default run/demo)")
+    p.add_argument(
+        "--speed", type=float, default=60.0, help="replay speed, × real time (default 60: the hour in a minute)"
+    )
+    p.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: when the replay ends)"
+    )
+    p.add_argument(
+        "--keep-ui",
+        action="store_true",
+        help="keep the Prefect UI, the API and the simulator up after the report, until Ctrl-C",
+    )
+    p.add_argument(
+        "--run-dir",
+        default="run/demo",
+        metavar="DIR",
+        help="where logs, sockets, the store and Prefect's database go (default run/demo)",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin the hot path to a core")
-    p.add_argument("--llm-base-url", metavar="URL",
-                   help="an OpenAI-compatible API for the analysis (default: the local model)")
+    p.add_argument(
+        "--llm-base-url", metavar="URL", help="an OpenAI-compatible API for the analysis (default: the local model)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,12 +9,12 @@ child process died.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 PROGRESS_EVERY_S = 5.0
-TOPICS = ["trigger.", "order.", "fill.", "decision.", "risk.", "account", "md.book.",
-          "feed.status"]
+TOPICS = ["trigger.", "order.", "fill.", "decision.", "risk.", "account", "md.book.", "feed.status"]
 
 
 def say(msg: str) -> None:
@@ -26,19 +26,18 @@ class Seen:
     """What the bus showed so far."""
 
     triggers: list[dict[str, Any]] = field(default_factory=list)
-    orders: int = 0                       # order events
+    orders: int = 0  # order events
     fills: int = 0
     decisions: list[dict[str, Any]] = field(default_factory=list)
     breakers: list[dict[str, Any]] = field(default_factory=list)
     account: dict[str, Any] | None = None  # the last account event
-    market_ms: int | None = None          # exchange time of the last book
-    first_ms: int | None = None           # exchange time of the first book
-    replay_done_at: float | None = None   # monotonic time the simulator said the replay ended
+    market_ms: int | None = None  # exchange time of the last book
+    first_ms: int | None = None  # exchange time of the first book
+    replay_done_at: float | None = None  # monotonic time the simulator said the replay ended
 
 
 class LiveView:
-    def __init__(self, events_address: str, recording: list[str],
-                 duration_s: float | None = None) -> None:
+    def __init__(self, events_address: str, recording: list[str], duration_s: float | None = None) -> None:
         self.events_address = events_address
         self.recording = recording
         self.duration_s = duration_s
@@ -101,8 +100,10 @@ class LiveView:
         elif t.startswith("decision."):
             seen.decisions.append(d)
             dec = d["decision"]
-            say(f"◆ decision {dec['kind'] if 'kind' in dec else d['result'].get('kind')} for "
-                f"{dec['trigger_id']} from {dec.get('source')}: {dec.get('reason', '')[:80]}")
+            say(
+                f"◆ decision {dec['kind'] if 'kind' in dec else d['result'].get('kind')} for "
+                f"{dec['trigger_id']} from {dec.get('source')}: {dec.get('reason', '')[:80]}"
+            )
         elif t.startswith("risk.breaker."):
             seen.breakers.append(d)
             say(f"! breaker {d['breaker']}: {d['action']} → {d['state']} ({d['detail']})")
@@ -118,9 +119,11 @@ class LiveView:
             pct = f"replay {min(100, 100 * (seen.market_ms - seen.first_ms) / span_ms):3.0f}% | "
         acct = seen.account or {}
         pnl = acct.get("realized_pnl", 0) - acct.get("fees", 0) + acct.get("unrealized_pnl", 0)
-        return (f"[{pct}triggers {len(seen.triggers)} | order events {seen.orders} | fills "
-                f"{seen.fills} | decisions {len(seen.decisions)} | equity "
-                f"{acct.get('equity', 0):,.2f} | PnL {pnl:+,.2f}]")
+        return (
+            f"[{pct}triggers {len(seen.triggers)} | order events {seen.orders} | fills "
+            f"{seen.fills} | decisions {len(seen.decisions)} | equity "
+            f"{acct.get('equity', 0):,.2f} | PnL {pnl:+,.2f}]"
+        )
 
 
 def recording_span_ms(files: list[str]) -> int | None:

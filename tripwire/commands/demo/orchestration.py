@@ -31,8 +31,14 @@ from tripwire.commands.demo.report import build_report, format_report
 from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
 
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
-STALE = ("bus/events.sock", "bus/commands.sock", "tripwire.sqlite", "tripwire.sqlite-wal",
-         "tripwire.sqlite-shm", "dispatcher.cursor.json")   # a previous run's, removed at start
+STALE = (
+    "bus/events.sock",
+    "bus/commands.sock",
+    "tripwire.sqlite",
+    "tripwire.sqlite-wal",
+    "tripwire.sqlite-shm",
+    "dispatcher.cursor.json",
+)  # a previous run's, removed at start
 
 
 class Demo:
@@ -44,9 +50,10 @@ class Demo:
         self.root = PROJECT_ROOT
         self.run_dir = Path(args.run_dir).resolve()
         self.settings = load_settings()
-        self.recording = [str(self.root / f) if not Path(f).is_absolute() else str(f)
-                          for f in self.settings.replay.files]
-        self.bus = default_addresses(self.run_dir / "bus")   # the children's: see _environment
+        self.recording = [
+            str(self.root / f) if not Path(f).is_absolute() else str(f) for f in self.settings.replay.files
+        ]
+        self.bus = default_addresses(self.run_dir / "bus")  # the children's: see _environment
         self.ports = {name: free_port() for name in PORTS}
         self.api_key = secrets.token_urlsafe(24)
         self.view = LiveView(self.bus.events, self.recording, args.duration)
@@ -61,8 +68,7 @@ class Demo:
         for stale in STALE:
             (self.run_dir / stale).unlink(missing_ok=True)
         demo_rules = self.run_dir / "triggers.yaml"
-        demo_rules.write_text(scaled_rules((self.root / "config/triggers.yaml").read_text(),
-                                           self.args.speed))
+        demo_rules.write_text(scaled_rules((self.root / "config/triggers.yaml").read_text(), self.args.speed))
         return self._environment(demo_rules)
 
     def _environment(self, demo_rules: Path) -> dict[str, str]:
@@ -80,8 +86,9 @@ class Demo:
             "TRIPWIRE_METRICS__DISPATCHER_PORT": str(ports["dispatcher_metrics"]),
             "TRIPWIRE_METRICS__RECORDER_PORT": str(ports["recorder_metrics"]),
             "TRIPWIRE_API__PORT": str(ports["api"]),
-            "TRIPWIRE_API__KEYS": json.dumps([{"name": "demo", "key_env": "TRIPWIRE_DEMO_API_KEY",
-                                               "scopes": ["read", "trade", "admin"]}]),
+            "TRIPWIRE_API__KEYS": json.dumps(
+                [{"name": "demo", "key_env": "TRIPWIRE_DEMO_API_KEY", "scopes": ["read", "trade", "admin"]}]
+            ),
             "TRIPWIRE_DEMO_API_KEY": self.api_key,
             "TRIPWIRE_API__PUBLIC_DOCS": "true",  # the demo links to /docs
             "PREFECT_HOME": str(self.run_dir / "prefect"),
@@ -95,19 +102,39 @@ class Demo:
         a = self.args
         prefect_bin = str(Path(sys.executable).parent / "prefect")
         say(f"starting the Prefect server on :{self.ports['prefect']} …")
-        prefect = sup.start("prefect", [prefect_bin, "server", "start", "--host", "127.0.0.1",
-                                        "--port", str(self.ports["prefect"])])
+        prefect = sup.start(
+            "prefect", [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(self.ports["prefect"])]
+        )
         say(f"starting the simulator on :{self.ports['sim']} (replay at {a.speed:g}×) …")
-        sim = sup.python("sim", "sim", "--host", "127.0.0.1", "--port", str(self.ports["sim"]),
-                         "--replay", *self.recording, "--speed", str(a.speed), "--synthetic",
-                         str(self.settings.replay.seed), "--wait-for-subscriber",
-                         ready_line="listening", on_line=self.view.on_sim_line)
+        sim = sup.python(
+            "sim",
+            "sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports["sim"]),
+            "--replay",
+            *self.recording,
+            "--speed",
+            str(a.speed),
+            "--synthetic",
+            str(self.settings.replay.seed),
+            "--wait-for-subscriber",
+            ready_line="listening",
+            on_line=self.view.on_sim_line,
+        )
         sup.wait_ready(sim, 60)
         sup.wait_http(prefect, f"http://127.0.0.1:{self.ports['prefect']}/api/health", 180)
         say("Prefect is up; starting the recorder, the dispatcher, the scheduled flows and the API …")
         rec = sup.python("recorder", "flows", "record", ready_line="recording")
-        dispatch_args = ["flows", "dispatch", "--run-dir", str(self.run_dir / "bus"),
-                         "--metrics-port", str(self.ports["dispatcher_metrics"])]
+        dispatch_args = [
+            "flows",
+            "dispatch",
+            "--run-dir",
+            str(self.run_dir / "bus"),
+            "--metrics-port",
+            str(self.ports["dispatcher_metrics"]),
+        ]
         if a.llm_base_url:
             dispatch_args += ["--llm-base-url", a.llm_base_url]
         disp = sup.python("dispatcher", *dispatch_args, ready_line="flow runs report to")
@@ -134,6 +161,7 @@ class Demo:
         def on_signal(signum: int, _frame: Any) -> None:
             self.stop_requested = True
             raise KeyboardInterrupt
+
         signal.signal(signal.SIGTERM, on_signal)
         code = 0
         try:
@@ -142,14 +170,14 @@ class Demo:
             except StartError as e:
                 say(f"demo could not start: {e}")
                 return 1
-            (self.run_dir / "pids.json").write_text(json.dumps(
-                {c.name: c.proc.pid for c in sup.children}))
-            say(f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
-                f"http://127.0.0.1:{self.ports['api']}/docs  ·  logs {self.run_dir / 'logs'}")
+            (self.run_dir / "pids.json").write_text(json.dumps({c.name: c.proc.pid for c in sup.children}))
+            say(
+                f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
+                f"http://127.0.0.1:{self.ports['api']}/docs  ·  logs {self.run_dir / 'logs'}"
+            )
             asyncio.run(self.view.watch(sup, lambda: self.stop_requested))
             time.sleep(2)  # the last decisions and records land
-            report = build_report(self.view.seen, self.ports, self.run_dir, self.bus.commands,
-                                  self.api_key)
+            report = build_report(self.view.seen, self.ports, self.run_dir, self.bus.commands, self.api_key)
             path = self.run_dir / "report.json"
             path.write_text(json.dumps(report, indent=2, default=str))
             say(format_report(report, path))
@@ -164,8 +192,7 @@ class Demo:
         finally:
             codes = sup.stop_all()
             bad = {n: c for n, c in codes.items() if c not in (0, -15, 143, None)}
-            say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items())
-                + (f"  (unclean: {bad})" if bad else ""))
+            say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items()) + (f"  (unclean: {bad})" if bad else ""))
         return code
 
 
@@ -174,7 +201,8 @@ def scaled_rules(rules: str, speed: float) -> str:
     a trigger's analysis keeps its wall-clock budget."""
     ttl = re.search(r"^active_ttl_s:\s*([0-9.]+)", rules, re.M)
     ttl_s = float(ttl.group(1)) if ttl else 120.0
-    return (f"# Generated by tripwire demo from config/triggers.yaml: active_ttl_s scaled by the\n"
-            f"# replay speed ({speed:g}×) so the analysis keeps its {ttl_s:g} s of wall time.\n"
-            + re.sub(r"^active_ttl_s:\s*[0-9.]+", f"active_ttl_s: {ttl_s * speed:g}", rules,
-                     count=1, flags=re.M))
+    return (
+        f"# Generated by tripwire demo from config/triggers.yaml: active_ttl_s scaled by the\n"
+        f"# replay speed ({speed:g}×) so the analysis keeps its {ttl_s:g} s of wall time.\n"
+        + re.sub(r"^active_ttl_s:\s*[0-9.]+", f"active_ttl_s: {ttl_s * speed:g}", rules, count=1, flags=re.M)
+    )

@@ -17,17 +17,23 @@ from typing import Any
 from tripwire.commands.demo.live_view import Seen
 
 
-def build_report(seen: Seen, ports: dict[str, int], run_dir: Path, commands_address: str,
-                 api_key: str) -> dict[str, Any]:
+def build_report(
+    seen: Seen, ports: dict[str, int], run_dir: Path, commands_address: str, api_key: str
+) -> dict[str, Any]:
     report: dict[str, Any] = {
         "triggers_fired": len(seen.triggers),
-        "triggers": [{"id": t["trigger_id"], "rule": t["rule"], "side": t["side"]}
-                     for t in seen.triggers],
+        "triggers": [{"id": t["trigger_id"], "rule": t["rule"], "side": t["side"]} for t in seen.triggers],
         "decisions_applied": len(seen.decisions),
-        "decisions": [{"trigger_id": d["decision"]["trigger_id"],
-                       "kind": d["result"].get("kind"), "source": d["decision"].get("source")}
-                      for d in seen.decisions],
-        "order_events": seen.orders, "fills_seen": seen.fills,
+        "decisions": [
+            {
+                "trigger_id": d["decision"]["trigger_id"],
+                "kind": d["result"].get("kind"),
+                "source": d["decision"].get("source"),
+            }
+            for d in seen.decisions
+        ],
+        "order_events": seen.orders,
+        "fills_seen": seen.fills,
         "breakers": [b["breaker"] for b in seen.breakers],
         "account": seen.account,
     }
@@ -36,23 +42,29 @@ def build_report(seen: Seen, ports: dict[str, int], run_dir: Path, commands_addr
         status = _command("status", commands_address)
         user = status.get("account_address")
         execution = status.get("execution") or {}
-        report["hot_path"] = {"trading_state": status["risk"]["state"],
-                              "connection": status.get("connection", {}).get("state"),
-                              "open_orders": len(execution.get("open_orders", []))}
+        report["hot_path"] = {
+            "trading_state": status["risk"]["state"],
+            "connection": status.get("connection", {}).get("state"),
+            "open_orders": len(execution.get("open_orders", [])),
+        }
         report["pnl_by_trigger"] = execution.get("pnl_by_trigger", {})
         if user:
             fills = _post_json(sim + "/info", {"type": "userFills", "user": user})
-            report["simulator"] = {"account": user, "fills": len(fills),
-                                   "open_orders": len(_post_json(sim + "/info", {
-                                       "type": "openOrders", "user": user}))}
+            report["simulator"] = {
+                "account": user,
+                "fills": len(fills),
+                "open_orders": len(_post_json(sim + "/info", {"type": "openOrders", "user": user})),
+            }
             report["one_way"] = one_way_check(
                 _post_json(sim + "/info", {"type": "clearinghouseState", "user": user}),
-                _post_json(sim + "/info", {"type": "frontendOpenOrders", "user": user}))
+                _post_json(sim + "/info", {"type": "frontendOpenOrders", "user": user}),
+            )
     except Exception as e:  # noqa: BLE001 - the report says what it could not read
         report["hot_path_error"] = str(e)
     try:
         from tripwire.flows.store import open_store
         from tripwire.flows.store.base import COLLECTIONS
+
         store = open_store(f"sqlite:///{run_dir / 'tripwire.sqlite'}")
         report["store_rows"] = {c: n for c in COLLECTIONS if (n := store.count(c))}
         store.close()
@@ -60,8 +72,10 @@ def build_report(seen: Seen, ports: dict[str, int], run_dir: Path, commands_addr
         report["store_error"] = str(e)
     try:
         req = urllib.request.Request(
-            f"http://127.0.0.1:{ports['prefect']}/api/flow_runs/count", data=b"{}",
-            headers={"Content-Type": "application/json"})
+            f"http://127.0.0.1:{ports['prefect']}/api/flow_runs/count",
+            data=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             report["prefect_flow_runs"] = json.loads(r.read())
     except Exception as e:  # noqa: BLE001
@@ -85,12 +99,26 @@ def one_way_check(clearinghouse_state: Any, frontend_open_orders: Any) -> dict[s
     from tripwire.hotpath.feed.reconcile import parse_clearinghouse_state, parse_open_orders
 
     positions = {p.coin: p.szi for p in parse_clearinghouse_state(clearinghouse_state)[0]}
-    legs = [Leg("tp" if "Take Profit" in o.order_type else "sl", o.cloid or "", o.coin, o.is_buy,
-                o.sz, o.limit_px, reduce_only=o.reduce_only, trigger_px=o.trigger_px,
-                state="waitingForTrigger")
-            for o in parse_open_orders(frontend_open_orders) if o.is_trigger]
-    problems = [f"{c}: {why}" for c in sorted(set(positions) | {leg.coin for leg in legs})
-                if (why := check_invariant(positions.get(c, 0.0), [g for g in legs if g.coin == c], 8))]
+    legs = [
+        Leg(
+            "tp" if "Take Profit" in o.order_type else "sl",
+            o.cloid or "",
+            o.coin,
+            o.is_buy,
+            o.sz,
+            o.limit_px,
+            reduce_only=o.reduce_only,
+            trigger_px=o.trigger_px,
+            state="waitingForTrigger",
+        )
+        for o in parse_open_orders(frontend_open_orders)
+        if o.is_trigger
+    ]
+    problems = [
+        f"{c}: {why}"
+        for c in sorted(set(positions) | {leg.coin for leg in legs})
+        if (why := check_invariant(positions.get(c, 0.0), [g for g in legs if g.coin == c], 8))
+    ]
     return {"positions": positions, "protective_orders": len(legs), "violations": problems}
 
 
@@ -113,8 +141,7 @@ def scrape_metrics(ports: dict[str, int], api_key: str, names_file: Path) -> dic
         except Exception as e:  # noqa: BLE001 - reported, not fatal
             out[name] = f"unreachable: {e}"
             continue
-        found = {re.split(r"[{ ]", line, 1)[0] for line in text.splitlines()
-                 if line and not line.startswith("#")}
+        found = {re.split(r"[{ ]", line, 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
         out[name] = len(found)
         names |= found
     names_file.write_text("\n".join(sorted(names)) + "\n")
@@ -125,23 +152,27 @@ def format_report(r: dict[str, Any], path: Path) -> str:
     """The report as printed at the end of the demo (``path``: where its JSON was written)."""
     lines = ["\n=== tripwire demo report ===", f"triggers fired     {r['triggers_fired']}"]
     lines += [f"  {t['id']}  {t['side']}" for t in r["triggers"]]
-    lines.append(f"decisions applied  {r['decisions_applied']}  "
-                 + ", ".join(f"{d['kind']} ({d['source']})" for d in r["decisions"]))
+    lines.append(
+        f"decisions applied  {r['decisions_applied']}  "
+        + ", ".join(f"{d['kind']} ({d['source']})" for d in r["decisions"])
+    )
     if "simulator" in r:
         s = r["simulator"]
-        lines.append(f"simulator          account {s['account']}: {s['fills']} fills, "
-                     f"{s['open_orders']} open orders")
+        lines.append(f"simulator          account {s['account']}: {s['fills']} fills, {s['open_orders']} open orders")
     if r.get("account"):
         a = r["account"]
-        lines.append(f"account            equity {a.get('equity', 0):,.2f}  realized "
-                     f"{a.get('realized_pnl', 0):+,.2f}  fees {a.get('fees', 0):,.2f}  "
-                     f"unrealized {a.get('unrealized_pnl', 0):+,.2f}")
+        lines.append(
+            f"account            equity {a.get('equity', 0):,.2f}  realized "
+            f"{a.get('realized_pnl', 0):+,.2f}  fees {a.get('fees', 0):,.2f}  "
+            f"unrealized {a.get('unrealized_pnl', 0):+,.2f}"
+        )
     if "one_way" in r:
         w = r["one_way"]
         held = ", ".join(f"{c} {sz:+g}" for c, sz in w["positions"].items()) or "flat"
-        lines.append(f"one-way check      {held}, {w['protective_orders']} stop/take-profit orders: "
-                     + ("; ".join(w["violations"]) if w["violations"]
-                        else "none outlives or exceeds its position"))
+        lines.append(
+            f"one-way check      {held}, {w['protective_orders']} stop/take-profit orders: "
+            + ("; ".join(w["violations"]) if w["violations"] else "none outlives or exceeds its position")
+        )
     if r.get("pnl_by_trigger"):
         # docs/EXECUTION.md: each trigger's lot on the one-way position; the coin's shared
         # stop and target close lots oldest first
@@ -175,7 +206,6 @@ def _command(cmd: str, address: str) -> dict[str, Any]:
 
 
 def _post_json(url: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())

@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 _PR_SET_PDEATHSIG = 1
 
@@ -60,12 +60,26 @@ class Supervisor:
         self.env = {**os.environ, **(env or {})}
         self.children: list[Child] = []
 
-    def start(self, name: str, argv: list[str], *, ready_line: str | None = None,
-              env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None) -> Child:
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        ready_line: str | None = None,
+        env: dict[str, str] | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> Child:
         log_path = self.log_dir / f"{name}.log"
-        proc = subprocess.Popen(argv, env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                                bufsize=1, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            argv,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            preexec_fn=_die_with_parent,
+        )
         child = Child(name, proc, log_path)
         self.children.append(child)
 
@@ -80,6 +94,7 @@ class Supervisor:
                         child.ready.set()
                     if on_line is not None:
                         on_line(line)
+
         threading.Thread(target=pump, name=f"log {name}", daemon=True).start()
         if ready_line is None:
             child.ready.set()
@@ -92,18 +107,23 @@ class Supervisor:
         deadline = time.monotonic() + timeout_s
         while not child.ready.wait(0.1):
             if child.proc.poll() is not None:
-                raise StartError(f"{child.name} exited with {child.proc.returncode} during start-up "
-                                 f"(log: {child.log_path}):\n{child.tail()}")
+                raise StartError(
+                    f"{child.name} exited with {child.proc.returncode} during start-up "
+                    f"(log: {child.log_path}):\n{child.tail()}"
+                )
             if time.monotonic() > deadline:
-                raise StartError(f"{child.name} not ready after {timeout_s:.0f} s "
-                                 f"(log: {child.log_path}):\n{child.tail()}")
+                raise StartError(
+                    f"{child.name} not ready after {timeout_s:.0f} s (log: {child.log_path}):\n{child.tail()}"
+                )
 
     def wait_http(self, child: Child, url: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
             if child.proc.poll() is not None:
-                raise StartError(f"{child.name} exited with {child.proc.returncode} during start-up "
-                                 f"(log: {child.log_path}):\n{child.tail()}")
+                raise StartError(
+                    f"{child.name} exited with {child.proc.returncode} during start-up "
+                    f"(log: {child.log_path}):\n{child.tail()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
@@ -112,8 +132,10 @@ class Supervisor:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise StartError(f"{child.name} did not answer {url} within {timeout_s:.0f} s "
-                                 f"(log: {child.log_path}):\n{child.tail()}")
+                raise StartError(
+                    f"{child.name} did not answer {url} within {timeout_s:.0f} s "
+                    f"(log: {child.log_path}):\n{child.tail()}"
+                )
             time.sleep(0.25)
 
     def failed(self) -> list[Child]:

@@ -7,12 +7,12 @@ import importlib
 
 # name → (module with add_arguments/run, one-line help)
 FLOWS_COMMANDS: dict[str, tuple[str, str]] = {
-    "dispatch": ("tripwire.commands.flows.dispatch",
-                 "start an analysis flow run for every fired trigger (the dispatcher)"),
-    "record": ("tripwire.commands.flows.record",
-               "record the hot path's market and account events into the store"),
-    "serve": ("tripwire.commands.flows.serve",
-              "serve every scheduled deployment in prefect.yaml (one process)"),
+    "dispatch": (
+        "tripwire.commands.flows.dispatch",
+        "start an analysis flow run for every fired trigger (the dispatcher)",
+    ),
+    "record": ("tripwire.commands.flows.record", "record the hot path's market and account events into the store"),
+    "serve": ("tripwire.commands.flows.serve", "serve every scheduled deployment in prefect.yaml (one process)"),
 }
 
 

@@ -15,16 +15,42 @@ See docs/ANALYSIS.md.
 """
 
 from tripwire.flows.analysis.engine import FALLBACK_COUNTS, AnalysisConfig, AnalysisResult, analyze
-from tripwire.flows.analysis.errors import (AnalystError, InvalidTrigger, LlmBadJson, LlmHttpError,
-                                   LlmTimeout, N8nBadJson, N8nHttpError, N8nTimeout)
+from tripwire.flows.analysis.errors import (
+    AnalystError,
+    InvalidTrigger,
+    LlmBadJson,
+    LlmHttpError,
+    LlmTimeout,
+    N8nBadJson,
+    N8nHttpError,
+    N8nTimeout,
+)
 from tripwire.flows.analysis.llm import LlmAnswer, LlmConfig, ask_llm
 from tripwire.flows.analysis.local_model import LocalModel, ModelFileError
 from tripwire.flows.analysis.n8n import N8nConfig, ask_n8n
 from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
 
 __all__ = [
-    "FALLBACK_COUNTS", "AnalysisConfig", "AnalysisResult", "AnalystError", "FallbackCounts",
-    "InvalidTrigger", "LlmAnswer", "LlmBadJson", "LlmConfig", "LlmHttpError", "LlmTimeout",
-    "LocalModel", "ModelFileError", "N8nBadJson", "N8nConfig", "N8nHttpError", "N8nTimeout",
-    "PolicyConfig", "analyze", "apply_policy", "ask_llm", "ask_n8n",
+    "FALLBACK_COUNTS",
+    "AnalysisConfig",
+    "AnalysisResult",
+    "AnalystError",
+    "FallbackCounts",
+    "InvalidTrigger",
+    "LlmAnswer",
+    "LlmBadJson",
+    "LlmConfig",
+    "LlmHttpError",
+    "LlmTimeout",
+    "LocalModel",
+    "ModelFileError",
+    "N8nBadJson",
+    "N8nConfig",
+    "N8nHttpError",
+    "N8nTimeout",
+    "PolicyConfig",
+    "analyze",
+    "apply_policy",
+    "ask_llm",
+    "ask_n8n",
 ]

@@ -54,32 +54,42 @@ class AnalysisConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class AnalysisResult:
-    decision: Decision                 # what to send to the hot path
-    local: Decision                    # the local model's own view (always computed)
-    remote: Decision | None            # the remote analyst's answer, if it gave a valid one
-    analyst: str | None                # 'llm', 'n8n' or None (not asked)
-    fallback_reason: str | None        # timeout | http_error | bad_json | disabled | None
-    error: str | None                  # the remote failure's message, for logs and the UI
-    llm_latency_ms: float | None       # the remote analyst's call, success or failure
+    decision: Decision  # what to send to the hot path
+    local: Decision  # the local model's own view (always computed)
+    remote: Decision | None  # the remote analyst's answer, if it gave a valid one
+    analyst: str | None  # 'llm', 'n8n' or None (not asked)
+    fallback_reason: str | None  # timeout | http_error | bad_json | disabled | None
+    error: str | None  # the remote failure's message, for logs and the UI
+    llm_latency_ms: float | None  # the remote analyst's call, success or failure
     total_ms: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision.model_dump(), "kind": self.decision.kind,
-                "local": self.local.model_dump(),
-                "remote": self.remote.model_dump() if self.remote else None,
-                "analyst": self.analyst, "fallback_reason": self.fallback_reason,
-                "error": self.error, "llm_latency_ms": self.llm_latency_ms,
-                "total_ms": self.total_ms}
+        return {
+            "decision": self.decision.model_dump(),
+            "kind": self.decision.kind,
+            "local": self.local.model_dump(),
+            "remote": self.remote.model_dump() if self.remote else None,
+            "analyst": self.analyst,
+            "fallback_reason": self.fallback_reason,
+            "error": self.error,
+            "llm_latency_ms": self.llm_latency_ms,
+            "total_ms": self.total_ms,
+        }
 
 
 # Process-wide counts for metrics; pass your own ``counts`` to analyze() to keep them apart.
 FALLBACK_COUNTS = FallbackCounts()
 
 
-async def analyze(trigger: dict[str, Any] | TriggerInput, cfg: AnalysisConfig,
-                  model: LocalModel, *, counts: FallbackCounts | None = None,
-                  llm_client: openai.AsyncOpenAI | None = None,
-                  http_session: aiohttp.ClientSession | None = None) -> AnalysisResult:
+async def analyze(
+    trigger: dict[str, Any] | TriggerInput,
+    cfg: AnalysisConfig,
+    model: LocalModel,
+    *,
+    counts: FallbackCounts | None = None,
+    llm_client: openai.AsyncOpenAI | None = None,
+    http_session: aiohttp.ClientSession | None = None,
+) -> AnalysisResult:
     """One trigger → one :class:`AnalysisResult`. The remote call and the local model run
     concurrently; the remote call is bounded by its own timeout. ``llm_client`` and
     ``http_session`` let a long-running caller reuse connections."""
@@ -109,15 +119,25 @@ async def analyze(trigger: dict[str, Any] | TriggerInput, cfg: AnalysisConfig,
     if cfg.policy.mode != "local_only":
         if error is not None:
             failure = error.reason
-            log.warning("trigger %s: %s gave no usable answer (%s), the local model decides: %s",
-                        t.trigger_id, error.analyst, failure, error)
+            log.warning(
+                "trigger %s: %s gave no usable answer (%s), the local model decides: %s",
+                t.trigger_id,
+                error.analyst,
+                failure,
+                error,
+            )
         elif analyst is None:
             failure = "disabled"
         if failure:
             counts.add(failure)
     outcome = apply_policy(cfg.policy, local_decision, remote_decision, failure)
-    return AnalysisResult(decision=outcome.decision, local=local_decision,
-                          remote=remote_decision, analyst=analyst,
-                          fallback_reason=outcome.fallback_reason,
-                          error=str(error) if error else None, llm_latency_ms=latency_ms,
-                          total_ms=(time.perf_counter() - start) * 1000.0)
+    return AnalysisResult(
+        decision=outcome.decision,
+        local=local_decision,
+        remote=remote_decision,
+        analyst=analyst,
+        fallback_reason=outcome.fallback_reason,
+        error=str(error) if error else None,
+        llm_latency_ms=latency_ms,
+        total_ms=(time.perf_counter() - start) * 1000.0,
+    )

@@ -30,8 +30,7 @@ class AnalystHttpError(AnalystError):
 
     reason = "http_error"
 
-    def __init__(self, message: str, status: int | None = None, *,
-                 latency_ms: float | None = None):
+    def __init__(self, message: str, status: int | None = None, *, latency_ms: float | None = None):
         super().__init__(message, latency_ms=latency_ms)
         self.status = status
 

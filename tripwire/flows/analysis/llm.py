@@ -39,14 +39,18 @@ class LlmConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    base_url: str | None = Field(None, description="e.g. https://api.openai.com/v1 or "
-                                                  "http://localhost:11434/v1 (Ollama)")
+    base_url: str | None = Field(
+        None, description="e.g. https://api.openai.com/v1 or http://localhost:11434/v1 (Ollama)"
+    )
     model: str = Field("gpt-4o-mini", min_length=1)
     api_key: SecretStr | None = None
     timeout_s: float = Field(20.0, gt=0.0, le=300.0, description="whole call, connect to answer")
-    max_tokens: int | None = Field(None, ge=16, le=4096,
-                                   description="sent as max_tokens when set; some reasoning "
-                                               "models reject it, so it is off by default")
+    max_tokens: int | None = Field(
+        None,
+        ge=16,
+        le=4096,
+        description="sent as max_tokens when set; some reasoning models reject it, so it is off by default",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -59,16 +63,19 @@ class _StrictVerdict(BaseModel):
 
 # Every key required (null where the field may keep what was placed): the provider's strict
 # schema mode demands it, and an answer missing a key is one the model did not think through.
-LlmVerdict = verdict_model("LlmVerdict", "The verdict fields exactly as ``Decision`` bounds them.",
-                           base=_StrictVerdict, required=VERDICT_FIELDS)
+LlmVerdict = verdict_model(
+    "LlmVerdict",
+    "The verdict fields exactly as ``Decision`` bounds them.",
+    base=_StrictVerdict,
+    required=VERDICT_FIELDS,
+)
 
 # The schema asks for brevity; Decision's own limit (2000 characters) is what is enforced.
 _LLM_HINTS = {"reason": "at most 200 characters"}
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
-def verdict_json_schema(model: type[BaseModel], hints: dict[str, str] | None = None
-                        ) -> dict[str, Any]:
+def verdict_json_schema(model: type[BaseModel], hints: dict[str, str] | None = None) -> dict[str, Any]:
     """The response schema for ``model``'s fields in the subset every provider enforces: types
     and descriptions (the bounds are in the descriptions and checked on our side), every key
     required, nullable instead of optional, nothing else allowed."""
@@ -82,10 +89,11 @@ def verdict_json_schema(model: type[BaseModel], hints: dict[str, str] | None = N
         kinds = [_JSON_TYPES[a] for a in args if a is not type(None)]
         if type(None) in args:
             kinds.append("null")
-        properties[name] = {"type": kinds[0] if len(kinds) == 1 else kinds,
-                            "description": hints.get(name, info.description or "")}
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}
+        properties[name] = {
+            "type": kinds[0] if len(kinds) == 1 else kinds,
+            "description": hints.get(name, info.description or ""),
+        }
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 DECISION_JSON_SCHEMA = verdict_json_schema(LlmVerdict, _LLM_HINTS)
@@ -109,8 +117,7 @@ class LlmAnswer(BaseModel):
     cached_tokens: int | None = None
 
     def to_decision(self, trigger_id: str) -> Decision:
-        return Decision(trigger_id=trigger_id, source="llm", created_ns=time.time_ns(),
-                        **self.verdict.model_dump())
+        return Decision(trigger_id=trigger_id, source="llm", created_ns=time.time_ns(), **self.verdict.model_dump())
 
 
 def make_client(cfg: LlmConfig) -> openai.AsyncOpenAI:
@@ -118,12 +125,12 @@ def make_client(cfg: LlmConfig) -> openai.AsyncOpenAI:
     if not cfg.base_url:
         raise ValueError("LLM base_url is not set: no LLM is configured")
     key = cfg.api_key.get_secret_value() if cfg.api_key else NO_KEY
-    return openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, timeout=cfg.timeout_s,
-                              max_retries=0)
+    return openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, timeout=cfg.timeout_s, max_retries=0)
 
 
-async def ask_llm(cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *,
-                  client: openai.AsyncOpenAI | None = None) -> LlmAnswer:
+async def ask_llm(
+    cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *, client: openai.AsyncOpenAI | None = None
+) -> LlmAnswer:
     """Ask the LLM about one trigger; a validated answer or LlmTimeout/LlmHttpError/LlmBadJson.
 
     ``client`` lets a long-running caller reuse one connection pool (build it with
@@ -146,29 +153,32 @@ async def ask_llm(cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *,
         # so a server that trickles bytes cannot hold the analysis past its deadline either.
         async with asyncio.timeout(cfg.timeout_s):
             completion = await client.chat.completions.create(
-                model=cfg.model, messages=build_messages(t), temperature=0,
-                response_format=RESPONSE_FORMAT, **kwargs)
+                model=cfg.model, messages=build_messages(t), temperature=0, response_format=RESPONSE_FORMAT, **kwargs
+            )
     except (TimeoutError, openai.APITimeoutError):
-        raise LlmTimeout(f"LLM {cfg.base_url} gave no answer within {cfg.timeout_s:g} s",
-                         latency_ms=elapsed_ms()) from None
+        raise LlmTimeout(
+            f"LLM {cfg.base_url} gave no answer within {cfg.timeout_s:g} s", latency_ms=elapsed_ms()
+        ) from None
     except openai.APIStatusError as e:
-        raise LlmHttpError(f"LLM {cfg.base_url} answered HTTP {e.status_code}: "
-                           f"{_scrub(_STATUS_PREFIX.sub('', e.message), cfg)}", e.status_code,
-                           latency_ms=elapsed_ms()) from None
+        raise LlmHttpError(
+            f"LLM {cfg.base_url} answered HTTP {e.status_code}: {_scrub(_STATUS_PREFIX.sub('', e.message), cfg)}",
+            e.status_code,
+            latency_ms=elapsed_ms(),
+        ) from None
     except openai.APIConnectionError as e:
         cause = e.__cause__ or e
         detail = _scrub(str(cause), cfg) or type(cause).__name__
-        raise LlmHttpError(f"cannot reach LLM {cfg.base_url}: {detail}", None,
-                           latency_ms=elapsed_ms()) from None
+        raise LlmHttpError(f"cannot reach LLM {cfg.base_url}: {detail}", None, latency_ms=elapsed_ms()) from None
     except openai.APIResponseValidationError as e:
-        raise LlmBadJson(f"response is not a chat completion: {_scrub(e.message, cfg)}",
-                         latency_ms=elapsed_ms()) from None
+        raise LlmBadJson(
+            f"response is not a chat completion: {_scrub(e.message, cfg)}", latency_ms=elapsed_ms()
+        ) from None
     except openai.OpenAIError as e:
-        raise LlmHttpError(f"LLM {cfg.base_url} call failed: {_scrub(str(e), cfg)}", None,
-                           latency_ms=elapsed_ms()) from None
+        raise LlmHttpError(
+            f"LLM {cfg.base_url} call failed: {_scrub(str(e), cfg)}", None, latency_ms=elapsed_ms()
+        ) from None
     except ValueError as e:  # a 200 whose JSON body does not parse (openai lets it through)
-        raise LlmBadJson(f"the response body is not JSON: {_scrub(str(e), cfg)}",
-                         latency_ms=elapsed_ms()) from None
+        raise LlmBadJson(f"the response body is not JSON: {_scrub(str(e), cfg)}", latency_ms=elapsed_ms()) from None
     finally:
         if own_client:
             await client.close()
@@ -189,11 +199,14 @@ def parse_completion(completion: Any, *, latency_ms: float) -> LlmAnswer:
     verdict = parse_verdict(message.content, latency_ms=latency_ms)
     usage = getattr(completion, "usage", None)
     details = getattr(usage, "prompt_tokens_details", None)
-    return LlmAnswer(verdict=verdict, model=str(getattr(completion, "model", "") or ""),
-                     latency_ms=latency_ms,
-                     prompt_tokens=getattr(usage, "prompt_tokens", None),
-                     completion_tokens=getattr(usage, "completion_tokens", None),
-                     cached_tokens=getattr(details, "cached_tokens", None))
+    return LlmAnswer(
+        verdict=verdict,
+        model=str(getattr(completion, "model", "") or ""),
+        latency_ms=latency_ms,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cached_tokens=getattr(details, "cached_tokens", None),
+    )
 
 
 def parse_verdict(content: str | None, *, latency_ms: float | None = None) -> LlmVerdict:
@@ -204,16 +217,15 @@ def parse_verdict(content: str | None, *, latency_ms: float | None = None) -> Ll
     try:
         data = orjson.loads(text)  # rejects NaN/Infinity, unlike json.loads
     except orjson.JSONDecodeError as e:
-        raise LlmBadJson(f"the answer is not JSON ({e}): {text[:80]!r}",
-                         latency_ms=latency_ms) from None
+        raise LlmBadJson(f"the answer is not JSON ({e}): {text[:80]!r}", latency_ms=latency_ms) from None
     if not isinstance(data, dict):
-        raise LlmBadJson(f"the answer is JSON but not an object: {text[:80]!r}",
-                         latency_ms=latency_ms)
+        raise LlmBadJson(f"the answer is JSON but not an object: {text[:80]!r}", latency_ms=latency_ms)
     try:
         return LlmVerdict.model_validate(data)
     except ValidationError as e:
-        raise LlmBadJson(f"the answer breaks the decision schema: {summarise_validation(e)}",
-                         latency_ms=latency_ms) from None
+        raise LlmBadJson(
+            f"the answer breaks the decision schema: {summarise_validation(e)}", latency_ms=latency_ms
+        ) from None
 
 
 def _unfence(text: str) -> str:

@@ -57,24 +57,35 @@ RULE_FAMILIES: tuple[tuple[str, str], ...] = (
 DEFAULT_FAMILY = "momentum"
 
 # Multiplied by the side (+1 long, −1 short) after standardising: positive = favours the trade.
-DIRECTIONAL = frozenset({
-    "book_imbalance", "microprice_drift_bps_5s", "cvd_slope_1m", "cvd_slope_5m",
-    "vwap_zscore_1m", "ret_1m_bps", "bb_position_1m", "funding_bps", "premium_bps",
-    "basis_mark_oracle_bps", "basis_mid_oracle_bps", "smart_money_bias",
-})
+DIRECTIONAL = frozenset(
+    {
+        "book_imbalance",
+        "microprice_drift_bps_5s",
+        "cvd_slope_1m",
+        "cvd_slope_5m",
+        "vwap_zscore_1m",
+        "ret_1m_bps",
+        "bb_position_1m",
+        "funding_bps",
+        "premium_bps",
+        "basis_mark_oracle_bps",
+        "basis_mid_oracle_bps",
+        "smart_money_bias",
+    }
+)
 
 # Inputs derived from the trigger's side (already side-relative, so not in DIRECTIONAL).
 DERIVED_INPUTS = {
     "liq_share_with_side_60s": "liquidation share whose forced flow goes the trade's way "
-                               "(short liquidations for a long)",
+    "(short liquidations for a long)",
     "liq_share_against_side_60s": "liquidation share whose forced flow goes against the trade",
     "range_break_bps": "how far last_px is through the 30m range on the trade's side, bps",
 }
 
 # Brackets when the trigger carries none: (tp_atr, sl_atr), as in config/triggers.yaml.
 FAMILY_BRACKETS = {"momentum": (1.5, 1.0), "reversion": (1.0, 1.2), "liquidation": (1.5, 1.5)}
-MIN_TARGET_BPS = 6.0       # a target must clear round-trip fees, whatever the ATR
-STOP_NOISE_SIGMAS = 1.5    # the stop sits outside this many 1m return std devs
+MIN_TARGET_BPS = 6.0  # a target must clear round-trip fees, whatever the ATR
+STOP_NOISE_SIGMAS = 1.5  # the stop sits outside this many 1m return std devs
 SL_MIN_ATR, SL_MAX_ATR, TP_MAX_ATR = 0.7, 20.0, 20.0
 
 
@@ -137,10 +148,15 @@ class FamilyModel:
         return contrib, (present_w / total_w if total_w else 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features), "means": list(self.means),
-                "stds": list(self.stds), "weights": list(self.weights), "bias": self.bias,
-                "clip_z": self.clip_z,
-                "directional": sorted(set(self.features) & self.directional)}
+        return {
+            "features": list(self.features),
+            "means": list(self.means),
+            "stds": list(self.stds),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "clip_z": self.clip_z,
+            "directional": sorted(set(self.features) & self.directional),
+        }
 
 
 def _table(rows: tuple[tuple[str, float, float, float], ...]) -> FamilyModel:
@@ -153,52 +169,58 @@ HEURISTIC: dict[str, FamilyModel] = {
     # Follow the flow: net taker flow, book and fresh positions on the trade's side, the other
     # side crowded (funding) or being liquidated, price through its range, no volume node to
     # absorb the push.
-    "momentum": _table((
-        ("cvd_slope_1m", 0.0, 500_000.0, 0.8),
-        ("cvd_slope_5m", 0.0, 250_000.0, 0.3),
-        ("book_imbalance", 0.0, 0.3, 0.5),
-        ("microprice_drift_bps_5s", 0.0, 1.0, 0.2),
-        ("funding_bps", 0.125, 0.25, -0.4),   # our side paying above baseline = our side crowded
-        ("smart_money_bias", 0.0, 0.5, 0.3),
-        ("vwap_zscore_1m", 0.0, 2.0, 0.2),
-        ("oi_change_pct_5m", 0.0, 0.3, 0.4),
-        ("trade_burst_zscore", 0.0, 2.0, 0.3),
-        ("notional_burst_zscore", 0.0, 2.0, 0.2),
-        ("liq_share_with_side_60s", 0.0, 0.05, 0.4),
-        ("liq_share_against_side_60s", 0.0, 0.05, -0.3),
-        ("range_break_bps", 0.0, 5.0, 0.3),
-        ("near_vpvr_node", 0.0, 1.0, -0.4),
-        ("spread_bps", 1.0, 2.0, -0.2),
-    )),
+    "momentum": _table(
+        (
+            ("cvd_slope_1m", 0.0, 500_000.0, 0.8),
+            ("cvd_slope_5m", 0.0, 250_000.0, 0.3),
+            ("book_imbalance", 0.0, 0.3, 0.5),
+            ("microprice_drift_bps_5s", 0.0, 1.0, 0.2),
+            ("funding_bps", 0.125, 0.25, -0.4),  # our side paying above baseline = our side crowded
+            ("smart_money_bias", 0.0, 0.5, 0.3),
+            ("vwap_zscore_1m", 0.0, 2.0, 0.2),
+            ("oi_change_pct_5m", 0.0, 0.3, 0.4),
+            ("trade_burst_zscore", 0.0, 2.0, 0.3),
+            ("notional_burst_zscore", 0.0, 2.0, 0.2),
+            ("liq_share_with_side_60s", 0.0, 0.05, 0.4),
+            ("liq_share_against_side_60s", 0.0, 0.05, -0.3),
+            ("range_break_bps", 0.0, 5.0, 0.3),
+            ("near_vpvr_node", 0.0, 1.0, -0.4),
+            ("spread_bps", 1.0, 2.0, -0.2),
+        )
+    ),
     # Fade the stretch: price far from VWAP / outside the bands against the trade's side, the
     # flow and microprice turning the trade's way, the burst over, nobody being forced out
     # against the trade (that would be a squeeze, not a stretch).
-    "reversion": _table((
-        ("vwap_zscore_1m", 0.0, 2.0, -0.6),
-        ("bb_position_1m", 0.0, 1.0, -0.5),
-        ("cvd_slope_1m", 0.0, 500_000.0, 0.4),
-        ("microprice_drift_bps_5s", 0.0, 1.0, 0.4),
-        ("book_imbalance", 0.0, 0.3, 0.4),
-        ("funding_bps", 0.125, 0.25, -0.3),
-        ("smart_money_bias", 0.0, 0.5, 0.2),
-        ("trade_burst_zscore", 1.0, 2.0, -0.4),
-        ("oi_change_pct_5m", 0.0, 0.3, -0.2),
-        ("liq_share_against_side_60s", 0.0, 0.05, -0.6),
-        ("near_vpvr_node", 0.0, 1.0, 0.4),
-        ("spread_bps", 1.0, 2.0, -0.2),
-    )),
+    "reversion": _table(
+        (
+            ("vwap_zscore_1m", 0.0, 2.0, -0.6),
+            ("bb_position_1m", 0.0, 1.0, -0.5),
+            ("cvd_slope_1m", 0.0, 500_000.0, 0.4),
+            ("microprice_drift_bps_5s", 0.0, 1.0, 0.4),
+            ("book_imbalance", 0.0, 0.3, 0.4),
+            ("funding_bps", 0.125, 0.25, -0.3),
+            ("smart_money_bias", 0.0, 0.5, 0.2),
+            ("trade_burst_zscore", 1.0, 2.0, -0.4),
+            ("oi_change_pct_5m", 0.0, 0.3, -0.2),
+            ("liq_share_against_side_60s", 0.0, 0.05, -0.6),
+            ("near_vpvr_node", 0.0, 1.0, 0.4),
+            ("spread_bps", 1.0, 2.0, -0.2),
+        )
+    ),
     # Fade the cascade: a large forced flow against the trade's side that is exhausting — the
     # burst cooling, open interest flushed, the book and microprice refilling the trade's way.
-    "liquidation": _table((
-        ("liq_share_against_side_60s", 0.15, 0.1, 0.3),
-        ("vwap_zscore_1m", 0.0, 2.5, -0.5),
-        ("book_imbalance", 0.0, 0.3, 0.5),
-        ("microprice_drift_bps_5s", 0.0, 1.0, 0.5),
-        ("cvd_slope_1m", 0.0, 500_000.0, 0.4),
-        ("trade_burst_zscore", 2.0, 2.0, -0.4),
-        ("oi_change_pct_5m", 0.0, 0.3, -0.3),
-        ("spread_bps", 1.0, 2.0, -0.3),
-    )),
+    "liquidation": _table(
+        (
+            ("liq_share_against_side_60s", 0.15, 0.1, 0.3),
+            ("vwap_zscore_1m", 0.0, 2.5, -0.5),
+            ("book_imbalance", 0.0, 0.3, 0.5),
+            ("microprice_drift_bps_5s", 0.0, 1.0, 0.5),
+            ("cvd_slope_1m", 0.0, 500_000.0, 0.4),
+            ("trade_burst_zscore", 2.0, 2.0, -0.4),
+            ("oi_change_pct_5m", 0.0, 0.3, -0.3),
+            ("spread_bps", 1.0, 2.0, -0.3),
+        )
+    ),
 }
 
 
@@ -231,7 +253,7 @@ class _FamilyFile(BaseModel):
     directional: list[str] | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "_FamilyFile":
+    def _consistent(self) -> _FamilyFile:
         n = len(self.features)
         for name in ("means", "stds", "weights"):
             if len(getattr(self, name)) != n:
@@ -254,12 +276,11 @@ class _ModelFile(BaseModel):
     families: dict[str, _FamilyFile] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _known(self) -> "_ModelFile":
+    def _known(self) -> _ModelFile:
         if self.format != MODEL_FILE_FORMAT:
             raise ValueError(f"format is {self.format!r}, expected {MODEL_FILE_FORMAT!r}")
         if self.version != MODEL_FILE_VERSION:
-            raise ValueError(f"version {self.version} is not supported (expected "
-                             f"{MODEL_FILE_VERSION})")
+            raise ValueError(f"version {self.version} is not supported (expected {MODEL_FILE_VERSION})")
         unknown = sorted(set(self.families) - set(FAMILIES))
         if unknown:
             raise ValueError(f"unknown family {unknown[0]!r} (one of {', '.join(FAMILIES)})")
@@ -269,8 +290,7 @@ class _ModelFile(BaseModel):
 class LocalModel:
     """Scores triggers with per-family models: the heuristic, or a retrained file's."""
 
-    def __init__(self, families: dict[str, FamilyModel] | None = None, *,
-                 source: str = "heuristic"):
+    def __init__(self, families: dict[str, FamilyModel] | None = None, *, source: str = "heuristic"):
         self._file_families = dict(families or {})
         self.families = {**HEURISTIC, **self._file_families}
         self.source = source
@@ -279,11 +299,11 @@ class LocalModel:
         return f"LocalModel({self.source})"
 
     @classmethod
-    def heuristic(cls) -> "LocalModel":
+    def heuristic(cls) -> LocalModel:
         return cls()
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "LocalModel":
+    def from_file(cls, path: str | Path) -> LocalModel:
         """Load a retrained model file; :class:`ModelFileError` if it is missing or invalid."""
         path = Path(path)
         try:
@@ -308,20 +328,31 @@ class LocalModel:
                 # may be a user's own feature (tripwire.hotpath.features.custom) this process never saw.
                 hint = difflib.get_close_matches(feature, known, n=1, cutoff=0.85)
                 if hint:
-                    raise ModelFileError(f"{path}: family {name!r}: unknown feature {feature!r}"
-                                         f" (did you mean {hint[0]!r}?)")
-                log.warning("%s: family %r uses %r, which is not a catalog feature; it counts "
-                            "only if the trigger events carry it", path, name, feature)
+                    raise ModelFileError(
+                        f"{path}: family {name!r}: unknown feature {feature!r} (did you mean {hint[0]!r}?)"
+                    )
+                log.warning(
+                    "%s: family %r uses %r, which is not a catalog feature; it counts "
+                    "only if the trigger events carry it",
+                    path,
+                    name,
+                    feature,
+                )
             families[name] = FamilyModel(
-                tuple(fam.features), tuple(fam.means), tuple(fam.stds), tuple(fam.weights),
-                fam.bias, fam.clip_z,
-                frozenset(fam.directional) if fam.directional is not None else DIRECTIONAL)
+                tuple(fam.features),
+                tuple(fam.means),
+                tuple(fam.stds),
+                tuple(fam.weights),
+                fam.bias,
+                fam.clip_z,
+                frozenset(fam.directional) if fam.directional is not None else DIRECTIONAL,
+            )
         kept = [f for f in FAMILIES if f not in families]
         source = f"file:{path}" + (f" (heuristic for {', '.join(kept)})" if kept else "")
         return cls(families, source=source)
 
     @classmethod
-    def load(cls, path: str | Path | None) -> "LocalModel":
+    def load(cls, path: str | Path | None) -> LocalModel:
         """The retrained model at ``path`` if there is a valid one, else the heuristic.
 
         No path or no file: the heuristic, silently (the normal state before any retraining).
@@ -349,10 +380,17 @@ class LocalModel:
         magnitude = sum(abs(c) for c in contrib.values())
         consistency = abs(total) / magnitude if magnitude > 0 else 0.0
         tp, sl = _bracket(t, family, prob, x)
-        return LocalScore(family=family, sA=_unit(2.0 * prob - 1.0, -1.0), confA=_unit(
-            coverage * consistency, 0.0), prob_cont=_unit(prob, 0.0), tp_atr=tp, sl_atr=sl,
-            coverage=coverage, contributions=contrib,
-            model="file" if family in self._file_families else "heuristic")
+        return LocalScore(
+            family=family,
+            sA=_unit(2.0 * prob - 1.0, -1.0),
+            confA=_unit(coverage * consistency, 0.0),
+            prob_cont=_unit(prob, 0.0),
+            tp_atr=tp,
+            sl_atr=sl,
+            coverage=coverage,
+            contributions=contrib,
+            model="file" if family in self._file_families else "heuristic",
+        )
 
     def decide(self, trigger: dict[str, Any] | TriggerInput) -> Decision:
         """The local model's own decision: go when continuation is more likely than not."""
@@ -361,12 +399,19 @@ class LocalModel:
         go = s.prob_cont > 0.5
         top = sorted(s.contributions.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:3]
         why = ", ".join(f"{k} {v:+.2f}" for k, v in top) or "no features"
-        return Decision(trigger_id=t.trigger_id, go=go, sA=s.sA, confA=s.confA,
-                        prob_cont=s.prob_cont, tp_atr=s.tp_atr if go else None,
-                        sl_atr=s.sl_atr if go else None, size_scale=None,
-                        reason=f"local {s.model} {s.family}: sA={s.sA:+.2f} "
-                               f"confA={s.confA:.2f}; {why}",
-                        source="local", created_ns=time.time_ns())
+        return Decision(
+            trigger_id=t.trigger_id,
+            go=go,
+            sA=s.sA,
+            confA=s.confA,
+            prob_cont=s.prob_cont,
+            tp_atr=s.tp_atr if go else None,
+            sl_atr=s.sl_atr if go else None,
+            size_scale=None,
+            reason=f"local {s.model} {s.family}: sA={s.sA:+.2f} confA={s.confA:.2f}; {why}",
+            source="local",
+            created_ns=time.time_ns(),
+        )
 
 
 def _unit(v: float, lo: float) -> float:
@@ -391,20 +436,22 @@ def _bracket(t: TriggerInput, family: str, prob: float, x: dict[str, float]) -> 
         rv = x.get("realized_vol_bps_1m")
         if rv and rv > 0:
             sl = max(sl, STOP_NOISE_SIGMAS * rv / atr)
-    return (round(min(max(tp, 0.1), TP_MAX_ATR), 2),
-            round(min(max(sl, SL_MIN_ATR), SL_MAX_ATR), 2))
+    return (round(min(max(tp, 0.1), TP_MAX_ATR), 2), round(min(max(sl, SL_MIN_ATR), SL_MAX_ATR), 2))
 
 
-def write_model_file(path: str | Path, families: dict[str, FamilyModel],
-                     **info: Any) -> Path:
+def write_model_file(path: str | Path, families: dict[str, FamilyModel], **info: Any) -> Path:
     """Write a model file atomically (the ``retrain_model`` flow's output; ``info`` is kept as
     extra keys such as trained_at or metrics). Validated by reading it back before the rename."""
     path = Path(path)
     unknown = set(families) - set(FAMILIES)
     if unknown:
         raise ValueError(f"unknown family {sorted(unknown)[0]!r} (one of {', '.join(FAMILIES)})")
-    data = {"format": MODEL_FILE_FORMAT, "version": MODEL_FILE_VERSION, **info,
-            "families": {k: v.to_dict() for k, v in sorted(families.items())}}
+    data = {
+        "format": MODEL_FILE_FORMAT,
+        "version": MODEL_FILE_VERSION,
+        **info,
+        "families": {k: v.to_dict() for k, v in sorted(families.items())},
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")

@@ -32,8 +32,9 @@ class N8nConfig(BaseModel):
 
     webhook_url: str | None = None
     timeout_s: float = Field(20.0, gt=0.0, le=300.0)
-    token: SecretStr | None = Field(None, description="sent as 'Authorization: Bearer <token>' "
-                                                      "(an n8n Header Auth credential)")
+    token: SecretStr | None = Field(
+        None, description="sent as 'Authorization: Bearer <token>' (an n8n Header Auth credential)"
+    )
 
     @property
     def enabled(self) -> bool:
@@ -55,13 +56,18 @@ class _N8nAnswerBase(BaseModel):
 
 
 # The seed contract: tp_atr and sl_atr must be answered (null = keep), go may be left out.
-N8nAnswer = verdict_model("N8nAnswer", "A webhook's answer: the verdict fields as ``Decision`` "
-                          "bounds them, ``go`` optional.", base=_N8nAnswerBase,
-                          required=("tp_atr", "sl_atr"), defaults={"go": None})
+N8nAnswer = verdict_model(
+    "N8nAnswer",
+    "A webhook's answer: the verdict fields as ``Decision`` bounds them, ``go`` optional.",
+    base=_N8nAnswerBase,
+    required=("tp_atr", "sl_atr"),
+    defaults={"go": None},
+)
 
 
-async def ask_n8n(cfg: N8nConfig, trigger: dict[str, Any] | TriggerInput, *,
-                  session: aiohttp.ClientSession | None = None) -> N8nAnswer:
+async def ask_n8n(
+    cfg: N8nConfig, trigger: dict[str, Any] | TriggerInput, *, session: aiohttp.ClientSession | None = None
+) -> N8nAnswer:
     """POST the trigger to the webhook; a validated answer or N8nTimeout/N8nHttpError/N8nBadJson."""
     if not cfg.webhook_url:
         raise ValueError("n8n webhook_url is not set")
@@ -84,18 +90,23 @@ async def ask_n8n(cfg: N8nConfig, trigger: dict[str, Any] | TriggerInput, *,
                 raw = await resp.read()
                 status = resp.status
     except TimeoutError:
-        raise N8nTimeout(f"n8n webhook {cfg.webhook_url} gave no answer within "
-                         f"{cfg.timeout_s:g} s", latency_ms=elapsed_ms()) from None
+        raise N8nTimeout(
+            f"n8n webhook {cfg.webhook_url} gave no answer within {cfg.timeout_s:g} s", latency_ms=elapsed_ms()
+        ) from None
     except aiohttp.ClientError as e:
-        raise N8nHttpError(f"cannot reach n8n webhook {cfg.webhook_url}: "
-                           f"{e or type(e).__name__}", None, latency_ms=elapsed_ms()) from None
+        raise N8nHttpError(
+            f"cannot reach n8n webhook {cfg.webhook_url}: {e or type(e).__name__}", None, latency_ms=elapsed_ms()
+        ) from None
     finally:
         if own_session:
             await session.close()
     latency = elapsed_ms()
     if status >= 400:
-        raise N8nHttpError(f"n8n webhook {cfg.webhook_url} answered HTTP {status}: "
-                           f"{raw[:200].decode('utf-8', 'replace')}", status, latency_ms=latency)
+        raise N8nHttpError(
+            f"n8n webhook {cfg.webhook_url} answered HTTP {status}: {raw[:200].decode('utf-8', 'replace')}",
+            status,
+            latency_ms=latency,
+        )
     return parse_n8n_answer(raw, latency_ms=latency)
 
 
@@ -103,15 +114,14 @@ def parse_n8n_answer(raw: bytes | str, *, latency_ms: float = 0.0) -> N8nAnswer:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise N8nBadJson(f"the n8n answer is not JSON ({e}): {raw[:80]!r}",
-                         latency_ms=latency_ms) from None
+        raise N8nBadJson(f"the n8n answer is not JSON ({e}): {raw[:80]!r}", latency_ms=latency_ms) from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):
-        raise N8nBadJson(f"the n8n answer is not one JSON object: {raw[:80]!r}",
-                         latency_ms=latency_ms)
+        raise N8nBadJson(f"the n8n answer is not one JSON object: {raw[:80]!r}", latency_ms=latency_ms)
     try:
         return N8nAnswer.model_validate({**data, "latency_ms": latency_ms})
     except ValidationError as e:
-        raise N8nBadJson(f"the n8n answer breaks the contract: {summarise_validation(e)}",
-                         latency_ms=latency_ms) from None
+        raise N8nBadJson(
+            f"the n8n answer breaks the contract: {summarise_validation(e)}", latency_ms=latency_ms
+        ) from None

@@ -35,8 +35,7 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     mode: Literal["agree", "llm_only", "local_only"] = "agree"
-    agree_threshold: float = Field(0.3, ge=0.0, le=1.0,
-                                   description="local confA needed for the local model to vote go")
+    agree_threshold: float = Field(0.3, ge=0.0, le=1.0, description="local confA needed for the local model to vote go")
     on_disagree: Literal["cancel", "keep"] = "cancel"
 
 
@@ -72,8 +71,9 @@ def local_votes_go(local: Decision, agree_threshold: float) -> bool:
     return local.sA > 0 and local.confA >= agree_threshold
 
 
-def apply_policy(cfg: PolicyConfig, local: Decision, remote: Decision | None,
-                 failure: str | None = None) -> PolicyOutcome:
+def apply_policy(
+    cfg: PolicyConfig, local: Decision, remote: Decision | None, failure: str | None = None
+) -> PolicyOutcome:
     """The decision to send. ``remote`` None means the remote analyst failed for ``failure``
     (one of :data:`FALLBACK_REASONS`) — ignored in ``local_only`` mode, where it is not asked."""
     if cfg.mode == "local_only":
@@ -86,21 +86,35 @@ def apply_policy(cfg: PolicyConfig, local: Decision, remote: Decision | None,
     if cfg.mode == "llm_only":
         return PolicyOutcome(remote, None)
     local_go = local_votes_go(local, cfg.agree_threshold)
-    views = (f"{remote.source} go={remote.go} sA={remote.sA:+.2f}; local sA={local.sA:+.2f} "
-             f"confA={local.confA:.2f} (votes {'go' if local_go else 'no-go'} at threshold "
-             f"{cfg.agree_threshold:g})")
+    views = (
+        f"{remote.source} go={remote.go} sA={remote.sA:+.2f}; local sA={local.sA:+.2f} "
+        f"confA={local.confA:.2f} (votes {'go' if local_go else 'no-go'} at threshold "
+        f"{cfg.agree_threshold:g})"
+    )
     if remote.go == local_go:
         return PolicyOutcome(_with_reason(remote, f"agreed: {views}; {remote.reason}"), None)
     if cfg.on_disagree == "keep":
-        decision = Decision(trigger_id=remote.trigger_id, go=True, sA=remote.sA,
-                            confA=remote.confA, prob_cont=remote.prob_cont,
-                            reason=_clip(f"disagree, keep as placed: {views}"), source="policy",
-                            created_ns=time.time_ns())
+        decision = Decision(
+            trigger_id=remote.trigger_id,
+            go=True,
+            sA=remote.sA,
+            confA=remote.confA,
+            prob_cont=remote.prob_cont,
+            reason=_clip(f"disagree, keep as placed: {views}"),
+            source="policy",
+            created_ns=time.time_ns(),
+        )
     else:
-        decision = Decision(trigger_id=remote.trigger_id, go=False, sA=remote.sA,
-                            confA=remote.confA, prob_cont=remote.prob_cont,
-                            reason=_clip(f"disagree, cancel: {views}"), source="policy",
-                            created_ns=time.time_ns())
+        decision = Decision(
+            trigger_id=remote.trigger_id,
+            go=False,
+            sA=remote.sA,
+            confA=remote.confA,
+            prob_cont=remote.prob_cont,
+            reason=_clip(f"disagree, cancel: {views}"),
+            source="policy",
+            created_ns=time.time_ns(),
+        )
     return PolicyOutcome(decision, None)
 
 
@@ -109,4 +123,4 @@ def _with_reason(d: Decision, reason: str) -> Decision:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= _REASON_MAX else text[:_REASON_MAX - 1] + "…"
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"

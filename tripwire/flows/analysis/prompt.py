@@ -72,17 +72,18 @@ def build_user_prompt(trigger: dict[str, Any] | TriggerInput) -> str:
     lines = [f"rule={t.rule} coin={t.coin} side={t.side}"]
     bracket = t.bracket()
     if bracket:
-        parts = [f"{k}={format_number(v)}" for k, v in sorted(bracket.items())
-                 if isinstance(v, (int, float)) and math.isfinite(v)]
+        parts = [
+            f"{k}={format_number(v)}"
+            for k, v in sorted(bracket.items())
+            if isinstance(v, (int, float)) and math.isfinite(v)
+        ]
         if parts:
             lines.append("bracket " + " ".join(parts))
     features = t.present()
-    lines.append(" ".join(f"{k}={format_number(features[k])}"
-                          for k in sorted(features, key=_feature_order)))
+    lines.append(" ".join(f"{k}={format_number(features[k])}" for k in sorted(features, key=_feature_order)))
     return "\n".join(lines)
 
 
 def build_messages(trigger: dict[str, Any] | TriggerInput) -> list[dict[str, str]]:
     """The chat messages: the fixed system prompt first (cacheable prefix), then the trigger."""
-    return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": build_user_prompt(trigger)}]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": build_user_prompt(trigger)}]

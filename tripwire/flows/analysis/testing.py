@@ -29,7 +29,8 @@ import itertools
 import math
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -55,21 +56,33 @@ def parse_prompt(prompt: str) -> tuple[str, dict[str, float]]:
 def derived_answer(side: str, features: dict[str, float]) -> dict[str, Any]:
     """The ``good`` answer: follow net flow and the book on the trade's side (deterministic)."""
     s = 1.0 if side == "long" else -1.0
-    score = 0.1 + s * features.get("cvd_slope_1m", 0.0) / 1e6 + s * features.get(
-        "book_imbalance", 0.0)
+    score = 0.1 + s * features.get("cvd_slope_1m", 0.0) / 1e6 + s * features.get("book_imbalance", 0.0)
     sA = round(math.tanh(score), 3)
     go = sA > 0
-    return {"go": go, "sA": sA, "confA": 0.8, "prob_cont": round((1 + sA) / 2, 3),
-            "tp_atr": 1.8 if go else None, "sl_atr": 1.1 if go else None,
-            "size_scale": 0.5 if go else None,
-            "reason": f"fake llm: flow score {score:+.3f}"}
+    return {
+        "go": go,
+        "sA": sA,
+        "confA": 0.8,
+        "prob_cont": round((1 + sA) / 2, 3),
+        "tp_atr": 1.8 if go else None,
+        "sl_atr": 1.1 if go else None,
+        "size_scale": 0.5 if go else None,
+        "reason": f"fake llm: flow score {score:+.3f}",
+    }
 
 
 class FakeLlmServer:
     """See the module docstring. ``requests`` holds every request body received, in order."""
 
-    def __init__(self, behaviour: str = "good", *, slow_s: float = 2.0,
-                 answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        behaviour: str = "good",
+        *,
+        slow_s: float = 2.0,
+        answer: Answer | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.behaviour = behaviour
         self.slow_s = slow_s
         self.answer = answer
@@ -105,7 +118,7 @@ class FakeLlmServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> "FakeLlmServer":
+    async def start(self) -> FakeLlmServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/webhook/tripwire", self._webhook)
@@ -124,14 +137,14 @@ class FakeLlmServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeLlmServer":
+    async def __aenter__(self) -> FakeLlmServer:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     @contextlib.contextmanager
-    def running(self) -> Iterator["FakeLlmServer"]:
+    def running(self) -> Iterator[FakeLlmServer]:
         """Run the server on its own event loop in a background thread (for sync callers)."""
         loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -141,8 +154,7 @@ class FakeLlmServer:
             loop.call_soon(ready.set)
             loop.run_forever()
 
-        self._loop, self._thread = loop, threading.Thread(target=serve, name="fake-llm",
-                                                          daemon=True)
+        self._loop, self._thread = loop, threading.Thread(target=serve, name="fake-llm", daemon=True)
         self._thread.start()
         ready.wait()
         try:
@@ -167,15 +179,24 @@ class FakeLlmServer:
             if self._closing.is_set():
                 raise web.HTTPServiceUnavailable(text="fake server stopping")
         if self.behaviour == "error500":
-            return web.json_response({"error": {"message": "fake upstream failure",
-                                                "type": "server_error", "param": None,
-                                                "code": None}}, status=500)
+            return web.json_response(
+                {"error": {"message": "fake upstream failure", "type": "server_error", "param": None, "code": None}},
+                status=500,
+            )
         return None
 
     def _decision(self, prompt: str) -> dict[str, Any]:
         if self.behaviour == "bad_schema":
-            return {"go": True, "sA": 0.4, "confA": 1.7, "prob_cont": 0.6, "tp_atr": 1.5,
-                    "sl_atr": 0.2, "size_scale": 1.0, "reason": "out of range"}
+            return {
+                "go": True,
+                "sA": 0.4,
+                "confA": 1.7,
+                "prob_cont": 0.6,
+                "tp_atr": 1.5,
+                "sl_atr": 0.2,
+                "size_scale": 1.0,
+                "reason": "out of range",
+            }
         if self.answer is not None:
             return self.answer(prompt) if callable(self.answer) else dict(self.answer)
         return derived_answer(*parse_prompt(prompt))
@@ -191,27 +212,36 @@ class FakeLlmServer:
         body, failed = await self._receive(request)
         if failed is not None:
             return failed
-        prompt = next((m.get("content", "") for m in reversed(body.get("messages", []))
-                       if m.get("role") == "user"), "")
+        prompt = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
         if self.behaviour == "garbage":
             content = "Sure! I think you should go long, the flow looks strong."
         else:
             content = orjson.dumps(self._decision(prompt)).decode()
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
         completion_tokens = len(content.split())
-        return web.json_response({
-            "id": f"chatcmpl-fake{next(self._ids)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "fake"),
-            "system_fingerprint": "fp_tripwire_fake",
-            "choices": [{"index": 0,
-                         "message": {"role": "assistant", "content": content, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens,
-                      "prompt_tokens_details": {"cached_tokens": 0}},
-        })
+        return web.json_response(
+            {
+                "id": f"chatcmpl-fake{next(self._ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "system_fingerprint": "fp_tripwire_fake",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": 0},
+                },
+            }
+        )
 
     async def _webhook(self, request: web.Request) -> web.Response:
         body, failed = await self._receive(request)
@@ -219,8 +249,7 @@ class FakeLlmServer:
             return failed
         if self.behaviour == "garbage":
             return web.Response(text="Workflow was started", content_type="text/plain")
-        features = {k: float(v) for k, v in (body.get("features") or {}).items()
-                    if isinstance(v, (int, float))}
+        features = {k: float(v) for k, v in (body.get("features") or {}).items() if isinstance(v, (int, float))}
         if self.answer is None and self.behaviour != "bad_schema":
             d = derived_answer(body.get("side", "long"), features)
         else:

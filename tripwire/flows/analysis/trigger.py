@@ -20,8 +20,14 @@ from tripwire.flows.analysis.errors import InvalidTrigger, summarise_validation
 # What a trigger built off the hot path may leave out (POST /analyze, a stored or hand-made
 # event): with no tick there are no times (0 = unknown, as in the envelope), and a rule the
 # caller named may have no actions or features yet.
-_MAY_LACK: dict[str, Any] = {"schema": SCHEMA_VERSION, "features": {}, "actions": [],
-                             "exch_ts_ns": 0, "recv_ts_ns": 0, "fired_ts_ns": 0}
+_MAY_LACK: dict[str, Any] = {
+    "schema": SCHEMA_VERSION,
+    "features": {},
+    "actions": [],
+    "exch_ts_ns": 0,
+    "recv_ts_ns": 0,
+    "fired_ts_ns": 0,
+}
 
 
 class TriggerInput(TriggerFired):
@@ -36,8 +42,7 @@ class TriggerInput(TriggerFired):
 
     def present(self) -> dict[str, float | bool]:
         """The features that have a value (null and non-finite numbers dropped)."""
-        return {k: v for k, v in self.features.items()
-                if v is not None and (isinstance(v, bool) or math.isfinite(v))}
+        return {k: v for k, v in self.features.items() if v is not None and (isinstance(v, bool) or math.isfinite(v))}
 
     def bracket(self) -> dict[str, Any] | None:
         """The params of the trigger's ``place_bracket`` action, if it has one."""
@@ -59,6 +64,5 @@ class TriggerInput(TriggerFired):
         try:
             checked = parse_payload(TriggerFiredData, {**_MAY_LACK, **event})
         except ValidationError as e:
-            raise InvalidTrigger(f"trigger event {event.get('trigger_id', '?')!r}: "
-                                 f"{summarise_validation(e)}") from None
+            raise InvalidTrigger(f"trigger event {event.get('trigger_id', '?')!r}: {summarise_validation(e)}") from None
         return cls.from_dict(checked)  # type: ignore[return-value]

@@ -8,5 +8,14 @@ from tripwire.flows.recording.candles import INTERVAL_MS, CandleAggregator
 from tripwire.flows.recording.config import RecorderConfig, recorder_config
 from tripwire.flows.recording.rules import TOPIC_PREFIXES, Rules
 
-__all__ = ["Batch", "WriteResult", "write_batch", "INTERVAL_MS", "CandleAggregator",
-           "RecorderConfig", "recorder_config", "TOPIC_PREFIXES", "Rules"]
+__all__ = [
+    "INTERVAL_MS",
+    "TOPIC_PREFIXES",
+    "Batch",
+    "CandleAggregator",
+    "RecorderConfig",
+    "Rules",
+    "WriteResult",
+    "recorder_config",
+    "write_batch",
+]

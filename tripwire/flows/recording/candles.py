@@ -12,10 +12,10 @@ each coin is seeded with the minutes already stored, so a restart loses nothing.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000,
-               "4h": 14_400_000, "1d": 86_400_000}
+INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 MINUTE_MS = INTERVAL_MS["1m"]
 
 History = Callable[[str, int, int], Iterable[dict[str, Any]]]  # coin, from t, to t (excl.)
@@ -47,8 +47,13 @@ class _Open:
 
 def candle_doc(coin: str, interval: str, bar: dict[str, Any]) -> dict[str, Any]:
     """The stored form of a bar: ``_id`` ``coin:interval:t``, ``ts`` = its open time."""
-    return {"_id": f"{coin}:{interval}:{bar['t']}", "ts": bar["t"], "coin": coin,
-            "interval": interval, **{k: v for k, v in bar.items() if k not in ("coin", "interval")}}
+    return {
+        "_id": f"{coin}:{interval}:{bar['t']}",
+        "ts": bar["t"],
+        "coin": coin,
+        "interval": interval,
+        **{k: v for k, v in bar.items() if k not in ("coin", "interval")},
+    }
 
 
 class CandleAggregator:
@@ -103,6 +108,18 @@ class CandleAggregator:
     def _close(self, key: tuple[str, str], cur: _Open, ms: int) -> dict[str, Any]:
         del self._open[key]
         self._closed_to[key] = cur.t + ms
-        return candle_doc(key[0], key[1], {
-            "t": cur.t, "T": cur.t + ms - 1, "o": cur.o, "h": cur.h, "l": cur.l, "c": cur.c,
-            "v": cur.v, "n": cur.n, "bars": cur.bars})
+        return candle_doc(
+            key[0],
+            key[1],
+            {
+                "t": cur.t,
+                "T": cur.t + ms - 1,
+                "o": cur.o,
+                "h": cur.h,
+                "l": cur.l,
+                "c": cur.c,
+                "v": cur.v,
+                "n": cur.n,
+                "bars": cur.bars,
+            },
+        )

@@ -10,16 +10,16 @@ event seen twice — a replay, a recorder restart that re-reads — is stored on
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from tripwire.contracts.events import Event
 from tripwire.flows.recording.candles import CandleAggregator, History, candle_doc
 from tripwire.flows.recording.config import RecorderConfig
 from tripwire.flows.store.base import CANDLE_INTERVALS
-from tripwire.contracts.events import Event
 
 # What the recorder subscribes to (md.features and heartbeats are not stored).
-TOPIC_PREFIXES = ("md.trade.", "md.book.", "md.ctx.", "md.candle.", "trigger.fired.", "order.",
-                  "fill.", "position.")
+TOPIC_PREFIXES = ("md.trade.", "md.book.", "md.ctx.", "md.candle.", "trigger.fired.", "order.", "fill.", "position.")
 
 _EPOCH_NS_2001 = 1_000_000_000 * 1_000_000_000  # below this a *_ns is not wall-clock time
 
@@ -49,17 +49,21 @@ class Rules:
         self._book_ms = int(cfg.book_max_interval_s * 1000)
         self._book_ratio = cfg.book_mid_change_pct / 100
         self._ctx_ms = int(cfg.ctx_min_interval_s * 1000)
-        self._oi_ms = (None if cfg.open_interest_interval_s is None else
-                       int(cfg.open_interest_interval_s * 1000))
+        self._oi_ms = None if cfg.open_interest_interval_s is None else int(cfg.open_interest_interval_s * 1000)
         self._last_book: dict[str, tuple[float | None, int]] = {}
         self._last_ctx: dict[str, int] = {}
         self._last_oi: dict[str, int] = {}
         self._last_position: dict[str, tuple[Any, Any]] = {}
         self.skipped = 0  # events seen that the rules chose not to store
         self._table: dict[str, Callable[[Event], None]] = {
-            "md.trade": self._trade, "md.book": self._book, "md.ctx": self._ctx,
-            "md.candle": self._candle, "trigger": self._trigger, "order": self._order,
-            "fill": self._fill, "position": self._position,
+            "md.trade": self._trade,
+            "md.book": self._book,
+            "md.ctx": self._ctx,
+            "md.candle": self._candle,
+            "trigger": self._trigger,
+            "order": self._order,
+            "fill": self._fill,
+            "position": self._position,
         }
 
     def handle(self, ev: Event) -> None:
@@ -83,9 +87,17 @@ class Rules:
             return
         time_ms = int(d["time"])
         tid = d.get("tid")
-        doc = {"_id": f"{coin}:{tid}" if tid is not None else f"{coin}:{time_ms}:{px}:{sz}",
-               "ts": time_ms, "coin": coin, "px": px, "sz": sz, "side": d["side"],
-               "notional": notional, "tid": tid, "liquidation": liquidation}
+        doc = {
+            "_id": f"{coin}:{tid}" if tid is not None else f"{coin}:{time_ms}:{px}:{sz}",
+            "ts": time_ms,
+            "coin": coin,
+            "px": px,
+            "sz": sz,
+            "side": d["side"],
+            "notional": notional,
+            "tid": tid,
+            "liquidation": liquidation,
+        }
         if keep_trade:
             self.sink.insert("trades", doc)
         if keep_liq:
@@ -97,15 +109,15 @@ class Rules:
         last = self._last_book.get(coin)
         if last is not None:
             last_mid, last_ms = last
-            moved = (mid is not None and last_mid
-                     and abs(mid - last_mid) > self._book_ratio * abs(last_mid))
+            moved = mid is not None and last_mid and abs(mid - last_mid) > self._book_ratio * abs(last_mid)
             if not moved and time_ms - last_ms < self._book_ms:
                 self.skipped += 1
                 return
         self._last_book[coin] = (mid, time_ms)
-        self.sink.insert("orderbook_snapshots", {
-            "_id": f"{coin}:{time_ms}", "ts": time_ms, "coin": coin, "mid": mid,
-            "bids": d["bids"], "asks": d["asks"]})
+        self.sink.insert(
+            "orderbook_snapshots",
+            {"_id": f"{coin}:{time_ms}", "ts": time_ms, "coin": coin, "mid": mid, "bids": d["bids"], "asks": d["asks"]},
+        )
 
     def _ctx(self, ev: Event) -> None:
         # The predicted funding rate is in asset_ctx; settled funding (funding_history) and the
@@ -118,11 +130,23 @@ class Rules:
             self.sink.insert("asset_ctx", {"_id": f"{coin}:{time_ms}", "ts": time_ms, **d})
             stored = True
         oi, mark = d.get("open_interest"), d.get("mark_px")
-        if (self._oi_ms is not None and oi is not None and mark is not None
-                and _due(self._last_oi, coin, time_ms, self._oi_ms)):
-            self.sink.insert("open_interest", {
-                "_id": f"{coin}:{time_ms}", "ts": time_ms, "coin": coin, "open_interest": oi,
-                "open_interest_usd": oi * mark, "source": "recorder"})
+        if (
+            self._oi_ms is not None
+            and oi is not None
+            and mark is not None
+            and _due(self._last_oi, coin, time_ms, self._oi_ms)
+        ):
+            self.sink.insert(
+                "open_interest",
+                {
+                    "_id": f"{coin}:{time_ms}",
+                    "ts": time_ms,
+                    "coin": coin,
+                    "open_interest": oi,
+                    "open_interest_usd": oi * mark,
+                    "source": "recorder",
+                },
+            )
             stored = True
         if not stored:
             self.skipped += 1
@@ -132,8 +156,7 @@ class Rules:
         coin, interval = d["coin"], d.get("interval", "1m")
         if interval not in CANDLE_INTERVALS:
             raise ValueError(f"candle interval {interval!r} is not one of {CANDLE_INTERVALS}")
-        bar = {k: d[k] for k in ("t", "T", "o", "h", "l", "c")} | {"v": d.get("v"),
-                                                                   "n": d.get("n")}
+        bar = {k: d[k] for k in ("t", "T", "o", "h", "l", "c")} | {"v": d.get("v"), "n": d.get("n")}
         self.sink.insert(f"candles_{interval}", candle_doc(coin, interval, bar))
         if interval == "1m":
             for iv, doc in self.candles.add({"coin": coin, **bar}):
@@ -147,9 +170,11 @@ class Rules:
 
     def _order(self, ev: Event) -> None:
         d = ev.data
-        key = d.get("cloid") or (f"oid:{d['oid']}" if d.get("oid") is not None else
-                                 f"{d.get('trigger_id')}:{d.get('kind') or d.get('leg')}:"
-                                 f"{d.get('state')}")
+        key = d.get("cloid") or (
+            f"oid:{d['oid']}"
+            if d.get("oid") is not None
+            else f"{d.get('trigger_id')}:{d.get('kind') or d.get('leg')}:{d.get('state')}"
+        )
         self.sink.upsert("orders", {**d, "_id": key, "ts": ev.pub_ts_ns // 1_000_000})
 
     def _fill(self, ev: Event) -> None:

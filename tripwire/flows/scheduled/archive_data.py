@@ -25,11 +25,12 @@ import fcntl
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import orjson
 from prefect import flow, task
@@ -49,8 +50,12 @@ LOCK = ".lock"
 DELETE_CHUNK = 5_000  # ids per delete_many
 
 DEFAULT_RETENTION_DAYS: dict[str, float | None] = {
-    "candles_1m": 7, "candles_5m": 30, "orderbook_snapshots": 7, "trades": 90,
-    "liquidations": 90, "asset_ctx": 30,
+    "candles_1m": 7,
+    "candles_5m": 30,
+    "orderbook_snapshots": 7,
+    "trades": 90,
+    "liquidations": 90,
+    "asset_ctx": 30,
 }
 
 
@@ -67,9 +72,9 @@ class ArchiveConfig(BaseModel):
     retention_days: dict[str, float | None] = Field(
         default_factory=lambda: dict(DEFAULT_RETENTION_DAYS),
         description="collection → days kept in the store; merged over the defaults; null keeps "
-                    "a collection forever; collections not named are kept")
-    batch_rows: int = Field(10_000, ge=1, le=1_000_000,
-                            description="documents read, exported and deleted at a time")
+        "a collection forever; collections not named are kept",
+    )
+    batch_rows: int = Field(10_000, ge=1, le=1_000_000, description="documents read, exported and deleted at a time")
     compression_level: int = Field(3, ge=1, le=22, description="zstd level")
 
     @field_validator("retention_days", mode="before")
@@ -86,8 +91,7 @@ class ArchiveConfig(BaseModel):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(f"unknown collection {name!r}{hint}")
             if days is not None and days <= 0:
-                raise ValueError(f"{name}: days must be positive (or null to keep forever), "
-                                 f"got {days}")
+                raise ValueError(f"{name}: days must be positive (or null to keep forever), got {days}")
         return v
 
     def expiring(self) -> list[tuple[str, float]]:
@@ -97,18 +101,17 @@ class ArchiveConfig(BaseModel):
 def archive_config(settings: Any, source: str | Path | None = None) -> ArchiveConfig:
     """``settings.flows["archive"]`` validated; ConfigError names the file, the key
     (``flows.archive.retention_days``) and the reason."""
-    return validate_section(ArchiveConfig, settings.flows.get("archive"), "flows.archive",
-                            source)
+    return validate_section(ArchiveConfig, settings.flows.get("archive"), "flows.archive", source)
 
 
 @dataclass
 class CollectionReport:
     collection: str
     retention_days: float
-    cutoff_ts: int              # documents with ts below this were due
-    rows: int = 0               # archived and deleted by this run
+    cutoff_ts: int  # documents with ts below this were due
+    rows: int = 0  # archived and deleted by this run
     files: list[str] = field(default_factory=list)
-    recovered: int = 0          # rows of an interrupted run's part finished by this one
+    recovered: int = 0  # rows of an interrupted run's part finished by this one
 
 
 @dataclass
@@ -125,23 +128,30 @@ class ArchiveReport:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        when = datetime.fromtimestamp(self.now_ms / 1000, timezone.utc)
+        when = datetime.fromtimestamp(self.now_ms / 1000, UTC)
         when = when.isoformat(timespec="seconds")
-        lines = [f"# Archive run at {when}", "",
-                 f"Archive: `{self.archive_dir}` — {self.rows:,} rows archived.", "",
-                 "| collection | kept (days) | archived before (UTC) | rows | files | recovered |",
-                 "|---|---:|---|---:|---:|---:|"]
+        lines = [
+            f"# Archive run at {when}",
+            "",
+            f"Archive: `{self.archive_dir}` — {self.rows:,} rows archived.",
+            "",
+            "| collection | kept (days) | archived before (UTC) | rows | files | recovered |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
         for c in self.collections:
-            cutoff = datetime.fromtimestamp(c.cutoff_ts / 1000, timezone.utc)
-            lines.append(f"| {c.collection} | {c.retention_days:g} | {cutoff:%Y-%m-%d %H:%M} | "
-                         f"{c.rows:,} | {len(c.files)} | {c.recovered:,} |")
+            cutoff = datetime.fromtimestamp(c.cutoff_ts / 1000, UTC)
+            lines.append(
+                f"| {c.collection} | {c.retention_days:g} | {cutoff:%Y-%m-%d %H:%M} | "
+                f"{c.rows:,} | {len(c.files)} | {c.recovered:,} |"
+            )
         return "\n".join(lines) + "\n"
 
 
 # -- the work -------------------------------------------------------------------------------------
 
+
 def _month(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, timezone.utc).strftime("%Y-%m")
+    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m")
 
 
 def _write_journal(path: Path, entry: dict[str, str]) -> None:
@@ -153,7 +163,7 @@ def _write_journal(path: Path, entry: dict[str, str]) -> None:
 def _delete_ids(store: Store, collection: str, ids: list[str]) -> int:
     deleted = 0
     for i in range(0, len(ids), DELETE_CHUNK):
-        deleted += store.delete_many(collection, {"_id": {"$in": ids[i:i + DELETE_CHUNK]}})
+        deleted += store.delete_many(collection, {"_id": {"$in": ids[i : i + DELETE_CHUNK]}})
     return deleted
 
 
@@ -172,13 +182,14 @@ def _recover(store: Store, coll_dir: Path, collection: str) -> int:
     try:
         ids = verify(part)
     except ExportError as e:
-        raise ArchiveError(f"{journal} names {part}, which no longer reads back ({e}); nothing "
-                           "was deleted for it after it failed: check the file, then remove the "
-                           "journal to export those documents again") from None
+        raise ArchiveError(
+            f"{journal} names {part}, which no longer reads back ({e}); nothing "
+            "was deleted for it after it failed: check the file, then remove the "
+            "journal to export those documents again"
+        ) from None
     deleted = _delete_ids(store, collection, ids)
     journal.unlink()
-    log.info("%s: finished the interrupted export of %s (%d rows deleted now)", collection,
-             part, deleted)
+    log.info("%s: finished the interrupted export of %s (%d rows deleted now)", collection, part, deleted)
     return deleted
 
 
@@ -191,8 +202,7 @@ def _part_path(coll_dir: Path, month: str, first: int, last: int) -> Path:
     return path
 
 
-def archive_collection(store: Store, cfg: ArchiveConfig, collection: str, now_ms: int
-                       ) -> CollectionReport:
+def archive_collection(store: Store, cfg: ArchiveConfig, collection: str, now_ms: int) -> CollectionReport:
     """Export and delete what in ``collection`` is older than its retention."""
     days = cfg.retention_days[collection]
     if days is None:
@@ -205,8 +215,7 @@ def archive_collection(store: Store, cfg: ArchiveConfig, collection: str, now_ms
         stale.unlink()
     journal = coll_dir / JOURNAL
     while True:
-        docs = store.find(collection, {"ts": {"$lt": cutoff}}, sort=[("ts", 1), ("_id", 1)],
-                          limit=cfg.batch_rows)
+        docs = store.find(collection, {"ts": {"$lt": cutoff}}, sort=[("ts", 1), ("_id", 1)], limit=cfg.batch_rows)
         if not docs:
             break
         for month, group in groupby(docs, key=lambda d: _month(d["ts"])):
@@ -215,17 +224,22 @@ def archive_collection(store: Store, cfg: ArchiveConfig, collection: str, now_ms
             part = _part_path(coll_dir, month, part_docs[0]["ts"], part_docs[-1]["ts"])
             tmp = part.with_name(part.name + ".tmp")
             write_verified(collection, part_docs, tmp, cfg.compression_level)
-            _write_journal(journal, {"part": str(part.relative_to(coll_dir)),
-                                     "tmp": str(tmp.relative_to(coll_dir))})
+            _write_journal(journal, {"part": str(part.relative_to(coll_dir)), "tmp": str(tmp.relative_to(coll_dir))})
             os.replace(tmp, part)
             deleted = _delete_ids(store, collection, ids)
             if deleted != len(ids):
                 left = store.count(collection, {"_id": {"$in": ids}})
                 if left:
-                    raise ArchiveError(f"{collection}: {left} of {len(ids)} archived documents "
-                                       f"are still in the store after deleting them ({part})")
-                log.warning("%s: %d of %d archived ids were already gone from the store",
-                            collection, len(ids) - deleted, len(ids))
+                    raise ArchiveError(
+                        f"{collection}: {left} of {len(ids)} archived documents "
+                        f"are still in the store after deleting them ({part})"
+                    )
+                log.warning(
+                    "%s: %d of %d archived ids were already gone from the store",
+                    collection,
+                    len(ids) - deleted,
+                    len(ids),
+                )
             journal.unlink()
             report.rows += len(ids)
             report.files.append(str(part))
@@ -251,8 +265,9 @@ def archive_lock(archive_dir: Path) -> Iterator[None]:
 CollectionRunner = Callable[[Store, ArchiveConfig, str, int], CollectionReport]
 
 
-def archive(store: Store, cfg: ArchiveConfig, now_ms: int, *,
-            run_collection: CollectionRunner = archive_collection) -> ArchiveReport:
+def archive(
+    store: Store, cfg: ArchiveConfig, now_ms: int, *, run_collection: CollectionRunner = archive_collection
+) -> ArchiveReport:
     """Archive every collection with a retention; ``run_collection`` lets the flow run each as
     a Prefect task."""
     report = ArchiveReport(now_ms, str(cfg.archive_dir))
@@ -264,39 +279,49 @@ def archive(store: Store, cfg: ArchiveConfig, now_ms: int, *,
 
 # -- Prefect ---------------------------------------------------------------------------------------
 
-@task(name="archive-collection", retries=2, retry_delay_seconds=30, timeout_seconds=3600,
-      cache_policy=NO_CACHE, task_run_name="archive {collection}")
-def archive_collection_task(store: Store, cfg: ArchiveConfig, collection: str,
-                            now_ms: int) -> CollectionReport:
+
+@task(
+    name="archive-collection",
+    retries=2,
+    retry_delay_seconds=30,
+    timeout_seconds=3600,
+    cache_policy=NO_CACHE,
+    task_run_name="archive {collection}",
+)
+def archive_collection_task(store: Store, cfg: ArchiveConfig, collection: str, now_ms: int) -> CollectionReport:
     """One collection; a retry after a failure part-way resumes safely (see the journal)."""
     return archive_collection(store, cfg, collection, now_ms)
 
 
 @flow(name="archive_data", persist_result=False, timeout_seconds=6 * 3600)
-def archive_data(settings_file: str | None = None, store_uri: str | None = None,
-                 archive_settings: dict[str, Any] | None = None,
-                 now_ms: int | None = None) -> dict[str, Any]:
+def archive_data(
+    settings_file: str | None = None,
+    store_uri: str | None = None,
+    archive_settings: dict[str, Any] | None = None,
+    now_ms: int | None = None,
+) -> dict[str, Any]:
     """Export what outlived its retention to Parquet, then delete it from the store.
 
     ``settings_file``: default ``$TRIPWIRE_CONFIG`` or config/settings.yaml; ``store_uri``:
     default its ``store.uri`` (``MONGODB_URI`` wins when set); ``archive_settings``: the
     ``flows.archive`` section, default from the settings file; ``now_ms``: default now.
     """
-    from tripwire.flows.store import open_store, store_from_settings
     from tripwire.config.settings import load_settings, settings_path
+    from tripwire.flows.store import open_store, store_from_settings
 
     settings = load_settings(settings_file)
     if archive_settings is not None:
-        cfg = validate_section(ArchiveConfig, archive_settings, "flows.archive",
-                               "the flow's archive_settings parameter")
+        cfg = validate_section(
+            ArchiveConfig, archive_settings, "flows.archive", "the flow's archive_settings parameter"
+        )
     else:
         cfg = archive_config(settings, settings_path(settings_file))
     store = open_store(store_uri) if store_uri else store_from_settings(settings)
     try:
-        report = archive(store, cfg, now_ms or int(time.time() * 1000),
-                         run_collection=archive_collection_task)
+        report = archive(store, cfg, now_ms or int(time.time() * 1000), run_collection=archive_collection_task)
     finally:
         store.close()
-    create_markdown_artifact(key="archive-data", markdown=report.to_markdown(),
-                             description=f"{report.rows:,} rows archived")
+    create_markdown_artifact(
+        key="archive-data", markdown=report.to_markdown(), description=f"{report.rows:,} rows archived"
+    )
     return report.to_dict()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from tripwire.hyperliquid.ratelimit import RateLimiter
 
@@ -31,11 +31,15 @@ def info_weight(request_type: str, items: int = 0) -> int:
 class WeightBudget:
     """``await budget.spend(2)`` returns when 2 weight may be spent under the share."""
 
-    def __init__(self, weight_per_minute: float, burst_weight: float, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
-        self._bucket = RateLimiter(capacity=burst_weight, per_s=60.0 * burst_weight
-                                   / weight_per_minute)
+    def __init__(
+        self,
+        weight_per_minute: float,
+        burst_weight: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self._bucket = RateLimiter(capacity=burst_weight, per_s=60.0 * burst_weight / weight_per_minute)
         self._clock = clock
         self._sleep = sleep
         self.spent = 0.0

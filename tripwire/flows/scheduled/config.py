@@ -14,8 +14,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tripwire.flows.sections import validate_section
 from tripwire.config.settings import ConfigError, Settings
+from tripwire.flows.sections import validate_section
 
 
 class FlowConfig(BaseModel):
@@ -25,12 +25,13 @@ class FlowConfig(BaseModel):
 class SnapshotMarketConfig(FlowConfig):
     info_url: str | None = Field(None, description="exchange base URL; None: by mode")
     coins: tuple[str, ...] | Literal["all"] | None = Field(
-        None, description="None: settings.coins; 'all': every perpetual in the universe")
+        None, description="None: settings.coins; 'all': every perpetual in the universe"
+    )
     funding_every_s: int = Field(3600, gt=0, description="fundingHistory backfill cadence")
-    funding_backfill_days: float = Field(7.0, gt=0, description="history fetched for a coin "
-                                         "with none stored")
-    funding_requests_per_run: int = Field(10, ge=0, description="fundingHistory requests per "
-                                          "run at most; the rest continue next run")
+    funding_backfill_days: float = Field(7.0, gt=0, description="history fetched for a coin with none stored")
+    funding_requests_per_run: int = Field(
+        10, ge=0, description="fundingHistory requests per run at most; the rest continue next run"
+    )
     weight_per_minute: float = Field(240.0, gt=0)
     burst_weight: float = Field(60.0, gt=0)
     timeout_s: float = Field(15.0, gt=0)
@@ -46,7 +47,7 @@ class LeaderboardWeights(FlowConfig):
     volume: float = Field(0.10, ge=0)
 
     @model_validator(mode="after")
-    def _sum_to_one(self) -> "LeaderboardWeights":
+    def _sum_to_one(self) -> LeaderboardWeights:
         total = sum(self.model_dump().values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"weights must add up to 1, they add up to {total:g}")
@@ -57,8 +58,10 @@ class RefreshLeaderboardConfig(FlowConfig):
     url: str = "https://stats-data.hyperliquid.xyz/Mainnet/leaderboard"
     top_n: int = Field(500, ge=1, description="traders kept in tracked_traders")
     min_account_value_usd: float = Field(
-        10_000.0, ge=0, description="smaller accounts are not ranked: a huge ROI on a tiny "
-                                    "account says nothing about the market")
+        10_000.0,
+        ge=0,
+        description="smaller accounts are not ranked: a huge ROI on a tiny account says nothing about the market",
+    )
     weights: LeaderboardWeights = LeaderboardWeights()
     active_min_day_roi: float = Field(0.0001, description="0.01 %")
     active_min_day_pnl_share: float = Field(0.001, description="day PnL / account value, 0.1 %")
@@ -69,8 +72,7 @@ class RefreshLeaderboardConfig(FlowConfig):
 
 class PollTraderPositionsConfig(FlowConfig):
     info_url: str | None = None
-    max_traders: int = Field(500, ge=1, description="tracked traders polled per run, best "
-                                                    "ranked first")
+    max_traders: int = Field(500, ge=1, description="tracked traders polled per run, best ranked first")
     weight_per_minute: float = Field(600.0, gt=0, description="share of the IP's 1,200")
     burst_weight: float = Field(40.0, gt=0)
     concurrency: int = Field(4, ge=1, le=64)
@@ -78,8 +80,9 @@ class PollTraderPositionsConfig(FlowConfig):
 
 
 class GenerateSignalsConfig(FlowConfig):
-    bias_threshold: float = Field(0.60, gt=0.5, lt=1.0, description="score-weighted share of "
-                                  "one side above which the signal is LONG or SHORT")
+    bias_threshold: float = Field(
+        0.60, gt=0.5, lt=1.0, description="score-weighted share of one side above which the signal is LONG or SHORT"
+    )
     min_traders: int = Field(3, ge=1, description="fewer holders: NEUTRAL")
     full_confidence_traders: int = Field(10, ge=1)
     stale_after_s: float = Field(1800.0, gt=0, description="older trader states are ignored")
@@ -90,16 +93,14 @@ class GenerateSignalsConfig(FlowConfig):
 
 
 class RetrainModelConfig(FlowConfig):
-    model_file: Path | None = Field(None, description="the model in use; None: the analysis' "
-                                                      "model_file")
+    model_file: Path | None = Field(None, description="the model in use; None: the analysis' model_file")
     models_dir: Path = Path("data/models")
     lookback_days: float = Field(90.0, gt=0)
     time_limit_min: int = Field(30, ge=1, description="vertical barrier")
     tp_atr: float | None = Field(None, gt=0, description="None: the trigger's own bracket")
     sl_atr: float | None = Field(None, gt=0)
     timeout_label: Literal["sign", "drop"] = "sign"
-    extra_features: tuple[str, ...] = Field((), description="fitted besides each family's "
-                                            "heuristic features")
+    extra_features: tuple[str, ...] = Field((), description="fitted besides each family's heuristic features")
     l2: float = Field(1.0, ge=0)
     folds: int = Field(4, ge=2, le=20)
     min_samples: int = Field(60, ge=10, description="per family, to fit it at all")
@@ -135,8 +136,9 @@ SECTIONS: dict[str, type[FlowConfig]] = {
 C = TypeVar("C", bound=FlowConfig)
 
 
-def load_flow_config(settings: Settings, section: str, model: type[C] | None = None, *,
-                     source: str | Path | None = None) -> C:
+def load_flow_config(
+    settings: Settings, section: str, model: type[C] | None = None, *, source: str | Path | None = None
+) -> C:
     """``settings.flows[section]`` validated by ``model`` (default: the section's own);
     :class:`~tripwire.config.settings.ConfigError` names the file (``source``, default the settings
     file in use), the key and the reason."""

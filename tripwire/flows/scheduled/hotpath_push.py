@@ -24,7 +24,7 @@ class PushReport:
     ok: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
     not_sent: int = 0
-    error: str | None = None          # why the push stopped (unreachable, timeout)
+    error: str | None = None  # why the push stopped (unreachable, timeout)
 
     @property
     def all_ok(self) -> bool:
@@ -36,8 +36,7 @@ class PushReport:
         parts = [f"hot path ({self.address}): {len(self.ok)} applied"]
         if self.refused:
             first = self.refused[0]
-            parts.append(f"{len(self.refused)} refused (first: {first['cmd']} "
-                         f"{first.get('args')}: {first['error']})")
+            parts.append(f"{len(self.refused)} refused (first: {first['cmd']} {first.get('args')}: {first['error']})")
         if self.not_sent:
             parts.append(f"{self.not_sent} not sent")
         if self.error:
@@ -45,12 +44,17 @@ class PushReport:
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "ok": len(self.ok), "refused": self.refused,
-                "not_sent": self.not_sent, "error": self.error, "all_ok": self.all_ok}
+        return {
+            "address": self.address,
+            "ok": len(self.ok),
+            "refused": self.refused,
+            "not_sent": self.not_sent,
+            "error": self.error,
+            "all_ok": self.all_ok,
+        }
 
 
-async def push_commands(address: str, commands: list[tuple[str, dict[str, Any]]],
-                        timeout_s: float = 2.0) -> PushReport:
+async def push_commands(address: str, commands: list[tuple[str, dict[str, Any]]], timeout_s: float = 2.0) -> PushReport:
     """Send ``commands`` in order; never raises for the hot path's sake (see module doc)."""
     report = PushReport(address)
     client = AsyncCommandClient(address, timeout_s)

@@ -40,10 +40,9 @@ class Candles:
     c: np.ndarray
 
     @classmethod
-    def from_docs(cls, docs: list[dict[str, Any]]) -> "Candles":
+    def from_docs(cls, docs: list[dict[str, Any]]) -> Candles:
         """From ``candles_1m`` documents ({coin, t, T, o, h, l, c, v}; numbers or strings)."""
-        rows = sorted(((int(d["t"]), float(d["h"]), float(d["l"]), float(d["c"]))
-                       for d in docs), key=lambda r: r[0])
+        rows = sorted(((int(d["t"]), float(d["h"]), float(d["l"]), float(d["c"])) for d in docs), key=lambda r: r[0])
         arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
         return cls(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3])
 
@@ -54,9 +53,9 @@ class Candles:
 
 @dataclass(frozen=True, slots=True)
 class Label:
-    outcome: str            # tp | sl | timeout | pending | no_entry | no_atr
-    label: int | None       # 1 continued, 0 failed, None: not usable
-    ret_atr: float | None   # return at exit in ATR multiples, in the trade's direction
+    outcome: str  # tp | sl | timeout | pending | no_entry | no_atr
+    label: int | None  # 1 continued, 0 failed, None: not usable
+    ret_atr: float | None  # return at exit in ATR multiples, in the trade's direction
     bars: int
 
 
@@ -71,20 +70,26 @@ def entry_price(features: dict[str, Any]) -> float | None:
 def trigger_atr(features: dict[str, Any], entry: float) -> float | None:
     """``atr_1m`` (price units), else ``atr_bps`` of the entry."""
     atr = features.get("atr_1m")
-    if isinstance(atr, (int, float)) and not isinstance(atr, bool) and math.isfinite(atr) \
-            and atr > 0:
+    if isinstance(atr, (int, float)) and not isinstance(atr, bool) and math.isfinite(atr) and atr > 0:
         return float(atr)
     bps = features.get("atr_bps")
-    if isinstance(bps, (int, float)) and not isinstance(bps, bool) and math.isfinite(bps) \
-            and bps > 0:
+    if isinstance(bps, (int, float)) and not isinstance(bps, bool) and math.isfinite(bps) and bps > 0:
         return entry * bps / 1e4
     return None
 
 
-def triple_barrier(side_sign: int, entry: float, atr: float, fired_ms: int, candles: Candles,
-                   tp_atr: float, sl_atr: float, time_limit_min: int,
-                   timeout_label: str = "sign") -> Label:
-    first = (fired_ms // MINUTE_MS + 1) * MINUTE_MS      # the next bar after the firing one
+def triple_barrier(
+    side_sign: int,
+    entry: float,
+    atr: float,
+    fired_ms: int,
+    candles: Candles,
+    tp_atr: float,
+    sl_atr: float,
+    time_limit_min: int,
+    timeout_label: str = "sign",
+) -> Label:
+    first = (fired_ms // MINUTE_MS + 1) * MINUTE_MS  # the next bar after the firing one
     end = first + time_limit_min * MINUTE_MS
     i0, i1 = np.searchsorted(candles.t, [first, end], side="left")
     tp_px = entry + side_sign * tp_atr * atr
@@ -103,7 +108,7 @@ def triple_barrier(side_sign: int, entry: float, atr: float, fired_ms: int, cand
     if last_close is None or last_close < end:
         return Label("pending", None, None, int(i1 - i0))
     if i1 == i0:
-        return Label("pending", None, None, 0)   # a hole in the candles: cannot say
+        return Label("pending", None, None, 0)  # a hole in the candles: cannot say
     ret = side_sign * (candles.c[i1 - 1] - entry) / atr
     label = (1 if ret > 0 else 0) if timeout_label == "sign" else None
     return Label("timeout", label, float(ret), int(i1 - i0))

@@ -35,11 +35,10 @@ from tripwire.flows.scheduled.config import RefreshLeaderboardConfig
 from tripwire.flows.scheduled.upstream import BadUpstreamData
 
 WINDOWS = ("day", "week", "month", "allTime")
-FIELDS = ("account_value", *(f"{w}_{m}" for w in ("day", "week", "month", "all_time")
-                             for m in ("pnl", "roi", "vlm")))
+FIELDS = ("account_value", *(f"{w}_{m}" for w in ("day", "week", "month", "all_time") for m in ("pnl", "roi", "vlm")))
 COL = {name: i for i, name in enumerate(FIELDS)}
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-MAX_BAD_ROW_SHARE = 0.01   # more malformed rows than this: the format changed, fail the run
+MAX_BAD_ROW_SHARE = 0.01  # more malformed rows than this: the format changed, fail the run
 
 
 def _f(v: Any) -> float:
@@ -96,8 +95,7 @@ class LeaderboardTable:
     @property
     def values(self) -> np.ndarray:
         if self._values is None:
-            self._values = np.frombuffer(self._flat, dtype=np.float64).reshape(-1, len(FIELDS)) \
-                .copy()
+            self._values = np.frombuffer(self._flat, dtype=np.float64).reshape(-1, len(FIELDS)).copy()
         return self._values
 
     def col(self, name: str) -> np.ndarray:
@@ -107,12 +105,13 @@ class LeaderboardTable:
         """BadUpstreamData when the answer is empty or mostly unreadable."""
         total = len(self) + self.bad_rows
         if len(self) == 0:
-            raise BadUpstreamData(f"{source}: no readable rows ({self.bad_rows} malformed); "
-                                  f"nothing stored")
+            raise BadUpstreamData(f"{source}: no readable rows ({self.bad_rows} malformed); nothing stored")
         if self.bad_rows > MAX_BAD_ROW_SHARE * total:
-            raise BadUpstreamData(f"{source}: {self.bad_rows} of {total} rows malformed (no valid "
-                                  f"ethAddress or windowPerformances): has the format changed? "
-                                  f"nothing stored")
+            raise BadUpstreamData(
+                f"{source}: {self.bad_rows} of {total} rows malformed (no valid "
+                f"ethAddress or windowPerformances): has the format changed? "
+                f"nothing stored"
+            )
 
 
 def rank_percentile(x: np.ndarray) -> np.ndarray:
@@ -125,7 +124,7 @@ def rank_percentile(x: np.ndarray) -> np.ndarray:
         return np.ones(1)
     uniq, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    avg_rank = first + (counts - 1) / 2.0           # 0-based average rank of each distinct value
+    avg_rank = first + (counts - 1) / 2.0  # 0-based average rank of each distinct value
     return avg_rank[inverse] / (n - 1)
 
 
@@ -154,50 +153,71 @@ def likely_active(table: LeaderboardTable, cfg: RefreshLeaderboardConfig) -> np.
     day_pnl = table.col("day_pnl")
     with np.errstate(divide="ignore", invalid="ignore"):
         pnl_share = np.where(av > 0, day_pnl / np.where(av > 0, av, 1.0), 0.0)
-    return ((table.col("day_roi") > cfg.active_min_day_roi)
-            & (pnl_share > cfg.active_min_day_pnl_share)
-            & (table.col("day_vlm") > cfg.active_min_day_volume_usd))
+    return (
+        (table.col("day_roi") > cfg.active_min_day_roi)
+        & (pnl_share > cfg.active_min_day_pnl_share)
+        & (table.col("day_vlm") > cfg.active_min_day_volume_usd)
+    )
 
 
 def score_table(table: LeaderboardTable, cfg: RefreshLeaderboardConfig) -> Scored:
     """Rank the eligible traders; ties in score go to the larger account, then the address."""
     eligible = np.flatnonzero(table.col("account_value") >= cfg.min_account_value_usd)
     weights = cfg.weights.model_dump()
-    comps = {name: rank_percentile(table.col(column)[eligible])
-             for name, column in COMPONENTS.items()}
-    score = sum(weights[name] * comps[name] for name in COMPONENTS) if len(eligible) \
-        else np.zeros(0)
+    comps = {name: rank_percentile(table.col(column)[eligible]) for name, column in COMPONENTS.items()}
+    score = sum(weights[name] * comps[name] for name in COMPONENTS) if len(eligible) else np.zeros(0)
     addresses = np.array([table.addresses[i] for i in eligible], dtype=object)
     # lexsort: the last key is the primary one.
-    order = np.lexsort((addresses, -table.col("account_value")[eligible], -score)) \
-        if len(eligible) else np.zeros(0, dtype=np.int64)
+    order = (
+        np.lexsort((addresses, -table.col("account_value")[eligible], -score))
+        if len(eligible)
+        else np.zeros(0, dtype=np.int64)
+    )
     active = likely_active(table, cfg)[eligible]
-    return Scored(index=eligible[order], score=np.asarray(score)[order],
-                  components={k: v[order] for k, v in comps.items()},
-                  likely_active=active[order], eligible=len(eligible))
+    return Scored(
+        index=eligible[order],
+        score=np.asarray(score)[order],
+        components={k: v[order] for k, v in comps.items()},
+        likely_active=active[order],
+        eligible=len(eligible),
+    )
 
 
-def tracked_docs(table: LeaderboardTable, scored: Scored, top_n: int, ts_ms: int
-                 ) -> list[dict[str, Any]]:
+def tracked_docs(table: LeaderboardTable, scored: Scored, top_n: int, ts_ms: int) -> list[dict[str, Any]]:
     """The ``tracked_traders`` documents of the best ``top_n``, rank 1 first."""
     docs = []
     for rank, (i, score) in enumerate(zip(scored.index[:top_n], scored.score[:top_n]), 1):
         v = table.values[i]
         k = rank - 1
-        docs.append({
-            "address": table.addresses[i], "rank": rank, "score": round(float(score), 6),
-            "display_name": table.names[i],
-            "components": {name: round(float(c[k]), 6) for name, c in scored.components.items()},
-            "likely_active": bool(scored.likely_active[k]),
-            "account_value": float(v[COL["account_value"]]),
-            **{f: float(v[COL[f]]) for f in FIELDS[1:]},
-            "updated_ts": ts_ms,
-        })
+        docs.append(
+            {
+                "address": table.addresses[i],
+                "rank": rank,
+                "score": round(float(score), 6),
+                "display_name": table.names[i],
+                "components": {name: round(float(c[k]), 6) for name, c in scored.components.items()},
+                "likely_active": bool(scored.likely_active[k]),
+                "account_value": float(v[COL["account_value"]]),
+                **{f: float(v[COL[f]]) for f in FIELDS[1:]},
+                "updated_ts": ts_ms,
+            }
+        )
     return docs
 
 
 def history_docs(tracked: list[dict[str, Any]], ts_ms: int) -> list[dict[str, Any]]:
     """One ``leaderboard_history`` row per tracked trader: how ranks and scores move over days."""
-    keep = ("address", "rank", "score", "likely_active", "account_value", "all_time_roi",
-            "month_roi", "week_roi", "day_roi", "day_pnl", "month_vlm")
+    keep = (
+        "address",
+        "rank",
+        "score",
+        "likely_active",
+        "account_value",
+        "all_time_roi",
+        "month_roi",
+        "week_roi",
+        "day_roi",
+        "day_pnl",
+        "month_vlm",
+    )
     return [{"ts": ts_ms, **{k: d[k] for k in keep}} for d in tracked]

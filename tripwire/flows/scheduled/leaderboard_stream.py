@@ -20,7 +20,7 @@ from typing import Any
 from tripwire.flows.scheduled.upstream import BadUpstreamData
 
 ROWS_KEY = '"leaderboardRows"'
-MAX_ROW_CHARS = 1 << 20   # no real row comes near this; beyond it the JSON itself is broken
+MAX_ROW_CHARS = 1 << 20  # no real row comes near this; beyond it the JSON itself is broken
 _WS = " \t\r\n"
 
 
@@ -32,8 +32,8 @@ class RowDecoder:
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._json = json.JSONDecoder()
         self._buf = ""
-        self._state = "prefix"      # prefix → rows → tail → done
-        self._consumed = 0          # characters already dropped from the buffer (for messages)
+        self._state = "prefix"  # prefix → rows → tail → done
+        self._consumed = 0  # characters already dropped from the buffer (for messages)
         self.rows_seen = 0
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
@@ -48,22 +48,21 @@ class RowDecoder:
         try:
             self._buf += self._utf8.decode(b"", final=True)
         except UnicodeDecodeError as e:
-            raise BadUpstreamData(f"{self.source}: answer ends inside a UTF-8 character: {e}") \
-                from None
+            raise BadUpstreamData(f"{self.source}: answer ends inside a UTF-8 character: {e}") from None
         rows = self._drain(eof=True)
         if self._state != "done":
-            where = {"prefix": 'before "leaderboardRows" was found',
-                     "rows": f"after {self.rows_seen} rows, inside the rows array",
-                     "tail": "after the rows array, before the closing brace"}[self._state]
+            where = {
+                "prefix": 'before "leaderboardRows" was found',
+                "rows": f"after {self.rows_seen} rows, inside the rows array",
+                "tail": "after the rows array, before the closing brace",
+            }[self._state]
             size = self._consumed + len(self._buf)
-            raise BadUpstreamData(f"{self.source}: answer truncated ({size:,} characters, "
-                                  f"ended {where})")
+            raise BadUpstreamData(f"{self.source}: answer truncated ({size:,} characters, ended {where})")
         return rows
 
     def _error(self, what: str) -> BadUpstreamData:
         at = self._consumed
-        return BadUpstreamData(f"{self.source}: not the leaderboard's shape near character "
-                               f"{at:,}: {what}")
+        return BadUpstreamData(f"{self.source}: not the leaderboard's shape near character {at:,}: {what}")
 
     def _drain(self, eof: bool) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -85,7 +84,7 @@ class RowDecoder:
             while pos < n and buf[pos] in _WS:
                 pos += 1
             if pos >= n:
-                return rows          # wait for the bracket (buffer kept from the key on)
+                return rows  # wait for the bracket (buffer kept from the key on)
             if buf[pos] != "[":
                 raise self._error('"leaderboardRows" is not an array')
             pos += 1
@@ -105,8 +104,7 @@ class RowDecoder:
                     row, end = decode(buf, pos)
                 except json.JSONDecodeError:
                     if not eof and n - pos > MAX_ROW_CHARS:
-                        raise self._error(f"row {self.rows_seen + 1} is not valid JSON") \
-                            from None
+                        raise self._error(f"row {self.rows_seen + 1} is not valid JSON") from None
                     break  # the row continues in the next chunk (at EOF: finish() reports it)
                 if not isinstance(row, dict):
                     raise self._error(f"row {self.rows_seen + 1} is not an object")

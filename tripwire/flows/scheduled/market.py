@@ -37,19 +37,18 @@ def _num(value: Any, what: str, *, optional: bool = False) -> float | None:
 
 def parse_meta_and_ctxs(raw: Any) -> dict[str, dict[str, Any]]:
     """coin → its raw context (delisted coins left out); BadUpstreamData if the shape is off."""
-    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], dict)
-            and isinstance(raw[1], list)):
-        raise BadUpstreamData("metaAndAssetCtxs: expected [meta, [ctx, …]], got "
-                              f"{type(raw).__name__}")
+    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], dict) and isinstance(raw[1], list)):
+        raise BadUpstreamData(f"metaAndAssetCtxs: expected [meta, [ctx, …]], got {type(raw).__name__}")
     universe = raw[0].get("universe")
     if not isinstance(universe, list) or len(universe) != len(raw[1]):
-        raise BadUpstreamData(f"metaAndAssetCtxs: meta.universe has "
-                              f"{len(universe) if isinstance(universe, list) else 'no'} entries "
-                              f"for {len(raw[1])} contexts")
+        raise BadUpstreamData(
+            f"metaAndAssetCtxs: meta.universe has "
+            f"{len(universe) if isinstance(universe, list) else 'no'} entries "
+            f"for {len(raw[1])} contexts"
+        )
     out: dict[str, dict[str, Any]] = {}
     for asset, ctx in zip(universe, raw[1]):
-        if not isinstance(asset, dict) or not isinstance(asset.get("name"), str) \
-                or not isinstance(ctx, dict):
+        if not isinstance(asset, dict) or not isinstance(asset.get("name"), str) or not isinstance(ctx, dict):
             raise BadUpstreamData(f"metaAndAssetCtxs: malformed entry {asset!r:.60}")
         if asset.get("isDelisted"):
             continue
@@ -57,16 +56,17 @@ def parse_meta_and_ctxs(raw: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def snapshot_docs(ctxs: dict[str, dict[str, Any]], coins: list[str] | None, ts_ms: int
-                  ) -> tuple[list[Doc], list[Doc]]:
+def snapshot_docs(ctxs: dict[str, dict[str, Any]], coins: list[str] | None, ts_ms: int) -> tuple[list[Doc], list[Doc]]:
     """(ticker docs, open_interest docs) at ``ts_ms`` for ``coins`` (None: all). A configured
     coin the exchange does not list is an error: a typo must not silently record nothing."""
     if coins is None:
         coins = sorted(ctxs)
     missing = [c for c in coins if c not in ctxs]
     if missing:
-        raise BadUpstreamData(f"metaAndAssetCtxs: the exchange lists no perpetual "
-                              f"{', '.join(missing)} (check flows.snapshot_market.coins / coins)")
+        raise BadUpstreamData(
+            f"metaAndAssetCtxs: the exchange lists no perpetual "
+            f"{', '.join(missing)} (check flows.snapshot_market.coins / coins)"
+        )
     tickers, ois = [], []
     for coin in coins:
         c = ctxs[coin]
@@ -74,24 +74,25 @@ def snapshot_docs(ctxs: dict[str, dict[str, Any]], coins: list[str] | None, ts_m
         mark = _num(c.get("markPx"), f"{w}.markPx")
         impact = c.get("impactPxs") if isinstance(c.get("impactPxs"), list) else [None, None]
         prev = _num(c.get("prevDayPx"), f"{w}.prevDayPx", optional=True)
-        tickers.append({
-            "ts": ts_ms, "coin": coin, "mark_px": mark,
-            "oracle_px": _num(c.get("oraclePx"), f"{w}.oraclePx"),
-            "mid_px": _num(c.get("midPx"), f"{w}.midPx", optional=True),
-            "prev_day_px": prev,
-            "change_24h_pct": (mark / prev - 1.0) * 100.0 if prev else None,
-            "day_ntl_vlm_usd": _num(c.get("dayNtlVlm"), f"{w}.dayNtlVlm", optional=True),
-            "day_base_vlm": _num(c.get("dayBaseVlm"), f"{w}.dayBaseVlm", optional=True),
-            "funding_rate": _num(c.get("funding"), f"{w}.funding"),
-            "premium": _num(c.get("premium"), f"{w}.premium", optional=True),
-            "impact_bid_px": _num(impact[0] if impact else None, f"{w}.impactPxs[0]",
-                                  optional=True),
-            "impact_ask_px": _num(impact[1] if len(impact) > 1 else None, f"{w}.impactPxs[1]",
-                                  optional=True),
-        })
+        tickers.append(
+            {
+                "ts": ts_ms,
+                "coin": coin,
+                "mark_px": mark,
+                "oracle_px": _num(c.get("oraclePx"), f"{w}.oraclePx"),
+                "mid_px": _num(c.get("midPx"), f"{w}.midPx", optional=True),
+                "prev_day_px": prev,
+                "change_24h_pct": (mark / prev - 1.0) * 100.0 if prev else None,
+                "day_ntl_vlm_usd": _num(c.get("dayNtlVlm"), f"{w}.dayNtlVlm", optional=True),
+                "day_base_vlm": _num(c.get("dayBaseVlm"), f"{w}.dayBaseVlm", optional=True),
+                "funding_rate": _num(c.get("funding"), f"{w}.funding"),
+                "premium": _num(c.get("premium"), f"{w}.premium", optional=True),
+                "impact_bid_px": _num(impact[0] if impact else None, f"{w}.impactPxs[0]", optional=True),
+                "impact_ask_px": _num(impact[1] if len(impact) > 1 else None, f"{w}.impactPxs[1]", optional=True),
+            }
+        )
         oi = _num(c.get("openInterest"), f"{w}.openInterest")
-        ois.append({"ts": ts_ms, "coin": coin, "open_interest": oi,
-                    "open_interest_usd": oi * mark})  # type: ignore[operator]
+        ois.append({"ts": ts_ms, "coin": coin, "open_interest": oi, "open_interest_usd": oi * mark})  # type: ignore[operator]
     return tickers, ois
 
 
@@ -108,11 +109,15 @@ def funding_docs(coin: str, raw: Any, after_ms: int) -> list[Doc]:
             continue
         if r.get("coin", coin) != coin:
             raise BadUpstreamData(f"fundingHistory {coin}: row for {r.get('coin')!r}")
-        out.append({"_id": f"{coin}:{r['time']}", "ts": r["time"], "coin": coin,
-                    "funding_rate": _num(r.get("fundingRate"),
-                                         f"fundingHistory {coin}.fundingRate"),
-                    "premium": _num(r.get("premium"), f"fundingHistory {coin}.premium",
-                                    optional=True)})
+        out.append(
+            {
+                "_id": f"{coin}:{r['time']}",
+                "ts": r["time"],
+                "coin": coin,
+                "funding_rate": _num(r.get("fundingRate"), f"fundingHistory {coin}.fundingRate"),
+                "premium": _num(r.get("premium"), f"fundingHistory {coin}.premium", optional=True),
+            }
+        )
     out.sort(key=lambda d: d["ts"])
     return out
 

@@ -26,11 +26,10 @@ from prefect.cache_policies import NO_CACHE
 
 from tripwire.flows.scheduled.budget import WeightBudget, info_weight
 from tripwire.flows.scheduled.config import PollTraderPositionsConfig, load_flow_config
-from tripwire.flows.scheduled.positions import (TraderState, parse_clearinghouse_state,
-                                       position_changes, state_doc)
+from tripwire.flows.scheduled.positions import TraderState, parse_clearinghouse_state, position_changes, state_doc
 from tripwire.flows.scheduled.retry import UPSTREAM_RETRY_DELAYS_S, upstream_may_heal
-from tripwire.flows.scheduled.runtime import (exchange_url, flow_context, md_table, now_ms as wall_ms,
-                                     publish_markdown, scheduled_label)
+from tripwire.flows.scheduled.runtime import exchange_url, flow_context, md_table, publish_markdown, scheduled_label
+from tripwire.flows.scheduled.runtime import now_ms as wall_ms
 from tripwire.flows.scheduled.upstream import InfoClient, RateLimited, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -57,9 +56,15 @@ class PollResult:
     weight: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ts": self.ts, "asked": self.asked, "stored": self.stored,
-                "changed_traders": self.changed_traders, "changes": len(self.changes),
-                "failed": self.failed, "weight": self.weight}
+        return {
+            "ts": self.ts,
+            "asked": self.asked,
+            "stored": self.stored,
+            "changed_traders": self.changed_traders,
+            "changes": len(self.changes),
+            "failed": self.failed,
+            "weight": self.weight,
+        }
 
 
 def traders_to_poll(store: Any, max_traders: int) -> list[str]:
@@ -68,8 +73,9 @@ def traders_to_poll(store: Any, max_traders: int) -> list[str]:
     return [d["address"] for d in docs]
 
 
-async def fetch_states(info: InfoClient, addresses: list[str], cfg: PollTraderPositionsConfig,
-                       budget: WeightBudget | None = None) -> PollFetch:
+async def fetch_states(
+    info: InfoClient, addresses: list[str], cfg: PollTraderPositionsConfig, budget: WeightBudget | None = None
+) -> PollFetch:
     """Ask for every address's state within the budget (see the module doc for failures)."""
     budget = budget or WeightBudget(cfg.weight_per_minute, cfg.burst_weight)
     out = PollFetch(asked=list(addresses))
@@ -92,24 +98,28 @@ async def fetch_states(info: InfoClient, addresses: list[str], cfg: PollTraderPo
         for done in asyncio.as_completed(tasks):
             await done
     except RateLimited as e:
-        raise RateLimited(f"{e} — after {len(out.states)} of {len(addresses)} traders answered; "
-                          f"polling stopped, nothing stored", e.retry_after_s) from None
+        raise RateLimited(
+            f"{e} — after {len(out.states)} of {len(addresses)} traders answered; polling stopped, nothing stored",
+            e.retry_after_s,
+        ) from None
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     if addresses and not out.states:
         first = next(iter(out.failed.values()), "no answer")
-        raise UpstreamError(f"all {len(addresses)} clearinghouseState requests failed; nothing "
-                            f"stored. First: {first}")
+        raise UpstreamError(f"all {len(addresses)} clearinghouseState requests failed; nothing stored. First: {first}")
     return out
 
 
 def store_states(store: Any, fetched: PollFetch, now_ms: int) -> PollResult:
     """Append a ``trader_positions`` row per change, then upsert each ``trader_current_state``."""
     addresses = sorted(fetched.states)
-    previous = {d["address"]: d for d in store.find(
-        "trader_current_state", {"address": {"$in": addresses}})} if addresses else {}
+    previous = (
+        {d["address"]: d for d in store.find("trader_current_state", {"address": {"$in": addresses}})}
+        if addresses
+        else {}
+    )
     changes: list[dict[str, Any]] = []
     docs = []
     changed_traders = 0
@@ -124,14 +134,20 @@ def store_states(store: Any, fetched: PollFetch, now_ms: int) -> PollResult:
         store.insert_many("trader_positions", changes)
     for d in docs:
         store.upsert("trader_current_state", {"address": d["address"]}, d)
-    return PollResult(ts=now_ms, asked=len(fetched.asked), stored=len(docs),
-                      changed_traders=changed_traders, changes=changes, failed=fetched.failed,
-                      weight=fetched.weight)
+    return PollResult(
+        ts=now_ms,
+        asked=len(fetched.asked),
+        stored=len(docs),
+        changed_traders=changed_traders,
+        changes=changes,
+        failed=fetched.failed,
+        weight=fetched.weight,
+    )
 
 
-async def run_poll_trader_positions(store: Any, info: InfoClient, cfg: PollTraderPositionsConfig,
-                                    now_ms: int, budget: WeightBudget | None = None
-                                    ) -> PollResult:
+async def run_poll_trader_positions(
+    store: Any, info: InfoClient, cfg: PollTraderPositionsConfig, now_ms: int, budget: WeightBudget | None = None
+) -> PollResult:
     """The flow without Prefect: poll the tracked traders, then store what changed."""
     addresses = traders_to_poll(store, cfg.max_traders)
     fetched = await fetch_states(info, addresses, cfg, budget)
@@ -139,23 +155,38 @@ async def run_poll_trader_positions(store: Any, info: InfoClient, cfg: PollTrade
 
 
 def result_markdown(r: PollResult, top: int = 50) -> str:
-    head = (f"**{r.stored} of {r.asked} traders** stored, {r.changed_traders} with changes "
-            f"({len(r.changes)} position changes); request weight {r.weight:g}.\n\n")
+    head = (
+        f"**{r.stored} of {r.asked} traders** stored, {r.changed_traders} with changes "
+        f"({len(r.changes)} position changes); request weight {r.weight:g}.\n\n"
+    )
     if r.failed:
-        head += f"**{len(r.failed)} failed** (their stored state is unchanged):\n\n" + "".join(
-            f"- `{a}`: {why}\n" for a, why in list(r.failed.items())[:20]) + "\n"
-    rows = [(c["address"][:10] + "…", c["coin"], c["kind"], c["prev_szi"], c["szi"],
-             c["entry_px"], c["position_value"]) for c in r.changes[:top]]
-    return head + (md_table(("trader", "coin", "change", "size before", "size now", "entry",
-                             "value $"), rows) if rows else "No position changed.\n")
+        head += (
+            f"**{len(r.failed)} failed** (their stored state is unchanged):\n\n"
+            + "".join(f"- `{a}`: {why}\n" for a, why in list(r.failed.items())[:20])
+            + "\n"
+        )
+    rows = [
+        (c["address"][:10] + "…", c["coin"], c["kind"], c["prev_szi"], c["szi"], c["entry_px"], c["position_value"])
+        for c in r.changes[:top]
+    ]
+    return head + (
+        md_table(("trader", "coin", "change", "size before", "size now", "entry", "value $"), rows)
+        if rows
+        else "No position changed.\n"
+    )
 
 
 # -- Prefect ---------------------------------------------------------------------------------
 
-@task(retries=1, retry_delay_seconds=UPSTREAM_RETRY_DELAYS_S[-1:],
-      retry_condition_fn=upstream_may_heal, timeout_seconds=240, cache_policy=NO_CACHE)
-async def poll_states(info: InfoClient, addresses: list[str], cfg: PollTraderPositionsConfig
-                      ) -> PollFetch:
+
+@task(
+    retries=1,
+    retry_delay_seconds=UPSTREAM_RETRY_DELAYS_S[-1:],
+    retry_condition_fn=upstream_may_heal,
+    timeout_seconds=240,
+    cache_policy=NO_CACHE,
+)
+async def poll_states(info: InfoClient, addresses: list[str], cfg: PollTraderPositionsConfig) -> PollFetch:
     return await fetch_states(info, addresses, cfg)
 
 
@@ -164,9 +195,13 @@ async def store_changes(store: Any, fetched: PollFetch, now_ms: int) -> PollResu
     return store_states(store, fetched, now_ms)
 
 
-@flow(name="poll_trader_positions",
-      flow_run_name=lambda: f"poll_trader_positions {scheduled_label()}",
-      persist_result=False, log_prints=False, timeout_seconds=290)
+@flow(
+    name="poll_trader_positions",
+    flow_run_name=lambda: f"poll_trader_positions {scheduled_label()}",
+    persist_result=False,
+    log_prints=False,
+    timeout_seconds=290,
+)
 async def poll_trader_positions(settings_file: str | None = None) -> dict[str, Any]:
     """Poll tracked traders' positions and store the changes."""
     ctx = flow_context(settings_file)
@@ -179,8 +214,8 @@ async def poll_trader_positions(settings_file: str | None = None) -> dict[str, A
     finally:
         ctx.store.close()
     if result.failed:
-        log.warning("%d of %d traders not polled: %s", len(result.failed), result.asked,
-                    next(iter(result.failed.values())))
-    await publish_markdown("trader-positions", result_markdown(result),
-                           "latest poll of tracked traders' positions")
+        log.warning(
+            "%d of %d traders not polled: %s", len(result.failed), result.asked, next(iter(result.failed.values()))
+        )
+    await publish_markdown("trader-positions", result_markdown(result), "latest poll of tracked traders' positions")
     return result.to_dict()

@@ -16,12 +16,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from tripwire.flows.scheduled.config import RefreshLeaderboardConfig, load_flow_config
-from tripwire.flows.scheduled.leaderboard import (LeaderboardTable, history_docs, score_table,
-                                         tracked_docs)
+from tripwire.flows.scheduled.leaderboard import LeaderboardTable, history_docs, score_table, tracked_docs
 from tripwire.flows.scheduled.leaderboard_stream import RowDecoder
 from tripwire.flows.scheduled.retry import UPSTREAM_RETRY_DELAYS_S, upstream_may_heal
-from tripwire.flows.scheduled.runtime import (flow_context, md_table, now_ms as wall_ms,
-                                     publish_markdown, scheduled_label)
+from tripwire.flows.scheduled.runtime import flow_context, md_table, publish_markdown, scheduled_label
+from tripwire.flows.scheduled.runtime import now_ms as wall_ms
 from tripwire.flows.scheduled.upstream import stream_get
 
 log = logging.getLogger(__name__)
@@ -56,8 +55,9 @@ async def fetch_leaderboard(cfg: RefreshLeaderboardConfig) -> LeaderboardTable:
     return table
 
 
-def store_leaderboard(store: Any, table: LeaderboardTable, cfg: RefreshLeaderboardConfig,
-                      now_ms: int) -> tuple[LeaderboardResult, list[dict[str, Any]]]:
+def store_leaderboard(
+    store: Any, table: LeaderboardTable, cfg: RefreshLeaderboardConfig, now_ms: int
+) -> tuple[LeaderboardResult, list[dict[str, Any]]]:
     """Score, then replace the tracked set and append the history; (result, tracked docs)."""
     scored = score_table(table, cfg)
     docs = tracked_docs(table, scored, cfg.top_n, now_ms)
@@ -68,47 +68,79 @@ def store_leaderboard(store: Any, table: LeaderboardTable, cfg: RefreshLeaderboa
         store.delete_many("tracked_traders", {"address": {"$in": dropped}})
     if docs:
         store.insert_many("leaderboard_history", history_docs(docs, now_ms))
-    result = LeaderboardResult(rows=len(table), bad_rows=table.bad_rows, eligible=scored.eligible,
-                               tracked=len(docs), changed=changed, dropped=len(dropped),
-                               likely_active=sum(d["likely_active"] for d in docs), ts=now_ms)
+    result = LeaderboardResult(
+        rows=len(table),
+        bad_rows=table.bad_rows,
+        eligible=scored.eligible,
+        tracked=len(docs),
+        changed=changed,
+        dropped=len(dropped),
+        likely_active=sum(d["likely_active"] for d in docs),
+        ts=now_ms,
+    )
     return result, docs
 
 
-async def run_refresh_leaderboard(store: Any, cfg: RefreshLeaderboardConfig, now_ms: int
-                                  ) -> LeaderboardResult:
+async def run_refresh_leaderboard(store: Any, cfg: RefreshLeaderboardConfig, now_ms: int) -> LeaderboardResult:
     """The flow without Prefect: download and parse everything, then store."""
     table = await fetch_leaderboard(cfg)
     return store_leaderboard(store, table, cfg, now_ms)[0]
 
 
 def result_markdown(result: LeaderboardResult, docs: list[dict[str, Any]], top: int = 25) -> str:
-    rows = [(d["rank"], d["address"][:10] + "…", d["display_name"], d["score"],
-             d["account_value"], d["all_time_roi"] * 100, d["month_roi"] * 100,
-             d["week_roi"] * 100, "yes" if d["likely_active"] else "")
-            for d in docs[:top]]
-    return (f"**{result.tracked} tracked** of {result.eligible} ranked ({result.rows} rows, "
-            f"{result.bad_rows} malformed); {result.changed} changed, {result.dropped} dropped, "
-            f"{result.likely_active} likely active today.\n\n"
-            + md_table(("rank", "address", "name", "score", "account $", "all-time ROI %",
-                        "month ROI %", "week ROI %", "active"), rows))
+    rows = [
+        (
+            d["rank"],
+            d["address"][:10] + "…",
+            d["display_name"],
+            d["score"],
+            d["account_value"],
+            d["all_time_roi"] * 100,
+            d["month_roi"] * 100,
+            d["week_roi"] * 100,
+            "yes" if d["likely_active"] else "",
+        )
+        for d in docs[:top]
+    ]
+    return (
+        f"**{result.tracked} tracked** of {result.eligible} ranked ({result.rows} rows, "
+        f"{result.bad_rows} malformed); {result.changed} changed, {result.dropped} dropped, "
+        f"{result.likely_active} likely active today.\n\n"
+        + md_table(
+            ("rank", "address", "name", "score", "account $", "all-time ROI %", "month ROI %", "week ROI %", "active"),
+            rows,
+        )
+    )
 
 
 # -- Prefect ---------------------------------------------------------------------------------
 
-@task(retries=2, retry_delay_seconds=UPSTREAM_RETRY_DELAYS_S, retry_condition_fn=upstream_may_heal,
-      timeout_seconds=600, cache_policy=NO_CACHE)
+
+@task(
+    retries=2,
+    retry_delay_seconds=UPSTREAM_RETRY_DELAYS_S,
+    retry_condition_fn=upstream_may_heal,
+    timeout_seconds=600,
+    cache_policy=NO_CACHE,
+)
 async def download_leaderboard(cfg: RefreshLeaderboardConfig) -> LeaderboardTable:
     return await fetch_leaderboard(cfg)
 
 
 @task(retries=1, retry_delay_seconds=5, timeout_seconds=300, cache_policy=NO_CACHE)
-async def score_and_store(store: Any, table: LeaderboardTable, cfg: RefreshLeaderboardConfig,
-                          now_ms: int) -> tuple[LeaderboardResult, list[dict[str, Any]]]:
+async def score_and_store(
+    store: Any, table: LeaderboardTable, cfg: RefreshLeaderboardConfig, now_ms: int
+) -> tuple[LeaderboardResult, list[dict[str, Any]]]:
     return store_leaderboard(store, table, cfg, now_ms)
 
 
-@flow(name="refresh_leaderboard", flow_run_name=lambda: f"refresh_leaderboard {scheduled_label()}",
-      persist_result=False, log_prints=False, timeout_seconds=1800)
+@flow(
+    name="refresh_leaderboard",
+    flow_run_name=lambda: f"refresh_leaderboard {scheduled_label()}",
+    persist_result=False,
+    log_prints=False,
+    timeout_seconds=1800,
+)
 async def refresh_leaderboard(settings_file: str | None = None) -> dict[str, Any]:
     """Score the Hyperliquid leaderboard and keep the top traders in ``tracked_traders``."""
     ctx = flow_context(settings_file)
@@ -118,6 +150,7 @@ async def refresh_leaderboard(settings_file: str | None = None) -> dict[str, Any
         result, docs = await score_and_store(ctx.store, table, cfg, wall_ms())
     finally:
         ctx.store.close()
-    await publish_markdown("tracked-traders", result_markdown(result, docs),
-                           "tracked traders after the latest leaderboard refresh")
+    await publish_markdown(
+        "tracked-traders", result_markdown(result, docs), "tracked traders after the latest leaderboard refresh"
+    )
     return result.to_dict()

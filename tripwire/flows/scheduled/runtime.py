@@ -8,9 +8,10 @@ the same objects passed in by the caller instead.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tripwire.config.endpoints import info_url
 from tripwire.config.settings import Settings, load_settings
@@ -54,8 +55,10 @@ def flow_context(settings_file: str | None = None) -> FlowContext:
 
 # -- artefacts -------------------------------------------------------------------------------
 
+
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A Markdown table; floats get a compact format, None shows as an en dash."""
+
     def cell(v: Any) -> str:
         if v is None:
             return "–"
@@ -81,8 +84,7 @@ async def publish_markdown(key: str, markdown: str, description: str) -> None:
 
     if FlowRunContext.get() is None:
         return
-    await acreate_markdown_artifact(markdown=markdown, key=artifact_key(key),
-                                    description=description)
+    await acreate_markdown_artifact(markdown=markdown, key=artifact_key(key), description=description)
 
 
 def scheduled_label() -> str:

@@ -18,8 +18,9 @@ For each coin, over the tracked traders holding it (a fresh ``trader_current_sta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from tripwire.flows.scheduled.config import GenerateSignalsConfig
 
@@ -67,14 +68,26 @@ def stale_cutoff_ms(now_ms: int, stale_after_s: float) -> int:
 def no_holders(coin: str) -> CoinSignal:
     """The signal for a coin no tracked trader holds: NEUTRAL, bias 0, ratio 1 (no evidence
     either way, rather than the last value lingering in the hot path)."""
-    return CoinSignal(coin=coin, signal=NEUTRAL, long_share=0.5, smart_money_bias=0.0,
-                      ls_ratio=1.0, confidence=0.0, n_long=0, n_short=0, long_score=0.0,
-                      short_score=0.0, long_notional_usd=0.0, short_notional_usd=0.0,
-                      net_exposure_usd=0.0)
+    return CoinSignal(
+        coin=coin,
+        signal=NEUTRAL,
+        long_share=0.5,
+        smart_money_bias=0.0,
+        ls_ratio=1.0,
+        confidence=0.0,
+        n_long=0,
+        n_short=0,
+        long_score=0.0,
+        short_score=0.0,
+        long_notional_usd=0.0,
+        short_notional_usd=0.0,
+        net_exposure_usd=0.0,
+    )
 
 
-def compute_signals(scores: dict[str, float], states: Iterable[dict[str, Any]],
-                    cfg: GenerateSignalsConfig) -> list[CoinSignal]:
+def compute_signals(
+    scores: dict[str, float], states: Iterable[dict[str, Any]], cfg: GenerateSignalsConfig
+) -> list[CoinSignal]:
     """One signal per coin held by at least one scored trader, sorted by coin. ``scores``:
     address → leaderboard score; states of traders not in it are ignored."""
     tallies: dict[str, _Tally] = {}
@@ -82,7 +95,7 @@ def compute_signals(scores: dict[str, float], states: Iterable[dict[str, Any]],
         score = scores.get(st.get("address", ""))
         if score is None:
             continue
-        weight = max(float(score), 1e-9)   # a zero score still counts as a (tiny) vote
+        weight = max(float(score), 1e-9)  # a zero score still counts as a (tiny) vote
         for p in st.get("positions", ()):
             szi = float(p.get("szi", 0.0))
             if szi == 0:
@@ -115,9 +128,18 @@ def _signal(coin: str, t: _Tally, cfg: GenerateSignalsConfig) -> CoinSignal:
         signal = NEUTRAL
     ls_ratio = t.n_long / t.n_short if t.n_short else float(t.n_long)
     r = lambda x: round(x, 6)  # noqa: E731 - stable numbers in the store and artefacts
-    return CoinSignal(coin=coin, signal=signal, long_share=r(long_share),
-                      smart_money_bias=r(bias), ls_ratio=r(ls_ratio), confidence=r(confidence),
-                      n_long=t.n_long, n_short=t.n_short, long_score=r(t.long_score),
-                      short_score=r(t.short_score), long_notional_usd=r(t.long_usd),
-                      short_notional_usd=r(t.short_usd),
-                      net_exposure_usd=r(t.long_usd - t.short_usd))
+    return CoinSignal(
+        coin=coin,
+        signal=signal,
+        long_share=r(long_share),
+        smart_money_bias=r(bias),
+        ls_ratio=r(ls_ratio),
+        confidence=r(confidence),
+        n_long=t.n_long,
+        n_short=t.n_short,
+        long_score=r(t.long_score),
+        short_score=r(t.short_score),
+        long_notional_usd=r(t.long_usd),
+        short_notional_usd=r(t.short_usd),
+        net_exposure_usd=r(t.long_usd - t.short_usd),
+    )

@@ -19,8 +19,8 @@ Per rule family, the model is ``sigmoid(bias + Σ w_i z_i)`` with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -42,8 +42,9 @@ class Sample:
     t_ms: int
 
 
-def standardisation(samples: Sequence[Sample], candidates: Sequence[str]
-                    ) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+def standardisation(
+    samples: Sequence[Sample], candidates: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
     """(features, means, stds) of the candidates present in ≥ half the samples that vary."""
     feats, means, stds = [], [], []
     n = len(samples)
@@ -60,9 +61,14 @@ def standardisation(samples: Sequence[Sample], candidates: Sequence[str]
     return tuple(feats), tuple(means), tuple(stds)
 
 
-def design(samples: Sequence[Sample], features: Sequence[str], means: Sequence[float],
-           stds: Sequence[float], clip_z: float = CLIP_Z,
-           directional: frozenset[str] = DIRECTIONAL) -> np.ndarray:
+def design(
+    samples: Sequence[Sample],
+    features: Sequence[str],
+    means: Sequence[float],
+    stds: Sequence[float],
+    clip_z: float = CLIP_Z,
+    directional: frozenset[str] = DIRECTIONAL,
+) -> np.ndarray:
     """The z matrix (samples × features), computed as FamilyModel.contributions does."""
     z = np.zeros((len(samples), len(features)))
     for j, (name, mean, std) in enumerate(zip(features, means, stds)):
@@ -78,8 +84,7 @@ def design(samples: Sequence[Sample], features: Sequence[str], means: Sequence[f
     return z
 
 
-def fit_logistic(z: np.ndarray, y: np.ndarray, l2: float, max_iter: int = 50
-                 ) -> tuple[np.ndarray, float]:
+def fit_logistic(z: np.ndarray, y: np.ndarray, l2: float, max_iter: int = 50) -> tuple[np.ndarray, float]:
     """(weights, bias) minimising log-loss + l2/2·|w|² by Newton steps."""
     n, k = z.shape
     x = np.hstack([z, np.ones((n, 1))])
@@ -97,8 +102,7 @@ def fit_logistic(z: np.ndarray, y: np.ndarray, l2: float, max_iter: int = 50
     return w[:-1], float(w[-1])
 
 
-def fit_family(samples: Sequence[Sample], candidates: Sequence[str], l2: float
-               ) -> FamilyModel | None:
+def fit_family(samples: Sequence[Sample], candidates: Sequence[str], l2: float) -> FamilyModel | None:
     """A FamilyModel fitted on ``samples``; None when no feature is usable or one class is
     missing (nothing to learn)."""
     y = np.array([s.label for s in samples], dtype=np.float64)
@@ -108,8 +112,7 @@ def fit_family(samples: Sequence[Sample], candidates: Sequence[str], l2: float
     if not features:
         return None
     weights, bias = fit_logistic(design(samples, features, means, stds), y, l2)
-    return FamilyModel(features, means, stds, tuple(round(float(v), 6) for v in weights),
-                       round(bias, 6), CLIP_Z)
+    return FamilyModel(features, means, stds, tuple(round(float(v), 6) for v in weights), round(bias, 6), CLIP_Z)
 
 
 def predict(model: FamilyModel, samples: Sequence[Sample]) -> np.ndarray:
@@ -124,6 +127,7 @@ def predict(model: FamilyModel, samples: Sequence[Sample]) -> np.ndarray:
 
 # -- metrics ---------------------------------------------------------------------------------
 
+
 def auc(y: np.ndarray, p: np.ndarray) -> float:
     """Area under the ROC curve (Mann–Whitney, ties counted half); NaN with one class."""
     pos = int(np.sum(y == 1))
@@ -132,7 +136,7 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
         return float("nan")
     uniq, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    ranks = (first + (counts + 1) / 2.0)[inverse]     # 1-based average ranks
+    ranks = (first + (counts + 1) / 2.0)[inverse]  # 1-based average ranks
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
@@ -146,12 +150,18 @@ def hit_rate(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float | int]:
-    return {"auc": auc(y, p), "brier": brier(y, p), "hit_rate": hit_rate(y, p),
-            "taken": int(np.sum(p > 0.5)), "n": int(len(y))}
+    return {
+        "auc": auc(y, p),
+        "brier": brier(y, p),
+        "hit_rate": hit_rate(y, p),
+        "taken": int(np.sum(p > 0.5)),
+        "n": len(y),
+    }
 
 
-def better(candidate: dict[str, float | int], current: dict[str, float | int], metric: str,
-           min_improvement: float) -> bool:
+def better(
+    candidate: dict[str, float | int], current: dict[str, float | int], metric: str, min_improvement: float
+) -> bool:
     """Whether the candidate beats the current model on ``metric`` by ``min_improvement``
     (AUC: higher is better; Brier: lower is better). NaN never wins."""
     c, k = float(candidate[metric]), float(current[metric])
@@ -164,6 +174,7 @@ def better(candidate: dict[str, float | int], current: dict[str, float | int], m
 
 # -- walk-forward ----------------------------------------------------------------------------
 
+
 @dataclass
 class WalkForward:
     """Out-of-sample predictions of the candidate and the current model on the same samples."""
@@ -174,17 +185,20 @@ class WalkForward:
     folds: list[dict[str, int]]
 
 
-def walk_forward(samples: Sequence[Sample], folds: int,
-                 fit: Callable[[Sequence[Sample]], FamilyModel | None],
-                 current: Callable[[Sequence[Sample]], np.ndarray],
-                 min_train: int = 20) -> WalkForward:
+def walk_forward(
+    samples: Sequence[Sample],
+    folds: int,
+    fit: Callable[[Sequence[Sample]], FamilyModel | None],
+    current: Callable[[Sequence[Sample]], np.ndarray],
+    min_train: int = 20,
+) -> WalkForward:
     """Fold k fits on the blocks before block k and predicts block k (samples sorted by time).
     A fold whose training part is too small or one-class is skipped."""
     ordered = sorted(samples, key=lambda s: (s.t_ms, s.trigger_id))
     edges = np.linspace(0, len(ordered), folds + 2).astype(int)
     ys, cand, cur, report = [], [], [], []
     for k in range(1, folds + 1):
-        train, test = ordered[:edges[k]], ordered[edges[k]:edges[k + 1]]
+        train, test = ordered[: edges[k]], ordered[edges[k] : edges[k + 1]]
         if len(train) < min_train or not test:
             continue
         model = fit(train)

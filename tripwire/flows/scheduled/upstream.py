@@ -15,8 +15,8 @@ No retry loop lives here: retries are declared on the Prefect tasks that call th
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -51,15 +51,13 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _status_error(what: str, status: int, reason: str | None, body: bytes,
-                  headers: Any) -> UpstreamHttpError:
+def _status_error(what: str, status: int, reason: str | None, body: bytes, headers: Any) -> UpstreamHttpError:
     snippet = body[:200].decode("utf-8", "replace").strip()
     detail = f": {snippet}" if snippet else ""
     if status == 429:
         after = _retry_after(headers)
         wait = f"; the server asks to wait {after:g} s" if after is not None else ""
-        return RateLimited(f"{what}: HTTP 429 rate-limited (request weight for this IP is "
-                           f"spent{wait}){detail}", after)
+        return RateLimited(f"{what}: HTTP 429 rate-limited (request weight for this IP is spent{wait}){detail}", after)
     return UpstreamHttpError(f"{what}: HTTP {status} {reason or ''}".rstrip() + detail, status)
 
 
@@ -70,14 +68,13 @@ class InfoClient:
     manager, or pass an open ``aiohttp.ClientSession`` and close it yourself.
     """
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0,
-                 session: aiohttp.ClientSession | None = None):
+    def __init__(self, base_url: str, timeout_s: float = 10.0, session: aiohttp.ClientSession | None = None):
         self.url = base_url.rstrip("/") + "/info"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session = session
         self._own_session = session is None
 
-    async def __aenter__(self) -> "InfoClient":
+    async def __aenter__(self) -> InfoClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -96,27 +93,26 @@ class InfoClient:
     async def post(self, body: dict[str, Any]) -> Any:
         what = f"POST {self.url} {body.get('type')}"
         try:
-            async with self._sess().post(self.url, data=orjson.dumps(body),
-                                         headers=_JSON_HEADERS, timeout=self.timeout) as r:
+            async with self._sess().post(
+                self.url, data=orjson.dumps(body), headers=_JSON_HEADERS, timeout=self.timeout
+            ) as r:
                 raw = await r.read()
                 status, reason, headers = r.status, r.reason, r.headers
         except aiohttp.ClientPayloadError as e:
-            raise BadUpstreamData(f"{what}: answer cut off before its end (truncated): {e}") \
-                from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise UpstreamHttpError(f"{what}: no answer ({type(e).__name__}: {e or 'timed out'})"
-                                    ) from None
+            raise BadUpstreamData(f"{what}: answer cut off before its end (truncated): {e}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise UpstreamHttpError(f"{what}: no answer ({type(e).__name__}: {e or 'timed out'})") from None
         if status >= 400:
             raise _status_error(what, status, reason, raw, headers)
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as e:
-            raise BadUpstreamData(f"{what}: answer is not valid JSON ({len(raw)} bytes, "
-                                  f"truncated?): {e}") from None
+            raise BadUpstreamData(f"{what}: answer is not valid JSON ({len(raw)} bytes, truncated?): {e}") from None
 
 
-async def stream_get(url: str, *, timeout_s: float, chunk_bytes: int = 1 << 20,
-                     max_bytes: int | None = None) -> AsyncIterator[bytes]:
+async def stream_get(
+    url: str, *, timeout_s: float, chunk_bytes: int = 1 << 20, max_bytes: int | None = None
+) -> AsyncIterator[bytes]:
     """GET ``url`` and yield the body in chunks as it arrives (never the whole body at once).
 
     Raises the same errors as :class:`InfoClient`; a body longer than ``max_bytes`` is refused
@@ -125,20 +121,19 @@ async def stream_get(url: str, *, timeout_s: float, chunk_bytes: int = 1 << 20,
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     seen = 0
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as s, \
-                s.get(url, headers={"Accept-Encoding": "gzip"}) as r:
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(url, headers={"Accept-Encoding": "gzip"}) as r:
             if r.status >= 400:
-                raise _status_error(what, r.status, r.reason, await r.content.read(2000),
-                                    r.headers)
+                raise _status_error(what, r.status, r.reason, await r.content.read(2000), r.headers)
             async for chunk in r.content.iter_chunked(chunk_bytes):
                 seen += len(chunk)
                 if max_bytes is not None and seen > max_bytes:
-                    raise BadUpstreamData(f"{what}: answer larger than {max_bytes:,} bytes; "
-                                          f"refused (raise max_bytes if this is expected)")
+                    raise BadUpstreamData(
+                        f"{what}: answer larger than {max_bytes:,} bytes; refused (raise max_bytes if this is expected)"
+                    )
                 yield chunk
     except aiohttp.ClientPayloadError as e:
-        raise BadUpstreamData(f"{what}: answer cut off after {seen:,} bytes (truncated): {e}") \
-            from None
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-        raise UpstreamHttpError(f"{what}: no answer after {seen:,} bytes "
-                                f"({type(e).__name__}: {e or 'timed out'})") from None
+        raise BadUpstreamData(f"{what}: answer cut off after {seen:,} bytes (truncated): {e}") from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as e:
+        raise UpstreamHttpError(
+            f"{what}: no answer after {seen:,} bytes ({type(e).__name__}: {e or 'timed out'})"
+        ) from None

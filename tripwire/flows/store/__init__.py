@@ -13,13 +13,34 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tripwire.flows.store.base import (CANDLE_INTERVALS, COLLECTIONS, MARKET_DATA_COLLECTIONS, Doc,
-                              DuplicateIdError, Filter, Sort, Store, StoreError,
-                              StoreUnavailable)
+from tripwire.flows.store.base import (
+    CANDLE_INTERVALS,
+    COLLECTIONS,
+    MARKET_DATA_COLLECTIONS,
+    Doc,
+    DuplicateIdError,
+    Filter,
+    Sort,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 
-__all__ = ["CANDLE_INTERVALS", "COLLECTIONS", "MARKET_DATA_COLLECTIONS", "Doc",
-           "DuplicateIdError", "Filter", "Sort", "Store", "StoreError", "StoreUnavailable",
-           "open_store", "store_from_settings", "MONGODB_URI_ENV"]
+__all__ = [
+    "CANDLE_INTERVALS",
+    "COLLECTIONS",
+    "MARKET_DATA_COLLECTIONS",
+    "MONGODB_URI_ENV",
+    "Doc",
+    "DuplicateIdError",
+    "Filter",
+    "Sort",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+    "store_from_settings",
+]
 
 MONGODB_URI_ENV = "MONGODB_URI"
 _SQLITE = "sqlite:///"
@@ -37,13 +58,12 @@ def open_store(uri: str | None = None, *, env: bool = True) -> Store:
     env_uri = os.environ.get(MONGODB_URI_ENV) if env else None
     chosen = env_uri or uri
     if not chosen:
-        raise StoreError("no store URI: pass one (sqlite:///path or mongodb://…) or set "
-                         f"{MONGODB_URI_ENV}")
+        raise StoreError(f"no store URI: pass one (sqlite:///path or mongodb://…) or set {MONGODB_URI_ENV}")
     where = f" (from {MONGODB_URI_ENV})" if env_uri else ""
     if chosen.startswith(_SQLITE):
         from tripwire.flows.store.sqlite import SqliteStore
 
-        path = chosen[len(_SQLITE):]
+        path = chosen[len(_SQLITE) :]
         if not path or path.endswith("/"):
             raise StoreError(f"store URI {chosen!r}{where}: no file name after sqlite:///")
         return SqliteStore(Path(path))
@@ -53,8 +73,10 @@ def open_store(uri: str | None = None, *, env: bool = True) -> Store:
         return MongoStore(chosen)
     from tripwire.flows.store.mongo import redact
 
-    raise StoreError(f"store URI {redact(chosen)!r}{where} is not supported: use "
-                     "sqlite:///relative/path, sqlite:////absolute/path or mongodb://host/db")
+    raise StoreError(
+        f"store URI {redact(chosen)!r}{where} is not supported: use "
+        "sqlite:///relative/path, sqlite:////absolute/path or mongodb://host/db"
+    )
 
 
 def store_from_settings(settings: Any) -> Store:

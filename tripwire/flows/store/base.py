@@ -23,7 +23,8 @@ reports whether anything changed, so callers can store "only on change".
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
 
 Doc = dict[str, Any]
 Filter = dict[str, Any]
@@ -33,17 +34,36 @@ Sort = list[tuple[str, int]]
 CANDLE_INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
 COLLECTIONS = (
     *(f"candles_{iv}" for iv in CANDLE_INTERVALS),
-    "orderbook_snapshots", "trades", "asset_ctx", "ticker", "funding_history", "open_interest",
-    "liquidations", "tracked_traders", "trader_positions", "trader_current_state", "signals",
+    "orderbook_snapshots",
+    "trades",
+    "asset_ctx",
+    "ticker",
+    "funding_history",
+    "open_interest",
+    "liquidations",
+    "tracked_traders",
+    "trader_positions",
+    "trader_current_state",
+    "signals",
     "leaderboard_history",
-    "triggers", "decisions", "orders", "fills", "positions", "models",
+    "triggers",
+    "decisions",
+    "orders",
+    "fills",
+    "positions",
+    "models",
 )
 
 # Append-only market data keyed by time: MongoDB keeps these as time-series collections when
 # the server can (see tripwire/flows/store/mongo.py); the archival flow expires them by ``ts``.
 MARKET_DATA_COLLECTIONS = (
     *(f"candles_{iv}" for iv in CANDLE_INTERVALS),
-    "orderbook_snapshots", "trades", "asset_ctx", "ticker", "funding_history", "open_interest",
+    "orderbook_snapshots",
+    "trades",
+    "asset_ctx",
+    "ticker",
+    "funding_history",
+    "open_interest",
     "liquidations",
 )
 
@@ -91,12 +111,18 @@ class Store(Protocol):
         """Replace the one document matching ``key`` (equality only) with ``doc`` (plus the key
         fields), inserting if none; True when something was inserted or changed."""
 
-    def find(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        collection: str,
+        filter: Filter | None = None,
+        *,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         """Matching documents; ``limit`` None: all of them, 0: none."""
 
-    def find_one(self, collection: str, filter: Filter | None = None, *,
-                 sort: Sort | None = None) -> Doc | None: ...
+    def find_one(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None) -> Doc | None: ...
 
     def count(self, collection: str, filter: Filter | None = None) -> int: ...
 

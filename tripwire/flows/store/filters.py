@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from tripwire.flows.store.base import Doc, DuplicateIdError, Filter, Sort, StoreError
 
@@ -25,8 +26,9 @@ class Cond(NamedTuple):
 
 def check_collection(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise StoreError(f"collection name {name!r} is not an identifier "
-                         "(letters, digits and _, not starting with a digit)")
+        raise StoreError(
+            f"collection name {name!r} is not an identifier (letters, digits and _, not starting with a digit)"
+        )
     return name
 
 
@@ -44,8 +46,10 @@ def _check_field(collection: str, field: Any) -> str:
 
 def _scalar(collection: str, field: str, op: str, v: Any) -> Any:
     if not isinstance(v, SCALARS):
-        raise StoreError(f"{collection}: filter on {field!r}: {op} needs a scalar value "
-                         f"(str, number, bool or None), got {type(v).__name__}")
+        raise StoreError(
+            f"{collection}: filter on {field!r}: {op} needs a scalar value "
+            f"(str, number, bool or None), got {type(v).__name__}"
+        )
     if field == "_id" and v is not None and not isinstance(v, str):
         raise StoreError(f"{collection}: filter on '_id': ids are strings, got {v!r}")
     return v
@@ -68,21 +72,20 @@ def parse_filter(collection: str, flt: Filter | None) -> list[Cond]:
         for op, v in spec.items():
             if op in _COMPARE:
                 if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-                    raise StoreError(f"{collection}: filter on {field!r}: {op} needs a number "
-                                     f"or a string, got {v!r}")
+                    raise StoreError(f"{collection}: filter on {field!r}: {op} needs a number or a string, got {v!r}")
                 _scalar(collection, field, op, v)
                 conds.append(Cond(field, _COMPARE[op], v))
             elif op == "$ne":
                 conds.append(Cond(field, "ne", _scalar(collection, field, op, v)))
             elif op == "$in":
                 if not isinstance(v, (list, tuple)):
-                    raise StoreError(f"{collection}: filter on {field!r}: $in needs a list, "
-                                     f"got {type(v).__name__}")
-                conds.append(Cond(field, "in",
-                                  tuple(_scalar(collection, field, op, x) for x in v)))
+                    raise StoreError(f"{collection}: filter on {field!r}: $in needs a list, got {type(v).__name__}")
+                conds.append(Cond(field, "in", tuple(_scalar(collection, field, op, x) for x in v)))
             else:
-                raise StoreError(f"{collection}: filter on {field!r}: operator {op!r} is not "
-                                 "supported (only $gt $gte $lt $lte $ne $in and equality)")
+                raise StoreError(
+                    f"{collection}: filter on {field!r}: operator {op!r} is not "
+                    "supported (only $gt $gte $lt $lte $ne $in and equality)"
+                )
     return conds
 
 
@@ -92,12 +95,10 @@ def parse_sort(collection: str, sort: Sort | None) -> list[tuple[str, int]]:
         try:
             field, direction = item
         except (TypeError, ValueError):
-            raise StoreError(f"{collection}: sort takes (field, 1 | -1) pairs, got {item!r}") \
-                from None
+            raise StoreError(f"{collection}: sort takes (field, 1 | -1) pairs, got {item!r}") from None
         _check_field(collection, field)
         if direction not in (1, -1) or isinstance(direction, bool):
-            raise StoreError(f"{collection}: sort on {field!r}: direction must be 1 or -1, "
-                             f"got {direction!r}")
+            raise StoreError(f"{collection}: sort on {field!r}: direction must be 1 or -1, got {direction!r}")
         out.append((field, direction))
     return out
 
@@ -122,8 +123,10 @@ def upsert_doc(collection: str, key: Filter, doc: Doc) -> tuple[list[Cond], Doc]
     full = dict(doc)
     for c in conds:
         if c.field in full and full[c.field] != c.value:
-            raise StoreError(f"{collection}: upsert: the document's {c.field!r} "
-                             f"({full[c.field]!r}) contradicts the key ({c.value!r})")
+            raise StoreError(
+                f"{collection}: upsert: the document's {c.field!r} "
+                f"({full[c.field]!r}) contradicts the key ({c.value!r})"
+            )
         full[c.field] = c.value
     if "_id" in full and not isinstance(full["_id"], str):
         raise StoreError(f"{collection}: _id must be a string, got {full['_id']!r}")
@@ -151,8 +154,9 @@ def prepare_docs(collection: str, docs: Iterable[Doc]) -> list[Doc]:
         elif not isinstance(_id, str):
             raise StoreError(f"{collection}: _id must be a string, got {_id!r}")
         if _id in seen:
-            raise DuplicateIdError(f"{collection}: _id {_id!r} appears twice in one "
-                                   "insert_many; nothing inserted", (_id,))
+            raise DuplicateIdError(
+                f"{collection}: _id {_id!r} appears twice in one insert_many; nothing inserted", (_id,)
+            )
         seen.add(_id)
         out.append(d)
     return out

@@ -27,15 +27,31 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
-from tripwire.flows.store.base import (INDEXED_FIELDS, MARKET_DATA_COLLECTIONS, Doc, DuplicateIdError,
-                              Filter, Sort, StoreError, StoreUnavailable)
-from tripwire.flows.store.filters import (check_collection, check_paging, new_id, parse_filter,
-                                 parse_sort, prepare_docs, upsert_doc)
+from tripwire.flows.store.base import (
+    INDEXED_FIELDS,
+    MARKET_DATA_COLLECTIONS,
+    Doc,
+    DuplicateIdError,
+    Filter,
+    Sort,
+    StoreError,
+    StoreUnavailable,
+)
+from tripwire.flows.store.filters import (
+    check_collection,
+    check_paging,
+    new_id,
+    parse_filter,
+    parse_sort,
+    prepare_docs,
+    upsert_doc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +72,14 @@ def _normalise(collection: str, doc: Doc) -> Doc:
     try:
         return orjson.loads(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
     except TypeError as e:
-        raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") \
-            from None
+        raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") from None
 
 
 def _at(doc: Doc) -> datetime:
     ts = doc.get("ts")
     if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        return datetime.fromtimestamp(ts / 1000, tz=timezone.utc)
-    return datetime.now(timezone.utc)
+        return datetime.fromtimestamp(ts / 1000, tz=UTC)
+    return datetime.now(UTC)
 
 
 class MongoStore:
@@ -75,9 +90,15 @@ class MongoStore:
     ``ttl_s``: collection → seconds after ``ts`` at which MongoDB deletes a document.
     """
 
-    def __init__(self, uri: str, db_name: str | None = None, *, timeseries: bool = True,
-                 ttl_s: Mapping[str, int] | None = None,
-                 server_selection_timeout_ms: int = 5_000):
+    def __init__(
+        self,
+        uri: str,
+        db_name: str | None = None,
+        *,
+        timeseries: bool = True,
+        ttl_s: Mapping[str, int] | None = None,
+        server_selection_timeout_ms: int = 5_000,
+    ):
         import pymongo
         from pymongo.errors import ConfigurationError, PyMongoError
 
@@ -86,9 +107,9 @@ class MongoStore:
         self.ttl_s = dict(ttl_s or {})
         try:
             self._client: Any = pymongo.MongoClient(
-                uri, serverSelectionTimeoutMS=server_selection_timeout_ms, tz_aware=True)
-            self._db = (self._client[db_name] if db_name else
-                        self._client.get_default_database(default="tripwire"))
+                uri, serverSelectionTimeoutMS=server_selection_timeout_ms, tz_aware=True
+            )
+            self._db = self._client[db_name] if db_name else self._client.get_default_database(default="tripwire")
             self._client.admin.command("ping")
             self.server_version = tuple(self._client.server_info()["versionArray"][:2])
         except ConfigurationError as e:
@@ -134,11 +155,14 @@ class MongoStore:
             if kind is None:
                 kind = False
                 ttl = self.ttl_s.get(collection)
-                if (self.timeseries and collection in MARKET_DATA_COLLECTIONS
-                        and self.server_version >= _TIMESERIES_MIN_VERSION):
-                    opts: dict[str, Any] = {"timeseries": {"timeField": TIME_FIELD,
-                                                           "metaField": "coin",
-                                                           "granularity": "seconds"}}
+                if (
+                    self.timeseries
+                    and collection in MARKET_DATA_COLLECTIONS
+                    and self.server_version >= _TIMESERIES_MIN_VERSION
+                ):
+                    opts: dict[str, Any] = {
+                        "timeseries": {"timeField": TIME_FIELD, "metaField": "coin", "granularity": "seconds"}
+                    }
                     if ttl:
                         opts["expireAfterSeconds"] = int(ttl)
                     try:
@@ -147,8 +171,7 @@ class MongoStore:
                     except CollectionInvalid:  # another process created it meanwhile
                         kind = bool(self._kind_of(collection))
                     except OperationFailure as e:
-                        log.warning("%s: time-series collection refused (%s); using a plain "
-                                    "collection", collection, e)
+                        log.warning("%s: time-series collection refused (%s); using a plain collection", collection, e)
                 if not kind:
                     try:
                         self._db.create_collection(collection)
@@ -192,8 +215,7 @@ class MongoStore:
 
         coll, timeseries = self._coll(collection)
         stamped = self._stamped(collection, timeseries)
-        prepared = [self._prepare(collection, d, stamped)
-                    for d in prepare_docs(collection, docs)]
+        prepared = [self._prepare(collection, d, stamped) for d in prepare_docs(collection, docs)]
         if not prepared:
             return 0
         try:
@@ -201,30 +223,35 @@ class MongoStore:
                 self._refuse_stored_ids(collection, coll, prepared)
             coll.insert_many(prepared, ordered=True)
         except BulkWriteError as e:
-            done = prepared[:e.details.get("nInserted", 0)]
+            done = prepared[: e.details.get("nInserted", 0)]
             if done:  # undo the prefix an ordered insert stored before the error
                 coll.delete_many({"_id": {"$in": [d["_id"] for d in done]}})
             errors = e.details.get("writeErrors", [])
-            dups = tuple(prepared[err["index"]]["_id"] for err in errors
-                         if err.get("code") == _DUPLICATE_KEY)
+            dups = tuple(prepared[err["index"]]["_id"] for err in errors if err.get("code") == _DUPLICATE_KEY)
             if dups:
-                raise DuplicateIdError(f"{collection}: _id already stored: "
-                                       f"{', '.join(map(repr, dups))}; nothing of this batch "
-                                       f"of {len(prepared)} was inserted", dups) from None
-            raise StoreError(f"{collection}: insert_many: {errors[:1] or e}; nothing of "
-                             f"this batch of {len(prepared)} was inserted") from None
+                raise DuplicateIdError(
+                    f"{collection}: _id already stored: "
+                    f"{', '.join(map(repr, dups))}; nothing of this batch "
+                    f"of {len(prepared)} was inserted",
+                    dups,
+                ) from None
+            raise StoreError(
+                f"{collection}: insert_many: {errors[:1] or e}; nothing of this batch of {len(prepared)} was inserted"
+            ) from None
         except PyMongoError as e:
             raise self._error(e, f"{collection}: insert_many") from None
         return len(prepared)
 
     @staticmethod
     def _refuse_stored_ids(collection: str, coll: Any, docs: list[Doc]) -> None:
-        stored = [d["_id"] for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}},
-                                              {"_id": 1}).limit(5)]
+        stored = [d["_id"] for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1}).limit(5)]
         if stored:
-            raise DuplicateIdError(f"{collection}: _id already stored: "
-                                   f"{', '.join(map(repr, stored))}; nothing of this batch of "
-                                   f"{len(docs)} was inserted", tuple(stored))
+            raise DuplicateIdError(
+                f"{collection}: _id already stored: "
+                f"{', '.join(map(repr, stored))}; nothing of this batch of "
+                f"{len(docs)} was inserted",
+                tuple(stored),
+            )
 
     def upsert(self, collection: str, key: Filter, doc: Doc) -> bool:
         from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -248,8 +275,9 @@ class MongoStore:
                         continue
                     return True
                 if new.setdefault("_id", prev["_id"]) != prev["_id"]:
-                    raise StoreError(f"{collection}: upsert would change _id {prev['_id']!r} "
-                                     f"to {new['_id']!r} (ids are immutable)")
+                    raise StoreError(
+                        f"{collection}: upsert would change _id {prev['_id']!r} to {new['_id']!r} (ids are immutable)"
+                    )
                 if new == prev:
                     return False
                 if stamped:
@@ -262,11 +290,17 @@ class MongoStore:
                 return True
         except PyMongoError as e:
             raise self._error(e, f"{collection}: upsert") from None
-        raise StoreUnavailable(f"{collection}: upsert of {key!r} raced with other writers "
-                               "three times; retry")
+        raise StoreUnavailable(f"{collection}: upsert of {key!r} raced with other writers three times; retry")
 
-    def find(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        collection: str,
+        filter: Filter | None = None,
+        *,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         from pymongo.errors import PyMongoError
 
         parse_filter(collection, filter)
@@ -287,8 +321,7 @@ class MongoStore:
         except PyMongoError as e:
             raise self._error(e, f"{collection}: find") from None
 
-    def find_one(self, collection: str, filter: Filter | None = None, *,
-                 sort: Sort | None = None) -> Doc | None:
+    def find_one(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None) -> Doc | None:
         found = self.find(collection, filter, sort=sort, limit=1)
         return found[0] if found else None
 
@@ -307,8 +340,10 @@ class MongoStore:
 
         check_collection(collection)
         if not filter:
-            raise StoreError(f"{collection}: delete_many with an empty filter is refused; to "
-                             "delete everything say {'_id': {'$ne': None}}")
+            raise StoreError(
+                f"{collection}: delete_many with an empty filter is refused; to "
+                "delete everything say {'_id': {'$ne': None}}"
+            )
         parse_filter(collection, filter)
         coll, _ = self._coll(collection)
         try:

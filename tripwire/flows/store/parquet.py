@@ -47,24 +47,24 @@ def docs_to_table(collection: str, docs: list[dict[str, Any]]) -> pa.Table:
             if not _writable(arr.type):
                 raise pa.ArrowInvalid("empty struct")
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            arr = pa.array([None if v is None else orjson.dumps(v).decode() for v in values],
-                           pa.string())
+            arr = pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string())
             json_columns.append(name)
         arrays.append(arr)
         names.append(name)
     table = pa.Table.from_arrays(arrays, names=names)
-    return table.replace_schema_metadata({META_COLLECTION: collection.encode(),
-                                          META_JSON_COLUMNS: orjson.dumps(json_columns)})
+    return table.replace_schema_metadata(
+        {META_COLLECTION: collection.encode(), META_JSON_COLUMNS: orjson.dumps(json_columns)}
+    )
 
 
-def write_verified(collection: str, docs: list[dict[str, Any]], path: Path,
-                   compression_level: int | None = None) -> None:
+def write_verified(
+    collection: str, docs: list[dict[str, Any]], path: Path, compression_level: int | None = None
+) -> None:
     """Write ``docs`` to ``path`` (zstd), then read the file back and check every row and
     ``_id`` is there; ExportError otherwise (the file is then removed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pq.write_table(docs_to_table(collection, docs), path, compression="zstd",
-                       compression_level=compression_level)
+        pq.write_table(docs_to_table(collection, docs), path, compression="zstd", compression_level=compression_level)
         fh = os.open(path, os.O_RDONLY)  # durable before anyone deletes the originals
         try:
             os.fsync(fh)
@@ -88,8 +88,7 @@ def verify(path: Path, ids: list[str] | None = None) -> list[str]:
     except (OSError, pa.ArrowException) as e:
         raise ExportError(f"{path}: not readable as Parquet: {e}") from None
     if ids is not None and got != ids:
-        raise ExportError(f"{path}: read back {len(got)} rows, expected {len(ids)} "
-                          "(or the ids differ)")
+        raise ExportError(f"{path}: read back {len(got)} rows, expected {len(ids)} (or the ids differ)")
     return got
 
 

@@ -21,15 +21,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
 from tripwire.flows.store import sqlite_sql as sql
 from tripwire.flows.store.base import Doc, DuplicateIdError, Filter, Sort, StoreError, StoreUnavailable
-from tripwire.flows.store.filters import (check_collection, check_paging, new_id, parse_filter,
-                                 parse_sort, prepare_docs, upsert_doc)
+from tripwire.flows.store.filters import (
+    check_collection,
+    check_paging,
+    new_id,
+    parse_filter,
+    parse_sort,
+    prepare_docs,
+    upsert_doc,
+)
 
 _DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -38,8 +46,7 @@ def _dumps(collection: str, doc: Doc) -> str:
     try:
         return orjson.dumps(doc, option=_DUMPS_OPTS).decode()
     except TypeError as e:
-        raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") \
-            from None
+        raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") from None
 
 
 def _ts(doc: Doc) -> int | float | None:
@@ -60,8 +67,7 @@ class SqliteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"sqlite store {self.path}: cannot create its directory: {e}") \
-                from None
+            raise StoreError(f"sqlite store {self.path}: cannot create its directory: {e}") from None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
@@ -173,11 +179,13 @@ class SqliteStore:
             return self._write(collection, insert, "insert_many")
         except DuplicateIdError:
             ids = [r[0] for r in rows]
-            existing = tuple(d["_id"] for d in self.find(collection, {"_id": {"$in": ids}},
-                                                         limit=5))
-            raise DuplicateIdError(f"{collection}: _id already stored: "
-                                   f"{', '.join(map(repr, existing))}; nothing of this batch of "
-                                   f"{len(rows)} was inserted", existing) from None
+            existing = tuple(d["_id"] for d in self.find(collection, {"_id": {"$in": ids}}, limit=5))
+            raise DuplicateIdError(
+                f"{collection}: _id already stored: "
+                f"{', '.join(map(repr, existing))}; nothing of this batch of "
+                f"{len(rows)} was inserted",
+                existing,
+            ) from None
 
     def upsert(self, collection: str, key: Filter, doc: Doc) -> bool:
         check_collection(collection)
@@ -186,32 +194,40 @@ class SqliteStore:
         table = sql.table(collection)
 
         def upsert(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(f"SELECT rowid, doc FROM {table} {where} LIMIT 1",
-                               params).fetchone()
+            row = conn.execute(f"SELECT rowid, doc FROM {table} {where} LIMIT 1", params).fetchone()
             if row is None:
                 new = dict(full)
                 if "_id" not in new:
                     new["_id"] = new_id()
-                conn.execute(f"INSERT INTO {table} (_id, ts, doc) VALUES (?, ?, ?)",
-                             (new["_id"], _ts(new), _dumps(collection, new)))
+                conn.execute(
+                    f"INSERT INTO {table} (_id, ts, doc) VALUES (?, ?, ?)",
+                    (new["_id"], _ts(new), _dumps(collection, new)),
+                )
                 return True
             rowid, stored_json = row
             stored = orjson.loads(stored_json)
             new = dict(full)
             if new.setdefault("_id", stored["_id"]) != stored["_id"]:
-                raise StoreError(f"{collection}: upsert would change _id {stored['_id']!r} "
-                                 f"to {new['_id']!r} (ids are immutable)")
+                raise StoreError(
+                    f"{collection}: upsert would change _id {stored['_id']!r} to {new['_id']!r} (ids are immutable)"
+                )
             new_json = _dumps(collection, new)
             if orjson.loads(new_json) == stored:  # compare as stored: tuples are lists, etc.
                 return False
-            conn.execute(f"UPDATE {table} SET ts = ?, doc = ? WHERE rowid = ?",
-                         (_ts(new), new_json, rowid))
+            conn.execute(f"UPDATE {table} SET ts = ?, doc = ? WHERE rowid = ?", (_ts(new), new_json, rowid))
             return True
 
         return self._write(collection, upsert, "upsert")
 
-    def find(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None,
-             limit: int | None = None, skip: int = 0) -> list[Doc]:
+    def find(
+        self,
+        collection: str,
+        filter: Filter | None = None,
+        *,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[Doc]:
         check_collection(collection)
         conds = parse_filter(collection, filter)
         order = sql.order_by(parse_sort(collection, sort))
@@ -219,31 +235,30 @@ class SqliteStore:
         if limit == 0:
             return []
         where, params = sql.where(conds)
-        query = (f"SELECT doc FROM {sql.table(collection)} {where} {order} LIMIT ? OFFSET ?")
+        query = f"SELECT doc FROM {sql.table(collection)} {where} {order} LIMIT ? OFFSET ?"
         rows = self._read(collection, query, [*params, -1 if limit is None else limit, skip])
         loads = orjson.loads
         return [loads(r[0]) for r in rows]
 
-    def find_one(self, collection: str, filter: Filter | None = None, *,
-                 sort: Sort | None = None) -> Doc | None:
+    def find_one(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None) -> Doc | None:
         found = self.find(collection, filter, sort=sort, limit=1)
         return found[0] if found else None
 
     def count(self, collection: str, filter: Filter | None = None) -> int:
         check_collection(collection)
         where, params = sql.where(parse_filter(collection, filter))
-        return self._read(collection, f"SELECT count(*) FROM {sql.table(collection)} {where}",
-                          params)[0][0]
+        return self._read(collection, f"SELECT count(*) FROM {sql.table(collection)} {where}", params)[0][0]
 
     def delete_many(self, collection: str, filter: Filter) -> int:
         check_collection(collection)
         if not filter:
-            raise StoreError(f"{collection}: delete_many with an empty filter is refused; to "
-                             "delete everything say {'_id': {'$ne': None}}")
+            raise StoreError(
+                f"{collection}: delete_many with an empty filter is refused; to "
+                "delete everything say {'_id': {'$ne': None}}"
+            )
         where, params = sql.where(parse_filter(collection, filter))
         stmt = f"DELETE FROM {sql.table(collection)} {where}"
-        return self._write(collection, lambda conn: conn.execute(stmt, params).rowcount,
-                           "delete_many")
+        return self._write(collection, lambda conn: conn.execute(stmt, params).rowcount, "delete_many")
 
     def close(self) -> None:
         with self._lock:

@@ -47,12 +47,12 @@ def _kind(v: Any) -> str:
 def schema(collection: str) -> list[str]:
     """CREATE statements for a collection's table and indexes (idempotent)."""
     t = table(collection)
-    stmts = [f"CREATE TABLE IF NOT EXISTS {t} (_id TEXT PRIMARY KEY NOT NULL, ts INTEGER, "
-             "doc TEXT NOT NULL)",
-             f'CREATE INDEX IF NOT EXISTS "{collection}__ts" ON {t} (ts)']
+    stmts = [
+        f"CREATE TABLE IF NOT EXISTS {t} (_id TEXT PRIMARY KEY NOT NULL, ts INTEGER, doc TEXT NOT NULL)",
+        f'CREATE INDEX IF NOT EXISTS "{collection}__ts" ON {t} (ts)',
+    ]
     for field in INDEXED_FIELDS.get(collection, ()):
-        stmts.append(f'CREATE INDEX IF NOT EXISTS "{collection}__{field}" '
-                     f"ON {t} ({path(field)}, ts)")
+        stmts.append(f'CREATE INDEX IF NOT EXISTS "{collection}__{field}" ON {t} ({path(field)}, ts)')
     return stmts
 
 
@@ -119,8 +119,7 @@ def _in(c: Cond, params: list[Any]) -> str:
         else:
             guard = f"IN {_NUM_TYPES}" if kind == "num" else "= 'text'"
             params.append(orjson.dumps(values).decode())
-            parts.append(f"({_type(c.field)} {guard} AND "
-                         f"{path(c.field)} IN (SELECT value FROM json_each(?)))")
+            parts.append(f"({_type(c.field)} {guard} AND {path(c.field)} IN (SELECT value FROM json_each(?)))")
     return "(" + " OR ".join(parts) + ")"
 
 
@@ -136,9 +135,11 @@ def where(conds: list[Cond]) -> tuple[str, list[Any]]:
         elif c.op == "ne":
             # NOT of the equality, with a missing/other-kind field counting as "not equal"
             # (MongoDB's $ne matches documents without the field).
-            parts.append(f"NOT COALESCE({_eq(Cond(c.field, 'eq', c.value), params)}, 0)"
-                         if c.value is not None or c.field == "_id" else
-                         f"{path(c.field)} IS NOT NULL")
+            parts.append(
+                f"NOT COALESCE({_eq(Cond(c.field, 'eq', c.value), params)}, 0)"
+                if c.value is not None or c.field == "_id"
+                else f"{path(c.field)} IS NOT NULL"
+            )
         elif c.op == "in":
             parts.append(_in(c, params))
         else:

@@ -11,8 +11,9 @@ trade id) whichever path brings them.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from tripwire.hotpath.risk.manager import Exposure
 
@@ -23,8 +24,8 @@ _DAY_MS = 86_400_000
 @dataclass(slots=True)
 class PositionState:
     coin: str
-    szi: float = 0.0          # signed size: > 0 long
-    entry_px: float = 0.0     # average entry of the open size
+    szi: float = 0.0  # signed size: > 0 long
+    entry_px: float = 0.0  # average entry of the open size
 
     def apply(self, is_buy: bool, px: float, sz: float) -> float:
         """Apply one fill; returns the PnL it realized (before fees)."""
@@ -49,10 +50,10 @@ class PositionState:
 class Account:
     def __init__(self) -> None:
         self.positions: dict[str, PositionState] = {}
-        self.realized_pnl = 0.0       # since start, from our fills (closedPnl, before fees)
-        self.fees = 0.0               # since start, from our fills
+        self.realized_pnl = 0.0  # since start, from our fills (closedPnl, before fees)
+        self.fees = 0.0  # since start, from our fills
         self.fills = 0
-        self.exchange_equity: float | None = None   # account value at the last refresh
+        self.exchange_equity: float | None = None  # account value at the last refresh
         self._equity_marks: dict[str, float] = {}  # mids at the last refresh
         self._equity_szi: dict[str, float] = {}
         self.day_start_equity: float | None = None
@@ -73,8 +74,7 @@ class Account:
         if len(self._seen_order) > _SEEN_TIDS:
             self._seen.discard(self._seen_order.popleft())
 
-    def on_fill(self, coin: str, is_buy: bool, px: float, sz: float, tid: int, fee: float,
-                closed_pnl: float) -> bool:
+    def on_fill(self, coin: str, is_buy: bool, px: float, sz: float, tid: int, fee: float, closed_pnl: float) -> bool:
         """Apply a fill once; False if this trade id was already applied."""
         if tid in self._seen:
             return False
@@ -94,8 +94,7 @@ class Account:
 
     def set_positions(self, positions: Iterable[Any]) -> None:
         """Replace positions with the exchange's (``ExchangePosition`` records from a reconcile)."""
-        self.positions = {p.coin: PositionState(p.coin, p.szi, p.entry_px) for p in positions
-                          if p.szi != 0.0}
+        self.positions = {p.coin: PositionState(p.coin, p.szi, p.entry_px) for p in positions if p.szi != 0.0}
 
     def set_equity(self, account_value: float, mids: dict[str, float], now_ms: int) -> None:
         self.exchange_equity = account_value
@@ -108,15 +107,17 @@ class Account:
     # -- derived -----------------------------------------------------------------------------
 
     def unrealized(self, mids: dict[str, float]) -> float:
-        return sum(p.szi * (mids.get(c, p.entry_px) - p.entry_px)
-                   for c, p in self.positions.items() if p.szi)
+        return sum(p.szi * (mids.get(c, p.entry_px) - p.entry_px) for c, p in self.positions.items() if p.szi)
 
     def equity(self, mids: dict[str, float]) -> float:
         """The last exchange equity carried forward by the mark move of the positions it saw."""
         if self.exchange_equity is None:
             return 0.0
-        move = sum(szi * (mids.get(c, m0) - m0) for c, szi in self._equity_szi.items()
-                   if (m0 := self._equity_marks.get(c)) is not None)
+        move = sum(
+            szi * (mids.get(c, m0) - m0)
+            for c, szi in self._equity_szi.items()
+            if (m0 := self._equity_marks.get(c)) is not None
+        )
         return self.exchange_equity + move
 
     def day_pnl(self, mids: dict[str, float]) -> float:
@@ -125,15 +126,26 @@ class Account:
         return self.equity(mids) - self.day_start_equity
 
     def exposure(self, mids: dict[str, float], active_triggers: int) -> Exposure:
-        return Exposure(self.equity(mids), {c: p.szi for c, p in self.positions.items() if p.szi},
-                        dict(mids), self.day_pnl(mids), active_triggers)
+        return Exposure(
+            self.equity(mids),
+            {c: p.szi for c, p in self.positions.items() if p.szi},
+            dict(mids),
+            self.day_pnl(mids),
+            active_triggers,
+        )
 
     def snapshot(self, mids: dict[str, float]) -> dict[str, Any]:
         return {
-            "equity": self.equity(mids), "exchange_equity": self.exchange_equity,
-            "realized_pnl": self.realized_pnl, "unrealized_pnl": self.unrealized(mids),
-            "fees": self.fees, "day_pnl": self.day_pnl(mids), "fills": self.fills,
-            "positions": {c: {"szi": p.szi, "entry_px": p.entry_px,
-                              "notional": abs(p.szi) * mids.get(c, p.entry_px)}
-                          for c, p in self.positions.items() if p.szi},
+            "equity": self.equity(mids),
+            "exchange_equity": self.exchange_equity,
+            "realized_pnl": self.realized_pnl,
+            "unrealized_pnl": self.unrealized(mids),
+            "fees": self.fees,
+            "day_pnl": self.day_pnl(mids),
+            "fills": self.fills,
+            "positions": {
+                c: {"szi": p.szi, "entry_px": p.entry_px, "notional": abs(p.szi) * mids.get(c, p.entry_px)}
+                for c, p in self.positions.items()
+                if p.szi
+            },
         }

@@ -34,9 +34,25 @@ from tripwire.hotpath.risk.manager import Exposure
 if TYPE_CHECKING:
     from tripwire.hotpath.execution.protection import ProtectionTarget
 
-__all__ = ["ENTRY_LEGS", "BracketConfig", "Plan", "Refused", "Step", "build_adjust", "build_bracket",
-           "build_cancel", "build_close", "build_close_position", "build_hedge", "build_limit",
-           "leg_wire", "protective_leg", "protective_px", "px_toward", "sz_down"]
+__all__ = [
+    "ENTRY_LEGS",
+    "BracketConfig",
+    "Plan",
+    "Refused",
+    "Step",
+    "build_adjust",
+    "build_bracket",
+    "build_cancel",
+    "build_close",
+    "build_close_position",
+    "build_hedge",
+    "build_limit",
+    "leg_wire",
+    "protective_leg",
+    "protective_px",
+    "px_toward",
+    "sz_down",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +109,12 @@ class Plan:
 
 # -- rounding ----------------------------------------------------------------------------------
 
+
 def _tick(px: float, sz_decimals: int) -> float:
     if px > _INTEGER_PX_ABOVE:
         return 1.0
     decimals = min(6 - sz_decimals, 4 - math.floor(math.log10(px)))  # ≤ 5 significant figures
-    return 10.0 ** -decimals
+    return 10.0**-decimals
 
 
 def px_toward(px: float, sz_decimals: int, up: bool) -> float:
@@ -109,7 +126,7 @@ def px_toward(px: float, sz_decimals: int, up: bool) -> float:
 
 
 def sz_down(sz: float, sz_decimals: int) -> float:
-    scale = 10 ** sz_decimals
+    scale = 10**sz_decimals
     return round_sz(math.floor(sz * scale + 1e-9) / scale, sz_decimals)
 
 
@@ -129,14 +146,12 @@ def _atr(trigger: TriggerFired) -> float:
 def _size(frac: float, equity: float, px: float, market: Market) -> float:
     sz = sz_down(frac * equity / px, market.sz_decimals)
     if sz <= 0:
-        raise Refused(f"size {frac:g} × equity {equity:,.2f} / {px:g} rounds to 0 at "
-                      f"{market.sz_decimals} decimals")
+        raise Refused(f"size {frac:g} × equity {equity:,.2f} / {px:g} rounds to 0 at {market.sz_decimals} decimals")
     return sz
 
 
 def _ioc(leg: Leg, market: Market) -> dict:
-    return order_wire(market.asset, leg.is_buy, leg.px, leg.sz, leg.reduce_only,
-                      {"limit": {"tif": "Ioc"}}, leg.cloid)
+    return order_wire(market.asset, leg.is_buy, leg.px, leg.sz, leg.reduce_only, {"limit": {"tif": "Ioc"}}, leg.cloid)
 
 
 def leg_wire(leg: Leg, market: Market, tif: str = "Ioc") -> dict:
@@ -156,6 +171,7 @@ def _wire(leg: Leg, market: Market, tif: str = "Ioc") -> dict:
 
 # -- protective triggers -----------------------------------------------------------------------
 
+
 def protective_px(name: str, entry_is_buy: bool, ref_px: float, dist: float, market: Market) -> float:
     """The trigger price of a TP (``name`` starts with tp) or SL ``dist`` from ``ref_px`` for a
     position opened by ``entry_is_buy``, rounded *away* from the reference: a stop never ends
@@ -167,26 +183,48 @@ def protective_px(name: str, entry_is_buy: bool, ref_px: float, dist: float, mar
     return px_toward(raw, market.sz_decimals, up=above)
 
 
-def protective_leg(name: str, cloid: str, coin: str, close_is_buy: bool, sz: float,
-                   trigger_px: float, market: Market, cfg: BracketConfig) -> Leg:
+def protective_leg(
+    name: str,
+    cloid: str,
+    coin: str,
+    close_is_buy: bool,
+    sz: float,
+    trigger_px: float,
+    market: Market,
+    cfg: BracketConfig,
+) -> Leg:
     """A reduce-only market trigger (TP or SL by ``name``) closing ``sz`` at ``trigger_px``;
     its limit is the trigger ∓ ``trigger_slippage_frac``, the worst price it may fill at."""
     slip = 1 + cfg.trigger_slippage_frac if close_is_buy else 1 - cfg.trigger_slippage_frac
     limit_px = px_toward(trigger_px * slip, market.sz_decimals, up=close_is_buy)
-    return Leg(name.split(".")[0], cloid, coin, close_is_buy, sz, limit_px, reduce_only=True,
-               trigger_px=trigger_px)
+    return Leg(name.split(".")[0], cloid, coin, close_is_buy, sz, limit_px, reduce_only=True, trigger_px=trigger_px)
 
 
-def _protective(tid: str, name: str, coin: str, entry_is_buy: bool, ref_px: float, dist: float,
-                sz: float, market: Market, cfg: BracketConfig) -> Leg:
+def _protective(
+    tid: str,
+    name: str,
+    coin: str,
+    entry_is_buy: bool,
+    ref_px: float,
+    dist: float,
+    sz: float,
+    market: Market,
+    cfg: BracketConfig,
+) -> Leg:
     """A TP (``name`` starts with tp) or SL trigger closing a position opened by ``entry_is_buy``."""
     trigger_px = protective_px(name, entry_is_buy, ref_px, dist, market)
-    return protective_leg(name, cloid_for(tid, name), coin, not entry_is_buy, sz, trigger_px,
-                          market, cfg)
+    return protective_leg(name, cloid_for(tid, name), coin, not entry_is_buy, sz, trigger_px, market, cfg)
 
 
-def build_bracket(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
-                  equity: float, cfg: BracketConfig = BracketConfig(), add: bool = False) -> Plan:
+def build_bracket(
+    trigger: TriggerFired,
+    params: dict[str, Any],
+    market: Market,
+    mid: float,
+    equity: float,
+    cfg: BracketConfig = BracketConfig(),
+    add: bool = False,
+) -> Plan:
     """IOC entry + TP + SL (normalTpsl) in one order action, or a refusal.
 
     ``add``: the coin already holds a position on this side (:mod:`.netting`), whose
@@ -195,6 +233,7 @@ def build_bracket(trigger: TriggerFired, params: dict[str, Any], market: Market,
     merge once the entry has filled.
     """
     from tripwire.hotpath.execution.protection import ProtectionTarget
+
     tid = trigger.trigger_id
     try:
         is_buy = _is_buy(trigger.side)
@@ -211,18 +250,18 @@ def build_bracket(trigger: TriggerFired, params: dict[str, Any], market: Market,
         return Plan(tid, "place_bracket", refused=str(e))
     target = ProtectionTarget(trigger.coin, is_buy, sl.trigger_px, tp.trigger_px, tid)  # type: ignore[arg-type]
     if add:
-        orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr,
-                               {"entry": entry})
-        return Plan(tid, "place_bracket", [Step("place", order_action([_ioc(entry, market)]), [entry])],
-                    orders, target=target)
-    orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr,
-                           {"entry": entry, "tp": tp, "sl": sl})
+        orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr, {"entry": entry})
+        return Plan(
+            tid, "place_bracket", [Step("place", order_action([_ioc(entry, market)]), [entry])], orders, target=target
+        )
+    orders = TriggerOrders(
+        tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr, {"entry": entry, "tp": tp, "sl": sl}
+    )
     action = order_action([_ioc(entry, market), _wire(tp, market), _wire(sl, market)], "normalTpsl")
     return Plan(tid, "place_bracket", [Step("place", action, [entry, tp, sl])], orders, target=target)
 
 
-def build_limit(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
-                equity: float) -> Plan:
+def build_limit(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float, equity: float) -> Plan:
     """A resting limit ``offset_bps`` from the mid, or that far ahead of the detected wall
     (between the wall and the mid, so it is filled before the wall is); Alo if post-only."""
     tid = trigger.trigger_id
@@ -248,8 +287,14 @@ def build_limit(trigger: TriggerFired, params: dict[str, Any], market: Market, m
     return Plan(tid, "place_limit", [Step("place", order_action([_wire(leg, market, tif)]), [leg])], orders)
 
 
-def build_hedge(trigger: TriggerFired, params: dict[str, Any], market: Market, mid: float,
-                exposure: Exposure, cfg: BracketConfig = BracketConfig()) -> Plan:
+def build_hedge(
+    trigger: TriggerFired,
+    params: dict[str, Any],
+    market: Market,
+    mid: float,
+    exposure: Exposure,
+    cfg: BracketConfig = BracketConfig(),
+) -> Plan:
     """A small reduce-only IOC against the coin's existing position; refused when flat."""
     tid = trigger.trigger_id
     pos = exposure.positions.get(trigger.coin, 0.0)
@@ -268,8 +313,14 @@ def build_hedge(trigger: TriggerFired, params: dict[str, Any], market: Market, m
     return Plan(tid, "hedge", [Step("place", order_action([_ioc(leg, market)]), [leg])], orders)
 
 
-def build_close(orders: TriggerOrders, sz: float, market: Market, mid: float,
-                cfg: BracketConfig = BracketConfig(), entry: Leg | None = None) -> Step | None:
+def build_close(
+    orders: TriggerOrders,
+    sz: float,
+    market: Market,
+    mid: float,
+    cfg: BracketConfig = BracketConfig(),
+    entry: Leg | None = None,
+) -> Step | None:
     """A reduce-only IOC closing ``sz`` of the entry's (by default the ``entry`` leg's)
     position; None if it rounds to 0."""
     entry = entry or orders.legs.get("entry")
@@ -284,8 +335,9 @@ def build_close(orders: TriggerOrders, sz: float, market: Market, mid: float,
     return Step("place", order_action([_ioc(leg, market)]), [leg])
 
 
-def build_close_position(coin: str, szi: float, mid: float, market: Market, slippage_bps: float,
-                         cloid: str, name: str = "flatten") -> tuple[Leg, dict] | None:
+def build_close_position(
+    coin: str, szi: float, mid: float, market: Market, slippage_bps: float, cloid: str, name: str = "flatten"
+) -> tuple[Leg, dict] | None:
     """A reduce-only IOC closing a whole position of signed size ``szi`` (flatten), priced
     ``slippage_bps`` through the mid; None when the size rounds to nothing."""
     is_buy = szi < 0
@@ -298,8 +350,13 @@ def build_close_position(coin: str, szi: float, mid: float, market: Market, slip
     return leg, _ioc(leg, market)
 
 
-def build_cancel(orders: TriggerOrders, market: Market, mid: float | None = None,
-                 cfg: BracketConfig = BracketConfig(), position: float = 0.0) -> Plan:
+def build_cancel(
+    orders: TriggerOrders,
+    market: Market,
+    mid: float | None = None,
+    cfg: BracketConfig = BracketConfig(),
+    position: float = 0.0,
+) -> Plan:
     """Cancel this trigger's own unfilled entry orders by cloid; with ``close_filled_on_cancel``,
     close what its entry filled (at most the coin's ``position``, with a reduce-only IOC).
 
@@ -309,8 +366,10 @@ def build_cancel(orders: TriggerOrders, market: Market, mid: float | None = None
     plan = Plan(orders.trigger_id, "cancel", orders=orders)
     open_legs = [leg for leg in orders.open_legs() if leg.name in ENTRY_LEGS]
     if open_legs:
-        action = {"type": "cancelByCloid",
-                  "cancels": [{"asset": market.asset, "cloid": leg.cloid} for leg in open_legs]}
+        action = {
+            "type": "cancelByCloid",
+            "cancels": [{"asset": market.asset, "cloid": leg.cloid} for leg in open_legs],
+        }
         plan.steps.append(Step("cancel", action, open_legs))
     entry = orders.legs.get("entry") or orders.legs.get("limit")
     if cfg.close_filled_on_cancel and entry is not None and entry.filled_sz > 0 and mid is not None:
@@ -321,8 +380,14 @@ def build_cancel(orders: TriggerOrders, market: Market, mid: float | None = None
     return plan
 
 
-def build_adjust(orders: TriggerOrders, decision: Decision, market: Market, mid: float,
-                 cfg: BracketConfig = BracketConfig(), position: float = 0.0) -> Plan:
+def build_adjust(
+    orders: TriggerOrders,
+    decision: Decision,
+    market: Market,
+    mid: float,
+    cfg: BracketConfig = BracketConfig(),
+    position: float = 0.0,
+) -> Plan:
     """New stop/target prices for the coin's protection at the decision's ATR multiples
     (``Plan.target``), and/or the trigger's filled size scaled down with a reduce-only IOC.
 
@@ -331,6 +396,7 @@ def build_adjust(orders: TriggerOrders, decision: Decision, market: Market, mid:
     re-sizes to whatever position the close leaves (:mod:`.protection`).
     """
     from tripwire.hotpath.execution.protection import target_at
+
     tid = orders.trigger_id
     if decision.kind == "cancel":
         return build_cancel(orders, market, mid, cfg, position)
@@ -345,15 +411,17 @@ def build_adjust(orders: TriggerOrders, decision: Decision, market: Market, mid:
     keep_sz = sz_down(filled * scale, market.sz_decimals)
     rev = orders.revision + 1
     held = position if (position > 0) == entry.is_buy else 0.0
-    close = build_close(replace(orders, revision=rev), min(filled - keep_sz, abs(held)), market, mid,
-                        cfg) if scale < 1 else None
+    close = (
+        build_close(replace(orders, revision=rev), min(filled - keep_sz, abs(held)), market, mid, cfg)
+        if scale < 1
+        else None
+    )
     ref = entry.avg_px or orders.ref_px
     tp_atr = decision.tp_atr if decision.tp_atr is not None else orders.tp_atr
     sl_atr = decision.sl_atr if decision.sl_atr is not None else orders.sl_atr
     if tp_atr is not None and sl_atr is not None and orders.atr > 0:
         try:
-            plan.target = target_at(orders.coin, entry.is_buy, ref, orders.atr, sl_atr, tp_atr,
-                                    market, cfg, tid)
+            plan.target = target_at(orders.coin, entry.is_buy, ref, orders.atr, sl_atr, tp_atr, market, cfg, tid)
         except Refused as e:
             return Plan(tid, "adjust", orders=orders, refused=str(e))
     if close is not None:

@@ -38,8 +38,9 @@ class DeadmanConfig:
         if self.window_s < _MIN_LEAD_S:
             raise ValueError(f"deadman window_s must be at least {_MIN_LEAD_S} s, got {self.window_s}")
         if not 0 < self.refresh_below_s < self.window_s:
-            raise ValueError(f"deadman refresh_below_s must be within (0, window_s={self.window_s}), "
-                             f"got {self.refresh_below_s}")
+            raise ValueError(
+                f"deadman refresh_below_s must be within (0, window_s={self.window_s}), got {self.refresh_below_s}"
+            )
         if not 1 <= self.daily_budget <= 10:
             raise ValueError(f"deadman daily_budget must be within 1..10, got {self.daily_budget}")
 
@@ -80,8 +81,7 @@ class DeadMansSwitch:
             return ("arm", now_ms + int(self.cfg.window_s * 1000))
         return None
 
-    def on_result(self, kind: str, time_ms: int | None, ok: bool, error: str | None,
-                  now_ms: int) -> None:
+    def on_result(self, kind: str, time_ms: int | None, ok: bool, error: str | None, now_ms: int) -> None:
         """Record the exchange's answer to the step :meth:`due` returned at ``now_ms``."""
         self._roll(now_ms)
         if ok:

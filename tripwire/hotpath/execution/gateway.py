@@ -37,9 +37,14 @@ import orjson
 
 from tripwire.hotpath.execution.nonces import NonceManager
 from tripwire.hotpath.execution.orders import Market, markets_from_meta
-from tripwire.hotpath.execution.responses import (ExchangeResult, OrderStatus, action_batch_len,
-                                                  parse_http_answer, parse_order_status,
-                                                  parse_ws_answer)
+from tripwire.hotpath.execution.responses import (
+    ExchangeResult,
+    OrderStatus,
+    action_batch_len,
+    parse_http_answer,
+    parse_order_status,
+    parse_ws_answer,
+)
 from tripwire.hotpath.execution.transports import HttpTransport, NotWritten, Uncertain, WsPoster
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hyperliquid.ratelimit import RateLimiter, exchange_weight
@@ -56,13 +61,24 @@ class Gateway:
     weight) at the cost of that much delay; 0 sends each at once.
     """
 
-    def __init__(self, signer: Signer, base_url: str, *, nonces: NonceManager | None = None,
-                 limiter: RateLimiter | None = None, risk: Any = None,
-                 ws: WsPoster | None = None, vault_address: str | None = None,
-                 timeout_s: float = 5.0, ws_timeout_s: float = 1.0, max_attempts: int = 3,
-                 max_rate_wait_s: float = 1.0, batch_window_ms: float = 0.0,
-                 clock_ns: Callable[[], int] = time.monotonic_ns,
-                 on_trip: Callable[[list], None] | None = None) -> None:
+    def __init__(
+        self,
+        signer: Signer,
+        base_url: str,
+        *,
+        nonces: NonceManager | None = None,
+        limiter: RateLimiter | None = None,
+        risk: Any = None,
+        ws: WsPoster | None = None,
+        vault_address: str | None = None,
+        timeout_s: float = 5.0,
+        ws_timeout_s: float = 1.0,
+        max_attempts: int = 3,
+        max_rate_wait_s: float = 1.0,
+        batch_window_ms: float = 0.0,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        on_trip: Callable[[list], None] | None = None,
+    ) -> None:
         self.signer = signer
         self.http = HttpTransport(base_url, timeout_s=timeout_s, clock_ns=clock_ns)
         self.nonces = nonces or NonceManager()
@@ -85,14 +101,14 @@ class Gateway:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> "Gateway":
+    async def start(self) -> Gateway:
         await self.http.start()
         return self
 
     async def close(self) -> None:
         await self.http.close()
 
-    async def __aenter__(self) -> "Gateway":
+    async def __aenter__(self) -> Gateway:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -108,29 +124,28 @@ class Gateway:
         return self.markets
 
     async def order_status(self, oid_or_cloid: int | str) -> OrderStatus | None:
-        return parse_order_status(await self.info({"type": "orderStatus", "user": self.user,
-                                                   "oid": oid_or_cloid}))
+        return parse_order_status(await self.info({"type": "orderStatus", "user": self.user, "oid": oid_or_cloid}))
 
     # -- actions -----------------------------------------------------------------------------
 
-    async def order(self, wires: list[dict], grouping: str = "na",
-                    fired_ns: int | None = None) -> ExchangeResult:
+    async def order(self, wires: list[dict], grouping: str = "na", fired_ns: int | None = None) -> ExchangeResult:
         """Place orders (``wire.order_wire`` dicts, prices/sizes already rounded)."""
         if self.batch_window_ms > 0 and grouping == "na":
             return await self._batched(wires)
         return await self.send_action(order_action(wires, grouping), fired_ns=fired_ns)
 
     async def cancel(self, cancels: Iterable[tuple[int, int]]) -> ExchangeResult:
-        return await self.send_action({"type": "cancel",
-                                       "cancels": [{"a": a, "o": o} for a, o in cancels]})
+        return await self.send_action({"type": "cancel", "cancels": [{"a": a, "o": o} for a, o in cancels]})
 
     async def cancel_by_cloid(self, cancels: Iterable[tuple[int, str]]) -> ExchangeResult:
-        return await self.send_action({"type": "cancelByCloid",
-                                       "cancels": [{"asset": a, "cloid": c} for a, c in cancels]})
+        return await self.send_action(
+            {"type": "cancelByCloid", "cancels": [{"asset": a, "cloid": c} for a, c in cancels]}
+        )
 
     async def batch_modify(self, modifies: Iterable[tuple[int | str, dict]]) -> ExchangeResult:
-        return await self.send_action({"type": "batchModify",
-                                       "modifies": [{"oid": o, "order": w} for o, w in modifies]})
+        return await self.send_action(
+            {"type": "batchModify", "modifies": [{"oid": o, "order": w} for o, w in modifies]}
+        )
 
     async def schedule_cancel(self, time_ms: int | None) -> ExchangeResult:
         """Arm the exchange's dead man's switch at ``time_ms`` (ms epoch), or clear it (None)."""
@@ -146,13 +161,19 @@ class Gateway:
         if not self.limiter.try_acquire(weight, now_s):
             wait = self.limiter.wait_time(weight, now_s)
             if wait > self.max_rate_wait_s:
-                return self._count(ExchangeResult(False, error=f"rate_limited: request weight budget "
-                                                  f"exhausted for {wait:.1f} s; nothing sent"))
+                return self._count(
+                    ExchangeResult(
+                        False, error=f"rate_limited: request weight budget exhausted for {wait:.1f} s; nothing sent"
+                    )
+                )
             await asyncio.sleep(wait)
             self.limiter.try_acquire(weight, self._clock_ns() / 1e9)
         nonce = self.nonces.next(self.signer.address)
-        payload: dict[str, Any] = {"action": action, "nonce": nonce,
-                                   "signature": self.signer.sign_l1_action(action, nonce, self.vault_address)}
+        payload: dict[str, Any] = {
+            "action": action,
+            "nonce": nonce,
+            "signature": self.signer.sign_l1_action(action, nonce, self.vault_address),
+        }
         if self.vault_address is not None:
             payload["vaultAddress"] = self.vault_address
         cloids = [o.get("c") for o in action.get("orders", ())] if action["type"] == "order" else []
@@ -188,31 +209,42 @@ class Gateway:
             except Uncertain as e:
                 use_ws = False
                 if not cloids:
-                    return ExchangeResult(False, error=f"outcome unknown, not resent: {e}",
-                                          uncertain=True, transport=transport, attempts=attempts,
-                                          written_ns=written_ns)
+                    return ExchangeResult(
+                        False,
+                        error=f"outcome unknown, not resent: {e}",
+                        uncertain=True,
+                        transport=transport,
+                        attempts=attempts,
+                        written_ns=written_ns,
+                    )
                 recovered = await self._recover(cloids)
                 if recovered is None:
                     continue  # the exchange knows none of the cloids: resend the same body
                 recovered.transport, recovered.attempts = transport, attempts
                 recovered.written_ns = written_ns
                 return recovered
-        return ExchangeResult(False, error=f"transport failed after {attempts} attempts",
-                              uncertain=written_ns is not None, attempts=attempts,
-                              written_ns=written_ns)
+        return ExchangeResult(
+            False,
+            error=f"transport failed after {attempts} attempts",
+            uncertain=written_ns is not None,
+            attempts=attempts,
+            written_ns=written_ns,
+        )
 
     async def _recover(self, cloids: list[str]) -> ExchangeResult | None:
         """Statuses by cloid after a lost answer; None if the exchange knows none of them."""
         try:
             statuses = [await self.order_status(c) for c in cloids]
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return ExchangeResult(False, error=f"outcome unknown and orderStatus failed: {e!r}",
-                                  uncertain=True)
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            return ExchangeResult(False, error=f"outcome unknown and orderStatus failed: {e!r}", uncertain=True)
         if all(s is None for s in statuses):
             return None
-        return ExchangeResult(True, type="order", recovered=True,
-                              statuses=[s or OrderStatus("error", error="unknown after recovery")
-                                        for s in statuses])
+        return ExchangeResult(
+            True,
+            type="order",
+            recovered=True,
+            statuses=[s or OrderStatus("error", error="unknown after recovery") for s in statuses],
+        )
 
     async def _batched(self, wires: list[dict]) -> ExchangeResult:
         fut = asyncio.get_running_loop().create_future()
@@ -229,12 +261,22 @@ class Gateway:
             result = await self.send_action(order_action(merged))
             i = 0
             for wires, fut in batch:
-                part = ExchangeResult(result.ok, result.type, result.statuses[i:i + len(wires)],
-                                      result.error, result.uncertain, result.transport,
-                                      result.nonce, result.attempts, result.recovered,
-                                      result.written_ns, result.done_ns)
+                part = ExchangeResult(
+                    result.ok,
+                    result.type,
+                    result.statuses[i : i + len(wires)],
+                    result.error,
+                    result.uncertain,
+                    result.transport,
+                    result.nonce,
+                    result.attempts,
+                    result.recovered,
+                    result.written_ns,
+                    result.done_ns,
+                )
                 i += len(wires)
                 fut.set_result(part)
+
         asyncio.get_running_loop().create_task(send())
 
     def _count(self, result: ExchangeResult) -> ExchangeResult:
@@ -250,4 +292,3 @@ class Gateway:
                         if self.on_trip is not None:
                             self.on_trip(trips)
         return result
-

@@ -36,7 +36,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.events import HotPathEvents
@@ -58,27 +59,34 @@ log = logging.getLogger("tripwire.orders")
 
 ORDER_ACTIONS = ("place_bracket", "place_limit", "hedge")
 ORPHAN_S = 5.0
-DECISION_WAIT_S = 2.0   # a decision waits this long at most for its trigger's orders to settle
-PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"   # what a reconcile does with a naked position
+DECISION_WAIT_S = 2.0  # a decision waits this long at most for its trigger's orders to settle
+PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"  # what a reconcile does with a naked position
 # A trigger's own orders: their fills are its own (attribution); a stop, a take-profit, a
 # flatten or a hand-made order is shared by every trigger holding the coin.
 _OWN_LEGS = frozenset({"entry", "limit", "hedge", "close"})
 
 
 class OrderLayer:
-    def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market], *,
-                 mids: Callable[[], dict[str, float]], active_triggers: Callable[[], int],
-                 events: HotPathEvents | None = None,
-                 on_trips: Callable[[list[Trip]], None] | None = None,
-                 deadman: DeadMansSwitch | None = None, cfg: BracketConfig = BracketConfig(),
-                 exch_ms: Callable[[], int] | None = None,
-                 clock_ns: Callable[[], int] = time.monotonic_ns,
-                 rules: Callable[[], Iterable[Any]] = lambda: (),
-                 atr: Callable[[str], float | None] = lambda coin: None,
-                 unprotected: str = PROTECT) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        risk: RiskManager,
+        markets: dict[str, Market],
+        *,
+        mids: Callable[[], dict[str, float]],
+        active_triggers: Callable[[], int],
+        events: HotPathEvents | None = None,
+        on_trips: Callable[[list[Trip]], None] | None = None,
+        deadman: DeadMansSwitch | None = None,
+        cfg: BracketConfig = BracketConfig(),
+        exch_ms: Callable[[], int] | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        rules: Callable[[], Iterable[Any]] = lambda: (),
+        atr: Callable[[str], float | None] = lambda coin: None,
+        unprotected: str = PROTECT,
+    ) -> None:
         if unprotected not in (PROTECT, FLATTEN_UNPROTECTED):
-            raise ValueError(f"unprotected must be {PROTECT!r} or {FLATTEN_UNPROTECTED!r}, "
-                             f"got {unprotected!r}")
+            raise ValueError(f"unprotected must be {PROTECT!r} or {FLATTEN_UNPROTECTED!r}, got {unprotected!r}")
         self.gateway = gateway
         self.risk = risk
         self.markets = markets
@@ -88,12 +96,20 @@ class OrderLayer:
         self.protector = Protector(gateway, risk, markets, cfg=cfg)
         self.tracker = self.protector.tracker
         self.keeper = self.protector.keeper = ProtectionKeeper(
-            gateway, risk, markets, self.tracker, cfg, on_legs=self._publish_legs, atr=atr,
-            rule_params=self._rule_params, now_ms=self._exch_ms)
+            gateway,
+            risk,
+            markets,
+            self.tracker,
+            cfg,
+            on_legs=self._publish_legs,
+            atr=atr,
+            rule_params=self._rule_params,
+            now_ms=self._exch_ms,
+        )
         self.account = Account()
         self.attribution: Attribution = Attribution()
-        self._placing: dict[str, asyncio.Task] = {}   # trigger id → its order task in flight
-        self.phantoms = 0                      # orders removed because the exchange did not know them
+        self._placing: dict[str, asyncio.Task] = {}  # trigger id → its order task in flight
+        self.phantoms = 0  # orders removed because the exchange did not know them
         self.last_reconcile: dict[str, Any] | None = None
         self.deadman = deadman
         self.cfg = cfg
@@ -103,7 +119,7 @@ class OrderLayer:
         self._on_trips = on_trips
         self._clock_ns = clock_ns
         self.tasks: set[asyncio.Task] = set()
-        self.plans: dict[str, list[dict[str, Any]]] = {}   # trigger id → plan summaries
+        self.plans: dict[str, list[dict[str, Any]]] = {}  # trigger id → plan summaries
         # Fills whose order id is not known yet (the fill outran the order's answer), by oid,
         # with when they came: adopted once the answer names the oid, published bare after
         # ORPHAN_S (an order placed by hand on the account, not by us).
@@ -137,6 +153,7 @@ class OrderLayer:
             if not t.cancelled() and t.exception() is not None:
                 self.errors[what] = self.errors.get(what, 0) + 1
                 log.error("%s failed: %r", what, t.exception())
+
         task.add_done_callback(done)
         return task
 
@@ -166,11 +183,14 @@ class OrderLayer:
             self.events.order(leg)
 
     def _summarise(self, plan: Plan) -> dict[str, Any]:
-        summary = {"kind": plan.kind, "ok": plan.ok, "refused": plan.refused,
-                   "existing": plan.existing,
-                   "errors": [r.error for r in plan.results if not r.ok],
-                   "legs": {n: leg.state for n, leg in plan.orders.legs.items()}
-                   if plan.orders is not None else {}}
+        summary = {
+            "kind": plan.kind,
+            "ok": plan.ok,
+            "refused": plan.refused,
+            "existing": plan.existing,
+            "errors": [r.error for r in plan.results if not r.ok],
+            "legs": {n: leg.state for n, leg in plan.orders.legs.items()} if plan.orders is not None else {},
+        }
         self.plans.setdefault(plan.trigger_id, []).append(summary)
         return summary
 
@@ -193,8 +213,9 @@ class OrderLayer:
 
     def _coins_in_play(self) -> set[str]:
         """Coins with a position or an open order of ours."""
-        return ({c for c, p in self.account.positions.items() if p.szi}
-                | {leg.coin for leg in self.tracker.open_legs(external=None)})
+        return {c for c, p in self.account.positions.items() if p.szi} | {
+            leg.coin for leg in self.tracker.open_legs(external=None)
+        }
 
     # -- triggers ------------------------------------------------------------------------------
 
@@ -266,8 +287,7 @@ class OrderLayer:
             else:
                 self._fill_known(f, leg)
             pos = self.account.positions.get(f.coin)
-            self.events.position(f.coin, pos.szi if pos else 0.0, pos.entry_px if pos else 0.0,
-                                 mids.get(f.coin, f.px))
+            self.events.position(f.coin, pos.szi if pos else 0.0, pos.entry_px if pos else 0.0, mids.get(f.coin, f.px))
             self.keeper.request(f.coin)
 
     def _fill_known(self, f: Any, leg: Leg | None) -> None:
@@ -276,8 +296,7 @@ class OrderLayer:
         self.events.fill(f, leg)
 
     def _attribute(self, f: Any, leg: Leg | None) -> None:
-        owner = (leg.trigger_id if leg is not None and not leg.external and leg.name in _OWN_LEGS
-                 else None)
+        owner = leg.trigger_id if leg is not None and not leg.external and leg.name in _OWN_LEGS else None
         self.attribution.book(owner, f.coin, f.is_buy, f.px, f.sz, f.fee)
 
     def _adopt_orphans(self, max_age_s: float | None = None) -> None:
@@ -327,8 +346,11 @@ class OrderLayer:
             await asyncio.wait([placing], timeout=timeout_s)
         deadline = time.monotonic() + timeout_s
         orders = self.tracker.get(trigger_id)
-        while orders is not None and time.monotonic() < deadline and any(
-                leg.filled_sz > leg.channel_filled + 1e-12 for leg in orders.legs.values()):
+        while (
+            orders is not None
+            and time.monotonic() < deadline
+            and any(leg.filled_sz > leg.channel_filled + 1e-12 for leg in orders.legs.values())
+        ):
             await asyncio.sleep(0.005)
 
     # -- cancel all / flatten -----------------------------------------------------------------
@@ -339,9 +361,11 @@ class OrderLayer:
         open_orders = await self.gateway.info({"type": "openOrders", "user": self.gateway.user})
         if not isinstance(open_orders, list):
             return {"cancelled": 0, "error": f"openOrders answer not a list: {open_orders!r:.200}"}
-        targets = [(self.markets[o["coin"]].asset, int(o["oid"]), o["coin"]) for o in open_orders
-                   if isinstance(o, dict) and o.get("coin") in self.markets
-                   and (coin is None or o["coin"] == coin)]
+        targets = [
+            (self.markets[o["coin"]].asset, int(o["oid"]), o["coin"])
+            for o in open_orders
+            if isinstance(o, dict) and o.get("coin") in self.markets and (coin is None or o["coin"] == coin)
+        ]
         if not targets:
             return {"cancelled": 0}
         async with self._holding(c for _, _, c in targets):
@@ -354,8 +378,7 @@ class OrderLayer:
                     if leg is not None:
                         leg.state = "canceled"
                         self._publish_legs([leg])
-        return {"cancelled": cancelled, "asked": len(targets),
-                "error": None if result.ok else result.error}
+        return {"cancelled": cancelled, "asked": len(targets), "error": None if result.ok else result.error}
 
     async def flatten(self, coin: str | None) -> dict[str, Any]:
         """Cancel everything, then close each position with a reduce-only IOC."""
@@ -382,8 +405,13 @@ class OrderLayer:
         """A reduce-only IOC closing ``szi`` of ``coin``: what it filled, or why it did not."""
         self._flattens += 1
         built = build_close_position(  # a flatten must fill: 5× the hedge's slippage
-            coin, szi, mid, self.markets[coin], self.cfg.hedge_slippage_bps * 5,
-            cloid_for(f"flatten.{coin}.{self._flattens}.{time.time_ns()}", "close"))
+            coin,
+            szi,
+            mid,
+            self.markets[coin],
+            self.cfg.hedge_slippage_bps * 5,
+            cloid_for(f"flatten.{coin}.{self._flattens}.{time.time_ns()}", "close"),
+        )
         if built is None:
             return ""
         leg, wire = built
@@ -405,6 +433,7 @@ class OrderLayer:
         if not isinstance(state, dict) or "marginSummary" not in state:
             raise ValueError(f"clearinghouseState answer malformed: {state!r:.200}")
         from tripwire.hotpath.feed.reconcile import parse_clearinghouse_state
+
         pos, margin, _t = parse_clearinghouse_state(state)
         if positions:
             self.account.set_positions(pos)
@@ -432,11 +461,10 @@ class OrderLayer:
         if check_invariant(szi, legs, market.sz_decimals) is not None:
             return False
         want = sz_down(abs(szi), market.sz_decimals)
-        if want <= 0:   # flat, or dust below one lot: nothing to protect, nothing may be open
+        if want <= 0:  # flat, or dust below one lot: nothing to protect, nothing may be open
             return not legs
         kinds = sorted(leg.name for leg in legs)
-        return kinds == ["sl", "tp"] and all(abs(leg.sz - want) < 10.0 ** -market.sz_decimals / 2
-                                             for leg in legs)
+        return kinds == ["sl", "tp"] and all(abs(leg.sz - want) < 10.0**-market.sz_decimals / 2 for leg in legs)
 
     async def tick(self) -> None:
         """Housekeeping: stale orphan fills out, then the dead man's switch."""
@@ -445,8 +473,7 @@ class OrderLayer:
 
     async def _deadman_tick(self) -> None:
         if self.deadman is not None:
-            result = await self.deadman.tick(self.gateway, self.tracker.open_count(),
-                                             self._exch_ms())
+            result = await self.deadman.tick(self.gateway, self.tracker.open_count(), self._exch_ms())
             if result is not None and not result.ok:
                 log.warning("dead man's switch: %s", result.error)
 
@@ -462,8 +489,7 @@ class OrderLayer:
         # At start-up the fills are history from before this process; after a reconnect they
         # are the ones missed while cut off: those move the triggers' lots (not the events,
         # as before: the user channels' snapshot does not replay them either).
-        missed = [] if self.last_reconcile is None else [f for f in snapshot.fills
-                                                          if not self.account.seen(f.tid)]
+        missed = [] if self.last_reconcile is None else [f for f in snapshot.fills if not self.account.seen(f.tid)]
         for f in snapshot.fills:
             self.account.mark_seen(f.tid)
         self._publish_legs(self.tracker.on_fills(snapshot.fills))
@@ -483,18 +509,33 @@ class OrderLayer:
         adopted, external, phantoms = await self._take_over_orders(snapshot.open_orders)
         flattened = await self._protect_positions(snapshot)
         await self._deadman_tick()
-        unprotected = sorted(p.coin for p in snapshot.positions if p.coin in self.markets
-                             and p.coin not in flattened and not self.protected(p.coin, p.szi))
-        summary = {"positions": {p.coin: p.szi for p in snapshot.positions},
-                   "adopted": adopted, "external": external,
-                   "phantoms": phantoms, "flattened": flattened, "unprotected": unprotected,
-                   "protect_s": time.monotonic() - t0,
-                   "deadman_armed_until_ms": self.deadman.armed_until_ms if self.deadman else None}
+        unprotected = sorted(
+            p.coin
+            for p in snapshot.positions
+            if p.coin in self.markets and p.coin not in flattened and not self.protected(p.coin, p.szi)
+        )
+        summary = {
+            "positions": {p.coin: p.szi for p in snapshot.positions},
+            "adopted": adopted,
+            "external": external,
+            "phantoms": phantoms,
+            "flattened": flattened,
+            "unprotected": unprotected,
+            "protect_s": time.monotonic() - t0,
+            "deadman_armed_until_ms": self.deadman.armed_until_ms if self.deadman else None,
+        }
         self.last_reconcile = summary
-        log.info("reconcile: %d positions, %d orders adopted (%d external), %d phantoms removed, "
-                 "flattened %s, unprotected %s, %.3f s", len(snapshot.positions), adopted,
-                 external, phantoms, flattened or "none", unprotected or "none",
-                 summary["protect_s"])
+        log.info(
+            "reconcile: %d positions, %d orders adopted (%d external), %d phantoms removed, "
+            "flattened %s, unprotected %s, %.3f s",
+            len(snapshot.positions),
+            adopted,
+            external,
+            phantoms,
+            flattened or "none",
+            unprotected or "none",
+            summary["protect_s"],
+        )
         return summary
 
     async def reconcile_orders(self) -> dict[str, int]:
@@ -502,8 +543,8 @@ class OrderLayer:
         against the tracker — orders adopted, phantoms removed. Positions are left to the
         user channels and the account refresh."""
         from tripwire.hotpath.feed.reconcile import parse_open_orders
-        listed = parse_open_orders(await self.gateway.info({"type": "frontendOpenOrders",
-                                                            "user": self.gateway.user}))
+
+        listed = parse_open_orders(await self.gateway.info({"type": "frontendOpenOrders", "user": self.gateway.user}))
         adopted, external, phantoms = await self._take_over_orders(listed)
         return {"adopted": adopted, "external": external, "phantoms": phantoms}
 
@@ -521,7 +562,7 @@ class OrderLayer:
                 leg.state = "waitingForTrigger" if o.is_trigger else "resting"  # its answer was lost
                 self._publish_legs([leg])
             if not leg.is_open:
-                disputed.append(leg)   # closed for us, listed open: one of the two is stale
+                disputed.append(leg)  # closed for us, listed open: one of the two is stale
         for leg, trigger_id, revision in adoption.ours:
             side = "long" if leg.is_buy != (leg.reduce_only or leg.name in ("tp", "sl")) else "short"
             self.tracker.attach(trigger_id, side, leg)
@@ -550,8 +591,9 @@ class OrderLayer:
                     continue
                 leg.state, leg.error = "canceled", "phantom: the exchange does not know this order"
                 phantoms += 1
-                log.warning("phantom order removed: %s %s of %s (%s)", leg.coin, leg.name,
-                            leg.trigger_id, leg.cloid or leg.oid)
+                log.warning(
+                    "phantom order removed: %s %s of %s (%s)", leg.coin, leg.name, leg.trigger_id, leg.cloid or leg.oid
+                )
             elif st.kind == "filled":
                 leg.state = "filled"
             elif st.kind.endswith(("canceled", "Canceled")) or st.kind == "scheduledCancel":
@@ -559,7 +601,7 @@ class OrderLayer:
             elif st.kind.endswith(("rejected", "Rejected")):
                 leg.state = "rejected"
             elif was_open:
-                continue   # open after all: placed after the listing was taken
+                continue  # open after all: placed after the listing was taken
             else:
                 leg.state = "waitingForTrigger" if leg.trigger_px is not None else "resting"
             if st is not None and st.oid is not None and leg.oid is None:
@@ -579,8 +621,7 @@ class OrderLayer:
         for p in snapshot.positions:
             if p.coin not in self.markets:
                 continue
-            has_stop = any(leg.name == "sl" and leg.is_buy == (p.szi < 0)
-                           for leg in self.keeper.legs(p.coin))
+            has_stop = any(leg.name == "sl" and leg.is_buy == (p.szi < 0) for leg in self.keeper.legs(p.coin))
             if self.unprotected == FLATTEN_UNPROTECTED and not has_stop:
                 mark = abs(p.position_value / p.szi) if p.szi else 0.0
                 mid = self._mids().get(p.coin) or mark
@@ -608,13 +649,24 @@ class OrderLayer:
 
     def status(self) -> dict[str, Any]:
         mids = self._mids()
-        open_legs = [{"trigger_id": leg.trigger_id, "leg": leg.name, "coin": leg.coin,
-                      "side": "B" if leg.is_buy else "A", "px": leg.px, "sz": leg.sz,
-                      "trigger_px": leg.trigger_px, "state": leg.state, "oid": leg.oid,
-                      "cloid": leg.cloid or None, "reduce_only": leg.reduce_only,
-                      "adopted": leg.adopted, "external": leg.external}
-                     for leg in sorted(self.tracker.open_legs(external=None),
-                                       key=lambda leg: (leg.coin, leg.oid or 0))]
+        open_legs = [
+            {
+                "trigger_id": leg.trigger_id,
+                "leg": leg.name,
+                "coin": leg.coin,
+                "side": "B" if leg.is_buy else "A",
+                "px": leg.px,
+                "sz": leg.sz,
+                "trigger_px": leg.trigger_px,
+                "state": leg.state,
+                "oid": leg.oid,
+                "cloid": leg.cloid or None,
+                "reduce_only": leg.reduce_only,
+                "adopted": leg.adopted,
+                "external": leg.external,
+            }
+            for leg in sorted(self.tracker.open_legs(external=None), key=lambda leg: (leg.coin, leg.oid or 0))
+        ]
         dm = self.deadman
         return {
             "account": self.account.snapshot(mids),
@@ -623,8 +675,9 @@ class OrderLayer:
             "gateway_errors": self.gateway.error_count,
             "tick_to_order_p50_s": self.tick_to_order.quantile(0.5),
             "tick_to_order_p99_s": self.tick_to_order.quantile(0.99),
-            "deadman": None if dm is None else {"armed_until_ms": dm.armed_until_ms,
-                                                "triggers_today": dm.triggers_today},
+            "deadman": None
+            if dm is None
+            else {"armed_until_ms": dm.armed_until_ms, "triggers_today": dm.triggers_today},
             "protection": self.keeper.status(),
             "phantoms_removed": self.phantoms,
             "last_reconcile": self.last_reconcile,

@@ -16,22 +16,47 @@ placed by hand carry no such cloid (or none at all) and are tracked as external.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-__all__ = ["CloidInfo", "Leg", "Market", "OrderTracker", "TriggerOrders", "cloid_for",
-           "markets_from_meta", "parse_cloid", "rule_tag"]
+__all__ = [
+    "CloidInfo",
+    "Leg",
+    "Market",
+    "OrderTracker",
+    "TriggerOrders",
+    "cloid_for",
+    "markets_from_meta",
+    "parse_cloid",
+    "rule_tag",
+]
 
 # States a leg can be in that still hold an order on the exchange.
-OPEN_STATES = frozenset({"pending", "resting", "open", "waitingForFill", "waitingForTrigger",
-                         "triggered"})
+OPEN_STATES = frozenset({"pending", "resting", "open", "waitingForFill", "waitingForTrigger", "triggered"})
 # orderUpdates statuses that mean the order is gone (besides "filled").
-_CLOSED_UPDATES = frozenset({"canceled", "rejected", "marginCanceled", "siblingFilledCanceled",
-                             "scheduledCancel", "reduceOnlyCanceled", "liquidatedCanceled",
-                             "selfTradeCanceled", "openInterestCapCanceled", "vaultWithdrawalCanceled",
-                             "delistedCanceled", "reduceOnlyRejected", "tickRejected",
-                             "minTradeNtlRejected", "perpMarginRejected", "badAloPxRejected",
-                             "iocCancelRejected", "badTriggerPxRejected"})
+_CLOSED_UPDATES = frozenset(
+    {
+        "canceled",
+        "rejected",
+        "marginCanceled",
+        "siblingFilledCanceled",
+        "scheduledCancel",
+        "reduceOnlyCanceled",
+        "liquidatedCanceled",
+        "selfTradeCanceled",
+        "openInterestCapCanceled",
+        "vaultWithdrawalCanceled",
+        "delistedCanceled",
+        "reduceOnlyRejected",
+        "tickRejected",
+        "minTradeNtlRejected",
+        "perpMarginRejected",
+        "badAloPxRejected",
+        "iocCancelRejected",
+        "badTriggerPxRejected",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +117,13 @@ def cloid_for(trigger_id: str, leg: str) -> str:
     parsed = _structured(trigger_id)
     if code is not None and rev is not None and rev < 256 and parsed is not None:
         rule, ms, seq = parsed
-        raw = (_STRUCTURED + bytes((code, rev)) + rule_tag(rule).to_bytes(3, "big")
-               + ms.to_bytes(6, "big") + seq.to_bytes(3, "big"))
+        raw = (
+            _STRUCTURED
+            + bytes((code, rev))
+            + rule_tag(rule).to_bytes(3, "big")
+            + ms.to_bytes(6, "big")
+            + seq.to_bytes(3, "big")
+        )
     else:
         digest = hashlib.blake2b(f"{trigger_id}\x00{leg}".encode(), digest_size=12).digest()
         raw = _OPAQUE + bytes((code or 0, 0)) + digest
@@ -104,7 +134,7 @@ def cloid_for(trigger_id: str, leg: str) -> str:
 class CloidInfo:
     """What a cloid of ours says. ``rule_tag``/``exch_ms``/``seq`` are None for an opaque one."""
 
-    leg: str                  # entry, tp, sl, limit, hedge, close, flatten
+    leg: str  # entry, tp, sl, limit, hedge, close, flatten
     revision: int
     rule_tag: int | None = None
     exch_ms: int | None = None
@@ -132,8 +162,13 @@ def parse_cloid(cloid: str | None) -> CloidInfo | None:
     if leg is None:
         return None
     if raw[:2] == _STRUCTURED:
-        return CloidInfo(leg, raw[3], int.from_bytes(raw[4:7], "big"),
-                         int.from_bytes(raw[7:13], "big"), int.from_bytes(raw[13:16], "big"))
+        return CloidInfo(
+            leg,
+            raw[3],
+            int.from_bytes(raw[4:7], "big"),
+            int.from_bytes(raw[7:13], "big"),
+            int.from_bytes(raw[13:16], "big"),
+        )
     if raw[:2] == _OPAQUE:
         return CloidInfo(leg, 0)
     return None
@@ -156,8 +191,8 @@ class Leg:
     error: str | None = None
     fills: dict[int, tuple[float, float]] = field(default_factory=dict)  # tid → (px, sz)
     trigger_id: str | None = None  # set when the leg's trigger orders are tracked
-    external: bool = False         # adopted from the exchange, not placed by tripwire
-    adopted: bool = False          # found on the exchange by a reconcile (ours or external)
+    external: bool = False  # adopted from the exchange, not placed by tripwire
+    adopted: bool = False  # found on the exchange by a reconcile (ours or external)
 
     @property
     def is_open(self) -> bool:
@@ -197,7 +232,7 @@ class OrderTracker:
 
     def __init__(self) -> None:
         self.triggers: dict[str, TriggerOrders] = {}
-        self.external: dict[int, Leg] = {}   # by oid
+        self.external: dict[int, Leg] = {}  # by oid
         self._by_cloid: dict[str, Leg] = {}
         self._by_oid: dict[int, Leg] = {}
         # coin → our opening legs that may still move the position (pruned as they settle):
@@ -245,8 +280,7 @@ class OrderTracker:
         legs = self._entries.get(coin)
         if not legs:
             return []
-        legs[:] = [leg for leg in legs
-                   if leg.is_open or leg.filled_sz > leg.channel_filled + 1e-12]
+        legs[:] = [leg for leg in legs if leg.is_open or leg.filled_sz > leg.channel_filled + 1e-12]
         return list(legs)
 
     def leg_by_cloid(self, cloid: str) -> Leg | None:
@@ -257,13 +291,15 @@ class OrderTracker:
 
     def legs(self) -> list[Leg]:
         """Every leg tracked (ours, replaced ones included, then external), each once."""
-        return list({id(leg): leg for leg in (*self._by_cloid.values(),
-                                               *self.external.values())}.values())
+        return list({id(leg): leg for leg in (*self._by_cloid.values(), *self.external.values())}.values())
 
     def open_legs(self, coin: str | None = None, external: bool | None = False) -> list[Leg]:
         """Open legs (of ``coin``); ``external`` False: ours only, True: external only, None: both."""
-        return [leg for leg in self.legs() if leg.is_open and (coin is None or leg.coin == coin)
-                and (external is None or leg.external == external)]
+        return [
+            leg
+            for leg in self.legs()
+            if leg.is_open and (coin is None or leg.coin == coin) and (external is None or leg.external == external)
+        ]
 
     def open_count(self) -> int:
         """Our open orders (external ones are not ours to keep alive or cancel)."""

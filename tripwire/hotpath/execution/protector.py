@@ -14,9 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
-from tripwire.hotpath.execution.brackets import (BracketConfig, Plan, Step,
-                                                 build_adjust, build_bracket, build_cancel,
-                                                 build_hedge, build_limit)
+from tripwire.hotpath.execution.brackets import (
+    BracketConfig,
+    Plan,
+    Step,
+    build_adjust,
+    build_bracket,
+    build_cancel,
+    build_hedge,
+    build_limit,
+)
 from tripwire.hotpath.execution.keeper import ProtectionKeeper
 from tripwire.hotpath.execution.netting import ADD, OPEN, stance
 from tripwire.hotpath.execution.orders import Market, OrderTracker
@@ -33,9 +40,15 @@ class Protector:
     triggers that only close what is open: the entry's check covers them.
     """
 
-    def __init__(self, gateway: Any, risk: RiskManager, markets: dict[str, Market],
-                 tracker: OrderTracker | None = None, cfg: BracketConfig = BracketConfig(),
-                 keeper: ProtectionKeeper | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        risk: RiskManager,
+        markets: dict[str, Market],
+        tracker: OrderTracker | None = None,
+        cfg: BracketConfig = BracketConfig(),
+        keeper: ProtectionKeeper | None = None,
+    ) -> None:
         self.gateway = gateway
         self.risk = risk
         self.markets = markets
@@ -60,11 +73,11 @@ class Protector:
         # entries still open, and entries the exchange has filled whose fills the account has
         # not seen yet (the answer outran the user channel): both are the position's side
         working = [leg.is_buy for leg in self.tracker.working_entries(trigger.coin)]
-        return stance(trigger.coin, trigger.side == "long",
-                      exposure.positions.get(trigger.coin, 0.0), working)
+        return stance(trigger.coin, trigger.side == "long", exposure.positions.get(trigger.coin, 0.0), working)
 
-    async def place_bracket(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
-                            exposure: Exposure) -> Plan:
+    async def place_bracket(
+        self, trigger: TriggerFired, params: dict[str, Any], mid: float, exposure: Exposure
+    ) -> Plan:
         if (plan := self._existing(trigger.trigger_id, "entry", "place_bracket")) is not None:
             return plan
         market = self._market(trigger.coin)
@@ -86,15 +99,20 @@ class Protector:
                 # An entry that took nothing leaves nothing to protect: drop its TP/SL at once.
                 orphans = [leg for name in ("tp", "sl") if (leg := orders.legs.get(name)) and leg.is_open]
                 if orphans:
-                    step = Step("cancel", {"type": "cancelByCloid", "cancels": [
-                        {"asset": market.asset, "cloid": leg.cloid} for leg in orphans]}, orphans)
+                    step = Step(
+                        "cancel",
+                        {
+                            "type": "cancelByCloid",
+                            "cancels": [{"asset": market.asset, "cloid": leg.cloid} for leg in orphans],
+                        },
+                        orphans,
+                    )
                     result = await self.gateway.send_action(step.action)
                     plan.results.append(result)
                     self._apply(plan, step, result)
         return plan
 
-    async def place_limit(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
-                          exposure: Exposure) -> Plan:
+    async def place_limit(self, trigger: TriggerFired, params: dict[str, Any], mid: float, exposure: Exposure) -> Plan:
         if (plan := self._existing(trigger.trigger_id, "limit", "place_limit")) is not None:
             return plan
         market = self._market(trigger.coin)
@@ -107,8 +125,7 @@ class Protector:
         async with self.keeper.entering(trigger.coin):
             return await self._run(plan, exposure, trigger.fired_ts_ns, check=["limit"])
 
-    async def hedge(self, trigger: TriggerFired, params: dict[str, Any], mid: float,
-                    exposure: Exposure) -> Plan:
+    async def hedge(self, trigger: TriggerFired, params: dict[str, Any], mid: float, exposure: Exposure) -> Plan:
         if (plan := self._existing(trigger.trigger_id, "hedge", "hedge")) is not None:
             return plan
         market = self._market(trigger.coin)
@@ -125,8 +142,7 @@ class Protector:
         if orders is None:
             return Plan(decision.trigger_id, "adjust", refused=f"unknown trigger {decision.trigger_id!r}")
         market = self.markets[orders.coin]
-        plan = build_adjust(orders, decision, market, mid, self.cfg,
-                            exposure.positions.get(orders.coin, 0.0))
+        plan = build_adjust(orders, decision, market, mid, self.cfg, exposure.positions.get(orders.coin, 0.0))
         if plan.refused is not None:
             return plan
         async with self.keeper.entering(orders.coin):
@@ -145,13 +161,11 @@ class Protector:
         orders = self.tracker.get(trigger_id)
         if orders is None:
             return Plan(trigger_id, "cancel", refused=f"unknown trigger {trigger_id!r}")
-        plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg,
-                            exposure.positions.get(orders.coin, 0.0))
+        plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg, exposure.positions.get(orders.coin, 0.0))
         async with self.keeper.entering(orders.coin):
             return await self._run(plan, exposure, None, check=["close"])
 
-    async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None,
-                   check: list[str]) -> Plan:
+    async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None, check: list[str]) -> Plan:
         if plan.refused is not None:
             return plan
         # Placements and adjustments are all-or-nothing; a cancel's cancels always go out and
@@ -161,8 +175,9 @@ class Protector:
             for leg in step.legs:
                 if leg.name not in check:
                     continue
-                verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px,
-                                                      leg.reduce_only, plan.trigger_id), exposure)
+                verdict = self.risk.check(
+                    OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, leg.reduce_only, plan.trigger_id), exposure
+                )
                 if not verdict.ok:
                     plan.refused = verdict.reason
                     if plan.kind != "cancel":

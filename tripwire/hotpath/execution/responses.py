@@ -14,8 +14,16 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ExchangeResult", "OrderStatus", "action_batch_len", "parse_exchange_response",
-           "parse_http_answer", "parse_order_status", "parse_status", "parse_ws_answer"]
+__all__ = [
+    "ExchangeResult",
+    "OrderStatus",
+    "action_batch_len",
+    "parse_exchange_response",
+    "parse_http_answer",
+    "parse_order_status",
+    "parse_status",
+    "parse_ws_answer",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +41,15 @@ class OrderStatus:
 
 @dataclass(slots=True)
 class ExchangeResult:
-    ok: bool                       # the whole request was accepted ("status": "ok")
-    type: str = ""                 # response type: order, cancel, default...
+    ok: bool  # the whole request was accepted ("status": "ok")
+    type: str = ""  # response type: order, cancel, default...
     statuses: list[OrderStatus] = field(default_factory=list)
-    error: str | None = None       # whole-request error or transport failure
-    uncertain: bool = False        # sent, no answer, not resent: check before acting again
-    transport: str = "none"        # ws, http or none (refused before sending)
+    error: str | None = None  # whole-request error or transport failure
+    uncertain: bool = False  # sent, no answer, not resent: check before acting again
+    transport: str = "none"  # ws, http or none (refused before sending)
     nonce: int = 0
     attempts: int = 0
-    recovered: bool = False        # statuses come from orderStatus after a lost answer
+    recovered: bool = False  # statuses come from orderStatus after a lost answer
     written_ns: int | None = None  # order bytes handed to the socket (gateway clock)
     done_ns: int = 0
 
@@ -58,8 +66,9 @@ def _status_resting(v: dict) -> OrderStatus:
 
 
 def _status_filled(v: dict) -> OrderStatus:
-    return OrderStatus("filled", oid=v.get("oid"), cloid=v.get("cloid"),
-                       total_sz=float(v["totalSz"]), avg_px=float(v["avgPx"]))
+    return OrderStatus(
+        "filled", oid=v.get("oid"), cloid=v.get("cloid"), total_sz=float(v["totalSz"]), avg_px=float(v["avgPx"])
+    )
 
 
 def _status_error(v: Any) -> OrderStatus:
@@ -67,7 +76,9 @@ def _status_error(v: Any) -> OrderStatus:
 
 
 _STATUS_PARSERS: dict[str, Callable[[Any], OrderStatus]] = {
-    "resting": _status_resting, "filled": _status_filled, "error": _status_error,
+    "resting": _status_resting,
+    "filled": _status_filled,
+    "error": _status_error,
 }
 
 
@@ -75,7 +86,7 @@ def parse_status(entry: Any) -> OrderStatus:
     if isinstance(entry, str):  # "waitingForTrigger", "waitingForFill", "success"
         return OrderStatus(entry)
     if isinstance(entry, dict) and len(entry) == 1:
-        (key, value), = entry.items()
+        ((key, value),) = entry.items()
         parser = _STATUS_PARSERS.get(key)
         if parser is not None:
             return parser(value)
@@ -91,8 +102,7 @@ def parse_exchange_response(resp: Any) -> ExchangeResult:
     body = resp.get("response") or {}
     data = body.get("data") if isinstance(body, dict) else None
     statuses = [parse_status(s) for s in (data or {}).get("statuses", [])]
-    return ExchangeResult(True, type=body.get("type", "") if isinstance(body, dict) else "",
-                          statuses=statuses)
+    return ExchangeResult(True, type=body.get("type", "") if isinstance(body, dict) else "", statuses=statuses)
 
 
 def parse_http_answer(status: int, raw: bytes) -> ExchangeResult:
@@ -124,8 +134,7 @@ def parse_order_status(resp: Any) -> OrderStatus | None:
     entry = resp["order"]
     order = entry.get("order", {})
     state = entry.get("status", "")
-    return OrderStatus(_ORDER_STATUS_KIND.get(state, state), oid=order.get("oid"),
-                       cloid=order.get("cloid"))
+    return OrderStatus(_ORDER_STATUS_KIND.get(state, state), oid=order.get("oid"), cloid=order.get("cloid"))
 
 
 def action_batch_len(action: dict) -> int:

@@ -32,6 +32,7 @@ class Uncertain(ConnectionError):
 
 # -- WebSocket post ----------------------------------------------------------------------------
 
+
 class WsPoster:
     """Sends actions as WebSocket ``post`` requests and matches answers by id.
 
@@ -41,8 +42,13 @@ class WsPoster:
     :class:`NotWritten` until :meth:`connect` is called again.
     """
 
-    def __init__(self, ws_url: str, *, on_message: Callable[[Any], None] | None = None,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(
+        self,
+        ws_url: str,
+        *,
+        on_message: Callable[[Any], None] | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         self.ws_url = ws_url
         self.on_message = on_message
         self._clock_ns = clock_ns
@@ -73,8 +79,9 @@ class WsPoster:
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            text = orjson.dumps({"method": "post", "id": req_id,
-                                 "request": {"type": "action", "payload": payload}}).decode()
+            text = orjson.dumps(
+                {"method": "post", "id": req_id, "request": {"type": "action", "payload": payload}}
+            ).decode()
             try:
                 await ws.send_str(text)
             except (ConnectionError, RuntimeError, aiohttp.ClientError) as e:
@@ -82,7 +89,7 @@ class WsPoster:
             written_ns = self._clock_ns()
             try:
                 return await asyncio.wait_for(fut, timeout_s), written_ns
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Uncertain(f"no WebSocket post answer within {timeout_s:g} s") from None
         finally:
             self._pending.pop(req_id, None)
@@ -117,6 +124,7 @@ class WsPoster:
 
 # -- HTTP --------------------------------------------------------------------------------------
 
+
 async def _on_chunk_sent(_session: Any, ctx: Any, _params: Any) -> None:
     # aiohttp calls this just before the body goes to the transport: from here on the request
     # may have reached the exchange, so a failure is "uncertain", not "not written".
@@ -128,8 +136,9 @@ async def _on_chunk_sent(_session: Any, ctx: Any, _params: Any) -> None:
 class HttpTransport:
     """``POST /exchange`` and ``POST /info`` on one kept-alive aiohttp session."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(
+        self, base_url: str, *, timeout_s: float = 5.0, clock_ns: Callable[[], int] = time.monotonic_ns
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._clock_ns = clock_ns
@@ -140,8 +149,10 @@ class HttpTransport:
             trace = aiohttp.TraceConfig()
             trace.on_request_chunk_sent.append(_on_chunk_sent)
             self._session = aiohttp.ClientSession(
-                trace_configs=[trace], json_serialize=lambda o: orjson.dumps(o).decode(),
-                connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60.0))
+                trace_configs=[trace],
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60.0),
+            )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -151,9 +162,12 @@ class HttpTransport:
     async def info(self, body: dict) -> Any:
         """The decoded ``/info`` answer; raises aiohttp's errors (HTTP status included)."""
         assert self._session is not None, "call start() first"
-        async with self._session.post(self.base_url + "/info", data=orjson.dumps(body),
-                                      headers={"Content-Type": "application/json"},
-                                      timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
+        async with self._session.post(
+            self.base_url + "/info",
+            data=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+        ) as r:
             r.raise_for_status()
             return orjson.loads(await r.read())
 
@@ -163,12 +177,15 @@ class HttpTransport:
         assert self._session is not None, "call start() first"
         ctx: dict[str, Any] = {"clock_ns": self._clock_ns}
         try:
-            async with self._session.post(self.base_url + "/exchange", data=body,
-                                          headers={"Content-Type": "application/json"},
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                                          trace_request_ctx=ctx) as r:
+            async with self._session.post(
+                self.base_url + "/exchange",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                trace_request_ctx=ctx,
+            ) as r:
                 raw = await r.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             if "written_ns" not in ctx:
                 raise NotWritten(f"HTTP request not sent: {e!r}") from None
             raise Uncertain(f"HTTP answer lost: {e!r}") from None

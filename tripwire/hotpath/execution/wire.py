@@ -78,8 +78,15 @@ def order_type_wire(order_type: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"order type must have a 'limit' or a 'trigger' entry, got {order_type!r}")
 
 
-def order_wire(asset: int, is_buy: bool, limit_px: float, sz: float, reduce_only: bool,
-               order_type: dict[str, Any], cloid: str | None = None) -> dict[str, Any]:
+def order_wire(
+    asset: int,
+    is_buy: bool,
+    limit_px: float,
+    sz: float,
+    reduce_only: bool,
+    order_type: dict[str, Any],
+    cloid: str | None = None,
+) -> dict[str, Any]:
     """One order as the SDK's ``order_request_to_order_wire`` builds it: keys a, b, p, s, r, t, c.
 
     ``asset`` is the numeric asset id (perp index, 10000+spot index, ...), ``cloid`` the raw
@@ -99,16 +106,18 @@ def order_wire(asset: int, is_buy: bool, limit_px: float, sz: float, reduce_only
     return wire
 
 
-def order_action(wires: list[dict[str, Any]], grouping: str | dict[str, int] = "na",
-                 builder: dict[str, Any] | None = None) -> dict[str, Any]:
+def order_action(
+    wires: list[dict[str, Any]], grouping: str | dict[str, int] = "na", builder: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The ``order`` action for a batch of :func:`order_wire` dicts (SDK ``order_wires_to_order_action``).
 
     ``grouping`` is "na", "normalTpsl", "positionTpsl" (or the SDK's ``{"p": int}``).
     ``builder`` is ``{"b": address, "f": fee in tenths of a basis point}``; as in the SDK's
     ``Exchange.bulk_orders`` the address is lowercased (into a new dict, the caller's is untouched).
     """
-    if not (grouping in GROUPINGS if isinstance(grouping, str)
-            else isinstance(grouping, dict) and set(grouping) == {"p"}):
+    if not (
+        grouping in GROUPINGS if isinstance(grouping, str) else isinstance(grouping, dict) and set(grouping) == {"p"}
+    ):
         raise ValueError(f"grouping must be one of {sorted(GROUPINGS)} (or {{'p': int}}), got {grouping!r}")
     action: dict[str, Any] = {"type": "order", "orders": wires, "grouping": grouping}
     if builder:
@@ -158,7 +167,6 @@ def _as_bool(value: object, name: str) -> bool:
 
 
 def _check_cloid(cloid: str) -> str:
-    if not (isinstance(cloid, str) and len(cloid) == 34 and cloid.startswith("0x")
-            and _HEX.issuperset(cloid[2:])):
+    if not (isinstance(cloid, str) and len(cloid) == 34 and cloid.startswith("0x") and _HEX.issuperset(cloid[2:])):
         raise ValueError(f"cloid must be '0x' followed by 32 hex digits (16 bytes), got {cloid!r}")
     return cloid

@@ -19,10 +19,10 @@ import logging
 from collections.abc import Sequence
 from math import isfinite, sqrt
 
+from tripwire.config.features import FeatureConfig
 from tripwire.contracts import features as catalog
 from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.bars import MINUTE_MS, Bar, BarFeatures
-from tripwire.config.features import FeatureConfig
 from tripwire.hotpath.features.custom import CustomFeature, FeatureContext
 from tripwire.hotpath.features.windows import AsOf, BucketRing, CompletedBucketStats
 from tripwire.hotpath.feed.records import AssetCtx, Trades

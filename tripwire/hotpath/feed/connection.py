@@ -30,25 +30,32 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import aiohttp
 import orjson
 
 from tripwire.hotpath.feed.decode import PARSERS, Decoder
 from tripwire.hotpath.feed.records import ServerError, SubscriptionResponse
-from tripwire.hotpath.feed.subscriptions import (ACK_CHANNEL, DEFAULT_STALE_RULES, ERROR_CHANNEL,
-                                        PONG_CHANNEL, StaleRule, StreamWatch, Subscription,
-                                        stream_of)
+from tripwire.hotpath.feed.subscriptions import (
+    ACK_CHANNEL,
+    DEFAULT_STALE_RULES,
+    ERROR_CHANNEL,
+    PONG_CHANNEL,
+    StaleRule,
+    StreamWatch,
+    Subscription,
+    stream_of,
+)
 
 log = logging.getLogger("tripwire.feed")
 
 DISCONNECTED = "DISCONNECTED"  # not running (before run(), after stop())
-CONNECTING = "CONNECTING"      # first attempts, never connected yet
-CONNECTED = "CONNECTED"        # socket open and every subscription sent
+CONNECTING = "CONNECTING"  # first attempts, never connected yet
+CONNECTED = "CONNECTED"  # socket open and every subscription sent
 RECONNECTING = "RECONNECTING"  # was connected, lost it, trying again (risk must be in its safe state)
-FATAL = "FATAL"                # gave up: an auth-type refusal or too many consecutive failures
+FATAL = "FATAL"  # gave up: an auth-type refusal or too many consecutive failures
 
 PING_FRAME = '{"method":"ping"}'
 
@@ -75,42 +82,52 @@ class FatalFeedError(Exception):
 class FeedConfig:
     """Timings and limits of the connection. Defaults suit mainnet; tests shrink them to run in seconds."""
 
-    ping_interval_s: float = 50.0        # the SDK's interval; the server's idle limit is 60 s
-    pong_timeout_s: float = 10.0         # no pong this long after a ping: the socket is dead
-    fast_retry_s: float = 0.25           # retry interval (jittered) while an outage is young…
-    fast_retry_for_s: float = 10.0       # …for this long; then the exponential backoff below
+    ping_interval_s: float = 50.0  # the SDK's interval; the server's idle limit is 60 s
+    pong_timeout_s: float = 10.0  # no pong this long after a ping: the socket is dead
+    fast_retry_s: float = 0.25  # retry interval (jittered) while an outage is young…
+    fast_retry_for_s: float = 10.0  # …for this long; then the exponential backoff below
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 30.0
-    stable_after_s: float = 60.0         # a connection that lived this long resets the backoff
+    stable_after_s: float = 60.0  # a connection that lived this long resets the backoff
     max_consecutive_failures: int | None = 20  # backoff-phase failures, then FATAL; None: forever
     connect_timeout_s: float = 10.0
-    close_timeout_s: float = 2.0         # how long a close handshake may take before we drop the socket
-    ack_timeout_s: float = 10.0          # a subscription with neither ack nor error by then is reported
-    monitor_interval_s: float = 0.5      # how often pings, pongs, acks and stale streams are checked
+    close_timeout_s: float = 2.0  # how long a close handshake may take before we drop the socket
+    ack_timeout_s: float = 10.0  # a subscription with neither ack nor error by then is reported
+    monitor_interval_s: float = 0.5  # how often pings, pongs, acks and stale streams are checked
     stale: Mapping[str, StaleRule] = field(default_factory=lambda: dict(DEFAULT_STALE_RULES))
     max_frame_bytes: int = 32 * 1024 * 1024  # a 2000-fill userFills snapshot is ~1 MB
     fatal_http_statuses: frozenset[int] = frozenset({401, 403})
 
     def __post_init__(self) -> None:
-        for name in ("ping_interval_s", "pong_timeout_s", "fast_retry_s", "backoff_base_s",
-                     "backoff_cap_s", "connect_timeout_s", "close_timeout_s", "ack_timeout_s", "monitor_interval_s"):
+        for name in (
+            "ping_interval_s",
+            "pong_timeout_s",
+            "fast_retry_s",
+            "backoff_base_s",
+            "backoff_cap_s",
+            "connect_timeout_s",
+            "close_timeout_s",
+            "ack_timeout_s",
+            "monitor_interval_s",
+        ):
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"feed config: {name} must be > 0, got {value!r}")
         if self.backoff_cap_s < self.backoff_base_s:
-            raise ValueError(f"feed config: backoff_cap_s ({self.backoff_cap_s}) must be >= "
-                             f"backoff_base_s ({self.backoff_base_s})")
+            raise ValueError(
+                f"feed config: backoff_cap_s ({self.backoff_cap_s}) must be >= backoff_base_s ({self.backoff_base_s})"
+            )
         if self.fast_retry_for_s < 0:
             raise ValueError(f"feed config: fast_retry_for_s must be >= 0, got {self.fast_retry_for_s!r}")
         if self.stable_after_s < 0:
             raise ValueError(f"feed config: stable_after_s must be >= 0, got {self.stable_after_s!r}")
         if self.max_consecutive_failures is not None and self.max_consecutive_failures < 1:
-            raise ValueError("feed config: max_consecutive_failures must be >= 1 or None, "
-                             f"got {self.max_consecutive_failures!r}")
+            raise ValueError(
+                f"feed config: max_consecutive_failures must be >= 1 or None, got {self.max_consecutive_failures!r}"
+            )
 
 
-def full_jitter_delay_s(attempt: int, base_s: float, cap_s: float,
-                        rand: Callable[[], float] = random.random) -> float:
+def full_jitter_delay_s(attempt: int, base_s: float, cap_s: float, rand: Callable[[], float] = random.random) -> float:
     """Delay before retry ``attempt`` (0-based): uniform in [0, min(cap, base × 2^attempt)).
 
     "Full jitter" (AWS architecture blog): clients that lost the same server at the same
@@ -131,12 +148,18 @@ class Backoff:
     counts only those backoff-phase delays (it is the exponent, and what FATAL is judged on).
     """
 
-    __slots__ = ("base_s", "cap_s", "fast_s", "fast_for_s", "attempt", "_rand", "_clock_s",
-                 "_outage_since_s")
+    __slots__ = ("base_s", "cap_s", "fast_s", "fast_for_s", "attempt", "_rand", "_clock_s", "_outage_since_s")
 
-    def __init__(self, base_s: float, cap_s: float, rand: Callable[[], float] = random.random, *,
-                 fast_s: float = 0.0, fast_for_s: float = 0.0,
-                 clock_s: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        base_s: float,
+        cap_s: float,
+        rand: Callable[[], float] = random.random,
+        *,
+        fast_s: float = 0.0,
+        fast_for_s: float = 0.0,
+        clock_s: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.base_s = base_s
         self.cap_s = cap_s
         self.fast_s = fast_s
@@ -173,19 +196,37 @@ class FeedCounters:
     """Everything the connection counts, for metrics. ``bytes`` counts characters of text frames
     (the same as bytes for Hyperliquid's ASCII JSON) and bytes of binary ones."""
 
-    __slots__ = ("connects", "reconnects", "connect_failures", "consecutive_failures", "disconnects",
-                 "frames", "bytes",
-                 "frames_by_channel", "pings", "pongs", "pong_timeouts", "last_pong_rtt_ns", "acks",
-                 "subscription_errors", "unacknowledged", "server_errors", "bad_control_frames",
-                 "stale_events", "stale_reconnects", "handler_errors", "last_frame_ns")
+    __slots__ = (
+        "connects",
+        "reconnects",
+        "connect_failures",
+        "consecutive_failures",
+        "disconnects",
+        "frames",
+        "bytes",
+        "frames_by_channel",
+        "pings",
+        "pongs",
+        "pong_timeouts",
+        "last_pong_rtt_ns",
+        "acks",
+        "subscription_errors",
+        "unacknowledged",
+        "server_errors",
+        "bad_control_frames",
+        "stale_events",
+        "stale_reconnects",
+        "handler_errors",
+        "last_frame_ns",
+    )
 
     def __init__(self) -> None:
-        self.connects = 0             # successful handshakes
-        self.reconnects = 0           # successful handshakes after the first
+        self.connects = 0  # successful handshakes
+        self.reconnects = 0  # successful handshakes after the first
         self.connect_failures = 0
         self.consecutive_failures = 0  # failed handshakes and connections that died before
         #                                stable_after_s, since the last stable one; FATAL at the limit
-        self.disconnects = 0          # connections lost or torn down (not counting stop())
+        self.disconnects = 0  # connections lost or torn down (not counting stop())
         self.frames = 0
         self.bytes = 0
         self.frames_by_channel: dict[str, int] = {}
@@ -195,12 +236,12 @@ class FeedCounters:
         self.last_pong_rtt_ns: int | None = None
         self.acks = 0
         self.subscription_errors = 0  # error frames attributed to a subscription
-        self.unacknowledged = 0       # subscriptions with no answer within ack_timeout_s
-        self.server_errors = 0        # all error frames
-        self.bad_control_frames = 0   # acks and error frames of a shape we cannot read; ignored
+        self.unacknowledged = 0  # subscriptions with no answer within ack_timeout_s
+        self.server_errors = 0  # all error frames
+        self.bad_control_frames = 0  # acks and error frames of a shape we cannot read; ignored
         self.stale_events: dict[str, int] = {}  # by subscription type
         self.stale_reconnects = 0
-        self.handler_errors = 0       # exceptions raised by on_frame / on_state / on_fault
+        self.handler_errors = 0  # exceptions raised by on_frame / on_state / on_fault
         self.last_frame_ns: int | None = None
 
     def snapshot(self, now_ns: int) -> dict:
@@ -223,18 +264,28 @@ class FeedConnection:
     not block; an exception in one is counted and logged, never fatal to the connection.
     """
 
-    def __init__(self, url: str, subscriptions: Sequence[Subscription], on_frame: FrameHandler,
-                 on_state: StateHandler, clock: Callable[[], int] = time.monotonic_ns, *,
-                 config: FeedConfig | None = None, on_fault: FaultHandler | None = None,
-                 session: aiohttp.ClientSession | None = None,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        url: str,
+        subscriptions: Sequence[Subscription],
+        on_frame: FrameHandler,
+        on_state: StateHandler,
+        clock: Callable[[], int] = time.monotonic_ns,
+        *,
+        config: FeedConfig | None = None,
+        on_fault: FaultHandler | None = None,
+        session: aiohttp.ClientSession | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.url = url
         self.subscriptions = tuple(subscriptions)
         keys = [s.key for s in self.subscriptions]
         if len(set(keys)) != len(keys):
             dupes = sorted({str(s) for s in self.subscriptions if keys.count(s.key) > 1})
-            raise ValueError(f"feed subscriptions: listed more than once: {', '.join(dupes)} "
-                             "(the exchange refuses a double subscription)")
+            raise ValueError(
+                f"feed subscriptions: listed more than once: {', '.join(dupes)} "
+                "(the exchange refuses a double subscription)"
+            )
         self.config = config or FeedConfig()
         self.counters = FeedCounters()
         self.fatal_reason: str | None = None
@@ -245,8 +296,14 @@ class FeedConnection:
         self._clock = clock
         self._session = session
         cfg = self.config
-        self._backoff = Backoff(cfg.backoff_base_s, cfg.backoff_cap_s, rand, fast_s=cfg.fast_retry_s,
-                                fast_for_s=cfg.fast_retry_for_s, clock_s=lambda: clock() / 1e9)
+        self._backoff = Backoff(
+            cfg.backoff_base_s,
+            cfg.backoff_cap_s,
+            rand,
+            fast_s=cfg.fast_retry_s,
+            fast_for_s=cfg.fast_retry_for_s,
+            clock_s=lambda: clock() / 1e9,
+        )
         self._watch = StreamWatch()
         self._streams = frozenset(s.stream for s in self.subscriptions)
         self._control = Decoder()  # reads acks and error frames (what it refuses: bad_control_frames)
@@ -276,8 +333,7 @@ class FeedConnection:
     def stream_ages_s(self) -> dict[str, float]:
         """Seconds since each stream's last frame (streams that have had one), for metrics."""
         now = self._clock()
-        return {f"{ch}:{coin}" if coin else ch: (now - t) / 1e9
-                for (ch, coin), t in self._watch.last_seen_ns.items()}
+        return {f"{ch}:{coin}" if coin else ch: (now - t) / 1e9 for (ch, coin), t in self._watch.last_seen_ns.items()}
 
     async def run(self) -> str:
         """Connect and stay connected until :meth:`stop` or FATAL; returns the final state."""
@@ -346,17 +402,27 @@ class FeedConnection:
 
     async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
         cfg = self.config
-        close_timeout = (aiohttp.ClientWSTimeout(ws_close=cfg.close_timeout_s)  # type: ignore[call-arg]
-                         if hasattr(aiohttp, "ClientWSTimeout") else cfg.close_timeout_s)
+        close_timeout = (
+            aiohttp.ClientWSTimeout(ws_close=cfg.close_timeout_s)  # type: ignore[call-arg]
+            if hasattr(aiohttp, "ClientWSTimeout")
+            else cfg.close_timeout_s
+        )
         try:
             async with asyncio.timeout(cfg.connect_timeout_s):
-                return await session.ws_connect(self.url, autoping=True, heartbeat=None, compress=0,
-                                                max_msg_size=cfg.max_frame_bytes,
-                                                timeout=close_timeout)  # type: ignore[arg-type]
+                return await session.ws_connect(
+                    self.url,
+                    autoping=True,
+                    heartbeat=None,
+                    compress=0,
+                    max_msg_size=cfg.max_frame_bytes,
+                    timeout=close_timeout,
+                )  # type: ignore[arg-type]
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status in cfg.fatal_http_statuses:
-                raise FatalFeedError(f"{self.url} refused the WebSocket handshake with HTTP {exc.status} "
-                                     f"({exc.message}); check the endpoint URL and credentials") from exc
+                raise FatalFeedError(
+                    f"{self.url} refused the WebSocket handshake with HTTP {exc.status} "
+                    f"({exc.message}); check the endpoint URL and credentials"
+                ) from exc
             raise
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> str:
@@ -402,7 +468,7 @@ class FeedConnection:
         """Sleep for the backoff, waking early on stop()."""
         try:
             await asyncio.wait_for(self._stop.wait(), delay_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _too_many(self) -> bool:
@@ -506,8 +572,9 @@ class FeedConnection:
         self.counters.bad_control_frames += 1
         if not self._bad_control_logged:  # once: a misbehaving server would otherwise log every frame
             self._bad_control_logged = True
-            log.warning("feed: %s frame ignored (%s); counted in bad_control_frames, logged only "
-                        "this once", channel, why)
+            log.warning(
+                "feed: %s frame ignored (%s); counted in bad_control_frames, logged only this once", channel, why
+            )
 
     # -- monitoring --------------------------------------------------------------------------
 
@@ -540,8 +607,12 @@ class FeedConnection:
                 self._pending.clear()
             for ev in self._watch.check(now):
                 sub = ev.subscription
-                detail = {"subscription": str(sub), "type": sub.type, "coin": sub.coin,
-                          "silent_s": round(ev.silent_s, 3)}
+                detail = {
+                    "subscription": str(sub),
+                    "type": sub.type,
+                    "coin": sub.coin,
+                    "silent_s": round(ev.silent_s, 3),
+                }
                 if ev.kind == "stale":
                     c.stale_events[sub.type] = c.stale_events.get(sub.type, 0) + 1
                     log.warning("feed: stream %s stale: silent for %.1f s", sub, ev.silent_s)

@@ -74,9 +74,21 @@ UNKNOWN_COIN = "unknown_coin"
 # A parser raised something no check anticipated: the frame is still dropped whole, and the
 # reason has its own series so the missing check gets written.
 UNEXPECTED = "unexpected_error"
-FAULT_REASONS = (BAD_JSON, NOT_AN_OBJECT, UNKNOWN_CHANNEL, MISSING_FIELD, BAD_TYPE, BAD_NUMBER,
-                 BAD_VALUE, BAD_TIME, EMPTY_BOOK_SIDE, NULL_BBO_SIDE, BAD_SHAPE, UNKNOWN_COIN,
-                 UNEXPECTED)
+FAULT_REASONS = (
+    BAD_JSON,
+    NOT_AN_OBJECT,
+    UNKNOWN_CHANNEL,
+    MISSING_FIELD,
+    BAD_TYPE,
+    BAD_NUMBER,
+    BAD_VALUE,
+    BAD_TIME,
+    EMPTY_BOOK_SIDE,
+    NULL_BBO_SIDE,
+    BAD_SHAPE,
+    UNKNOWN_COIN,
+    UNEXPECTED,
+)
 
 
 class Fault(Exception):
@@ -213,6 +225,7 @@ def _side(x: object) -> bool:
 
 # -- parsers, one per channel -------------------------------------------------------------------
 
+
 def _book_side(side: object, name: str, coin: str) -> tuple[list[float], list[float]]:
     levels = _list(side, name)
     if not levels:
@@ -225,7 +238,8 @@ def _book_side(side: object, name: str, coin: str) -> tuple[list[float], list[fl
     px = [float(lv["px"]) for lv in levels]
     sz = [float(lv["sz"]) for lv in levels]
     if (1.0 in px or 0.0 in px or 1.0 in sz or 0.0 in sz) and not _NUMBER_TYPES.issuperset(
-            type(lv[k]) for lv in levels for k in ("px", "sz")):
+        type(lv[k]) for lv in levels for k in ("px", "sz")
+    ):
         raise Fault(BAD_TYPE, f"{coin}: {name} has a price or size that is not a number")
     s = sum(px) + sum(sz)
     if not -_INF < s < _INF or min(px) <= 0.0 or min(sz) < 0.0:
@@ -259,8 +273,15 @@ def _trade(x: object) -> Trade:
     sz = _num(t["sz"], "sz")
     if px <= 0.0 or sz <= 0.0:
         raise Fault(BAD_NUMBER, f"trade px/sz must be positive, got {px} / {sz}")
-    return Trade(_str(t["coin"], "coin"), _side(t["side"]), px, sz, _time(t["time"], "time"),
-                 _id(t["tid"], "tid"), _users(t.get("users")))
+    return Trade(
+        _str(t["coin"], "coin"),
+        _side(t["side"]),
+        px,
+        sz,
+        _time(t["time"], "time"),
+        _id(t["tid"], "tid"),
+        _users(t.get("users")),
+    )
 
 
 def parse_trades(data: object) -> Trades:
@@ -301,11 +322,18 @@ def parse_asset_ctx(data: object) -> AssetCtx:
     d = _obj(data, "activeAssetCtx data")
     coin = _str(d["coin"], "coin")
     c = _obj(d["ctx"], "ctx")
-    return AssetCtx(coin, 0, _num(c["funding"], "funding"),
-                    _amount(c["openInterest"], "openInterest"), _px(c["markPx"], "markPx"),
-                    _px(c["oraclePx"], "oraclePx"), _opt_px(c.get("midPx"), "midPx"),
-                    _opt_num(c.get("premium"), "premium"), _amount(c["prevDayPx"], "prevDayPx"),
-                    _amount(c["dayNtlVlm"], "dayNtlVlm"))
+    return AssetCtx(
+        coin,
+        0,
+        _num(c["funding"], "funding"),
+        _amount(c["openInterest"], "openInterest"),
+        _px(c["markPx"], "markPx"),
+        _px(c["oraclePx"], "oraclePx"),
+        _opt_px(c.get("midPx"), "midPx"),
+        _opt_num(c.get("premium"), "premium"),
+        _amount(c["prevDayPx"], "prevDayPx"),
+        _amount(c["dayNtlVlm"], "dayNtlVlm"),
+    )
 
 
 def parse_spot_asset_ctx(data: object) -> SpotAssetCtx:
@@ -313,10 +341,14 @@ def parse_spot_asset_ctx(data: object) -> SpotAssetCtx:
     coin = _str(d["coin"], "coin")
     c = _obj(d["ctx"], "ctx")
     mid = c.get("midPx")
-    return SpotAssetCtx(coin, _amount(c["markPx"], "markPx"),
-                        None if mid is None else _amount(mid, "midPx"),
-                        _amount(c["prevDayPx"], "prevDayPx"), _amount(c["dayNtlVlm"], "dayNtlVlm"),
-                        _amount(c["circulatingSupply"], "circulatingSupply"))
+    return SpotAssetCtx(
+        coin,
+        _amount(c["markPx"], "markPx"),
+        None if mid is None else _amount(mid, "midPx"),
+        _amount(c["prevDayPx"], "prevDayPx"),
+        _amount(c["dayNtlVlm"], "dayNtlVlm"),
+        _amount(c["circulatingSupply"], "circulatingSupply"),
+    )
 
 
 def parse_candle(data: object) -> Candle:
@@ -326,9 +358,18 @@ def parse_candle(data: object) -> Candle:
     close_ms = _time(d["T"], "T")
     if close_ms < open_ms:
         raise Fault(BAD_TIME, f"candle closes ({close_ms}) before it opens ({open_ms})")
-    return Candle(_str(d["s"], "s"), _str(d["i"], "i"), open_ms, close_ms, _px(d["o"], "o"),
-                  _px(d["h"], "h"), _px(d["l"], "l"), _px(d["c"], "c"), _amount(d["v"], "v"),
-                  _id(d["n"], "n"))
+    return Candle(
+        _str(d["s"], "s"),
+        _str(d["i"], "i"),
+        open_ms,
+        close_ms,
+        _px(d["o"], "o"),
+        _px(d["h"], "h"),
+        _px(d["l"], "l"),
+        _px(d["c"], "c"),
+        _amount(d["v"], "v"),
+        _id(d["n"], "n"),
+    )
 
 
 def parse_all_mids(data: object) -> AllMids:
@@ -341,10 +382,18 @@ def parse_all_mids(data: object) -> AllMids:
 def _order_update(x: object) -> OrderUpdate:
     u = _obj(x, "order update")
     o = _obj(u["order"], "order")
-    return OrderUpdate(_str(o["coin"], "coin"), _side(o["side"]), _px(o["limitPx"], "limitPx"),
-                       _amount(o["sz"], "sz"), _amount(o["origSz"], "origSz"), _id(o["oid"], "oid"),
-                       _opt_str(o.get("cloid"), "cloid"), _time(o["timestamp"], "timestamp"),
-                       _str(u["status"], "status"), _time(u["statusTimestamp"], "statusTimestamp"))
+    return OrderUpdate(
+        _str(o["coin"], "coin"),
+        _side(o["side"]),
+        _px(o["limitPx"], "limitPx"),
+        _amount(o["sz"], "sz"),
+        _amount(o["origSz"], "origSz"),
+        _id(o["oid"], "oid"),
+        _opt_str(o.get("cloid"), "cloid"),
+        _time(o["timestamp"], "timestamp"),
+        _str(u["status"], "status"),
+        _time(u["statusTimestamp"], "statusTimestamp"),
+    )
 
 
 def parse_order_updates(data: object) -> OrderUpdates:
@@ -357,10 +406,19 @@ def parse_fill(x: object) -> Fill:
     liquidation = f.get("liquidation")
     if liquidation is not None and type(liquidation) is not dict:
         raise Fault(BAD_SHAPE, f"fill liquidation must be an object or null, got {_kind(liquidation)}")
-    return Fill(_str(f["coin"], "coin"), _side(f["side"]), _px(f["px"], "px"), _px(f["sz"], "sz"),
-                _time(f["time"], "time"), _id(f["oid"], "oid"), _id(f["tid"], "tid"),
-                _num(f["fee"], "fee"), _num(f["closedPnl"], "closedPnl"),
-                _bool(f["crossed"], "crossed"), liquidation is not None)
+    return Fill(
+        _str(f["coin"], "coin"),
+        _side(f["side"]),
+        _px(f["px"], "px"),
+        _px(f["sz"], "sz"),
+        _time(f["time"], "time"),
+        _id(f["oid"], "oid"),
+        _id(f["tid"], "tid"),
+        _num(f["fee"], "fee"),
+        _num(f["closedPnl"], "closedPnl"),
+        _bool(f["crossed"], "crossed"),
+        liquidation is not None,
+    )
 
 
 def parse_user_fills(data: object) -> UserFills:
@@ -371,8 +429,7 @@ def parse_user_fills(data: object) -> UserFills:
 
 
 # Each kind of ``user`` event and the container its payload comes in.
-_USER_EVENT_KINDS: dict[str, type] = {"fills": list, "funding": dict, "liquidation": dict,
-                                      "nonUserCancel": list}
+_USER_EVENT_KINDS: dict[str, type] = {"fills": list, "funding": dict, "liquidation": dict, "nonUserCancel": list}
 
 
 def parse_user_event(data: object) -> UserEvent:
@@ -381,8 +438,7 @@ def parse_user_event(data: object) -> UserEvent:
         if kind in d:
             payload = d[kind]
             if type(payload) is not container:
-                raise Fault(BAD_SHAPE, f"user event {kind} must be a {container.__name__}, "
-                                       f"got {_kind(payload)}")
+                raise Fault(BAD_SHAPE, f"user event {kind} must be a {container.__name__}, got {_kind(payload)}")
             fills = [parse_fill(f) for f in _list(payload, kind)] if kind == "fills" else []
             return UserEvent(kind, fills, payload)
     raise Fault(BAD_SHAPE, f"user event has none of {', '.join(_USER_EVENT_KINDS)}")
@@ -449,8 +505,7 @@ class Decoder:
 
     __slots__ = ("faults", "parsers", "coins")
 
-    def __init__(self, coins: Iterable[str] | None = None,
-                 parsers: dict[str, Parser] | None = None) -> None:
+    def __init__(self, coins: Iterable[str] | None = None, parsers: dict[str, Parser] | None = None) -> None:
         self.faults = FaultCounter()
         self.parsers = PARSERS if parsers is None else parsers
         self.coins = None if coins is None else frozenset(coins)

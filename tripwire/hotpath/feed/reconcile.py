@@ -23,8 +23,8 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import aiohttp
 import orjson
@@ -57,20 +57,20 @@ class OpenOrder:
     sz: float
     orig_sz: float
     timestamp_ms: int
-    order_type: str          # "Limit", "Stop Market", "Take Profit Limit", …
-    tif: str | None          # "Gtc", "Alo", "Ioc"; None for triggers
+    order_type: str  # "Limit", "Stop Market", "Take Profit Limit", …
+    tif: str | None  # "Gtc", "Alo", "Ioc"; None for triggers
     reduce_only: bool
     is_trigger: bool
     trigger_px: float
     trigger_condition: str
     is_position_tpsl: bool
-    children: tuple["OpenOrder", ...] = ()  # TP/SL waiting for this (parent) order to fill
+    children: tuple[OpenOrder, ...] = ()  # TP/SL waiting for this (parent) order to fill
 
 
 @dataclass(frozen=True, slots=True)
 class ExchangePosition:
     coin: str
-    szi: float               # signed size: > 0 long, < 0 short
+    szi: float  # signed size: > 0 long, < 0 short
     entry_px: float
     position_value: float
     unrealized_pnl: float
@@ -100,13 +100,13 @@ class AccountSnapshot:
     """
 
     user: str
-    time_ms: int                       # exchange time of the clearinghouseState answer
+    time_ms: int  # exchange time of the clearinghouseState answer
     open_orders: tuple[OpenOrder, ...]
     positions: tuple[ExchangePosition, ...]
     margin: Margin
     fills: tuple[Fill, ...]
     fills_since_ms: int
-    attempts: int                      # HTTP requests it took, retries included
+    attempts: int  # HTTP requests it took, retries included
 
     def position(self, coin: str) -> ExchangePosition | None:
         for p in self.positions:
@@ -120,9 +120,9 @@ class ReconcileConfig:
     request_timeout_s: float = 5.0
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
-    max_attempts: int | None = None      # per request; None retries until the caller cancels
+    max_attempts: int | None = None  # per request; None retries until the caller cancels
     initial_fill_lookback_s: float = 86_400.0  # when no fill was seen yet
-    fills_page_min: int = 500            # a page shorter than this is the last one (time-range cap)
+    fills_page_min: int = 500  # a page shorter than this is the last one (time-range cap)
 
     def __post_init__(self) -> None:
         for name in ("request_timeout_s", "backoff_base_s", "backoff_cap_s", "initial_fill_lookback_s"):
@@ -133,6 +133,7 @@ class ReconcileConfig:
 
 
 # -- parsing (pure) ---------------------------------------------------------------------------
+
 
 def _f(x: object, field: str) -> float:
     if type(x) is bool or not isinstance(x, (str, int, float)):
@@ -150,15 +151,23 @@ def _opt_f(x: object, field: str) -> float | None:
 def parse_open_order(o: dict) -> OpenOrder:
     try:
         return OpenOrder(
-            coin=str(o["coin"]), oid=int(o["oid"]), cloid=o.get("cloid"), is_buy=o["side"] == "B",
-            limit_px=_f(o["limitPx"], "limitPx"), sz=_f(o["sz"], "sz"),
-            orig_sz=_f(o.get("origSz", o["sz"]), "origSz"), timestamp_ms=int(o["timestamp"]),
-            order_type=str(o.get("orderType", "Limit")), tif=o.get("tif"),
-            reduce_only=bool(o.get("reduceOnly", False)), is_trigger=bool(o.get("isTrigger", False)),
+            coin=str(o["coin"]),
+            oid=int(o["oid"]),
+            cloid=o.get("cloid"),
+            is_buy=o["side"] == "B",
+            limit_px=_f(o["limitPx"], "limitPx"),
+            sz=_f(o["sz"], "sz"),
+            orig_sz=_f(o.get("origSz", o["sz"]), "origSz"),
+            timestamp_ms=int(o["timestamp"]),
+            order_type=str(o.get("orderType", "Limit")),
+            tif=o.get("tif"),
+            reduce_only=bool(o.get("reduceOnly", False)),
+            is_trigger=bool(o.get("isTrigger", False)),
             trigger_px=_f(o.get("triggerPx", "0"), "triggerPx"),
             trigger_condition=str(o.get("triggerCondition", "N/A")),
             is_position_tpsl=bool(o.get("isPositionTpsl", False)),
-            children=tuple(parse_open_order(c) for c in o.get("children") or ()))
+            children=tuple(parse_open_order(c) for c in o.get("children") or ()),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ResponseMalformed(f"open order: {exc!r}") from exc
 
@@ -174,10 +183,13 @@ def parse_clearinghouse_state(data: object) -> tuple[tuple[ExchangePosition, ...
     try:
         d: dict = data  # type: ignore[assignment]  # anything else fails below and is reported
         ms = d["marginSummary"]
-        margin = Margin(_f(ms["accountValue"], "accountValue"), _f(ms["totalNtlPos"], "totalNtlPos"),
-                        _f(ms["totalMarginUsed"], "totalMarginUsed"),
-                        _f(d.get("crossMaintenanceMarginUsed", 0), "crossMaintenanceMarginUsed"),
-                        _f(d["withdrawable"], "withdrawable"))
+        margin = Margin(
+            _f(ms["accountValue"], "accountValue"),
+            _f(ms["totalNtlPos"], "totalNtlPos"),
+            _f(ms["totalMarginUsed"], "totalMarginUsed"),
+            _f(d.get("crossMaintenanceMarginUsed", 0), "crossMaintenanceMarginUsed"),
+            _f(d["withdrawable"], "withdrawable"),
+        )
         positions = []
         for ap in d["assetPositions"]:
             p = ap["position"]
@@ -185,13 +197,19 @@ def parse_clearinghouse_state(data: object) -> tuple[tuple[ExchangePosition, ...
             if szi == 0:
                 continue
             lev = p.get("leverage") or {}
-            positions.append(ExchangePosition(
-                coin=str(p["coin"]), szi=szi, entry_px=_f(p["entryPx"], "entryPx"),
-                position_value=_f(p["positionValue"], "positionValue"),
-                unrealized_pnl=_f(p["unrealizedPnl"], "unrealizedPnl"),
-                leverage=_f(lev.get("value", 0), "leverage"), is_cross=lev.get("type") == "cross",
-                liquidation_px=_opt_f(p.get("liquidationPx"), "liquidationPx"),
-                margin_used=_f(p["marginUsed"], "marginUsed")))
+            positions.append(
+                ExchangePosition(
+                    coin=str(p["coin"]),
+                    szi=szi,
+                    entry_px=_f(p["entryPx"], "entryPx"),
+                    position_value=_f(p["positionValue"], "positionValue"),
+                    unrealized_pnl=_f(p["unrealizedPnl"], "unrealizedPnl"),
+                    leverage=_f(lev.get("value", 0), "leverage"),
+                    is_cross=lev.get("type") == "cross",
+                    liquidation_px=_opt_f(p.get("liquidationPx"), "liquidationPx"),
+                    margin_used=_f(p["marginUsed"], "marginUsed"),
+                )
+            )
         return tuple(positions), margin, int(d.get("time", 0))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ResponseMalformed(f"clearinghouseState: {exc!r}") from exc
@@ -211,6 +229,7 @@ def parse_fills(data: object) -> list[Fill]:
 
 # -- I/O --------------------------------------------------------------------------------------
 
+
 class ReconcileCounters:
     __slots__ = ("reconciles", "requests", "retries", "failures_by_reason")
 
@@ -228,10 +247,17 @@ class Reconciler:
     reconcile asks only for what came after them.
     """
 
-    def __init__(self, api_url: str, user: str, *, config: ReconcileConfig | None = None,
-                 session: aiohttp.ClientSession | None = None, last_fill_ms: int | None = None,
-                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        user: str,
+        *,
+        config: ReconcileConfig | None = None,
+        session: aiohttp.ClientSession | None = None,
+        last_fill_ms: int | None = None,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.info_url = api_url.rstrip("/") + "/info"
         self.user = user
         self.config = config or ReconcileConfig()
@@ -248,8 +274,11 @@ class Reconciler:
     async def reconcile(self, since_ms: int | None = None) -> AccountSnapshot:
         """Open orders, positions and margin, and fills since ``since_ms`` (default: the last seen)."""
         if since_ms is None:
-            since_ms = (self.last_fill_ms if self.last_fill_ms is not None
-                        else self._wall_ms() - int(self.config.initial_fill_lookback_s * 1000))
+            since_ms = (
+                self.last_fill_ms
+                if self.last_fill_ms is not None
+                else self._wall_ms() - int(self.config.initial_fill_lookback_s * 1000)
+            )
         before = self.counters.requests
         if self._session is not None:
             snap = await self._reconcile(self._session, since_ms)
@@ -259,18 +288,25 @@ class Reconciler:
         self.counters.reconciles += 1
         if snap.fills:
             self.observe_fill(snap.fills[-1].time_ms)
-        log.info("reconcile: %d open orders, %d positions, %d fills since %d (%d requests)",
-                 len(snap.open_orders), len(snap.positions), len(snap.fills), since_ms,
-                 self.counters.requests - before)
+        log.info(
+            "reconcile: %d open orders, %d positions, %d fills since %d (%d requests)",
+            len(snap.open_orders),
+            len(snap.positions),
+            len(snap.fills),
+            since_ms,
+            self.counters.requests - before,
+        )
         return snap
 
     async def _reconcile(self, session: aiohttp.ClientSession, since_ms: int) -> AccountSnapshot:
         before = self.counters.requests
         tasks = [
-            asyncio.create_task(self._info(session, {"type": "frontendOpenOrders", "user": self.user},
-                                           parse_open_orders)),
-            asyncio.create_task(self._info(session, {"type": "clearinghouseState", "user": self.user},
-                                           parse_clearinghouse_state)),
+            asyncio.create_task(
+                self._info(session, {"type": "frontendOpenOrders", "user": self.user}, parse_open_orders)
+            ),
+            asyncio.create_task(
+                self._info(session, {"type": "clearinghouseState", "user": self.user}, parse_clearinghouse_state)
+            ),
             asyncio.create_task(self._fills_since(session, since_ms)),
         ]
         try:
@@ -280,16 +316,18 @@ class Reconciler:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return AccountSnapshot(self.user, time_ms, orders, positions, margin, tuple(fills),
-                               since_ms, self.counters.requests - before)
+        return AccountSnapshot(
+            self.user, time_ms, orders, positions, margin, tuple(fills), since_ms, self.counters.requests - before
+        )
 
     async def _fills_since(self, session: aiohttp.ClientSession, since_ms: int) -> list[Fill]:
         """Every fill from ``since_ms`` on, paging on the last time seen (answers are capped)."""
         seen: dict[tuple[int, int], Fill] = {}
         start = since_ms
         while True:
-            page = await self._info(session, {"type": "userFillsByTime", "user": self.user, "startTime": start},
-                                    parse_fills)
+            page = await self._info(
+                session, {"type": "userFillsByTime", "user": self.user, "startTime": start}, parse_fills
+            )
             new = 0
             for f in page:
                 if (f.oid, f.tid) not in seen:
@@ -318,10 +356,12 @@ class Reconciler:
                     return parse(orjson.loads(raw))
                 text = raw[:200].decode("utf-8", "replace")
                 if status < 500 and status not in _RETRYABLE_STATUSES:
-                    raise ReconcileFailed(f"{self.info_url} {body['type']}: HTTP {status}: {text} "
-                                          "(the request itself is refused; check the user address)")
+                    raise ReconcileFailed(
+                        f"{self.info_url} {body['type']}: HTTP {status}: {text} "
+                        "(the request itself is refused; check the user address)"
+                    )
                 reason, detail = f"http_{status}", f"HTTP {status}: {text}"
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 reason, detail = "timeout", f"no answer within {cfg.request_timeout_s} s"
             except (aiohttp.ClientError, OSError) as exc:
                 reason, detail = "network", repr(exc)
@@ -330,10 +370,12 @@ class Reconciler:
             failures = self.counters.failures_by_reason
             failures[reason] = failures.get(reason, 0) + 1
             if cfg.max_attempts is not None and attempt >= cfg.max_attempts:
-                raise ReconcileFailed(f"{self.info_url} {body['type']}: gave up after {attempt} attempts; "
-                                      f"last: {detail}")
+                raise ReconcileFailed(
+                    f"{self.info_url} {body['type']}: gave up after {attempt} attempts; last: {detail}"
+                )
             delay = backoff.next_delay_s()
-            log.warning("reconcile: %s attempt %d failed (%s); retrying in %.2f s", body["type"], attempt,
-                        detail, delay)
+            log.warning(
+                "reconcile: %s attempt %d failed (%s); retrying in %.2f s", body["type"], attempt, detail, delay
+            )
             self.counters.retries += 1
             await asyncio.sleep(delay)

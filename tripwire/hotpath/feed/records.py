@@ -13,8 +13,9 @@ class Trade:
 
     __slots__ = ("coin", "is_buy", "px", "sz", "time_ms", "tid", "users")
 
-    def __init__(self, coin: str, is_buy: bool, px: float, sz: float, time_ms: int, tid: int,
-                 users: tuple[str, str] | None) -> None:
+    def __init__(
+        self, coin: str, is_buy: bool, px: float, sz: float, time_ms: int, tid: int, users: tuple[str, str] | None
+    ) -> None:
         self.coin = coin
         self.is_buy = is_buy
         self.px = px
@@ -42,8 +43,15 @@ class BookSnapshot:
     __slots__ = ("coin", "time_ms", "bid_px", "bid_sz", "ask_px", "ask_sz")
     channel = "l2Book"
 
-    def __init__(self, coin: str, time_ms: int, bid_px: list[float], bid_sz: list[float],
-                 ask_px: list[float], ask_sz: list[float]) -> None:
+    def __init__(
+        self,
+        coin: str,
+        time_ms: int,
+        bid_px: list[float],
+        bid_sz: list[float],
+        ask_px: list[float],
+        ask_sz: list[float],
+    ) -> None:
         self.coin = coin
         self.time_ms = time_ms
         self.bid_px = bid_px
@@ -58,8 +66,7 @@ class Bbo:
     __slots__ = ("coin", "time_ms", "bid_px", "bid_sz", "ask_px", "ask_sz")
     channel = "bbo"
 
-    def __init__(self, coin: str, time_ms: int, bid_px: float, bid_sz: float, ask_px: float,
-                 ask_sz: float) -> None:
+    def __init__(self, coin: str, time_ms: int, bid_px: float, bid_sz: float, ask_px: float, ask_sz: float) -> None:
         self.coin = coin
         self.time_ms = time_ms
         self.bid_px = bid_px
@@ -71,13 +78,33 @@ class Bbo:
 class AssetCtx:
     """An ``activeAssetCtx`` message (perpetual). ``funding`` is the hourly rate as a fraction."""
 
-    __slots__ = ("coin", "time_ms", "funding", "open_interest", "mark_px", "oracle_px", "mid_px",
-                 "premium", "prev_day_px", "day_ntl_vlm")
+    __slots__ = (
+        "coin",
+        "time_ms",
+        "funding",
+        "open_interest",
+        "mark_px",
+        "oracle_px",
+        "mid_px",
+        "premium",
+        "prev_day_px",
+        "day_ntl_vlm",
+    )
     channel = "activeAssetCtx"
 
-    def __init__(self, coin: str, time_ms: int, funding: float, open_interest: float,
-                 mark_px: float, oracle_px: float, mid_px: float | None, premium: float | None,
-                 prev_day_px: float, day_ntl_vlm: float) -> None:
+    def __init__(
+        self,
+        coin: str,
+        time_ms: int,
+        funding: float,
+        open_interest: float,
+        mark_px: float,
+        oracle_px: float,
+        mid_px: float | None,
+        premium: float | None,
+        prev_day_px: float,
+        day_ntl_vlm: float,
+    ) -> None:
         self.coin = coin
         self.time_ms = time_ms
         self.funding = funding
@@ -96,8 +123,15 @@ class SpotAssetCtx:
     __slots__ = ("coin", "mark_px", "mid_px", "prev_day_px", "day_ntl_vlm", "circulating_supply")
     channel = "activeSpotAssetCtx"
 
-    def __init__(self, coin: str, mark_px: float, mid_px: float | None, prev_day_px: float,
-                 day_ntl_vlm: float, circulating_supply: float) -> None:
+    def __init__(
+        self,
+        coin: str,
+        mark_px: float,
+        mid_px: float | None,
+        prev_day_px: float,
+        day_ntl_vlm: float,
+        circulating_supply: float,
+    ) -> None:
         self.coin = coin
         self.mark_px = mark_px
         self.mid_px = mid_px
@@ -112,8 +146,19 @@ class Candle:
     __slots__ = ("coin", "interval", "open_ms", "close_ms", "o", "h", "l", "c", "v", "n")
     channel = "candle"
 
-    def __init__(self, coin: str, interval: str, open_ms: int, close_ms: int, o: float, h: float,
-                 l: float, c: float, v: float, n: int) -> None:  # noqa: E741 - candle field names
+    def __init__(
+        self,
+        coin: str,
+        interval: str,
+        open_ms: int,
+        close_ms: int,
+        o: float,
+        h: float,
+        l: float,
+        c: float,
+        v: float,
+        n: int,
+    ) -> None:  # noqa: E741 - candle field names
         self.coin = coin
         self.interval = interval
         self.open_ms = open_ms
@@ -139,11 +184,21 @@ class AllMids:
 class OrderUpdate:
     """One entry of an ``orderUpdates`` message."""
 
-    __slots__ = ("coin", "is_buy", "limit_px", "sz", "orig_sz", "oid", "cloid", "timestamp_ms",
-                 "status", "status_ms")
+    __slots__ = ("coin", "is_buy", "limit_px", "sz", "orig_sz", "oid", "cloid", "timestamp_ms", "status", "status_ms")
 
-    def __init__(self, coin: str, is_buy: bool, limit_px: float, sz: float, orig_sz: float,
-                 oid: int, cloid: str | None, timestamp_ms: int, status: str, status_ms: int) -> None:
+    def __init__(
+        self,
+        coin: str,
+        is_buy: bool,
+        limit_px: float,
+        sz: float,
+        orig_sz: float,
+        oid: int,
+        cloid: str | None,
+        timestamp_ms: int,
+        status: str,
+        status_ms: int,
+    ) -> None:
         self.coin = coin
         self.is_buy = is_buy
         self.limit_px = limit_px
@@ -167,11 +222,22 @@ class OrderUpdates:
 class Fill:
     """One of our own fills (``userFills`` or the ``user`` channel)."""
 
-    __slots__ = ("coin", "is_buy", "px", "sz", "time_ms", "oid", "tid", "fee", "closed_pnl",
-                 "crossed", "liquidation")
+    __slots__ = ("coin", "is_buy", "px", "sz", "time_ms", "oid", "tid", "fee", "closed_pnl", "crossed", "liquidation")
 
-    def __init__(self, coin: str, is_buy: bool, px: float, sz: float, time_ms: int, oid: int,
-                 tid: int, fee: float, closed_pnl: float, crossed: bool, liquidation: bool) -> None:
+    def __init__(
+        self,
+        coin: str,
+        is_buy: bool,
+        px: float,
+        sz: float,
+        time_ms: int,
+        oid: int,
+        tid: int,
+        fee: float,
+        closed_pnl: float,
+        crossed: bool,
+        liquidation: bool,
+    ) -> None:
         self.coin = coin
         self.is_buy = is_buy
         self.px = px
@@ -239,7 +305,7 @@ class PostResponse:
     __slots__ = ("id", "type", "payload")
     channel = "post"
 
-    def __init__(self, id: int, type: str, payload: object) -> None:  # noqa: A002 - wire names
+    def __init__(self, id: int, type: str, payload: object) -> None:
         self.id = id
         self.type = type
         self.payload = payload
@@ -255,6 +321,20 @@ class Greeting:
         self.text = text
 
 
-Record = (Trades | BookSnapshot | Bbo | AssetCtx | SpotAssetCtx | Candle | AllMids | OrderUpdates
-          | UserFills | UserEvent | SubscriptionResponse | Pong | ServerError | PostResponse
-          | Greeting)
+Record = (
+    Trades
+    | BookSnapshot
+    | Bbo
+    | AssetCtx
+    | SpotAssetCtx
+    | Candle
+    | AllMids
+    | OrderUpdates
+    | UserFills
+    | UserEvent
+    | SubscriptionResponse
+    | Pong
+    | ServerError
+    | PostResponse
+    | Greeting
+)

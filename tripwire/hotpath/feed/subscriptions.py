@@ -15,8 +15,8 @@ Pure: no I/O, clocks passed in. :class:`FeedConnection` uses three things from h
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import orjson
 
@@ -89,6 +89,7 @@ class Subscription:
         Raises ValueError when ``type`` is not text or ``coin``/``interval``/``user`` is
         neither text nor absent: such an echo matches nothing we sent.
         """
+
         def text(name: str) -> str | None:
             value = sub.get(name)
             if value is None or type(value) is str:
@@ -105,22 +106,31 @@ class Subscription:
         return ":".join(parts)
 
 
-def build_subscriptions(coins: Iterable[str], user: str | None = None, *,
-                        coin_types: Iterable[str] = COIN_TYPES, user_types: Iterable[str] = USER_TYPES,
-                        candle_interval: str = "1m") -> tuple[Subscription, ...]:
+def build_subscriptions(
+    coins: Iterable[str],
+    user: str | None = None,
+    *,
+    coin_types: Iterable[str] = COIN_TYPES,
+    user_types: Iterable[str] = USER_TYPES,
+    candle_interval: str = "1m",
+) -> tuple[Subscription, ...]:
     """Every market type for every coin, then the user channels of ``user`` (if given)."""
     subs = []
     for coin in coins:
         for kind in coin_types:
             if kind not in COIN_TYPES:
-                raise ValueError(f"feed subscriptions: unknown coin subscription type {kind!r} "
-                                 f"(expected one of {', '.join(COIN_TYPES)})")
+                raise ValueError(
+                    f"feed subscriptions: unknown coin subscription type {kind!r} "
+                    f"(expected one of {', '.join(COIN_TYPES)})"
+                )
             subs.append(Subscription(kind, coin, candle_interval if kind == "candle" else None))
     if user is not None:
         for kind in user_types:
             if kind not in USER_TYPES:
-                raise ValueError(f"feed subscriptions: unknown user subscription type {kind!r} "
-                                 f"(expected one of {', '.join(USER_TYPES)})")
+                raise ValueError(
+                    f"feed subscriptions: unknown user subscription type {kind!r} "
+                    f"(expected one of {', '.join(USER_TYPES)})"
+                )
             subs.append(Subscription(kind, user=user))
     return tuple(subs)
 
@@ -176,8 +186,10 @@ class StaleRule:
         if not self.report_after_s > 0:
             raise ValueError(f"stale rule: report_after_s must be > 0, got {self.report_after_s}")
         if self.reconnect_after_s is not None and not self.reconnect_after_s >= self.report_after_s:
-            raise ValueError(f"stale rule: reconnect_after_s ({self.reconnect_after_s}) must be >= "
-                             f"report_after_s ({self.report_after_s})")
+            raise ValueError(
+                f"stale rule: reconnect_after_s ({self.reconnect_after_s}) must be >= "
+                f"report_after_s ({self.report_after_s})"
+            )
 
 
 # l2Book arrives every block (~0.5 s) on every listed coin, so 10 s of silence is a fault.

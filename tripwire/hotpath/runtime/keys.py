@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 
-from tripwire.hyperliquid.signing import Signer
 from tripwire.config.settings import ConfigError, Settings, resolve_path
+from tripwire.hyperliquid.signing import Signer
 
 
 def load_key(settings: Settings) -> str | None:
@@ -24,8 +24,9 @@ def load_key(settings: Settings) -> str | None:
             raise ConfigError(f"exchange.secret_file: cannot read {path}: {e.strerror or e}") from None
         except UnicodeDecodeError:
             # a hex key is ASCII; the message says where, never what (the bytes may be the key)
-            raise ConfigError(f"exchange.secret_file: {path} is not a hex private key "
-                              "(it holds non-ASCII bytes)") from None
+            raise ConfigError(
+                f"exchange.secret_file: {path} is not a hex private key (it holds non-ASCII bytes)"
+            ) from None
     return key or None
 
 
@@ -35,12 +36,15 @@ def make_signer(settings: Settings, is_mainnet: bool) -> tuple[Signer, bool]:
     generated = False
     if key is None:
         if settings.mode not in ("demo", "sim"):
-            raise ConfigError(f"mode {settings.mode} needs an agent key: set the environment "
-                              f"variable {settings.exchange.secret_env} or exchange.secret_file")
+            raise ConfigError(
+                f"mode {settings.mode} needs an agent key: set the environment "
+                f"variable {settings.exchange.secret_env} or exchange.secret_file"
+            )
         key, generated = "0x" + secrets.token_hex(32), True
     try:
         return Signer(key, is_mainnet), generated
     except (ValueError, TypeError):
         # The message must not echo the key.
-        raise ConfigError(f"the agent key in {settings.exchange.secret_env} / exchange.secret_file "
-                          "is not a 32-byte hex private key") from None
+        raise ConfigError(
+            f"the agent key in {settings.exchange.secret_env} / exchange.secret_file is not a 32-byte hex private key"
+        ) from None

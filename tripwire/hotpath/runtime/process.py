@@ -25,58 +25,65 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
 from tripwire.bus.addresses import BusAddresses
 from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
+from tripwire.config.endpoints import Endpoints
+from tripwire.config.settings import Settings
 from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.execution.brackets import BracketConfig
 from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch
 from tripwire.hotpath.execution.gateway import Gateway
 from tripwire.hotpath.execution.layer import OrderLayer
 from tripwire.hotpath.execution.transports import WsPoster
-from tripwire.hyperliquid.signing import Signer
-from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
+from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.reconcile import Reconciler
 from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.risk.manager import RiskManager, Trip
-from tripwire.config.endpoints import Endpoints
 from tripwire.hotpath.service import HotPath
-from tripwire.config.settings import Settings
+from tripwire.hyperliquid.signing import Signer
 
 log = logging.getLogger("tripwire.hotpath")
 
-TICK_S = 0.25           # housekeeping period: dead man's switch, data age, metrics
-WS_RETRY_S = 5.0        # a dropped order WebSocket is retried this often (HTTP meanwhile)
+TICK_S = 0.25  # housekeeping period: dead man's switch, data age, metrics
+WS_RETRY_S = 5.0  # a dropped order WebSocket is retried this often (HTTP meanwhile)
 
 
 @dataclass
 class ProcessOptions:
     feed: FeedConfig | None = None
-    metrics_port: int | None = None     # None/0: no metrics server
+    metrics_port: int | None = None  # None/0: no metrics server
     metrics_host: str = "127.0.0.1"
-    on_ready: Callable[[], None] | None = None       # sd_notify READY=1
-    on_tick: Callable[[], None] | None = None        # sd_notify WATCHDOG=1
+    on_ready: Callable[[], None] | None = None  # sd_notify READY=1
+    on_tick: Callable[[], None] | None = None  # sd_notify WATCHDOG=1
     triggers_path: str | None = None
 
 
 class HotPathProcess:
-    def __init__(self, settings: Settings, risk: RiskManager, endpoints: Endpoints,
-                 signer: Signer, addresses: BusAddresses, options: ProcessOptions | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        risk: RiskManager,
+        endpoints: Endpoints,
+        signer: Signer,
+        addresses: BusAddresses,
+        options: ProcessOptions | None = None,
+    ) -> None:
         self.settings = settings
         self.risk = risk
         self.endpoints = endpoints
         self.signer = signer
         self.addresses = addresses
         self.options = options or ProcessOptions()
-        self.user = (settings.exchange.account_address or settings.exchange.vault_address
-                     or signer.address).lower()
+        self.user = (settings.exchange.account_address or settings.exchange.vault_address or signer.address).lower()
         self.collector = HotPathCollector()
         self.feed_state = "DISCONNECTED"
         self.reconnects = 0
@@ -85,10 +92,10 @@ class HotPathProcess:
         self._stop = asyncio.Event()
         self._was_connected = False
         self._reconciling: asyncio.Task | None = None
-        self.restart: dict[str, Any] | None = None   # what the start-up reconcile did, and when
+        self.restart: dict[str, Any] | None = None  # what the start-up reconcile did, and when
         self.hp: HotPath | None = None
         self.layer: OrderLayer | None = None
-        self.events = HotPathEvents(None)   # the hot path's, once it is built
+        self.events = HotPathEvents(None)  # the hot path's, once it is built
         self.feeds: list[FeedConnection] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -102,8 +109,14 @@ class HotPathProcess:
         publisher = Publisher(self.addresses.events, "hotpath")
         server = CommandServer(self.addresses.commands)
         ws = WsPoster(ws_url(self.endpoints.order_url)) if ex.transport == "ws" else None
-        gateway = Gateway(self.signer, self.endpoints.order_url, risk=self.risk, ws=ws,
-                          vault_address=s.exchange.vault_address, on_trip=self._on_trips)
+        gateway = Gateway(
+            self.signer,
+            self.endpoints.order_url,
+            risk=self.risk,
+            ws=ws,
+            vault_address=s.exchange.vault_address,
+            on_trip=self._on_trips,
+        )
         await gateway.start()
         metrics_server = None
         tasks: list[asyncio.Task] = []
@@ -111,25 +124,37 @@ class HotPathProcess:
             markets = await self._retry("exchange meta", gateway.load_markets)
             missing = [c for c in s.coins if c not in markets]
             if missing:
-                raise SystemExit(f"coins {', '.join(missing)} are not listed by {self.endpoints.order_url}; "
-                                 f"it lists {', '.join(sorted(markets)[:20])}…")
+                raise SystemExit(
+                    f"coins {', '.join(missing)} are not listed by {self.endpoints.order_url}; "
+                    f"it lists {', '.join(sorted(markets)[:20])}…"
+                )
             if s.mode in ("demo", "sim") and ex.sim_fund_usdc > 0:
                 await self._fund_on_simulator(gateway, ex.sim_fund_usdc)
-            hp = HotPath(s, self.risk, triggers_path=self.options.triggers_path,
-                         publisher=publisher, clock_ns=time.monotonic_ns)
+            hp = HotPath(
+                s, self.risk, triggers_path=self.options.triggers_path, publisher=publisher, clock_ns=time.monotonic_ns
+            )
             self.events = hp.events
             layer = OrderLayer(
-                gateway, self.risk, markets, mids=hp.mids,
-                active_triggers=lambda: len(hp.active_triggers()), events=hp.events,
+                gateway,
+                self.risk,
+                markets,
+                mids=hp.mids,
+                active_triggers=lambda: len(hp.active_triggers()),
+                events=hp.events,
                 on_trips=self._on_trips,
                 deadman=DeadMansSwitch(DeadmanConfig(ex.deadman_window_s, ex.deadman_refresh_below_s)),
-                cfg=BracketConfig(entry_slippage_bps=ex.entry_slippage_bps,
-                                  close_filled_on_cancel=ex.close_filled_on_cancel,
-                                  default_sl_atr=ex.default_sl_atr,
-                                  default_tp_atr=ex.default_tp_atr,
-                                  fallback_atr_bps=ex.fallback_atr_bps),
-                exch_ms=self._exch_ms, rules=lambda: hp.pipeline.triggers.ruleset.rules,
-                atr=lambda coin: _atr(hp, coin), unprotected=ex.unprotected_positions)
+                cfg=BracketConfig(
+                    entry_slippage_bps=ex.entry_slippage_bps,
+                    close_filled_on_cancel=ex.close_filled_on_cancel,
+                    default_sl_atr=ex.default_sl_atr,
+                    default_tp_atr=ex.default_tp_atr,
+                    fallback_atr_bps=ex.fallback_atr_bps,
+                ),
+                exch_ms=self._exch_ms,
+                rules=lambda: hp.pipeline.triggers.ruleset.rules,
+                atr=lambda coin: _atr(hp, coin),
+                unprotected=ex.unprotected_positions,
+            )
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
             hp.status_extra = self.status_extra
             hp.on_trips = self._on_trips
@@ -141,10 +166,13 @@ class HotPathProcess:
             self.restart = await layer.on_reconcile(snap)
             self.restart["protected_after_s"] = time.monotonic() - started
             if snap.positions or snap.open_orders:
-                log.info("start-up: %d positions protected %.3f s after start (%d orders adopted, "
-                         "%d phantoms removed)", len(snap.positions) - len(self.restart["unprotected"]),
-                         self.restart["protected_after_s"], self.restart["adopted"],
-                         self.restart["phantoms"])
+                log.info(
+                    "start-up: %d positions protected %.3f s after start (%d orders adopted, %d phantoms removed)",
+                    len(snap.positions) - len(self.restart["unprotected"]),
+                    self.restart["protected_after_s"],
+                    self.restart["adopted"],
+                    self.restart["phantoms"],
+                )
             await self._retry("account state", lambda: layer.refresh_account(positions=False))
             if ws is not None:
                 await self._connect_ws(ws)
@@ -154,11 +182,16 @@ class HotPathProcess:
             tasks.append(asyncio.create_task(self._housekeeping(gateway, ws), name="housekeeping"))
             if self.options.metrics_port:
                 from tripwire.hotpath.metrics import serve_metrics
-                metrics_server = serve_metrics(self.collector, self.options.metrics_port,
-                                               self.options.metrics_host)
-            log.info("hot path up: mode %s, account %s, orders → %s, events %s, commands %s",
-                     s.mode, self.user, self.endpoints.order_url, self.addresses.events,
-                     self.addresses.commands)
+
+                metrics_server = serve_metrics(self.collector, self.options.metrics_port, self.options.metrics_host)
+            log.info(
+                "hot path up: mode %s, account %s, orders → %s, events %s, commands %s",
+                s.mode,
+                self.user,
+                self.endpoints.order_url,
+                self.addresses.events,
+                self.addresses.commands,
+            )
             self.ready.set()
             if self.options.on_ready:
                 self.options.on_ready()
@@ -195,7 +228,7 @@ class HotPathProcess:
         for i in range(attempts):
             try:
                 return await fn()
-            except Exception as e:  # noqa: BLE001 - reported, retried, then raised
+            except Exception as e:
                 if i == attempts - 1 or self._stop.is_set():
                     raise
                 log.warning("%s failed (%r); retrying in %.1f s", what, e, delay)
@@ -208,12 +241,16 @@ class HotPathProcess:
         value = float(state.get("marginSummary", {}).get("accountValue", 0)) if isinstance(state, dict) else 0.0
         if value > 0:
             return
-        async with aiohttp.ClientSession() as session, session.post(
-                self.endpoints.order_url.rstrip("/") + "/sim/fund",
-                json={"user": self.user, "usdc": str(usdc)}) as r:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                self.endpoints.order_url.rstrip("/") + "/sim/fund", json={"user": self.user, "usdc": str(usdc)}
+            ) as r,
+        ):
             if r.status != 200:
-                raise SystemExit(f"could not fund {self.user} on the simulator: HTTP {r.status} "
-                                 f"{(await r.text())[:200]}")
+                raise SystemExit(
+                    f"could not fund {self.user} on the simulator: HTTP {r.status} {(await r.text())[:200]}"
+                )
         log.info("funded %s with %s USDC on the simulator", self.user, usdc)
 
     async def _connect_ws(self, ws: WsPoster) -> None:
@@ -229,21 +266,34 @@ class HotPathProcess:
         on_frame = hp.on_frame
         if self.endpoints.same_socket:
             subs = build_subscriptions(coins, user=self.user, coin_types=_MARKET_TYPES)
-            return [FeedConnection(ws_url(self.endpoints.market_url), subs, on_frame,
-                                   self._on_feed_state, config=cfg)]
-        market = FeedConnection(ws_url(self.endpoints.market_url),
-                                build_subscriptions(coins, coin_types=_MARKET_TYPES), on_frame,
-                                self._on_feed_state, config=cfg)
-        user = FeedConnection(ws_url(self.endpoints.order_url),
-                              build_subscriptions((), user=self.user), on_frame,
-                              self._on_feed_state, config=cfg)
+            return [FeedConnection(ws_url(self.endpoints.market_url), subs, on_frame, self._on_feed_state, config=cfg)]
+        market = FeedConnection(
+            ws_url(self.endpoints.market_url),
+            build_subscriptions(coins, coin_types=_MARKET_TYPES),
+            on_frame,
+            self._on_feed_state,
+            config=cfg,
+        )
+        user = FeedConnection(
+            ws_url(self.endpoints.order_url),
+            build_subscriptions((), user=self.user),
+            on_frame,
+            self._on_feed_state,
+            config=cfg,
+        )
         return [market, user]
 
     def status_extra(self) -> dict[str, Any]:
-        return {"connection": {"state": self.feed_state, "reconnects": self.reconnects,
-                               "feeds": [{"url": f.url, "state": f.state} for f in self.feeds]},
-                "account_address": self.user, "order_url": self.endpoints.order_url,
-                "restart": self.restart}
+        return {
+            "connection": {
+                "state": self.feed_state,
+                "reconnects": self.reconnects,
+                "feeds": [{"url": f.url, "state": f.state} for f in self.feeds],
+            },
+            "account_address": self.user,
+            "order_url": self.endpoints.order_url,
+            "restart": self.restart,
+        }
 
     def _exch_ms(self) -> int:
         """Exchange time: the newest book/trade time seen (the simulator's clock in a replay),
@@ -286,8 +336,9 @@ class HotPathProcess:
         if all(f.state == CONNECTED for f in self.feeds):
             self.risk.on_reconnect()
             self.events.risk_state(self.risk.snapshot())
-            log.info("reconnected and reconciled: %d positions, %d open orders",
-                     len(snap.positions), len(snap.open_orders))
+            log.info(
+                "reconnected and reconciled: %d positions, %d open orders", len(snap.positions), len(snap.open_orders)
+            )
 
     # -- the timer ---------------------------------------------------------------------------------
 
@@ -337,24 +388,30 @@ class HotPathProcess:
             messages=tuple(hp.message_counts().items()),
             # every reason and topic root, zeros included: a series that appears only after its
             # first fault cannot be alerted on with rate()
-            faults=tuple({**dict.fromkeys(FAULT_REASONS, 0),
-                          **{r: f["count"] for r, f in hp.decode_faults().items()}}.items()),
+            faults=tuple(
+                {**dict.fromkeys(FAULT_REASONS, 0), **{r: f["count"] for r, f in hp.decode_faults().items()}}.items()
+            ),
             triggers=tuple((r, c, n) for (r, c), n in hp.fired_counts().items()),
-            ws_lag_s=lag, reconnects=self.reconnects, connection_state=self.feed_state,
+            ws_lag_s=lag,
+            reconnects=self.reconnects,
+            connection_state=self.feed_state,
             coin_ws_lag_s=tuple((c, ms / 1e3) for c, ms in hp.ws_lag_ms().items()),
             time_faults=tuple(hp.book_counts()["time_faults"].items()),
             untradable=tuple(hp.book_counts()["untradable"].items()),
-            trading_state=self.risk.state, breaker_trips=tuple(self.breaker_trips.items()),
+            trading_state=self.risk.state,
+            breaker_trips=tuple(self.breaker_trips.items()),
             bus_drops=tuple(self.events.drops().items()),
-            equity=acct.equity(mids), realized=acct.realized_pnl - acct.fees,
+            equity=acct.equity(mids),
+            realized=acct.realized_pnl - acct.fees,
             unrealized=acct.unrealized(mids),
-            positions=tuple((c, abs(p.szi) * mids.get(c, p.entry_px))
-                            for c, p in acct.positions.items()),
+            positions=tuple((c, abs(p.szi) * mids.get(c, p.entry_px)) for c, p in acct.positions.items()),
             open_orders=layer.tracker.open_count(),
             tick_to_order=layer.tick_to_order.cumulative(),
             tick_to_order_sum=layer.tick_to_order.total,
             tick_to_decision=layer.tick_to_decision.cumulative(),
-            tick_to_decision_sum=layer.tick_to_decision.total)
+            tick_to_decision_sum=layer.tick_to_decision.total,
+        )
+
 
 _MARKET_TYPES = tuple(t for t in COIN_TYPES if t in ("l2Book", "trades", "activeAssetCtx"))
 

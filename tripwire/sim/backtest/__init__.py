@@ -14,5 +14,12 @@ from tripwire.sim.backtest.engine import BacktestConfig, BacktestResult, run_bac
 from tripwire.sim.backtest.latency import LatencySpecError, parse_latency
 from tripwire.sim.backtest.report import summarize, write_report
 
-__all__ = ["BacktestConfig", "BacktestResult", "LatencySpecError", "parse_latency", "run_backtest",
-           "summarize", "write_report"]
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "LatencySpecError",
+    "parse_latency",
+    "run_backtest",
+    "summarize",
+    "write_report",
+]

@@ -36,30 +36,38 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from tripwire.sim.backtest.latency import Constant, LatencyModel
-from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
+from tripwire.config.settings import Settings
 from tripwire.contracts.events import TriggerFired
-from tripwire.hotpath.execution.brackets import (ENTRY_LEGS, BracketConfig, Plan, Refused, build_bracket,
-                                        build_close_position, build_hedge, build_limit)
+from tripwire.hotpath.execution.brackets import (
+    ENTRY_LEGS,
+    BracketConfig,
+    Plan,
+    Refused,
+    build_bracket,
+    build_close_position,
+    build_hedge,
+    build_limit,
+)
 from tripwire.hotpath.execution.netting import ADD, OPEN, stance
 from tripwire.hotpath.execution.orders import Leg, Market, cloid_for, parse_cloid
-from tripwire.hotpath.execution.protection import (KINDS, ProtectionTarget, fallback_target, merge,
-                                                   plan_protection)
+from tripwire.hotpath.execution.protection import KINDS, ProtectionTarget, fallback_target, merge, plan_protection
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.pipeline import MarketPipeline
-from tripwire.sim.replay.runner import message_time_ms, replay_stream
 from tripwire.hotpath.risk.config import RiskConfig
-from tripwire.hotpath.risk.manager import (CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip)
-from tripwire.config.settings import Settings
+from tripwire.hotpath.risk.manager import CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip
+from tripwire.hotpath.triggers.engine import RuleSet
+from tripwire.sim.backtest.latency import Constant, LatencyModel
+from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
 from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import Universe
-from tripwire.hotpath.triggers.engine import RuleSet
+from tripwire.sim.replay.runner import message_time_ms, replay_stream
 
 BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
 # The drawdown breaker keeps every equity sample in its window and scans them per update, so
@@ -73,12 +81,11 @@ Builder = Callable[[TriggerFired, dict, Market, float, Exposure, BracketConfig, 
 # Protector runs them: TP/SL only close what the entry opens, so the entry's check covers them.
 # The last argument says the coin already holds a same-side position (the entry goes alone).
 BUILDERS: dict[str, tuple[Builder, tuple[str, ...]]] = {
-    "place_bracket": (lambda ev, p, m, mid, x, cfg, add: build_bracket(ev, p, m, mid, x.equity, cfg, add),
-                      ("entry",)),
+    "place_bracket": (lambda ev, p, m, mid, x, cfg, add: build_bracket(ev, p, m, mid, x.equity, cfg, add), ("entry",)),
     "place_limit": (lambda ev, p, m, mid, x, cfg, add: build_limit(ev, p, m, mid, x.equity), ("limit",)),
     "hedge": (lambda ev, p, m, mid, x, cfg, add: build_hedge(ev, p, m, mid, x, cfg), ("hedge",)),
 }
-OPENING = ("place_bracket", "place_limit")   # actions subject to the one-way rule
+OPENING = ("place_bracket", "place_limit")  # actions subject to the one-way rule
 PROTECT = "protect"
 
 
@@ -96,13 +103,13 @@ class BacktestConfig:
 class _Pending:
     """An action on its way to the exchange."""
 
-    action: dict | None          # None: built at delivery (a breaker's cancel-all / flatten)
-    rec: TriggerRecord | None    # None: the coin's protection (no trigger's own)
+    action: dict | None  # None: built at delivery (a breaker's cancel-all / flatten)
+    rec: TriggerRecord | None  # None: the coin's protection (no trigger's own)
     legs: list[Leg]
     kind: str
     breaker_action: str | None = None
-    coin: str | None = None      # the coin whose position it may change (None: every coin)
-    target: ProtectionTarget | None = None   # a bracket's stop/target, for the coin once filled
+    coin: str | None = None  # the coin whose position it may change (None: every coin)
+    target: ProtectionTarget | None = None  # a bracket's stop/target, for the coin once filled
     add: bool = False
 
 
@@ -136,8 +143,14 @@ class BacktestResult:
 
 
 class Backtest:
-    def __init__(self, settings: Settings, rules: RuleSet, risk: RiskConfig,
-                 cfg: BacktestConfig = BacktestConfig(), universe: Universe | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        risk: RiskConfig,
+        cfg: BacktestConfig = BacktestConfig(),
+        universe: Universe | None = None,
+    ) -> None:
         self.cfg = cfg
         self.now_ms = 0
         self.first_ms = 0
@@ -147,8 +160,7 @@ class Backtest:
         self.sim.fund(BACKTEST_USER, cfg.equity_usd)
         self.risk = RiskManager(risk)
         self.ledger = Ledger(cfg.fees)
-        self.markets = {m.name: Market(m.name, m.asset, m.sz_decimals)
-                        for m in self.sim.universe.markets}
+        self.markets = {m.name: Market(m.name, m.asset, m.sz_decimals) for m in self.sim.universe.markets}
         self.pending: list[tuple[int, int, _Pending]] = []
         self.equity_series: list[tuple[int, float]] = []
         self.latencies_ms: list[float] = []
@@ -159,12 +171,11 @@ class Backtest:
         self._day = -1
         self._day_start_equity = float(cfg.equity_usd)
         self._next_drawdown_ms = 0
-        self._ingest = {"l2Book": self._sim_book, "trades": self._sim_trades,
-                        "activeAssetCtx": self._sim_ctx}
-        self.targets: dict[str, ProtectionTarget] = {}   # coin → its protection's prices
-        self._on_the_way: dict[str | None, int] = {}     # coin (None: all) → actions not yet delivered
+        self._ingest = {"l2Book": self._sim_book, "trades": self._sim_trades, "activeAssetCtx": self._sim_ctx}
+        self.targets: dict[str, ProtectionTarget] = {}  # coin → its protection's prices
+        self._on_the_way: dict[str | None, int] = {}  # coin (None: all) → actions not yet delivered
         self._protect_seq = 0
-        self._revisions: dict[str, int] = {}             # protection source → last revision
+        self._revisions: dict[str, int] = {}  # protection source → last revision
         self.protection_refused = 0
 
     # -- the loop ----------------------------------------------------------------------------
@@ -255,10 +266,13 @@ class Backtest:
     def _exposure(self) -> Exposure:
         acct = self.sim.accounts[BACKTEST_USER]
         eq = self._equity()
-        return Exposure(eq, {c: float(p.szi) for c, p in acct.positions.items()},
-                        {c: float(m) for c, m in self.sim.marks.items()},
-                        day_pnl=eq - self._day_start_equity,
-                        active_triggers=len(self.pipe.triggers.active))
+        return Exposure(
+            eq,
+            {c: float(p.szi) for c, p in acct.positions.items()},
+            {c: float(m) for c, m in self.sim.marks.items()},
+            day_pnl=eq - self._day_start_equity,
+            active_triggers=len(self.pipe.triggers.active),
+        )
 
     def _on_trigger(self, ev: TriggerFired) -> None:
         rec = self.ledger.open(ev)
@@ -285,17 +299,24 @@ class Backtest:
                 continue
             for step in plan.steps:
                 self.ledger.register(rec, step.legs)
-                self._send(step.action, rec, step.legs, name, coin=ev.coin, target=plan.target,
-                           add=how == ADD)
+                self._send(step.action, rec, step.legs, name, coin=ev.coin, target=plan.target, add=how == ADD)
         self._mark_done(rec)
 
     def _stance(self, ev: TriggerFired) -> str:
         """The live one-way rule (:func:`~tripwire.hotpath.execution.netting.stance`) on the
         exchange's position and our entries still on their way or resting."""
-        working = [leg.is_buy for _, _, p in self.pending if p.coin == ev.coin and p.kind in OPENING
-                   for leg in p.legs if leg.name in ENTRY_LEGS]
-        working += [o.is_buy for o in self.sim.user_open_orders(BACKTEST_USER)
-                    if o.coin == ev.coin and not o.reduce_only and o.trigger is None]
+        working = [
+            leg.is_buy
+            for _, _, p in self.pending
+            if p.coin == ev.coin and p.kind in OPENING
+            for leg in p.legs
+            if leg.name in ENTRY_LEGS
+        ]
+        working += [
+            o.is_buy
+            for o in self.sim.user_open_orders(BACKTEST_USER)
+            if o.coin == ev.coin and not o.reduce_only and o.trigger is None
+        ]
         pos = float(self.sim.accounts[BACKTEST_USER].position(ev.coin))
         return stance(ev.coin, ev.side == "long", pos, working)
 
@@ -303,15 +324,24 @@ class Backtest:
         for step in plan.steps:
             for leg in step.legs:
                 if leg.name in checked:
-                    verdict = self.risk.check(OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px,
-                                                          leg.reduce_only, plan.trigger_id), exposure)
+                    verdict = self.risk.check(
+                        OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, leg.reduce_only, plan.trigger_id), exposure
+                    )
                     if not verdict.ok:
                         return verdict.reason
         return None
 
-    def _send(self, action: dict | None, rec: TriggerRecord | None, legs: list[Leg], kind: str,
-              breaker_action: str | None = None, coin: str | None = None,
-              target: ProtectionTarget | None = None, add: bool = False) -> None:
+    def _send(
+        self,
+        action: dict | None,
+        rec: TriggerRecord | None,
+        legs: list[Leg],
+        kind: str,
+        breaker_action: str | None = None,
+        coin: str | None = None,
+        target: ProtectionTarget | None = None,
+        add: bool = False,
+    ) -> None:
         latency = self.cfg.latency.sample()
         due = self.now_ms + int(round(latency))
         if rec is not None:
@@ -320,8 +350,9 @@ class Backtest:
         self.latencies_ms.append(latency)
         self._seq += 1
         self._on_the_way[coin] = self._on_the_way.get(coin, 0) + 1
-        heapq.heappush(self.pending, (due, self._seq, _Pending(action, rec, legs, kind, breaker_action,
-                                                              coin, target, add)))
+        heapq.heappush(
+            self.pending, (due, self._seq, _Pending(action, rec, legs, kind, breaker_action, coin, target, add))
+        )
 
     def _deliver(self, due: int, p: _Pending) -> None:
         self.now_ms = max(self.now_ms, due)  # due is before the next message: time stays monotonic
@@ -334,17 +365,21 @@ class Backtest:
         finally:
             self._on_the_way[p.coin] -= 1
         self._drain()
-        for coin in ([p.coin] if p.coin is not None else sorted(self.sim.books)):
+        for coin in [p.coin] if p.coin is not None else sorted(self.sim.books):
             self._protect(coin)
         if p.rec is not None:
             self._mark_done(p.rec)
 
     def _answer(self, p: _Pending, action: dict, answer: dict) -> None:
-        if p.rec is None:   # the coin's protection
-            statuses = answer.get("response", {}).get("data", {}).get("statuses", []) \
-                if answer.get("status") == "ok" else [{"error": answer.get("response")}]
-            self.protection_refused += sum(1 for st in statuses if isinstance(st, dict) and "error" in st
-                                           and action["type"] != "cancelByCloid")
+        if p.rec is None:  # the coin's protection
+            statuses = (
+                answer.get("response", {}).get("data", {}).get("statuses", [])
+                if answer.get("status") == "ok"
+                else [{"error": answer.get("response")}]
+            )
+            self.protection_refused += sum(
+                1 for st in statuses if isinstance(st, dict) and "error" in st and action["type"] != "cancelByCloid"
+            )
             return
         if answer.get("status") != "ok":
             p.rec.rejected.append(f"{p.kind}: {answer.get('response')}")
@@ -374,9 +409,20 @@ class Backtest:
         for o in self.sim.user_open_orders(BACKTEST_USER):
             info = parse_cloid(o.cloid)
             if o.coin == coin and o.trigger is not None and o.reduce_only and info and info.leg in KINDS:
-                legs.append(Leg(info.leg, o.cloid or "", coin, o.is_buy, float(o.sz), float(o.limit_px),
-                                reduce_only=True, trigger_px=float(o.trigger.trigger_px), oid=o.oid,
-                                state="waitingForTrigger"))
+                legs.append(
+                    Leg(
+                        info.leg,
+                        o.cloid or "",
+                        coin,
+                        o.is_buy,
+                        float(o.sz),
+                        float(o.limit_px),
+                        reduce_only=True,
+                        trigger_px=float(o.trigger.trigger_px),
+                        oid=o.oid,
+                        state="waitingForTrigger",
+                    )
+                )
         target = self.targets.get(coin)
         if not szi:
             self.targets.pop(coin, None)
@@ -385,9 +431,15 @@ class Backtest:
             self._protect_seq += 1
             atr = self.pipe.coins[coin].features.values.get("atr_1m") if coin in self.pipe.coins else None
             target = self.targets[coin] = fallback_target(
-                coin, szi, float(pos.entry_px), legs, market, self.cfg.bracket,  # type: ignore[union-attr]
+                coin,
+                szi,
+                float(pos.entry_px),
+                legs,
+                market,
+                self.cfg.bracket,  # type: ignore[union-attr]
                 f"protect.{coin}.{self.now_ms}.{self._protect_seq}",
-                atr=float(atr) if isinstance(atr, (int, float)) and atr > 0 else None)
+                atr=float(atr) if isinstance(atr, (int, float)) and atr > 0 else None,
+            )
         try:
             plan = plan_protection(szi, target, legs, market, self.cfg.bracket, self._protective_cloid(target))
         except Refused:
@@ -401,13 +453,15 @@ class Backtest:
             assert target is not None
             rev = self._revisions[target.source] = self._revisions.get(target.source, 0) + 1
             return cloid_for(target.source, f"{kind}.{rev}")
+
         return new
 
     def _exchange(self, action: dict) -> dict:
         """``/exchange`` as the simulator answers it, at the current time, signer = our account."""
         self._nonce = max(self.now_ms, self._nonce + 1)
-        return self.api.handle({"action": action, "nonce": self._nonce, "signature": _SIGNATURE},
-                               self.now_ms, self.now_ms)
+        return self.api.handle(
+            {"action": action, "nonce": self._nonce, "signature": _SIGNATURE}, self.now_ms, self.now_ms
+        )
 
     def _cancel_orphans(self, p: _Pending, refused: list[Leg]) -> None:
         """An entry that took nothing leaves its TP/SL standing; cancel them, as the live
@@ -415,8 +469,7 @@ class Backtest:
         orphans = [leg for leg in p.legs if leg.name in ("tp", "sl") and leg not in refused]
         if orphans:
             asset = self.markets[orphans[0].coin].asset
-            action = {"type": "cancelByCloid",
-                      "cancels": [{"asset": asset, "cloid": leg.cloid} for leg in orphans]}
+            action = {"type": "cancelByCloid", "cancels": [{"asset": asset, "cloid": leg.cloid} for leg in orphans]}
             self._send(action, p.rec, orphans, "cancel_orphans", coin=orphans[0].coin)
 
     def _mark_done(self, rec: TriggerRecord) -> None:
@@ -430,11 +483,19 @@ class Backtest:
     # -- breakers ----------------------------------------------------------------------------
 
     def _on_trip(self, trip: Trip) -> None:
-        self.trips.append({"time_ms": self.now_ms, "breaker": trip.breaker, "action": trip.action,
-                           "state": trip.state, "detail": trip.detail})
+        self.trips.append(
+            {
+                "time_ms": self.now_ms,
+                "breaker": trip.breaker,
+                "action": trip.action,
+                "state": trip.state,
+                "detail": trip.detail,
+            }
+        )
         if trip.action in (CANCEL_ALL, FLATTEN):
-            rec = self.ledger.open_pseudo(f"breaker.{trip.breaker}.{self.now_ms}",
-                                          f"breaker:{trip.breaker}", "", self.now_ms)
+            rec = self.ledger.open_pseudo(
+                f"breaker.{trip.breaker}.{self.now_ms}", f"breaker:{trip.breaker}", "", self.now_ms
+            )
             self._send(None, rec, [], "breaker", breaker_action=trip.action)
 
     def _breaker_action(self, p: _Pending) -> dict | None:
@@ -442,10 +503,15 @@ class Backtest:
         reduce-only IOC, from the state at arrival time."""
         user = BACKTEST_USER
         open_orders = self.sim.user_open_orders(user) + [
-            o for o in self.sim.waiting_children.values() if o.user == user]
+            o for o in self.sim.waiting_children.values() if o.user == user
+        ]
         if open_orders:
-            self._exchange({"type": "cancel", "cancels": [
-                {"a": self.sim.universe.by_name[o.coin].asset, "o": o.oid} for o in open_orders]})
+            self._exchange(
+                {
+                    "type": "cancel",
+                    "cancels": [{"a": self.sim.universe.by_name[o.coin].asset, "o": o.oid} for o in open_orders],
+                }
+            )
         if p.breaker_action != FLATTEN:
             return None
         wires, legs = [], []
@@ -453,9 +519,14 @@ class Backtest:
             market, mid = self.markets[coin], self.sim.books[coin].mid()
             if mid is None:
                 continue
-            built = build_close_position(coin, float(pos.szi), float(mid), market,
-                                         self.cfg.bracket.hedge_slippage_bps,
-                                         cloid_for(p.rec.trigger_id, f"flatten.{coin}"))
+            built = build_close_position(
+                coin,
+                float(pos.szi),
+                float(mid),
+                market,
+                self.cfg.bracket.hedge_slippage_bps,
+                cloid_for(p.rec.trigger_id, f"flatten.{coin}"),
+            )
             if built is not None:
                 legs.append(built[0])
                 wires.append(built[1])
@@ -469,17 +540,34 @@ class Backtest:
 
     def result(self, files: Sequence[str | Path], wall_s: float) -> BacktestResult:
         return BacktestResult(
-            files=[str(f) for f in files], config=self.cfg, engine=self.sim, user=BACKTEST_USER,
-            equity_start=self.cfg.equity_usd, records=self.ledger.records,
-            equity_series=self.equity_series, latencies_ms=self.latencies_ms, trips=self.trips,
-            risk_refusals=dict(self.risk.refusals), messages=dict(sorted(self.pipe.messages.items())),
-            untradable=dict(self.pipe.untradable), bad_market_messages=self.bad_market_messages,
-            unattributed_fills=self.ledger.unattributed_fills, first_ms=self.first_ms,
-            last_ms=self.now_ms, wall_s=wall_s)
+            files=[str(f) for f in files],
+            config=self.cfg,
+            engine=self.sim,
+            user=BACKTEST_USER,
+            equity_start=self.cfg.equity_usd,
+            records=self.ledger.records,
+            equity_series=self.equity_series,
+            latencies_ms=self.latencies_ms,
+            trips=self.trips,
+            risk_refusals=dict(self.risk.refusals),
+            messages=dict(sorted(self.pipe.messages.items())),
+            untradable=dict(self.pipe.untradable),
+            bad_market_messages=self.bad_market_messages,
+            unattributed_fills=self.ledger.unattributed_fills,
+            first_ms=self.first_ms,
+            last_ms=self.now_ms,
+            wall_s=wall_s,
+        )
 
 
-def run_backtest(files: Sequence[str | Path], settings: Settings, rules: RuleSet, risk: RiskConfig,
-                 cfg: BacktestConfig = BacktestConfig(), universe: Universe | None = None) -> BacktestResult:
+def run_backtest(
+    files: Sequence[str | Path],
+    settings: Settings,
+    rules: RuleSet,
+    risk: RiskConfig,
+    cfg: BacktestConfig = BacktestConfig(),
+    universe: Universe | None = None,
+) -> BacktestResult:
     """Replay ``files`` (merged in time order, with seeded synthetic trades and contexts unless
     ``cfg.synthetic`` is off) through the hot path and the simulator; see the module doc."""
     bt = Backtest(settings, rules, risk, cfg, universe)

@@ -77,8 +77,7 @@ class Empirical:
 
     def describe(self) -> dict:
         s = sorted(self.samples_ms)
-        return {"model": "empirical", "source": self.source, "n": len(s),
-                "median_ms": s[len(s) // 2]}
+        return {"model": "empirical", "source": self.source, "n": len(s), "median_ms": s[len(s) // 2]}
 
 
 def _number(text: str, what: str) -> float:
@@ -104,13 +103,13 @@ def read_samples(path: str | Path) -> tuple[float, ...]:
         for tok in line.split("#", 1)[0].replace(",", " ").split():
             out.append(_number(tok, f"{p}:{lineno}"))
     if not out:
-        raise LatencySpecError(f"--latency-dist empirical: {p} holds no numbers "
-                               f"(expected latencies in ms, one per line)")
+        raise LatencySpecError(
+            f"--latency-dist empirical: {p} holds no numbers (expected latencies in ms, one per line)"
+        )
     return tuple(out)
 
 
-def parse_latency(latency_ms: float | None = None, dist: str | None = None,
-                  seed: int = 0) -> LatencyModel:
+def parse_latency(latency_ms: float | None = None, dist: str | None = None, seed: int = 0) -> LatencyModel:
     """The model the options ask for: ``dist`` if given, else constant ``latency_ms`` (0)."""
     if dist is None:
         return Constant(_number(str(0 if latency_ms is None else latency_ms), "--latency-ms"))
@@ -118,8 +117,9 @@ def parse_latency(latency_ms: float | None = None, dist: str | None = None,
     if kind == "lognormal":
         parts = rest.split(",")
         if len(parts) != 2:
-            raise LatencySpecError(f"--latency-dist {dist!r}: expected lognormal:MEDIAN_MS,SIGMA "
-                                   f"(e.g. lognormal:50,0.5)")
+            raise LatencySpecError(
+                f"--latency-dist {dist!r}: expected lognormal:MEDIAN_MS,SIGMA (e.g. lognormal:50,0.5)"
+            )
         median = _number(parts[0], "--latency-dist lognormal median")
         sigma = _number(parts[1], "--latency-dist lognormal sigma")
         return Lognormal(median, sigma, seed)
@@ -127,5 +127,6 @@ def parse_latency(latency_ms: float | None = None, dist: str | None = None,
         return Empirical(read_samples(rest), rest, seed)
     if kind == "constant" and rest:
         return Constant(_number(rest, "--latency-dist constant"))
-    raise LatencySpecError(f"--latency-dist {dist!r}: expected lognormal:MEDIAN_MS,SIGMA, "
-                           f"empirical:PATH or constant:MS")
+    raise LatencySpecError(
+        f"--latency-dist {dist!r}: expected lognormal:MEDIAN_MS,SIGMA, empirical:PATH or constant:MS"
+    )

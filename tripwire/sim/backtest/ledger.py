@@ -20,9 +20,9 @@ the netted position and is reported apart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
 
 from tripwire.contracts.events import TriggerFired
 from tripwire.hotpath.execution.attribution import Attribution, Holding
@@ -45,11 +45,11 @@ class TriggerRecord:
     fired_ms: int
     actions_sent: int = 0
     refusals: list[str] = field(default_factory=list)
-    not_modelled: list[str] = field(default_factory=list)   # e.g. start_workflow
-    rejected: list[str] = field(default_factory=list)       # exchange errors, per leg
-    latency_ms: list[float] = field(default_factory=list)   # one sample per action sent
+    not_modelled: list[str] = field(default_factory=list)  # e.g. start_workflow
+    rejected: list[str] = field(default_factory=list)  # exchange errors, per leg
+    latency_ms: list[float] = field(default_factory=list)  # one sample per action sent
     entry_filled: Decimal = ZERO
-    entry_failed: bool = False   # the exchange refused the entry (IOC with nothing to take, margin…)
+    entry_failed: bool = False  # the exchange refused the entry (IOC with nothing to take, margin…)
     # what is booked to this record (Attribution): lots by coin — one coin for a trigger; a
     # breaker's flatten may touch several — cash, fees, fills
     holding: Holding = field(default_factory=lambda: Holding("", cash=ZERO, fees=ZERO))
@@ -57,7 +57,7 @@ class TriggerRecord:
     sl_hit: bool = False
     done_ms: int | None = None
     done_reason: str | None = None
-    pseudo: bool = False   # orders no trigger placed (a breaker's cancel-all / flatten)
+    pseudo: bool = False  # orders no trigger placed (a breaker's cancel-all / flatten)
 
     @property
     def positions(self) -> dict[str, Decimal]:
@@ -119,12 +119,18 @@ class Ledger:
         self.fees = fees
         self.attribution: Attribution = Attribution(ZERO)
         self.records: dict[str, TriggerRecord] = {}
-        self._legs: dict[str, tuple[TriggerRecord | None, str]] = {}   # cloid → (owner, leg)
+        self._legs: dict[str, tuple[TriggerRecord | None, str]] = {}  # cloid → (owner, leg)
         self.unattributed_fills = 0
 
     def open(self, ev: TriggerFired) -> TriggerRecord:
-        rec = TriggerRecord(ev.trigger_id, ev.rule, ev.coin, ev.side, ev.exch_ts_ns // 1_000_000,
-                            holding=self.attribution.holding(ev.trigger_id))
+        rec = TriggerRecord(
+            ev.trigger_id,
+            ev.rule,
+            ev.coin,
+            ev.side,
+            ev.exch_ts_ns // 1_000_000,
+            holding=self.attribution.holding(ev.trigger_id),
+        )
         self.records[ev.trigger_id] = rec
         return rec
 
@@ -133,8 +139,8 @@ class Ledger:
         rec = self.records.get(trigger_id)
         if rec is None:
             rec = self.records[trigger_id] = TriggerRecord(
-                trigger_id, rule, coin, "", now_ms, pseudo=True,
-                holding=self.attribution.holding(trigger_id))
+                trigger_id, rule, coin, "", now_ms, pseudo=True, holding=self.attribution.holding(trigger_id)
+            )
         return rec
 
     def register(self, rec: TriggerRecord | None, legs: Iterable[Leg]) -> None:
@@ -164,8 +170,9 @@ class Ledger:
         px, sz = Decimal(fill["px"]), Decimal(fill["sz"])
         # the simulator's own fee formula, unrounded (the fill record shows it to 6 decimals)
         fee = px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
-        parts = self.attribution.book(owner.trigger_id if owner else None, fill["coin"],
-                                      fill["side"] == "B", px, sz, fee)
+        parts = self.attribution.book(
+            owner.trigger_id if owner else None, fill["coin"], fill["side"] == "B", px, sz, fee
+        )
         moved = []
         for holder, _part in parts:
             rec = self.records.get(holder) or self.open_pseudo(holder, holder, fill["coin"], fill["time"])

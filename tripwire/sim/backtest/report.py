@@ -119,29 +119,51 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
         "positions_at_end": {c: str(p.szi) for c, p in acct.positions.items()},
         "marks_at_end": {c: str(m) for c, m in marks.items()},
         "per_rule": {rule: _rule_stats(recs, marks) for rule, recs in sorted(by_rule.items())},
-        "orders": {"actions_sent": len(lat), "fills": len(acct.fills),
-                   "exchange_rejections": sum(len(rec.rejected) for rec in records),
-                   "risk_refusals": r.risk_refusals,
-                   "unattributed_fills": r.unattributed_fills},
+        "orders": {
+            "actions_sent": len(lat),
+            "fills": len(acct.fills),
+            "exchange_rejections": sum(len(rec.rejected) for rec in records),
+            "risk_refusals": r.risk_refusals,
+            "unattributed_fills": r.unattributed_fills,
+        },
         "breaker_trips": r.trips,
-        "latency_ms": {"count": len(lat),
-                       "mean": round(sum(lat) / len(lat), 3) if lat else None,
-                       "p50": _percentile(lat, 50), "p99": _percentile(lat, 99),
-                       "max": max(lat) if lat else None},
-        "replay": {"messages": r.messages, "messages_total": sum(r.messages.values()),
-                   "exchange_span_s": round(r.exchange_span_s, 3), "wall_s": round(r.wall_s, 3),
-                   "speed_x_realtime": round(r.exchange_span_s / r.wall_s, 1) if r.wall_s else None,
-                   "untradable": r.untradable, "bad_market_messages": r.bad_market_messages},
-        "trigger_list": [{
-            "trigger_id": rec.trigger_id, "rule": rec.rule, "coin": rec.coin, "side": rec.side,
-            "fired_ms": rec.fired_ms, "outcome": rec.outcome(),
-            "entry_filled": str(rec.entry_filled),
-            "positions_at_end": {c: str(v) for c, v in rec.positions.items() if v != 0},
-            "pnl_usd": usd(rec.pnl(marks)), "fees_usd": usd(rec.fees),
-            "latency_ms": [round(x, 3) for x in rec.latency_ms], "refusals": rec.refusals,
-            "rejected": rec.rejected, "not_modelled": rec.not_modelled,
-            "done_ms": rec.done_ms, "done_reason": rec.done_reason,
-        } for rec in records],
+        "latency_ms": {
+            "count": len(lat),
+            "mean": round(sum(lat) / len(lat), 3) if lat else None,
+            "p50": _percentile(lat, 50),
+            "p99": _percentile(lat, 99),
+            "max": max(lat) if lat else None,
+        },
+        "replay": {
+            "messages": r.messages,
+            "messages_total": sum(r.messages.values()),
+            "exchange_span_s": round(r.exchange_span_s, 3),
+            "wall_s": round(r.wall_s, 3),
+            "speed_x_realtime": round(r.exchange_span_s / r.wall_s, 1) if r.wall_s else None,
+            "untradable": r.untradable,
+            "bad_market_messages": r.bad_market_messages,
+        },
+        "trigger_list": [
+            {
+                "trigger_id": rec.trigger_id,
+                "rule": rec.rule,
+                "coin": rec.coin,
+                "side": rec.side,
+                "fired_ms": rec.fired_ms,
+                "outcome": rec.outcome(),
+                "entry_filled": str(rec.entry_filled),
+                "positions_at_end": {c: str(v) for c, v in rec.positions.items() if v != 0},
+                "pnl_usd": usd(rec.pnl(marks)),
+                "fees_usd": usd(rec.fees),
+                "latency_ms": [round(x, 3) for x in rec.latency_ms],
+                "refusals": rec.refusals,
+                "rejected": rec.rejected,
+                "not_modelled": rec.not_modelled,
+                "done_ms": rec.done_ms,
+                "done_reason": rec.done_reason,
+            }
+            for rec in records
+        ],
     }
 
 
@@ -176,7 +198,8 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
     lat_text = ", ".join(f"{k} {v}" for k, v in lat.items())
     win = s["win_rate"]
     kpis = [
-        ("PnL (USD)", _money(s["pnl_usd"])), ("return", f"{s['return_pct']:.4f} %"),
+        ("PnL (USD)", _money(s["pnl_usd"])),
+        ("return", f"{s['return_pct']:.4f} %"),
         ("equity start → end", f"{s['equity_start_usd']:,.2f} → {s['equity_end_usd']:,.2f}"),
         ("realized / unrealized", f"{_money(s['realized_usd'])} / {_money(s['unrealized_usd'])}"),
         ("fees / funding", f"{_money(-s['fees_usd'])} / {_money(s['funding_usd'])}"),
@@ -184,52 +207,99 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
         ("triggers / filled", f"{s['triggers']} / {s['filled']}"),
         ("win rate (filled)", "–" if win is None else f"{win:.0%}"),
         ("TP / SL hits / open at end", f"{s['tp_hits']} / {s['sl_hits']} / {s['open_at_end']}"),
-        ("replay", f"{s['replay']['exchange_span_s']:,.0f} s of market in {s['replay']['wall_s']:.2f} s "
-                   f"({s['replay']['speed_x_realtime'] or 0:,.0f}× real time)"),
+        (
+            "replay",
+            f"{s['replay']['exchange_span_s']:,.0f} s of market in {s['replay']['wall_s']:.2f} s "
+            f"({s['replay']['speed_x_realtime'] or 0:,.0f}× real time)",
+        ),
     ]
-    rule_rows = [[escape(rule), str(v["triggers"]), str(v["refused"]), str(v["filled"]),
-                  str(v["tp_hits"]), str(v["sl_hits"]), str(v["open_at_end"]),
-                  "–" if v["win_rate"] is None else f"{v['win_rate']:.0%}",
-                  _money(-v["fees_usd"]), _money(v["pnl_usd"])] for rule, v in s["per_rule"].items()]
-    trig_rows = [[escape(t["trigger_id"]), escape(t["side"]), svg.utc_hhmm(t["fired_ms"]) + " UTC",
-                  escape(t["outcome"]), escape(t["entry_filled"]),
-                  ", ".join(f"{x:g}" for x in t["latency_ms"]), _money(t["pnl_usd"]),
-                  escape("; ".join(t["refusals"] + t["rejected"]))] for t in s["trigger_list"]]
-    trips = "".join(f"<li>{svg.utc_hhmm(t['time_ms'])} UTC: {escape(t['breaker'])} → {escape(t['action'])} "
-                    f"({escape(t['detail'])})</li>" for t in s["breaker_trips"]) or "<li>none</li>"
-    return "".join([
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<title>tripwire backtest</title>", f"<style>{_CSS}</style></head><body>",
-        "<h1>tripwire backtest</h1>",
-        f"<p class=\"note\">{escape(', '.join(s['files']))}; seed {s['seed']}; synthetic "
-        f"{'on' if s['synthetic'] else 'off'}; latency {escape(lat_text)}; account {escape(s['account'])}</p>",
-        "<table class=\"kpi\">" + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in kpis)
-        + "</table>",
-        "<h2>Equity</h2>",
-        svg.line_chart(equity, "Equity (USD, open positions at the mark)"),
-        "<h2>Drawdown</h2>",
-        svg.line_chart(drawdown_series(equity), "Drawdown from running peak (USD)", area=True,
-                       color="#d62728", baseline=0.0),
-        "<h2>Trigger outcomes by rule</h2>",
-        svg.stacked_bars(rules, outcome_series, "Outcomes per rule"),
-        "<h2>Order latency</h2>",
-        svg.histogram(r.latencies_ms, "Modelled latency per action sent (ms)"),
-        "<h2>Per rule</h2>",
-        _table(["rule", "triggers", "refused", "filled", "TP hits", "SL hits", "open at end",
-                "win rate", "fees", "PnL"], rule_rows),
-        "<h2>Triggers</h2>",
-        _table(["trigger", "side", "fired", "outcome", "entry filled", "latency ms", "PnL",
-                "refusals / rejections"], trig_rows),
-        f"<h2>Breaker trips</h2><ul>{trips}</ul>",
-        "<p class=\"note\">The account nets every trigger on a coin, as the exchange does: a "
-        "trigger against the open position is refused, a same-side one adds, and the coin's one "
-        "stop and take-profit (sized to the net position) close the triggers' positions oldest "
-        "first. A trigger's PnL is its booked cash flow + its position at the last mark − its "
-        "fees (a shared stop's split in proportion); outcome <i>closed</i> = closed by a "
-        "breaker's flatten or a hedge. Funding is charged on the netted position and shown "
-        "apart.</p>",
-        "</body></html>",
-    ])
+    rule_rows = [
+        [
+            escape(rule),
+            str(v["triggers"]),
+            str(v["refused"]),
+            str(v["filled"]),
+            str(v["tp_hits"]),
+            str(v["sl_hits"]),
+            str(v["open_at_end"]),
+            "–" if v["win_rate"] is None else f"{v['win_rate']:.0%}",
+            _money(-v["fees_usd"]),
+            _money(v["pnl_usd"]),
+        ]
+        for rule, v in s["per_rule"].items()
+    ]
+    trig_rows = [
+        [
+            escape(t["trigger_id"]),
+            escape(t["side"]),
+            svg.utc_hhmm(t["fired_ms"]) + " UTC",
+            escape(t["outcome"]),
+            escape(t["entry_filled"]),
+            ", ".join(f"{x:g}" for x in t["latency_ms"]),
+            _money(t["pnl_usd"]),
+            escape("; ".join(t["refusals"] + t["rejected"])),
+        ]
+        for t in s["trigger_list"]
+    ]
+    trips = (
+        "".join(
+            f"<li>{svg.utc_hhmm(t['time_ms'])} UTC: {escape(t['breaker'])} → {escape(t['action'])} "
+            f"({escape(t['detail'])})</li>"
+            for t in s["breaker_trips"]
+        )
+        or "<li>none</li>"
+    )
+    return "".join(
+        [
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+            "<title>tripwire backtest</title>",
+            f"<style>{_CSS}</style></head><body>",
+            "<h1>tripwire backtest</h1>",
+            f'<p class="note">{escape(", ".join(s["files"]))}; seed {s["seed"]}; synthetic '
+            f"{'on' if s['synthetic'] else 'off'}; latency {escape(lat_text)}; account {escape(s['account'])}</p>",
+            '<table class="kpi">' + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in kpis) + "</table>",
+            "<h2>Equity</h2>",
+            svg.line_chart(equity, "Equity (USD, open positions at the mark)"),
+            "<h2>Drawdown</h2>",
+            svg.line_chart(
+                drawdown_series(equity), "Drawdown from running peak (USD)", area=True, color="#d62728", baseline=0.0
+            ),
+            "<h2>Trigger outcomes by rule</h2>",
+            svg.stacked_bars(rules, outcome_series, "Outcomes per rule"),
+            "<h2>Order latency</h2>",
+            svg.histogram(r.latencies_ms, "Modelled latency per action sent (ms)"),
+            "<h2>Per rule</h2>",
+            _table(
+                [
+                    "rule",
+                    "triggers",
+                    "refused",
+                    "filled",
+                    "TP hits",
+                    "SL hits",
+                    "open at end",
+                    "win rate",
+                    "fees",
+                    "PnL",
+                ],
+                rule_rows,
+            ),
+            "<h2>Triggers</h2>",
+            _table(
+                ["trigger", "side", "fired", "outcome", "entry filled", "latency ms", "PnL", "refusals / rejections"],
+                trig_rows,
+            ),
+            f"<h2>Breaker trips</h2><ul>{trips}</ul>",
+            '<p class="note">The account nets every trigger on a coin, as the exchange does: a '
+            "trigger against the open position is refused, a same-side one adds, and the coin's one "
+            "stop and take-profit (sized to the net position) close the triggers' positions oldest "
+            "first. A trigger's PnL is its booked cash flow + its position at the last mark − its "
+            "fees (a shared stop's split in proportion); outcome <i>closed</i> = closed by a "
+            "breaker's flatten or a hedge. Funding is charged on the netted position and shown "
+            "apart.</p>",
+            "</body></html>",
+        ]
+    )
 
 
 def write_report(r: BacktestResult, out_dir: str | Path) -> tuple[Path, Path, dict[str, Any]]:

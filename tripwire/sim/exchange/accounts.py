@@ -133,27 +133,44 @@ class Account:
             margin_total += margin
             ntl_total += ntl
             signed_ntl += p.szi * mark
-            asset_positions.append({"type": "oneWay", "position": {
-                "coin": coin,
-                "szi": fmt(p.szi),
-                "leverage": {"type": "cross" if is_cross else "isolated", "value": lev},
-                "entryPx": fmt_px(p.entry_px),
-                "positionValue": fmt_usd(ntl),
-                "unrealizedPnl": fmt_usd(upnl),
-                "returnOnEquity": fmt(((upnl / entry_margin) if entry_margin else ZERO).quantize(Decimal("1e-8"))),
-                "liquidationPx": self._liquidation_px(coin, p, value - upnl, max_lev),
-                "marginUsed": fmt_usd(margin),
-                "maxLeverage": max_lev,
-                "cumFunding": {"allTime": fmt_usd(-p.funding_all_time),
-                               "sinceOpen": fmt_usd(-p.funding_since_open),
-                               "sinceChange": fmt_usd(-p.funding_since_change)},
-            }})
-        summary = {"accountValue": fmt_usd(value), "totalNtlPos": fmt_usd(ntl_total),
-                   "totalRawUsd": fmt_usd(value - signed_ntl), "totalMarginUsed": fmt_usd(margin_total)}
-        return {"marginSummary": summary, "crossMarginSummary": dict(summary),
-                "crossMaintenanceMarginUsed": fmt_usd(margin_total / 2),
-                "withdrawable": fmt_usd(max(ZERO, value - margin_total)),
-                "assetPositions": asset_positions, "time": now_ms}
+            asset_positions.append(
+                {
+                    "type": "oneWay",
+                    "position": {
+                        "coin": coin,
+                        "szi": fmt(p.szi),
+                        "leverage": {"type": "cross" if is_cross else "isolated", "value": lev},
+                        "entryPx": fmt_px(p.entry_px),
+                        "positionValue": fmt_usd(ntl),
+                        "unrealizedPnl": fmt_usd(upnl),
+                        "returnOnEquity": fmt(
+                            ((upnl / entry_margin) if entry_margin else ZERO).quantize(Decimal("1e-8"))
+                        ),
+                        "liquidationPx": self._liquidation_px(coin, p, value - upnl, max_lev),
+                        "marginUsed": fmt_usd(margin),
+                        "maxLeverage": max_lev,
+                        "cumFunding": {
+                            "allTime": fmt_usd(-p.funding_all_time),
+                            "sinceOpen": fmt_usd(-p.funding_since_open),
+                            "sinceChange": fmt_usd(-p.funding_since_change),
+                        },
+                    },
+                }
+            )
+        summary = {
+            "accountValue": fmt_usd(value),
+            "totalNtlPos": fmt_usd(ntl_total),
+            "totalRawUsd": fmt_usd(value - signed_ntl),
+            "totalMarginUsed": fmt_usd(margin_total),
+        }
+        return {
+            "marginSummary": summary,
+            "crossMarginSummary": dict(summary),
+            "crossMaintenanceMarginUsed": fmt_usd(margin_total / 2),
+            "withdrawable": fmt_usd(max(ZERO, value - margin_total)),
+            "assetPositions": asset_positions,
+            "time": now_ms,
+        }
 
     @staticmethod
     def _liquidation_px(coin: str, p: Position, other_value: Decimal, max_lev: int) -> str | None:
@@ -175,26 +192,34 @@ class Account:
     def to_json(self) -> dict:
         return {
             "balance": str(self.balance),
-            "positions": {c: {"szi": str(p.szi), "entryPx": str(p.entry_px),
-                              "fundingAllTime": str(p.funding_all_time),
-                              "fundingSinceOpen": str(p.funding_since_open),
-                              "fundingSinceChange": str(p.funding_since_change)}
-                          for c, p in self.positions.items()},
+            "positions": {
+                c: {
+                    "szi": str(p.szi),
+                    "entryPx": str(p.entry_px),
+                    "fundingAllTime": str(p.funding_all_time),
+                    "fundingSinceOpen": str(p.funding_since_open),
+                    "fundingSinceChange": str(p.funding_since_change),
+                }
+                for c, p in self.positions.items()
+            },
             "leverage": {c: {"isCross": cross, "value": v} for c, (cross, v) in self.leverage.items()},
             "fills": self.fills[-2000:],
             "funding": self.funding[-2000:],
         }
 
     @classmethod
-    def from_json(cls, address: str, data: dict) -> "Account":
+    def from_json(cls, address: str, data: dict) -> Account:
         """Raises ValueError (or KeyError, TypeError, ArithmeticError) for a record that would
         poison later arithmetic: a non-finite or absurd number, a leverage below 1."""
         acct = cls(address=address, balance=_stored(data.get("balance", "0")))
         for coin, p in data.get("positions", {}).items():
-            acct.positions[coin] = Position(_stored(p["szi"]), _stored(p["entryPx"]),
-                                            _stored(p.get("fundingAllTime", "0")),
-                                            _stored(p.get("fundingSinceOpen", "0")),
-                                            _stored(p.get("fundingSinceChange", "0")))
+            acct.positions[coin] = Position(
+                _stored(p["szi"]),
+                _stored(p["entryPx"]),
+                _stored(p.get("fundingAllTime", "0")),
+                _stored(p.get("fundingSinceOpen", "0")),
+                _stored(p.get("fundingSinceChange", "0")),
+            )
         for coin, lv in data.get("leverage", {}).items():
             value = int(lv["value"])
             if value < 1:

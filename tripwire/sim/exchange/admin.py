@@ -40,6 +40,7 @@ def admin_request(body: object, allow_zero: bool) -> tuple[str, Decimal]:
         usdc = parse_decimal(raw)
     if usdc is None or usdc > MAX_ADMIN_USDC or (usdc < 0 if allow_zero else usdc <= 0):
         lowest = "at least 0" if allow_zero else "greater than 0"
-        raise AdminRejected(f"`usdc` must be a decimal amount {lowest} and at most {MAX_ADMIN_USDC:.0E} USDC, "
-                            f"got {shown(raw)}")
+        raise AdminRejected(
+            f"`usdc` must be a decimal amount {lowest} and at most {MAX_ADMIN_USDC:.0E} USDC, got {shown(raw)}"
+        )
     return user.lower(), usdc

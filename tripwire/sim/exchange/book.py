@@ -19,8 +19,10 @@ Level = list  # [px: Decimal, sz: Decimal, n: int]
 
 def _parse_side(raw: list) -> list[Level]:
     """Raises ValueError/KeyError/TypeError for a level that is not ``{px, sz, n?}`` with px, sz > 0."""
-    return [[market_decimal(lv["px"], positive=True), market_decimal(lv["sz"], positive=True), int(lv.get("n", 1))]
-            for lv in raw]
+    return [
+        [market_decimal(lv["px"], positive=True), market_decimal(lv["sz"], positive=True), int(lv.get("n", 1))]
+        for lv in raw
+    ]
 
 
 class ReplayBook:
@@ -79,7 +81,7 @@ class ReplayBook:
     def available(self, is_buy: bool, limit_px: Decimal) -> Decimal:
         """Size on the opposite side at prices no worse than ``limit_px`` (nothing consumed)."""
         total = ZERO
-        for px, sz, _n in (self.asks if is_buy else self.bids):
+        for px, sz, _n in self.asks if is_buy else self.bids:
             if px > limit_px if is_buy else px < limit_px:
                 break
             total += sz
@@ -87,6 +89,8 @@ class ReplayBook:
 
     def levels_wire(self, depth: int = 20) -> list:
         """The book as the API's ``levels`` (WsLevel dicts), consumed sizes excluded."""
+
         def side(levels: list[Level]) -> list:
             return [{"px": fmt(px), "sz": fmt(sz), "n": n} for px, sz, n in levels[:depth]]
+
         return [side(self.bids), side(self.asks)]

@@ -14,9 +14,19 @@ from tripwire.sim.exchange.wire import fmt
 MAX_CANDLES = 5000
 _MIN = 60_000
 INTERVAL_MS = {
-    "1m": _MIN, "3m": 3 * _MIN, "5m": 5 * _MIN, "15m": 15 * _MIN, "30m": 30 * _MIN,
-    "1h": 60 * _MIN, "2h": 120 * _MIN, "4h": 240 * _MIN, "8h": 480 * _MIN, "12h": 720 * _MIN,
-    "1d": 1440 * _MIN, "3d": 3 * 1440 * _MIN, "1w": 7 * 1440 * _MIN,
+    "1m": _MIN,
+    "3m": 3 * _MIN,
+    "5m": 5 * _MIN,
+    "15m": 15 * _MIN,
+    "30m": 30 * _MIN,
+    "1h": 60 * _MIN,
+    "2h": 120 * _MIN,
+    "4h": 240 * _MIN,
+    "8h": 480 * _MIN,
+    "12h": 720 * _MIN,
+    "1d": 1440 * _MIN,
+    "3d": 3 * 1440 * _MIN,
+    "1w": 7 * 1440 * _MIN,
     "1M": 30 * 1440 * _MIN,  # calendar months are approximated as 30 days
 }
 
@@ -68,5 +78,15 @@ class CandleBook:
 
     @staticmethod
     def _wire(coin: str, interval: str, c: _Candle) -> dict:
-        return {"t": c.t, "T": c.t + INTERVAL_MS[interval] - 1, "s": coin, "i": interval,
-                "o": fmt(c.o), "c": fmt(c.c), "h": fmt(c.h), "l": fmt(c.l), "v": fmt(c.v), "n": c.n}
+        return {
+            "t": c.t,
+            "T": c.t + INTERVAL_MS[interval] - 1,
+            "s": coin,
+            "i": interval,
+            "o": fmt(c.o),
+            "c": fmt(c.c),
+            "h": fmt(c.h),
+            "l": fmt(c.l),
+            "v": fmt(c.v),
+            "n": c.n,
+        }

@@ -44,10 +44,10 @@ class SimEngine:
         self.candles = CandleBook()
         self.accounts: dict[str, Account] = {}
         self.nonces = NonceBook()
-        self.orders: dict[int, Order] = {}          # every order ever accepted, by oid
-        self.open: dict[int, Order] = {}            # resting limits and live triggers
+        self.orders: dict[int, Order] = {}  # every order ever accepted, by oid
+        self.open: dict[int, Order] = {}  # resting limits and live triggers
         self.waiting_children: dict[int, Order] = {}  # normalTpsl children before the parent fills
-        self.schedule: dict[str, int] = {}          # user -> scheduled cancel-all time
+        self.schedule: dict[str, int] = {}  # user -> scheduled cancel-all time
         self.schedule_count: dict[str, tuple[int, int]] = {}  # user -> (utc day, triggers that day)
         self.funding_history: dict[str, list[dict]] = {}
         self.outbox: list[tuple[str, str, object]] = []
@@ -163,10 +163,22 @@ class SimEngine:
         result = acct.apply_fill(order.coin, order.is_buy, px, sz, fee)
         tid = self._next_tid()
         tx_hash = "0x" + hashlib.sha256(f"sim-fill-{tid}".encode()).hexdigest()
-        fill = {"coin": order.coin, "px": fmt(px), "sz": fmt(sz), "side": order.side, "time": now_ms,
-                "startPosition": fmt(result.start_position), "dir": result.direction,
-                "closedPnl": fmt_usd(result.closed_pnl), "hash": tx_hash, "oid": order.oid,
-                "crossed": crossed, "fee": fmt_usd(fee), "tid": tid, "feeToken": "USDC"}
+        fill = {
+            "coin": order.coin,
+            "px": fmt(px),
+            "sz": fmt(sz),
+            "side": order.side,
+            "time": now_ms,
+            "startPosition": fmt(result.start_position),
+            "dir": result.direction,
+            "closedPnl": fmt_usd(result.closed_pnl),
+            "hash": tx_hash,
+            "oid": order.oid,
+            "crossed": crossed,
+            "fee": fmt_usd(fee),
+            "tid": tid,
+            "feeToken": "USDC",
+        }
         if order.cloid:
             fill["cloid"] = order.cloid
         acct.fills.append(fill)
@@ -174,9 +186,24 @@ class SimEngine:
         self.outbox.append(("user", order.user, {"fills": [fill]}))
         if crossed:
             users = [order.user, ZERO_ADDRESS] if order.is_buy else [ZERO_ADDRESS, order.user]
-            self.outbox.append(("trades", order.coin, [{"coin": order.coin, "side": order.side, "px": fmt(px),
-                                                        "sz": fmt(sz), "hash": tx_hash, "time": now_ms,
-                                                        "tid": tid, "users": users}]))
+            self.outbox.append(
+                (
+                    "trades",
+                    order.coin,
+                    [
+                        {
+                            "coin": order.coin,
+                            "side": order.side,
+                            "px": fmt(px),
+                            "sz": fmt(sz),
+                            "hash": tx_hash,
+                            "time": now_ms,
+                            "tid": tid,
+                            "users": users,
+                        }
+                    ],
+                )
+            )
         return fill
 
     # -- market data ---------------------------------------------------------------------------
@@ -198,8 +225,11 @@ class SimEngine:
 
     def on_trades(self, trades: list[dict]) -> None:
         """Replayed trades; all of them are parsed before any is applied (ValueError etc. if one is bad)."""
-        parsed = [(t["coin"], market_decimal(t["px"], positive=True), market_decimal(t["sz"], positive=True),
-                   int(t["time"])) for t in trades if isinstance(t["coin"], str) and t["coin"] in self.books]
+        parsed = [
+            (t["coin"], market_decimal(t["px"], positive=True), market_decimal(t["sz"], positive=True), int(t["time"]))
+            for t in trades
+            if isinstance(t["coin"], str) and t["coin"] in self.books
+        ]
         for coin, px, sz, now_ms in parsed:
             self.candles.observe(coin, px, sz, now_ms)
             self.matcher.on_trade(coin, px, sz, now_ms)
@@ -231,7 +261,9 @@ class SimEngine:
         for user, deadline in list(self.schedule.items()):
             if now_ms >= deadline:
                 del self.schedule[user]
-                for order in self.user_open_orders(user) + [o for o in self.waiting_children.values() if o.user == user]:
+                for order in self.user_open_orders(user) + [
+                    o for o in self.waiting_children.values() if o.user == user
+                ]:
                     self.matcher.cancel(user, order, now_ms, st.SCHEDULED_CANCEL)
                 day, count = self.schedule_count.get(user, (now_ms // DAY_MS, 0))
                 self.schedule_count[user] = (now_ms // DAY_MS, count + 1 if day == now_ms // DAY_MS else 1)
@@ -247,8 +279,13 @@ class SimEngine:
         for coin, ctx in self.ctxs.items():
             rate = Decimal(str(ctx.get("funding") or "0"))
             self.funding_history.setdefault(coin, []).append(
-                {"coin": coin, "fundingRate": fmt(rate), "premium": fmt(Decimal(str(ctx.get("premium") or "0"))),
-                 "time": time_ms})
+                {
+                    "coin": coin,
+                    "fundingRate": fmt(rate),
+                    "premium": fmt(Decimal(str(ctx.get("premium") or "0"))),
+                    "time": time_ms,
+                }
+            )
             mark = self.marks.get(coin)
             if mark is None:
                 continue
@@ -258,8 +295,13 @@ class SimEngine:
                     continue
                 payment = -szi * mark * rate
                 acct.apply_funding(coin, payment)
-                entry = {"time": time_ms, "coin": coin, "usdc": fmt_usd(payment), "szi": fmt(szi),
-                         "fundingRate": fmt(rate)}
+                entry = {
+                    "time": time_ms,
+                    "coin": coin,
+                    "usdc": fmt_usd(payment),
+                    "szi": fmt(szi),
+                    "fundingRate": fmt(rate),
+                }
                 acct.funding.append(entry)
                 self.outbox.append(("user", acct.address, {"funding": entry}))
 

@@ -14,8 +14,8 @@ Signatures are verified as the exchange does for a non-mainnet signer (phantom a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from tripwire.sim.exchange import errors, parse
 from tripwire.sim.exchange.engine import DAY_MS, SimEngine
@@ -30,6 +30,7 @@ SCHEDULE_MAX_PER_DAY = 10
 def default_recover() -> Recover:
     """The project's signer recovery (``tripwire.hyperliquid.signing.recover_l1_signer``)."""
     from tripwire.hyperliquid.signing import recover_l1_signer
+
     return recover_l1_signer
 
 
@@ -43,8 +44,13 @@ def _ok(kind: str, data: object | None = None) -> dict:
 class ExchangeApi:
     """Authenticates and applies ``/exchange`` requests against a :class:`SimEngine`."""
 
-    def __init__(self, engine: SimEngine, recover: Recover | None = None,
-                 auto_fund_usdc: Decimal | None = None, is_mainnet: bool = False) -> None:
+    def __init__(
+        self,
+        engine: SimEngine,
+        recover: Recover | None = None,
+        auto_fund_usdc: Decimal | None = None,
+        is_mainnet: bool = False,
+    ) -> None:
         self.engine = engine
         self._recover = recover
         self.auto_fund_usdc = auto_fund_usdc
@@ -83,7 +89,7 @@ class ExchangeApi:
         sig = parse.signature(body.get("signature"))
         vault = body.get("vaultAddress")
         expires = body.get("expiresAfter")
-        if vault is not None and not parse.is_address(vault) or expires is not None and type(expires) is not int:
+        if (vault is not None and not parse.is_address(vault)) or (expires is not None and type(expires) is not int):
             raise parse.bad("vaultAddress must be an address, expiresAfter an integer")
         handler = self._actions.get(action["type"])
         if handler is not None:
@@ -96,8 +102,17 @@ class ExchangeApi:
         except RequestRejected as exc:
             return {"status": "err", "response": exc.message}
 
-    def _authenticated(self, action: dict, sig: dict, nonce: int, vault: str | None, expires: int | None,
-                       handler: Callable | None, now_ms: int, wall_ms: int) -> dict:
+    def _authenticated(
+        self,
+        action: dict,
+        sig: dict,
+        nonce: int,
+        vault: str | None,
+        expires: int | None,
+        handler: Callable | None,
+        now_ms: int,
+        wall_ms: int,
+    ) -> dict:
         try:
             signer = self.recover(action, sig, nonce, vault, expires, is_mainnet=self.is_mainnet).lower()
         except BadRequest:

@@ -6,9 +6,10 @@ Handlers are a table keyed by ``type``; an unknown type or a missing field raise
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from tripwire.sim.exchange import errors, orders as st, parse
+from tripwire.sim.exchange import errors, parse
+from tripwire.sim.exchange import orders as st
 from tripwire.sim.exchange.candles import INTERVAL_MS
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.errors import BadRequest
@@ -58,9 +59,18 @@ def _asset_ctx(engine: SimEngine, coin: str) -> dict:
     mid = book.mid()
     mid_s = fmt_px(mid) if mid is not None else None
     impact = [fmt(book.best_bid), fmt(book.best_ask)] if mid is not None else None
-    return {"funding": "0.0", "openInterest": "0.0", "prevDayPx": mid_s or "0.0", "dayNtlVlm": "0.0",
-            "premium": "0.0", "oraclePx": mid_s or "0.0", "markPx": mid_s or "0.0", "midPx": mid_s,
-            "impactPxs": impact, "dayBaseVlm": "0.0"}
+    return {
+        "funding": "0.0",
+        "openInterest": "0.0",
+        "prevDayPx": mid_s or "0.0",
+        "dayNtlVlm": "0.0",
+        "premium": "0.0",
+        "oraclePx": mid_s or "0.0",
+        "markPx": mid_s or "0.0",
+        "midPx": mid_s,
+        "impactPxs": impact,
+        "dayBaseVlm": "0.0",
+    }
 
 
 def meta(engine: SimEngine, req: dict, now_ms: int) -> object:
@@ -96,8 +106,10 @@ def clearinghouse_state(engine: SimEngine, req: dict, now_ms: int) -> object:
 
 def open_orders(engine: SimEngine, req: dict, now_ms: int) -> object:
     user = _user(req)
-    return [{k: v for k, v in o.basic().items() if k != "origSz"}
-            for o in sorted(engine.user_open_orders(user), key=lambda o: -o.oid)]
+    return [
+        {k: v for k, v in o.basic().items() if k != "origSz"}
+        for o in sorted(engine.user_open_orders(user), key=lambda o: -o.oid)
+    ]
 
 
 def frontend_open_orders(engine: SimEngine, req: dict, now_ms: int) -> object:
@@ -126,8 +138,11 @@ def user_funding(engine: SimEngine, req: dict, now_ms: int) -> object:
     acct = engine.accounts.get(_user(req))
     start = _field(req, "startTime", int)
     end = _end_time(req, now_ms)
-    return [{"time": f["time"], "hash": "0x" + "0" * 64, "delta": {"type": "funding", **f}}
-            for f in (acct.funding if acct else []) if start <= f["time"] <= end][:MAX_TIME_RANGE]  # type: ignore[operator]
+    return [
+        {"time": f["time"], "hash": "0x" + "0" * 64, "delta": {"type": "funding", **f}}
+        for f in (acct.funding if acct else [])
+        if start <= f["time"] <= end
+    ][:MAX_TIME_RANGE]  # type: ignore[operator]
 
 
 def order_status(engine: SimEngine, req: dict, now_ms: int) -> object:
@@ -136,8 +151,10 @@ def order_status(engine: SimEngine, req: dict, now_ms: int) -> object:
     if order is None:
         return {"status": "unknownOid"}
     status = "open" if order.status == st.WAITING_FOR_FILL else order.status
-    return {"status": "order", "order": {"order": order.frontend(), "status": status,
-                                         "statusTimestamp": order.status_timestamp}}
+    return {
+        "status": "order",
+        "order": {"order": order.frontend(), "status": status, "statusTimestamp": order.status_timestamp},
+    }
 
 
 def candle_snapshot(engine: SimEngine, req: dict, now_ms: int) -> object:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tripwire.sim.exchange import errors, orders as st, rules
+from tripwire.sim.exchange import errors, rules
+from tripwire.sim.exchange import orders as st
 from tripwire.sim.exchange.errors import OrderRejected
 from tripwire.sim.exchange.orders import Order, Trigger
 from tripwire.sim.exchange.wire import ZERO, fmt
@@ -45,7 +46,7 @@ class OrderSpec:
 
 
 class Matcher:
-    def __init__(self, engine: "SimEngine") -> None:
+    def __init__(self, engine: SimEngine) -> None:
         self.e = engine
 
     # -- placement -----------------------------------------------------------------------------
@@ -89,11 +90,22 @@ class Matcher:
             raise OrderRejected(errors.REDUCE_ONLY)
         if not spec.reduce_only:
             self._check_margin(user, market.name, spec, pos)
-        return Order(oid=e.next_oid(), user=user, coin=market.name, is_buy=spec.is_buy,
-                     limit_px=spec.limit_px, sz=spec.sz, orig_sz=spec.sz, tif=spec.tif,
-                     reduce_only=spec.reduce_only, timestamp=now_ms, cloid=spec.cloid,
-                     trigger=spec.trigger, is_position_tpsl=grouping == "positionTpsl",
-                     status_timestamp=now_ms)
+        return Order(
+            oid=e.next_oid(),
+            user=user,
+            coin=market.name,
+            is_buy=spec.is_buy,
+            limit_px=spec.limit_px,
+            sz=spec.sz,
+            orig_sz=spec.sz,
+            tif=spec.tif,
+            reduce_only=spec.reduce_only,
+            timestamp=now_ms,
+            cloid=spec.cloid,
+            trigger=spec.trigger,
+            is_position_tpsl=grouping == "positionTpsl",
+            status_timestamp=now_ms,
+        )
 
     def _check_margin(self, user: str, coin: str, spec: OrderSpec, pos: Decimal) -> None:
         e = self.e

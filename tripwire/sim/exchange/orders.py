@@ -73,13 +73,20 @@ class Order:
 
     def basic(self) -> dict:
         """The ``order`` object of ``openOrders`` and ``orderUpdates``."""
-        out = {"coin": self.coin, "side": self.side, "limitPx": fmt(self.limit_px), "sz": fmt(self.sz),
-               "oid": self.oid, "timestamp": self.timestamp, "origSz": fmt(self.orig_sz)}
+        out = {
+            "coin": self.coin,
+            "side": self.side,
+            "limitPx": fmt(self.limit_px),
+            "sz": fmt(self.sz),
+            "oid": self.oid,
+            "timestamp": self.timestamp,
+            "origSz": fmt(self.orig_sz),
+        }
         if self.cloid:
             out["cloid"] = self.cloid
         return out
 
-    def frontend(self, children: list["Order"] = ()) -> dict:  # type: ignore[assignment]
+    def frontend(self, children: list[Order] = ()) -> dict:  # type: ignore[assignment]
         """The ``frontendOpenOrders`` / ``orderStatus`` view."""
         out = {
             "children": [c.frontend() for c in children],

@@ -48,8 +48,10 @@ def decimal(obj: dict, name: str) -> Decimal:
     value = obj.get(name)
     d = parse_decimal(value) if isinstance(value, str) else None
     if d is None:
-        raise bad(f"`{name}` must be a decimal string like \"1990.5\", zero or of magnitude between "
-                  f"{MIN_WIRE_MAGNITUDE:.0E} and {MAX_WIRE_MAGNITUDE:.0E}, got {shown(value)}")
+        raise bad(
+            f'`{name}` must be a decimal string like "1990.5", zero or of magnitude between '
+            f"{MIN_WIRE_MAGNITUDE:.0E} and {MAX_WIRE_MAGNITUDE:.0E}, got {shown(value)}"
+        )
     return d
 
 
@@ -96,14 +98,27 @@ def order_spec(wire: object) -> OrderSpec:
     else:
         raise bad("order type `t` must be {limit:{tif}} or {trigger:{isMarket,triggerPx,tpsl}}")
     c = wire.get("c")
-    return OrderSpec(asset=integer(wire, "a"), is_buy=boolean(wire, "b"), limit_px=decimal(wire, "p"),
-                     sz=decimal(wire, "s"), reduce_only=boolean(wire, "r"), tif=tif, trigger=trigger,
-                     cloid=cloid(c) if c is not None else None)
+    return OrderSpec(
+        asset=integer(wire, "a"),
+        is_buy=boolean(wire, "b"),
+        limit_px=decimal(wire, "p"),
+        sz=decimal(wire, "s"),
+        reduce_only=boolean(wire, "r"),
+        tif=tif,
+        trigger=trigger,
+        cloid=cloid(c) if c is not None else None,
+    )
 
 
 def signature(sig: object) -> dict:
-    if (not isinstance(sig, dict) or not isinstance(sig.get("r"), str) or not _HEX.fullmatch(sig["r"])
-            or not isinstance(sig.get("s"), str) or not _HEX.fullmatch(sig["s"]) or type(sig.get("v")) is not int):
+    if (
+        not isinstance(sig, dict)
+        or not isinstance(sig.get("r"), str)
+        or not _HEX.fullmatch(sig["r"])
+        or not isinstance(sig.get("s"), str)
+        or not _HEX.fullmatch(sig["s"])
+        or type(sig.get("v")) is not int
+    ):
         raise bad("signature must be {r: hex, s: hex, v: int}")
     return sig
 

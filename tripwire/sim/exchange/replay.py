@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Iterator
 
-from tripwire.sim.replay.recordings import read_messages
 from tripwire.sim.exchange.clock import wall_ms
+from tripwire.sim.replay.recordings import read_messages
 
 YIELD_EVERY = 200
 
@@ -37,8 +37,13 @@ def rebased(msg: dict, offset_ms: int) -> dict:
     if isinstance(data, dict) and type(data.get("time")) is int:
         return {**msg, "data": {**data, "time": data["time"] + offset_ms}}
     if isinstance(data, list):
-        return {**msg, "data": [{**t, "time": t["time"] + offset_ms} if isinstance(t, dict) and type(t.get("time")) is int
-                                else t for t in data]}
+        return {
+            **msg,
+            "data": [
+                {**t, "time": t["time"] + offset_ms} if isinstance(t, dict) and type(t.get("time")) is int else t
+                for t in data
+            ],
+        }
     return msg
 
 
@@ -56,12 +61,14 @@ def messages(spec: ReplaySpec) -> Iterator[dict]:
     stream: Iterable[dict] = itertools.chain.from_iterable(read_messages(f) for f in spec.files)
     if spec.synthetic_seed is not None:
         from tripwire.sim.replay.synthetic import with_synthetic
+
         stream = with_synthetic(stream, seed=spec.synthetic_seed)
     return iter(stream)
 
 
-async def run_replay(spec: ReplaySpec, sink: Callable[[dict, int], Awaitable[None] | None],
-                     set_clock: Callable[[int | None], None]) -> int:
+async def run_replay(
+    spec: ReplaySpec, sink: Callable[[dict, int], Awaitable[None] | None], set_clock: Callable[[int | None], None]
+) -> int:
     """Feed every message to ``sink(msg, market_ms)`` at the pace asked; returns the count.
 
     ``set_clock`` receives the market time before each message and None at the end.

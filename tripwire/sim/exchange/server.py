@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from tripwire.sim.exchange import errors, ws as subs
+from tripwire.sim.exchange import errors
+from tripwire.sim.exchange import ws as subs
 from tripwire.sim.exchange.admin import AdminRejected, admin_request
 from tripwire.sim.exchange.clock import MarketClock, wall_ms
 from tripwire.sim.exchange.engine import SimEngine
@@ -74,9 +76,15 @@ class _Conn:
 
 
 class SimServer:
-    def __init__(self, engine: SimEngine, api: ExchangeApi, replay: ReplaySpec | None = None,
-                 clock: MarketClock | None = None, on_replay_done: Callable[[int], None] | None = None,
-                 replay_on_subscribe: bool = False) -> None:
+    def __init__(
+        self,
+        engine: SimEngine,
+        api: ExchangeApi,
+        replay: ReplaySpec | None = None,
+        clock: MarketClock | None = None,
+        on_replay_done: Callable[[int], None] | None = None,
+        replay_on_subscribe: bool = False,
+    ) -> None:
         self.engine = engine
         self.api = api
         self.replay = replay
@@ -125,6 +133,7 @@ class SimServer:
     async def _run_replay(self, spec: ReplaySpec) -> None:
         def set_clock(t: int | None) -> None:
             self.clock.replay_ms = t
+
         try:
             self.replayed = await run_replay(spec, self.ingest, set_clock)
             log.info("replay finished: %d messages", self.replayed)
@@ -270,13 +279,20 @@ class SimServer:
             self._replay_pending = False
             assert self.replay is not None
             # A moment for the client's other subscriptions to land before the first message.
-            asyncio.get_running_loop().call_later(
-                0.5, lambda: self.start_replay(self.replay))  # type: ignore[arg-type]
+            asyncio.get_running_loop().call_later(0.5, lambda: self.start_replay(self.replay))  # type: ignore[arg-type]
             log.info("first market subscriber: replay starts")
         if method == "subscribe" and key[0] == "userFills":
             acct = self.engine.accounts.get(key[1])
-            conn.send({"channel": "userFills", "data": {"isSnapshot": True, "user": key[1],
-                                                         "fills": list(reversed(acct.fills[-2000:])) if acct else []}})
+            conn.send(
+                {
+                    "channel": "userFills",
+                    "data": {
+                        "isSnapshot": True,
+                        "user": key[1],
+                        "fills": list(reversed(acct.fills[-2000:])) if acct else [],
+                    },
+                }
+            )
 
     def _on_post(self, conn: _Conn, msg: dict) -> None:
         req_id = msg.get("id")
@@ -372,8 +388,10 @@ class RunningServer:
 
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run ``fn`` on the server's loop (where the engine lives) and return its result."""
+
         async def run() -> Any:
             return fn()
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -31,7 +31,7 @@ def _read(path: Path) -> dict:
     except OSError as exc:
         raise SessionFileError(f"{path}: not readable ({exc.strerror or exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("sessions"), dict):
-        raise SessionFileError(f"{path}: expected {{\"version\": 1, \"sessions\": {{...}}}}")
+        raise SessionFileError(f'{path}: expected {{"version": 1, "sessions": {{...}}}}')
     return data
 
 
@@ -40,8 +40,9 @@ def load_session(path: str | Path, name: str) -> dict[str, Account]:
     data = _read(Path(path))
     session = data["sessions"].get(name, {})
     try:
-        return {addr.lower(): Account.from_json(addr.lower(), acct)
-                for addr, acct in session.get("accounts", {}).items()}
+        return {
+            addr.lower(): Account.from_json(addr.lower(), acct) for addr, acct in session.get("accounts", {}).items()
+        }
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise SessionFileError(f"{path}: session {name!r}: bad account record ({exc})") from None
 

@@ -7,7 +7,7 @@ message is one dict lookup. ``userEvents`` is published on channel ``"user"``, a
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from tripwire.sim.exchange.parse import is_address, shown
 
@@ -33,6 +33,7 @@ def subscription_key(sub: object, coins: set[str]) -> tuple:
             raise InvalidSubscription(f"Invalid subscription: unknown coin {shown(coin)}")
         if kind == "candle":
             from tripwire.sim.exchange.candles import INTERVAL_MS
+
             interval = sub.get("interval")
             if not isinstance(interval, str) or interval not in INTERVAL_MS:  # a list is unhashable
                 raise InvalidSubscription(f"Invalid subscription: unknown interval {shown(interval)}")

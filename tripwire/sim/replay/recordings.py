@@ -9,8 +9,9 @@ files whose lines are bare WebSocket messages) are read the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import lz4.frame
 import orjson

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
+from tripwire.config.settings import Settings
 from tripwire.contracts.events import TriggerFired
 from tripwire.contracts.features import CATALOG
 from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.hotpath.triggers.engine import RuleSet
 from tripwire.sim.replay.recordings import read_messages
 from tripwire.sim.replay.synthetic import with_synthetic
-from tripwire.config.settings import Settings
-from tripwire.hotpath.triggers.engine import RuleSet
 
 COVERAGE_SAMPLE_EVERY = 50  # messages between feature-presence samples
 
@@ -84,8 +85,9 @@ class _Counted:
             yield m
 
 
-def replay_stream(files: Sequence[str | Path], synthetic: bool, seed: int,
-                  counters: list[_Counted] | None = None) -> Iterator[object]:
+def replay_stream(
+    files: Sequence[str | Path], synthetic: bool, seed: int, counters: list[_Counted] | None = None
+) -> Iterator[object]:
     """All files' messages merged in exchange-time order, each with its synthetic companions."""
     streams: list[Iterable[object]] = []
     for f in files:
@@ -104,10 +106,16 @@ def count_messages(files: Sequence[str | Path]) -> int:
     return sum(1 for f in files for _ in read_messages(f))
 
 
-def replay(files: Sequence[str | Path], settings: Settings, rules: RuleSet, *,
-           synthetic: bool = True, seed: int = 7,
-           on_fired: Callable[[TriggerFired], None] | None = None,
-           progress: Callable[[int], None] | None = None) -> ReplaySummary:
+def replay(
+    files: Sequence[str | Path],
+    settings: Settings,
+    rules: RuleSet,
+    *,
+    synthetic: bool = True,
+    seed: int = 7,
+    on_fired: Callable[[TriggerFired], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplaySummary:
     """Replay files through a fresh pipeline and summarise.
 
     With no execution or analysis attached, nothing closes a fired trigger; it stays active
@@ -146,8 +154,7 @@ def replay(files: Sequence[str | Path], settings: Settings, rules: RuleSet, *,
     by_rule: dict[str, int] = {}
     for ev in fired_all:
         by_rule[ev.rule] = by_rule.get(ev.rule, 0) + 1
-    coverage = {name: round(present.get(name, 0) / samples, 3) if samples else 0.0
-                for name in CATALOG}
+    coverage = {name: round(present.get(name, 0) / samples, 3) if samples else 0.0 for name in CATALOG}
     stats = pipe.triggers.stats
     return ReplaySummary(
         files=[str(f) for f in files],

@@ -28,8 +28,8 @@ import hashlib
 import math
 import random
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from typing import Iterable, Iterator
 
 LIQUIDATOR = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 """Hyperliquid's HLP Liquidator vault: the counterparty on every synthetic liquidation fill."""
@@ -113,29 +113,37 @@ class SyntheticConfig:
             v = getattr(self, f.name)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if not math.isfinite(v) or v < 0:
-                    raise SyntheticConfigError(f"SyntheticConfig.{f.name}: must be a finite number"
-                                               f" >= 0, got {v!r}")
+                    raise SyntheticConfigError(f"SyntheticConfig.{f.name}: must be a finite number >= 0, got {v!r}")
         if self.base_rate_per_s <= 0:
             raise SyntheticConfigError("SyntheticConfig.base_rate_per_s: must be > 0")
-        if self.excitation_decay_per_s <= 0 or \
-                self.excitation_per_order >= self.excitation_decay_per_s:
+        if self.excitation_decay_per_s <= 0 or self.excitation_per_order >= self.excitation_decay_per_s:
             raise SyntheticConfigError(
                 "SyntheticConfig.excitation_per_order must be below excitation_decay_per_s "
                 f"(branching ratio < 1), got {self.excitation_per_order} / "
-                f"{self.excitation_decay_per_s}")
+                f"{self.excitation_decay_per_s}"
+            )
         for name in ("ctx_interval_ms", "oi_jump_frac", "funding_jump"):
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
-                raise SyntheticConfigError(f"SyntheticConfig.{name}: need 0 <= low <= high, "
-                                           f"got ({lo}, {hi})")
+                raise SyntheticConfigError(f"SyntheticConfig.{name}: need 0 <= low <= high, got ({lo}, {hi})")
         if self.ctx_interval_ms[1] <= 0:
             raise SyntheticConfigError("SyntheticConfig.ctx_interval_ms: high must be > 0")
         if self.liq_orders_mean < 2:
             raise SyntheticConfigError("SyntheticConfig.liq_orders_mean: must be >= 2")
-        for name in ("notional_median_usd", "tail_min_usd", "tail_alpha",
-                     "liq_notional_median_usd", "trader_pool", "maker_pool",
-                     "funding_half_life_s", "oracle_discount_half_life_s", "basis_ema_s",
-                     "open_interest_usd", "imbalance_levels", "move_window_ms"):
+        for name in (
+            "notional_median_usd",
+            "tail_min_usd",
+            "tail_alpha",
+            "liq_notional_median_usd",
+            "trader_pool",
+            "maker_pool",
+            "funding_half_life_s",
+            "oracle_discount_half_life_s",
+            "basis_ema_s",
+            "open_interest_usd",
+            "imbalance_levels",
+            "move_window_ms",
+        ):
             if getattr(self, name) <= 0:
                 raise SyntheticConfigError(f"SyntheticConfig.{name}: must be > 0")
         if not 0 <= self.tail_prob <= 1:
@@ -145,8 +153,18 @@ class SyntheticConfig:
 class SyntheticStats:
     """Running counts of what a :class:`SyntheticMarket` has generated."""
 
-    __slots__ = ("orders", "fills", "liquidation_orders", "liquidation_fills", "cascades",
-                 "ctx_messages", "oi_jumps", "funding_jumps", "notional_usd", "skipped_books")
+    __slots__ = (
+        "orders",
+        "fills",
+        "liquidation_orders",
+        "liquidation_fills",
+        "cascades",
+        "ctx_messages",
+        "oi_jumps",
+        "funding_jumps",
+        "notional_usd",
+        "skipped_books",
+    )
 
     def __init__(self) -> None:
         self.orders = 0
@@ -175,7 +193,7 @@ def _fmt_sz(units: int, decimals: int) -> str:
     """Integer lots → Hyperliquid's size string ("0.0023", "1.0")."""
     if decimals == 0:
         return f"{units}.0"
-    whole, frac = divmod(units, 10 ** decimals)
+    whole, frac = divmod(units, 10**decimals)
     return f"{whole}.{(f'{frac:0{decimals}d}'.rstrip('0') or '0')}"
 
 
@@ -228,16 +246,14 @@ class _Book:
     @staticmethod
     def _parse(levels: list, scale: int) -> tuple[list[str], list[float], list[int]]:
         px_s = [lv["px"] for lv in levels]
-        return px_s, [float(p) for p in px_s], [int(round(float(lv["sz"]) * scale))
-                                                 for lv in levels]
+        return px_s, [float(p) for p in px_s], [int(round(float(lv["sz"]) * scale)) for lv in levels]
 
 
 def _read_book(msg: dict, coin: str, imbalance_levels: int) -> _Book | None:
     """The book in ``msg``, or None if it cannot be traded against (bad shape, empty side)."""
     data = msg.get("data") if type(msg) is dict else None
     if type(data) is not dict or msg.get("channel") != "l2Book":
-        raise ValueError(f"SyntheticMarket.on_book needs an l2Book message, got "
-                         f"{str(msg)[:80]}")
+        raise ValueError(f"SyntheticMarket.on_book needs an l2Book message, got {str(msg)[:80]}")
     if data.get("coin") != coin:
         raise ValueError(f"SyntheticMarket for {coin!r} got a book for {data.get('coin')!r}")
     try:
@@ -336,13 +352,13 @@ class SyntheticMarket:
         cfg, rng = self.cfg, self._rng
         if self._sz_dec is None:  # unknown coin: the book's size strings show its lot size
             self._sz_dec = max(len(lv["sz"].partition(".")[2]) for side in book.raw for lv in side)
-        self._scale = 10 ** self._sz_dec
+        self._scale = 10**self._sz_dec
         self._px_dec = max(_MAX_PERP_DECIMALS - self._sz_dec, 0)
         if not self._prev_day_px:  # first book ever: day figures and OI in coins
             mid = book.mid
             self._prev_day_px = _fmt_dec(
-                _round_px(mid * (1.0 + rng.gauss(0.0, cfg.prev_day_move_sd)), self._px_dec),
-                self._px_dec)
+                _round_px(mid * (1.0 + rng.gauss(0.0, cfg.prev_day_move_sd)), self._px_dec), self._px_dec
+            )
             self._oi = cfg.open_interest_usd / mid
             self._day_ntl0 = cfg.day_ntl_vlm_usd
             self._day_base0 = cfg.day_ntl_vlm_usd / mid
@@ -379,10 +395,8 @@ class SyntheticMarket:
         expo = rng.expovariate
         move = self._recent_move_bps()
         mu = self._mu + cfg.move_rate_per_bps * abs(move) / 1000.0
-        p_buy = _logistic(cfg.side_move_coef_per_bps * move
-                          + cfg.side_imbalance_coef * book.imbalance)
-        liq_mult = min(math.exp(min(cfg.liq_move_gain_per_bps * abs(move), 700.0)),
-                       cfg.liq_max_multiplier)
+        p_buy = _logistic(cfg.side_move_coef_per_bps * move + cfg.side_imbalance_coef * book.imbalance)
+        liq_mult = min(math.exp(min(cfg.liq_move_gain_per_bps * abs(move), 700.0)), cfg.liq_max_multiplier)
         h_liq = cfg.liq_cascades_per_hour / 3_600_000.0 * liq_mult
         beta, alpha = self._beta, self._alpha
         t = float(book.time)
@@ -409,8 +423,7 @@ class SyntheticMarket:
             elif s == s_liq:
                 self._start_cascade(move, s)
             elif s == s_casc:
-                notional = rng.lognormvariate(math.log(cfg.liq_notional_median_usd),
-                                              cfg.liq_notional_sigma)
+                notional = rng.lognormvariate(math.log(cfg.liq_notional_median_usd), cfg.liq_notional_sigma)
                 if self._order(book, ms, self._cascade_buy, notional, out, liquidation=True):
                     excite += alpha
                 self._cascade_left -= 1
@@ -444,8 +457,7 @@ class SyntheticMarket:
             x = rng.lognormvariate(math.log(cfg.notional_median_usd), cfg.notional_sigma)
         return min(x, cfg.max_order_notional_usd)
 
-    def _order(self, book: _Book, ms: int, is_buy: bool, notional: float, out: list,
-               liquidation: bool) -> bool:
+    def _order(self, book: _Book, ms: int, is_buy: bool, notional: float, out: list, liquidation: bool) -> bool:
         """One aggressive order walking ``book``'s levels; appends one trades message."""
         cfg, rng, scale = self.cfg, self._rng, self._scale
         px_s, px_f, lots = book.side(is_buy, scale)
@@ -453,8 +465,7 @@ class SyntheticMarket:
         if depth <= 0:
             return False
         best = px_f[0]
-        want = max(round(notional / best * scale),
-                   math.ceil(cfg.min_order_notional_usd / best * scale), 1)
+        want = max(round(notional / best * scale), math.ceil(cfg.min_order_notional_usd / best * scale), 1)
         want = min(want, depth)
         taker = self._traders[int(len(self._traders) * rng.random() ** 2)]
         h = f"0x{rng.getrandbits(256):064x}"
@@ -475,9 +486,18 @@ class SyntheticMarket:
                     maker = self._makers[int(len(self._makers) * rng.random() ** 2)]
                     users = [taker, maker] if is_buy else [maker, taker]
                 self._tid += 1
-                fills.append({"coin": coin, "side": side, "px": px_s[i],
-                              "sz": _fmt_sz(take, self._sz_dec or 0), "time": ms, "hash": h,
-                              "tid": self._tid, "users": users})
+                fills.append(
+                    {
+                        "coin": coin,
+                        "side": side,
+                        "px": px_s[i],
+                        "sz": _fmt_sz(take, self._sz_dec or 0),
+                        "time": ms,
+                        "hash": h,
+                        "tid": self._tid,
+                        "users": users,
+                    }
+                )
                 q = take / scale
                 base += q
                 ntl += q * px_f[i]
@@ -509,8 +529,7 @@ class SyntheticMarket:
         th = math.log(2.0) / cfg.funding_half_life_s
         decay = math.exp(-th * dt)
         noise_sd = cfg.funding_vol_per_sqrt_s * math.sqrt((1.0 - decay * decay) / (2.0 * th))
-        self._funding = cfg.funding_mean + (self._funding - cfg.funding_mean) * decay + \
-            noise_sd * rng.gauss(0, 1)
+        self._funding = cfg.funding_mean + (self._funding - cfg.funding_mean) * decay + noise_sd * rng.gauss(0, 1)
         if rng.random() < 1.0 - math.exp(-cfg.funding_jumps_per_hour * dt / 3600.0):
             self._funding += rng.uniform(*cfg.funding_jump) * (1 if rng.random() < 0.5 else -1)
             self.stats.funding_jumps += 1
@@ -529,9 +548,11 @@ class SyntheticMarket:
         # Oracle a little below mid (perp premium), mark = median of three as Hyperliquid does.
         th = math.log(2.0) / cfg.oracle_discount_half_life_s
         decay = math.exp(-th * dt)
-        self._discount = cfg.oracle_discount_mean + \
-            (self._discount - cfg.oracle_discount_mean) * decay + \
-            cfg.oracle_discount_sd * math.sqrt(1.0 - decay * decay) * rng.gauss(0, 1)
+        self._discount = (
+            cfg.oracle_discount_mean
+            + (self._discount - cfg.oracle_discount_mean) * decay
+            + cfg.oracle_discount_sd * math.sqrt(1.0 - decay * decay) * rng.gauss(0, 1)
+        )
         dec = self._px_dec
         oracle = _round_px(mid * (1.0 - self._discount), dec)
         w = 1.0 - math.exp(-dt / cfg.basis_ema_s)
@@ -543,20 +564,24 @@ class SyntheticMarket:
         impact_bid = self._impact_px(book, is_buy=False)
         impact_ask = self._impact_px(book, is_buy=True)
         self.stats.ctx_messages += 1
-        return {"channel": "activeAssetCtx", "data": {"coin": self.coin, "ctx": {
-            "funding": _fmt_dec(self._funding, 8),
-            "openInterest": _fmt_sz(round(oi * self._scale), self._sz_dec or 0),
-            "prevDayPx": self._prev_day_px,
-            "dayNtlVlm": _fmt_dec(self._day_ntl0 + self._day_ntl, 2),
-            "premium": _fmt_dec(premium, 8),
-            "oraclePx": _fmt_dec(oracle, dec),
-            "markPx": _fmt_dec(mark, dec),
-            "midPx": _fmt_dec(mid, dec),
-            "impactPxs": [_fmt_dec(_round_px(impact_bid, dec), dec),
-                          _fmt_dec(_round_px(impact_ask, dec), dec)],
-            "dayBaseVlm": _fmt_sz(round((self._day_base0 + self._day_base) * self._scale),
-                                  self._sz_dec or 0),
-        }}}
+        return {
+            "channel": "activeAssetCtx",
+            "data": {
+                "coin": self.coin,
+                "ctx": {
+                    "funding": _fmt_dec(self._funding, 8),
+                    "openInterest": _fmt_sz(round(oi * self._scale), self._sz_dec or 0),
+                    "prevDayPx": self._prev_day_px,
+                    "dayNtlVlm": _fmt_dec(self._day_ntl0 + self._day_ntl, 2),
+                    "premium": _fmt_dec(premium, 8),
+                    "oraclePx": _fmt_dec(oracle, dec),
+                    "markPx": _fmt_dec(mark, dec),
+                    "midPx": _fmt_dec(mid, dec),
+                    "impactPxs": [_fmt_dec(_round_px(impact_bid, dec), dec), _fmt_dec(_round_px(impact_ask, dec), dec)],
+                    "dayBaseVlm": _fmt_sz(round((self._day_base0 + self._day_base) * self._scale), self._sz_dec or 0),
+                },
+            },
+        }
 
     def _impact_px(self, book: _Book, is_buy: bool) -> float:
         """Average price of a market order of ``impact_notional_usd`` against the book now."""
@@ -574,8 +599,7 @@ class SyntheticMarket:
         return ntl / base if base > 0 else px_f[0]
 
 
-def with_synthetic(messages: Iterable[dict], seed: int = 7,
-                   cfg: SyntheticConfig | None = None) -> Iterator[dict]:
+def with_synthetic(messages: Iterable[dict], seed: int = 7, cfg: SyntheticConfig | None = None) -> Iterator[dict]:
     """Merge synthetic trades and contexts into a stream of real messages.
 
     For each ``l2Book`` message, yields what that coin's :class:`SyntheticMarket` generated for
