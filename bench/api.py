@@ -98,7 +98,7 @@ def hot_path(run_dir: str) -> None:
 
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 async def _load(url: str, method: str, path: str, body: Any, n: int, concurrency: int) -> tuple[float, list[float]]:

@@ -31,7 +31,7 @@ MAX_CONCURRENT = 3
 
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 async def _run(run_dir: str, llm_delay_s: float | None) -> list[Any]:

@@ -65,7 +65,7 @@ class HotPathGateway:
                     f"within {t:g} s: is it running (tripwire demo / run) and is "
                     f"bus.commands the same address?",
                     code="hotpath_unavailable",
-                )
+                ) from None
             except CommandError as e:
                 self.metrics.hotpath_errors.labels(cmd, e.code).inc()
                 raise ApiError(

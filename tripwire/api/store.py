@@ -55,7 +55,7 @@ class StoreGateway:
                     self.store = await anyio.to_thread.run_sync(self._opener or _open_store, self._raw_uri)
                     self.error = None
                     return self.store
-                except Exception as e:  # any driver's error: report it, keep serving the rest
+                except Exception as e:  # noqa: BLE001  (any driver's error: report it, keep serving the rest)
                     first = self.error is None
                     self.error = self._redact(f"{type(e).__name__}: {e}")
                     if first:
@@ -67,7 +67,7 @@ class StoreGateway:
         fn = functools.partial(getattr(store, method), *args, **kwargs)
         try:
             return await anyio.to_thread.run_sync(fn)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (any backend's error is a 503 naming it, never a 500)
             message = self._redact(f"{type(e).__name__}: {e}")
             log.warning("store %s: %s failed: %s", self.uri, method, message)
             raise Unavailable(f"the store ({self.uri}) failed: {message}", code="store_unavailable") from None

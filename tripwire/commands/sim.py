@@ -134,7 +134,7 @@ def build(args: argparse.Namespace) -> SimServer:
     for addr, usdc in args.fund:
         engine.fund(addr, usdc)
     api = ExchangeApi(engine, auto_fund_usdc=args.auto_fund)
-    api.recover  # fail at start, not on the first order, if the signing module is missing
+    _ = api.recover  # fail at start, not on the first order, if the signing module is missing
     replay = ReplaySpec(args.replay, args.speed, args.synthetic, not args.keep_time, args.loop) if args.replay else None
     return SimServer(engine, api, replay, replay_on_subscribe=args.wait_for_subscriber)
 

@@ -208,7 +208,9 @@ class _YamlSource(PydanticBaseSettingsSource):
         return dict(self._data)
 
 
-_yaml_data: ContextVar[dict[str, Any]] = ContextVar("tripwire_settings_yaml", default={})
+# The YAML mapping a load_settings call is building from; read-only, so one shared empty default
+# is safe (and the ContextVar must have one for Settings() built outside load_settings).
+_yaml_data: ContextVar[dict[str, Any]] = ContextVar("tripwire_settings_yaml", default={})  # noqa: B039
 
 
 def resolve_path(p: Path) -> Path:

@@ -25,7 +25,7 @@ NOW = 1_700_000_000_000
 def _row(
     address: str, av: float, day=(0, 0, 0), week=(0, 0, 0), month=(0, 0, 0), all_time=(0, 0, 0), name=None
 ) -> dict:
-    w = lambda p, r, v: {"pnl": str(p), "roi": str(r), "vlm": str(v)}  # noqa: E731
+    w = lambda p, r, v: {"pnl": str(p), "roi": str(r), "vlm": str(v)}
     return {
         "ethAddress": address,
         "accountValue": str(av),
@@ -160,7 +160,7 @@ def _reference_top(rows: list[dict], cfg: RefreshLeaderboardConfig, n: int) -> l
     people = []
     for r in rows:
         w = {k: v for k, v in r["windowPerformances"]}
-        get = lambda win, m: f(w.get(win, {}).get(m))  # noqa: E731
+        get = lambda win, m: f(w.get(win, {}).get(m))
         av = f(r["accountValue"])
         if av >= cfg.min_account_value_usd:
             people.append(

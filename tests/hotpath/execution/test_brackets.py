@@ -123,7 +123,7 @@ def test_risk_refusal_sends_nothing():
 # -- against the simulator ---------------------------------------------------------------------
 
 
-def protector_for(sim, cfg: BracketConfig = BracketConfig()):  # noqa: F811
+def protector_for(sim, cfg: BracketConfig = BracketConfig()):
     async def make():
         gw = await gateway_for(sim)
         return Protector(gw, RiskManager(RiskConfig()), gw.markets, OrderTracker(), cfg)
@@ -131,7 +131,7 @@ def protector_for(sim, cfg: BracketConfig = BracketConfig()):  # noqa: F811
     return make
 
 
-def test_bracket_lands_as_entry_fill_and_tp_sl_waiting_for_trigger(sim):  # noqa: F811
+def test_bracket_lands_as_entry_fill_and_tp_sl_waiting_for_trigger(sim):
     async def scenario():
         prot = await protector_for(sim)()
         plan = await prot.place_bracket(
@@ -154,7 +154,7 @@ def test_bracket_lands_as_entry_fill_and_tp_sl_waiting_for_trigger(sim):  # noqa
     assert prot.tracker.open_count() == 2
 
 
-def test_decision_moves_the_coins_protection_and_a_cancel_leaves_it_to_the_position(sim):  # noqa: F811
+def test_decision_moves_the_coins_protection_and_a_cancel_leaves_it_to_the_position(sim):
     async def scenario():
         prot = await protector_for(sim)()
         exp = Exposure(10_000)
@@ -182,7 +182,7 @@ def test_decision_moves_the_coins_protection_and_a_cancel_leaves_it_to_the_posit
     assert len(open_orders(sim)) == 2 and position(sim) == Decimal("0.0999")
 
 
-def test_cancel_can_close_the_filled_part_when_configured(sim):  # noqa: F811
+def test_cancel_can_close_the_filled_part_when_configured(sim):
     async def scenario():
         prot = await protector_for(sim, BracketConfig(close_filled_on_cancel=True))()
         await prot.place_bracket(fired(), {"size_frac": 0.02}, 1999.5, Exposure(10_000))
@@ -198,7 +198,7 @@ def test_cancel_can_close_the_filled_part_when_configured(sim):  # noqa: F811
     assert position(sim) == 0 and open_orders(sim) == []
 
 
-def test_bracket_orders_are_signed_by_our_key(sim):  # noqa: F811
+def test_bracket_orders_are_signed_by_our_key(sim):
     plan = build_bracket(fired(), {"size_frac": 0.02}, ETH_MKT, mid=1999.5, equity=10_000)
     from tripwire.hyperliquid.signing import Signer
 

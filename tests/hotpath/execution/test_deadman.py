@@ -52,7 +52,7 @@ def test_config_refuses_windows_under_five_seconds():
         DeadmanConfig(window_s=4, refresh_below_s=1)
 
 
-def test_schedule_cancel_is_armed_with_open_orders_and_cleared_without(sim):  # noqa: F811
+def test_schedule_cancel_is_armed_with_open_orders_and_cleared_without(sim):
     async def scenario():
         gw = await gateway_for(sim)
         dms = DeadMansSwitch()

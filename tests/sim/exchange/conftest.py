@@ -19,7 +19,7 @@ ETH = 1  # asset id of ETH in the default universe
 
 
 def book_msg(coin: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], time_ms: int) -> dict:
-    level = lambda px, sz: {"px": px, "sz": sz, "n": 1}  # noqa: E731
+    level = lambda px, sz: {"px": px, "sz": sz, "n": 1}
     return {
         "channel": "l2Book",
         "data": {"coin": coin, "time": time_ms, "levels": [[level(*b) for b in bids], [level(*a) for a in asks]]},

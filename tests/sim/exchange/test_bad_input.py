@@ -103,7 +103,7 @@ def test_bad_tick_or_lot_is_refused_per_order_and_places_nothing(sim, changes, m
     assert resp == {"status": "ok", "response": {"type": "order", "data": {"statuses": [{"error": message}]}}}
     after = state_fingerprint(sim)
     # the action was accepted (its nonce is used, as on the exchange) but no order or balance changed
-    strip = lambda s: {k: v for k, v in json.loads(s).items() if k != "nonces"}  # noqa: E731
+    strip = lambda s: {k: v for k, v in json.loads(s).items() if k != "nonces"}
     assert strip(after) == strip(before)
 
 

@@ -141,7 +141,9 @@ def scrape_metrics(ports: dict[str, int], api_key: str, names_file: Path) -> dic
         except Exception as e:  # noqa: BLE001 - reported, not fatal
             out[name] = f"unreachable: {e}"
             continue
-        found = {re.split(r"[{ ]", line, 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+        found = {
+            re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("#")
+        }
         out[name] = len(found)
         names |= found
     names_file.write_text("\n".join(sorted(names)) + "\n")

@@ -122,7 +122,7 @@ def rank_percentile(x: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     if n == 1:
         return np.ones(1)
-    uniq, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
     avg_rank = first + (counts - 1) / 2.0  # 0-based average rank of each distinct value
     return avg_rank[inverse] / (n - 1)

@@ -134,7 +134,7 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     neg = len(y) - pos
     if pos == 0 or neg == 0:
         return float("nan")
-    uniq, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
     ranks = (first + (counts + 1) / 2.0)[inverse]  # 1-based average ranks
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))

@@ -493,7 +493,7 @@ class FeedConnection:
         self._state = state
         try:
             self._on_state(state)
-        except Exception:
+        except Exception:  # noqa: BLE001  (a failing handler is counted and logged; the connection must live)
             self._handler_failed("on_state")
 
     # -- reading -----------------------------------------------------------------------------
@@ -512,7 +512,7 @@ class FeedConnection:
                 now = clock()
                 try:
                     on_frame(data, now)  # first: bookkeeping below adds nothing to the hot path's latency
-                except Exception:
+                except Exception:  # noqa: BLE001  (a failing handler is counted and logged; the connection must live)
                     self._handler_failed("on_frame")
                 c.frames += 1
                 c.bytes += len(data)
@@ -630,7 +630,7 @@ class FeedConnection:
             return
         try:
             self._on_fault(kind, detail)
-        except Exception:
+        except Exception:  # noqa: BLE001  (a failing handler is counted and logged; the connection must live)
             self._handler_failed("on_fault")
 
     def _handler_failed(self, which: str) -> None:

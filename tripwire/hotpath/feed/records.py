@@ -154,11 +154,11 @@ class Candle:
         close_ms: int,
         o: float,
         h: float,
-        l: float,
+        l: float,  # noqa: E741  (o, h, l, c are the names of a candle's prices)
         c: float,
         v: float,
         n: int,
-    ) -> None:  # noqa: E741 - candle field names
+    ) -> None:
         self.coin = coin
         self.interval = interval
         self.open_ms = open_ms

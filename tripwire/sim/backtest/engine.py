@@ -343,7 +343,7 @@ class Backtest:
         add: bool = False,
     ) -> None:
         latency = self.cfg.latency.sample()
-        due = self.now_ms + int(round(latency))
+        due = self.now_ms + round(latency)
         if rec is not None:
             rec.actions_sent += 1
             rec.latency_ms.append(latency)

@@ -90,7 +90,7 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
         by_rule.setdefault(rec.rule, []).append(rec)
     triggers = [rec for rec in records if not rec.pseudo]
     overall = _rule_stats(triggers, marks)
-    equity = [(r.first_ms, float(r.equity_start))] + r.equity_series
+    equity = [(r.first_ms, float(r.equity_start)), *r.equity_series]
     dd_usd, dd_pct = max_drawdown(equity)
     lat = r.latencies_ms
     return {
@@ -191,7 +191,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def render_html(s: dict[str, Any], r: BacktestResult) -> str:
     """The report page: headline figures, the four plots, per-rule and per-trigger tables."""
-    equity = [(r.first_ms, float(r.equity_start))] + r.equity_series
+    equity = [(r.first_ms, float(r.equity_start)), *r.equity_series]
     rules = list(s["per_rule"])
     outcome_series = {o: [s["per_rule"][rule]["outcomes"][o] for rule in rules] for o in OUTCOMES}
     lat = s["latency"]

@@ -165,7 +165,7 @@ def stacked_bars(
     out = _frame(title, width, height)
     pw = width - label_w - MARGIN_R - 40
     totals = [sum(series[s][i] for s in series) for i in range(len(categories))]
-    top = max(totals + [1])
+    top = max([*totals, 1])
     lx = label_w
     for name in series:
         out.append(

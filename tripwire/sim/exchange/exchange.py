@@ -117,20 +117,19 @@ class ExchangeApi:
             signer = self.recover(action, sig, nonce, vault, expires, is_mainnet=self.is_mainnet).lower()
         except BadRequest:
             raise
-        except Exception as exc:  # malformed point or v: the exchange cannot recover anyone
+        except Exception as exc:  # noqa: BLE001  (malformed point or v: the exchange cannot recover anyone)
             raise RequestRejected(f"Invalid signature: {exc}") from None
         if expires is not None and expires < wall_ms:
             raise RequestRejected(errors.EXPIRED.format(expires_after=expires, now=wall_ms))
         e = self.engine
-        if signer not in e.accounts:
-            if self.auto_fund_usdc is None:
-                raise RequestRejected(errors.MUST_DEPOSIT.format(user=signer))
+        if signer not in e.accounts and self.auto_fund_usdc is None:
+            raise RequestRejected(errors.MUST_DEPOSIT.format(user=signer))
         e.nonces.check(signer, nonce, wall_ms)
         if handler is None:
             raise RequestRejected(errors.UNSUPPORTED_ACTION.format(type=action["type"]))
         prepared = handler(signer, action, -1)  # validation pass: parse and check, apply nothing
-        if signer not in e.accounts:
-            e.fund(signer, self.auto_fund_usdc)  # type: ignore[arg-type]
+        if signer not in e.accounts and self.auto_fund_usdc is not None:  # checked above
+            e.fund(signer, self.auto_fund_usdc)
         e.nonces.commit(signer, nonce)
         del prepared
         return handler(signer, action, now_ms)

@@ -180,7 +180,7 @@ class SimServer:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise web.HTTPBadRequest(text=f"{errors.BAD_JSON}: {exc}")
+            raise web.HTTPBadRequest(text=f"{errors.BAD_JSON}: {exc}") from None
 
     async def _info(self, request: web.Request) -> web.Response:
         body = await self._body(request)
@@ -420,7 +420,7 @@ def start_in_thread(server: SimServer, host: str = "127.0.0.1", port: int = 0) -
         asyncio.set_event_loop(loop)
         try:
             started["runner"], started["port"] = loop.run_until_complete(start(server, host, port))
-        except BaseException as exc:  # reported to the caller below
+        except BaseException as exc:  # noqa: BLE001  (handed to the starting thread, which re-raises it)
             started["error"] = exc
             ready.set()
             return

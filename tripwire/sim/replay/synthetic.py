@@ -111,9 +111,8 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                if not math.isfinite(v) or v < 0:
-                    raise SyntheticConfigError(f"SyntheticConfig.{f.name}: must be a finite number >= 0, got {v!r}")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and (not math.isfinite(v) or v < 0):
+                raise SyntheticConfigError(f"SyntheticConfig.{f.name}: must be a finite number >= 0, got {v!r}")
         if self.base_rate_per_s <= 0:
             raise SyntheticConfigError("SyntheticConfig.base_rate_per_s: must be > 0")
         if self.excitation_decay_per_s <= 0 or self.excitation_per_order >= self.excitation_decay_per_s:
@@ -246,7 +245,7 @@ class _Book:
     @staticmethod
     def _parse(levels: list, scale: int) -> tuple[list[str], list[float], list[int]]:
         px_s = [lv["px"] for lv in levels]
-        return px_s, [float(p) for p in px_s], [int(round(float(lv["sz"]) * scale)) for lv in levels]
+        return px_s, [float(p) for p in px_s], [round(float(lv["sz"]) * scale) for lv in levels]
 
 
 def _read_book(msg: dict, coin: str, imbalance_levels: int) -> _Book | None:
