@@ -41,7 +41,7 @@ WARMUP = 30
 
 
 def eth_book(time_ms: int) -> dict:
-    lv = lambda px, sz: {"px": px, "sz": sz, "n": 1}  # noqa: E731
+    lv = lambda px, sz: {"px": px, "sz": sz, "n": 1}  # noqa: E731  (a one-line level builder)
     return {
         "channel": "l2Book",
         "data": {

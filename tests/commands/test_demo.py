@@ -92,7 +92,7 @@ def test_the_demo_leaves_no_process_behind(finished):
 def test_sigterm_stops_the_whole_demo_cleanly(tmp_path):
     proc = demo(tmp_path, "--duration", "600")
     lines = []
-    for line in proc.stdout:  # type: ignore[union-attr]
+    for line in proc.stdout:  # type: ignore[union-attr]  # stdout is a pipe: Popen(stdout=PIPE)
         lines.append(line)
         if line.startswith("all up"):
             break

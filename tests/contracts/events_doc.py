@@ -27,7 +27,7 @@ def render(tp: object) -> str:
     if origin is typing.Annotated:
         return render(args[0])
     if tp in _SCALARS:
-        return _SCALARS[tp]  # type: ignore[index]
+        return _SCALARS[tp]
     if origin is typing.Literal:
         return " | ".join(f'"{a}"' for a in args)
     if origin in (typing.Union, types.UnionType):

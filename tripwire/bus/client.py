@@ -232,7 +232,7 @@ class Subscriber(SubscriberCore):
 
     def __iter__(self) -> Iterator[Event]:
         while True:
-            yield self.recv()  # type: ignore[misc]
+            yield self.recv()  # type: ignore[misc]  # recv() without a timeout only returns an event
 
     def close(self) -> None:
         self._sock.close(linger=0)
@@ -276,7 +276,7 @@ class AsyncSubscriber(SubscriberCore):
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
-            yield await self.recv()  # type: ignore[misc]
+            yield await self.recv()  # type: ignore[misc]  # recv() without a timeout only returns an event
 
     def close(self) -> None:
         self._sock.close(linger=0)

@@ -210,7 +210,7 @@ class _YamlSource(PydanticBaseSettingsSource):
 
 # The YAML mapping a load_settings call is building from; read-only, so one shared empty default
 # is safe (and the ContextVar must have one for Settings() built outside load_settings).
-_yaml_data: ContextVar[dict[str, Any]] = ContextVar("tripwire_settings_yaml", default={})  # noqa: B039
+_yaml_data: ContextVar[dict[str, Any]] = ContextVar("tripwire_settings_yaml", default={})  # noqa: B039  (see above)
 
 
 def resolve_path(p: Path) -> Path:

@@ -70,12 +70,12 @@ class FakeExchange:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a started site has a server
         self.url = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._runner.cleanup()  # type: ignore[union-attr]
+        await self._runner.cleanup()  # type: ignore[union-attr]  # set by __aenter__
 
     @property
     def leaderboard_url(self) -> str:
@@ -104,7 +104,7 @@ class FakeExchange:
         for i in range(0, len(body), self.chunk_bytes):
             await resp.write(body[i : i + self.chunk_bytes])
         if cut:
-            request.transport.close()  # type: ignore[union-attr]
+            request.transport.close()  # type: ignore[union-attr]  # a live request has a transport
             return resp
         await resp.write_eof()
         return resp
@@ -117,7 +117,7 @@ class FakeExchange:
         )
         await resp.prepare(request)
         await resp.write(r.body)
-        request.transport.close()  # type: ignore[union-attr]
+        request.transport.close()  # type: ignore[union-attr]  # a live request has a transport
         return resp
 
 
@@ -151,12 +151,12 @@ class FakeHotPath:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._task.cancel()  # type: ignore[union-attr]
+        self._task.cancel()  # type: ignore[union-attr]  # set by __aenter__
         try:
-            await self._task  # type: ignore[misc]
+            await self._task  # type: ignore[misc]  # set by __aenter__
         except asyncio.CancelledError:
             pass
-        self._server.close()  # type: ignore[union-attr]
+        self._server.close()  # type: ignore[union-attr]  # set by __aenter__
 
 
 def run(coro_fn: Callable[[], Any]) -> Any:

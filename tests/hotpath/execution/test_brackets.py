@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.hotpath.execution.test_gateway import gateway_for, open_orders, position, sim  # noqa: F401
+# pytest fixtures, used by name
+from tests.hotpath.execution.test_gateway import gateway_for, open_orders, position, sim  # noqa: F401  (see above)
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.execution.brackets import BracketConfig, build_bracket, build_hedge, build_limit, px_toward
 from tripwire.hotpath.execution.orders import Market, OrderTracker

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.hotpath.execution.test_gateway import gateway_for, open_orders, sim  # noqa: F401
+# pytest fixtures, used by name
+from tests.hotpath.execution.test_gateway import gateway_for, open_orders, sim  # noqa: F401  (see above)
 from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch, cancel_all_open
 from tripwire.hotpath.execution.wire import order_wire
 

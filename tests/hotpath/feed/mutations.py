@@ -62,7 +62,7 @@ def swaps_for(value: object) -> list[Any]:
     if t is str:
         out: list[Any] = [True, False, None, [], {}, NESTED]
         try:
-            float(value)  # type: ignore[arg-type]
+            float(value)  # type: ignore[arg-type]  # value is a str: t is str
         except ValueError:
             return out
         return out + NOT_NUMBERS  # a numeric string: a number field

@@ -296,7 +296,7 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a started site has a server
     return runner, f"ws://127.0.0.1:{port}/ws"
 
 
@@ -563,7 +563,7 @@ ODD_CONTROL = [
     _ack({"type": "userFills", "user": ["0xab"]}),
     _ack({"type": "l2Book", "coin": {"BTC": 1}}),
     _ack({"type": 7, "coin": "BTC"}),
-    _ack([]),  # type: ignore[arg-type]
+    _ack([]),  # type: ignore[arg-type]  # deliberately not a dict
     '{"channel":"subscriptionResponse","data":[]}',
     '{"channel":"subscriptionResponse","data":{"method":5,"subscription":{"type":"l2Book"}}}',
     '{"channel":"subscriptionResponse"}',

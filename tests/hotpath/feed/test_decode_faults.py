@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+from typing import Any
 
 import orjson
 import pytest
@@ -37,7 +38,7 @@ FILL = {
 }
 
 # One valid message per channel, minimal but complete.
-VALID = {
+VALID: dict[str, Any] = {
     "l2Book": {
         "coin": "BTC",
         "time": 5,
@@ -147,9 +148,9 @@ FIELDS = [
     ("bbo", ("time",), TIME),
     *[("bbo", ("bbo", side, k), NUM) for side in (0, 1) for k in ("px", "sz")],
     ("activeAssetCtx", ("coin",), STR),
-    *[("activeAssetCtx", ("ctx", k), NUM) for k in VALID["activeAssetCtx"]["ctx"]],  # type: ignore[index]
+    *[("activeAssetCtx", ("ctx", k), NUM) for k in VALID["activeAssetCtx"]["ctx"]],
     ("activeSpotAssetCtx", ("coin",), STR),
-    *[("activeSpotAssetCtx", ("ctx", k), NUM) for k in VALID["activeSpotAssetCtx"]["ctx"]],  # type: ignore[index]
+    *[("activeSpotAssetCtx", ("ctx", k), NUM) for k in VALID["activeSpotAssetCtx"]["ctx"]],
     ("candle", ("t",), TIME),
     ("candle", ("T",), TIME),
     ("candle", ("s",), STR),

@@ -90,7 +90,7 @@ def test_reconcile_retries_through_http_500_and_timeouts_until_it_gets_answers(s
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a started site has a server
         config = ReconcileConfig(request_timeout_s=1.0, backoff_base_s=0.01, backoff_cap_s=0.05)
         reconciler = Reconciler(f"http://127.0.0.1:{port}", address(), config=config)
         try:

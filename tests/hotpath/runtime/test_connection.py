@@ -97,7 +97,7 @@ def test_killed_hot_path_leaves_its_orders_to_the_dead_mans_switch(tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        for line in proc.stdout:  # type: ignore[union-attr]
+        for line in proc.stdout:  # type: ignore[union-attr]  # stdout is a pipe: Popen(stdout=PIPE)
             if "hot path ready" in line:
                 break
             assert time.monotonic() < deadline, "hot path did not start"

@@ -68,7 +68,7 @@ def build_report(
         store = open_store(f"sqlite:///{run_dir / 'tripwire.sqlite'}")
         report["store_rows"] = {c: n for c in COLLECTIONS if (n := store.count(c))}
         store.close()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001  (any failure goes into the report)
         report["store_error"] = str(e)
     try:
         req = urllib.request.Request(
@@ -78,7 +78,7 @@ def build_report(
         )
         with urllib.request.urlopen(req, timeout=10) as r:
             report["prefect_flow_runs"] = json.loads(r.read())
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001  (any failure goes into the report)
         report["prefect_error"] = str(e)
     report["metrics"] = scrape_metrics(ports, api_key, run_dir / "metrics.txt")
     report["links"] = {

@@ -85,7 +85,7 @@ class Supervisor:
 
         def pump() -> None:
             with log_path.open("w") as log:
-                for line in proc.stdout:  # type: ignore[union-attr]
+                for line in proc.stdout:  # type: ignore[union-attr]  # stdout is a pipe: Popen(stdout=PIPE)
                     log.write(line)
                     log.flush()
                     child.lines.append(line)

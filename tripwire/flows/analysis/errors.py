@@ -92,5 +92,5 @@ def summarise_validation(e: Exception, limit: int = 3) -> str:
         got = err.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r:.40})"
         parts.append(f"{where}: {err['msg']}{shown}")
-    more = e.error_count() - limit  # type: ignore[attr-defined]
+    more = e.error_count() - limit  # type: ignore[attr-defined]  # e has .errors, so it is a ValidationError
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

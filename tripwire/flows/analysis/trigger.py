@@ -65,4 +65,4 @@ class TriggerInput(TriggerFired):
             checked = parse_payload(TriggerFiredData, {**_MAY_LACK, **event})
         except ValidationError as e:
             raise InvalidTrigger(f"trigger event {event.get('trigger_id', '?')!r}: {summarise_validation(e)}") from None
-        return cls.from_dict(checked)  # type: ignore[return-value]
+        return cls.from_dict(checked)  # type: ignore[return-value]  # from_dict builds cls

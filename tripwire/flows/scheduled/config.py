@@ -10,7 +10,7 @@ reason, like the rest of the settings. Every key has a default; an absent sectio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -144,7 +144,7 @@ def load_flow_config(
     file in use), the key and the reason."""
     chosen = model or SECTIONS[section]
     cfg = validate_section(chosen, settings.flows.get(section), f"flows.{section}", source)
-    return cfg  # type: ignore[return-value]
+    return cast(C, cfg)  # validate_section returns an instance of `chosen`, which is C's class
 
 
 def check_all(settings: Settings, source: str | Path | None = None) -> dict[str, FlowConfig]:

@@ -92,7 +92,9 @@ def snapshot_docs(ctxs: dict[str, dict[str, Any]], coins: list[str] | None, ts_m
             }
         )
         oi = _num(c.get("openInterest"), f"{w}.openInterest")
-        ois.append({"ts": ts_ms, "coin": coin, "open_interest": oi, "open_interest_usd": oi * mark})  # type: ignore[operator]
+        # _num without optional=True gives a float or raises: oi and mark are never None.
+        oi_usd = oi * mark  # type: ignore[operator]  # see above
+        ois.append({"ts": ts_ms, "coin": coin, "open_interest": oi, "open_interest_usd": oi_usd})
     return tickers, ois
 
 

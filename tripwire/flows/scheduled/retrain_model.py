@@ -196,7 +196,7 @@ def train(ds: Dataset, current: LocalModel, carried: dict[str, FamilyModel], cfg
             )
             continue
         candidates = tuple(dict.fromkeys((*HEURISTIC[family].features, *cfg.extra_features)))
-        fit = lambda train_set, c=candidates: fit_family(train_set, c, cfg.l2)  # noqa: E731
+        fit = lambda train_set, c=candidates: fit_family(train_set, c, cfg.l2)  # noqa: E731  (a one-line fit closure)
         wf = walk_forward(samples, cfg.folds, fit, current_probs)
         model = fit(samples)
         if model is None:

@@ -208,5 +208,5 @@ def walk_forward(
         cand.append(predict(model, test))
         cur.append(current(test))
         report.append({"fold": k, "train": len(train), "test": len(test)})
-    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731  (a one-line helper)
     return WalkForward(cat(ys), cat(cand), cat(cur), report)

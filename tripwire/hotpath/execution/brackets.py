@@ -248,7 +248,14 @@ def build_bracket(
         sl = _protective(tid, "sl", trigger.coin, is_buy, mid, sl_atr * atr, sz, market, cfg)
     except Refused as e:
         return Plan(tid, "place_bracket", refused=str(e))
-    target = ProtectionTarget(trigger.coin, is_buy, sl.trigger_px, tp.trigger_px, tid)  # type: ignore[arg-type]
+    # Protective legs always carry a trigger price (_protective sets it).
+    target = ProtectionTarget(
+        trigger.coin,
+        is_buy,
+        sl.trigger_px,  # type: ignore[arg-type]  # see above
+        tp.trigger_px,  # type: ignore[arg-type]  # see above
+        tid,
+    )
     if add:
         orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr, {"entry": entry})
         return Plan(

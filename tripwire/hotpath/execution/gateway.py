@@ -196,7 +196,10 @@ class Gateway:
             transport = "ws" if use_ws else "http"
             try:
                 if use_ws:
-                    answer, written_ns = await self.ws.post(payload, self.ws_timeout_s)  # type: ignore[union-attr]
+                    # use_ws is only true while self.ws is set.
+                    answer, written_ns = await self.ws.post(  # type: ignore[union-attr]  # see above
+                        payload, self.ws_timeout_s
+                    )
                     result = parse_ws_answer(answer)
                 else:
                     status, raw, written_ns = await self.http.post_exchange(body)

@@ -254,22 +254,22 @@ class OrderLayer:
 
     def on_user_record(self, rec: Record) -> None:
         if type(rec) is OrderUpdates:
-            changed = self.tracker.on_order_updates(rec.updates)  # type: ignore[attr-defined]
+            changed = self.tracker.on_order_updates(rec.updates)
             self._publish_legs(changed)
             for leg in changed:
                 if is_protective(leg) and not leg.is_open:
                     self.keeper.request(leg.coin)  # the exchange closed a stop or target
             self._adopt_orphans()
         elif type(rec) is UserFills:
-            if rec.is_snapshot:  # type: ignore[attr-defined]
+            if rec.is_snapshot:
                 # History from before this connection: the reconcile set positions already.
-                for f in rec.fills:  # type: ignore[attr-defined]
+                for f in rec.fills:
                     self.account.mark_seen(f.tid)
-                self.tracker.on_fills(rec.fills)  # type: ignore[attr-defined]
+                self.tracker.on_fills(rec.fills)
                 return
-            self.on_fills(rec.fills)  # type: ignore[attr-defined]
-        elif type(rec) is UserEvent and rec.fills:  # type: ignore[attr-defined]
-            self.on_fills(rec.fills)  # type: ignore[attr-defined]
+            self.on_fills(rec.fills)
+        elif type(rec) is UserEvent and rec.fills:
+            self.on_fills(rec.fills)
 
     def on_fills(self, fills: Iterable[Any]) -> None:
         """Our fills: the account moves at once, the coin's protection is looked at; the fill

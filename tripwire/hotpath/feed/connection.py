@@ -403,7 +403,7 @@ class FeedConnection:
     async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
         cfg = self.config
         close_timeout = (
-            aiohttp.ClientWSTimeout(ws_close=cfg.close_timeout_s)  # type: ignore[call-arg]
+            aiohttp.ClientWSTimeout(ws_close=cfg.close_timeout_s)
             if hasattr(aiohttp, "ClientWSTimeout")
             else cfg.close_timeout_s
         )
@@ -416,7 +416,7 @@ class FeedConnection:
                     compress=0,
                     max_msg_size=cfg.max_frame_bytes,
                     timeout=close_timeout,
-                )  # type: ignore[arg-type]
+                )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status in cfg.fatal_http_statuses:
                 raise FatalFeedError(

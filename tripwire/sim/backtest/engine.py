@@ -206,7 +206,7 @@ class Backtest:
         if type(msg) is not dict:
             return None
         channel = msg.get("channel")
-        ingest = self._ingest.get(channel)  # type: ignore[arg-type]
+        ingest = self._ingest.get(channel)  # type: ignore[arg-type]  # a missing channel (None) finds no ingest
         if ingest is None:
             return None
         try:
@@ -216,7 +216,7 @@ class Backtest:
             return None
         self.sim.advance(self.now_ms)
         self._drain()
-        return channel  # type: ignore[return-value]
+        return channel
 
     def _sim_book(self, data: Any) -> None:
         self.sim.on_l2book(data)
@@ -234,7 +234,7 @@ class Backtest:
         for channel, _key, data in self.sim.drain():
             if channel != "userFills":
                 continue
-            for fill in data["fills"]:  # type: ignore[index]
+            for fill in data["fills"]:  # type: ignore[index]  # userFills data is the sim's own dict
                 coins.add(fill["coin"])
                 for rec in self.ledger.on_fill(fill):
                     self._mark_done(rec)
@@ -436,7 +436,7 @@ class Backtest:
                 float(pos.entry_px),
                 legs,
                 market,
-                self.cfg.bracket,  # type: ignore[union-attr]
+                self.cfg.bracket,
                 f"protect.{coin}.{self.now_ms}.{self._protect_seq}",
                 atr=float(atr) if isinstance(atr, (int, float)) and atr > 0 else None,
             )

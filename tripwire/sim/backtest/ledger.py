@@ -65,11 +65,11 @@ class TriggerRecord:
 
     @property
     def cash(self) -> Decimal:
-        return self.holding.cash  # type: ignore[no-any-return]
+        return self.holding.cash  # type: ignore[no-any-return]  # Holding keeps cash as Any: Decimal here
 
     @property
     def fees(self) -> Decimal:
-        return self.holding.fees  # type: ignore[no-any-return]
+        return self.holding.fees  # type: ignore[no-any-return]  # Holding keeps fees as Any: Decimal here
 
     @property
     def fills(self) -> int:
@@ -81,7 +81,7 @@ class TriggerRecord:
 
     def pnl(self, marks: dict[str, Decimal]) -> Decimal:
         """Net of fees, open positions at ``marks``."""
-        return self.holding.pnl(marks)  # type: ignore[no-any-return]
+        return self.holding.pnl(marks)  # type: ignore[no-any-return]  # Decimal marks give a Decimal
 
     @property
     def filled(self) -> bool:

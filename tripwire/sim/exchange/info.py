@@ -7,6 +7,7 @@ Handlers are a table keyed by ``type``; an unknown type or a missing field raise
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from tripwire.sim.exchange import errors, parse
 from tripwire.sim.exchange import orders as st
@@ -26,7 +27,10 @@ def _user(req: dict) -> str:
     return user.lower()
 
 
-def _field(req: dict, name: str, kind: type) -> object:
+T = TypeVar("T")
+
+
+def _field(req: dict, name: str, kind: type[T]) -> T:
     value = req.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BadRequest(f"{errors.DESERIALIZE}: missing field `{name}`")
@@ -47,7 +51,7 @@ def _coin(engine: SimEngine, req: dict) -> str:
     coin = _field(req, "coin", str)
     if coin not in engine.universe.by_name:
         raise BadRequest(f"{errors.DESERIALIZE}: unknown coin {coin!r}")
-    return coin  # type: ignore[return-value]
+    return coin
 
 
 def _asset_ctx(engine: SimEngine, coin: str) -> dict:
@@ -130,7 +134,7 @@ def user_fills_by_time(engine: SimEngine, req: dict, now_ms: int) -> object:
     acct = engine.accounts.get(_user(req))
     start = _field(req, "startTime", int)
     end = _end_time(req, now_ms)
-    fills = [f for f in (acct.fills if acct else []) if start <= f["time"] <= end]  # type: ignore[operator]
+    fills = [f for f in (acct.fills if acct else []) if start <= f["time"] <= end]
     return fills[:MAX_FILLS]
 
 
@@ -142,7 +146,7 @@ def user_funding(engine: SimEngine, req: dict, now_ms: int) -> object:
         {"time": f["time"], "hash": "0x" + "0" * 64, "delta": {"type": "funding", **f}}
         for f in (acct.funding if acct else [])
         if start <= f["time"] <= end
-    ][:MAX_TIME_RANGE]  # type: ignore[operator]
+    ][:MAX_TIME_RANGE]
 
 
 def order_status(engine: SimEngine, req: dict, now_ms: int) -> object:
@@ -167,14 +171,14 @@ def candle_snapshot(engine: SimEngine, req: dict, now_ms: int) -> object:
         raise BadRequest(f"{errors.DESERIALIZE}: unknown interval {interval!r}")
     start = _field(body, "startTime", int)
     end = _end_time(body, now_ms)
-    return engine.candles.snapshot(coin, interval, start, end)  # type: ignore[arg-type]
+    return engine.candles.snapshot(coin, interval, start, end)
 
 
 def funding_history(engine: SimEngine, req: dict, now_ms: int) -> object:
     coin = _coin(engine, req)
     start = _field(req, "startTime", int)
     end = _end_time(req, now_ms)
-    rows = [r for r in engine.funding_history.get(coin, []) if start <= r["time"] <= end]  # type: ignore[operator]
+    rows = [r for r in engine.funding_history.get(coin, []) if start <= r["time"] <= end]
     return rows[:MAX_TIME_RANGE]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -86,7 +87,7 @@ class Order:
             out["cloid"] = self.cloid
         return out
 
-    def frontend(self, children: list[Order] = ()) -> dict:  # type: ignore[assignment]
+    def frontend(self, children: Sequence[Order] = ()) -> dict:
         """The ``frontendOpenOrders`` / ``orderStatus`` view."""
         out = {
             "children": [c.frontend() for c in children],

@@ -91,7 +91,7 @@ async def run_replay(
             if t is not None:
                 last_t = t + offset
                 if spec.speed > 0:
-                    due = start_wall + (t - first_t) / spec.speed  # type: ignore[operator]
+                    due = start_wall + (t - first_t) / spec.speed  # type: ignore[operator]  # first_t is set once t is
                     delay = (due - wall_ms()) / 1000
                     if delay > 0:
                         await asyncio.sleep(delay)

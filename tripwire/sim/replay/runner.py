@@ -91,9 +91,10 @@ def replay_stream(
     """All files' messages merged in exchange-time order, each with its synthetic companions."""
     streams: list[Iterable[object]] = []
     for f in files:
-        s: Iterable[object] = _Counted(read_messages(f))
+        counted = _Counted(read_messages(f))
         if counters is not None:
-            counters.append(s)  # type: ignore[arg-type]
+            counters.append(counted)
+        s: Iterable[object] = counted
         if synthetic:
             s = with_synthetic(s, seed=seed)
         streams.append(s)
