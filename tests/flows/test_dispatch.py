@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
-from tripwire.flows.analysis.testing import FakeLlmServer
-from tripwire.flows.dispatch import Dispatcher
+from tests.flows.analysis.samples import BRACKET, SQUEEZE_UP_STRONG
 from tripwire.bus.commands import CommandRefused, CommandServer
 from tripwire.bus.publisher import Publisher
 from tripwire.contracts.events import Decision, Topics, TriggerFired
-from tests.flows.analysis.samples import BRACKET, SQUEEZE_UP_STRONG
+from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
+from tripwire.flows.analysis.testing import FakeLlmServer
+from tripwire.flows.dispatch import Dispatcher
 
 _ids = itertools.count(1)
 
@@ -46,7 +46,7 @@ class FakeHotPath:
         self.applied.append(d)
         return {"kind": d.kind}
 
-    async def __aenter__(self) -> "FakeHotPath":
+    async def __aenter__(self) -> FakeHotPath:
         self._task = asyncio.create_task(self.server.serve())
         return self
 
@@ -63,23 +63,20 @@ class FakeHotPath:
             await asyncio.sleep(0.01)
         raise AssertionError("the dispatcher never subscribed")
 
-    def fire(self, n: int | list[str], rule: str = "squeeze_up", coin: str = "BTC"
-             ) -> list[str]:
+    def fire(self, n: int | list[str], rule: str = "squeeze_up", coin: str = "BTC") -> list[str]:
         """Publish ``n`` triggers (or one per given id); their ids."""
         ids = []
-        for tid in n if isinstance(n, list) else (f"t{next(_ids)}-{rule}-{coin}"
-                                                   for _ in range(n)):
-            t = TriggerFired(tid, rule, coin, "long", dict(SQUEEZE_UP_STRONG), [BRACKET],
-                             0, 0, 0)
+        for tid in n if isinstance(n, list) else (f"t{next(_ids)}-{rule}-{coin}" for _ in range(n)):
+            t = TriggerFired(tid, rule, coin, "long", dict(SQUEEZE_UP_STRONG), [BRACKET], 0, 0, 0)
             assert self.pub.publish(Topics.trigger_fired(rule, coin), t.to_dict())
             ids.append(tid)
         return ids
 
 
-async def _dispatch(hot: FakeHotPath, fire: int | list[str], *, cfg: AnalysisConfig | None = None,
-                    **kw: Any) -> tuple[Dispatcher, list[str]]:
-    d = Dispatcher(hot.events, hot.commands, cfg or AnalysisConfig(model_file=None),
-                   model=LocalModel.heuristic(), **kw)
+async def _dispatch(
+    hot: FakeHotPath, fire: int | list[str], *, cfg: AnalysisConfig | None = None, **kw: Any
+) -> tuple[Dispatcher, list[str]]:
+    d = Dispatcher(hot.events, hot.commands, cfg or AnalysisConfig(model_file=None), model=LocalModel.heuristic(), **kw)
     d.start()
     await d.wait_ready()
     await hot.wait_subscribed()
@@ -100,8 +97,7 @@ async def _flow_run_names(ids: list[str]) -> dict[str, Any]:
     found = {}
     async with get_client() as client:
         for tid in ids:
-            runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=tid)))
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=tid)))
             for r in runs:
                 found[tid] = r
     return found
@@ -114,7 +110,7 @@ def test_each_trigger_gets_one_decision_and_a_named_flow_run(tmp_path):
             return d, ids, hot.applied, await _flow_run_names(ids)
 
     d, ids, applied, runs = asyncio.run(go())
-    assert sorted(x.trigger_id for x in applied) == sorted(ids)   # exactly one each
+    assert sorted(x.trigger_id for x in applied) == sorted(ids)  # exactly one each
     assert all(d.outcomes[t].status == "applied" for t in ids)
     assert all(d.outcomes[t].result["decision"]["source"] == "local" for t in ids)
     assert set(runs) == set(ids)
@@ -130,8 +126,7 @@ def test_concurrency_cap_and_deadline_with_a_slow_analyst(tmp_path):
     # behind it expire with no decision and nothing is sent for them.
     async def go():
         async with FakeLlmServer("slow", slow_s=1.0) as llm, FakeHotPath(tmp_path) as hot:
-            cfg = AnalysisConfig(model_file=None,
-                                 llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5))
+            cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5))
             d, ids = await _dispatch(hot, 3, cfg=cfg, max_concurrent=1, deadline_s=0.5)
             return d, ids, hot.applied
 
@@ -147,8 +142,7 @@ def test_concurrency_cap_and_deadline_with_a_slow_analyst(tmp_path):
 def test_cap_lets_n_run_at_once(tmp_path):
     async def go():
         async with FakeLlmServer("slow", slow_s=0.5) as llm, FakeHotPath(tmp_path) as hot:
-            cfg = AnalysisConfig(model_file=None,
-                                 llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5))
+            cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5))
             d, ids = await _dispatch(hot, 4, cfg=cfg, max_concurrent=2, deadline_s=60)
             return d, ids, hot.applied
 
@@ -160,9 +154,7 @@ def test_cap_lets_n_run_at_once(tmp_path):
 def test_a_hanging_llm_falls_back_and_nothing_hangs(tmp_path):
     async def go():
         async with FakeLlmServer("hang") as llm, FakeHotPath(tmp_path) as hot:
-            cfg = AnalysisConfig(model_file=None,
-                                 llm=LlmConfig(base_url=llm.base_url, model="fake",
-                                               timeout_s=0.5))
+            cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=0.5))
             d, ids = await _dispatch(hot, 2, cfg=cfg)
             return d, ids, hot.applied
 
@@ -187,8 +179,13 @@ def test_a_refusal_is_recorded_not_retried(tmp_path):
 def test_a_publisher_restart_is_reported(tmp_path):
     async def go():
         async with FakeHotPath(tmp_path) as hot:
-            d = Dispatcher(hot.events, hot.commands, AnalysisConfig(model_file=None),
-                           model=LocalModel.heuristic(), max_concurrent=1)
+            d = Dispatcher(
+                hot.events,
+                hot.commands,
+                AnalysisConfig(model_file=None),
+                model=LocalModel.heuristic(),
+                max_concurrent=1,
+            )
             d.start()
             await d.wait_ready()
             await hot.wait_subscribed()
@@ -197,7 +194,7 @@ def test_a_publisher_restart_is_reported(tmp_path):
                 await asyncio.sleep(0.01)
                 if d.stats.received == 2:
                     break
-            hot.pub.close()                      # the hot path restarts: a new instance
+            hot.pub.close()  # the hot path restarts: a new instance
             hot.pub = Publisher(hot.events)
             await hot.wait_subscribed()
             second = hot.fire(2)

@@ -15,14 +15,13 @@ import orjson
 import zmq
 from prometheus_client import CollectorRegistry, generate_latest
 
+from tests.flows.recording.events import MIN, T0, book, candle, ctx, event, fill, order, position, trade, trigger
+from tripwire.bus.publisher import Publisher
 from tripwire.cli import main
 from tripwire.flows.recorder import Recorder, RecorderCollector
-from tripwire.flows.recording import RecorderConfig, TOPIC_PREFIXES
+from tripwire.flows.recording import TOPIC_PREFIXES, RecorderConfig
 from tripwire.flows.store import StoreUnavailable
 from tripwire.flows.store.sqlite import SqliteStore
-from tripwire.bus.publisher import Publisher
-from tests.flows.recording.events import (MIN, T0, book, candle, ctx, event, fill, order,
-                                          position, trade, trigger)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,8 +69,7 @@ def check_mixed(store):
     assert [d["ts"] for d in stored(store, "asset_ctx")] == [T0]
     assert store.count("funding_history") == 0 and store.count("open_interest") == 0
     assert [d["ts"] for d in stored(store, "candles_1m")] == [T0 + m * MIN for m in range(12)]
-    assert [(d["t"], d["bars"]) for d in stored(store, "candles_5m")] == [
-        (T0, 5), (T0 + 5 * MIN, 5)]
+    assert [(d["t"], d["bars"]) for d in stored(store, "candles_5m")] == [(T0, 5), (T0 + 5 * MIN, 5)]
     assert store.count("candles_15m") == 0
     assert [d["_id"] for d in stored(store, "triggers")] == ["t1", "t2"]
     assert [(d["_id"], d["state"]) for d in stored(store, "orders")] == [("0xc1", "filled")]
@@ -116,10 +114,23 @@ def test_metrics_count_documents_per_collection_batches_and_gaps(tmp_path):
 
     def frame(topic_seq: int, tid: int) -> list[bytes]:
         topic, data = trade(50_000.0, 1.0, tid)
-        return [topic.encode(), orjson.dumps({
-            "schema": 1, "seq": topic_seq, "topic_seq": topic_seq, "topic": topic,
-            "exch_ts_ns": 0, "recv_ts_ns": 0, "pub_ts_ns": 0, "publisher": "hotpath",
-            "instance": "x1", "data": data})]
+        return [
+            topic.encode(),
+            orjson.dumps(
+                {
+                    "schema": 1,
+                    "seq": topic_seq,
+                    "topic_seq": topic_seq,
+                    "topic": topic,
+                    "exch_ts_ns": 0,
+                    "recv_ts_ns": 0,
+                    "pub_ts_ns": 0,
+                    "publisher": "hotpath",
+                    "instance": "x1",
+                    "data": data,
+                }
+            ),
+        ]
 
     async def go():
         rec = Recorder(address, store, RecorderConfig(flush_interval_ms=10))
@@ -195,17 +206,32 @@ def test_sigterm_writes_everything_received_before_exiting(tmp_path):
     db = tmp_path / "term.sqlite"
     settings = tmp_path / "settings.yaml"
     # Nothing is written before shutdown: batches wait for 100k documents or a minute.
-    settings.write_text("recorder:\n  batch_size: 100000\n  max_buffer_docs: 100000\n"
-                        "  flush_interval_ms: 60000\n")
+    settings.write_text("recorder:\n  batch_size: 100000\n  max_buffer_docs: 100000\n  flush_interval_ms: 60000\n")
     address = f"ipc://{tmp_path}/events.sock"
     pub = Publisher(address)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MONGODB_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tripwire.cli", "flows", "record",
-                             "--events", address, "--store", f"sqlite:///{db}",
-                             "--config", str(settings), "--metrics-port", "0"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tripwire.cli",
+            "flows",
+            "record",
+            "--events",
+            address,
+            "--store",
+            f"sqlite:///{db}",
+            "--config",
+            str(settings),
+            "--metrics-port",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_subscribed(pub, timeout_s=30)
         n = 2000
@@ -231,8 +257,7 @@ def test_sigterm_writes_everything_received_before_exiting(tmp_path):
 def test_cli_refuses_a_bad_recorder_setting_naming_file_and_key(tmp_path, capsys):
     settings = tmp_path / "settings.yaml"
     settings.write_text("recorder:\n  book_mid_change_pct: -1\n")
-    assert main(["flows", "record", "--config", str(settings),
-                 "--store", f"sqlite:///{tmp_path}/x.sqlite"]) == 2
+    assert main(["flows", "record", "--config", str(settings), "--store", f"sqlite:///{tmp_path}/x.sqlite"]) == 2
     err = capsys.readouterr().err
     assert f"{settings}: recorder.book_mid_change_pct: Input should be greater than 0" in err
 
@@ -247,7 +272,7 @@ def test_a_restarted_recorder_completes_the_open_candle_from_stored_minutes(tmp_
         await rec.flush()
 
     asyncio.run(record([0, 1, 2]))  # the first run stops mid-bar
-    asyncio.run(record([3, 4]))     # the second finishes it
+    asyncio.run(record([3, 4]))  # the second finishes it
     five = store.find("candles_5m")
     assert [(d["t"], d["bars"], d["o"], d["c"]) for d in five] == [(T0, 5, 100.0, 105.0)]
     store.close()

@@ -24,8 +24,13 @@ INSTALL_PREFIX = "/opt/tripwire/.venv/bin/"
 
 def test_every_service_is_there():
     assert {u.name for u in UNITS} == {
-        "tripwire-hotpath.service", "tripwire-flows-serve.service", "tripwire-dispatch.service",
-        "tripwire-recorder.service", "tripwire-api.service", "prefect-server.service"}
+        "tripwire-hotpath.service",
+        "tripwire-flows-serve.service",
+        "tripwire-dispatch.service",
+        "tripwire-recorder.service",
+        "tripwire-api.service",
+        "prefect-server.service",
+    }
 
 
 def with_existing_binaries(text: str, binary: str) -> str:
@@ -37,8 +42,7 @@ def with_existing_binaries(text: str, binary: str) -> str:
 def test_systemd_accepts_the_unit_without_a_warning(unit, tmp_path):
     copy = tmp_path / unit.name
     copy.write_text(with_existing_binaries(unit.read_text(), shutil.which("true")))
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60)
     complaints = [line for line in (r.stdout + r.stderr).splitlines() if unit.name in line]
     assert r.returncode == 0 and complaints == [], r.stdout + r.stderr
 
@@ -49,8 +53,7 @@ def test_a_typo_in_a_unit_would_be_caught(tmp_path):
         pytest.skip("systemd-analyze not installed")
     bad = tmp_path / "bad.service"
     bad.write_text(f"[Service]\nExecStart={shutil.which('true')}\nWatchdogSecs=10\nNice=-50\n")
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)], capture_output=True, text=True, timeout=60)
     out = r.stdout + r.stderr
     assert "Unknown key" in out and "Nice priority out of range" in out
 
@@ -69,20 +72,24 @@ def test_exec_start_runs_an_installed_command_that_exists(unit):
 
 def test_hot_path_unit_pins_and_watches_the_process():
     text = (REPO / "ops/systemd/tripwire-hotpath.service").read_text()
-    for line in ("Type=notify", "Restart=on-failure", "LimitMEMLOCK=infinity", "CPUAffinity=2 3",
-                 "Nice=-10"):
+    for line in ("Type=notify", "Restart=on-failure", "LimitMEMLOCK=infinity", "CPUAffinity=2 3", "Nice=-10"):
         assert line in text.splitlines()
     assert re.search(r"^WatchdogSec=\d+s?$", text, re.M)
     exec_start = next(m for m in EXEC.finditer(text) if m.group(1) == "ExecStart=")
-    assert "hotpath run --cpus 2,3" in exec_start.group(4)   # the same cores as CPUAffinity=
+    assert "hotpath run --cpus 2,3" in exec_start.group(4)  # the same cores as CPUAffinity=
 
 
 def test_every_unit_reads_the_environment_file_the_template_documents():
     template = (REPO / "ops/systemd/tripwire.env.example").read_text()
     for unit in UNITS:
         assert "EnvironmentFile=/etc/tripwire/tripwire.env" in unit.read_text()
-    for var in ("TRIPWIRE_PRIVATE_KEY=", "PREFECT_API_URL=", "MONGODB_URI=", "N8N_WEBHOOK_URL=",
-                "TRIPWIRE_API_KEY_READ="):
+    for var in (
+        "TRIPWIRE_PRIVATE_KEY=",
+        "PREFECT_API_URL=",
+        "MONGODB_URI=",
+        "N8N_WEBHOOK_URL=",
+        "TRIPWIRE_API_KEY_READ=",
+    ):
         assert var in template
     # placeholders only: no value that looks like a real 32-byte key
     assert not re.search(r"=0x[0-9a-fA-F]{64}\b", template)

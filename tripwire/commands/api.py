@@ -20,18 +20,17 @@ def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False   # a name other than localhost may resolve to anything
+        return False  # a name other than localhost may resolve to anything
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
+    p.add_argument("--config", metavar="PATH", help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
     p.add_argument("--host", help="address to bind (default: api.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: api.port, 8000)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow a non-loopback --host (also: api.allow_remote in settings)")
-    p.add_argument("--log-level", default="info",
-                   choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a non-loopback --host (also: api.allow_remote in settings)"
+    )
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,18 +50,17 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     if not is_loopback(host) and not (args.allow_remote or settings.api.allow_remote):
-        raise UserError(f"refusing to bind {host}: it is not a loopback address and the API can "
-                        f"pause, flatten and decide. Pass --allow-remote (or set "
-                        f"api.allow_remote: true) once TLS and a firewall are in front of it")
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        raise UserError(
+            f"refusing to bind {host}: it is not a loopback address and the API can "
+            f"pause, flatten and decide. Pass --allow-remote (or set "
+            f"api.allow_remote: true) once TLS and a firewall are in front of it"
+        )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings, analysis=analysis)
     except ApiConfigError as e:
         raise UserError(str(e)) from None
     if not app.state.config.keys:
-        logging.getLogger("api").warning(
-            "no API keys configured (api.keys): every route but /health will answer 401")
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level,
-                timeout_graceful_shutdown=5, server_header=False)
+        logging.getLogger("api").warning("no API keys configured (api.keys): every route but /health will answer 401")
+    uvicorn.run(app, host=host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5, server_header=False)
     return 0

@@ -15,8 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
-from tripwire.errors import UserError
 from tripwire.commands.common import add_config_arguments
+from tripwire.errors import UserError
 
 HELP = "run the hot path: market data → triggers → risk → protective orders, events and commands"
 
@@ -25,29 +25,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="hotpath_command", metavar="HOTPATH_COMMAND", required=True)
     r = sub.add_parser("run", help=HELP, description=HELP)
     add_config_arguments(r)
-    r.add_argument("--risk", metavar="PATH", default="config/risk.yaml",
-                   help="risk limits and breakers (default: config/risk.yaml)")
+    r.add_argument(
+        "--risk",
+        metavar="PATH",
+        default="config/risk.yaml",
+        help="risk limits and breakers (default: config/risk.yaml)",
+    )
     r.add_argument("--cpus", metavar="LIST", help="pin to these cores, e.g. 2,3 or 2-3")
     r.add_argument("--nice", type=int, metavar="N", help="niceness, -20 (highest) … 19")
-    r.add_argument("--no-gc-freeze", action="store_true",
-                   help="leave the garbage collector at Python's defaults")
+    r.add_argument("--no-gc-freeze", action="store_true", help="leave the garbage collector at Python's defaults")
     r.add_argument("--api-url", metavar="URL", help="exchange URL (overrides exchange.api_url)")
     r.add_argument("--events", metavar="ADDR", help="ZeroMQ PUB address (default: settings)")
     r.add_argument("--commands", metavar="ADDR", help="ZeroMQ ROUTER address (default: settings)")
-    r.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="Prometheus /metrics port (default: metrics.hotpath_port; 0 disables)")
+    r.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="Prometheus /metrics port (default: metrics.hotpath_port; 0 disables)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tripwire.bus.addresses import BusAddressError, configured_addresses
+    from tripwire.config.endpoints import endpoints
+    from tripwire.config.settings import ConfigError, load_settings, resolve_path
     from tripwire.hotpath.pinning import PinningError, pin_cpus, raise_priority, tune_gc
     from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
     from tripwire.hotpath.risk.manager import RiskManager
-    from tripwire.config.endpoints import endpoints
     from tripwire.hotpath.runtime.keys import make_signer
     from tripwire.hotpath.runtime.process import HotPathProcess, ProcessOptions
     from tripwire.hotpath.sdnotify import Notifier
-    from tripwire.config.settings import ConfigError, load_settings, resolve_path
     from tripwire.hotpath.triggers.engine import load_rules
     from tripwire.hotpath.triggers.errors import RuleConfigError
 
@@ -67,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, RuleConfigError, RiskConfigError, BusAddressError) as e:
         raise UserError(str(e)) from None
     if generated:
-        print(f"no agent key set: using a throwaway key for the simulator, account {signer.address}",
-              flush=True)
+        print(f"no agent key set: using a throwaway key for the simulator, account {signer.address}", flush=True)
     if args.cpus:
         try:
             print(f"pinned to cores {sorted(pin_cpus(args.cpus))}", flush=True)
@@ -89,12 +95,22 @@ def run(args: argparse.Namespace) -> int:
         print("hot path ready", flush=True)
 
     proc = HotPathProcess(
-        settings, risk, ends, signer, addresses,
-        ProcessOptions(metrics_port=port or None, metrics_host=settings.metrics.host,
-                       on_ready=ready, on_tick=lambda: notifier.notify("WATCHDOG=1"),
-                       triggers_path=str(triggers)))
+        settings,
+        risk,
+        ends,
+        signer,
+        addresses,
+        ProcessOptions(
+            metrics_port=port or None,
+            metrics_host=settings.metrics.host,
+            on_ready=ready,
+            on_tick=lambda: notifier.notify("WATCHDOG=1"),
+            triggers_path=str(triggers),
+        ),
+    )
     try:
         import uvloop
+
         runner = uvloop.run
     except ImportError:  # not on this platform: the stock loop works, slower
         runner = asyncio.run

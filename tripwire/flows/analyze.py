@@ -22,8 +22,9 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from prefect import flow, tags, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -55,8 +56,7 @@ class AnalyzeDeps:
     counts: FallbackCounts = field(default_factory=FallbackCounts)
 
 
-_DEPS: contextvars.ContextVar[AnalyzeDeps | None] = contextvars.ContextVar("analyze_deps",
-                                                                         default=None)
+_DEPS: contextvars.ContextVar[AnalyzeDeps | None] = contextvars.ContextVar("analyze_deps", default=None)
 
 
 @contextlib.contextmanager
@@ -106,8 +106,7 @@ async def apply_decision(decision: Decision) -> dict[str, Any]:
         try:
             result = await client.call("apply_decision", decision)
         except CommandError as e:
-            log.warning("trigger %s: hot path refused the decision: %s %s", decision.trigger_id,
-                        e.code, e)
+            log.warning("trigger %s: hot path refused the decision: %s %s", decision.trigger_id, e.code, e)
             return {"sent": True, "ok": False, "error": f"{e.code}: {e}"}
         except CommandTimeout as e:
             log.warning("trigger %s: no reply to apply_decision: %s", decision.trigger_id, e)
@@ -116,8 +115,7 @@ async def apply_decision(decision: Decision) -> dict[str, Any]:
 
 
 @flow(flow_run_name=_run_name, persist_result=False, log_prints=False)
-async def analyze_trigger(trigger: dict[str, Any], published_ns: int | None = None
-                          ) -> dict[str, Any]:
+async def analyze_trigger(trigger: dict[str, Any], published_ns: int | None = None) -> dict[str, Any]:
     """Analyse one trigger and apply the decision. ``published_ns`` is the trigger event's
     ``pub_ts_ns`` (wall clock) so the timings start when the trigger fired."""
     flow_start_ns = time.time_ns()
@@ -143,18 +141,19 @@ async def analyze_trigger(trigger: dict[str, Any], published_ns: int | None = No
     # must not hold this analysis slot for long.
     try:
         await asyncio.wait_for(
-            acreate_markdown_artifact(markdown=result_markdown(trigger, out),
-                                      key=_artifact_key(out["trigger_id"]),
-                                      description=f"decision for trigger {out['trigger_id']}"),
-            ARTIFACT_TIMEOUT_S)
+            acreate_markdown_artifact(
+                markdown=result_markdown(trigger, out),
+                key=_artifact_key(out["trigger_id"]),
+                description=f"decision for trigger {out['trigger_id']}",
+            ),
+            ARTIFACT_TIMEOUT_S,
+        )
     except Exception as e:  # noqa: BLE001 - the artifact is for people; the decision stands
-        log.warning("trigger %s: decision artifact not written (%s)", out["trigger_id"],
-                    type(e).__name__)
+        log.warning("trigger %s: decision artifact not written (%s)", out["trigger_id"], type(e).__name__)
     return out
 
 
-async def run_analysis(trigger: dict[str, Any], published_ns: int | None = None
-                       ) -> dict[str, Any]:
+async def run_analysis(trigger: dict[str, Any], published_ns: int | None = None) -> dict[str, Any]:
     """Start :func:`analyze_trigger` in this process, tagged with the trigger's rule and coin."""
     with tags(str(trigger.get("rule", "unknown")), str(trigger.get("coin", "unknown"))):
         return await analyze_trigger(trigger, published_ns)
@@ -177,12 +176,10 @@ def result_markdown(trigger: dict[str, Any], out: dict[str, Any]) -> str:
     applied = out["applied"]
     status = "applied" if applied.get("ok") else f"not applied ({applied.get('error')})"
     rows = [
-        ("trigger", f"`{out['trigger_id']}` {trigger.get('rule')} {trigger.get('coin')} "
-                    f"{trigger.get('side')}"),
+        ("trigger", f"`{out['trigger_id']}` {trigger.get('rule')} {trigger.get('coin')} {trigger.get('side')}"),
         ("decision", f"**{out['kind']}** (source {d['source']}, go={d['go']})"),
         ("scores", f"sA {d['sA']:+.2f}, confA {d['confA']:.2f}, prob_cont {d['prob_cont']:.2f}"),
-        ("bracket", f"tp {_fmt(d['tp_atr'])} ATR, sl {_fmt(d['sl_atr'])} ATR, "
-                    f"size × {_fmt(d['size_scale'])}"),
+        ("bracket", f"tp {_fmt(d['tp_atr'])} ATR, sl {_fmt(d['sl_atr'])} ATR, size × {_fmt(d['size_scale'])}"),
         ("analyst", f"{out['analyst'] or 'local only'}; fallback {_fmt(out['fallback_reason'])}"),
         ("hot path", status),
     ]

@@ -23,16 +23,17 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
-from tripwire.flows.analysis import AnalysisConfig, LocalModel
-from tripwire.flows.analyze import AnalyzeDeps, ClientPool, run_analysis, use_deps
 from tripwire.bus.client import AsyncSubscriber, Gap, Restart
 from tripwire.contracts.events import Event, trigger_seq
+from tripwire.flows.analysis import AnalysisConfig, LocalModel
+from tripwire.flows.analyze import AnalyzeDeps, ClientPool, run_analysis, use_deps
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,9 @@ class TriggerOutcome:
     rule: str
     coin: str
     status: str = "queued"
-    published_ns: int = 0          # the event's pub_ts_ns (publisher's wall clock)
-    received_ns: int = 0           # when the dispatcher read it
-    started_ns: int = 0            # when its flow was started (0: never)
+    published_ns: int = 0  # the event's pub_ts_ns (publisher's wall clock)
+    received_ns: int = 0  # when the dispatcher read it
+    started_ns: int = 0  # when its flow was started (0: never)
     done_ns: int = 0
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -71,10 +72,10 @@ class DispatchStats:
     failed: int = 0
     malformed: int = 0
     gaps: int = 0
-    missed: int = 0                # events lost in those gaps
-    restarts: int = 0              # hot-path publisher restarts seen
-    trigger_gaps: int = 0          # jumps in the hot path's trigger sequence (incl. across our restarts)
-    missed_triggers: int = 0       # triggers fired that this dispatcher never saw
+    missed: int = 0  # events lost in those gaps
+    restarts: int = 0  # hot-path publisher restarts seen
+    trigger_gaps: int = 0  # jumps in the hot path's trigger sequence (incl. across our restarts)
+    missed_triggers: int = 0  # triggers fired that this dispatcher never saw
     running: int = 0
     peak_running: int = 0
 
@@ -87,12 +88,19 @@ class Dispatcher:
     finished one. ``emit_prefect_events=False`` skips the per-trigger Prefect event.
     """
 
-    def __init__(self, events_address: str, commands_address: str | None,
-                 cfg: AnalysisConfig | None = None, max_concurrent: int = 3,
-                 deadline_s: float = DEFAULT_DEADLINE_S, *, model: LocalModel | None = None,
-                 emit_prefect_events: bool = True,
-                 on_outcome: Callable[[TriggerOutcome], None] | None = None,
-                 cursor_file: str | Path | None = None):
+    def __init__(
+        self,
+        events_address: str,
+        commands_address: str | None,
+        cfg: AnalysisConfig | None = None,
+        max_concurrent: int = 3,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        *,
+        model: LocalModel | None = None,
+        emit_prefect_events: bool = True,
+        on_outcome: Callable[[TriggerOutcome], None] | None = None,
+        cursor_file: str | Path | None = None,
+    ):
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         if deadline_s <= 0:
@@ -122,14 +130,17 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Read trigger events until :meth:`stop`; then wait for the flows already running."""
-        pool = ClientPool(self.commands_address, self.max_concurrent) \
-            if self.commands_address else None
+        pool = ClientPool(self.commands_address, self.max_concurrent) if self.commands_address else None
         self._deps = AnalyzeDeps(cfg=self.cfg, model=self.model, commands=pool)
-        sub = AsyncSubscriber(self.events_address, [TRIGGER_PREFIX], on_gap=self._on_gap,
-                              on_restart=self._on_restart)
-        log.info("dispatching %s* from %s (commands %s, %d at once, deadline %.1fs)",
-                 TRIGGER_PREFIX, self.events_address, self.commands_address,
-                 self.max_concurrent, self.deadline_s)
+        sub = AsyncSubscriber(self.events_address, [TRIGGER_PREFIX], on_gap=self._on_gap, on_restart=self._on_restart)
+        log.info(
+            "dispatching %s* from %s (commands %s, %d at once, deadline %.1fs)",
+            TRIGGER_PREFIX,
+            self.events_address,
+            self.commands_address,
+            self.max_concurrent,
+            self.deadline_s,
+        )
         self._ready.set()
         try:
             while not self._stop.is_set():
@@ -179,8 +190,13 @@ class Dispatcher:
             return
         self.stats.received += 1
         self._advance_cursor(ev, trigger_id)
-        outcome = TriggerOutcome(trigger_id, str(data.get("rule", "")), str(data.get("coin", "")),
-                                 published_ns=ev.pub_ts_ns, received_ns=received_ns)
+        outcome = TriggerOutcome(
+            trigger_id,
+            str(data.get("rule", "")),
+            str(data.get("coin", "")),
+            published_ns=ev.pub_ts_ns,
+            received_ns=received_ns,
+        )
         self.outcomes[trigger_id] = outcome
         while len(self.outcomes) > MAX_OUTCOMES:
             self.outcomes.popitem(last=False)
@@ -217,8 +233,7 @@ class Dispatcher:
                 log.exception("trigger %s: analysis flow failed", o.trigger_id)
             else:
                 applied = o.result["applied"]
-                o.status = ("applied" if applied.get("ok") else
-                            "refused" if applied.get("sent") else "not_sent")
+                o.status = "applied" if applied.get("ok") else "refused" if applied.get("sent") else "not_sent"
                 o.error = applied.get("error")
             finally:
                 self.stats.running -= 1
@@ -245,14 +260,17 @@ class Dispatcher:
         from prefect.events import emit_event
 
         try:
-            emit_event(event=PREFECT_EVENT,
-                       resource={"prefect.resource.id": f"tripwire.trigger.{o.trigger_id}",
-                                 "tripwire.rule": o.rule, "tripwire.coin": o.coin},
-                       payload={"topic": ev.topic, "side": ev.data.get("side"),
-                                "published_ns": ev.pub_ts_ns, "seq": ev.seq})
+            emit_event(
+                event=PREFECT_EVENT,
+                resource={
+                    "prefect.resource.id": f"tripwire.trigger.{o.trigger_id}",
+                    "tripwire.rule": o.rule,
+                    "tripwire.coin": o.coin,
+                },
+                payload={"topic": ev.topic, "side": ev.data.get("side"), "published_ns": ev.pub_ts_ns, "seq": ev.seq},
+            )
         except Exception:  # events are for visibility; never lose a trigger over one
-            log.warning("could not emit the Prefect event for trigger %s", o.trigger_id,
-                        exc_info=True)
+            log.warning("could not emit the Prefect event for trigger %s", o.trigger_id, exc_info=True)
 
     # -- the trigger cursor -------------------------------------------------------------------
 
@@ -263,8 +281,11 @@ class Dispatcher:
             data = orjson.loads(self.cursor_file.read_bytes())
             return data if isinstance(data, dict) else {}
         except (OSError, orjson.JSONDecodeError) as e:
-            log.warning("dispatcher cursor %s unreadable (%s): gaps across this restart will "
-                        "not be detected", self.cursor_file, e)
+            log.warning(
+                "dispatcher cursor %s unreadable (%s): gaps across this restart will not be detected",
+                self.cursor_file,
+                e,
+            )
             return {}
 
     def _advance_cursor(self, ev: Event, trigger_id: str) -> None:
@@ -276,12 +297,17 @@ class Dispatcher:
             missed = seq - last - 1
             self.stats.trigger_gaps += 1
             self.stats.missed_triggers += missed
-            log.warning("missed %d trigger(s) #%d..#%d of hot path %s (fired while this "
-                        "dispatcher was down or the bus dropped them): never analysed, their "
-                        "orders stay as placed", missed, last + 1, seq - 1, ev.instance)
+            log.warning(
+                "missed %d trigger(s) #%d..#%d of hot path %s (fired while this "
+                "dispatcher was down or the bus dropped them): never analysed, their "
+                "orders stay as placed",
+                missed,
+                last + 1,
+                seq - 1,
+                ev.instance,
+            )
         elif instance is not None and instance != ev.instance:
-            log.warning("hot path restarted since the last trigger seen (%s → %s)", instance,
-                        ev.instance)
+            log.warning("hot path restarted since the last trigger seen (%s → %s)", instance, ev.instance)
         if instance != ev.instance or not isinstance(last, int) or seq > last:
             self._cursor = {"instance": ev.instance, "seq": seq, "trigger_id": trigger_id}
             self._save_cursor()
@@ -302,10 +328,12 @@ class Dispatcher:
     def _on_gap(self, gap: Gap) -> None:
         self.stats.gaps += 1
         self.stats.missed += gap.missed
-        log.warning("trigger events lost: %s (%d missed; total gaps %d)", gap, gap.missed,
-                    self.stats.gaps)
+        log.warning("trigger events lost: %s (%d missed; total gaps %d)", gap, gap.missed, self.stats.gaps)
 
     def _on_restart(self, restart: Restart) -> None:
         self.stats.restarts += 1
-        log.warning("hot-path publisher restarted: %s (restarts %d); triggers published while "
-                    "it was down were not seen", restart, self.stats.restarts)
+        log.warning(
+            "hot-path publisher restarted: %s (restarts %d); triggers published while it was down were not seen",
+            restart,
+            self.stats.restarts,
+        )

@@ -22,12 +22,18 @@ def decision_row(o: Any) -> dict[str, Any]:
     r = o.result or {}
     decision = r.get("decision") or {}
     return {
-        "_id": o.trigger_id, "trigger_id": o.trigger_id, "rule": o.rule, "coin": o.coin,
+        "_id": o.trigger_id,
+        "trigger_id": o.trigger_id,
+        "rule": o.rule,
+        "coin": o.coin,
         "ts": (o.done_ns or time.time_ns()) // 1_000_000,
-        "status": o.status,                        # applied | refused | expired | failed | not_sent
-        "kind": r.get("kind"), "decision": decision or None,
-        "source": decision.get("source"), "analyst": r.get("analyst"),
-        "fallback_reason": r.get("fallback_reason"), "applied": r.get("applied"),
+        "status": o.status,  # applied | refused | expired | failed | not_sent
+        "kind": r.get("kind"),
+        "decision": decision or None,
+        "source": decision.get("source"),
+        "analyst": r.get("analyst"),
+        "fallback_reason": r.get("fallback_reason"),
+        "applied": r.get("applied"),
         "timings_ms": {
             **(r.get("timings_ms") or {}),
             "published_to_received": (o.received_ns - o.published_ns) / 1e6 if o.published_ns else None,
@@ -40,22 +46,38 @@ def decision_row(o: Any) -> dict[str, Any]:
 class OutcomeSink:
     def __init__(self, store: Any = None, registry: Any = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
+
         self.store = store
         self.registry = registry or CollectorRegistry()
         self.store_errors = 0
-        self.runs = Counter("tripwire_flows_runs", "analysis outcomes by flow and final state",
-                            ["flow", "state"], registry=self.registry)
-        self.duration = Histogram("tripwire_flows_run_duration_seconds",
-                                  "trigger published → outcome, by flow", ["flow"],
-                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
-                                  registry=self.registry)
-        self.llm = Histogram("tripwire_flows_llm_latency_seconds",
-                             "remote analyst call (LLM or n8n), success or failure",
-                             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60), registry=self.registry)
-        self.fallbacks = Counter("tripwire_flows_fallbacks", "local model used instead of the "
-                                 "remote analyst, by reason", ["reason"], registry=self.registry)
-        self.decisions = Counter("tripwire_flows_decisions", "decisions by kind and source",
-                                 ["kind", "source"], registry=self.registry)
+        self.runs = Counter(
+            "tripwire_flows_runs",
+            "analysis outcomes by flow and final state",
+            ["flow", "state"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tripwire_flows_run_duration_seconds",
+            "trigger published → outcome, by flow",
+            ["flow"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.llm = Histogram(
+            "tripwire_flows_llm_latency_seconds",
+            "remote analyst call (LLM or n8n), success or failure",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "tripwire_flows_fallbacks",
+            "local model used instead of the remote analyst, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "tripwire_flows_decisions", "decisions by kind and source", ["kind", "source"], registry=self.registry
+        )
         self._pending: set[asyncio.Task] = set()
 
     def record(self, o: Any) -> None:
@@ -91,5 +113,6 @@ class OutcomeSink:
 
     def serve(self, port: int, host: str = "127.0.0.1") -> Any:
         from prometheus_client import start_http_server
+
         server, _ = start_http_server(port, addr=host, registry=self.registry)
         return server

@@ -23,15 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from tripwire.flows.recording import (Batch, RecorderConfig, Rules, TOPIC_PREFIXES, WriteResult,
-                             write_batch)
-from tripwire.flows.recording.candles import MINUTE_MS
-from tripwire.flows.store.base import Store, StoreUnavailable
 from tripwire.bus.client import AsyncSubscriber, Gap, Restart
 from tripwire.contracts.events import Event, topic_root
+from tripwire.flows.recording import TOPIC_PREFIXES, Batch, RecorderConfig, Rules, WriteResult, write_batch
+from tripwire.flows.recording.candles import MINUTE_MS
+from tripwire.flows.store.base import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,21 @@ log = logging.getLogger(__name__)
 class RecorderStats:
     """Counts since start; exported by :class:`RecorderCollector`."""
 
-    received: dict[str, int] = field(default_factory=dict)    # topic root → events read
-    documents: dict[str, int] = field(default_factory=dict)   # collection → written
-    unchanged: dict[str, int] = field(default_factory=dict)   # upserts equal to the stored doc
+    received: dict[str, int] = field(default_factory=dict)  # topic root → events read
+    documents: dict[str, int] = field(default_factory=dict)  # collection → written
+    unchanged: dict[str, int] = field(default_factory=dict)  # upserts equal to the stored doc
     duplicates: dict[str, int] = field(default_factory=dict)  # already stored: skipped
-    rejected: dict[str, int] = field(default_factory=dict)    # refused by the store
-    invalid: dict[str, int] = field(default_factory=dict)     # topic root → payloads off contract
-    lost: int = 0            # pending documents abandoned at shutdown (store down throughout)
+    rejected: dict[str, int] = field(default_factory=dict)  # refused by the store
+    invalid: dict[str, int] = field(default_factory=dict)  # topic root → payloads off contract
+    lost: int = 0  # pending documents abandoned at shutdown (store down throughout)
     batches: int = 0
-    write_errors: int = 0    # transient store failures (each retried)
-    stalls: int = 0          # times reading paused because the buffer was full
+    write_errors: int = 0  # transient store failures (each retried)
+    stalls: int = 0  # times reading paused because the buffer was full
     gaps: int = 0
-    missed: int = 0          # events lost in those gaps
+    missed: int = 0  # events lost in those gaps
     restarts: int = 0
-    malformed: int = 0       # frames the subscriber could not decode
-    buffered: int = 0        # documents pending now
+    malformed: int = 0  # frames the subscriber could not decode
+    buffered: int = 0  # documents pending now
 
     def merge(self, r: WriteResult) -> None:
         for name in ("unchanged", "duplicates", "rejected"):
@@ -74,8 +74,14 @@ class Recorder:
     :meth:`record` and :meth:`flush` are the batch path without the socket (benchmarks, tests).
     """
 
-    def __init__(self, events_address: str, store: Store, cfg: RecorderConfig | None = None,
-                 *, topics: Iterable[str] = TOPIC_PREFIXES):
+    def __init__(
+        self,
+        events_address: str,
+        store: Store,
+        cfg: RecorderConfig | None = None,
+        *,
+        topics: Iterable[str] = TOPIC_PREFIXES,
+    ):
         self.events_address = events_address
         self.store = store
         self.cfg = cfg or RecorderConfig()
@@ -111,11 +117,9 @@ class Recorder:
         can still be waiting in a batch."""
         flt = {"coin": coin, "ts": {"$gte": start_ms, "$lt": end_ms}}
         try:
-            bars = self.store.find("candles_1m", flt, sort=[("ts", 1)],
-                                   limit=(end_ms - start_ms) // MINUTE_MS + 1)
+            bars = self.store.find("candles_1m", flt, sort=[("ts", 1)], limit=(end_ms - start_ms) // MINUTE_MS + 1)
         except Exception:  # a seed is an improvement; never lose the live bar over it
-            log.warning("could not read stored 1m candles of %s to seed longer candles", coin,
-                        exc_info=True)
+            log.warning("could not read stored 1m candles of %s to seed longer candles", coin, exc_info=True)
             return []
         return bars
 
@@ -123,10 +127,8 @@ class Recorder:
 
     async def run(self) -> None:
         """Record until :meth:`stop`; then drain the socket and write everything pending."""
-        sub = AsyncSubscriber(self.events_address, self.topics, on_gap=self._on_gap,
-                              on_restart=self._on_restart)
-        log.info("recording %s from %s into %r", ", ".join(self.topics), self.events_address,
-                 self.store)
+        sub = AsyncSubscriber(self.events_address, self.topics, on_gap=self._on_gap, on_restart=self._on_restart)
+        log.info("recording %s from %s into %r", ", ".join(self.topics), self.events_address, self.store)
         self._ready.set()
         try:
             while not self._stop.is_set():
@@ -180,14 +182,17 @@ class Recorder:
             invalid[root] = invalid.get(root, 0) + 1
             if root not in self._warned:  # once per topic root, with the first example
                 self._warned.add(root)
-                log.warning("%s: payload off the events contract (%s: %s), not stored; further "
-                            "ones are only counted", ev.topic, type(e).__name__, e)
+                log.warning(
+                    "%s: payload off the events contract (%s: %s), not stored; further ones are only counted",
+                    ev.topic,
+                    type(e).__name__,
+                    e,
+                )
         self.stats.buffered = self._pending()
 
     def _pending(self) -> int:
         writing = self._writing
-        return self._batch.size + (self._in_flight.size if writing is not None
-                                   and not writing.done() else 0)
+        return self._batch.size + (self._in_flight.size if writing is not None and not writing.done() else 0)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -202,8 +207,9 @@ class Recorder:
 
     def _due(self) -> bool:
         b = self._batch
-        return bool(b.size) and (b.size >= self.cfg.batch_size or time.monotonic_ns() - b.first_ns
-                                 >= self.cfg.flush_interval_ms * 1_000_000)
+        return bool(b.size) and (
+            b.size >= self.cfg.batch_size or time.monotonic_ns() - b.first_ns >= self.cfg.flush_interval_ms * 1_000_000
+        )
 
     async def _maybe_flush(self) -> None:
         if not self._due():
@@ -246,11 +252,9 @@ class Recorder:
                     deadline = self._shutdown_by
                     if deadline is not None and time.monotonic() + backoff > deadline:
                         self.stats.lost += batch.size
-                        log.error("store still unavailable at shutdown: %d documents not "
-                                  "written (%s)", batch.size, e)
+                        log.error("store still unavailable at shutdown: %d documents not written (%s)", batch.size, e)
                         return
-                    log.warning("store unavailable, %d documents wait; retrying in %.2fs: %s",
-                                batch.size, backoff, e)
+                    log.warning("store unavailable, %d documents wait; retrying in %.2fs: %s", batch.size, backoff, e)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.cfg.retry_max_s)
         finally:
@@ -270,16 +274,19 @@ class Recorder:
         await self.flush()
         self.stats.buffered = 0
         s = self.stats
-        log.info("recorder stopped: %d documents written in %d batches, %d lost",
-                 sum(s.documents.values()), s.batches, s.lost)
+        log.info(
+            "recorder stopped: %d documents written in %d batches, %d lost",
+            sum(s.documents.values()),
+            s.batches,
+            s.lost,
+        )
 
     # -- bus health -----------------------------------------------------------------------------
 
     def _on_gap(self, gap: Gap) -> None:
         self.stats.gaps += 1
         self.stats.missed += gap.missed
-        log.warning("events lost before the recorder: %s (%d missed; total gaps %d)", gap,
-                    gap.missed, self.stats.gaps)
+        log.warning("events lost before the recorder: %s (%d missed; total gaps %d)", gap, gap.missed, self.stats.gaps)
 
     def _on_restart(self, restart: Restart) -> None:
         self.stats.restarts += 1
@@ -287,6 +294,7 @@ class Recorder:
 
 
 # -- metrics ------------------------------------------------------------------------------------
+
 
 class RecorderCollector:
     """Prometheus view of :class:`RecorderStats` (``registry.register(RecorderCollector(s))``)."""
@@ -308,29 +316,34 @@ class RecorderCollector:
         def plain(name: str, doc: str, n: int) -> Any:
             return CounterMetricFamily(name, doc, value=n)
 
-        yield labelled("tripwire_recorder_documents_total",
-                       "documents written (inserted, or upserts that changed something)",
-                       "collection", s.documents)
-        yield labelled("tripwire_recorder_duplicates_total",
-                       "documents whose _id was already stored (skipped)", "collection",
-                       s.duplicates)
-        yield labelled("tripwire_recorder_rejected_total", "documents the store refused",
-                       "collection", s.rejected)
-        yield labelled("tripwire_recorder_events_total", "events read from the bus",
-                       "topic_root", s.received)
-        yield labelled("tripwire_recorder_invalid_total",
-                       "events whose payload broke the events contract (not stored)",
-                       "topic_root", s.invalid)
+        yield labelled(
+            "tripwire_recorder_documents_total",
+            "documents written (inserted, or upserts that changed something)",
+            "collection",
+            s.documents,
+        )
+        yield labelled(
+            "tripwire_recorder_duplicates_total",
+            "documents whose _id was already stored (skipped)",
+            "collection",
+            s.duplicates,
+        )
+        yield labelled("tripwire_recorder_rejected_total", "documents the store refused", "collection", s.rejected)
+        yield labelled("tripwire_recorder_events_total", "events read from the bus", "topic_root", s.received)
+        yield labelled(
+            "tripwire_recorder_invalid_total",
+            "events whose payload broke the events contract (not stored)",
+            "topic_root",
+            s.invalid,
+        )
         yield plain("tripwire_recorder_batches_total", "batches written", s.batches)
         yield plain("tripwire_recorder_gaps_total", "sequence gaps seen on the bus", s.gaps)
         yield plain("tripwire_recorder_missed_total", "events lost in those gaps", s.missed)
         yield plain("tripwire_recorder_restarts_total", "publisher restarts seen", s.restarts)
         yield plain("tripwire_recorder_malformed_total", "undecodable frames", s.malformed)
-        yield plain("tripwire_recorder_write_errors_total",
-                    "transient store failures (retried)", s.write_errors)
-        yield plain("tripwire_recorder_stalls_total",
-                    "times reading paused on a full buffer", s.stalls)
-        yield plain("tripwire_recorder_lost_total",
-                    "pending documents abandoned at shutdown", s.lost)
-        yield GaugeMetricFamily("tripwire_recorder_buffered_documents",
-                                "documents waiting to be written", value=s.buffered)
+        yield plain("tripwire_recorder_write_errors_total", "transient store failures (retried)", s.write_errors)
+        yield plain("tripwire_recorder_stalls_total", "times reading paused on a full buffer", s.stalls)
+        yield plain("tripwire_recorder_lost_total", "pending documents abandoned at shutdown", s.lost)
+        yield GaugeMetricFamily(
+            "tripwire_recorder_buffered_documents", "documents waiting to be written", value=s.buffered
+        )

@@ -18,30 +18,48 @@ from tripwire.flows.dispatch import DEFAULT_DEADLINE_S, Dispatcher, TriggerOutco
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
-    p.add_argument("--events", metavar="ADDR",
-                   help="hot-path events address (default: settings bus.events, else "
-                        "ipc://<run-dir>/events.sock)")
-    p.add_argument("--commands", metavar="ADDR",
-                   help="hot-path commands address (default: settings bus.commands, else "
-                        "ipc://<run-dir>/commands.sock)")
-    p.add_argument("--run-dir", metavar="DIR",
-                   help="directory of the default ipc:// sockets (default: settings bus.run_dir)")
+    p.add_argument("--config", metavar="PATH", help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
+    p.add_argument(
+        "--events",
+        metavar="ADDR",
+        help="hot-path events address (default: settings bus.events, else ipc://<run-dir>/events.sock)",
+    )
+    p.add_argument(
+        "--commands",
+        metavar="ADDR",
+        help="hot-path commands address (default: settings bus.commands, else ipc://<run-dir>/commands.sock)",
+    )
+    p.add_argument(
+        "--run-dir", metavar="DIR", help="directory of the default ipc:// sockets (default: settings bus.run_dir)"
+    )
     p.add_argument("--store", metavar="URI", help="where outcomes are stored (default: settings store.uri)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="Prometheus /metrics port (default: settings metrics.dispatcher_port; 0 off)")
-    p.add_argument("--max-concurrent", type=int, default=3, metavar="N",
-                   help="analysis flows running at once (default: 3)")
-    p.add_argument("--deadline-s", type=float, default=DEFAULT_DEADLINE_S, metavar="S",
-                   help="a trigger still queued this long after it fired is closed with no "
-                        f"decision (default: {DEFAULT_DEADLINE_S:g})")
-    p.add_argument("--model-file", metavar="PATH",
-                   help="local model file (default: data/models/local_model.json if present, "
-                        "else the built-in heuristic)")
-    p.add_argument("--llm-base-url", metavar="URL",
-                   help="OpenAI-compatible base URL (default: settings analysis.llm, else none: "
-                        "the local model decides)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="Prometheus /metrics port (default: settings metrics.dispatcher_port; 0 off)",
+    )
+    p.add_argument(
+        "--max-concurrent", type=int, default=3, metavar="N", help="analysis flows running at once (default: 3)"
+    )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=DEFAULT_DEADLINE_S,
+        metavar="S",
+        help="a trigger still queued this long after it fired is closed with no "
+        f"decision (default: {DEFAULT_DEADLINE_S:g})",
+    )
+    p.add_argument(
+        "--model-file",
+        metavar="PATH",
+        help="local model file (default: data/models/local_model.json if present, else the built-in heuristic)",
+    )
+    p.add_argument(
+        "--llm-base-url",
+        metavar="URL",
+        help="OpenAI-compatible base URL (default: settings analysis.llm, else none: the local model decides)",
+    )
     p.add_argument("--llm-model", default=None, metavar="NAME")
 
 
@@ -69,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model_file:
         updates["model_file"] = Path(args.model_file)
     if args.llm_base_url:
-        updates["llm"] = LlmConfig(base_url=args.llm_base_url,
-                                   model=args.llm_model or cfg.llm.model)
+        updates["llm"] = LlmConfig(base_url=args.llm_base_url, model=args.llm_model or cfg.llm.model)
     cfg = cfg.model_copy(update=updates)
     try:
         store = open_store(args.store or settings.store.uri)
@@ -83,11 +100,19 @@ def run(args: argparse.Namespace) -> int:
     def on_outcome(o: TriggerOutcome) -> None:
         _print_outcome(o)
         sink.record(o)
+
     try:
         model = LocalModel.load(cfg.model_file)
-        dispatcher = Dispatcher(events, commands, cfg, args.max_concurrent, args.deadline_s,
-                                model=model, on_outcome=on_outcome,
-                                cursor_file=Path(run_dir) / "dispatcher.cursor.json")
+        dispatcher = Dispatcher(
+            events,
+            commands,
+            cfg,
+            args.max_concurrent,
+            args.deadline_s,
+            model=model,
+            on_outcome=on_outcome,
+            cursor_file=Path(run_dir) / "dispatcher.cursor.json",
+        )
     except ValueError as e:
         raise UserError(str(e)) from None
     try:
@@ -99,10 +124,12 @@ def run(args: argparse.Namespace) -> int:
             metrics.shutdown()
         store.close()
     s = dispatcher.stats
-    print(f"received {s.received}, started {s.started}, expired {s.expired}, failed {s.failed}, "
-          f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}, "
-          f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps), "
-          f"store errors {sink.store_errors}")
+    print(
+        f"received {s.received}, started {s.started}, expired {s.expired}, failed {s.failed}, "
+        f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}, "
+        f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps), "
+        f"store errors {sink.store_errors}"
+    )
     return 0
 
 
@@ -117,5 +144,8 @@ async def _serve(dispatcher: Dispatcher, sink: Any) -> None:
 def _print_outcome(o: TriggerOutcome) -> None:
     kind = o.result["kind"] if o.result else "-"
     total = (o.done_ns - o.published_ns) / 1e6 if o.published_ns else float("nan")
-    print(f"  {o.trigger_id:<24} {o.rule:<28} {o.coin:<5} {o.status:<8} {kind:<7} "
-          f"{total:8.1f} ms{'  ' + o.error if o.error else ''}", flush=True)
+    print(
+        f"  {o.trigger_id:<24} {o.rule:<28} {o.coin:<5} {o.status:<8} {kind:<7} "
+        f"{total:8.1f} ms{'  ' + o.error if o.error else ''}",
+        flush=True,
+    )

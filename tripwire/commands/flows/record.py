@@ -16,17 +16,24 @@ from tripwire.flows.recorder import Recorder, RecorderCollector
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--events", metavar="ADDR",
-                   help="hot-path events address (default: settings bus.events, else "
-                        "ipc://<bus.run_dir>/events.sock)")
-    p.add_argument("--store", metavar="URI",
-                   help="sqlite:///path or mongodb://… (default: settings store.uri, or "
-                        "MONGODB_URI when set; this option wins over both)")
-    p.add_argument("--config", metavar="FILE",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics on this port (default: settings "
-                        "metrics.recorder_port; 0 turns it off)")
+    p.add_argument(
+        "--events",
+        metavar="ADDR",
+        help="hot-path events address (default: settings bus.events, else ipc://<bus.run_dir>/events.sock)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URI",
+        help="sqlite:///path or mongodb://… (default: settings store.uri, or "
+        "MONGODB_URI when set; this option wins over both)",
+    )
+    p.add_argument("--config", metavar="FILE", help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (default: settings metrics.recorder_port; 0 turns it off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,11 +63,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     s = recorder.stats
-    print(f"written {sum(s.documents.values())} documents in {s.batches} batches "
-          f"({', '.join(f'{k} {n}' for k, n in sorted(s.documents.items())) or 'none'}); "
-          f"duplicates {sum(s.duplicates.values())}, rejected {sum(s.rejected.values())}, "
-          f"invalid {sum(s.invalid.values())}, gaps {s.gaps} ({s.missed} missed), "
-          f"lost {s.lost}", flush=True)
+    print(
+        f"written {sum(s.documents.values())} documents in {s.batches} batches "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(s.documents.items())) or 'none'}); "
+        f"duplicates {sum(s.duplicates.values())}, rejected {sum(s.rejected.values())}, "
+        f"invalid {sum(s.invalid.values())}, gaps {s.gaps} ({s.missed} missed), "
+        f"lost {s.lost}",
+        flush=True,
+    )
     return 1 if s.lost else 0
 
 

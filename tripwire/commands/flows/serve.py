@@ -15,28 +15,35 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.config.settings import ENV_CONFIG_FILE, ConfigError, Settings
-from tripwire.flows.serve import (DeploymentSpec, describe_schedule, load_flow, read_deployments,
-                                  scheduling_api, select, serve_deployments)
+from tripwire.flows.serve import (
+    DeploymentSpec,
+    describe_schedule,
+    load_flow,
+    read_deployments,
+    scheduling_api,
+    select,
+    serve_deployments,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE",
-                   help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml); "
-                        "flow runs use the same file")
-    p.add_argument("--prefect-file", metavar="FILE",
-                   help="deployments file (default: flows.serve.prefect_file, prefect.yaml)")
-    p.add_argument("--only", metavar="NAME[,NAME]",
-                   help="serve only these deployments (comma-separated)")
-    p.add_argument("--poll-s", type=float, metavar="S",
-                   help="how often to look for due runs (default: flows.serve.poll_s, 2)")
-    p.add_argument("--limit", type=int, metavar="N",
-                   help="flow runs at once (default: flows.serve.limit, 4)")
-    p.add_argument("--list", action="store_true",
-                   help="print the deployments and their schedules, then exit")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file (default: $TRIPWIRE_CONFIG or config/settings.yaml); flow runs use the same file",
+    )
+    p.add_argument(
+        "--prefect-file", metavar="FILE", help="deployments file (default: flows.serve.prefect_file, prefect.yaml)"
+    )
+    p.add_argument("--only", metavar="NAME[,NAME]", help="serve only these deployments (comma-separated)")
+    p.add_argument(
+        "--poll-s", type=float, metavar="S", help="how often to look for due runs (default: flows.serve.poll_s, 2)"
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="flow runs at once (default: flows.serve.limit, 4)")
+    p.add_argument("--list", action="store_true", help="print the deployments and their schedules, then exit")
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Settings, list[DeploymentSpec], list[Any], float,
-                                                 int | None]:
+def _prepare(args: argparse.Namespace) -> tuple[Settings, list[DeploymentSpec], list[Any], float, int | None]:
     """(settings, deployments, their flows, poll_s, limit); ConfigError for anything wrong."""
     from tripwire.config.settings import load_settings, resolve_path
     from tripwire.flows.scheduled.config import ServeConfig, check_all
@@ -71,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return 0
     with scheduling_api(settings) as url:
-        print(f"serving {len(specs)} deployments on {url} (UI: {url.removesuffix('/api')}); "
-              f"polling every {poll_s:g} s", flush=True)
+        print(
+            f"serving {len(specs)} deployments on {url} (UI: {url.removesuffix('/api')}); polling every {poll_s:g} s",
+            flush=True,
+        )
         asyncio.run(serve_deployments(specs, flows, poll_s, limit))
     return 0

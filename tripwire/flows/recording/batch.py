@@ -49,10 +49,10 @@ class Batch:
 class WriteResult:
     """What one ``write_batch`` did, per collection."""
 
-    written: dict[str, int] = field(default_factory=dict)     # inserted, or upserts that changed
-    unchanged: dict[str, int] = field(default_factory=dict)   # upserts identical to the stored
+    written: dict[str, int] = field(default_factory=dict)  # inserted, or upserts that changed
+    unchanged: dict[str, int] = field(default_factory=dict)  # upserts identical to the stored
     duplicates: dict[str, int] = field(default_factory=dict)  # _id already stored: skipped
-    rejected: dict[str, int] = field(default_factory=dict)    # the store refused the document
+    rejected: dict[str, int] = field(default_factory=dict)  # the store refused the document
 
     def add(self, kind: str, collection: str, n: int = 1) -> None:
         d = getattr(self, kind)
@@ -72,8 +72,7 @@ def write_batch(store: Store, batch: Batch, result: WriteResult | None = None) -
         except StoreError as e:
             # One bad or already-stored document must not cost the batch: write one at a time.
             if not isinstance(e, DuplicateIdError):
-                log.warning("%s: batch of %d refused (%s); writing one by one", collection,
-                            len(docs), e)
+                log.warning("%s: batch of %d refused (%s); writing one by one", collection, len(docs), e)
             _one_by_one(store, batch, collection, docs, result)
         else:
             batch.size -= len(docs)
@@ -95,8 +94,7 @@ def write_batch(store: Store, batch: Batch, result: WriteResult | None = None) -
     return result
 
 
-def _one_by_one(store: Store, batch: Batch, collection: str, docs: list[dict[str, Any]],
-                result: WriteResult) -> None:
+def _one_by_one(store: Store, batch: Batch, collection: str, docs: list[dict[str, Any]], result: WriteResult) -> None:
     done = 0
     try:
         for doc in docs:

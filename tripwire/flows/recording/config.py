@@ -17,32 +17,47 @@ class RecorderConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     book_mid_change_pct: float = Field(
-        1.0, gt=0, description="store an order-book snapshot when the mid moved more than this "
-                               "(percent) since the last stored one ...")
-    book_max_interval_s: float = Field(
-        600.0, gt=0, description="... or when this long passed since it, moved or not")
+        1.0,
+        gt=0,
+        description="store an order-book snapshot when the mid moved more than this "
+        "(percent) since the last stored one ...",
+    )
+    book_max_interval_s: float = Field(600.0, gt=0, description="... or when this long passed since it, moved or not")
     trade_min_notional_usd: float = Field(1000.0, ge=0, description="smaller trades are not kept")
     liquidation_min_notional_usd: float = Field(
-        0.0, ge=0, description="liquidations are rare and telling: by default all are kept")
+        0.0, ge=0, description="liquidations are rare and telling: by default all are kept"
+    )
     ctx_min_interval_s: float = Field(
-        10.0, ge=0, description="at most one asset_ctx row per coin this often (0: every one)")
+        10.0, ge=0, description="at most one asset_ctx row per coin this often (0: every one)"
+    )
     open_interest_interval_s: float | None = Field(
-        None, ge=0, description="also write an open_interest row per coin this often (None: "
-                                "no, the snapshot_market flow records open interest)")
+        None,
+        ge=0,
+        description="also write an open_interest row per coin this often (None: "
+        "no, the snapshot_market flow records open interest)",
+    )
     candle_intervals: tuple[str, ...] = Field(
-        CANDLE_INTERVALS[1:], description="intervals rolled up from the 1-minute bars")
+        CANDLE_INTERVALS[1:], description="intervals rolled up from the 1-minute bars"
+    )
     batch_size: int = Field(500, ge=1, le=100_000, description="write when this many are pending")
     flush_interval_ms: int = Field(250, gt=0, description="... or when the oldest waited this long")
     max_buffer_docs: int = Field(
-        20_000, ge=1, description="pending documents at most; past it the recorder stops reading "
-                                  "until the store catches up (the bus then drops and counts)")
+        20_000,
+        ge=1,
+        description="pending documents at most; past it the recorder stops reading "
+        "until the store catches up (the bus then drops and counts)",
+    )
     retry_max_s: float = Field(5.0, gt=0, description="longest wait between write retries")
     drain_quiet_ms: int = Field(
-        200, ge=0, description="on shutdown, keep reading until the bus was quiet this long ...")
+        200, ge=0, description="on shutdown, keep reading until the bus was quiet this long ..."
+    )
     drain_max_ms: int = Field(5_000, ge=0, description="... but no longer than this")
     shutdown_flush_s: float = Field(
-        30.0, gt=0, description="on shutdown, retry an unavailable store this long before "
-                                "giving up (what was lost is logged and counted)")
+        30.0,
+        gt=0,
+        description="on shutdown, retry an unavailable store this long before "
+        "giving up (what was lost is logged and counted)",
+    )
 
     @field_validator("candle_intervals")
     @classmethod
@@ -50,15 +65,15 @@ class RecorderConfig(BaseModel):
         allowed = CANDLE_INTERVALS[1:]
         bad = [iv for iv in v if iv not in allowed]
         if bad:
-            raise ValueError(f"unknown interval(s) {', '.join(map(repr, bad))}; "
-                             f"choose from {', '.join(allowed)}")
+            raise ValueError(f"unknown interval(s) {', '.join(map(repr, bad))}; choose from {', '.join(allowed)}")
         return tuple(dict.fromkeys(v))
 
     @model_validator(mode="after")
-    def _buffer_holds_a_batch(self) -> "RecorderConfig":
+    def _buffer_holds_a_batch(self) -> RecorderConfig:
         if self.max_buffer_docs < self.batch_size:
-            raise ValueError(f"max_buffer_docs ({self.max_buffer_docs}) must be at least "
-                             f"batch_size ({self.batch_size})")
+            raise ValueError(
+                f"max_buffer_docs ({self.max_buffer_docs}) must be at least batch_size ({self.batch_size})"
+            )
         return self
 
 
