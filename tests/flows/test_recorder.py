@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -101,6 +104,11 @@ def test_what_is_published_and_passes_the_rules_is_exactly_what_is_stored(tmp_pa
     check_mixed(store)
     s = rec.stats
     assert s.gaps == 0 and s.invalid == {} and s.lost == 0 and s.buffered == 0
+    # every event accounted for: filtered are the 147 small trades that are no liquidation,
+    # the book that barely moved, the ctx within 10 s and the mark-only position change (the
+    # order's three states are stored, as one upserted document)
+    assert s.received_total == len(events) == s.stored + s.filtered
+    assert s.filtered == 147 + 1 + 1 + 1
     assert s.documents["trades"] == 150 and s.documents["orders"] == 1 and s.batches >= 2
     store.close()
 
@@ -192,6 +200,34 @@ def test_an_unavailable_store_delays_writes_but_loses_nothing(tmp_path):
     inner.close()
 
 
+class DownStore(FlakyStore):
+    """SQLite that stays unavailable."""
+
+    def __init__(self, inner):
+        super().__init__(inner, 10**9)
+
+
+def test_batches_the_store_never_takes_by_the_deadline_are_lost_event_by_event(tmp_path):
+    inner = SqliteStore(tmp_path / "d.sqlite")
+    rec = Recorder(
+        "ipc://unused", DownStore(inner), RecorderConfig(batch_size=10, drain_timeout_s=0.3, retry_max_s=0.05)
+    )
+
+    async def go():
+        for i in range(25):
+            await rec.record(event(*trade(50_000.0, 1.0, i)))
+        await rec.record(event(*trade(100.0, 1.0, 99)))  # filtered
+        rec.stop()
+        await rec.flush()
+
+    asyncio.run(go())
+    s = rec.stats
+    assert s.lost == s.abandoned == 25 and s.lost_documents == 25 and s.stored == 0
+    assert s.received_total == 26 == s.stored + s.filtered + s.lost
+    assert inner.count("trades") == 0
+    inner.close()
+
+
 def test_payloads_off_contract_are_counted_not_stored_and_do_not_stop_recording(tmp_path):
     store = SqliteStore(tmp_path / "i.sqlite")
     rec = Recorder("ipc://unused", store)
@@ -252,6 +288,164 @@ def test_sigterm_writes_everything_received_before_exiting(tmp_path):
     assert store.count("candles_1m") == 5 and store.count("candles_5m") == 1
     store.close()
     assert f"written {n + 7} documents" in out.decode()
+
+
+ACCOUNTING = re.compile(
+    r"received (\d+) events: stored (\d+), filtered (\d+), invalid (\d+), lost (\d+) "
+    r"\(unread (\d+), not written (\d+)\); before receipt (\d+) missed in (\d+) gaps"
+)
+
+
+@dataclass
+class LoadRun:
+    """What a recorder under load was offered, what it said at exit, and what it stored."""
+
+    sent_before: list[int]  # tids the publisher sent before SIGTERM (publish() returned True)
+    dropped_before: int  # events the publisher dropped (full queue) before SIGTERM
+    published: int  # events offered in all, SIGTERM to exit included
+    returncode: int
+    out: str
+    counts: dict[str, int]  # the exit line: received, stored, filtered, invalid, lost, …
+    stored_tids: set[int]
+
+    def check_accounting(self) -> None:
+        c = self.counts
+        assert c["received"] == c["stored"] + c["filtered"] + c["invalid"] + c["lost"], self.out
+        assert c["lost"] == c["unread"] + c["not_written"], self.out
+        assert len(self.stored_tids) == c["stored"], self.out  # one document per stored event
+
+
+def small_trade(tid: int) -> tuple[str, dict]:
+    return trade(100.0, 1.0, tid)  # $100: under the $1,000 bar, filtered
+
+
+def run_recorder_under_load(
+    tmp_path: Path,
+    *,
+    rate: float,
+    before_s: float,
+    settings: str,
+    lock: tuple[float, float] | None = None,
+    limit_s: float = 90.0,
+) -> LoadRun:
+    """A ``tripwire flows record`` subprocess offered ``rate`` trades/s (one in ten under the
+    storage bar), SIGTERMed after ``before_s`` while the publisher goes on, as the hot path does,
+    until the recorder exits. ``lock=(t, after)``: the store's write lock is held by another
+    connection from ``t`` s after the start until ``after`` s after SIGTERM (a store that
+    stalls: the recorder falls behind and the socket's queue fills)."""
+    db = tmp_path / "load.sqlite"
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(settings)
+    address = f"ipc://{tmp_path}/events.sock"
+    pub = Publisher(address)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MONGODB_URI", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tripwire.cli",
+            "flows",
+            "record",
+            "--events",
+            address,
+            "--store",
+            f"sqlite:///{db}",
+            "--config",
+            str(cfg),
+            "--metrics-port",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    locked = False
+    sent_before: list[int] = []
+    dropped_before = 0
+    i = 0
+    try:
+        wait_subscribed(pub, timeout_s=30)
+        t0 = time.monotonic()
+        term_at: float | None = None
+        while proc.poll() is None:
+            now = time.monotonic() - t0
+            assert now < limit_s, "the recorder did not exit"
+            if lock is not None and not locked and term_at is None and now >= lock[0]:
+                locker.execute("BEGIN IMMEDIATE")  # the recorder's writes now wait
+                locked = True
+            if term_at is None and now >= before_s:
+                dropped_before = pub.dropped
+                proc.send_signal(signal.SIGTERM)
+                term_at = now
+            if locked and term_at is not None and now >= term_at + lock[1]:
+                locker.execute("ROLLBACK")
+                locked = False
+            for _ in range(int(now * rate) - i):
+                ok = pub.publish(*(small_trade(i) if i % 10 == 9 else trade(50_000.0, 1.0, i)))
+                if ok and term_at is None:
+                    sent_before.append(i)
+                i += 1
+            time.sleep(0.001)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if locked:
+            locker.execute("ROLLBACK")
+        locker.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        pub.close()
+    text = out.decode()
+    m = ACCOUNTING.search(text)
+    assert m, text
+    names = ("received", "stored", "filtered", "invalid", "lost", "unread", "not_written", "missed", "gaps")
+    store = SqliteStore(db)
+    try:
+        tids = {d["tid"] for d in store.find("trades")}
+    finally:
+        store.close()
+    return LoadRun(sent_before, dropped_before, i, proc.returncode, text, dict(zip(names, map(int, m.groups()))), tids)
+
+
+def test_sigterm_while_behind_stores_every_event_received_before_it(tmp_path):
+    """Issue #8: SIGTERMed while behind, the recorder used to read for at most 5 s, drop what
+    its socket still held and report "lost 0". Now it reads what came before the stop, however
+    far behind, writes it and accounts for every event."""
+    run = run_recorder_under_load(
+        tmp_path,
+        rate=5_000,
+        before_s=1.5,
+        lock=(0.3, 1.0),
+        settings="recorder:\n  batch_size: 500\n  max_buffer_docs: 1000\n  drain_timeout_s: 30\n",
+    )
+    assert run.returncode == 0, run.out
+    run.check_accounting()
+    c = run.counts
+    assert c["lost"] == 0 and c["missed"] == run.dropped_before == 0, run.out
+    kept = {t for t in run.sent_before if t % 10 != 9}
+    assert len(kept) > 5_000 and kept <= run.stored_tids, run.out  # all, far behind or not
+    assert c["received"] >= len(run.sent_before)
+
+
+def test_what_the_drain_deadline_leaves_unstored_is_lost_logged_and_fails_the_exit(tmp_path):
+    """The store stalls past the drain deadline: events still queued from before the stop are
+    counted as lost — never reported as 0 — the log says so, and the exit status is 1."""
+    run = run_recorder_under_load(
+        tmp_path,
+        rate=5_000,
+        before_s=1.0,
+        lock=(0.2, 2.0),
+        settings="recorder:\n  batch_size: 500\n  max_buffer_docs: 1000\n  drain_timeout_s: 1\n",
+    )
+    assert run.returncode == 1, run.out
+    run.check_accounting()
+    c = run.counts
+    assert c["lost"] == c["unread"] > 1_000, run.out
+    assert "were not read, lost" in run.out and "ERROR" in run.out
+    assert c["stored"] + c["filtered"] + c["lost"] >= len(run.sent_before) - c["missed"]
 
 
 def test_cli_refuses_a_bad_recorder_setting_naming_file_and_key(tmp_path, capsys):

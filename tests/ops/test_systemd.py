@@ -93,3 +93,20 @@ def test_every_unit_reads_the_environment_file_the_template_documents():
         assert var in template
     # placeholders only: no value that looks like a real 32-byte key
     assert not re.search(r"=0x[0-9a-fA-F]{64}\b", template)
+
+
+def _seconds(unit: str, key: str) -> float:
+    m = re.search(rf"^{key}=(\d+)s?$", (REPO / "ops/systemd" / unit).read_text(), re.M)
+    assert m, f"{unit}: no {key}="
+    return float(m.group(1))
+
+
+def test_systemd_waits_for_the_recorders_drain_before_killing_it():
+    """The recorder drains within recorder.drain_timeout_s and then reports what it lost;
+    systemd must not SIGKILL it first (one write may still take SQLite's busy timeout)."""
+    from tripwire.flows.recording import RecorderConfig
+    from tripwire.flows.store.sqlite import SqliteStore
+
+    busy_timeout_s = SqliteStore.__init__.__kwdefaults__["busy_timeout_ms"] / 1000
+    stop_s = _seconds("tripwire-recorder.service", "TimeoutStopSec")
+    assert stop_s >= RecorderConfig().drain_timeout_s + busy_timeout_s + 2

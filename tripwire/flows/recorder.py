@@ -10,10 +10,22 @@ behind (or is down: writes are retried with backoff, never dropped) the loop sto
 bus's queues fill, and the hot path's publisher drops and counts (it never waits); the recorder
 sees those as gaps (``tripwire_recorder_gaps_total``).
 
-SIGTERM/SIGINT: stop reading new events, read what already arrived (until the bus has been
-quiet ``drain_quiet_ms``, at most ``drain_max_ms``), write everything pending, exit. Nothing
-that reached the process is lost. Longer candles still open are not written (they are not
-closed); on restart they are rebuilt from the stored 1-minute bars.
+SIGTERM/SIGINT: drain, then exit. What was received before the stop — the socket's queue (up
+to its high-water mark) and the batches in memory — is read and written, all within
+``drain_timeout_s``. Reading ends once an event published after the stop arrives (everything
+before it has been read: one publisher, one ordered pipe; ``pub_ts_ns`` is the publisher's wall
+clock, so this assumes the clocks agree, as on one host) or the bus was quiet
+``drain_quiet_ms``. The hot path keeps publishing meanwhile: with a wall-clock cutoff the
+recorder catches up with the stop instead of chasing the live stream. (Unsubscribing or
+disconnecting at the stop would end the stream too, but a ZeroMQ SUB then discards its queue.)
+At the deadline, what is still queued from before the stop is counted without being stored,
+and batches the store would not take are abandoned: both are ``lost``, logged and make the exit
+status 1. Events are accounted one by one: ``received = stored + filtered + invalid + lost`` at
+exit; events the publisher dropped before they reached the recorder are ``missed`` (sequence
+gaps), reported beside it. Events published after the stop are not recorded, as when no
+recorder runs.
+Longer candles still open are not written (they are not closed, and are derived data); on
+restart they are rebuilt from the stored 1-minute bars.
 
 ``tripwire flows record`` (``tripwire.commands.flows.record``) runs it as a process.
 """
@@ -41,12 +53,17 @@ class RecorderStats:
     """Counts since start; exported by :class:`RecorderCollector`."""
 
     received: dict[str, int] = field(default_factory=dict)  # topic root → events read
+    stored: int = 0  # events whose documents the store took (or already had)
+    filtered: int = 0  # events the rules chose not to store
     documents: dict[str, int] = field(default_factory=dict)  # collection → written
     unchanged: dict[str, int] = field(default_factory=dict)  # upserts equal to the stored doc
     duplicates: dict[str, int] = field(default_factory=dict)  # already stored: skipped
     rejected: dict[str, int] = field(default_factory=dict)  # refused by the store
     invalid: dict[str, int] = field(default_factory=dict)  # topic root → payloads off contract
-    lost: int = 0  # pending documents abandoned at shutdown (store down throughout)
+    lost: int = 0  # events received but not stored at exit (= abandoned + unread)
+    abandoned: int = 0  # events in batches the store did not take by the deadline
+    unread: int = 0  # events still in the socket's queue at the deadline (counted only)
+    lost_documents: int = 0  # documents of the abandoned events
     batches: int = 0
     write_errors: int = 0  # transient store failures (each retried)
     stalls: int = 0  # times reading paused because the buffer was full
@@ -55,6 +72,23 @@ class RecorderStats:
     restarts: int = 0
     malformed: int = 0  # frames the subscriber could not decode
     buffered: int = 0  # documents pending now
+
+    @property
+    def received_total(self) -> int:
+        return sum(self.received.values())
+
+    @property
+    def invalid_total(self) -> int:
+        return sum(self.invalid.values())
+
+    def accounting(self) -> str:
+        """One line: where every received event went, and what never arrived."""
+        return (
+            f"received {self.received_total} events: stored {self.stored}, filtered "
+            f"{self.filtered}, invalid {self.invalid_total}, lost {self.lost} (unread "
+            f"{self.unread}, not written {self.abandoned}); before receipt {self.missed} "
+            f"missed in {self.gaps} gaps"
+        )
 
     def merge(self, r: WriteResult) -> None:
         for name in ("unchanged", "duplicates", "rejected"):
@@ -91,7 +125,9 @@ class Recorder:
         self._batch = Batch()
         self._in_flight = Batch()
         self._writing: asyncio.Task[None] | None = None
-        self._shutdown_by: float | None = None  # monotonic deadline for writes once stopping
+        self._shutdown_by: float | None = None  # monotonic deadline for the drain once stopping
+        self._stopped_ns = 0  # wall clock at the stop: events published later are not drained
+        self._documents_added = 0  # documents the rules have put into batches (ever)
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
@@ -104,12 +140,14 @@ class Recorder:
         if not b.size:
             b.first_ns = time.monotonic_ns()
         b.insert(collection, doc)
+        self._documents_added += 1
 
     def upsert(self, collection: str, doc: dict[str, Any]) -> None:
         b = self._batch
         if not b.size:
             b.first_ns = time.monotonic_ns()
         b.upsert(collection, doc)
+        self._documents_added += 1
 
     def _minutes_stored(self, coin: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Stored 1-minute bars of ``coin`` in [start, end), to seed a longer candle the recorder
@@ -126,7 +164,8 @@ class Recorder:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Record until :meth:`stop`; then drain the socket and write everything pending."""
+        """Record until :meth:`stop`; then drain the socket and write everything received
+        (within ``drain_timeout_s``; what is not is counted in ``stats.lost``)."""
         sub = AsyncSubscriber(self.events_address, self.topics, on_gap=self._on_gap, on_restart=self._on_restart)
         log.info("recording %s from %s into %r", ", ".join(self.topics), self.events_address, self.store)
         self._ready.set()
@@ -155,7 +194,8 @@ class Recorder:
 
     def stop(self) -> None:
         if self._shutdown_by is None:
-            self._shutdown_by = time.monotonic() + self.cfg.shutdown_flush_s
+            self._shutdown_by = time.monotonic() + self.cfg.drain_timeout_s
+            self._stopped_ns = time.time_ns()
         self._stop.set()
 
     async def close(self) -> None:
@@ -172,9 +212,8 @@ class Recorder:
 
     def handle(self, ev: Event) -> None:
         """Apply the rules to ``ev`` (into the pending batch; nothing is written here)."""
-        root = topic_root(ev.topic)
-        received = self.stats.received
-        received[root] = received.get(root, 0) + 1
+        root = self._count_received(ev)
+        before = self._documents_added
         try:
             self.rules.handle(ev)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -188,7 +227,20 @@ class Recorder:
                     type(e).__name__,
                     e,
                 )
+        else:
+            # All of an event's documents land in the one batch open now (batches swap between
+            # events only), so the batch can say how many events it carries.
+            if self._documents_added == before:
+                self.stats.filtered += 1
+            else:
+                self._batch.events += 1
         self.stats.buffered = self._pending()
+
+    def _count_received(self, ev: Event) -> str:
+        root = topic_root(ev.topic)
+        received = self.stats.received
+        received[root] = received.get(root, 0) + 1
+        return root
 
     def _pending(self) -> int:
         writing = self._writing
@@ -244,6 +296,8 @@ class Recorder:
                 try:
                     await asyncio.to_thread(write_batch, self.store, batch, result)
                     self.stats.batches += 1
+                    self.stats.stored += batch.events
+                    batch.events = 0
                     return
                 except Exception as e:  # StoreUnavailable, or a failure nobody classified
                     self.stats.write_errors += 1
@@ -251,8 +305,19 @@ class Recorder:
                         log.exception("unexpected error writing a batch; retrying")
                     deadline = self._shutdown_by
                     if deadline is not None and time.monotonic() + backoff > deadline:
-                        self.stats.lost += batch.size
-                        log.error("store still unavailable at shutdown: %d documents not written (%s)", batch.size, e)
+                        # Some documents of these events may be stored already (a batch is
+                        # written collection by collection): lost counts them all, never fewer.
+                        s = self.stats
+                        s.lost += batch.events
+                        s.abandoned += batch.events
+                        s.lost_documents += batch.size
+                        log.error(
+                            "store still unavailable at the drain deadline: %d events (%d documents) not written (%s)",
+                            batch.events,
+                            batch.size,
+                            e,
+                        )
+                        batch.events = 0
                         return
                     log.warning("store unavailable, %d documents wait; retrying in %.2fs: %s", batch.size, backoff, e)
                     await asyncio.sleep(backoff)
@@ -262,23 +327,51 @@ class Recorder:
             self.stats.buffered = self._pending()
 
     async def _drain(self, sub: AsyncSubscriber) -> None:
-        """Read what already reached the socket: until quiet for ``drain_quiet_ms``."""
-        end = time.monotonic() + self.cfg.drain_max_ms / 1000
-        while time.monotonic() < end:
-            ev = await sub.recv(timeout_ms=self.cfg.drain_quiet_ms)
+        """Read and record what reached the socket before the stop, until an event published
+        after it arrives or the bus is quiet for ``drain_quiet_ms``, at most until the
+        deadline."""
+        deadline = self._shutdown_by if self._shutdown_by is not None else time.monotonic()
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            ev = await sub.recv(timeout_ms=min(self.cfg.drain_quiet_ms, left_ms))
             if ev is None:
                 return
-            await self.record(ev)
+            await self.record(ev)  # in hand already: stored even if published after the stop
+            if ev.pub_ts_ns >= self._stopped_ns:
+                break
+        await self._count_unread(sub)
+
+    async def _count_unread(self, sub: AsyncSubscriber) -> None:
+        """Out of time (or caught up): take what the socket still holds from before the stop
+        off its queue and count it as lost, rather than let it vanish with the socket. Only
+        decoded, not recorded, so far faster than the drain; it ends at the first event
+        published after the stop."""
+        unread = 0
+        while (ev := await sub.recv(timeout_ms=0)) is not None and ev.pub_ts_ns < self._stopped_ns:
+            self._count_received(ev)
+            unread += 1
+        if unread:
+            self.stats.unread += unread
+            self.stats.lost += unread
+            log.error(
+                "drain deadline (%.1f s) reached: %d events received before the stop were not read, lost",
+                self.cfg.drain_timeout_s,
+                unread,
+            )
 
     async def _final_flush(self) -> None:
         await self.flush()
         self.stats.buffered = 0
         s = self.stats
-        log.info(
-            "recorder stopped: %d documents written in %d batches, %d lost",
+        level = logging.ERROR if s.lost else logging.INFO
+        log.log(
+            level,
+            "recorder stopped: %d documents written in %d batches; %s",
             sum(s.documents.values()),
             s.batches,
-            s.lost,
+            s.accounting(),
         )
 
     # -- bus health -----------------------------------------------------------------------------
@@ -343,7 +436,11 @@ class RecorderCollector:
         yield plain("tripwire_recorder_malformed_total", "undecodable frames", s.malformed)
         yield plain("tripwire_recorder_write_errors_total", "transient store failures (retried)", s.write_errors)
         yield plain("tripwire_recorder_stalls_total", "times reading paused on a full buffer", s.stalls)
-        yield plain("tripwire_recorder_lost_total", "pending documents abandoned at shutdown", s.lost)
+        yield plain("tripwire_recorder_stored_events_total", "events whose documents were written", s.stored)
+        yield plain("tripwire_recorder_filtered_total", "events the storage rules chose not to store", s.filtered)
+        yield plain(
+            "tripwire_recorder_lost_total", "events received but not stored at shutdown (unread or not written)", s.lost
+        )
         yield GaugeMetricFamily(
             "tripwire_recorder_buffered_documents", "documents waiting to be written", value=s.buffered
         )

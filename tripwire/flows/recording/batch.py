@@ -20,13 +20,16 @@ log = logging.getLogger(__name__)
 class Batch:
     """Documents waiting to be written (a :class:`~tripwire.flows.recording.rules.Sink`)."""
 
-    __slots__ = ("inserts", "upserts", "size", "first_ns")
+    __slots__ = ("inserts", "upserts", "size", "first_ns", "events")
 
     def __init__(self) -> None:
         self.inserts: dict[str, list[dict[str, Any]]] = {}
         self.upserts: dict[tuple[str, str], dict[str, Any]] = {}
         self.size = 0
         self.first_ns = 0  # monotonic time of the oldest pending document (0: empty)
+        # Events whose documents are in here (the caller counts them; the recorder's
+        # received = stored + filtered + invalid + lost is kept in events, not documents).
+        self.events = 0
 
     def insert(self, collection: str, doc: dict[str, Any]) -> None:
         docs = self.inserts.get(collection)

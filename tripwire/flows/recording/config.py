@@ -49,14 +49,18 @@ class RecorderConfig(BaseModel):
     )
     retry_max_s: float = Field(5.0, gt=0, description="longest wait between write retries")
     drain_quiet_ms: int = Field(
-        200, ge=0, description="on shutdown, keep reading until the bus was quiet this long ..."
+        200,
+        ge=0,
+        description="on shutdown, the socket is drained once it was quiet this long "
+        "(or an event published after the stop arrived) ...",
     )
-    drain_max_ms: int = Field(5_000, ge=0, description="... but no longer than this")
-    shutdown_flush_s: float = Field(
-        30.0,
+    drain_timeout_s: float = Field(
+        45.0,
         gt=0,
-        description="on shutdown, retry an unavailable store this long before "
-        "giving up (what was lost is logged and counted)",
+        description="... and everything received is written, within this long; "
+        "what is not is counted as lost. Keep it below systemd's "
+        "TimeoutStopSec (60 s in ops/systemd/tripwire-recorder.service) "
+        "by more than one write can take (SQLite's busy timeout: 10 s)",
     )
 
     @field_validator("candle_intervals")
