@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
+import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,6 +18,7 @@ from tripwire.bus.publisher import Publisher
 from tripwire.contracts.events import Decision, Topics, TriggerFired
 from tripwire.flows.analysis import AnalysisConfig, LlmConfig, LocalModel
 from tripwire.flows.analysis.testing import FakeLlmServer
+from tripwire.flows.analyze import artifact_key
 from tripwire.flows.dispatch import Dispatcher
 
 _ids = itertools.count(1)
@@ -210,3 +214,244 @@ def test_a_publisher_restart_is_reported(tmp_path):
     assert d.stats.restarts == 1
     assert d.stats.gaps == 0
     assert sorted(x.trigger_id for x in applied) == sorted(ids)
+
+
+# -- without Prefect -------------------------------------------------------------------------------
+
+
+class PrefectProxy:
+    """A TCP proxy in front of the suite's Prefect test server that can be killed (it refuses
+    connections and drops the open ones, like a stopped server) and brought back on the same
+    port. Point ``PREFECT_API_URL`` at :attr:`url`.
+
+    It runs its own event loop in a thread: Prefect's flow engine makes one synchronous HTTP
+    call per run (the server's default result storage), which would block a proxy sharing the
+    dispatcher's loop."""
+
+    def __init__(self):
+        from prefect.settings import PREFECT_API_URL
+
+        target = urlsplit(PREFECT_API_URL.value())
+        self.target = (target.hostname, target.port)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self._server: asyncio.AbstractServer | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _call(self, coro) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def up(self) -> None:
+        self._call(self._up())
+
+    def down(self) -> None:
+        self._call(self._down())
+
+    def close(self) -> None:
+        self.down()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _up(self) -> None:
+        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port, reuse_address=True)
+
+    async def _down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._open):
+                w.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _pipe(self, reader, writer) -> None:
+        try:
+            up_r, up_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open |= {writer, up_w}
+
+        async def copy(r, w):
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                w.transport.abort()
+                self._open.discard(w)
+
+        await asyncio.gather(copy(reader, up_w), copy(up_r, writer))
+
+
+async def _fire_and_wait(d: Dispatcher, hot: FakeHotPath, n: int) -> list[str]:
+    before = d.stats.received
+    ids = hot.fire(n)
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if d.stats.received == before + n:
+            break
+    await d.drain(30)
+    return ids
+
+
+async def _runs_by_trigger(ids: list[str], timeout_s: float = 20.0) -> dict[str, list[Any]]:
+    """Every flow run named after one of ``ids`` (read from the server itself, not the proxy),
+    once each id has one."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        found: dict[str, list[Any]] = {}
+        async with get_client() as client:
+            for tid in ids:
+                found[tid] = await client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=tid))
+                )
+        if all(found.values()) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+def test_with_prefect_down_triggers_are_decided_at_once_and_recorded_when_it_is_back(tmp_path):
+    """Issue #9: with the Prefect server down every trigger failed (ConnectError after 1.7 s,
+    no decision). Now the local model decides at once, the decision is applied, and each run
+    appears in Prefect once it is back."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    proxy = PrefectProxy()
+
+    async def go():
+        async with FakeHotPath(tmp_path) as hot:
+            with temporary_settings(updates={PREFECT_API_URL: proxy.url}):
+                d = Dispatcher(
+                    hot.events,
+                    hot.commands,
+                    AnalysisConfig(model_file=None),
+                    model=LocalModel.heuristic(),
+                    health_interval_s=0.2,
+                )
+                d.start()  # Prefect is down from the start
+                await d.wait_ready()
+                await hot.wait_subscribed()
+                assert d.prefect is not None and not d.prefect.up
+                ids = await _fire_and_wait(d, hot, 3)
+                assert d.records.recorded == 0 and len(d.records.pending) == 3
+                proxy.up()  # Prefect is back
+                for _ in range(200):
+                    await asyncio.sleep(0.05)
+                    if d.records.recorded == 3:
+                        break
+                await d.close()
+                proxy.close()
+            runs = await _runs_by_trigger(ids)
+            async with get_client() as client:
+                artifacts = {
+                    t: await client.read_artifacts(
+                        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(t)]))
+                    )
+                    for t in ids
+                }
+            return d, ids, hot.applied, runs, artifacts
+
+    d, ids, applied, runs, artifacts = asyncio.run(go())
+    assert sorted(x.trigger_id for x in applied) == sorted(ids)  # one decision each
+    for t in ids:
+        o = d.outcomes[t]
+        assert o.status == "applied" and o.result["orchestrator"] == "local"
+        assert o.result["fallback_reason"] == "prefect_unreachable"
+        assert o.result["decision"]["source"] == "local"
+        assert o.result["timings_ms"]["fired_to_applied"] < 1_000  # at once, not 1.7 s
+        [run] = runs[t]  # recorded exactly once
+        assert run.state.is_completed() and "without Prefect" in run.state.message
+        assert set(run.tags) >= {"squeeze_up", "BTC", "without-prefect"}
+        assert run.parameters["trigger"]["trigger_id"] == t
+        [artifact] = artifacts[t]  # with its decision
+        assert artifact.flow_run_id == run.id and "without Prefect" in artifact.data
+    assert d.stats.without_prefect == 3 and d.stats.failed == 0
+    assert (d.records.recorded, d.records.not_recorded) == (3, 0)
+    assert d.prefect.outages == 1 and d.prefect.up
+
+
+def test_runs_prefect_never_records_are_counted_at_exit(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/api"  # nothing listens once closed
+
+    async def go():
+        async with FakeHotPath(tmp_path) as hot:
+            with temporary_settings(updates={PREFECT_API_URL: dead}):
+                d = Dispatcher(
+                    hot.events,
+                    hot.commands,
+                    AnalysisConfig(model_file=None),
+                    model=LocalModel.heuristic(),
+                    health_interval_s=0.2,
+                )
+                d.start()
+                await d.wait_ready()
+                await hot.wait_subscribed()
+                ids = await _fire_and_wait(d, hot, 2)
+                await d.close()
+            return d, ids, hot.applied
+
+    d, ids, applied = asyncio.run(go())
+    assert sorted(x.trigger_id for x in applied) == sorted(ids)
+    assert d.records.not_recorded == 2 and d.records.recorded == 0 and not d.records.pending
+
+
+def test_a_run_prefect_does_not_start_in_time_is_decided_here_once(tmp_path):
+    """An API that accepts connections and never answers (a hung server): the run is given
+    prefect_start_s, then cancelled before its body runs and decided here — once."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def go():
+        release = asyncio.Event()
+
+        async def never_answer(reader, writer):
+            await release.wait()
+            writer.transport.abort()
+
+        hung = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{hung.sockets[0].getsockname()[1]}/api"
+        try:
+            async with FakeHotPath(tmp_path) as hot:
+                with temporary_settings(updates={PREFECT_API_URL: url}):
+                    d = Dispatcher(
+                        hot.events,
+                        hot.commands,
+                        AnalysisConfig(model_file=None),
+                        model=LocalModel.heuristic(),
+                        prefect_start_s=0.5,
+                        health_interval_s=60,
+                        emit_prefect_events=False,
+                    )
+                    d.start()
+                    await d.wait_ready()
+                    d.prefect.mark_up()  # as if the probe had passed just before it hung
+                    await hot.wait_subscribed()
+                    ids = await _fire_and_wait(d, hot, 1)
+                    await d.close()
+                return d, ids, hot.applied
+        finally:
+            release.set()
+            hung.close()
+            await hung.wait_closed()
+
+    d, ids, applied = asyncio.run(go())
+    assert [x.trigger_id for x in applied] == ids
+    o = d.outcomes[ids[0]]
+    assert o.status == "applied" and o.result["orchestrator"] == "local"
+    assert o.result["timings_ms"]["fired_to_applied"] < 2_000
+    assert d.stats.without_prefect == 1

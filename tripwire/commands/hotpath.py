@@ -1,9 +1,11 @@
 """``tripwire hotpath run``: the hot path as a pinned, long-running service.
 
 Start-up order matters: settings, risk config and the key are checked first (a bad one stops
-the process with the file, key and reason); then the process pins itself and raises its
-priority; the loop (uvloop) starts, connects and reconciles; only then is the garbage
-collector frozen, so everything built at start-up is out of its way, and systemd is told READY.
+the process with the file, key and reason); then the exchange the orders go to must answer (a
+simulator that is not running stops it with the command that starts one); then the process
+pins itself and raises its priority; the loop (uvloop) starts, connects and reconciles; only
+then is the garbage collector frozen, so everything built at start-up is out of its way, and
+systemd is told READY.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from tripwire.commands.common import add_config_arguments
 from tripwire.errors import UserError
@@ -46,7 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aiohttp import ClientConnectorError
+
     from tripwire.bus.addresses import BusAddressError, configured_addresses
+    from tripwire.commands.dependencies import exchange_unreachable, require_exchange
     from tripwire.config.endpoints import endpoints
     from tripwire.config.settings import ConfigError, load_settings, resolve_path
     from tripwire.hotpath.pinning import PinningError, pin_cpus, raise_priority, tune_gc
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         addresses = configured_addresses(settings.bus, args.events, args.commands)
     except (ConfigError, RuleConfigError, RiskConfigError, BusAddressError) as e:
         raise UserError(str(e)) from None
+    exchange_setting = _exchange_setting(args, settings, ends.order_url)
+    require_exchange(settings.mode, ends.order_url, exchange_setting)
     if generated:
         print(f"no agent key set: using a throwaway key for the simulator, account {signer.address}", flush=True)
     if args.cpus:
@@ -128,6 +136,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"tripwire hotpath: {e.code}", file=sys.stderr)
             return 2
         raise
+    except ClientConnectorError as e:  # it answered at start, then went away for good
+        raise UserError(
+            exchange_unreachable(settings.mode, ends.order_url, exchange_setting, str(e.os_error))
+        ) from None
     finally:
         notifier.notify("STOPPING=1")
     return code
+
+
+def _exchange_setting(args: argparse.Namespace, settings: Any, order_url: str) -> str:
+    """Where the order endpoint came from, for the message when it does not answer."""
+    if args.api_url:
+        return "--api-url"
+    if settings.exchange.api_url:
+        return "exchange.api_url"
+    if order_url == settings.exchange.sim_url:
+        return "exchange.sim_url"
+    return f"the {settings.mode} endpoint"

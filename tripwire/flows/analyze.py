@@ -13,6 +13,13 @@ What the flow needs besides the trigger (analysis config, local model, command c
 a flow parameter — parameters go to the Prefect API as JSON — but an :class:`AnalyzeDeps` set
 with :func:`use_deps` by the caller (the dispatcher), read through a context variable so each
 asyncio task sees the deps of whoever started it.
+
+Without Prefect (its API unreachable or too slow to start the run), :func:`analyze_locally`
+runs the same steps as plain functions with the local model only, at once: a decision must not
+wait for bookkeeping. A :class:`FlowProgress` tells the caller how far a flow got: whether its
+body started, whether the decision went to the hot path (from then on the trigger must never be
+decided a second time), and the result once it was applied — a flow that fails after that, in
+Prefect's own calls, still decided.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +66,29 @@ class AnalyzeDeps:
 _DEPS: contextvars.ContextVar[AnalyzeDeps | None] = contextvars.ContextVar("analyze_deps", default=None)
 
 
+@dataclass
+class FlowProgress:
+    """How far one :func:`analyze_trigger` run got, for the caller that started it."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # the flow's body began
+    applying: bool = False  # the decision is on its way to the hot path
+    abandoned: str | None = None  # why the caller cancelled it (Prefect went away)
+    out: dict[str, Any] | None = None  # set once the decision was applied (or refused)
+
+
+_PROGRESS: contextvars.ContextVar[FlowProgress | None] = contextvars.ContextVar("analyze_progress", default=None)
+
+
+@contextlib.contextmanager
+def track_progress(progress: FlowProgress) -> Iterator[FlowProgress]:
+    """A flow run started inside this block reports to ``progress``."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield progress
+    finally:
+        _PROGRESS.reset(token)
+
+
 @contextlib.contextmanager
 def use_deps(deps: AnalyzeDeps) -> Iterator[AnalyzeDeps]:
     """Flows started inside this block (and asyncio tasks created in it) use ``deps``."""
@@ -80,8 +110,7 @@ def current_deps() -> AnalyzeDeps:
 
 
 def _run_name() -> str:
-    t = current_flow_run.parameters.get("trigger", {})
-    return f"{t.get('trigger_id', '?')} {t.get('rule', '?')} {t.get('coin', '?')}"
+    return run_name(current_flow_run.parameters.get("trigger", {}))
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -118,12 +147,65 @@ async def apply_decision(decision: Decision) -> dict[str, Any]:
 async def analyze_trigger(trigger: dict[str, Any], published_ns: int | None = None) -> dict[str, Any]:
     """Analyse one trigger and apply the decision. ``published_ns`` is the trigger event's
     ``pub_ts_ns`` (wall clock) so the timings start when the trigger fired."""
+    progress = _PROGRESS.get()
+    if progress is not None:
+        progress.started.set()
+
+    async def apply(decision: Decision) -> dict[str, Any]:
+        if progress is not None:
+            progress.applying = True
+        return await apply_decision(decision)
+
+    out = await _decide_and_apply(trigger, published_ns, ask_analysts, apply)
+    out["orchestrator"] = "prefect"
+    if progress is not None:
+        progress.out = out
+    # The decision is applied already; a Prefect API slow to take the artifact (SQLite busy)
+    # must not hold this analysis slot for long.
+    try:
+        await asyncio.wait_for(
+            acreate_markdown_artifact(
+                markdown=result_markdown(trigger, out),
+                key=artifact_key(out["trigger_id"]),
+                description=f"decision for trigger {out['trigger_id']}",
+            ),
+            ARTIFACT_TIMEOUT_S,
+        )
+    except Exception as e:  # noqa: BLE001 - the artifact is for people; the decision stands
+        log.warning("trigger %s: decision artifact not written (%s)", out["trigger_id"], type(e).__name__)
+    return out
+
+
+async def analyze_locally(trigger: dict[str, Any], published_ns: int | None = None) -> dict[str, Any]:
+    """:func:`analyze_trigger`'s steps without Prefect: the local model decides at once (no
+    remote analyst: Prefect being away already cost time, and the LLM's seconds are what the
+    protective orders cannot wait for), the decision is applied, nothing is reported to the
+    API. ``fallback_reason`` is ``prefect_unreachable``."""
+    deps = current_deps()
+    local_cfg = deps.cfg.model_copy(update={"policy": deps.cfg.policy.model_copy(update={"mode": "local_only"})})
+
+    async def ask(t: dict[str, Any]) -> AnalysisResult:
+        return await analyze(t, local_cfg, deps.model, counts=deps.counts)
+
+    out = await _decide_and_apply(trigger, published_ns, ask, apply_decision.fn)
+    out["orchestrator"] = "local"
+    out["fallback_reason"] = "prefect_unreachable"
+    return out
+
+
+async def _decide_and_apply(
+    trigger: dict[str, Any],
+    published_ns: int | None,
+    ask: Callable[[dict[str, Any]], Awaitable[AnalysisResult]],
+    apply: Callable[[Decision], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The analysis and its application, whoever orchestrates them; the result dict."""
     flow_start_ns = time.time_ns()
     fired_ns = published_ns or flow_start_ns
-    result = await ask_analysts(trigger)
-    applied = await apply_decision(result.decision)
+    result = await ask(trigger)
+    applied = await apply(result.decision)
     applied_ns = time.time_ns()
-    out = {
+    return {
         "trigger_id": result.decision.trigger_id,
         "decision": result.decision.model_dump(),
         "kind": result.decision.kind,
@@ -137,29 +219,23 @@ async def analyze_trigger(trigger: dict[str, Any], published_ns: int | None = No
             "fired_to_applied": (applied_ns - fired_ns) / 1e6,
         },
     }
-    # The decision is applied already; a Prefect API slow to take the artifact (SQLite busy)
-    # must not hold this analysis slot for long.
-    try:
-        await asyncio.wait_for(
-            acreate_markdown_artifact(
-                markdown=result_markdown(trigger, out),
-                key=_artifact_key(out["trigger_id"]),
-                description=f"decision for trigger {out['trigger_id']}",
-            ),
-            ARTIFACT_TIMEOUT_S,
-        )
-    except Exception as e:  # noqa: BLE001 - the artifact is for people; the decision stands
-        log.warning("trigger %s: decision artifact not written (%s)", out["trigger_id"], type(e).__name__)
-    return out
 
 
 async def run_analysis(trigger: dict[str, Any], published_ns: int | None = None) -> dict[str, Any]:
     """Start :func:`analyze_trigger` in this process, tagged with the trigger's rule and coin."""
-    with tags(str(trigger.get("rule", "unknown")), str(trigger.get("coin", "unknown"))):
+    with tags(*run_tags(trigger)):
         return await analyze_trigger(trigger, published_ns)
 
 
-def _artifact_key(trigger_id: str) -> str:
+def run_name(trigger: dict[str, Any]) -> str:
+    return f"{trigger.get('trigger_id', '?')} {trigger.get('rule', '?')} {trigger.get('coin', '?')}"
+
+
+def run_tags(trigger: dict[str, Any]) -> tuple[str, str]:
+    return str(trigger.get("rule", "unknown")), str(trigger.get("coin", "unknown"))
+
+
+def artifact_key(trigger_id: str) -> str:
     # Artifact keys allow lowercase letters, digits and dashes only.
     key = "".join(c if c.isalnum() else "-" for c in trigger_id.lower())
     return f"decision-{key}"[:100]
@@ -183,6 +259,14 @@ def result_markdown(trigger: dict[str, Any], out: dict[str, Any]) -> str:
         ("analyst", f"{out['analyst'] or 'local only'}; fallback {_fmt(out['fallback_reason'])}"),
         ("hot path", status),
     ]
+    if out.get("orchestrator") == "local":
+        rows.append(
+            (
+                "run",
+                "decided without Prefect (its API was unreachable): the local model "
+                "at once; this run was recorded afterwards",
+            )
+        )
     rows += [(f"{k} ms", _fmt(v)) for k, v in out["timings_ms"].items()]
     body = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return f"| | |\n|---|---|\n{body}\n\n{d['reason']}\n"

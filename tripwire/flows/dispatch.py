@@ -13,6 +13,13 @@ Each trigger is also emitted as a Prefect event (``tripwire.trigger.fired``) so 
 the UI's event feed see it even when it is never analysed. Subscriber gaps and publisher
 restarts are counted in :class:`DispatchStats` and logged once each.
 
+Without Prefect: when its API is known to be away (:class:`PrefectHealth` probes it), or a run
+fails to reach it, or does not start within ``prefect_start_s``, the trigger is analysed in
+this process at once with the local model (:func:`analyze_locally`), the decision applied, and
+the run queued in :class:`RunRecords` to be recorded in Prefect when it answers again. A flow
+that got as far as sending its decision is never decided a second time (the analysis before it
+has no effect outside the flow, so redoing it is safe).
+
 ``tripwire flows dispatch`` (``tripwire.commands.flows.dispatch``) runs it as a process (see
 docs/DISPATCH.md).
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,12 +41,25 @@ import orjson
 from tripwire.bus.client import AsyncSubscriber, Gap, Restart
 from tripwire.contracts.events import Event, trigger_seq
 from tripwire.flows.analysis import AnalysisConfig, LocalModel
-from tripwire.flows.analyze import AnalyzeDeps, ClientPool, run_analysis, use_deps
+from tripwire.flows.analyze import (
+    AnalyzeDeps,
+    ClientPool,
+    FlowProgress,
+    analyze_locally,
+    run_analysis,
+    track_progress,
+    use_deps,
+)
+from tripwire.flows.prefect_runtime import PrefectHealth, configured_api_url, unreachable
+from tripwire.flows.run_records import LateRun, RunRecords
 
 log = logging.getLogger(__name__)
 
 TRIGGER_PREFIX = "trigger.fired."
 DEFAULT_DEADLINE_S = 30.0
+# Long enough for an unloaded server (a run is running ~0.1 s after the trigger, 2.2 s at p95
+# under load: docs/DISPATCH.md), short enough that a hung API does not hold a decision.
+DEFAULT_PREFECT_START_S = 5.0
 PREFECT_EVENT = "tripwire.trigger.fired"
 MAX_OUTCOMES = 10_000  # outcomes kept for inspection; the oldest are forgotten
 
@@ -76,6 +97,7 @@ class DispatchStats:
     restarts: int = 0  # hot-path publisher restarts seen
     trigger_gaps: int = 0  # jumps in the hot path's trigger sequence (incl. across our restarts)
     missed_triggers: int = 0  # triggers fired that this dispatcher never saw
+    without_prefect: int = 0  # analysed in-process, Prefect away (recorded later: records)
     running: int = 0
     peak_running: int = 0
 
@@ -86,6 +108,8 @@ class Dispatcher:
     ``await run()`` until ``stop()``; or ``start()`` (a background task) and ``await close()``.
     ``outcomes`` maps trigger id → :class:`TriggerOutcome`; ``on_outcome`` is called with each
     finished one. ``emit_prefect_events=False`` skips the per-trigger Prefect event.
+    ``prefect_url`` (default: the configured API) is watched every ``health_interval_s``;
+    ``records`` keeps the runs decided without it until they are recorded.
     """
 
     def __init__(
@@ -100,6 +124,10 @@ class Dispatcher:
         emit_prefect_events: bool = True,
         on_outcome: Callable[[TriggerOutcome], None] | None = None,
         cursor_file: str | Path | None = None,
+        prefect_url: str | None = None,
+        records: RunRecords | None = None,
+        prefect_start_s: float = DEFAULT_PREFECT_START_S,
+        health_interval_s: float = 2.0,
     ):
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
@@ -113,6 +141,12 @@ class Dispatcher:
         self.deadline_s = deadline_s
         self.emit_prefect_events = emit_prefect_events
         self.on_outcome = on_outcome
+        self.prefect_url = prefect_url
+        self.prefect: PrefectHealth | None = None  # from run(), when an API URL is known
+        self.records = records or RunRecords()
+        self.prefect_start_s = prefect_start_s
+        self.health_interval_s = health_interval_s
+        self._flows: dict[asyncio.Future[dict[str, Any]], FlowProgress] = {}  # in Prefect now
         self.stats = DispatchStats()
         self.outcomes: collections.OrderedDict[str, TriggerOutcome] = collections.OrderedDict()
         self._sem = asyncio.Semaphore(max_concurrent)
@@ -141,6 +175,7 @@ class Dispatcher:
             self.max_concurrent,
             self.deadline_s,
         )
+        watch = await self._watch_prefect()
         self._ready.set()
         try:
             while not self._stop.is_set():
@@ -154,6 +189,31 @@ class Dispatcher:
             sub.close()
             if pool is not None:
                 pool.close()
+            if watch is not None:
+                watch.cancel()
+            await self._record_before_exit()
+
+    async def _watch_prefect(self) -> asyncio.Task[None] | None:
+        """Know at once whether the API answers, then keep watching it."""
+        url = self.prefect_url or configured_api_url()
+        if not url:
+            return None
+        self.prefect = PrefectHealth(
+            url, interval_s=self.health_interval_s, on_up=self.records.flush, on_down=self._abandon_flows
+        )
+        await self.prefect.check()
+        return asyncio.create_task(self.prefect.watch(), name="prefect health")
+
+    async def _record_before_exit(self, timeout_s: float = 10.0) -> None:
+        """One last go at recording what waits, if the API is there; the rest is counted."""
+        if self.records.pending and self.prefect is not None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if await self.prefect.check():
+                        await self.records.flush()
+            except TimeoutError:
+                log.warning("recording the runs decided without Prefect took over %.0f s", timeout_s)
+        self.records.abandon()
 
     def start(self) -> asyncio.Task[None]:
         self._main = asyncio.create_task(self.run(), name="dispatcher")
@@ -200,7 +260,9 @@ class Dispatcher:
         self.outcomes[trigger_id] = outcome
         while len(self.outcomes) > MAX_OUTCOMES:
             self.outcomes.popitem(last=False)
-        if self.emit_prefect_events:
+        if self.emit_prefect_events and (self.prefect is None or self.prefect.up):
+            # Away, the event would only wait in Prefect's events worker (and hold up this
+            # process's exit); the run recorded later carries the trigger instead.
             self._emit(ev, outcome)
         with use_deps(self._deps):  # type: ignore[arg-type]
             task = asyncio.create_task(self._analyse(data, outcome), name=f"trigger {trigger_id}")
@@ -209,11 +271,15 @@ class Dispatcher:
 
     async def _analyse(self, trigger: dict[str, Any], o: TriggerOutcome) -> None:
         deadline_ns = (o.published_ns or o.received_ns) + int(self.deadline_s * 1e9)
+        # The slots bound the LLM and Prefect; with Prefect away only the local model decides
+        # (well under a millisecond), and it must not queue behind flows stuck in Prefect.
+        slot = not self._prefect_away()
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can time out after the acquire
             # succeeded and leak the permit.
             async with asyncio.timeout(max(0.0, (deadline_ns - time.time_ns()) / 1e9)):
-                await self._sem.acquire()
+                if slot:
+                    await self._sem.acquire()
         except TimeoutError:
             self._expire(o)
             return
@@ -226,7 +292,7 @@ class Dispatcher:
             self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
             o.status, o.started_ns = "running", time.time_ns()
             try:
-                o.result = await run_analysis(trigger, o.published_ns or o.received_ns)
+                o.result = await self._decide(trigger, o)
             except Exception as e:  # a flow crash must not take the dispatcher down
                 self.stats.failed += 1
                 o.status, o.error = "failed", f"{type(e).__name__}: {e}"
@@ -238,8 +304,84 @@ class Dispatcher:
             finally:
                 self.stats.running -= 1
         finally:
-            self._sem.release()
+            if slot:
+                self._sem.release()
         self._finish(o)
+
+    def _prefect_away(self) -> bool:
+        return self.prefect is not None and not self.prefect.up
+
+    def _abandon_flows(self, reason: str) -> None:
+        """Prefect just went away: runs stuck in its calls are cancelled and decided here,
+        unless their decision is already on its way to the hot path."""
+        for flow, progress in list(self._flows.items()):
+            if not progress.applying and not flow.done():
+                progress.abandoned = reason
+                flow.cancel()
+
+    async def _decide(self, trigger: dict[str, Any], o: TriggerOutcome) -> dict[str, Any]:
+        """The analysis flow's result; without Prefect when it is away or does not start the
+        run in time (then the run is queued to be recorded)."""
+        published_ns = o.published_ns or o.received_ns
+        health = self.prefect
+        if health is not None and not health.up:
+            return await self._decide_locally(trigger, o, health.reason or "unreachable")
+        progress = FlowProgress()
+        with track_progress(progress):  # the flow's task sees it (a copy of this context)
+            flow = asyncio.ensure_future(run_analysis(trigger, published_ns))
+        self._flows[flow] = progress
+        try:
+            return await self._await_flow(flow, progress)
+        except Exception as e:
+            if progress.out is not None:  # applied; only Prefect's bookkeeping after it failed
+                log.warning(
+                    "trigger %s: decision applied, but its flow run failed afterwards (%s: %s)",
+                    o.trigger_id,
+                    type(e).__name__,
+                    e,
+                )
+                if health is not None and unreachable(e):
+                    health.mark_down(f"{type(e).__name__}: {e}")
+                return progress.out
+            if progress.applying or not (isinstance(e, _NotStarted) or unreachable(e)):
+                raise  # the decision may have gone out, or Prefect answered: a real failure
+            reason = str(e) if isinstance(e, _NotStarted) else f"{type(e).__name__}: {e}"
+            if health is not None and not isinstance(e, _NotStarted):
+                health.mark_down(reason)
+        finally:
+            del self._flows[flow]
+        return await self._decide_locally(trigger, o, reason)
+
+    async def _await_flow(self, flow: asyncio.Future[dict[str, Any]], progress: FlowProgress) -> dict[str, Any]:
+        """The flow's result; :class:`_NotStarted` when Prefect did not start its body within
+        ``prefect_start_s`` — the flow is then cancelled before the body can run, so the
+        trigger can be decided here without being decided twice (one thread, one loop: the
+        body sets ``started`` first thing, and a cancelled task never resumes into it)."""
+        started = asyncio.ensure_future(progress.started.wait())
+        try:
+            await asyncio.wait({flow, started}, timeout=self.prefect_start_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
+        if not flow.done() and not progress.started.is_set():
+            flow.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await flow
+            raise _NotStarted(f"the flow run did not start within {self.prefect_start_s:g} s")
+        await asyncio.wait({flow})  # unlike await, returns when the flow alone was cancelled
+        if flow.cancelled() and progress.abandoned is not None:
+            raise _NotStarted(f"abandoned: {progress.abandoned}")
+        return flow.result()
+
+    async def _decide_locally(self, trigger: dict[str, Any], o: TriggerOutcome, reason: str) -> dict[str, Any]:
+        self.stats.without_prefect += 1
+        published_ns = o.published_ns or o.received_ns
+        try:
+            out = await analyze_locally(trigger, published_ns)
+        except Exception as e:
+            self.records.add(LateRun(trigger, published_ns, None, f"{type(e).__name__}: {e}", reason))
+            raise
+        self.records.add(LateRun(trigger, published_ns, out, None, reason))
+        return out
 
     def _expire(self, o: TriggerOutcome) -> None:
         self.stats.expired += 1
@@ -337,3 +479,7 @@ class Dispatcher:
             restart,
             self.stats.restarts,
         )
+
+
+class _NotStarted(Exception):
+    """Prefect did not start the flow run's body in time."""

@@ -34,6 +34,7 @@ def decision_row(o: Any) -> dict[str, Any]:
         "analyst": r.get("analyst"),
         "fallback_reason": r.get("fallback_reason"),
         "applied": r.get("applied"),
+        "orchestrator": r.get("orchestrator"),  # prefect | local (Prefect away: recorded later)
         "timings_ms": {
             **(r.get("timings_ms") or {}),
             "published_to_received": (o.received_ns - o.published_ns) / 1e6 if o.published_ns else None,
@@ -111,8 +112,48 @@ class OutcomeSink:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
+    def watch_prefect(self, dispatcher: Any) -> None:
+        """Also export whether Prefect answers and what became of the runs decided without it
+        (``dispatcher``: a :class:`tripwire.flows.dispatch.Dispatcher`)."""
+        self.registry.register(_PrefectCollector(dispatcher))
+
     def serve(self, port: int, host: str = "127.0.0.1") -> Any:
         from prometheus_client import start_http_server
 
         server, _ = start_http_server(port, addr=host, registry=self.registry)
         return server
+
+
+class _PrefectCollector:
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        health, records = self.dispatcher.prefect, self.dispatcher.records
+        yield GaugeMetricFamily(
+            "tripwire_flows_prefect_up",
+            "1 when the Prefect API answered the last health check",
+            value=1 if health is None or health.up else 0,
+        )
+        yield CounterMetricFamily(
+            "tripwire_flows_runs_without_prefect",
+            "triggers analysed without Prefect (local model at once)",
+            value=records.added,
+        )
+        yield CounterMetricFamily(
+            "tripwire_flows_runs_recorded_late",
+            "of those, recorded in Prefect once it answered again",
+            value=records.recorded,
+        )
+        yield CounterMetricFamily(
+            "tripwire_flows_runs_not_recorded",
+            "of those, never recorded in Prefect (queue full, refused, or still waiting at exit)",
+            value=records.not_recorded,
+        )
+        yield GaugeMetricFamily(
+            "tripwire_flows_runs_awaiting_record",
+            "runs decided without Prefect waiting to be recorded",
+            value=len(records.pending),
+        )

@@ -6,13 +6,17 @@ The dispatcher runs flows in its own process, so it only needs an API URL:
 - otherwise :func:`prefect_api` starts a local server in a subprocess on a free port (the same
   ``SubprocessASGIServer`` Prefect's ephemeral mode uses), points this process at it for the
   block, so runs appear in the UI at that address while the process lives.
+
+Whether that API answers right now is :class:`PrefectHealth`'s; :func:`unreachable` tells a
+failure to reach it from any other failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +50,109 @@ def prefect_api(port: int | None = None) -> Iterator[str]:
     log.info("started a local Prefect server: %s (UI at %s)", url, url.removesuffix("/api"))
     with temporary_settings(updates={PREFECT_API_URL: url}):
         yield url
+
+
+# -- is it there? ---------------------------------------------------------------------------------
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the Prefect API could not be reached or could
+    not answer: a transport error, Prefect's own "Failed to reach API", or a 5xx. A 4xx, a
+    validation error or a bug in the flow is not: the API answered."""
+    import httpx
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, httpx.TransportError):
+            return True
+        if isinstance(e, httpx.HTTPStatusError) and e.response.status_code >= 500:
+            return True
+        if isinstance(e, RuntimeError) and str(e).startswith("Failed to reach API"):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+class PrefectHealth:
+    """Whether the Prefect API answers, as this process last saw it.
+
+    :meth:`watch` asks ``/health`` every ``interval_s`` (a cheap GET, ``timeout_s`` at most),
+    so an outage is usually known before a trigger has to find out the slow way — a flow run
+    against a dead API takes Prefect's client ~1.5 s of retries to fail. A caller that finds
+    out first says so with :meth:`mark_down`. ``on_up`` is awaited after every probe that
+    found the API up, so work queued for it while it was away drains as soon as it is back;
+    ``on_down(reason)`` is called when it goes away.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        interval_s: float = 2.0,
+        timeout_s: float = 1.0,
+        on_up: Callable[[], Awaitable[None]] | None = None,
+        on_down: Callable[[str], None] | None = None,
+    ):
+        self.url = url
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.on_up = on_up
+        self.on_down = on_down
+        self.up = True
+        self.reason: str | None = None  # why it is down
+        self.outages = 0
+
+    async def probe(self) -> str | None:
+        """Why ``/health`` did not answer 200 (None: it did)."""
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                r = await client.get(self.url.rstrip("/") + "/health")
+        except httpx.HTTPError as e:
+            return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        return None if r.status_code == 200 else f"/health answered HTTP {r.status_code}"
+
+    def mark_down(self, reason: str) -> None:
+        if self.up:
+            self.up = False
+            self.outages += 1
+            log.warning(
+                "Prefect API at %s unreachable (%s): analysis goes on without it, the "
+                "local model deciding at once; the runs are recorded when it is back. "
+                "Start it with `prefect server start` (or `systemctl start "
+                "prefect-server`)",
+                self.url,
+                reason,
+            )
+            self.reason = reason
+            if self.on_down is not None:
+                self.on_down(reason)
+        self.reason = reason
+
+    def mark_up(self) -> None:
+        if not self.up:
+            log.info("Prefect API at %s answers again", self.url)
+        self.up, self.reason = True, None
+
+    async def check(self) -> bool:
+        """Probe once and update :attr:`up`; then ``on_up`` if it is up."""
+        reason = await self.probe()
+        if reason is None:
+            self.mark_up()
+            if self.on_up is not None:
+                await self.on_up()
+        else:
+            self.mark_down(reason)
+        return self.up
+
+    async def watch(self) -> None:
+        """Probe every ``interval_s`` until cancelled."""
+        while True:
+            try:
+                await self.check()
+            except Exception:
+                log.exception("Prefect health check failed")
+            await asyncio.sleep(self.interval_s)

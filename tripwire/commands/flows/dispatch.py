@@ -4,17 +4,23 @@ Settings, command-line options and the store are resolved here; the dispatcher i
 (:class:`tripwire.flows.dispatch.Dispatcher`) only gets addresses, a config and callbacks. Each
 finished trigger is printed as one line and stored as a ``decisions`` row; SIGINT/SIGTERM stop
 it after the flows already running finish.
+
+At start, a store it cannot reach stops it (exit status 2, one line naming the store and what
+to start); a Prefect API that does not answer, or a hot path not there yet, only gets a line:
+the dispatcher decides without Prefect and connects to the hot path when it binds. The exit
+status is 1 when runs decided without Prefect could not be recorded there.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Any
 
-from tripwire.flows.dispatch import DEFAULT_DEADLINE_S, Dispatcher, TriggerOutcome
+from tripwire.flows.dispatch import DEFAULT_DEADLINE_S, DEFAULT_PREFECT_START_S, Dispatcher, TriggerOutcome
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,17 +67,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="OpenAI-compatible base URL (default: settings analysis.llm, else none: the local model decides)",
     )
     p.add_argument("--llm-model", default=None, metavar="NAME")
+    p.add_argument(
+        "--prefect-start-s",
+        type=float,
+        default=DEFAULT_PREFECT_START_S,
+        metavar="S",
+        help="a flow run Prefect has not started this long after the trigger is "
+        "decided here with the local model instead, and recorded later "
+        f"(default: {DEFAULT_PREFECT_START_S:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tripwire.bus.addresses import BusAddressError, configured_addresses
+    from tripwire.commands.dependencies import (
+        hot_path_absent,
+        prefect_down_line,
+        prefect_unreachable,
+        store_unreachable,
+    )
     from tripwire.config.settings import ConfigError, load_settings, settings_path
     from tripwire.errors import UserError
     from tripwire.flows.analysis import LlmConfig, LocalModel
     from tripwire.flows.outcomes import OutcomeSink
     from tripwire.flows.prefect_runtime import prefect_api
     from tripwire.flows.sections import analysis_config
-    from tripwire.flows.store import StoreError, open_store
+    from tripwire.flows.store import MONGODB_URI_ENV, StoreError, StoreUnavailable, open_store
+    from tripwire.flows.store.mongo import redact
 
     try:
         settings = load_settings(args.config)
@@ -91,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = cfg.model_copy(update=updates)
     try:
         store = open_store(args.store or settings.store.uri)
+    except StoreUnavailable as e:
+        uri = os.environ.get(MONGODB_URI_ENV) or args.store or settings.store.uri
+        raise store_unreachable(redact(uri), e) from None
     except StoreError as e:
         raise UserError(str(e)) from None
     sink = OutcomeSink(store)
@@ -112,25 +137,42 @@ def run(args: argparse.Namespace) -> int:
             model=model,
             on_outcome=on_outcome,
             cursor_file=Path(run_dir) / "dispatcher.cursor.json",
+            prefect_start_s=args.prefect_start_s,
         )
     except ValueError as e:
         raise UserError(str(e)) from None
+    sink.watch_prefect(dispatcher)
+    absent = hot_path_absent(events)
+    if absent:
+        print(absent, flush=True)
     try:
         with prefect_api() as url:
+            down = prefect_unreachable(url)
+            if down:
+                print(
+                    f"{prefect_down_line(url, down)}; until then every trigger is decided "
+                    f"here by the local model at once and its run recorded when it is back",
+                    flush=True,
+                )
             print(f"flow runs report to {url}", flush=True)
             asyncio.run(_serve(dispatcher, sink))
     finally:
         if metrics is not None:
             metrics.shutdown()
         store.close()
-    s = dispatcher.stats
+    s, r = dispatcher.stats, dispatcher.records
     print(
         f"received {s.received}, started {s.started}, expired {s.expired}, failed {s.failed}, "
         f"gaps {s.gaps} ({s.missed} missed), publisher restarts {s.restarts}, "
         f"triggers missed {s.missed_triggers} (in {s.trigger_gaps} gaps), "
         f"store errors {sink.store_errors}"
     )
-    return 0
+    print(
+        f"decided without Prefect {s.without_prefect}: recorded there later {r.recorded}, "
+        f"not recorded {r.not_recorded}",
+        flush=True,
+    )
+    return 1 if r.not_recorded else 0
 
 
 async def _serve(dispatcher: Dispatcher, sink: Any) -> None:

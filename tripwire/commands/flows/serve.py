@@ -66,6 +66,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, list[DeploymentSpec], 
 
 
 def run(args: argparse.Namespace) -> int:
+    from tripwire.commands.dependencies import require_prefect
     from tripwire.errors import UserError
 
     try:
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return 0
     with scheduling_api(settings) as url:
+        require_prefect(url)  # nothing to serve without it: say which, where, what to start
         print(
             f"serving {len(specs)} deployments on {url} (UI: {url.removesuffix('/api')}); polling every {poll_s:g} s",
             flush=True,
