@@ -49,11 +49,13 @@ def prefect_api(tmp_path_factory):
         yield url, env
         # Drain the client's events worker while its server is still up: a worker left bound
         # to a stopped server makes the next prefect_test_harness hang forever in drain_all().
+        # Bounded: a worker whose thread already stopped never resolves its drain future, and
+        # an unbounded wait here hung the whole suite in teardown.
         from prefect.events.worker import EventsWorker
         from prefect.utilities.asyncutils import run_coro_as_sync
 
         async def drain() -> None:
-            result = EventsWorker.drain_all()
+            result = EventsWorker.drain_all(timeout=15)
             if hasattr(result, "__await__"):
                 await result
 
