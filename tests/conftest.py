@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 
@@ -22,3 +25,22 @@ def prefect_harness():
         temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory):
+    """A MongoDB server for the store's MongoDB half: the one ``MONGODB_URI`` names when set
+    (a real MongoDB), else nx-27017 (a MongoDB wire-protocol server on SQLite) started once
+    for the session in a temporary directory and stopped at its end."""
+    from tripwire.flows.store import MONGODB_URI_ENV
+
+    uri = os.environ.get(MONGODB_URI_ENV)
+    if uri:
+        yield uri
+        return
+    from tests.flows.store.nx_server import nx_27017
+
+    t0 = time.monotonic()
+    with nx_27017(tmp_path_factory.mktemp("nx-27017")) as uri:
+        print(f"\nnx-27017 at {uri}, answering ping after {time.monotonic() - t0:.2f} s")
+        yield uri

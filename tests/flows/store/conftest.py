@@ -1,14 +1,12 @@
-"""The ``store`` fixture: every contract test runs on SQLite, and on MongoDB when MONGODB_URI
-names a server (a throw-away database per test, dropped afterwards)."""
+"""The ``store`` fixture: every contract test runs on SQLite and on MongoDB: the server
+MONGODB_URI names when set, else nx-27017 started for the session (see tests/conftest.py). Each
+MongoDB test gets a throw-away database, dropped afterwards."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
-
-from tripwire.flows.store import MONGODB_URI_ENV
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])
@@ -20,14 +18,9 @@ def store(request, tmp_path):
         yield s
         s.close()
         return
-    uri = os.environ.get(MONGODB_URI_ENV)
-    if not uri:
-        pytest.skip(
-            f"{MONGODB_URI_ENV} is not set: the MongoDB backend runs this suite only "
-            "against a real server (e.g. MONGODB_URI=mongodb://127.0.0.1:27017)"
-        )
     from tripwire.flows.store.mongo import MongoStore
 
+    uri = request.getfixturevalue("mongodb_uri")
     db = f"tripwire_test_{uuid.uuid4().hex[:12]}"
     s = MongoStore(uri, db)
     yield s

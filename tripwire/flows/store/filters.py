@@ -160,3 +160,49 @@ def prepare_docs(collection: str, docs: Iterable[Doc]) -> list[Doc]:
         seen.add(_id)
         out.append(d)
     return out
+
+
+def _same(v: Any, want: Any) -> bool:
+    """MongoDB equality for the contract's scalars: None is null or missing, a bool equals only
+    a bool, a number only a number (1 == 1.0), a string only a string."""
+    if want is None:
+        return v is None
+    if isinstance(want, bool) or isinstance(v, bool):
+        return isinstance(v, bool) and isinstance(want, bool) and v == want
+    if isinstance(want, (int, float)):
+        return isinstance(v, (int, float)) and v == want
+    return isinstance(v, str) and v == want
+
+
+def _in_order(v: Any, op: str, bound: Any) -> bool:
+    # Type bracketing: a number bound compares numbers only, a string bound strings only.
+    if isinstance(bound, str):
+        if not isinstance(v, str):
+            return False
+    elif isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    if op == "gt":
+        return bool(v > bound)
+    if op == "gte":
+        return bool(v >= bound)
+    if op == "lt":
+        return bool(v < bound)
+    return bool(v <= bound)
+
+
+def matches(conds: list[Cond], doc: Doc) -> bool:
+    """Whether ``doc`` matches the parsed filter, with the contract's (MongoDB's) semantics: the
+    reference a store uses when its server's own matching is not faithful (see mongo.py)."""
+    for c in conds:
+        v = doc.get(c.field)
+        if c.op == "eq":
+            ok = _same(v, c.value)
+        elif c.op == "ne":
+            ok = not _same(v, c.value)
+        elif c.op == "in":
+            ok = any(_same(v, x) for x in c.value)
+        else:
+            ok = _in_order(v, c.op, c.value)
+        if not ok:
+            return False
+    return True

@@ -45,7 +45,9 @@ from tripwire.flows.store.base import (
 )
 from tripwire.flows.store.filters import (
     check_collection,
+    Cond,
     check_paging,
+    matches,
     new_id,
     parse_filter,
     parse_sort,
@@ -73,6 +75,14 @@ def _normalise(collection: str, doc: Doc) -> Doc:
         return orjson.loads(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
     except TypeError as e:
         raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") from None
+
+
+def _version(info: Mapping[str, Any]) -> tuple[int, int]:
+    """(major, minor) from ``buildInfo``: ``versionArray`` where the server sends it, else the
+    ``version`` string (some wire-compatible servers send only that)."""
+    parts = info.get("versionArray") or re.findall(r"\d+", str(info.get("version", "")))
+    nums = [int(p) for p in parts[:2]] + [0, 0]
+    return (nums[0], nums[1])
 
 
 def _at(doc: Doc) -> datetime:
@@ -111,13 +121,93 @@ class MongoStore:
             )
             self._db = self._client[db_name] if db_name else self._client.get_default_database(default="tripwire")
             self._client.admin.command("ping")
-            self.server_version = tuple(self._client.server_info()["versionArray"][:2])
+            self.server_version = _version(self._client.server_info())
+            # What the server can do, asked once here (a wire-compatible server such as
+            # nx-27017 may accept an option and ignore it): see docs/STORE.md, "Fidelity".
+            self.has_timeseries = timeseries and self._probe_timeseries()
+            self.has_ttl_monitor = bool(self.ttl_s) and self._probe_ttl_monitor()
+            self.exact_filters = self._probe_filters()
         except ConfigurationError as e:
             raise StoreError(f"mongodb store {self.uri}: {e}") from None
         except PyMongoError as e:
             raise self._error(e, "connect") from None
         self._lock = threading.Lock()
         self._kinds: dict[str, bool] = {}  # collection → is a time-series collection
+        self._swept: dict[str, float] = {}  # collection → monotonic time of our last expiry sweep
+
+    def _probe_timeseries(self) -> bool:
+        """Create a throw-away time-series collection and look at what the server made of it."""
+        from pymongo.errors import OperationFailure
+
+        if self.server_version < _TIMESERIES_MIN_VERSION:
+            log.info("%s: MongoDB %s has no usable time-series collections; using plain ones", self.uri, self.server_version)
+            return False
+        name = f"_tripwire_probe_{new_id()}"
+        try:
+            self._db.create_collection(
+                name, timeseries={"timeField": TIME_FIELD, "metaField": "coin", "granularity": "seconds"}
+            )
+            made = self._kind_of(name)
+        except OperationFailure as e:
+            log.warning("%s: time-series collection refused (%s); using plain collections", self.uri, e)
+            return False
+        finally:
+            self._db.drop_collection(name)
+        if not made:
+            log.warning("%s: the server accepted a time-series collection but made a plain one; using plain collections", self.uri)
+        return bool(made)
+
+    def _probe_ttl_monitor(self) -> bool:
+        """Whether the server runs a TTL monitor (MongoDB answers ``getParameter``); without one
+        the store expires ``ttl_s`` collections itself (:meth:`expire`)."""
+        from pymongo.errors import OperationFailure
+
+        try:
+            answer = self._client.admin.command({"getParameter": 1, "ttlMonitorEnabled": 1})
+        except OperationFailure as e:
+            log.warning("%s: no TTL monitor to ask (%s); the store expires documents itself", self.uri, e)
+            return False
+        if answer.get("ttlMonitorEnabled") is not True:
+            log.warning("%s: the server's TTL monitor is off; the store expires documents itself", self.uri)
+            return False
+        return True
+
+    def _probe_filters(self) -> bool:
+        """Whether the server matches the filter subset as MongoDB does (type bracketing, true is
+        not 1, null is null or missing, the same in ``count`` as in ``find``). Asked once with a
+        throw-away collection; when not, the store sends the server only the conditions it
+        cannot get too narrow and decides the rest itself (:func:`matches`)."""
+        from pymongo.errors import PyMongoError
+
+        coll = self._db[f"_tripwire_probe_{new_id()}"]
+        docs = [{"_id": "n", "x": 1}, {"_id": "s", "x": "2"}, {"_id": "t", "x": True}, {"_id": "m"}]
+        cases: list[tuple[Filter, set[str]]] = [
+            ({"x": {"$gt": 0}}, {"n"}),
+            ({"x": True}, {"t"}),
+            ({"x": 1}, {"n"}),
+            ({"x": {"$ne": None}}, {"n", "s", "t"}),
+            ({"x": None}, {"m"}),
+            ({"_id": {"$ne": None}}, {"n", "s", "t", "m"}),
+        ]
+        wrong = []
+        try:
+            coll.insert_many(docs)
+            for flt, want in cases:
+                got = {d["_id"] for d in coll.find(flt, {"_id": 1})}
+                if got != want or coll.count_documents(flt) != len(want):
+                    wrong.append(flt)
+        except PyMongoError as e:
+            log.warning("%s: filter probe failed (%s); the store checks every match itself", self.uri, e)
+            return False
+        finally:
+            coll.drop()
+        if wrong:
+            log.warning(
+                "%s: the server matches %s unlike MongoDB; the store checks matches itself",
+                self.uri,
+                ", ".join(map(repr, wrong)),
+            )
+        return not wrong
 
     def __repr__(self) -> str:
         return f"MongoStore({self.uri!r}, {self._db.name!r})"
@@ -155,11 +245,7 @@ class MongoStore:
             if kind is None:
                 kind = False
                 ttl = self.ttl_s.get(collection)
-                if (
-                    self.timeseries
-                    and collection in MARKET_DATA_COLLECTIONS
-                    and self.server_version >= _TIMESERIES_MIN_VERSION
-                ):
+                if self.has_timeseries and collection in MARKET_DATA_COLLECTIONS:
                     opts: dict[str, Any] = {
                         "timeseries": {"timeField": TIME_FIELD, "metaField": "coin", "granularity": "seconds"}
                     }
@@ -303,12 +389,14 @@ class MongoStore:
     ) -> list[Doc]:
         from pymongo.errors import PyMongoError
 
-        parse_filter(collection, filter)
+        conds = parse_filter(collection, filter)
         order = parse_sort(collection, sort)
         check_paging(collection, limit, skip)
         if limit == 0:
             return []
         coll, _ = self._coll(collection)
+        if not self.exact_filters and not _all_exact(conds):
+            return self._find_checked(collection, coll, conds, order, limit, skip)
         try:
             cursor = coll.find(_mongo_filter(filter), _HIDE)
             if order:
@@ -321,6 +409,22 @@ class MongoStore:
         except PyMongoError as e:
             raise self._error(e, f"{collection}: find") from None
 
+    def _find_checked(
+        self, collection: str, coll: Any, conds: list[Cond], order: list[tuple[str, int]], limit: int | None, skip: int
+    ) -> list[Doc]:
+        """find on a server whose matching is not faithful: it gets the conditions that can only
+        widen its answer; the full filter, skip and limit are applied here."""
+        from pymongo.errors import PyMongoError
+
+        try:
+            cursor = coll.find(_pushdown(conds), _HIDE)
+            if order:
+                cursor = cursor.sort(order)
+            found = [d for d in cursor if matches(conds, d)]
+        except PyMongoError as e:
+            raise self._error(e, f"{collection}: find") from None
+        return found[skip:] if limit is None else found[skip : skip + limit]
+
     def find_one(self, collection: str, filter: Filter | None = None, *, sort: Sort | None = None) -> Doc | None:
         found = self.find(collection, filter, sort=sort, limit=1)
         return found[0] if found else None
@@ -328,8 +432,10 @@ class MongoStore:
     def count(self, collection: str, filter: Filter | None = None) -> int:
         from pymongo.errors import PyMongoError
 
-        parse_filter(collection, filter)
+        conds = parse_filter(collection, filter)
         coll, _ = self._coll(collection)
+        if not self.exact_filters:
+            return len(self._find_checked(collection, coll, conds, [], None, 0))
         try:
             return coll.count_documents(_mongo_filter(filter))
         except PyMongoError as e:
@@ -344,9 +450,15 @@ class MongoStore:
                 f"{collection}: delete_many with an empty filter is refused; to "
                 "delete everything say {'_id': {'$ne': None}}"
             )
-        parse_filter(collection, filter)
+        conds = parse_filter(collection, filter)
         coll, _ = self._coll(collection)
         try:
+            if not self.exact_filters and not _all_exact(conds):
+                ids = [d["_id"] for d in self._find_checked(collection, coll, conds, [], None, 0)]
+                return sum(
+                    coll.delete_many({"_id": {"$in": ids[i : i + 5_000]}}).deleted_count
+                    for i in range(0, len(ids), 5_000)
+                )
             return coll.delete_many(_mongo_filter(filter)).deleted_count
         except PyMongoError as e:
             raise self._error(e, f"{collection}: delete_many") from None
@@ -362,4 +474,30 @@ def _mongo_filter(flt: Filter | None) -> Filter:
         if isinstance(spec, dict) and "$in" in spec:
             spec = {**spec, "$in": list(spec["$in"])}
         out[field] = spec
+    return out
+
+
+def _exact(c: Cond) -> bool:
+    """Equality (or $in) on strings only: matched alike by every server we have met."""
+    values = c.value if c.op == "in" else (c.value,)
+    return c.op in ("eq", "in") and all(isinstance(v, str) for v in values)
+
+
+def _all_exact(conds: list[Cond]) -> bool:
+    return all(_exact(c) for c in conds)
+
+
+def _pushdown(conds: list[Cond]) -> Filter:
+    """The conditions a server whose matching is not faithful may still be sent: string
+    equality (exact) and number ranges (such a server may add strings or bools, never drop a
+    number); everything else is left to :func:`matches`."""
+    out: Filter = {}
+    for c in conds:
+        if _exact(c):
+            spec: Any = list(c.value) if c.op == "in" else c.value
+            out[c.field] = {"$in": spec} if c.op == "in" else spec
+        elif c.op in ("gt", "gte", "lt", "lte") and not isinstance(c.value, str):
+            out.setdefault(c.field, {})
+            if isinstance(out[c.field], dict):
+                out[c.field][f"${c.op}"] = c.value
     return out
