@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,9 @@ TIME_FIELD = "_at"
 _HIDE = {TIME_FIELD: 0}
 _TIMESERIES_MIN_VERSION = (7, 0)
 _DUPLICATE_KEY = 11000
+# How often the store sweeps a ``ttl_s`` collection itself when the server has no TTL monitor:
+# MongoDB's monitor runs every 60 s, so documents outlive their TTL by about as much either way.
+SWEEP_INTERVAL_S = 60.0
 
 
 def redact(uri: str) -> str:
@@ -72,9 +76,28 @@ def _normalise(collection: str, doc: Doc) -> Doc:
     # Store exactly what the SQLite backend stores (JSON semantics: tuples become lists, NaN
     # becomes null), and refuse what is not JSON-like on both backends alike.
     try:
-        return orjson.loads(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+        out = orjson.loads(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
     except TypeError as e:
         raise StoreError(f"{collection}: document {doc.get('_id')!r} is not JSON-like: {e}") from None
+    # JSON takes integers up to 2**64 - 1; BSON only 64-bit signed ones. Refused here, before
+    # anything of the batch is sent, rather than by the driver part-way through encoding it.
+    for field, v in out.items():
+        if _too_big(v):
+            raise StoreError(
+                f"{collection}: document {doc.get('_id')!r}: field {field!r} holds an integer "
+                f"outside MongoDB's 64-bit range (-2**63 .. 2**63-1); store it as a float or a string"
+            )
+    return out
+
+
+def _too_big(v: Any) -> bool:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return not -(2**63) <= v < 2**63
+    if isinstance(v, list):
+        return any(_too_big(x) for x in v)
+    if isinstance(v, dict):
+        return any(_too_big(x) for x in v.values())
+    return False
 
 
 def _version(info: Mapping[str, Any]) -> tuple[int, int]:
@@ -249,7 +272,7 @@ class MongoStore:
                     opts: dict[str, Any] = {
                         "timeseries": {"timeField": TIME_FIELD, "metaField": "coin", "granularity": "seconds"}
                     }
-                    if ttl:
+                    if ttl and self.has_ttl_monitor:
                         opts["expireAfterSeconds"] = int(ttl)
                     try:
                         self._db.create_collection(collection, **opts)
@@ -278,12 +301,43 @@ class MongoStore:
         specs += [([(f, 1), ("ts", 1)], {}) for f in INDEXED_FIELDS.get(collection, ())]
         ttl = self.ttl_s.get(collection)
         if ttl and not timeseries:
-            specs.append(([(TIME_FIELD, 1)], {"expireAfterSeconds": int(ttl)}))
+            # Without a TTL monitor the index only serves the store's own sweep (:meth:`expire`),
+            # which is then the one thing that expires documents (a server that honours the
+            # option some other way would make two mechanisms of one).
+            specs.append(([(TIME_FIELD, 1)], {"expireAfterSeconds": int(ttl)} if self.has_ttl_monitor else {}))
         for keys, opts in specs:
             try:
                 coll.create_index(keys, **opts)
             except OperationFailure as e:  # an old server's time-series limits: not fatal
                 log.warning("%s: index %s not created: %s", collection, keys, e)
+
+    def expire(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete what in each ``ttl_s`` collection is older than its TTL (by ``_at``, as a TTL
+        index would); collection → documents deleted. Writes call this at most every
+        ``SWEEP_INTERVAL_S`` per collection when the server has no TTL monitor of its own."""
+        from pymongo.errors import PyMongoError
+
+        now = now or datetime.now(UTC)
+        deleted = {}
+        for collection, ttl in self.ttl_s.items():
+            coll, _ = self._coll(collection)
+            cutoff = datetime.fromtimestamp(now.timestamp() - ttl, tz=UTC)
+            try:
+                deleted[collection] = coll.delete_many({TIME_FIELD: {"$lt": cutoff}}).deleted_count
+            except PyMongoError as e:
+                raise self._error(e, f"{collection}: expire") from None
+            self._swept[collection] = time.monotonic()
+        return deleted
+
+    def _sweep_due(self, collection: str) -> None:
+        if self.has_ttl_monitor or collection not in self.ttl_s:
+            return
+        last = self._swept.get(collection)
+        if last is None or time.monotonic() - last >= SWEEP_INTERVAL_S:
+            self._swept[collection] = time.monotonic()
+            ttl = self.ttl_s[collection]
+            cutoff = datetime.fromtimestamp(time.time() - ttl, tz=UTC)
+            self._db[collection].delete_many({TIME_FIELD: {"$lt": cutoff}})
 
     def _prepare(self, collection: str, doc: Doc, stamped: bool) -> Doc:
         d = _normalise(collection, doc)
@@ -305,6 +359,7 @@ class MongoStore:
         if not prepared:
             return 0
         try:
+            self._sweep_due(collection)
             if timeseries:
                 self._refuse_stored_ids(collection, coll, prepared)
             coll.insert_many(prepared, ordered=True)
@@ -348,6 +403,7 @@ class MongoStore:
         flt = {c.field: c.value for c in conds}
         stamped = self._stamped(collection, timeseries)
         try:
+            self._sweep_due(collection)
             for _ in range(3):  # a concurrent insert of the same _id: look again
                 prev = coll.find_one(flt, _HIDE)
                 new = dict(full)
