@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.flows.store.conftest import store  # noqa: F401  (both backends: SQLite and MongoDB)
 from tripwire.config.settings import ConfigError, load_settings
 from tripwire.flows.scheduled import archive_data as archive_mod
 from tripwire.flows.scheduled.archive_data import ArchiveConfig, ArchiveError, archive, archive_config, archive_lock
@@ -17,13 +18,6 @@ DAY = 86_400_000
 NOW = 1_709_251_200_000  # 2024-03-01 00:00 UTC
 JAN_30 = NOW - 31 * DAY  # 2024-01-30
 FEB_02 = NOW - 28 * DAY  # 2024-02-02
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "store.sqlite")
-    yield s
-    s.close()
 
 
 def cfg(tmp_path, **kw) -> ArchiveConfig:
@@ -182,16 +176,19 @@ def test_bad_archive_settings_name_the_file_the_key_and_the_reason(tmp_path):
         archive_config(load_settings(f), f)
 
 
-def test_the_prefect_flow_archives_and_publishes_a_markdown_artifact(tmp_path, prefect_harness):
+def test_the_prefect_flow_archives_and_publishes_a_markdown_artifact(tmp_path, prefect_harness, store, monkeypatch):
     from tripwire.flows.scheduled.archive_data import archive_data
+    from tripwire.flows.store import MONGODB_URI_ENV
 
-    db = tmp_path / "flow.sqlite"
-    s = SqliteStore(db)
-    s.insert_many("candles_1m", minutes(JAN_30, 4) + minutes(NOW - DAY, 2))
-    s.close()
-    result = archive_data(
-        store_uri=f"sqlite:///{db}", now_ms=NOW, archive_settings={"archive_dir": str(tmp_path / "archive")}
-    )
+    store.insert_many("candles_1m", minutes(JAN_30, 4) + minutes(NOW - DAY, 2))
+    if isinstance(store, SqliteStore):
+        uri = f"sqlite:///{store.path}"
+        monkeypatch.delenv(MONGODB_URI_ENV, raising=False)
+    else:  # the flow opens the store by URI, as a deployment does
+        base = store._client.address
+        uri = f"mongodb://{base[0]}:{base[1]}/{store._db.name}"
+        monkeypatch.setenv(MONGODB_URI_ENV, uri)
+    result = archive_data(store_uri=uri, now_ms=NOW, archive_settings={"archive_dir": str(tmp_path / "archive")})
     artifact = _latest_artifact("archive-data")
     rows = {c["collection"]: c["rows"] for c in result["collections"]}
     assert rows["candles_1m"] == 4

@@ -4,9 +4,9 @@ MongoDB test gets a throw-away database, dropped afterwards."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
+
+from tests.flows.store.nx_server import throwaway_mongo_store
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])
@@ -18,11 +18,5 @@ def store(request, tmp_path):
         yield s
         s.close()
         return
-    from tripwire.flows.store.mongo import MongoStore
-
-    uri = request.getfixturevalue("mongodb_uri")
-    db = f"tripwire_test_{uuid.uuid4().hex[:12]}"
-    s = MongoStore(uri, db)
-    yield s
-    s._client.drop_database(db)
-    s.close()
+    with throwaway_mongo_store(request.getfixturevalue("mongodb_uri")) as s:
+        yield s

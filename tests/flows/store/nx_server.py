@@ -68,3 +68,19 @@ def nx_27017(workdir: Path, timeout_s: float = 30.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def throwaway_mongo_store(uri: str, **kw: object) -> Iterator[object]:
+    """A :class:`MongoStore` on a fresh database of the server at ``uri``, dropped afterwards."""
+    import uuid
+
+    from tripwire.flows.store.mongo import MongoStore
+
+    db = f"tripwire_test_{uuid.uuid4().hex[:12]}"
+    s = MongoStore(uri, db, **kw)  # type: ignore[arg-type]
+    try:
+        yield s
+    finally:
+        s._client.drop_database(db)
+        s.close()

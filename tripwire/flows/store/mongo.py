@@ -45,8 +45,8 @@ from tripwire.flows.store.base import (
     StoreUnavailable,
 )
 from tripwire.flows.store.filters import (
-    check_collection,
     Cond,
+    check_collection,
     check_paging,
     matches,
     new_id,
@@ -163,7 +163,9 @@ class MongoStore:
         from pymongo.errors import OperationFailure
 
         if self.server_version < _TIMESERIES_MIN_VERSION:
-            log.info("%s: MongoDB %s has no usable time-series collections; using plain ones", self.uri, self.server_version)
+            log.info(
+                "%s: MongoDB %s has no usable time-series collections; using plain ones", self.uri, self.server_version
+            )
             return False
         name = f"_tripwire_probe_{new_id()}"
         try:
@@ -177,7 +179,10 @@ class MongoStore:
         finally:
             self._db.drop_collection(name)
         if not made:
-            log.warning("%s: the server accepted a time-series collection but made a plain one; using plain collections", self.uri)
+            log.warning(
+                "%s: the server accepted a time-series collection but made a plain one; using plain collections",
+                self.uri,
+            )
         return bool(made)
 
     def _probe_ttl_monitor(self) -> bool:
