@@ -1,6 +1,8 @@
 """The production store: MongoDB through pymongo, with the same semantics as the SQLite store.
 
-MongoDB-only features are used when the server has them:
+MongoDB-only features are used when the server has them, which the store finds out at connect by
+trying them once (a wire-compatible server such as nx-27017 may accept an option and ignore it);
+docs/STORE.md, "Fidelity", lists what it finds and what it does instead:
 
 * time-series collections for the append-only market data (``MARKET_DATA_COLLECTIONS``) on
   MongoDB 7.0+ (compressed buckets; 7.0 is the first to delete time-series documents by any
@@ -10,9 +12,12 @@ MongoDB-only features are used when the server has them:
   ``insert_many`` looks the batch's ids up first: a repeated id is refused as on SQLite, except
   when two writers insert the same new id at the same moment (not atomic; the recorder's ids
   are deterministic and archival deletes by id, so such a twin is archived and removed with
-  it). Older servers, or a create the server refuses, fall back to plain collections (logged).
-* TTL indexes (``ttl_s``): documents expire by ``_at``. A TTL deletes without archiving: use it
-  for collections the archival flow does not keep (see docs/STORE.md).
+  it). Otherwise plain collections (logged).
+* TTL (``ttl_s``): documents expire by ``_at``: a TTL index where the server runs a TTL
+  monitor, else the store's own sweep (:meth:`MongoStore.expire`). A TTL deletes without
+  archiving: use it for collections the archival flow does not keep (see docs/STORE.md).
+* the filter subset matched by the server; where it matches unlike MongoDB, the store checks
+  every match itself (:func:`~tripwire.flows.store.filters.matches`).
 
 ``_at`` is reserved on MongoDB and never returned. ``insert_many`` is all-or-nothing for a
 duplicate ``_id``: an ordered bulk insert stops at the first error and the documents before it
