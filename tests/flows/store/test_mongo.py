@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.flows.store.test_contract import DOCS, FILTERS
 from tripwire.flows.store import StoreError
 from tripwire.flows.store import mongo as mongo_mod
 from tripwire.flows.store.mongo import MongoStore
@@ -111,3 +112,14 @@ def test_the_filter_probe_leaves_nothing_behind_and_matching_follows_the_contrac
     assert s.delete_many("signals", {"v": True}) == 1
     assert sorted(d["_id"] for d in s.find("signals")) == ["a", "c", "d"]
     assert not [n for n in s._db.list_collection_names() if n.startswith("_tripwire_probe_")]
+
+
+@pytest.mark.parametrize("flt,expected", FILTERS, ids=[str(f) for f, _ in FILTERS])
+def test_the_store_checked_matching_agrees_with_the_contract_on_any_server(open_mongo, flt, expected):
+    s = open_mongo()
+    s.exact_filters = False  # what the store does when the probe finds the server unfaithful
+    s.insert_many("trades", DOCS)
+    assert sorted(d["_id"] for d in s.find("trades", flt)) == sorted(expected)
+    assert s.count("trades", flt) == len(expected)
+    got = s.find("trades", flt, sort=[("_id", 1)], skip=1, limit=2)
+    assert [d["_id"] for d in got] == sorted(expected)[1:3]
