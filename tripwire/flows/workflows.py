@@ -38,8 +38,10 @@ def workflow_of(trigger: Mapping[str, Any]) -> Workflow:
         if isinstance(action, Mapping) and action.get("name") == "start_workflow":
             params = action.get("params") or {}
             t = params.get("timeout_s")
-            ok = type(t) in (int, float) and math.isfinite(t) and t > 0
-            return Workflow(str(params.get("name") or "") or None, float(t) if ok else None)
+            timeout_s = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+            if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
+                timeout_s = None
+            return Workflow(str(params.get("name") or "") or None, timeout_s)
     return Workflow(None, None)
 
 

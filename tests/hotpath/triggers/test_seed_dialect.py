@@ -209,7 +209,9 @@ def seed_error(tmp_path: Path, text: str) -> RuleConfigError:
 
 
 def test_a_bad_value_on_an_aliased_key_names_the_key_as_written(tmp_path):
-    e = seed_error(tmp_path, "triggers:\n  sq:\n    when_all:\n      - funding_bp_gt: high\n    actions: [protective_short]\n")
+    e = seed_error(
+        tmp_path, "triggers:\n  sq:\n    when_all:\n      - funding_bp_gt: high\n    actions: [protective_short]\n"
+    )
     assert (e.rule, e.key) == ("sq", "funding_bp_gt")
     assert str(e).endswith("seed.yaml: trigger 'sq': 'funding_bp_gt' expects a number, got 'high'")
 
@@ -265,9 +267,7 @@ def test_native_files_get_hints_from_the_seed_names_too():
         return str(e.value)
 
     base = {"side": "long", "when_all": [{"ls_ratio_gt": 1}]}
-    assert "unknown top-level key 'trigers' (did you mean 'triggers'?)" in err(
-        {"trigers": {}, "rules": {"x": base}}
-    )
+    assert "unknown top-level key 'trigers' (did you mean 'triggers'?)" in err({"trigers": {}, "rules": {"x": base}})
     assert "(did you mean 'vwap_zscore_1m'?)" in err({"rules": {"x": {**base, "when_all": [{"vwap_z1m_gt": 1}]}}})
     assert "unknown parameter 'price_offset_bp' (did you mean 'offset_bps'?)" in err(
         {"rules": {"x": {**base, "actions": [{"place_limit": {"price_offset_bp": 1}}]}}}

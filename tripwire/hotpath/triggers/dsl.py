@@ -177,7 +177,9 @@ def _compile_native(doc: Any, source: str) -> RuleSet:
     for key in doc:
         if key not in TOP_KEYS:
             raise RuleConfigError(
-                source, f"unknown top-level key {_key_text(key)}{did_you_mean(str(key), (*TOP_KEYS, *SEED_TOP_KEYS))}", key=str(key)
+                source,
+                f"unknown top-level key {_key_text(key)}{did_you_mean(str(key), (*TOP_KEYS, *SEED_TOP_KEYS))}",
+                key=str(key),
             )
     top = _Compiler(source, None)
     max_active = doc.get("max_active_triggers", DEFAULT_MAX_ACTIVE)
@@ -440,7 +442,9 @@ class _Compiler:
         for op in OPERATORS:
             if key.endswith(op) and len(key) > len(op):
                 feature = key[: -len(op)]
-                self.fail(key, f"unknown feature {feature!r} in {key!r}{did_you_mean(feature, CATALOG, FEATURE_ALIASES)}")
+                self.fail(
+                    key, f"unknown feature {feature!r} in {key!r}{did_you_mean(feature, CATALOG, FEATURE_ALIASES)}"
+                )
         prefixes = [f for f in CATALOG if key.startswith(f + "_")]
         if prefixes:
             feature = max(prefixes, key=len)

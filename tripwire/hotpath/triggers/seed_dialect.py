@@ -60,7 +60,10 @@ def is_seed(doc: Any) -> bool:
     if any(k in SEED_TOP_KEYS for k in doc):
         return True
     return all(
-        isinstance(k, str) and k not in TOP_KEYS and isinstance(v, dict) and any(c in v for c in (*COMBINATORS, "actions"))
+        isinstance(k, str)
+        and k not in TOP_KEYS
+        and isinstance(v, dict)
+        and any(c in v for c in (*COMBINATORS, "actions"))
         for k, v in doc.items()
     )
 
@@ -86,7 +89,9 @@ def translate(doc: dict[str, Any], source: str) -> Translation:
             _fail(source, None, "intervals", f"'intervals' must be a list like [1m, 5m], got {intervals!r}")
         for iv in intervals:
             if iv not in INTERVALS:
-                _fail(source, None, "intervals", f"unknown interval {iv!r} in 'intervals' (one of {', '.join(INTERVALS)})")
+                _fail(
+                    source, None, "intervals", f"unknown interval {iv!r} in 'intervals' (one of {', '.join(INTERVALS)})"
+                )
     if triggers is None:
         triggers = {}
     out = Translation({**top, "rules": triggers})
