@@ -42,6 +42,7 @@ from tripwire.bus.commands import CommandClientPool, CommandError, CommandTimeou
 from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis import AnalysisConfig, AnalysisResult, InvalidTrigger, LocalModel, analyze
 from tripwire.flows.analysis.policy import FallbackCounts
+from tripwire.flows.workflows import WORKFLOWS, UnknownWorkflow, Workflow, analysis_config, workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,23 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(state.data, InvalidTrigger)
 
 
+def _config_for(cfg: AnalysisConfig, trigger: dict[str, Any], published_ns: int | None) -> AnalysisConfig:
+    """The analysis the trigger's rule asks for (its start_workflow), within its deadline."""
+    wf = workflow_of(trigger)
+    left = None
+    if wf.timeout_s is not None:
+        left = ((published_ns or time.time_ns()) + wf.timeout_s * 1e9 - time.time_ns()) / 1e9
+    try:
+        return analysis_config(cfg, wf, left)
+    except UnknownWorkflow as e:
+        log.error("trigger %s: %s", trigger.get("trigger_id", "?"), e)
+        return analysis_config(cfg, Workflow("local", None))
+
+
 @task(retries=2, retry_delay_seconds=0.2, retry_condition_fn=_transient, cache_policy=NO_CACHE)
-async def ask_analysts(trigger: dict[str, Any]) -> AnalysisResult:
+async def ask_analysts(trigger: dict[str, Any], published_ns: int | None = None) -> AnalysisResult:
     deps = current_deps()
-    return await analyze(trigger, deps.cfg, deps.model, counts=deps.counts)
+    return await analyze(trigger, _config_for(deps.cfg, trigger, published_ns), deps.model, counts=deps.counts)
 
 
 @task(cache_policy=NO_CACHE)
@@ -184,7 +198,7 @@ async def analyze_locally(trigger: dict[str, Any], published_ns: int | None = No
     deps = current_deps()
     local_cfg = deps.cfg.model_copy(update={"policy": deps.cfg.policy.model_copy(update={"mode": "local_only"})})
 
-    async def ask(t: dict[str, Any]) -> AnalysisResult:
+    async def ask(t: dict[str, Any], published_ns: int | None) -> AnalysisResult:
         return await analyze(t, local_cfg, deps.model, counts=deps.counts)
 
     out = await _decide_and_apply(trigger, published_ns, ask, apply_decision.fn)
@@ -196,13 +210,13 @@ async def analyze_locally(trigger: dict[str, Any], published_ns: int | None = No
 async def _decide_and_apply(
     trigger: dict[str, Any],
     published_ns: int | None,
-    ask: Callable[[dict[str, Any]], Awaitable[AnalysisResult]],
+    ask: Callable[[dict[str, Any], int | None], Awaitable[AnalysisResult]],
     apply: Callable[[Decision], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """The analysis and its application, whoever orchestrates them; the result dict."""
     flow_start_ns = time.time_ns()
     fired_ns = published_ns or flow_start_ns
-    result = await ask(trigger)
+    result = await ask(trigger, published_ns)
     applied = await apply(result.decision)
     applied_ns = time.time_ns()
     return {
@@ -211,6 +225,7 @@ async def _decide_and_apply(
         "kind": result.decision.kind,
         "analyst": result.analyst,
         "fallback_reason": result.fallback_reason,
+        "workflow": _workflow_text(trigger),
         "applied": applied,
         "timings_ms": {
             "fired_to_flow_start": (flow_start_ns - fired_ns) / 1e6,
@@ -225,6 +240,15 @@ async def run_analysis(trigger: dict[str, Any], published_ns: int | None = None)
     """Start :func:`analyze_trigger` in this process, tagged with the trigger's rule and coin."""
     with tags(*run_tags(trigger)):
         return await analyze_trigger(trigger, published_ns)
+
+
+def _workflow_text(trigger: dict[str, Any]) -> dict[str, Any]:
+    """The rule's start_workflow as the result reports it; an unknown name says so."""
+    wf = workflow_of(trigger)
+    out = wf.to_dict()
+    if wf.name is not None and wf.name not in WORKFLOWS:
+        out["error"] = f"unknown workflow {wf.name!r} (one of {', '.join(WORKFLOWS)}): the local model decided"
+    return out
 
 
 def run_name(trigger: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ from tripwire.flows.analyze import (
 )
 from tripwire.flows.prefect_runtime import PrefectHealth, configured_api_url, unreachable
 from tripwire.flows.run_records import LateRun, RunRecords
+from tripwire.flows.workflows import workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,9 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _analyse(self, trigger: dict[str, Any], o: TriggerOutcome) -> None:
-        deadline_ns = (o.published_ns or o.received_ns) + int(self.deadline_s * 1e9)
+        # The rule's start_workflow timeout_s, else the dispatcher's deadline.
+        deadline_s = workflow_of(trigger).timeout_s or self.deadline_s
+        deadline_ns = (o.published_ns or o.received_ns) + int(deadline_s * 1e9)
         # The slots bound the LLM and Prefect; with Prefect away only the local model decides
         # (well under a millisecond), and it must not queue behind flows stuck in Prefect.
         slot = not self._prefect_away()
@@ -281,11 +284,11 @@ class Dispatcher:
                 if slot:
                     await self._sem.acquire()
         except TimeoutError:
-            self._expire(o)
+            self._expire(o, deadline_s)
             return
         try:
             if time.time_ns() >= deadline_ns:
-                self._expire(o)
+                self._expire(o, deadline_s)
                 return
             self.stats.started += 1
             self.stats.running += 1
@@ -383,10 +386,10 @@ class Dispatcher:
         self.records.add(LateRun(trigger, published_ns, out, None, reason))
         return out
 
-    def _expire(self, o: TriggerOutcome) -> None:
+    def _expire(self, o: TriggerOutcome, deadline_s: float) -> None:
         self.stats.expired += 1
         o.status = "expired"
-        o.error = f"deadline of {self.deadline_s:g}s passed while queued; orders kept as placed"
+        o.error = f"deadline of {deadline_s:g}s passed while queued; orders kept as placed"
         log.warning("trigger %s %s %s: %s", o.trigger_id, o.rule, o.coin, o.error)
         self._finish(o)
 

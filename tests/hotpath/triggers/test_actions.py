@@ -54,7 +54,7 @@ def test_limit_params():
 def test_start_workflow_needs_a_name():
     with pytest.raises(ActionError, match="missing parameter 'name'"):
         validate_action("start_workflow", {})
-    assert validate_action("start_workflow", {"name": "x"}) == {"name": "x", "params": {}}
+    assert validate_action("start_workflow", {"name": "x"}) == {"name": "x", "timeout_s": None, "params": {}}
 
 
 def test_infinite_values_are_refused():

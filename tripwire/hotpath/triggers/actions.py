@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tripwire.hotpath.triggers.errors import did_you_mean
+from tripwire.hotpath.triggers.seed_dialect import ACTION_ALIASES, PARAM_ALIASES
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -59,9 +60,16 @@ class Hedge(ActionParams):
 
 
 class StartWorkflow(ActionParams):
-    """Ask the flows side to start the named workflow (an n8n or Prefect run) with ``params``."""
+    """Which analysis the dispatcher runs for this rule's triggers, and its deadline.
+
+    ``name``: ``analysis_llm`` (the LLM, the local model standing in when it fails), ``local``
+    (the local model only), ``n8n`` (the n8n workflow, the local model standing in). ``timeout_s``:
+    the trigger is decided within this many seconds of firing (None: the dispatcher's
+    ``--deadline-s``). A rule without this action gets the dispatcher's configured analysis.
+    """
 
     name: str = Field(min_length=1)
+    timeout_s: float | None = Field(default=None, gt=0, le=300)
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -101,7 +109,7 @@ def validate_action(name: str, params: Any) -> dict[str, Any]:
     """The parameters of action ``name`` with defaults filled in, or :class:`ActionError`."""
     model = ACTIONS.get(name)
     if model is None:
-        raise ActionError(f"unknown action {name!r}{did_you_mean(name, ACTIONS)}")
+        raise ActionError(f"unknown action {name!r}{did_you_mean(name, ACTIONS, ACTION_ALIASES)}")
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -109,16 +117,18 @@ def validate_action(name: str, params: Any) -> dict[str, Any]:
     try:
         return model.model_validate(params).model_dump(by_alias=True)
     except ValidationError as e:
-        raise ActionError(f"action {name!r}: {_describe(e, model)}") from None
+        raise ActionError(f"action {name!r}: {_describe(e, model, name)}") from None
 
 
-def _describe(e: ValidationError, model: type[BaseModel]) -> str:
+def _describe(e: ValidationError, model: type[BaseModel], action: str) -> str:
     fields = [f.alias or n for n, f in model.model_fields.items()]
     parts = []
     for err in e.errors():
         key = ".".join(str(p) for p in err["loc"]) or "parameters"
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown parameter {key!r}{did_you_mean(key, fields)}")
+        if err["type"] == "extra_forbidden" and key == "side":
+            parts.append("unknown parameter 'side' (the side is the rule's: write 'side: long|short' on the rule)")
+        elif err["type"] == "extra_forbidden":
+            parts.append(f"unknown parameter {key!r}{did_you_mean(key, fields, PARAM_ALIASES.get(action))}")
         elif err["type"] == "missing":
             parts.append(f"missing parameter {key!r}")
         else:

@@ -37,6 +37,16 @@ from tripwire.config.files import ConfigFileError, StrictLoader, dotted, load_ya
 from tripwire.contracts.features import BAR_CLOSE, BOOL, CATALOG, NUMBER
 from tripwire.hotpath.triggers.actions import ActionError, validate_action
 from tripwire.hotpath.triggers.errors import RuleConfigError, did_you_mean
+from tripwire.hotpath.triggers.grammar import COMBINATORS, OPERATORS, PCT_OPS, RULE_KEYS, TOP_KEYS
+from tripwire.hotpath.triggers.seed_dialect import (
+    BOOL_SHORTHANDS,
+    FEATURE_ALIASES,
+    RULE_KEY_ALIASES,
+    SEED_TOP_KEYS,
+    in_seed_terms,
+    is_seed,
+    translate,
+)
 
 Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -45,15 +55,12 @@ _NAN = float("nan")
 TICK = "tick"
 ON_VALUES = (TICK, BAR_CLOSE)
 SIDES = ("long", "short")
-# Longer suffixes first: 'mid_gt_pct' must parse as mid + _gt_pct, not as 'mid_gt' + ...
-OPERATORS = ("_gt_pct", "_lt_pct", "_gt", "_lt", "_ge", "_le", "_eq")
-_PCT_OPS = ("_gt_pct", "_lt_pct")
+_PCT_OPS = PCT_OPS
+# A bare word the seed dialect knows, suggested as the native feature it stands for.
+_BARE_ALIASES = {**FEATURE_ALIASES, **BOOL_SHORTHANDS}
 # Spellings from other query languages, where difflib alone would guess '_gt' for '_gte'.
 _OPERATOR_ALIASES = {"_gte": "_ge", "_lte": "_le", "_geq": "_ge", "_leq": "_le", "_above": "_gt", "_below": "_lt"}
-COMBINATORS = ("when_all", "when_any", "quorum")
-TOP_KEYS = ("max_active_triggers", "active_ttl_s", "defaults", "rules", "allow_empty")
 DEFAULT_KEYS = ("cooldown_s", "on")
-RULE_KEYS = ("description", "side", "on", "cooldown_s", "coins", "enabled", *COMBINATORS, "actions")
 _RULE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 DEFAULT_MAX_ACTIVE = 3
@@ -139,15 +146,30 @@ def _file_error(source: str, e: ConfigFileError) -> RuleConfigError:
     """The reader's error in the rule file's terms: an entry under ``rules.<name>`` names the rule."""
     keys = e.keys
     rule = None
-    if len(keys) >= 2 and keys[0] == "rules" and isinstance(keys[1], str):
+    noun = "trigger" if keys and keys[0] == "triggers" else "rule"  # the seed dialect's word
+    if len(keys) >= 2 and keys[0] in ("rules", "triggers") and isinstance(keys[1], str):
         rule, keys = keys[1], keys[2:]
     reason = f"{dotted(keys)}: {e.reason}" if keys else e.reason
     key = next((k for k in reversed(keys) if isinstance(k, str)), None)
-    return RuleConfigError(source, reason, rule=rule, key=key, line=e.line)
+    return RuleConfigError(source, reason, rule=rule, key=key, line=e.line, noun=noun)
 
 
 def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
-    """Validate a parsed rule document and compile each rule to a :class:`Rule`."""
+    """Validate a parsed rule document and compile each rule to a :class:`Rule`.
+
+    A document in the seed dialect (``triggers:``, ``symbols``, …: docs/TRIGGERS.md) is
+    translated to the native form first; errors then name what the user wrote.
+    """
+    if is_seed(doc):
+        seed = translate(doc, source)
+        try:
+            return _compile_native(seed.native, source)
+        except RuleConfigError as e:
+            raise in_seed_terms(e, seed) from None
+    return _compile_native(doc, source)
+
+
+def _compile_native(doc: Any, source: str) -> RuleSet:
     if doc is None:
         raise RuleConfigError(source, "the file is empty: expected " + ", ".join(TOP_KEYS))
     if not isinstance(doc, dict):
@@ -155,7 +177,9 @@ def compile_rules(doc: Any, source: str = "<rules>") -> RuleSet:
     for key in doc:
         if key not in TOP_KEYS:
             raise RuleConfigError(
-                source, f"unknown top-level key {_key_text(key)}{did_you_mean(str(key), TOP_KEYS)}", key=str(key)
+                source,
+                f"unknown top-level key {_key_text(key)}{did_you_mean(str(key), (*TOP_KEYS, *SEED_TOP_KEYS))}",
+                key=str(key),
             )
     top = _Compiler(source, None)
     max_active = doc.get("max_active_triggers", DEFAULT_MAX_ACTIVE)
@@ -245,7 +269,9 @@ class _Compiler:
             self.fail(None, f"expected a mapping of {', '.join(RULE_KEYS)}, got {_type_name(body)}")
         for key in body:
             if key not in RULE_KEYS:
-                self.fail(str(key), f"unknown key {_key_text(key)}{did_you_mean(str(key), RULE_KEYS)}")
+                self.fail(
+                    str(key), f"unknown key {_key_text(key)}{did_you_mean(str(key), RULE_KEYS, RULE_KEY_ALIASES)}"
+                )
 
         side = body.get("side")
         if side not in SIDES:
@@ -304,6 +330,8 @@ class _Compiler:
                 out.append((str(name), validate_action(str(name), params)))
             except ActionError as e:
                 self.fail(str(name), str(e))
+        if sum(name == "start_workflow" for name, _ in out) > 1:
+            self.fail("start_workflow", "more than one 'start_workflow': a trigger is analysed by one workflow")
         return tuple(out)
 
     # -- conditions
@@ -414,7 +442,9 @@ class _Compiler:
         for op in OPERATORS:
             if key.endswith(op) and len(key) > len(op):
                 feature = key[: -len(op)]
-                self.fail(key, f"unknown feature {feature!r} in {key!r}{did_you_mean(feature, CATALOG)}")
+                self.fail(
+                    key, f"unknown feature {feature!r} in {key!r}{did_you_mean(feature, CATALOG, FEATURE_ALIASES)}"
+                )
         prefixes = [f for f in CATALOG if key.startswith(f + "_")]
         if prefixes:
             feature = max(prefixes, key=len)
@@ -425,7 +455,10 @@ class _Compiler:
                 else did_you_mean(op, OPERATORS)
             )
             self.fail(key, f"unknown operator {op!r} in {key!r}{hint}; operators are {' '.join(OPERATORS)}")
-        self.fail(key, f"unknown feature or condition {key!r}{did_you_mean(key, [*CATALOG, *COMBINATORS])}")
+        self.fail(
+            key,
+            f"unknown feature or condition {key!r}{did_you_mean(key, [*CATALOG, *COMBINATORS], _BARE_ALIASES)}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
