@@ -21,6 +21,7 @@ from math import isfinite, sqrt
 
 from tripwire.config.features import FeatureConfig
 from tripwire.contracts import features as catalog
+from tripwire.contracts.market import CandleData
 from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.bars import MINUTE_MS, Bar, BarFeatures
 from tripwire.hotpath.features.custom import CustomFeature, FeatureContext
@@ -159,6 +160,12 @@ class CoinFeatures:
     def last_bar(self) -> Bar | None:
         """The last closed 1-minute bar, or None before the first one closes."""
         return self._bars.last_bar
+
+    def recent_candles(self) -> list[CandleData]:
+        """The last closed 1-minute bars (at most ``bars.RECENT_BARS``), oldest first, as
+        candles. Built on demand: only when a trigger fires."""
+        coin = self.coin
+        return [bar.to_candle(coin) for bar in self._bars.recent]
 
     @property
     def now_ms(self) -> int:
