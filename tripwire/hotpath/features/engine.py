@@ -103,7 +103,7 @@ class CoinFeatures:
         self._min_end = -1  # end of the current bar minute, ms
         b = cfg.bucket_ms
         self._bucket_ms = b
-        self._bars = BarFeatures(cfg, self.values)
+        self._bars = BarFeatures(cfg, self.values, coin)
 
         # Trades. One ring per window so each window can be configured on its own.
         self._first_trade_ms = -1
@@ -163,9 +163,8 @@ class CoinFeatures:
 
     def recent_candles(self) -> list[CandleData]:
         """The last closed 1-minute bars (at most ``bars.RECENT_BARS``), oldest first, as
-        candles. Built on demand: only when a trigger fires."""
-        coin = self.coin
-        return [bar.to_candle(coin) for bar in self._bars.recent]
+        candles (built at each bar close; shared, never mutated). Called when a trigger fires."""
+        return list(self._bars.recent)
 
     @property
     def now_ms(self) -> int:
