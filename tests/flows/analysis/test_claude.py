@@ -7,7 +7,7 @@ import socket
 import anthropic
 import pytest
 
-from tests.flows.analysis.samples import squeeze_up
+from tests.flows.analysis.samples import squeeze_up, squeeze_up_with_candles
 from tripwire.flows.analysis.claude import TOOL_NAME
 from tripwire.flows.analysis.engine import AnalysisConfig, analyze
 from tripwire.flows.analysis.errors import AnalystError, LlmBadJson, LlmHttpError, LlmTimeout
@@ -169,3 +169,16 @@ def test_analyze_falls_back_on_claude_failures_with_the_same_reasons(behaviour, 
     assert result.fallback_reason == reason and result.analyst == "llm"
     assert result.decision.source == "local" and counts.as_dict()[reason] == 1
     assert KEY not in caplog.text
+
+
+def test_claude_receives_the_50_candles_and_the_feature_vector():
+    async def run():
+        async with FakeLlmServer("good") as srv:
+            answer = await ask_llm(claude_cfg(srv, api_key=KEY), squeeze_up_with_candles())
+            return answer, srv
+
+    answer, srv = asyncio.run(run())
+    lines = srv.requests[0]["messages"][0]["content"].splitlines()
+    assert lines[2] == "candles_1m o h l c v" and len(lines) == 3 + 50 + 1
+    assert lines[-1].startswith("mid=") and "cvd_slope_1m=612000" in lines[-1]
+    assert answer.verdict.go is True  # the fake read the features off the last line
