@@ -15,6 +15,7 @@ BENCHMARKS = {
     "store": "bench.store",
     "gc": "bench.gc",
     "api": "bench.api",
+    "prompt": "bench.prompt",
 }
 
 

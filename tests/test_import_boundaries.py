@@ -27,7 +27,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "flows": ("api", "commands"),
     "api": ("commands",),
 }
-HOT_PATH_NEVER = ("prefect", "pymongo", "openai", "fastapi", "uvicorn", "sqlalchemy")
+HOT_PATH_NEVER = ("prefect", "pymongo", "openai", "anthropic", "fastapi", "uvicorn", "sqlalchemy")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -35,7 +35,18 @@ class TriggerFired:
     has no tick: its times are 0, unknown, as in the event envelope.
     """
 
-    __slots__ = ("trigger_id", "rule", "coin", "side", "features", "actions", "exch_ts_ns", "recv_ts_ns", "fired_ts_ns")
+    __slots__ = (
+        "trigger_id",
+        "rule",
+        "coin",
+        "side",
+        "features",
+        "actions",
+        "exch_ts_ns",
+        "recv_ts_ns",
+        "fired_ts_ns",
+        "candles",
+    )
 
     def __init__(
         self,
@@ -48,6 +59,7 @@ class TriggerFired:
         exch_ts_ns: int = 0,
         recv_ts_ns: int = 0,
         fired_ts_ns: int = 0,
+        candles: list[CandleData] | None = None,
     ):
         self.trigger_id = trigger_id
         self.rule = rule
@@ -58,6 +70,9 @@ class TriggerFired:
         self.exch_ts_ns = exch_ts_ns
         self.recv_ts_ns = recv_ts_ns
         self.fired_ts_ns = fired_ts_ns
+        # The coin's last closed 1-minute candles, oldest first; set by the hot path's pipeline
+        # only when a trigger fires (the analysis's prompt reads them), empty off the hot path.
+        self.candles: list[CandleData] = candles if candles is not None else []
 
     @property
     def topic(self) -> str:
@@ -75,6 +90,7 @@ class TriggerFired:
             "exch_ts_ns": self.exch_ts_ns,
             "recv_ts_ns": self.recv_ts_ns,
             "fired_ts_ns": self.fired_ts_ns,
+            "candles": self.candles,
         }
 
     @classmethod
@@ -90,6 +106,7 @@ class TriggerFired:
             int(d["exch_ts_ns"]),
             int(d["recv_ts_ns"]),
             int(d["fired_ts_ns"]),
+            [CandleData(**c) for c in d["candles"]],
         )
 
 
@@ -117,6 +134,7 @@ class TriggerFiredData(TypedDict):
     exch_ts_ns: int
     recv_ts_ns: int
     fired_ts_ns: int
+    candles: list[CandleData]
 
 
 def trigger_seq(trigger_id: str) -> int | None:

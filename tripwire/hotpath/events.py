@@ -95,21 +95,9 @@ class HotPathEvents:
             )
         if last_bar is not None and self._last_candle.get(rec.coin) != last_bar.open_ms:
             self._last_candle[rec.coin] = last_bar.open_ms
-            b = last_bar
             pub.publish(
                 Topics.md_candle(rec.coin),
-                {
-                    "coin": rec.coin,
-                    "interval": "1m",
-                    "t": b.open_ms,
-                    "T": b.open_ms + 59_999,
-                    "o": b.o,
-                    "h": b.h,
-                    "l": b.l,
-                    "c": b.c,
-                    "v": b.volume,
-                    "n": b.trades,
-                },
+                last_bar.to_candle(rec.coin),
                 rec.time_ms * 1_000_000,
                 recv_ns,
             )

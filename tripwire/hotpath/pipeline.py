@@ -260,9 +260,11 @@ class MarketPipeline:
         problem = st.problem(self._stale_ms, self.last_recv_ns)
         if problem:
             raise ValueError(f"{coin} book is {problem}: nothing is fired on it")
-        return self.triggers.fire(
+        event = self.triggers.fire(
             rule, coin, st.features.values, st.last_exch_ms, self._clock_ns(), self._clock_ns(), side
         )
+        event.candles = st.features.recent_candles()
+        return event
 
     def _evaluate(self, st: CoinState, kind: str, bar_closed: bool, recv_ns: int) -> list[TriggerFired]:
         problem = (
@@ -278,4 +280,8 @@ class MarketPipeline:
             on_bar = self.triggers.evaluate(st.coin, BAR_CLOSE, values, st.last_exch_ms, recv_ns, now_ns)
             if on_bar:
                 fired = fired + on_bar if fired else on_bar
+        if fired:  # rare: the candle list is built only when something fired
+            candles = st.features.recent_candles()
+            for event in fired:
+                event.candles = candles
         return fired

@@ -5,12 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire.contracts.events import TriggerFired
+from tripwire.contracts.market import CandleData
 
 BRACKET = ("place_bracket", {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0})
 
 
+def candles(n: int = 50, start_px: float = 42_000.0, coin: str = "BTC") -> list[CandleData]:
+    """``n`` consecutive closed 1-minute candles ending a minute before the sample events fire,
+    oldest first, drifting up 0.05 % a minute."""
+    last_open = 1_700_000_000_000 // 60_000 * 60_000 - 60_000
+    out: list[CandleData] = []
+    for i in range(n):
+        o = round(start_px * (1 + 0.0005 * i), 1)
+        c = round(o * 1.0005, 1)
+        t = last_open - (n - 1 - i) * 60_000
+        out.append(
+            {
+                "coin": coin,
+                "interval": "1m",
+                "t": t,
+                "T": t + 59_999,
+                "o": o,
+                "h": round(c + 3.5, 1),
+                "l": round(o - 2.5, 1),
+                "c": c,
+                "v": round(10 + i * 0.25, 3),
+                "n": 100 + i,
+            }
+        )
+    return out
+
+
 def event(
-    rule: str, side: str, features: dict[str, Any], trigger_id: str = "t-1", actions: list | None = None
+    rule: str,
+    side: str,
+    features: dict[str, Any],
+    trigger_id: str = "t-1",
+    actions: list | None = None,
+    candles: list[CandleData] | None = None,
 ) -> dict[str, Any]:
     return TriggerFired(
         trigger_id,
@@ -22,6 +54,7 @@ def event(
         1_700_000_000_000_000_000,
         1_700_000_000_001_000_000,
         1_700_000_000_001_050_000,
+        candles,
     ).to_dict()
 
 
@@ -146,3 +179,8 @@ FAMILY_CASES = [
 
 def squeeze_up(trigger_id: str = "t-1") -> dict[str, Any]:
     return event("squeeze_up", "long", SQUEEZE_UP_STRONG, trigger_id)
+
+
+def squeeze_up_with_candles(trigger_id: str = "t-1") -> dict[str, Any]:
+    """``squeeze_up`` as the hot path sends it: with its last 50 one-minute candles."""
+    return event("squeeze_up", "long", SQUEEZE_UP_STRONG, trigger_id, candles=candles(50))

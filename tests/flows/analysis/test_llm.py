@@ -7,7 +7,7 @@ import socket
 import pytest
 from aiohttp import web
 
-from tests.flows.analysis.samples import squeeze_up
+from tests.flows.analysis.samples import squeeze_up, squeeze_up_with_candles
 from tripwire.flows.analysis.errors import AnalystError, LlmBadJson, LlmHttpError, LlmTimeout
 from tripwire.flows.analysis.llm import LlmConfig, ask_llm, parse_verdict
 from tripwire.flows.analysis.prompt import SYSTEM_PROMPT
@@ -227,3 +227,14 @@ def test_a_200_that_is_not_a_chat_completion_raises_bad_json(content_type, body)
             await runner.cleanup()
 
     asyncio.run(run())
+
+
+def test_the_openai_request_carries_the_50_candles_and_the_feature_vector():
+    async def run():
+        async with FakeLlmServer("good") as srv:
+            await ask_llm(LlmConfig(base_url=srv.base_url, model="m", timeout_s=5), squeeze_up_with_candles())
+            return srv
+
+    user = asyncio.run(run()).requests[0]["messages"][1]["content"].splitlines()
+    assert user[2] == "candles_1m o h l c v" and len(user) == 3 + 50 + 1
+    assert user[-1].startswith("mid=") and "book_imbalance=0.32" in user[-1]

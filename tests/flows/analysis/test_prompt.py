@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event, squeeze_up
+from tests.flows.analysis.samples import SQUEEZE_UP_STRONG, event, squeeze_up, squeeze_up_with_candles
 from tripwire.flows.analysis.errors import InvalidTrigger
 from tripwire.flows.analysis.prompt import SYSTEM_PROMPT, build_messages, build_user_prompt, format_number
 
@@ -85,3 +85,32 @@ def test_malformed_trigger_is_refused_with_the_field_named():
     bad["features"] = {"cvd_slope_1m": "a lot"}
     with pytest.raises(InvalidTrigger, match="cvd_slope_1m"):
         build_user_prompt(bad)
+
+
+def test_prompt_carries_the_50_candles_oldest_first_and_then_the_feature_vector():
+    trigger = squeeze_up_with_candles()
+    lines = build_user_prompt(trigger).splitlines()
+    assert lines[:3] == [
+        "rule=squeeze_up coin=BTC side=long",
+        "bracket size_frac=0.02 sl_atr=1 tp_atr=1.5",
+        "candles_1m o h l c v",
+    ]
+    rows = lines[3:-1]
+    assert len(rows) == 50
+    first, last = trigger["candles"][0], trigger["candles"][-1]
+    assert rows[0] == f"{format_number(first['o'], 6)} {format_number(first['h'], 6)} " + (
+        f"{format_number(first['l'], 6)} {format_number(first['c'], 6)} {format_number(first['v'])}"
+    )
+    assert [float(x) for x in rows[-1].split()] == [last["o"], last["h"], last["l"], last["c"], last["v"]]
+    # the feature vector is still the whole last line, as without candles
+    assert lines[-1] == build_user_prompt(squeeze_up()).splitlines()[-1]
+    assert lines[-1].startswith("mid=42124 ") and "cvd_slope_1m=612000" in lines[-1]
+
+
+def test_candle_prices_keep_six_significant_digits():
+    assert format_number(2345.67, 6) == "2345.67" and format_number(42124.56, 6) == "42124.6"
+    assert format_number(2345.67) == "2346"  # features keep 4
+
+
+def test_the_system_prompt_explains_the_candle_lines():
+    assert "candles_1m o h l c v" in SYSTEM_PROMPT and "oldest first" in SYSTEM_PROMPT

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import openai
 from pydantic import BaseModel, ConfigDict
 
 from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis.errors import AnalystError
-from tripwire.flows.analysis.llm import LlmConfig, ask_llm
+from tripwire.flows.analysis.llm import LlmClient, LlmConfig, ask_llm
 from tripwire.flows.analysis.local_model import LocalModel
 from tripwire.flows.analysis.n8n import N8nConfig, ask_n8n
 from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
@@ -87,7 +86,7 @@ async def analyze(
     model: LocalModel,
     *,
     counts: FallbackCounts | None = None,
-    llm_client: openai.AsyncOpenAI | None = None,
+    llm_client: LlmClient | None = None,
     http_session: aiohttp.ClientSession | None = None,
 ) -> AnalysisResult:
     """One trigger → one :class:`AnalysisResult`. The remote call and the local model run

@@ -1,4 +1,5 @@
-"""Ask an OpenAI-compatible chat API (OpenAI, Ollama, vLLM, LM Studio …) about one trigger.
+"""Ask an OpenAI-compatible chat API (OpenAI, Ollama, vLLM, LM Studio …) about one trigger —
+or Anthropic's Claude when ``provider`` is ``anthropic`` (:mod:`.claude`, same contract).
 
 One call, no retries: the client is built with ``max_retries=0`` because retries are declared on
 the Prefect task that wraps this, not hidden in here. Every failure is one of three typed errors
@@ -17,7 +18,7 @@ import asyncio
 import re
 import time
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import openai
 import orjson
@@ -27,6 +28,9 @@ from tripwire.contracts.decisions import VERDICT_FIELDS, Decision, verdict_model
 from tripwire.flows.analysis.errors import LlmBadJson, LlmHttpError, LlmTimeout, summarise_validation
 from tripwire.flows.analysis.prompt import build_messages
 from tripwire.flows.analysis.trigger import TriggerInput
+
+if TYPE_CHECKING:
+    import anthropic
 
 # Sent when no key is configured (Ollama and most local servers ignore it). Never falls back to
 # OPENAI_API_KEY from the environment: that key must not go to whatever base_url is configured.
@@ -39,8 +43,13 @@ class LlmConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    provider: Literal["openai", "anthropic"] = Field(
+        "openai",
+        description="openai: any OpenAI-compatible chat API; anthropic: Claude's Messages API (key from ANTHROPIC_API_KEY)",
+    )
     base_url: str | None = Field(
-        None, description="e.g. https://api.openai.com/v1 or http://localhost:11434/v1 (Ollama)"
+        None,
+        description="e.g. https://api.openai.com/v1, http://localhost:11434/v1 (Ollama), https://api.anthropic.com (Claude)",
     )
     model: str = Field("gpt-4o-mini", min_length=1)
     api_key: SecretStr | None = None
@@ -120,8 +129,21 @@ class LlmAnswer(BaseModel):
         return Decision(trigger_id=trigger_id, source="llm", created_ns=time.time_ns(), **self.verdict.model_dump())
 
 
-def make_client(cfg: LlmConfig) -> openai.AsyncOpenAI:
-    """The real openai client for ``cfg``: its own timeout, and no retries (Prefect retries)."""
+# Either provider's real async client; both close with ``await client.close()``.
+LlmClient: TypeAlias = "openai.AsyncOpenAI | anthropic.AsyncAnthropic"
+
+
+def make_client(cfg: LlmConfig) -> LlmClient:
+    """The real client for ``cfg``'s provider (``openai`` or ``anthropic``): its own timeout,
+    and no retries (Prefect retries)."""
+    if cfg.provider == "anthropic":
+        from tripwire.flows.analysis.claude import make_anthropic_client
+
+        return make_anthropic_client(cfg)
+    return _make_openai_client(cfg)
+
+
+def _make_openai_client(cfg: LlmConfig) -> openai.AsyncOpenAI:
     if not cfg.base_url:
         raise ValueError("LLM base_url is not set: no LLM is configured")
     key = cfg.api_key.get_secret_value() if cfg.api_key else NO_KEY
@@ -129,17 +151,23 @@ def make_client(cfg: LlmConfig) -> openai.AsyncOpenAI:
 
 
 async def ask_llm(
-    cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *, client: openai.AsyncOpenAI | None = None
+    cfg: LlmConfig, trigger: dict[str, Any] | TriggerInput, *, client: LlmClient | None = None
 ) -> LlmAnswer:
     """Ask the LLM about one trigger; a validated answer or LlmTimeout/LlmHttpError/LlmBadJson.
 
     ``client`` lets a long-running caller reuse one connection pool (build it with
     :func:`make_client`); without it a client is made and closed per call.
     """
+    if cfg.provider == "anthropic":
+        from tripwire.flows.analysis.claude import ask_claude
+
+        return await ask_claude(cfg, trigger, client=client)  # type: ignore[arg-type]  # make_client(cfg) made it
+    if client is not None and not isinstance(client, openai.AsyncOpenAI):
+        raise TypeError(f"an openai LLM config was given a {type(client).__name__}: build it with make_client(cfg)")
     t = TriggerInput.from_event(trigger)
     own_client = client is None
     if client is None:
-        client = make_client(cfg)
+        client = _make_openai_client(cfg)
     kwargs: dict[str, Any] = {}
     if cfg.max_tokens is not None:
         kwargs["max_tokens"] = cfg.max_tokens

@@ -11,10 +11,15 @@ Modes:
   analysts disagree, step aside) or ``keep`` (leave the protective orders exactly as placed).
   Such a decision has source ``policy`` and a reason naming both views.
 
-In every mode but ``local_only``, when the remote analyst gives no usable answer the local
-model's decision is used, and the reason is counted (:class:`FallbackCounts`): ``timeout``,
-``http_error`` (a status ≥ 400 or no connection), ``bad_json`` (not a valid decision), or
-``disabled`` (no LLM and no n8n webhook configured). Pure functions: no I/O here.
+In every mode but ``local_only``, when the remote analyst gives no usable answer the reason is
+counted (:class:`FallbackCounts`): ``timeout``, ``http_error`` (a status ≥ 400 or no
+connection), ``bad_json`` (not a valid decision), or ``disabled`` (no LLM and no n8n webhook
+configured). Every failure is treated like ``disabled``, the same way whichever it is: the local
+model decides alone. In ``agree`` mode it decides alone by the same bar it must clear to back a
+remote go — its go stands only when it *votes go* (``sA`` > 0, ``confA`` ≥ ``agree_threshold``);
+a weaker go becomes a cancel. So a remote analyst that answers go can never make the outcome
+more cautious than one that failed (docs/ANALYSIS.md, "The policy", has the whole table).
+Pure functions: no I/O here.
 """
 
 from __future__ import annotations
@@ -82,6 +87,15 @@ def apply_policy(
         reason = failure or "disabled"
         if reason not in FALLBACK_REASONS:
             raise ValueError(f"unknown fallback reason {reason!r}")
+        if cfg.mode == "agree" and local.go and not local_votes_go(local, cfg.agree_threshold):
+            # The same bar as when the remote analyst answers: a go the local model does not
+            # back with confA >= threshold is not acted on by the local model alone either.
+            weak = local.model_copy(update={"go": False, "tp_atr": None, "sl_atr": None, "size_scale": None})
+            note = (
+                f"fallback ({reason}): local go too weak to act on alone (sA={local.sA:+.2f} "
+                f"confA={local.confA:.2f}, threshold {cfg.agree_threshold:g}), cancel; {local.reason}"
+            )
+            return PolicyOutcome(_with_reason(weak, note), reason)
         return PolicyOutcome(_with_reason(local, f"fallback ({reason}): {local.reason}"), reason)
     if cfg.mode == "llm_only":
         return PolicyOutcome(remote, None)

@@ -21,8 +21,10 @@ A rule-based trigger has just fired and a small bracket order is already placed.
 to keep it (go=true) or cancel it (go=false), and optionally adjust its bracket.
 
 Input: line 1 is `rule=<name> coin=<coin> side=<long|short>`; line 2, if present, is the \
-planned bracket (size_frac of equity, tp_atr and sl_atr in ATR multiples); the last line lists \
-features as name=value (booleans 1/0; absent means not available).
+planned bracket (size_frac of equity, tp_atr and sl_atr in ATR multiples); then, if present, \
+`candles_1m o h l c v` and one line per closed 1-minute candle, oldest first, the last one just \
+before the trigger (open high low close, volume in coins); the last line lists features as \
+name=value (booleans 1/0; absent means not available).
 Rule families: squeeze_* and breakout_continuation_* follow forced or fresh flow (momentum); \
 reversion_fade_* fade a stretched move; liquidation_cascade_* fade an exhausting cascade \
 (liquidation_cascade_long means longs are being liquidated and the trade is long).
@@ -43,16 +45,19 @@ keep; never tighter than 0.7); size_scale (number in [0, 1] or null to keep; nev
 reason (at most 200 characters)."""
 
 SIGNIFICANT_DIGITS = 4
+# Candle prices need finer steps than features: 4 digits of 2345.67 is 2346, a 2 bps step,
+# the size of a quiet minute's whole range.
+PRICE_DIGITS = 6
 
 
-def format_number(x: float | bool) -> str:
-    """A compact number: 4 significant digits, no exponent, no trailing zeros; bools as 1/0."""
+def format_number(x: float | bool, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """A compact number: ``digits`` significant digits, no exponent, no trailing zeros; bools as 1/0."""
     if isinstance(x, bool):
         return "1" if x else "0"
     if x == 0:
         return "0"
     magnitude = math.floor(math.log10(abs(x)))
-    decimals = min(max(SIGNIFICANT_DIGITS - 1 - magnitude, 0), 12)
+    decimals = min(max(digits - 1 - magnitude, 0), 12)
     text = f"{x:.{decimals}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -67,7 +72,7 @@ def _feature_order(name: str) -> tuple[int, str]:
 
 
 def build_user_prompt(trigger: dict[str, Any] | TriggerInput) -> str:
-    """The per-trigger prompt: header line, bracket line (if any), feature line."""
+    """The per-trigger prompt: header line, bracket line (if any), candles (if any), feature line."""
     t = TriggerInput.from_event(trigger)
     lines = [f"rule={t.rule} coin={t.coin} side={t.side}"]
     bracket = t.bracket()
@@ -79,6 +84,11 @@ def build_user_prompt(trigger: dict[str, Any] | TriggerInput) -> str:
         ]
         if parts:
             lines.append("bracket " + " ".join(parts))
+    if t.candles:
+        lines.append("candles_1m o h l c v")
+        for k in t.candles:
+            px = " ".join(format_number(x, PRICE_DIGITS) for x in (k["o"], k["h"], k["l"], k["c"]))
+            lines.append(f"{px} {format_number(k['v'])}")
     features = t.present()
     lines.append(" ".join(f"{k}={format_number(features[k])}" for k in sorted(features, key=_feature_order)))
     return "\n".join(lines)

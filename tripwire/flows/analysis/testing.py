@@ -1,7 +1,14 @@
-"""A local OpenAI-compatible chat server (and n8n-like webhook) with selectable misbehaviour.
+"""A local OpenAI-compatible chat server, Anthropic Messages API and n8n-like webhook with
+selectable misbehaviour.
 
-For tests and the demo: the real ``openai`` client talks to it over real HTTP on 127.0.0.1 with
-an ephemeral port, so every failure path of the analysis is exercised end to end without a key.
+For tests and the demo: the real ``openai`` and ``anthropic`` clients talk to it over real HTTP
+on 127.0.0.1 with an ephemeral port, so every failure path of the analysis is exercised end to
+end without a key. ``POST /v1/messages`` speaks the Messages API wire format: it requires the
+``x-api-key`` and ``anthropic-version`` headers (401 ``authentication_error`` / 400
+``invalid_request_error`` otherwise, as the real API does), answers a ``message`` object with
+content blocks (a ``tool_use`` block when the request forces a tool, else a ``text`` block),
+``stop_reason`` and ``usage``, and errors as ``{"type": "error", "error": {"type", "message"}}``
+with a ``request-id`` header.
 
 Behaviours (set at construction or by assigning ``server.behaviour`` at any time):
 
@@ -9,7 +16,9 @@ Behaviours (set at construction or by assigning ``server.behaviour`` at any time
   imbalance), or ``answer`` when one is given (a dict, or a function of the user prompt);
 - ``slow``: sleeps ``slow_s`` seconds, then answers like ``good``;
 - ``garbage``: a 200 chat completion whose content is not JSON;
-- ``error500``: HTTP 500 with an OpenAI-style error body;
+- ``error500``: HTTP 500 with the provider's error body (``api_error`` on /v1/messages);
+- ``overloaded``: HTTP 529 ``overloaded_error`` (Anthropic's "try later"; the same status on
+  every route);
 - ``hang``: never answers (until the server stops);
 - ``bad_schema``: JSON with out-of-range values (confA 1.7, sl_atr 0.2).
 
@@ -35,7 +44,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-BEHAVIOURS = ("good", "slow", "garbage", "error500", "hang", "bad_schema")
+BEHAVIOURS = ("good", "slow", "garbage", "error500", "overloaded", "hang", "bad_schema")
 
 Answer = dict[str, Any] | Callable[[str], dict[str, Any]]
 
@@ -82,14 +91,17 @@ class FakeLlmServer:
         answer: Answer | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        api_key: str | None = None,
     ):
         self.behaviour = behaviour
+        self.api_key = api_key  # when set, /v1/messages refuses any other x-api-key with a 401
         self.slow_s = slow_s
         self.answer = answer
         self.host = host
         self.port = port
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str | None] = []  # the Authorization header of each request
+        self.api_keys: list[str | None] = []  # the x-api-key header of each request (Anthropic)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
@@ -112,6 +124,11 @@ class FakeLlmServer:
         return f"http://{self.host}:{self.port}/v1"
 
     @property
+    def anthropic_url(self) -> str:
+        """The Anthropic base URL (the SDK adds /v1/messages), e.g. http://127.0.0.1:54321."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
     def n8n_url(self) -> str:
         """An n8n-like webhook answering the seed contract (sA, confA, prob_cont, tp/sl)."""
         return f"http://{self.host}:{self.port}/webhook/tripwire"
@@ -121,6 +138,7 @@ class FakeLlmServer:
     async def start(self) -> FakeLlmServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/webhook/tripwire", self._webhook)
         self._closing = asyncio.Event()
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
@@ -169,7 +187,7 @@ class FakeLlmServer:
 
     # -- handlers ----------------------------------------------------------------------------
 
-    async def _misbehave(self) -> web.Response | None:
+    async def _misbehave(self, anthropic: bool = False) -> web.Response | None:
         """Sleep or hang as the behaviour says; a response if the behaviour is an HTTP error."""
         assert self._closing is not None
         if self.behaviour in ("slow", "hang"):
@@ -178,6 +196,18 @@ class FakeLlmServer:
                 await asyncio.wait_for(self._closing.wait(), wait)
             if self._closing.is_set():
                 raise web.HTTPServiceUnavailable(text="fake server stopping")
+        if anthropic and self.behaviour in ("error500", "overloaded"):
+            kind, status, text = (
+                ("api_error", 500, "Internal server error")
+                if self.behaviour == "error500"
+                else ("overloaded_error", 529, "Overloaded")
+            )
+            return _anthropic_error(kind, text, status)
+        if self.behaviour == "overloaded":
+            return web.json_response(
+                {"error": {"message": "fake overload", "type": "server_error", "param": None, "code": None}},
+                status=529,
+            )
         if self.behaviour == "error500":
             return web.json_response(
                 {"error": {"message": "fake upstream failure", "type": "server_error", "param": None, "code": None}},
@@ -201,12 +231,69 @@ class FakeLlmServer:
             return self.answer(prompt) if callable(self.answer) else dict(self.answer)
         return derived_answer(*parse_prompt(prompt))
 
-    async def _receive(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+    async def _receive(
+        self, request: web.Request, anthropic: bool = False
+    ) -> tuple[dict[str, Any], web.Response | None]:
         """Record the request, then misbehave as configured (a response) or not (None)."""
         body = orjson.loads(await request.read())
         self.requests.append(body)
         self.authorizations.append(request.headers.get("Authorization"))
-        return body, await self._misbehave()
+        self.api_keys.append(request.headers.get("x-api-key"))
+        return body, await self._misbehave(anthropic)
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        """Anthropic's POST /v1/messages."""
+        key = request.headers.get("x-api-key")
+        if not key:
+            return _anthropic_error("authentication_error", "x-api-key header is required", 401)
+        if self.api_key is not None and key != self.api_key:
+            return _anthropic_error("authentication_error", "invalid x-api-key", 401)
+        if not request.headers.get("anthropic-version"):
+            return _anthropic_error("invalid_request_error", "anthropic-version header is required", 400)
+        body, failed = await self._receive(request, anthropic=True)
+        if failed is not None:
+            return failed
+        if "max_tokens" not in body or not body.get("messages"):
+            return _anthropic_error("invalid_request_error", "max_tokens: Field required", 400)
+        last = body["messages"][-1].get("content", "")
+        prompt = last if isinstance(last, str) else "".join(b.get("text", "") for b in last if isinstance(b, dict))
+        forced = (body.get("tool_choice") or {}).get("type") == "tool"
+        if self.behaviour == "garbage":
+            block: dict[str, Any] = {"type": "text", "text": "Sure! I think you should go long, the flow looks strong."}
+            stop = "end_turn"
+        elif forced:
+            name = body["tool_choice"]["name"]
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_fake{next(self._ids)}",
+                "name": name,
+                "input": self._decision(prompt),
+            }
+            stop = "tool_use"
+        else:
+            block = {"type": "text", "text": orjson.dumps(self._decision(prompt)).decode()}
+            stop = "end_turn"
+        system = body.get("system", "")
+        input_tokens = len(str(system).split()) + len(prompt.split())
+        output_tokens = len(orjson.dumps(block).split())
+        return web.json_response(
+            {
+                "id": f"msg_fake{next(self._ids)}",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "fake"),
+                "content": [block],
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                },
+            },
+            headers={"request-id": f"req_fake{next(self._ids)}"},
+        )
 
     async def _chat(self, request: web.Request) -> web.Response:
         body, failed = await self._receive(request)
@@ -256,3 +343,12 @@ class FakeLlmServer:
             d = self._decision("")
         seed = {k: d[k] for k in ("sA", "confA", "prob_cont", "tp_atr", "sl_atr")}
         return web.json_response([seed])  # n8n's "all incoming items" shape
+
+
+def _anthropic_error(kind: str, message: str, status: int) -> web.Response:
+    """An error as the Messages API sends it."""
+    return web.json_response(
+        {"type": "error", "error": {"type": kind, "message": message}},
+        status=status,
+        headers={"request-id": f"req_fake_error_{status}"},
+    )

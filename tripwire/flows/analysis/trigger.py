@@ -24,6 +24,7 @@ _MAY_LACK: dict[str, Any] = {
     "schema": SCHEMA_VERSION,
     "features": {},
     "actions": [],
+    "candles": [],
     "exch_ts_ns": 0,
     "recv_ts_ns": 0,
     "fired_ts_ns": 0,

@@ -20,8 +20,12 @@ from collections import deque
 from math import exp, floor, log, log1p, sqrt
 
 from tripwire.config.features import FeatureConfig
+from tripwire.contracts.market import CandleData
 
 MINUTE_MS = 60_000
+# Closed bars kept for a fired trigger's event (the analysis's prompt shows them), as candles
+# built once per bar close, so a trigger only copies the deque (~1 µs) before its orders go out.
+RECENT_BARS = 50
 # A std below this share of the price is float noise from identical values, not dispersion.
 REL_EPS = 1e-12
 
@@ -50,6 +54,21 @@ class Bar:
         self.volume = volume
         self.notional = notional
         self.trades = trades
+
+    def to_candle(self, coin: str) -> CandleData:
+        """The contract's candle (``md.candle`` and a trigger's ``candles``)."""
+        return {
+            "coin": coin,
+            "interval": "1m",
+            "t": self.open_ms,
+            "T": self.open_ms + 59_999,
+            "o": self.o,
+            "h": self.h,
+            "l": self.l,
+            "c": self.c,
+            "v": self.volume,
+            "n": self.trades,
+        }
 
     def __repr__(self) -> str:
         return (
@@ -142,6 +161,7 @@ class BarFeatures:
     """Builds 1-minute bars from trades and keeps the bar-close features in ``values``."""
 
     __slots__ = (
+        "coin",
         "values",
         "atr_bars",
         "bb_bars",
@@ -154,6 +174,7 @@ class BarFeatures:
         "profile",
         "bars_closed",
         "last_bar",
+        "recent",
         "open_ms",
         "o",
         "h",
@@ -172,7 +193,8 @@ class BarFeatures:
         "lows",
     )
 
-    def __init__(self, cfg: FeatureConfig, values: dict[str, float | bool]) -> None:
+    def __init__(self, cfg: FeatureConfig, values: dict[str, float | bool], coin: str = "") -> None:
+        self.coin = coin
         self.values = values
         self.atr_bars = cfg.atr_bars
         self.bb_bars = cfg.bb_bars
@@ -185,6 +207,7 @@ class BarFeatures:
         self.profile = VolumeProfile(cfg.vpvr_bars, cfg.vpvr_bin_bps, cfg.vpvr_node_share)
         self.bars_closed = 0
         self.last_bar: Bar | None = None
+        self.recent: deque[CandleData] = deque(maxlen=RECENT_BARS)  # the last closed bars, oldest first
         self.open_ms = -1  # minute of the bar in progress; -1 before the first update
         self.o = self.h = self.l = self.c = 0.0
         self.volume = self.notional = 0.0
@@ -260,6 +283,7 @@ class BarFeatures:
         h, lo, c = bar.h, bar.l, bar.c
         prev = self.prev_close
         self.last_bar = bar
+        self.recent.append(bar.to_candle(self.coin))
         self.bars_closed += 1
 
         # True range and Wilder's ATR (seeded with the plain mean of the first atr_bars TRs).

@@ -21,6 +21,7 @@ from math import isfinite, sqrt
 
 from tripwire.config.features import FeatureConfig
 from tripwire.contracts import features as catalog
+from tripwire.contracts.market import CandleData
 from tripwire.hotpath.book.order_book import OrderBook
 from tripwire.hotpath.features.bars import MINUTE_MS, Bar, BarFeatures
 from tripwire.hotpath.features.custom import CustomFeature, FeatureContext
@@ -102,7 +103,7 @@ class CoinFeatures:
         self._min_end = -1  # end of the current bar minute, ms
         b = cfg.bucket_ms
         self._bucket_ms = b
-        self._bars = BarFeatures(cfg, self.values)
+        self._bars = BarFeatures(cfg, self.values, coin)
 
         # Trades. One ring per window so each window can be configured on its own.
         self._first_trade_ms = -1
@@ -159,6 +160,11 @@ class CoinFeatures:
     def last_bar(self) -> Bar | None:
         """The last closed 1-minute bar, or None before the first one closes."""
         return self._bars.last_bar
+
+    def recent_candles(self) -> list[CandleData]:
+        """The last closed 1-minute bars (at most ``bars.RECENT_BARS``), oldest first, as
+        candles (built at each bar close; shared, never mutated). Called when a trigger fires."""
+        return list(self._bars.recent)
 
     @property
     def now_ms(self) -> int:
