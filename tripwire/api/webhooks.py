@@ -55,15 +55,17 @@ def outcome_of(status: int, body: bytes) -> str:
     if isinstance(data, list) and len(data) == 1:  # n8n's "all incoming items"
         data = data[0]
     answer = data if isinstance(data, dict) else {}
-    if status < 300 and answer.get("duplicate") is True:
+    if status == 424:  # the workflow's own "decided, but tripwire did not apply it"
+        return "not_applied"
+    if status >= 300:
+        return "rejected"
+    if answer.get("duplicate") is True:
         return "duplicate"
     tw = answer.get("tripwire")
     applied_status = tw.get("status") if isinstance(tw, dict) else None
     if isinstance(applied_status, int) and not isinstance(applied_status, bool):
-        return "delivered" if status < 300 and 200 <= applied_status < 300 else "not_applied"
-    if status == 424:
-        return "not_applied"
-    return "unconfirmed" if status < 300 else "rejected"
+        return "delivered" if 200 <= applied_status < 300 else "not_applied"
+    return "unconfirmed"
 
 
 def _where(url: str) -> str:
