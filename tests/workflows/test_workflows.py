@@ -411,13 +411,19 @@ def test_daily_report_summarises_status_signals_triggers_and_decisions():
         "GET /signals/latest": [{"signals": [{"coin": "BTC", "signal": "LONG", "confidence": 0.61}]}],
         "GET /triggers": [
             {
-                "triggers": [{"trigger_id": "a", "rule": "squeeze_up"}, {"trigger_id": "b", "rule": "squeeze_up"}],
-                "count": 2,
+                "triggers": [{"trigger_id": t, "rule": "squeeze_up"} for t in "abcd"],
+                "count": 4,
             }
         ],
         "GET /triggers/{id}": [
-            {"trigger": {"trigger_id": "a"}, "decision": {"decision": {"go": False}}},
+            {"trigger": {"trigger_id": "a"}, "decision": {"status": "applied", "decision": {"go": False}}},
             {"trigger": {"trigger_id": "b"}, "decision": None},
+            # the dispatcher's own decision, refused (n8n's came first, or the trigger closed)
+            {"trigger": {"trigger_id": "c"}, "decision": {"status": "refused", "decision": {"go": True}}},
+            {
+                "trigger": {"trigger_id": "d"},
+                "decision": {"status": "applied", "source": "n8n", "decision": {"go": True}},
+            },
         ],
     }
     [out], _ = run_code(code, [{}], nodes=nodes)
@@ -427,9 +433,10 @@ def test_daily_report_summarises_status_signals_triggers_and_decisions():
         "positions: BTC 0.01",
         "2 open order(s)",
         "BTC LONG (0.61)",
-        "2 trigger(s) in 24 h: squeeze_up ×2",
+        "4 trigger(s) in 24 h: squeeze_up ×4",
         "1 cancelled",
-        "1 undecided",
+        "1 kept",
+        "2 undecided",
     ):
         assert part in text, part
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 TRIGGER_PREFIX = "trigger.fired."
 RETRY_STATUSES = frozenset({408, 429})
+CONNECT_TIMEOUT_S = 5.0
 OUTCOMES = ("delivered", "not_applied", "unconfirmed", "duplicate", "rejected", "failed")
 
 
@@ -102,7 +103,7 @@ class TriggerWebhook:
     async def run(self) -> None:
         """Forward triggers until cancelled."""
         sub = AsyncSubscriber(self.events_address, [TRIGGER_PREFIX])
-        self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        self._client = httpx.AsyncClient(timeout=self._timeout())
         try:
             while True:
                 ev = await sub.recv()
@@ -118,6 +119,10 @@ class TriggerWebhook:
                 t.cancel()
             await self._client.aclose()
 
+    def _timeout(self) -> httpx.Timeout:
+        # the answer may take the analysis deadline; a connection to a dead host must not
+        return httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_S))
+
     async def _deliver_in_slot(self, payload: dict[str, Any]) -> str:
         try:
             return await self.deliver(payload)
@@ -126,7 +131,7 @@ class TriggerWebhook:
 
     async def deliver(self, payload: dict[str, Any]) -> str:
         """POST one trigger; the outcome (one of ``OUTCOMES``, module docstring)."""
-        client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
+        client = self._client or httpx.AsyncClient(timeout=self._timeout())
         body = orjson.dumps(payload)
         trigger_id = str(payload.get("trigger_id", ""))
         last = ""
