@@ -503,6 +503,9 @@ def test_a_decision_tripwire_did_not_apply_fails_the_execution_and_the_webhook_a
     assert nodes[refused]["parameters"]["options"]["responseCode"] == 424
     [[fail]] = successors(wf, refused)
     assert nodes[fail]["type"] == "n8n-nodes-base.stopAndError" and "HTTP" in nodes[fail]["parameters"]["errorMessage"]
+    # an unusable LLM answer is answered 422 and fails the execution too
+    [[unusable]] = successors(wf, "Respond with error")
+    assert nodes[unusable]["type"] == "n8n-nodes-base.stopAndError"
 
 
 def if_expression(wf: dict[str, Any], node: str) -> str:
