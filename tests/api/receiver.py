@@ -9,11 +9,15 @@ from typing import Any
 
 
 class Receiver:
-    """``statuses`` are answered in order (the last one repeats); ``delay_s`` delays the first
-    answer, to play a webhook that times out once."""
+    """``statuses`` are answered in order (the last one repeats), with ``body`` (by default what
+    the trigger workflow answers once tripwire applied its decision); ``delay_s`` delays the
+    first answer, to play a webhook that times out once."""
 
-    def __init__(self, statuses: tuple[int, ...] = (200,), delay_first_s: float = 0.0):
+    APPLIED = b'{"go": true, "tripwire": {"status": 200, "answer": {"kind": "keep"}}}'
+
+    def __init__(self, statuses: tuple[int, ...] = (200,), delay_first_s: float = 0.0, body: bytes = APPLIED):
         self.statuses = list(statuses)
+        self.body = body
         self.delay_first_s = delay_first_s
         self.requests: list[dict[str, Any]] = []
         self.arrived = threading.Condition()
@@ -30,9 +34,10 @@ class Receiver:
                     time.sleep(receiver.delay_first_s)
                 status = receiver.statuses[min(n, len(receiver.statuses) - 1)]
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(receiver.body)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -35,8 +35,10 @@ VERSIONS = {
     "n8n-nodes-base.respondToWebhook": 1.1,
     "n8n-nodes-base.scheduleTrigger": 1.2,
     "n8n-nodes-base.telegram": 1.2,
+    "n8n-nodes-base.manualTrigger": 1,
+    "n8n-nodes-base.stopAndError": 1,
 }
-TRIGGERS = {"n8n-nodes-base.webhook", "n8n-nodes-base.scheduleTrigger"}
+TRIGGERS = {"n8n-nodes-base.webhook", "n8n-nodes-base.scheduleTrigger", "n8n-nodes-base.manualTrigger"}
 API_BASE = "={{ $env.TRIPWIRE_API_URL || 'http://127.0.0.1:8000' }}"
 # a literal token, OpenAI-style key or API key value (an expression such as $env.X is fine)
 SECRET_LOOKING = re.compile(
@@ -106,8 +108,8 @@ def test_connections_name_existing_nodes_and_reach_every_node(name):
     graph = edges(wf)
     for src, targets in graph.items():
         assert src in nodes and all(t in nodes for t in targets), (src, targets)
-    [start] = [n for n, v in nodes.items() if v["type"] in TRIGGERS]
-    seen, todo = {start}, deque([start])
+    starts = [n for n, v in nodes.items() if v["type"] in TRIGGERS]
+    seen, todo = set(starts), deque(starts)
     while todo:
         for nxt in graph.get(todo.popleft(), []):
             if nxt not in seen:
@@ -138,8 +140,13 @@ def test_workflow_does_what_the_issue_asks_in_that_order(name):
 def test_every_webhook_path_ends_in_a_response(name):
     wf = load(name)
     graph = edges(wf)
-    leaves = [n for n in by_name(wf) if n not in graph]
-    assert leaves and all(by_name(wf)[n]["type"].endswith("respondToWebhook") for n in leaves)
+    nodes = by_name(wf)
+    leaves = [n for n in nodes if n not in graph]
+    into = {t: src for src, targets in graph.items() for t in targets}
+    for leaf in leaves:  # a response, or a failure raised after one (the caller is answered first)
+        if nodes[leaf]["type"].endswith("stopAndError"):
+            leaf = into[leaf]
+        assert nodes[leaf]["type"].endswith("respondToWebhook"), leaf
     hook = next(n for n in wf["nodes"] if n["type"].endswith("webhook"))
     assert hook["parameters"]["responseMode"] == "responseNode" and hook["webhookId"]
 
@@ -404,13 +411,19 @@ def test_daily_report_summarises_status_signals_triggers_and_decisions():
         "GET /signals/latest": [{"signals": [{"coin": "BTC", "signal": "LONG", "confidence": 0.61}]}],
         "GET /triggers": [
             {
-                "triggers": [{"trigger_id": "a", "rule": "squeeze_up"}, {"trigger_id": "b", "rule": "squeeze_up"}],
-                "count": 2,
+                "triggers": [{"trigger_id": t, "rule": "squeeze_up"} for t in "abcd"],
+                "count": 4,
             }
         ],
         "GET /triggers/{id}": [
-            {"trigger": {"trigger_id": "a"}, "decision": {"decision": {"go": False}}},
+            {"trigger": {"trigger_id": "a"}, "decision": {"status": "applied", "decision": {"go": False}}},
             {"trigger": {"trigger_id": "b"}, "decision": None},
+            # the dispatcher's own decision, refused (n8n's came first, or the trigger closed)
+            {"trigger": {"trigger_id": "c"}, "decision": {"status": "refused", "decision": {"go": True}}},
+            {
+                "trigger": {"trigger_id": "d"},
+                "decision": {"status": "applied", "source": "n8n", "decision": {"go": True}},
+            },
         ],
     }
     [out], _ = run_code(code, [{}], nodes=nodes)
@@ -420,9 +433,10 @@ def test_daily_report_summarises_status_signals_triggers_and_decisions():
         "positions: BTC 0.01",
         "2 open order(s)",
         "BTC LONG (0.61)",
-        "2 trigger(s) in 24 h: squeeze_up ×2",
+        "4 trigger(s) in 24 h: squeeze_up ×4",
         "1 cancelled",
-        "1 undecided",
+        "1 kept",
+        "2 undecided",
     ):
         assert part in text, part
 
@@ -455,3 +469,123 @@ def test_every_credential_a_workflow_uses_is_in_the_template_with_its_type():
                 assert (entry["name"], entry["type"]) == (ref["name"], kind), n["name"]
     for entry in template.values():  # placeholders only, never a real value
         assert all("<" in v for k, v in entry["data"].items() if k != "name"), entry["name"]
+
+
+# -- n8n 1.123 as a user meets it (issue 14) ---------------------------------------------------
+
+
+def successors(wf: dict[str, Any], node: str) -> list[list[str]]:
+    """The nodes on each output of ``node`` (an IF: [true branch, false branch])."""
+    return [[c["node"] for c in out] for out in wf["connections"].get(node, {}).get("main", [])]
+
+
+@pytest.mark.parametrize("name", ["daily-report", "breaker-alert"])
+def test_scheduled_workflows_can_be_run_by_hand_with_n8n_execute(name):
+    # `n8n execute` needs a manual trigger ("Missing node to start execution")
+    wf = load(name)
+    nodes = by_name(wf)
+    [manual] = [n for n, v in nodes.items() if v["type"] == "n8n-nodes-base.manualTrigger"]
+    [schedule] = [n for n, v in nodes.items() if v["type"] == "n8n-nodes-base.scheduleTrigger"]
+    assert successors(wf, manual) == successors(wf, schedule) == [["GET /status"]]
+
+
+def test_a_decision_tripwire_did_not_apply_fails_the_execution_and_the_webhook_answer():
+    wf = load("trigger-analysis")
+    nodes = by_name(wf)
+    post = nodes["POST /decisions"]
+    # the answer is read whatever its status (full response, never error) and an IF decides
+    assert post["parameters"]["options"]["response"]["response"] == {"fullResponse": True, "neverError": True}
+    [[check]] = successors(wf, "POST /decisions")
+    assert nodes[check]["type"] == "n8n-nodes-base.if"
+    [[ok], [refused]] = successors(wf, check)
+    assert nodes[ok]["type"].endswith("respondToWebhook") and nodes[ok]["parameters"]["options"]["responseCode"] == 200
+    assert nodes[refused]["type"].endswith("respondToWebhook")
+    assert nodes[refused]["parameters"]["options"]["responseCode"] == 424
+    [[fail]] = successors(wf, refused)
+    assert nodes[fail]["type"] == "n8n-nodes-base.stopAndError" and "HTTP" in nodes[fail]["parameters"]["errorMessage"]
+    # an unusable LLM answer is answered 422 and fails the execution too
+    [[unusable]] = successors(wf, "Respond with error")
+    assert nodes[unusable]["type"] == "n8n-nodes-base.stopAndError"
+
+
+def if_expression(wf: dict[str, Any], node: str) -> str:
+    [cond] = by_name(wf)[node]["parameters"]["conditions"]["conditions"]
+    return cond["leftValue"].removeprefix("={{").removesuffix("}}").strip()
+
+
+@needs_node
+@pytest.mark.parametrize(
+    "answer,applied",
+    [
+        ({"statusCode": 200, "body": {"kind": "keep"}}, True),
+        ({"statusCode": 401, "body": {"detail": "bad key"}}, False),
+        ({"statusCode": 404, "body": {"detail": "Not Found"}}, False),
+        ({"statusCode": 409, "body": {"code": "stale_decision"}}, False),
+        ({"error": {"message": "The service refused the connection"}}, False),  # tripwire down
+    ],
+)
+def test_only_a_2xx_from_post_decisions_counts_as_applied(answer, applied):
+    expr = if_expression(load("trigger-analysis"), "Applied?")
+    [out], _ = run_code(f"const $json = $input.first().json; return [{{ json: {{ ok: ({expr}) }} }}];", [answer])
+    assert out["json"]["ok"] is applied
+
+
+@needs_node
+def test_a_redelivered_trigger_is_dropped_by_its_delivery_id():
+    code = code_of(load("trigger-analysis"), "Drop duplicates")
+    first = {"authorized": True, "apply": True, "delivery": "squeeze_up.BTC.1.1", "trigger": TRIGGER}
+    [out], static = run_code(code, [first])
+    assert out["json"]["duplicate"] is False and out["json"]["trigger"] == TRIGGER
+    [out], static = run_code(code, [first], static=static)
+    assert out["json"]["duplicate"] is True
+    [out], static = run_code(code, [{**first, "delivery": "squeeze_up.BTC.1.2"}], static=static)
+    assert out["json"]["duplicate"] is False
+    assert set(static["deliveries"]) == {"squeeze_up.BTC.1.1", "squeeze_up.BTC.1.2"}
+
+
+@needs_node
+def test_seen_delivery_ids_are_forgotten_after_a_day_and_the_flows_calls_are_never_dropped():
+    code = code_of(load("trigger-analysis"), "Drop duplicates")
+    old = {"deliveries": {"t-old": int((time.time() - 2 * 86400) * 1000)}}
+    [out], static = run_code(code, [{"delivery": "t-old", "trigger": TRIGGER}], static=old)
+    assert out["json"]["duplicate"] is False  # forgotten, so seen afresh
+    asked = {"delivery": "", "apply": False, "trigger": TRIGGER}  # the analysis flow's call
+    [a], static = run_code(code, [asked], static=static)
+    [b], _ = run_code(code, [asked], static=static)
+    assert a["json"]["duplicate"] is b["json"]["duplicate"] is False
+
+
+@needs_node
+def test_a_pushed_trigger_is_applied_by_n8n_and_the_analysis_flows_call_only_answered():
+    wf = load("trigger-analysis")
+    code = code_of(wf, "Verify caller")
+    env = {"TRIPWIRE_N8N_SECRET": "shared-secret-0123456789", "TRIPWIRE_N8N_TOKEN": "flow-token-0123456789"}
+    body = orjson.dumps(TRIGGER)
+    pushed = {**sign(env["TRIPWIRE_N8N_SECRET"], body), "X-Tripwire-Delivery": TRIGGER["trigger_id"]}
+    [p], _ = run_code(code, [webhook_item(body, pushed)], env=env)
+    assert p["json"]["apply"] is True and p["json"]["delivery"] == TRIGGER["trigger_id"]
+    [a], _ = run_code(code, [webhook_item(body, {"Authorization": "Bearer flow-token-0123456789"})], env=env)
+    assert a["json"]["apply"] is False and a["json"]["authorized"] is True
+    # and the graph: only the "apply" branch reaches POST /decisions
+    [[apply], [answer]] = successors(wf, "Apply here?")
+    assert apply == "POST /decisions" and by_name(wf)[answer]["type"].endswith("respondToWebhook")
+    assert "apply" in if_expression(wf, "Apply here?")
+    assert [n for n, outs in wf["connections"].items() for o in outs["main"] for c in o if c["node"] == apply] == [
+        "Apply here?"
+    ]
+
+
+@needs_node
+def test_breaker_alert_keeps_the_last_known_state_through_an_outage():
+    code = code_of(load("breaker-alert"), "Detect change")
+    halted = {"trading_state": "HALTED", "breakers": {"latency": {"action": "halt", "detail": "p99"}}}
+    [_], static = run_code(code, [halted])
+    [out], static = run_code(code, [{"error": {"message": "connection refused"}}], static=static)
+    assert "does not answer" in out["json"]["text"] and "null" not in out["json"]["text"]
+    assert out["json"]["status"]["state"] == "HALTED"
+    [out], static = run_code(code, [halted], static=static)  # back, nothing else changed
+    assert out["json"]["text"] == "tripwire: tripwire answers again"
+    [_], static = run_code(code, [{"detail": "the hot path is not running"}], static=static)
+    [out], _ = run_code(code, [{"trading_state": "ACTIVE", "breakers": {}}], static=static)
+    text = out["json"]["text"]
+    assert "trading state HALTED → ACTIVE" in text and "breaker latency cleared" in text and "null" not in text

@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from tripwire.api.analysis import AnalysisService
 from tripwire.api.auth import KeyRing, require
 from tripwire.api.bodies import install_strict_bodies
-from tripwire.api.config import ApiConfig, ApiConfigError, resolve
+from tripwire.api.config import N8N_WEBHOOK_ENV, ApiConfig, ApiConfigError, resolve
 from tripwire.api.errors import Redactor, install_handlers
 from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.limits import BodySizeLimit
@@ -58,6 +58,20 @@ def _rules(settings: Settings) -> RuleSet | None:
         return None
 
 
+def _one_owner(cfg: ApiConfig, acfg: AnalysisConfig) -> None:
+    """Each trigger's decision has one owner (docs/ANALYSIS.md, "The n8n path"): the same
+    workflow both pushed by this API (it then applies its decision) and asked by the analysis
+    flow (which applies its own) would decide every trigger twice."""
+    pushed, asked = cfg.n8n_webhook_url, acfg.n8n.webhook_url
+    if pushed and asked and pushed.rstrip("/") == asked.rstrip("/"):
+        raise ApiConfigError(
+            f"{N8N_WEBHOOK_ENV} (or api.n8n_webhook_url) and analysis.n8n.webhook_url are the same webhook: "
+            "every trigger would be analysed twice and decided by two owners. Use one: "
+            "analysis.n8n.webhook_url (the analysis flow asks n8n and applies the decision) or "
+            f"{N8N_WEBHOOK_ENV} (n8n decides and applies it through POST /decisions); workflows/README.md"
+        )
+
+
 def _report_crash(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s stopped: %r; fired triggers are no longer sent to n8n", task.get_name(), task.exception())
@@ -84,6 +98,7 @@ def create_app(
     """
     cfg: ApiConfig = resolve(settings, environ)
     acfg = analysis or _analysis_config(settings)
+    _one_owner(cfg, acfg)
     llm_key = acfg.llm.api_key.get_secret_value() if acfg.llm.api_key else ""
     n8n_token = acfg.n8n.token.get_secret_value() if acfg.n8n.token else ""
     redact = Redactor((*cfg.secrets(), llm_key, n8n_token))
@@ -130,7 +145,9 @@ def create_app(
     app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact, path_parameters=settings.api.flow_path_parameters)
     app.state.analysis = AnalysisService(acfg, model or LocalModel.load(acfg.model_file), _rules(settings))
     app.state.webhook = (
-        TriggerWebhook(cfg.n8n_webhook_url, cfg.n8n_secret, cfg.events_address, metrics)
+        TriggerWebhook(
+            cfg.n8n_webhook_url, cfg.n8n_secret, cfg.events_address, metrics, timeout_s=cfg.n8n_webhook_timeout_s
+        )
         if cfg.n8n_webhook_url
         else None
     )

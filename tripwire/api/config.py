@@ -46,6 +46,7 @@ class ApiConfig:
     require_signature: bool
     prefect_api_url: str | None
     public_docs: bool = False
+    n8n_webhook_timeout_s: float = 30.0
 
     def __repr__(self) -> str:
         return (
@@ -108,4 +109,5 @@ def resolve(settings: Settings, environ: Mapping[str, str] | None = None) -> Api
         require_signature=api.require_signature,
         prefect_api_url=settings.prefect.api_url,
         public_docs=api.public_docs,
+        n8n_webhook_timeout_s=api.n8n_webhook_timeout_s,
     )

@@ -45,6 +45,11 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.decisions_unstored = Counter(
+            "tripwire_api_decisions_unstored_total",
+            "decisions POSTed and applied by the hot path that the store did not take",
+            registry=self.registry,
+        )
         self.event_streams = Gauge("tripwire_api_event_streams", "open /events streams", registry=self.registry)
 
 

@@ -64,12 +64,20 @@ class StoreGateway:
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         store = await self.ensure_open()
-        fn = functools.partial(getattr(store, method), *args, **kwargs)
+        return await self._in_thread(method, functools.partial(getattr(store, method), *args, **kwargs))
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(store, *args)`` in a worker thread (a write helper such as
+        ``write_decision_row``), failures as 503 like :meth:`call`."""
+        store = await self.ensure_open()
+        return await self._in_thread(fn.__name__, functools.partial(fn, store, *args))
+
+    async def _in_thread(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
             return await anyio.to_thread.run_sync(fn)
         except Exception as e:  # noqa: BLE001  (any backend's error is a 503 naming it, never a 500)
             message = self._redact(f"{type(e).__name__}: {e}")
-            log.warning("store %s: %s failed: %s", self.uri, method, message)
+            log.warning("store %s: %s failed: %s", self.uri, what, message)
             raise Unavailable(f"the store ({self.uri}) failed: {message}", code="store_unavailable") from None
 
     async def find(self, collection: str, filter: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:

@@ -132,6 +132,9 @@ class ApiSettings(_Frozen):
     max_body_bytes: int = Field(1_000_000, gt=0)
     hotpath_timeout_s: float = Field(2.0, gt=0, le=30, description="command channel timeout")
     n8n_webhook_url: str | None = None  # the N8N_WEBHOOK_URL environment variable wins
+    n8n_webhook_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="how long a pushed trigger waits for n8n's answer (the analysis deadline)"
+    )
     n8n_secret_env: str = "TRIPWIRE_N8N_SECRET"  # HMAC key for outgoing and incoming webhooks
     require_signature: bool = Field(
         False, description="refuse mutating requests whose body is not HMAC-signed with the n8n secret"

@@ -1,8 +1,10 @@
 """What becomes of each trigger, kept: a ``decisions`` row in the store and Prometheus metrics.
 
 The dispatcher calls :meth:`OutcomeSink.record` once per trigger it finished (a decision applied
-or refused, no decision by the deadline, a failed flow). The store row is keyed by trigger id,
-so a re-delivered outcome replaces, never duplicates. Writes go through a thread so a slow disk
+or refused, no decision by the deadline, a failed flow). The store row is keyed by trigger id
+and written by :func:`~tripwire.flows.store.decisions.write_decision_row`: an applied decision
+replaces the row, any other outcome never overwrites one (n8n's decision, posted through the
+API, stays when this flow's own arrives second and is refused). Writes go through a thread so a slow disk
 never blocks the dispatcher's loop; a failed write is counted and logged, the trigger's
 analysis is not affected.
 """
@@ -13,6 +15,8 @@ import asyncio
 import logging
 import time
 from typing import Any
+
+from tripwire.flows.store.decisions import write_decision_row
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ class OutcomeSink:
 
     def _write(self, row: dict[str, Any]) -> None:
         try:
-            self.store.upsert("decisions", {"_id": row["_id"]}, row)
+            write_decision_row(self.store, row)
         except Exception as e:  # noqa: BLE001 - counted; the analysis itself is done
             self.store_errors += 1
             log.error("could not store the outcome of trigger %s: %s", row["_id"], e)

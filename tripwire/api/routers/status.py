@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from tripwire.api import deps
@@ -32,6 +32,11 @@ class Status(BaseModel):
     active_triggers: list[str] = Field(default_factory=list, description="triggers whose orders are still out")
     coins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hotpath: dict[str, Any] = Field(description="the hot path's whole status reply")
+    n8n_webhook: dict[str, Any] | None = Field(
+        None,
+        description="fired triggers pushed to N8N_WEBHOOK_URL: host and outcomes since start "
+        "(delivered = the answer says the decision was applied); null when not pushing",
+    )
 
 
 def _first(reply: dict[str, Any], *paths: str) -> Any:
@@ -73,5 +78,7 @@ def status_from_reply(reply: dict[str, Any]) -> Status:
     responses={503: {"description": "the hot path is not running or did not answer"}},
     summary="Mode, trading state, breakers, positions, open orders, last tick age",
 )
-async def status(hotpath: HotPathGateway = Depends(deps.hotpath)) -> Status:
-    return status_from_reply(await hotpath.call("status"))
+async def status(request: Request, hotpath: HotPathGateway = Depends(deps.hotpath)) -> Status:
+    out = status_from_reply(await hotpath.call("status"))
+    webhook = request.app.state.webhook
+    return out if webhook is None else out.model_copy(update={"n8n_webhook": webhook.summary()})

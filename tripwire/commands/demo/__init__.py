@@ -47,6 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin the hot path to a core")
     p.add_argument(
+        "--api-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve the API on this port (default: a free one), e.g. 8000 for n8n's TRIPWIRE_API_URL",
+    )
+    p.add_argument(
         "--llm-base-url", metavar="URL", help="an OpenAI-compatible API for the analysis (default: the local model)"
     )
 
@@ -58,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         raise UserError("--speed must be positive (1 is real time)")
+    if args.api_port is not None and not 1 <= args.api_port <= 65535:
+        raise UserError(f"--api-port {args.api_port}: a port is 1..65535")
     try:
         demo = Demo(args)
     except BusAddressError as e:

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,9 @@ from typing import Any
 from tripwire.commands.demo.live_view import LiveView, say
 from tripwire.commands.demo.report import build_report, format_report
 from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
+from tripwire.errors import UserError
 
+DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
 STALE = (
     "bus/events.sock",
@@ -55,7 +58,16 @@ class Demo:
         ]
         self.bus = default_addresses(self.run_dir / "bus")  # the children's: see _environment
         self.ports = {name: free_port() for name in PORTS}
-        self.api_key = secrets.token_urlsafe(24)
+        api_port = getattr(args, "api_port", None)
+        if api_port is not None:
+            if not port_is_free(api_port):
+                raise UserError(f"--api-port {api_port}: 127.0.0.1:{api_port} is in use (another API or demo?)")
+            self.ports["api"] = api_port
+        # A fixed key (TRIPWIRE_DEMO_API_KEY in the environment) lets n8n's credentials outlive
+        # one run; otherwise a throwaway one.
+        self.api_key = os.environ.get(DEMO_KEY_ENV) or secrets.token_urlsafe(24)
+        if len(self.api_key) < 16:
+            raise UserError(f"{DEMO_KEY_ENV}: use at least 16 characters (e.g. `openssl rand -hex 24`)")
         self.view = LiveView(self.bus.events, self.recording, args.duration)
         self.stop_requested = False
 
@@ -87,9 +99,9 @@ class Demo:
             "TRIPWIRE_METRICS__RECORDER_PORT": str(ports["recorder_metrics"]),
             "TRIPWIRE_API__PORT": str(ports["api"]),
             "TRIPWIRE_API__KEYS": json.dumps(
-                [{"name": "demo", "key_env": "TRIPWIRE_DEMO_API_KEY", "scopes": ["read", "trade", "admin"]}]
+                [{"name": "demo", "key_env": DEMO_KEY_ENV, "scopes": ["read", "trade", "admin"]}]
             ),
-            "TRIPWIRE_DEMO_API_KEY": self.api_key,
+            DEMO_KEY_ENV: self.api_key,
             "TRIPWIRE_API__PUBLIC_DOCS": "true",  # the demo links to /docs
             "PREFECT_HOME": str(self.run_dir / "prefect"),
             "PREFECT_API_URL": f"http://127.0.0.1:{ports['prefect']}/api",
@@ -164,6 +176,7 @@ class Demo:
 
         signal.signal(signal.SIGTERM, on_signal)
         code = 0
+        say(wiring(self.ports, self.api_key, os.environ))
         try:
             try:
                 self._start(sup)
@@ -194,6 +207,36 @@ class Demo:
             bad = {n: c for n, c in codes.items() if c not in (0, -15, 143, None)}
             say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items()) + (f"  (unclean: {bad})" if bad else ""))
         return code
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wiring(ports: dict[str, int], api_key: str, environ: Any) -> str:
+    """What n8n (or curl) needs to reach this demo, printed once everything is up: the URLs and
+    the demo's throwaway API key (scopes read, trade and admin: it fills every tripwire
+    credential of workflows/README.md), and whether fired triggers are pushed to n8n."""
+    api = f"http://127.0.0.1:{ports['api']}"
+    pushed = environ.get("N8N_WEBHOOK_URL")
+    signed = "signed with TRIPWIRE_N8N_SECRET" if environ.get("TRIPWIRE_N8N_SECRET") else "UNSIGNED"
+    return "\n".join(
+        [
+            f"API        {api}  (docs {api}/docs)",
+            f"API key    {api_key}  (scopes read, trade, admin; fixed with {DEMO_KEY_ENV}, else this run only)",
+            f"Prefect UI http://127.0.0.1:{ports['prefect']}",
+            f"n8n        TRIPWIRE_API_URL={api}; the key above in the 'tripwire API (read)' and "
+            "'(trade)' credentials (workflows/README.md)",
+            f"           fired triggers pushed to {pushed} ({signed})"
+            if pushed
+            else "           fired triggers are not pushed to n8n (set N8N_WEBHOOK_URL before tripwire demo)",
+        ]
+    )
 
 
 def scaled_rules(rules: str, speed: float) -> str:

@@ -8,6 +8,12 @@ is accepted. Unknown keys are ignored (n8n nodes add their own), but the contrac
 checked strictly, like the LLM's. Failures raise the same three kinds of error as the LLM
 (:class:`N8nTimeout`, :class:`N8nHttpError`, :class:`N8nBadJson`), so the policy falls back and
 counts them the same way.
+
+The flow owns the decision it asks n8n about: the workflow (workflows/trigger-analysis.json)
+only answers this call, recognised by its bearer token, and never posts it to ``POST
+/decisions`` itself — the policy may fall back, and the flow applies what it decides. Only a
+trigger *pushed* by the API (``N8N_WEBHOOK_URL``, signed) is n8n's to apply; the API refuses to
+push to the webhook this flow asks (docs/ANALYSIS.md, "The n8n path").
 """
 
 from __future__ import annotations
