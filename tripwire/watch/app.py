@@ -64,11 +64,12 @@ class Confirm(ModalScreen[bool]):
 
 class WatchApp(App[None]):
     TITLE = "tripwire watch"
+    AUTO_FOCUS = None  # keys go to the app's bindings; only `/` focuses the filter box
     CSS = """
-    Grid#panels { grid-size: 3 3; grid-rows: 1fr 1fr 1fr; }
+    Grid#panels { grid-size: 4 3; grid-rows: 1fr 1fr 1fr; }
     .panel { border: round $accent; height: 100%; }
-    #coins { column-span: 2; }
-    #status { dock: bottom; height: 2; background: $panel; }
+    #coins, #triggers, #positions, #orders { column-span: 2; }
+    #status { dock: bottom; height: 3; background: $panel; }
     #filter { dock: bottom; display: none; }
     #filter.shown { display: block; }
     #confirm { width: 60; height: auto; border: thick $error; background: $surface; padding: 1 2; }
@@ -101,13 +102,13 @@ class WatchApp(App[None]):
         yield Header()
         with Grid(id="panels"):
             yield DataTable(id="coins", classes="panel")
-            yield Static(id="book", classes="panel")
+            yield Static(id="risk", classes="panel")
+            yield DataTable(id="closed", classes="panel")
             yield DataTable(id="triggers", classes="panel")
             yield DataTable(id="positions", classes="panel")
             yield DataTable(id="orders", classes="panel")
+            yield Static(id="book", classes="panel")
             yield DataTable(id="trades", classes="panel")
-            yield DataTable(id="closed", classes="panel")
-            yield Static(id="risk", classes="panel")
         yield Input(placeholder="filter (rule, coin, trigger id); enter to apply", id="filter")
         yield Static(id="status")
         yield Footer()
@@ -268,7 +269,7 @@ class WatchApp(App[None]):
         out.append(f"feed {s.feed_state} · tick→order p50 {ms(p50)} p99 {ms(p99)} · gaps {s.gaps} · ")
         out.append(f"equity {_num(s.account.get('equity'))} · mode {s.mode}")
         who = self.identity
-        out.append(f" · key {who.name} ({who.scope})" if who else " · key ?")
+        out.append(f"\nkey {who.name} ({who.scope})" if who else "\nkey ?")
         refusal = self.control_refusal("flatten")
         if who is not None and refusal:
             out.append(f" · controls disabled: {refusal}", "yellow")
@@ -354,6 +355,7 @@ class WatchApp(App[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.text_filter = event.value
         event.input.remove_class("shown")
+        self.set_focus(None)
         self.refresh_panels()
 
     def action_help(self) -> None:
