@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import KEYS, ENV, api_settings, serve, short_dir
+from tests.api.conftest import ENV, KEYS, api_settings, serve, short_dir
 from tests.fixtures import RECORDING
 from tests.hotpath.runtime.harness import Rig, rig
 from tripwire.config.settings import BusSettings, load_settings

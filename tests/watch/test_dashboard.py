@@ -52,8 +52,15 @@ def test_a_trade_key_sees_triggers_fire_and_positions_open_then_flattens_behind_
                 await until(pilot, lambda: tid in s.triggers, "the manual trigger's event")
                 decided = http.post(
                     "/decisions",
-                    json={"trigger_id": tid, "go": False, "sA": -0.4, "confA": 0.6, "prob_cont": 0.3,
-                          "reason": "test: operator says no", "source": "operator"},
+                    json={
+                        "trigger_id": tid,
+                        "go": False,
+                        "sA": -0.4,
+                        "confA": 0.6,
+                        "prob_cont": 0.3,
+                        "reason": "test: operator says no",
+                        "source": "operator",
+                    },
                 )
                 assert decided.status_code == 200, decided.text
             await until(pilot, lambda: s.triggers[tid].verdict is not None, "the decision event")

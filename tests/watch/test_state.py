@@ -11,14 +11,30 @@ STATUS = {
         "execution": {
             "account": {"equity": 1000.0, "positions": {"BTC": {"szi": -0.5, "entry_px": 102.0, "notional": 50.0}}},
             "open_orders": [
-                {"coin": "BTC", "leg": "tp", "trigger_px": 98.0, "px": 99.0, "cloid": "a", "state": "waitingForTrigger"},
-                {"coin": "BTC", "leg": "sl", "trigger_px": 104.0, "px": 105.0, "cloid": "b", "state": "waitingForTrigger"},
+                {
+                    "coin": "BTC",
+                    "leg": "tp",
+                    "trigger_px": 98.0,
+                    "px": 99.0,
+                    "cloid": "a",
+                    "state": "waitingForTrigger",
+                },
+                {
+                    "coin": "BTC",
+                    "leg": "sl",
+                    "trigger_px": 104.0,
+                    "px": 105.0,
+                    "cloid": "b",
+                    "state": "waitingForTrigger",
+                },
             ],
             "deadman": {"armed_until_ms": 60_000},
             "tick_to_order_p50_s": 0.001,
             "tick_to_order_p99_s": 0.004,
-            "pnl_by_trigger": {"t.closed": {"lots": {}, "pnl": 1.5, "fees": 0.1, "fills": 2},
-                               "t.open": {"lots": {"BTC": -0.5}, "pnl": 0.0, "fees": 0.05, "fills": 1}},
+            "pnl_by_trigger": {
+                "t.closed": {"lots": {}, "pnl": 1.5, "fees": 0.1, "fills": 2},
+                "t.open": {"lots": {"BTC": -0.5}, "pnl": 0.0, "fees": 0.05, "fills": 1},
+            },
         },
     },
 }

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
@@ -28,6 +28,10 @@ SIM_SESSION_UNAVAILABLE = "the API has no simulator session route yet"
 READ_ONLY = "read-only key: controls need a key with the 'trade' scope"
 
 
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v * 1000:.1f}ms"
+
+
 def _num(v: Any, digits: int = 2) -> str:
     if v is None:
         return "-"
@@ -42,7 +46,10 @@ def _num(v: Any, digits: int = 2) -> str:
 class Confirm(ModalScreen[bool]):
     """Yes / no before a command that changes positions or orders."""
 
-    BINDINGS = [Binding("y", "answer(True)", "yes"), Binding("n,escape", "answer(False)", "no")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -75,7 +82,7 @@ class WatchApp(App[None]):
     #confirm { width: 60; height: auto; border: thick $error; background: $surface; padding: 1 2; }
     Confirm { align: center middle; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit"),
         Binding("p", "pause", "pause/resume"),
         Binding("f", "flatten", "flatten"),
@@ -186,7 +193,9 @@ class WatchApp(App[None]):
         for i, coin in enumerate(s.coins, 1):
             f = s.features.get(coin) or {}
             mark = "▶" if coin == self.focus_coin else str(i)
-            coins.add_row(mark, coin, *(_num(f.get(name), 4 if name == "book_imbalance" else 2) for name, _ in FEATURE_COLUMNS))
+            coins.add_row(
+                mark, coin, *(_num(f.get(name), 4 if name == "book_imbalance" else 2) for name, _ in FEATURE_COLUMNS)
+            )
         shown = [self.focus_coin] if self.focus_coin else s.coins
         self.query_one("#book", Static).update(self._book(shown[0] if shown else None))
         trig = self.query_one("#triggers", DataTable)
@@ -200,21 +209,36 @@ class WatchApp(App[None]):
             if self.focus_coin and coin != self.focus_coin:
                 continue
             legs = s.legs_of(coin)
-            pos.add_row(coin, _num(p.get("szi"), 5), _num(p.get("entry_px")), _num(s.mark(coin)),
-                        _num(s.unrealized(coin)), _num(legs.get("tp")), _num(legs.get("sl")))
+            pos.add_row(
+                coin,
+                _num(p.get("szi"), 5),
+                _num(p.get("entry_px")),
+                _num(s.mark(coin)),
+                _num(s.unrealized(coin)),
+                _num(legs.get("tp")),
+                _num(legs.get("sl")),
+            )
         orders = self.query_one("#orders", DataTable)
         orders.clear()
         for o in s.open_orders:
             if not self.focus_coin or o.get("coin") == self.focus_coin:
-                orders.add_row(o.get("coin"), o.get("leg"), o.get("side"), _num(o.get("px")),
-                               _num(o.get("trigger_px")), _num(o.get("sz"), 5), o.get("state"))
+                orders.add_row(
+                    o.get("coin"),
+                    o.get("leg"),
+                    o.get("side"),
+                    _num(o.get("px")),
+                    _num(o.get("trigger_px")),
+                    _num(o.get("sz"), 5),
+                    o.get("state"),
+                )
         trades = self.query_one("#trades", DataTable)
         trades.clear()
-        for t in list(s.trades)[:30]:
-            if (not self.focus_coin or t.get("coin") == self.focus_coin) and (
-                not self.text_filter or self.text_filter.lower() in str(t.get("coin", "")).lower()
+        for tr in list(s.trades)[:30]:
+            if (not self.focus_coin or tr.get("coin") == self.focus_coin) and (
+                not self.text_filter or self.text_filter.lower() in str(tr.get("coin", "")).lower()
             ):
-                trades.add_row(t.get("coin"), "buy" if t.get("side") == "B" else "sell", _num(t.get("px")), _num(t.get("sz"), 5))
+                side = "buy" if tr.get("side") == "B" else "sell"
+                trades.add_row(tr.get("coin"), side, _num(tr.get("px")), _num(tr.get("sz"), 5))
         closed = self.query_one("#closed", DataTable)
         closed.clear()
         for tid, c in s.closed.items():
@@ -253,7 +277,9 @@ class WatchApp(App[None]):
         left = s.deadman_left_s(now_ns // 1_000_000)
         out.append(f"dead man's switch: {'off' if left is None else f'{left:,.0f} s'}\n")
         a = s.account
-        out.append(f"realized {_num(a.get('realized_pnl'), 4)} · fees {_num(a.get('fees'), 4)} · day {_num(a.get('day_pnl'), 4)}")
+        out.append(
+            f"realized {_num(a.get('realized_pnl'), 4)} · fees {_num(a.get('fees'), 4)} · day {_num(a.get('day_pnl'), 4)}"
+        )
         return out
 
     def _status(self, now_ns: int) -> Text:
@@ -265,8 +291,7 @@ class WatchApp(App[None]):
             out.append("●" if ch.connected else "○", "green" if ch.connected else "red")
             out.append(f" {ch.rate(now_ns):.0f}/s last {'-' if age is None else f'{age:.1f}s'}  ")
         p50, p99 = s.tick_to_order_s
-        ms = lambda v: "-" if v is None else f"{v * 1000:.1f}ms"  # noqa: E731
-        out.append(f"feed {s.feed_state} · tick→order p50 {ms(p50)} p99 {ms(p99)} · gaps {s.gaps} · ")
+        out.append(f"feed {s.feed_state} · tick→order p50 {_ms(p50)} p99 {_ms(p99)} · gaps {s.gaps} · ")
         out.append(f"equity {_num(s.account.get('equity'))} · mode {s.mode}")
         who = self.identity
         out.append(f"\nkey {who.name} ({who.scope})" if who else "\nkey ?")
@@ -328,7 +353,9 @@ class WatchApp(App[None]):
 
     def action_flatten(self) -> None:
         what = self.focus_coin or "every coin"
-        self._confirmed("flatten", f"Flatten positions of {what}? Closing orders go through the hot path's risk checks.")
+        self._confirmed(
+            "flatten", f"Flatten positions of {what}? Closing orders go through the hot path's risk checks."
+        )
 
     def action_cancel_all(self) -> None:
         what = self.focus_coin or "every coin"

@@ -12,8 +12,21 @@ import httpx
 from tripwire.bus.client import AsyncSubscriber
 
 # What the dashboard subscribes to: everything but candles (the features carry what they say).
-TOPICS = ("md.book.", "md.trade.", "md.features.", "md.ctx.", "trigger.", "order.", "fill.", "position.",
-          "account", "decision.", "risk.", "feed.", "heartbeat")
+TOPICS = (
+    "md.book.",
+    "md.trade.",
+    "md.features.",
+    "md.ctx.",
+    "trigger.",
+    "order.",
+    "fill.",
+    "position.",
+    "account",
+    "decision.",
+    "risk.",
+    "feed.",
+    "heartbeat",
+)
 
 
 class ApiFailure(Exception):
@@ -53,7 +66,8 @@ class ApiClient:
         return Identity(str(body["name"]), str(body["scope"]))
 
     async def status(self) -> dict[str, Any]:
-        return await self._call("GET", "/status")
+        body = await self._call("GET", "/status")
+        return dict(body)
 
     async def triggers(self, limit: int = 50) -> list[dict[str, Any]]:
         body = await self._call("GET", "/triggers", params={"limit": limit})

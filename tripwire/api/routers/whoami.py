@@ -10,6 +10,7 @@ from tripwire.api.auth import Principal, require
 from tripwire.api.config import SCOPES
 
 router = APIRouter(tags=["status"])
+_reader = require("read")
 
 
 class WhoAmI(BaseModel):
@@ -19,5 +20,5 @@ class WhoAmI(BaseModel):
 
 
 @router.get("/whoami", response_model=WhoAmI, summary="The calling key's name and scope (never the key)")
-async def whoami(principal: Principal = Depends(require("read"))) -> WhoAmI:
+async def whoami(principal: Principal = Depends(_reader)) -> WhoAmI:
     return WhoAmI(name=principal.name, scope=principal.scope, may=[s for s in SCOPES if principal.allows(s)])
