@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -71,7 +72,7 @@ def test_flows_dispatch_has_help():
 
 
 def test_watch_without_a_key_says_how_to_give_one():
-    env = {k: v for k, v in __import__("os").environ.items() if k != "TRIPWIRE_WATCH_KEY"}
+    env = {k: v for k, v in os.environ.items() if k != "TRIPWIRE_WATCH_KEY"}
     r = tripwire("watch", env=env)
     assert r.returncode == 2
     assert "no API key: give --key or set TRIPWIRE_WATCH_KEY" in r.stderr
