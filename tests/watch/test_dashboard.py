@@ -120,4 +120,17 @@ def test_a_read_key_sees_the_controls_disabled_with_the_reason(system):
             if out:
                 (Path(out) / "watch-read-key.svg").write_text(svg)
 
+            # looking needs no scope: focus a coin, filter, help
+            await until(pilot, lambda: bool(app.state.coins), "the coins")
+            await pilot.press("1")
+            assert app.focus_coin == app.state.coins[0]
+            await pilot.press("1")
+            assert app.focus_coin is None
+            await pilot.press("slash")
+            await pilot.press(*"squeeze", "enter")
+            assert app.text_filter == "squeeze"
+            assert all("squeeze" in r.rule for r in app.state.trigger_rows(None, app.text_filter))
+            await pilot.press("question_mark")
+            await pilot.press("q")
+
     asyncio.run(go())
