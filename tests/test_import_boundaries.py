@@ -26,6 +26,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sim": ("flows", "api", "commands"),
     "flows": ("api", "commands"),
     "api": ("commands",),
+    "watch": ("hotpath", "sim", "flows", "api", "commands"),  # a client: the API and the bus only
 }
 HOT_PATH_NEVER = ("prefect", "pymongo", "openai", "anthropic", "fastapi", "uvicorn", "sqlalchemy")
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the flows side: dispatch (analysis of each trigger), record, serve (scheduled flows)",
     ),
     "api": ("tripwire.commands.api", "serve the HTTP control plane (status, triggers, decisions, commands)"),
+    "watch": ("tripwire.commands.watch", "live terminal dashboard over the API and the event stream"),
 }
 
 

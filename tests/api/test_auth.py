@@ -18,6 +18,7 @@ RUN_ID = uuid.uuid4()
 # (method, path, scope it needs, body, the route's template): one row per route
 ROUTES = [
     ("GET", "/status", "read", None, None),
+    ("GET", "/whoami", "read", None, None),
     ("GET", "/ready", "read", None, None),
     ("GET", "/metrics", "read", None, None),
     ("GET", "/openapi.json", "read", None, "(not in the document)"),
@@ -116,3 +117,12 @@ def test_key_ring_finds_the_matching_key_and_refuses_near_misses():
     assert ring.lookup("b" * 20) == Principal("b", "admin")
     assert ring.lookup("b" * 19 + "c") is None and ring.lookup("") is None
     assert Principal("b", "admin").allows("trade") and not Principal("a", "read").allows("trade")
+
+
+@pytest.mark.parametrize("scope", ["read", "trade", "admin"])
+def test_whoami_names_the_calling_key_and_its_scope_never_the_key(stack, scope):
+    r = stack.api.client(scope).get("/whoami")
+    assert r.status_code == 200
+    may = {"read": ["read"], "trade": ["read", "trade"], "admin": ["read", "trade", "admin"]}[scope]
+    assert r.json() == {"name": f"{scope}-key", "scope": scope, "may": may}
+    assert KEYS[scope] not in r.text

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,10 @@ def test_bad_settings_stop_start_up_naming_file_and_key(tmp_path):
 def test_flows_dispatch_has_help():
     r = tripwire("flows", "dispatch", "--help")
     assert r.returncode == 0 and "--events" in r.stdout
+
+
+def test_watch_without_a_key_says_how_to_give_one():
+    env = {k: v for k, v in os.environ.items() if k != "TRIPWIRE_WATCH_KEY"}
+    r = tripwire("watch", env=env)
+    assert r.returncode == 2
+    assert "no API key: give --key or set TRIPWIRE_WATCH_KEY" in r.stderr

@@ -27,7 +27,19 @@ from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.limits import BodySizeLimit
 from tripwire.api.metrics import ApiMetrics, MetricsMiddleware
 from tripwire.api.prefect_runs import PrefectGateway
-from tripwire.api.routers import analyze, commands, decisions, events, flows, health, signals, status, traders, triggers
+from tripwire.api.routers import (
+    analyze,
+    commands,
+    decisions,
+    events,
+    flows,
+    health,
+    signals,
+    status,
+    traders,
+    triggers,
+    whoami,
+)
 from tripwire.api.store import StoreGateway
 from tripwire.api.webhooks import TriggerWebhook
 from tripwire.config.settings import ConfigError, Settings, resolve_path
@@ -39,7 +51,7 @@ from tripwire.hotpath.triggers.errors import RuleConfigError
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (health, status, triggers, decisions, commands, signals, traders, analyze, flows, events)
+ROUTERS = (health, status, whoami, triggers, decisions, commands, signals, traders, analyze, flows, events)
 
 
 def _analysis_config(settings: Settings) -> AnalysisConfig:

@@ -188,7 +188,12 @@ class Demo:
                 f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
                 f"http://127.0.0.1:{self.ports['api']}/docs  ·  logs {self.run_dir / 'logs'}"
             )
-            asyncio.run(self.view.watch(sup, lambda: self.stop_requested))
+            if getattr(self.args, "watch", False):  # the dashboard instead of the console lines
+                from tripwire.commands.watch import open_dashboard
+
+                open_dashboard(f"http://127.0.0.1:{self.ports['api']}", self.api_key, self.bus.events)
+            else:
+                asyncio.run(self.view.watch(sup, lambda: self.stop_requested))
             time.sleep(2)  # the last decisions and records land
             report = build_report(self.view.seen, self.ports, self.run_dir, self.bus.commands, self.api_key)
             path = self.run_dir / "report.json"
