@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/tripwire demo $(ARGS)
 
+# Test files run in 3 processes (pytest-xdist; a file stays in one process, so its fixtures are
+# shared as written). ARGS="-n0 tests/…" runs in this process.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

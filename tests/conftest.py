@@ -44,3 +44,36 @@ def mongodb_uri(tmp_path_factory):
     with nx_27017(tmp_path_factory.mktemp("nx-27017")) as uri:
         print(f"\nnx-27017 at {uri}, answering ping after {time.monotonic() - t0:.2f} s")
         yield uri
+
+
+def pytest_unconfigure(config):
+    """Let the interpreter exit when Prefect's client services still hold undeliverable work.
+
+    Prefect's event and log workers drain at interpreter exit with no deadline, and each queued
+    event whose server is gone costs about 8 s of reconnect attempts: with tens of events left
+    by a test server that has stopped, the process hung for many minutes after the last test.
+    By now every test server is stopped, so nothing left in those queues can be delivered: drop
+    it, stop each worker, and wait a bounded time for the one item each may be sending.
+    """
+    import concurrent.futures
+    import gc
+    import queue
+    import sys
+
+    services = sys.modules.get("prefect._internal.concurrency.services")
+    if services is None:
+        return
+    pending = []
+    for service in [obj for obj in gc.get_objects() if isinstance(obj, services._QueueServiceBase)]:
+        if service._done_event is None or service._done_event.is_set():
+            continue  # never started, or finished
+        while True:
+            try:
+                service._queue.get_nowait()
+            except queue.Empty:
+                break
+            service._queue.task_done()
+        if service._stopped:
+            service._queue.put_nowait(None)  # the stop sentinel was among what was dropped
+        pending.append(service._drain(at_exit=True))
+    concurrent.futures.wait(pending, timeout=20)

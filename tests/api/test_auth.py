@@ -13,7 +13,7 @@ from tripwire.api.config import ApiConfigError, KeySpec, resolve
 ANALYZE = {"trigger": "squeeze_up", "symbol": "BTC", "timestamp": 1704110400000, "features": {}}
 DECISION = {"trigger_id": "t-1", "go": False, "sA": -0.2, "confA": 0.5, "prob_cont": 0.4}
 
-RUN_ID = uuid.uuid4()
+RUN_ID = uuid.UUID("6c5b252b-1e15-4ad1-8cdc-67ab9bf5eb85")  # fixed: test ids must be the same in every xdist worker
 
 # (method, path, scope it needs, body, the route's template): one row per route
 ROUTES = [

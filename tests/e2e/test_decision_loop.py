@@ -123,7 +123,10 @@ def test_a_misbehaving_llm_never_stalls_the_loop(tmp_path, behaviour):
                 await d.wait_ready()
                 await asyncio.sleep(0.3)
                 await r.replay(SPEED, files=(warm_file(tmp_path),))
-                await settle(r, d, 1, timeout_s=30)
+                # The loop is the decision reaching the hot path; the flow run's bookkeeping
+                # (state, artifact) on a shared SQLite Prefect server may take longer.
+                await r.wait_for(lambda: len(r.proc.hp.decisions) >= 1, 30, "the decision applied")
+                await settle(r, d, 1, timeout_s=120)
                 await d.close()
                 (o,) = d.outcomes.values()
                 assert o.status == "applied", o

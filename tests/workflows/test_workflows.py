@@ -235,6 +235,23 @@ def test_the_prompt_carries_the_same_lines_as_the_python_prompt():
     assert sorted(js_lines[2].split()) == sorted(py_lines[2].split())  # same features, values
 
 
+@needs_node
+def test_the_prompt_carries_the_candles_as_the_python_prompt_does():
+    candles = [
+        {"coin": "BTC", "interval": "1m", "t": 60_000 * i, "T": 60_000 * i + 59_999, "n": 3}
+        | {"o": 67012.5 + i, "h": 67020.25 + i, "l": 67001.0 + i, "c": 67015.75 + i, "v": 1.23456 * i}
+        for i in range(3)
+    ]
+    trigger = {**TRIGGER, "candles": candles}
+    code = code_of(load("trigger-analysis"), "Build prompt")
+    [out], _ = run_code(code, [{"trigger": trigger}], env={})
+    js_lines = out["json"]["request"]["messages"][1]["content"].split("\n")
+    py_lines = build_user_prompt(trigger).split("\n")
+    assert "candles_1m o h l c v" in py_lines
+    assert js_lines[:-1] == py_lines[:-1]  # header, bracket, candles line for line
+    assert sorted(js_lines[-1].split()) == sorted(py_lines[-1].split())
+
+
 def completion(content: str, finish: str = "stop") -> dict[str, Any]:
     return {"choices": [{"message": {"content": content}, "finish_reason": finish}]}
 

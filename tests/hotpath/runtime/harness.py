@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures import RECORDING
+from tests.sim.exchange.conftest import book_msg
 from tripwire.bus.addresses import default_addresses
 from tripwire.bus.client import AsyncSubscriber
 from tripwire.config.endpoints import endpoints
@@ -144,6 +146,33 @@ async def rig(
         sub.close()
         if own_sim:
             sim.stop()
+
+
+@contextlib.asynccontextmanager
+async def fresh_market(r: Rig, coin: str = "BTC", every_s: float = 0.5) -> AsyncIterator[None]:
+    """Keep ``coin``'s book fresh (at the hot path's last mid) after a replay ended.
+
+    What a test does after its replay can take longer than the stale-data bound (5 s) on a
+    loaded machine, and a stale book rightly opens nothing; a test about something else holds
+    the market alive with this instead of racing that bound."""
+    mid = r.proc.hp.mids()[coin]
+    start = r.proc._exch_ms()
+
+    async def pulse() -> None:
+        for k in itertools.count(1):
+            at = start + int(k * every_s * 1000)
+            levels = [(f"{mid - i:.0f}", "50") for i in range(1, 4)], [(f"{mid + i:.0f}", "50") for i in range(1, 4)]
+            msg = book_msg(coin, *levels, at)
+            await asyncio.to_thread(r.sim_call, lambda: r.sim.server.ingest(msg, at))
+            await asyncio.sleep(every_s)
+
+    task = asyncio.create_task(pulse())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def warm_file(dest: Path, minutes: int = 17) -> Path:

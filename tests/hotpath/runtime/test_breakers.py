@@ -3,7 +3,7 @@ simulator over real sockets, and takes its action on the exchange."""
 
 import asyncio
 
-from tests.hotpath.runtime.harness import probe_rules, rig, risk_file, warm_file
+from tests.hotpath.runtime.harness import fresh_market, probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
 from tripwire.bus.commands import AsyncCommandClient
 
@@ -103,6 +103,54 @@ def test_drawdown_breaker_flattens_and_halts(tmp_path):
     asyncio.run(go())
 
 
+def test_a_breaker_flatten_that_misses_the_book_is_tried_again_until_flat(tmp_path):
+    # The gap that trips the breaker can leave the close unmatched: its price is the mid less a
+    # slippage allowance, and a book whose bids fell further than that has nothing to sell into.
+    async def go():
+        async with rig(
+            tmp_path,
+            risk_file=str(risk_file(tmp_path, max_drawdown_pct=0.05)),
+            settings_overrides={"triggers_file": probe_rules(tmp_path, size_frac=0.2)},
+        ) as r:
+            await r.replay(SPEED, files=(warm_file(tmp_path),))
+            await r.wait_for(
+                lambda: (
+                    r.proc.layer.account.positions.get("BTC") is not None
+                    and r.proc.layer.account.positions["BTC"].szi > 0
+                ),
+                what="long open",
+            )
+            mid = r.proc.hp.mids()["BTC"]
+            t = r.proc._exch_ms() + 1000
+
+            def market(bid: float, ask: float, mark: float, at: int) -> None:
+                book = book_msg(
+                    "BTC", [(str(round(bid)), "5"), (str(round(bid) - 1), "5")], [(str(round(ask)), "5")], at
+                )
+                ctx = {
+                    **r.sim_call(lambda: r.engine.ctxs["BTC"]),
+                    "markPx": str(round(mark)),
+                    "midPx": str(round(mark)),
+                }
+                for msg in (book, {"channel": "activeAssetCtx", "data": {"coin": "BTC", "ctx": ctx}}):
+                    r.sim_call(lambda: r.sim.server.ingest(msg, at))
+
+            # bids 2 % down, asks where they were: the mid (1 % down) is 1 % above the best bid
+            market(mid * 0.98, mid, mid * 0.99, t)
+            await r.wait_for(lambda: breaker_events(r, "drawdown"), what="drawdown trip")
+            await r.wait_for(lambda: r.proc.layer._flattens >= 1, what="a first close sent")
+            await asyncio.sleep(0.3)
+            assert r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) > 0  # it missed
+            market(mid * 0.99 - 1, mid * 0.99 + 1, mid * 0.99, t + 500)  # the book closes up
+            await r.wait_for(
+                lambda: r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) == 0,
+                what="position flattened on the exchange",
+            )
+            assert r.proc.risk.state == "HALTED"
+
+    asyncio.run(go())
+
+
 def test_stale_data_breaker_opens_nothing_until_data_is_fresh(tmp_path):
     async def go():
         async with rig(
@@ -143,21 +191,22 @@ def test_order_error_breaker_pauses_after_repeated_rejections(tmp_path):
             # 17 minutes to the wall clock; the hot path takes that as a new timeline and starts
             # its features (ATR, which the brackets need) cold. Hold the clock where it was.
             r.sim_call(lambda: setattr(r.sim.server.clock, "replay_ms", r.proc._exch_ms()))
-            client = AsyncCommandClient(r.proc.addresses.commands, timeout_s=5)
-            try:
-                for _ in range(12):
-                    if breaker_events(r, "order_errors"):
-                        break
-                    await client.call("fire_rule", {"rule": "probe_long", "coin": "BTC"})
+            async with fresh_market(r):
+                client = AsyncCommandClient(r.proc.addresses.commands, timeout_s=5)
+                try:
+                    for _ in range(12):
+                        if breaker_events(r, "order_errors"):
+                            break
+                        await client.call("fire_rule", {"rule": "probe_long", "coin": "BTC"})
+                        await r.proc.layer.drain()
+                    await r.wait_for(lambda: breaker_events(r, "order_errors"), what="order-error trip")
+                    assert r.proc.risk.state == "REDUCING"
+                    # paused: the next trigger opens nothing, and says why
+                    fired = await client.call("fire_rule", {"rule": "probe_long", "coin": "BTC"})
                     await r.proc.layer.drain()
-                await r.wait_for(lambda: breaker_events(r, "order_errors"), what="order-error trip")
-                assert r.proc.risk.state == "REDUCING"
-                # paused: the next trigger opens nothing, and says why
-                fired = await client.call("fire_rule", {"rule": "probe_long", "coin": "BTC"})
-                await r.proc.layer.drain()
-                plan = r.proc.layer.plans[fired["trigger_id"]][0]
-                assert plan["refused"].startswith("trading_state"), plan
-            finally:
-                client.close()
+                    plan = r.proc.layer.plans[fired["trigger_id"]][0]
+                    assert plan["refused"].startswith("trading_state"), plan
+                finally:
+                    client.close()
 
     asyncio.run(go())

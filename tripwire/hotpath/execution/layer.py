@@ -57,6 +57,11 @@ from tripwire.hotpath.risk.manager import CANCEL_ALL, FLATTEN, OrderIntent, Risk
 
 log = logging.getLogger("tripwire.orders")
 
+# A breaker's flatten must end flat. A close can miss: its price comes from the mid the hot path
+# has seen, and a market that gapped past it (the same move that tripped the breaker) leaves the
+# IOC unmatched. Each miss is logged and tried again at the then-current mid.
+FLATTEN_ATTEMPTS, FLATTEN_RETRY_S = 10, 1.0
+
 ORDER_ACTIONS = ("place_bracket", "place_limit", "hedge")
 ORPHAN_S = 5.0
 DECISION_WAIT_S = 2.0  # a decision waits this long at most for its trigger's orders to settle
@@ -141,8 +146,24 @@ class OrderLayer:
         return self._spawn(self.cancel_all(None), why)
 
     def start_flatten(self, why: str) -> asyncio.Task:
-        """:meth:`flatten` every position as a task on the loop (see :meth:`start_cancel_all`)."""
-        return self._spawn(self.flatten(None), why)
+        """:meth:`flatten` every position as a task on the loop (see :meth:`start_cancel_all`),
+        again until nothing is left open or ``FLATTEN_ATTEMPTS`` ran out."""
+        return self._spawn(self._flatten_until_flat(why), why)
+
+    async def _flatten_until_flat(self, why: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attempt in range(1, FLATTEN_ATTEMPTS + 1):
+            out = await self.flatten(None)
+            if not out["errors"]:
+                return out
+            log.warning(
+                "%s: attempt %d of %d left positions open: %s", why, attempt, FLATTEN_ATTEMPTS, "; ".join(out["errors"])
+            )
+            if attempt < FLATTEN_ATTEMPTS:
+                await asyncio.sleep(FLATTEN_RETRY_S)
+        self.errors[why] = self.errors.get(why, 0) + 1
+        log.error("%s: positions still open after %d attempts; flatten by hand", why, FLATTEN_ATTEMPTS)
+        return out
 
     def _spawn(self, coro: Any, what: str) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
