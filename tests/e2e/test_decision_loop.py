@@ -118,7 +118,9 @@ def test_a_misbehaving_llm_never_stalls_the_loop(tmp_path, behaviour):
         async with FakeLlmServer(behaviour, slow_s=0.5) as llm:
             cfg = AnalysisConfig(llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=1.5))
             async with rig(tmp_path, settings_overrides={"triggers_file": probe_rules(tmp_path)}) as r:
-                d = dispatcher_for(r, cfg)
+                # about the LLM's faults: Prefect asked once at start, not watched (a test server
+                # slowed by a loaded machine would send triggers down the without-Prefect path)
+                d = dispatcher_for(r, cfg, health_interval_s=3600)
                 d.start()
                 await d.wait_ready()
                 await asyncio.sleep(0.3)
@@ -146,7 +148,8 @@ def test_a_restarted_dispatcher_reports_the_triggers_it_missed(tmp_path):
             first.start()
             await first.wait_ready()
             await asyncio.sleep(0.3)
-            replay = asyncio.create_task(r.replay(SPEED))
+            # held: a trigger is fired by hand after the replay, on the replay's market
+            replay = asyncio.create_task(r.replay(SPEED, hold=True))
             await r.wait_for(lambda: len(first.outcomes) >= 2, 60, "the first two triggers")
             await first.close()  # the dispatcher goes down mid-stream
             await replay  # the hour's third trigger fires while it is down

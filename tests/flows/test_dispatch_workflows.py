@@ -28,6 +28,10 @@ def workflow(name: str, timeout_s: float | None = None) -> tuple[str, dict[str, 
 
 async def run(hot: FakeHotPath, cfg: AnalysisConfig, triggers: dict[str, list], **kw: Any) -> Dispatcher:
     """Publish one trigger per id with the given actions; wait for every outcome."""
+    # These tests are about which analyst decides. A Prefect test server slowed down by a loaded
+    # machine must not send them down the without-Prefect path (test_dispatch.py tests that):
+    # the API is asked once at start, not watched.
+    kw.setdefault("health_interval_s", 3600)
     d = Dispatcher(hot.events, hot.commands, cfg, model=LocalModel.heuristic(), emit_prefect_events=False, **kw)
     d.start()
     await d.wait_ready()

@@ -84,6 +84,10 @@ class PrefectHealth:
     out first says so with :meth:`mark_down`. ``on_up`` is awaited after every probe that
     found the API up, so work queued for it while it was away drains as soon as it is back;
     ``on_down(reason)`` is called when it goes away.
+
+    A refused connection or an error answer marks it down at once. A probe that only timed out
+    does not: a busy Prefect (SQLite serialising writes under a burst) can take longer than
+    ``timeout_s`` to answer and is not away; ``slow_probes_down`` timeouts in a row are.
     """
 
     def __init__(
@@ -92,12 +96,15 @@ class PrefectHealth:
         *,
         interval_s: float = 2.0,
         timeout_s: float = 1.0,
+        slow_probes_down: int = 3,
         on_up: Callable[[], Awaitable[None]] | None = None,
         on_down: Callable[[str], None] | None = None,
     ):
         self.url = url
         self.interval_s = interval_s
         self.timeout_s = timeout_s
+        self.slow_probes_down = slow_probes_down
+        self.slow_probes = 0  # probes in a row that timed out
         self.on_up = on_up
         self.on_down = on_down
         self.up = True
@@ -108,10 +115,13 @@ class PrefectHealth:
         """Why ``/health`` did not answer 200 (None: it did)."""
         import httpx
 
+        self.slow_probes = 0
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 r = await client.get(self.url.rstrip("/") + "/health")
         except httpx.HTTPError as e:
+            if isinstance(e, httpx.TimeoutException):
+                self.slow_probes = 1
             return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         return None if r.status_code == 200 else f"/health answered HTTP {r.status_code}"
 
@@ -139,11 +149,18 @@ class PrefectHealth:
 
     async def check(self) -> bool:
         """Probe once and update :attr:`up`; then ``on_up`` if it is up."""
+        slow_before = self.slow_probes
         reason = await self.probe()
         if reason is None:
             self.mark_up()
             if self.on_up is not None:
                 await self.on_up()
+        elif self.slow_probes and self.up:
+            self.slow_probes += slow_before
+            if self.slow_probes >= self.slow_probes_down:
+                self.mark_down(f"{reason} ({self.slow_probes} probes in a row)")
+            else:
+                log.info("Prefect API at %s slow to answer (%s); not taken as down yet", self.url, reason)
         else:
             self.mark_down(reason)
         return self.up

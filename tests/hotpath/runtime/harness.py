@@ -58,9 +58,10 @@ class Rig:
     def sim_call(self, fn):
         return self.sim.call(fn)
 
-    async def replay(self, speed: float, files=(RECORDING,), seed: int | None = 7) -> None:
-        """Replay ``files`` on the simulator and wait until it finished."""
-        spec = ReplaySpec([str(f) for f in files], speed, seed)
+    async def replay(self, speed: float, files=(RECORDING,), seed: int | None = 7, hold: bool = False) -> None:
+        """Replay ``files`` on the simulator and wait until it finished; ``hold`` keeps the
+        market clock where the replay ended (for what a test does after it)."""
+        spec = ReplaySpec([str(f) for f in files], speed, seed, hold=hold)
         task = await asyncio.to_thread(self.sim.call, lambda: self.sim.server.start_replay(spec))
         while not await asyncio.to_thread(self.sim.call, task.done):
             await asyncio.sleep(0.1)

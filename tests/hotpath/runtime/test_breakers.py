@@ -186,11 +186,10 @@ def test_order_error_breaker_pauses_after_repeated_rejections(tmp_path):
             settings_overrides={"triggers_file": probe_rules(tmp_path, size_frac=0.25, cooldown_s=0, max_active=20)},
         ) as r:
             r.sim_call(lambda: r.engine.accounts[r.user].leverage.__setitem__("BTC", (True, 1)))
-            await r.replay(SPEED, files=(warm_file(tmp_path),))
-            # A replay 300× faster than real time ends with the simulator's clock falling back
-            # 17 minutes to the wall clock; the hot path takes that as a new timeline and starts
-            # its features (ATR, which the brackets need) cold. Hold the clock where it was.
-            r.sim_call(lambda: setattr(r.sim.server.clock, "replay_ms", r.proc._exch_ms()))
+            # A replay 300× faster than real time would end with the simulator's clock falling
+            # back 17 minutes to the wall clock; the hot path takes that as a new timeline and
+            # starts its features (ATR, which the brackets need) cold. Hold the clock where it was.
+            await r.replay(SPEED, files=(warm_file(tmp_path),), hold=True)
             async with fresh_market(r):
                 client = AsyncCommandClient(r.proc.addresses.commands, timeout_s=5)
                 try:

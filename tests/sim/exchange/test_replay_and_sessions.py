@@ -96,3 +96,15 @@ def test_cli_refuses_bad_arguments_with_a_usage_error(bad):
     with pytest.raises(SystemExit) as exc:
         cli.parser().parse_args(bad)
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_a_finished_replay_hands_the_clock_back_to_the_wall_unless_held(hold):
+    import asyncio
+
+    from tripwire.sim.exchange.replay import ReplaySpec, run_replay
+
+    clock: list[int | None] = []
+    n = asyncio.run(run_replay(ReplaySpec([str(RECORDING)], speed=0, hold=hold), lambda msg, t: None, clock.append))
+    assert n > 0 and len(clock) == n + 1
+    assert clock[-1] == (clock[-2] if hold else None)

@@ -54,6 +54,9 @@ class ReplaySpec:
     synthetic_seed: int | None = None
     rebase: bool = True
     loop: bool = False
+    # Keep the market clock at the replay's last time once it ended, instead of falling back to
+    # the wall clock (a fast rebased replay ends minutes ahead of it: a time jump backwards).
+    hold: bool = False
 
 
 def messages(spec: ReplaySpec) -> Iterator[dict]:
@@ -71,7 +74,8 @@ async def run_replay(
 ) -> int:
     """Feed every message to ``sink(msg, market_ms)`` at the pace asked; returns the count.
 
-    ``set_clock`` receives the market time before each message and None at the end.
+    ``set_clock`` receives the market time before each message and, at the end, None (back to
+    the wall clock) or, with ``spec.hold``, the last market time again.
     """
     count = 0
     while True:
@@ -104,5 +108,5 @@ async def run_replay(
             count += 1
         if not spec.loop:
             break
-    set_clock(None)
+    set_clock(last_t if spec.hold else None)
     return count
