@@ -15,12 +15,21 @@ def prefect_harness():
     Starting a server costs 8–10 s on this machine; the modules that need one each used to start
     their own. Tests only read back what they created themselves (runs by id or name, deployments
     by name), so sharing it changes nothing they assert. Logs are not shipped to the API: SQLite
-    serialises writes and the server answers 503 on "database is locked".
+    serialises writes and the server answers 503 on "database is locked". For the same reason
+    the server does not run the services that write what no test reads (the event log, task-run
+    rows, automations): with them, a burst of flow runs had the server's own writers holding the
+    database long enough for API calls to time out.
     """
     from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    quiet_server = {
+        "server.services.event_persister.enabled": False,
+        "server.services.task_run_recorder.enabled": False,
+        "server.services.triggers.enabled": False,
+    }
     with (
+        temporary_settings(updates=quiet_server),
         prefect_test_harness(server_startup_timeout=60),
         temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}),
     ):
