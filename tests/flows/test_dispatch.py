@@ -110,7 +110,9 @@ async def _flow_run_names(ids: list[str]) -> dict[str, Any]:
 def test_each_trigger_gets_one_decision_and_a_named_flow_run(tmp_path):
     async def go():
         async with FakeHotPath(tmp_path) as hot:
-            d, ids = await _dispatch(hot, 3)
+            # about the runs Prefect records: a loaded machine's slow start must not send them
+            # down the without-Prefect path (tested on its own below)
+            d, ids = await _dispatch(hot, 3, prefect_start_s=60, health_interval_s=3600)
             return d, ids, hot.applied, await _flow_run_names(ids)
 
     d, ids, applied, runs = asyncio.run(go())
