@@ -31,9 +31,11 @@ from tripwire.commands.demo.live_view import LiveView, say
 from tripwire.commands.demo.report import build_report, format_report
 from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
 from tripwire.errors import UserError
+from tripwire.flows.serve import ui_problem
 
 DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
+KEEP_UI = ("prefect", "flows-serve", "api", "sim", "hotpath")  # what --keep-ui keeps after the report
 STALE = (
     "bus/events.sock",
     "bus/commands.sock",
@@ -84,7 +86,10 @@ class Demo:
         return self._environment(demo_rules)
 
     def _environment(self, demo_rules: Path) -> dict[str, str]:
+        from tripwire.flows.serve import ui_env
+
         speed, ports = self.args.speed, self.ports
+        prefect_api = f"http://127.0.0.1:{ports['prefect']}/api"
         return {
             "PYTHONUNBUFFERED": "1",
             "TRIPWIRE_MODE": "demo",
@@ -104,7 +109,8 @@ class Demo:
             DEMO_KEY_ENV: self.api_key,
             "TRIPWIRE_API__PUBLIC_DOCS": "true",  # the demo links to /docs
             "PREFECT_HOME": str(self.run_dir / "prefect"),
-            "PREFECT_API_URL": f"http://127.0.0.1:{ports['prefect']}/api",
+            "PREFECT_API_URL": prefect_api,
+            **ui_env(prefect_api),  # the UI's pages call this server's API, whatever the shell says
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_RUNNER_POLL_FREQUENCY": "2",
@@ -137,6 +143,8 @@ class Demo:
         )
         sup.wait_ready(sim, 60)
         sup.wait_http(prefect, f"http://127.0.0.1:{self.ports['prefect']}/api/health", 180)
+        if problem := ui_problem(f"http://127.0.0.1:{self.ports['prefect']}/api"):
+            say(f"warning: {problem}")
         say("Prefect is up; starting the recorder, the dispatcher, the scheduled flows and the API …")
         rec = sup.python("recorder", "flows", "record", ready_line="recording")
         dispatch_args = [
@@ -200,8 +208,13 @@ class Demo:
             path.write_text(json.dumps(report, indent=2, default=str))
             say(format_report(report, path))
             if self.args.keep_ui:
-                say("--keep-ui: the UIs stay up; Ctrl-C to stop")
-                sup.stop_all(keep=("prefect", "api", "sim", "hotpath"))
+                # flows-serve too: it is what runs a deployment started from the UI (without
+                # it such a run stays Late); the recorder and the dispatcher are done.
+                sup.stop_all(keep=KEEP_UI)
+                say(
+                    f"--keep-ui: {', '.join(KEEP_UI)} stay up, every deployment still served "
+                    f"(Prefect UI http://127.0.0.1:{self.ports['prefect']}); Ctrl-C to stop"
+                )
                 while True:
                     time.sleep(1)
         except KeyboardInterrupt:

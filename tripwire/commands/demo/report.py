@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.commands.demo.live_view import Seen
+from tripwire.commands.demo.prefect_runs import flow_run_summary, format_flow_runs
 
 
 def build_report(
@@ -71,13 +72,7 @@ def build_report(
     except Exception as e:  # noqa: BLE001  (any failure goes into the report)
         report["store_error"] = str(e)
     try:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{ports['prefect']}/api/flow_runs/count",
-            data=b"{}",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as r:
-            report["prefect_flow_runs"] = json.loads(r.read())
+        report["prefect_flow_runs"] = flow_run_summary(f"http://127.0.0.1:{ports['prefect']}/api")
     except Exception as e:  # noqa: BLE001  (any failure goes into the report)
         report["prefect_error"] = str(e)
     report["metrics"] = scrape_metrics(ports, api_key, run_dir / "metrics.txt")
@@ -190,7 +185,7 @@ def format_report(r: dict[str, Any], path: Path) -> str:
     if r.get("metrics"):
         lines.append("metrics scraped    " + ", ".join(f"{k} {v}" for k, v in r["metrics"].items()))
     if "prefect_flow_runs" in r:
-        lines.append(f"Prefect flow runs  {r['prefect_flow_runs']}")
+        lines += format_flow_runs(r["prefect_flow_runs"])
     lines += [f"({k}: {r[k]})" for k in ("hot_path_error", "store_error", "prefect_error") if k in r]
     lines += [f"{name:<18} {url}" for name, url in r["links"].items()]
     lines.append(f"report             {path}")
