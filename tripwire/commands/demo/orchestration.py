@@ -70,7 +70,13 @@ class Demo:
         self.api_key = os.environ.get(DEMO_KEY_ENV) or secrets.token_urlsafe(24)
         if len(self.api_key) < 16:
             raise UserError(f"{DEMO_KEY_ENV}: use at least 16 characters (e.g. `openssl rand -hex 24`)")
-        self.view = LiveView(self.bus.events, self.recording, args.duration)
+        self.view = LiveView(
+            self.bus.events,
+            self.recording,
+            args.duration,
+            rules_file=self.run_dir / "triggers.yaml",  # written by _prepare
+            stale_after_ms=self.settings.book.stale_after_ms,
+        )
         self.stop_requested = False
 
     # -- set-up ------------------------------------------------------------------------------
