@@ -153,9 +153,9 @@ class LiveView:
         pct = ""
         if seen.replay_done_at:
             pct = "replay done | "
-        elif seen.market_ms and seen.first_ms and span_ms:
+        elif seen.market_ms is not None and seen.first_ms is not None and span_ms:
             pct = f"replay {min(100, 100 * (seen.market_ms - seen.first_ms) / span_ms):3.0f}% | "
-        if not seen.replay_done_at and seen.market_ms and seen.first_ms:
+        if not seen.replay_done_at and seen.market_ms is not None and seen.first_ms is not None:
             pct += warm_status(self.warmups, seen.market_ms - seen.first_ms)
         acct = seen.account or {}
         pnl = acct.get("realized_pnl", 0) - acct.get("fees", 0) + acct.get("unrealized_pnl", 0)
