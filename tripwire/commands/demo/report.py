@@ -183,7 +183,7 @@ def format_report(r: dict[str, Any], path: Path) -> str:
             f"one-way check      {held}, {w['protective_orders']} stop/take-profit orders: "
             + ("; ".join(w["violations"]) if w["violations"] else "none outlives or exceeds its position")
         )
-    if r.get("pnl_by_trigger"):
+    if r.get("pnl_by_trigger") and "outcomes" not in r:  # else the closing table has them
         # docs/EXECUTION.md: each trigger's lot on the one-way position; the coin's shared
         # stop and target close lots oldest first
         lines.append("PnL by trigger     (net of fees, open lots at the mid)")
