@@ -35,6 +35,7 @@ from tripwire.flows.serve import ui_problem
 
 DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
+SIM_SESSIONS = "sim-sessions.json"  # the simulator's accounts file, one session per run
 KEEP_UI = ("prefect", "flows-serve", "api", "sim", "hotpath")  # what --keep-ui keeps after the report
 STALE = (
     "bus/events.sock",
@@ -78,6 +79,7 @@ class Demo:
             stale_after_ms=self.settings.book.stale_after_ms,
         )
         self.stop_requested = False
+        self.session = time.strftime("demo-%Y%m%dT%H%M%SZ", time.gmtime())
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -144,6 +146,12 @@ class Demo:
             "--synthetic",
             str(self.settings.replay.seed),
             "--wait-for-subscriber",
+            # this run's accounts, saved at exit and on request (POST /sim/save, the dashboard's
+            # ctrl+s) under a session of their own: nothing of an earlier run is loaded
+            "--accounts-file",
+            str(self.run_dir / SIM_SESSIONS),
+            "--session",
+            self.session,
             ready_line="listening",
             on_line=self.view.on_sim_line,
         )
