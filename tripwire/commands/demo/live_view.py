@@ -1,9 +1,10 @@
 """The demo's live view: what the event bus shows while the demo runs, as console lines.
 
 :class:`LiveView` reads the hot path's events, keeps what the report needs (:class:`Seen`),
-prints a line per trigger, order outcome, new stop/take-profit leg, decision and breaker, and
-a progress line every 5 s; what those lines say beyond the events (warm-up, sizes against
-equity, the replay's end) is :mod:`~tripwire.commands.demo.narration`'s. It ends when the replay is over and the system has gone quiet, after ``--duration``, or when a
+prints a line per trigger, order outcome, stop/take-profit leg the exchange holds, decision
+and breaker, and a progress line every 5 s; what those lines say beyond the events (warm-up,
+sizes against equity, the replay's end) is :mod:`~tripwire.commands.demo.narration`'s. It
+ends when the replay is over and the system has gone quiet, after ``--duration``, or when a
 child process died.
 """
 
