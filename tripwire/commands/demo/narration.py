@@ -49,7 +49,7 @@ def warmup_explanation(warmups: dict[str, float], span_ms: int | None) -> str:
         parts.append(f"{', '.join(sorted(names))} after ~{s / 60:g} min{pct}")
     return (
         "warm-up: a rule cannot fire until every feature it reads has enough market history "
-        "(docs/FEATURES.md, e.g. ATR 14 one-minute bars, a 30-minute range 30): " + "; ".join(parts) + ". "
+        "(docs/FEATURES.md: ATR needs 14 one-minute bars, the 30-minute range 30): " + "; ".join(parts) + ". "
         "After that a rule fires only when its conditions hold."
     )
 
