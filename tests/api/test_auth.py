@@ -37,6 +37,8 @@ ROUTES = [
     ("POST", "/commands/flatten", "trade", None, None),
     ("POST", "/commands/reload_triggers", "admin", None, None),
     ("POST", "/flows/analyze_trigger/analyze/runs", "admin", {}, "/flows/{deployment}/runs"),
+    ("POST", "/sim/reset", "trade", None, None),
+    ("POST", "/sim/save", "trade", None, None),
 ]
 LOWER = {"trade": "read", "admin": "trade"}
 IDS = [f"{r[0]} {r[1]}" for r in ROUTES]

@@ -33,6 +33,7 @@ class System:
         settings = load_settings(
             "config/settings.yaml",
             bus=BusSettings(events=addrs.events, commands=addrs.commands),
+            exchange={"api_url": self.rig.sim.url},  # the simulator behind /sim/reset and /sim/save
             api=api_settings(hotpath_timeout_s=3.0),
             store={"uri": f"sqlite:///{self.run_dir}/store.sqlite"},
         )

@@ -134,3 +134,57 @@ def test_a_read_key_sees_the_controls_disabled_with_the_reason(system):
             await pilot.press("q")
 
     asyncio.run(go())
+
+
+def test_a_trade_key_saves_and_resets_the_simulator_session(system, tmp_path):
+    from tripwire.sim.exchange.sessions import load_session
+
+    sessions = tmp_path / "sessions.json"
+    sim = system.rig.sim
+    sim.call(lambda: setattr(sim.server, "session", (sessions, "watch")))  # as --accounts-file would
+
+    async def go() -> None:
+        app = app_for(system, "trade")
+        async with app.run_test(size=SIZE) as pilot:
+            s = app.state
+            await until(pilot, lambda: app.identity is not None and s.mode in ("demo", "sim"), "the API and the mode")
+            assert app.check_action("save_session", ()) is True and app.check_action("reset_session", ()) is True
+
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: app.last_message.startswith("save:"), "save's answer")
+            assert f"session 'watch' saved to {sessions}" in app.last_message, app.last_message
+            assert load_session(sessions, "watch"), "the accounts are in the session file"
+
+            # reset, answered no: nothing sent
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirm dialog")
+            await pilot.press("n")
+            await until(pilot, lambda: app.last_message == "reset: not sent", "the dialog to close")
+
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirm dialog")
+            await pilot.press("y")
+            await until(pilot, lambda: app.last_message.startswith("reset:"), "reset's answer")
+            assert app.last_message.startswith("reset: account 0x"), app.last_message
+            user = app.last_message.split()[2]
+            fund = system.api.app.state.simulator.fund_usdc
+            assert sim.call(lambda: sim.server.engine.accounts[user].balance) == fund
+            assert not sim.call(lambda: sim.server.engine.accounts[user].positions)
+
+    asyncio.run(go())
+
+
+def test_outside_demo_and_sim_the_session_keys_are_disabled_with_the_reason():
+    from tripwire.watch.client import Identity
+
+    app = WatchApp(ApiClient("http://127.0.0.1:9", KEYS["trade"]), "ipc:///nowhere")
+    app.identity = Identity("trade-key", "trade")
+    app.state.mode = "live"
+    why = "mode live: no simulator session (reset and save are for demo and sim)"
+    assert app.control_refusal("reset_session") == app.control_refusal("save_session") == why
+    assert app.check_action("reset_session", ()) is None and app.check_action("save_session", ()) is None
+    assert app.check_action("flatten", ()) is True  # the other controls are the hot path's: any mode
+    app.state.mode = "sim"
+    assert app.check_action("save_session", ()) is True
+    app.identity = Identity("read-key", "read")
+    assert app.control_refusal("save_session") == READ_ONLY

@@ -35,11 +35,13 @@ from tripwire.api.routers import (
     flows,
     health,
     signals,
+    sim,
     status,
     traders,
     triggers,
     whoami,
 )
+from tripwire.api.simulator import SimulatorGateway
 from tripwire.api.store import StoreGateway
 from tripwire.api.webhooks import TriggerWebhook
 from tripwire.config.settings import ConfigError, Settings, resolve_path
@@ -51,7 +53,7 @@ from tripwire.hotpath.triggers.errors import RuleConfigError
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (health, status, whoami, triggers, decisions, commands, signals, traders, analyze, flows, events)
+ROUTERS = (health, status, whoami, triggers, decisions, commands, signals, traders, analyze, flows, events, sim)
 
 
 def _analysis_config(settings: Settings) -> AnalysisConfig:
@@ -154,6 +156,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics, coins=settings.coins)
     app.state.store = StoreGateway(settings.store.uri, store, redact)
+    app.state.simulator = SimulatorGateway(settings)
     app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact, path_parameters=settings.api.flow_path_parameters)
     app.state.analysis = AnalysisService(acfg, model or LocalModel.load(acfg.model_file), _rules(settings))
     app.state.webhook = (

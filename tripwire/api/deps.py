@@ -9,6 +9,7 @@ from tripwire.api.config import ApiConfig
 from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.metrics import ApiMetrics
 from tripwire.api.prefect_runs import PrefectGateway
+from tripwire.api.simulator import SimulatorGateway
 from tripwire.api.store import StoreGateway
 
 
@@ -34,3 +35,7 @@ def metrics(request: Request) -> ApiMetrics:
 
 def config(request: Request) -> ApiConfig:
     return request.app.state.config
+
+
+def simulator(request: Request) -> SimulatorGateway:
+    return request.app.state.simulator

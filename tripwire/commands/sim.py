@@ -136,7 +136,8 @@ def build(args: argparse.Namespace) -> SimServer:
     api = ExchangeApi(engine, auto_fund_usdc=args.auto_fund)
     _ = api.recover  # fail at start, not on the first order, if the signing module is missing
     replay = ReplaySpec(args.replay, args.speed, args.synthetic, not args.keep_time, args.loop) if args.replay else None
-    return SimServer(engine, api, replay, replay_on_subscribe=args.wait_for_subscriber)
+    session = (args.accounts_file, args.session) if args.accounts_file else None
+    return SimServer(engine, api, replay, replay_on_subscribe=args.wait_for_subscriber, session=session)
 
 
 async def _serve(args: argparse.Namespace, server: SimServer) -> None:

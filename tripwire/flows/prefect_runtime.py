@@ -5,7 +5,8 @@ The dispatcher runs flows in its own process, so it only needs an API URL:
 - ``PREFECT_API_URL`` set (a ``prefect server start`` or Prefect Cloud): used as is;
 - otherwise :func:`prefect_api` starts a local server in a subprocess on a free port (the same
   ``SubprocessASGIServer`` Prefect's ephemeral mode uses), points this process at it for the
-  block, so runs appear in the UI at that address while the process lives.
+  block, so runs are recorded there while the process lives (an API without a UI: Prefect
+  starts that server with ``PREFECT_UI_ENABLED=0``).
 
 Whether that API answers right now is :class:`PrefectHealth`'s; :func:`unreachable` tells a
 failure to reach it from any other failure.
@@ -47,7 +48,12 @@ def prefect_api(port: int | None = None) -> Iterator[str]:
         yield url
         return
     url = start_local_server(port)
-    log.info("started a local Prefect server: %s (UI at %s)", url, url.removesuffix("/api"))
+    # Prefect 3.8.8's SubprocessASGIServer runs with PREFECT_UI_ENABLED=0: no UI to point at.
+    log.info(
+        "started a local Prefect server: %s (API only: no UI, no scheduler; for those set "
+        "PREFECT_API_URL to a `prefect server start`)",
+        url,
+    )
     with temporary_settings(updates={PREFECT_API_URL: url}):
         yield url
 

@@ -217,6 +217,10 @@ def local_prefect_server(
 
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}/api"
+    # The UI's pages call the API its /ui-settings names: PREFECT_UI_API_URL, else
+    # PREFECT_API_URL, else PREFECT_SERVER_API_HOST:PORT (default 4200) — never the --port the
+    # server was started with (Prefect 3.8.8: settings/models/root.py). Name this server's API.
+    server_env = {**os.environ, **(env or {}), **ui_env(url)}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -230,7 +234,7 @@ def local_prefect_server(
             str(port),
             "--analytics-off",
         ],
-        env={**os.environ, **(env or {})},
+        env=server_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -258,6 +262,42 @@ def local_prefect_server(
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
+
+
+def ui_env(api_url: str) -> dict[str, str]:
+    """The environment of a ``prefect server start`` serving ``api_url`` whose UI calls that API
+    (see :func:`local_prefect_server`)."""
+    return {"PREFECT_UI_API_URL": api_url, "PREFECT_UI_URL": ui_url(api_url)}
+
+
+def ui_url(api_url: str) -> str:
+    """The UI of the server whose API is ``api_url`` (Prefect serves both, the API under /api)."""
+    return api_url.rstrip("/").removesuffix("/api")
+
+
+def ui_api_url(api_url: str, timeout_s: float = 5.0) -> str | None:
+    """The API the UI of that server calls, as its ``/ui-settings`` says; None if unreadable."""
+    import httpx
+
+    try:
+        r = httpx.get(f"{ui_url(api_url)}/ui-settings", timeout=timeout_s)
+        r.raise_for_status()
+        found = r.json().get("api_url")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def ui_problem(api_url: str) -> str | None:
+    """Why the UI printed for ``api_url`` would show "Can't connect to Server API", or None
+    when its pages call that API (or the server does not say)."""
+    called = ui_api_url(api_url)
+    if called is None or called.rstrip("/") == api_url.rstrip("/"):
+        return None
+    return (
+        f"the UI at {ui_url(api_url)} calls the API at {called}, not {api_url}: its pages will not "
+        f"load; start that server with PREFECT_UI_API_URL={api_url}"
+    )
 
 
 @contextlib.contextmanager

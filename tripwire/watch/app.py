@@ -24,7 +24,7 @@ q quit · p pause/resume · f flatten (confirm) · k cancel all orders (confirm)
 r reset the simulator session · ctrl+s save it (demo/sim only)
 1-9 focus a coin (again: all coins) · / filter triggers and trades · ? this help"""
 
-SIM_SESSION_UNAVAILABLE = "the API has no simulator session route yet"
+SIM_MODES = ("demo", "sim")  # where a simulator session exists (the API's /sim routes)
 READ_ONLY = "read-only key: controls need a key with the 'trade' scope"
 
 
@@ -173,7 +173,10 @@ class WatchApp(App[None]):
                 if self.identity is None:
                     self.identity = await self.api.whoami()
                     self.refresh_bindings()
+                mode = self.state.mode
                 self.state.apply_status(await self.api.status(), time.time_ns())
+                if self.state.mode != mode:  # the simulator's keys depend on it
+                    self.refresh_bindings()
                 if not history_loaded:
                     try:
                         self.state.apply_triggers(await self.api.triggers())
@@ -308,21 +311,22 @@ class WatchApp(App[None]):
     # -- controls -------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Controls greyed out (None) for a read key; Textual shows them disabled in the footer."""
-        if action in ("pause", "flatten", "cancel_all"):
-            return True if self.identity is not None and self.identity.may_trade else None
-        if action in ("reset_session", "save_session"):
-            return None
+        """Controls greyed out (None) for a read key, and the simulator's session keys outside
+        demo/sim mode; Textual shows them disabled in the footer."""
+        if action in ("pause", "flatten", "cancel_all", "reset_session", "save_session"):
+            return True if self.control_refusal(action) is None else None
         return True
 
     def control_refusal(self, action: str) -> str | None:
         """Why a control is disabled, or None when it may be used."""
-        if action in ("reset_session", "save_session"):
-            return SIM_SESSION_UNAVAILABLE
         if self.identity is None:
             return "not connected to the API yet"
         if not self.identity.may_trade:
             return READ_ONLY
+        if action in ("reset_session", "save_session") and self.state.mode not in SIM_MODES:
+            if self.state.mode == "?":
+                return "the mode is not known yet (reset and save are for demo and sim)"
+            return f"mode {self.state.mode}: no simulator session (reset and save are for demo and sim)"
         return None
 
     def _say(self, text: str, severity: str = "information") -> None:
@@ -361,11 +365,42 @@ class WatchApp(App[None]):
         what = self.focus_coin or "every coin"
         self._confirmed("cancel_all", f"Cancel all open orders of {what}? Positions lose their TP/SL legs.")
 
-    def action_reset_session(self) -> None:
-        self._say(f"reset: {SIM_SESSION_UNAVAILABLE}", "warning")
+    async def _run_sim(self, action: str) -> None:
+        try:
+            result = (await self.api.sim(action)).get("result", {})
+            done = (
+                f"session {result.get('session')!r} saved to {result.get('file')} ({result.get('accounts')} accounts)"
+                if action == "save"
+                else f"account {result.get('user')} reset to {result.get('balance')} USDC"
+            )
+            self._say(f"{action}: {done}")
+        except ApiFailure as e:
+            self._say(f"{action}: {e}", "error")
 
-    def action_save_session(self) -> None:
-        self._say(f"save: {SIM_SESSION_UNAVAILABLE}", "warning")
+    def action_reset_session(self) -> None:
+        if (why := self.control_refusal("reset_session")) is not None:
+            self._say(f"reset: {why}", "warning")
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self._run_sim("reset")
+            else:
+                self._say("reset: not sent")
+
+        self.push_screen(
+            Confirm(
+                "Reset the simulator account to its starting deposit? Its positions and orders are "
+                "gone (no closing trades)."
+            ),
+            answered,
+        )
+
+    async def action_save_session(self) -> None:
+        if (why := self.control_refusal("save_session")) is not None:
+            self._say(f"save: {why}", "warning")
+            return
+        await self._run_sim("save")
 
     def action_focus_coin(self, n: int) -> None:
         coins = self.state.coins

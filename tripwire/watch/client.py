@@ -77,6 +77,11 @@ class ApiClient:
         """``POST /commands/<name>``: the hot path's risk checks apply as for any caller."""
         return await self._call("POST", f"/commands/{name}", json=body or {})
 
+    async def sim(self, action: str) -> Any:
+        """``POST /sim/<reset|save>``: the simulator's session (the API refuses it outside
+        demo and sim mode)."""
+        return await self._call("POST", f"/sim/{action}")
+
     async def close(self) -> None:
         await self._http.aclose()
 

@@ -108,3 +108,31 @@ def test_a_finished_replay_hands_the_clock_back_to_the_wall_unless_held(hold):
     n = asyncio.run(run_replay(ReplaySpec([str(RECORDING)], speed=0, hold=hold), lambda msg, t: None, clock.append))
     assert n > 0 and len(clock) == n + 1
     assert clock[-1] == (clock[-2] if hold else None)
+
+
+def test_a_session_is_saved_on_request_while_the_simulator_runs(tmp_path):
+    path = tmp_path / "sessions.json"
+    args = cli.parser().parse_args(
+        ["--fund", f"{address(KEY_A)}=1234.5", "--accounts-file", str(path), "--session", "demo-1"]
+    )
+    running = start_in_thread(cli.build(args))
+    try:
+        r = requests.post(running.url + "/sim/session/save", timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ok", "session": "demo-1", "file": str(path), "accounts": 1}
+        assert load_session(path, "demo-1")[address(KEY_A)].balance == Decimal("1234.5")
+    finally:
+        running.stop()
+
+
+def test_saving_a_session_without_an_accounts_file_is_refused_saying_so():
+    running = start_in_thread(cli.build(cli.parser().parse_args([])))
+    try:
+        r = requests.post(running.url + "/sim/session/save", timeout=10)
+        assert r.status_code == 409
+        assert r.json() == {
+            "status": "err",
+            "response": "this simulator was started without --accounts-file: nothing to save to",
+        }
+    finally:
+        running.stop()

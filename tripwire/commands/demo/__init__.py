@@ -10,16 +10,20 @@ It starts, each as its own process (logs in ``run/demo/logs/``):
 4. the recorder (events → the SQLite store), the dispatcher (one analysis flow run per
    trigger), every scheduled deployment served (``tripwire flows serve``), and the API;
 
-then shows a live view from the event bus (replay progress, triggers, orders, decisions, PnL)
-and ends with a report: what fired, what the simulator filled, decisions applied, rows in the
-store, flow runs in Prefect, and where the UIs are. Ctrl-C or SIGTERM stops everything cleanly.
+then shows a live view from the event bus (replay progress and warm-up, triggers, orders and
+their stop/take-profit legs, decisions, PnL, the replay's end) and ends with a report: what
+fired, what the simulator filled, decisions applied, rows in the store, flow runs in Prefect
+by state, where the UIs are, and each trigger's outcome. Ctrl-C or SIGTERM stops everything cleanly.
 
 One job per module:
 
 - ``orchestration`` the processes: environment, start order, the run from start to stop
 - ``supervisor``    child processes in general: start, wait until ready, log, stop
 - ``live_view``     the event bus as console lines while it runs
+- ``narration``     what those lines explain: warm-up, sizes against equity, new legs, the end
 - ``report``        the closing report
+- ``outcomes``      its per-trigger table (entry, exit, PnL, fees, decision and source)
+- ``prefect_runs``  its Prefect flow runs, finished by state, scheduled ones apart
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep-ui",
         action="store_true",
-        help="keep the Prefect UI, the API and the simulator up after the report, until Ctrl-C",
+        help="keep the Prefect UI (every deployment still served), the API, the simulator and the hot path "
+        "up after the report, until Ctrl-C",
     )
     p.add_argument(
         "--run-dir",

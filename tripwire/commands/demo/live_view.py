@@ -1,8 +1,10 @@
 """The demo's live view: what the event bus shows while the demo runs, as console lines.
 
 :class:`LiveView` reads the hot path's events, keeps what the report needs (:class:`Seen`),
-prints a line per trigger, order outcome, decision and breaker, and a progress line every 5 s.
-It ends when the replay is over and the system has gone quiet, after ``--duration``, or when a
+prints a line per trigger, order outcome, stop/take-profit leg the exchange holds, decision
+and breaker, and a progress line every 5 s; what those lines say beyond the events (warm-up,
+sizes against equity, the replay's end) is :mod:`~tripwire.commands.demo.narration`'s. It
+ends when the replay is over and the system has gone quiet, after ``--duration``, or when a
 child process died.
 """
 
@@ -11,7 +13,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from tripwire.commands.demo.narration import (
+    WORKING,
+    breaker_line,
+    order_line,
+    replay_end_line,
+    warm_status,
+    warmup_explanation,
+)
 
 PROGRESS_EVERY_S = 5.0
 TOPICS = ["trigger.", "order.", "fill.", "decision.", "risk.", "account", "md.book.", "feed.status"]
@@ -31,28 +43,48 @@ class Seen:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     breakers: list[dict[str, Any]] = field(default_factory=list)
     account: dict[str, Any] | None = None  # the last account event
+    first_account: dict[str, Any] | None = None  # the first: the equity the demo started with
     market_ms: int | None = None  # exchange time of the last book
     first_ms: int | None = None  # exchange time of the first book
     replay_done_at: float | None = None  # monotonic time the simulator said the replay ended
+    adjusted: set[str] = field(default_factory=set)  # triggers whose legs an adjust replaced
+    shown: set[tuple[str, str]] = field(default_factory=set)  # (cloid, state) lines printed
 
 
 class LiveView:
-    def __init__(self, events_address: str, recording: list[str], duration_s: float | None = None) -> None:
+    def __init__(
+        self,
+        events_address: str,
+        recording: list[str],
+        duration_s: float | None = None,
+        rules_file: Path | None = None,
+        stale_after_ms: int = 5000,
+    ) -> None:
         self.events_address = events_address
         self.recording = recording
         self.duration_s = duration_s
+        self.rules_file = rules_file  # read when the watch starts (the demo writes it first)
+        self.stale_after_ms = stale_after_ms
+        self.warmups: dict[str, float] = {}
         self.seen = Seen()
 
     def on_sim_line(self, line: str) -> None:
         """The simulator's log lines (the replay's end is not on the bus)."""
-        if "replay finished" in line:
+        if "replay finished" in line and self.seen.replay_done_at is None:
             self.seen.replay_done_at = time.monotonic()
+            say(replay_end_line(self.seen.market_ms, self.stale_after_ms))
 
     async def watch(self, sup: Any, stop_requested: Callable[[], bool]) -> None:
         """Show events until the run is over (see the module doc) or ``stop_requested()``."""
         from tripwire.bus.client import AsyncSubscriber
 
         span_ms = recording_span_ms(self.recording)
+        if self.rules_file is not None:
+            from tripwire.commands.demo.narration import rule_warmups
+            from tripwire.hotpath.triggers.dsl import load_rules
+
+            self.warmups = rule_warmups(load_rules(self.rules_file))
+            say(warmup_explanation(self.warmups, span_ms))
         sub = AsyncSubscriber(self.events_address, topics=TOPICS)
         started = time.monotonic()
         next_line = started + PROGRESS_EVERY_S
@@ -91,32 +123,41 @@ class LiveView:
             say(f"▲ trigger {d['trigger_id']}  {d['side']}  (rule {d['rule']})")
         elif t.startswith("order."):
             seen.orders += 1
-            if d.get("state") in ("filled", "refused", "rejected", "canceled"):
-                px = f" @ {d['avg_px']:,.1f}" if d.get("avg_px") else ""
-                why = f" — {d['error']}" if d.get("error") else ""
-                say(f"  order {d.get('leg') or '-'} {d.get('state')}{px}{why}  [{d.get('trigger_id')}]")
+            state = "working" if d.get("state") in WORKING else d.get("state") or ""  # placed, then resting: one line
+            key = (d.get("cloid") or f"{d.get('trigger_id')}:{d.get('kind')}", state)
+            equity = (seen.account or {}).get("equity")
+            line = order_line(d, equity, d.get("trigger_id") in seen.adjusted)
+            if line is not None and key not in seen.shown:
+                seen.shown.add(key)
+                say(line)
         elif t.startswith("fill."):
             seen.fills += 1
         elif t.startswith("decision."):
             seen.decisions.append(d)
             dec = d["decision"]
+            if d["result"].get("kind") == "adjust":
+                seen.adjusted.add(dec["trigger_id"])
             say(
                 f"◆ decision {dec['kind'] if 'kind' in dec else d['result'].get('kind')} for "
                 f"{dec['trigger_id']} from {dec.get('source')}: {dec.get('reason', '')[:80]}"
             )
         elif t.startswith("risk.breaker."):
             seen.breakers.append(d)
-            say(f"! breaker {d['breaker']}: {d['action']} → {d['state']} ({d['detail']})")
+            say(breaker_line(d, seen.replay_done_at is not None))
         elif t == "account":
             seen.account = d
+            if seen.first_account is None and d.get("exchange_equity") is not None:  # refreshed once
+                seen.first_account = d
 
     def progress(self, span_ms: int | None) -> str:
         seen = self.seen
         pct = ""
         if seen.replay_done_at:
             pct = "replay done | "
-        elif seen.market_ms and seen.first_ms and span_ms:
+        elif seen.market_ms is not None and seen.first_ms is not None and span_ms:
             pct = f"replay {min(100, 100 * (seen.market_ms - seen.first_ms) / span_ms):3.0f}% | "
+        if not seen.replay_done_at and seen.market_ms is not None and seen.first_ms is not None:
+            pct += warm_status(self.warmups, seen.market_ms - seen.first_ms)
         acct = seen.account or {}
         pnl = acct.get("realized_pnl", 0) - acct.get("fees", 0) + acct.get("unrealized_pnl", 0)
         return (

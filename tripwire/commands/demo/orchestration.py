@@ -31,9 +31,12 @@ from tripwire.commands.demo.live_view import LiveView, say
 from tripwire.commands.demo.report import build_report, format_report
 from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
 from tripwire.errors import UserError
+from tripwire.flows.serve import ui_problem
 
 DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
+SIM_SESSIONS = "sim-sessions.json"  # the simulator's accounts file, one session per run
+KEEP_UI = ("prefect", "flows-serve", "api", "sim", "hotpath")  # what --keep-ui keeps after the report
 STALE = (
     "bus/events.sock",
     "bus/commands.sock",
@@ -68,8 +71,15 @@ class Demo:
         self.api_key = os.environ.get(DEMO_KEY_ENV) or secrets.token_urlsafe(24)
         if len(self.api_key) < 16:
             raise UserError(f"{DEMO_KEY_ENV}: use at least 16 characters (e.g. `openssl rand -hex 24`)")
-        self.view = LiveView(self.bus.events, self.recording, args.duration)
+        self.view = LiveView(
+            self.bus.events,
+            self.recording,
+            args.duration,
+            rules_file=self.run_dir / "triggers.yaml",  # written by _prepare
+            stale_after_ms=self.settings.book.stale_after_ms,
+        )
         self.stop_requested = False
+        self.session = time.strftime("demo-%Y%m%dT%H%M%SZ", time.gmtime())
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -84,7 +94,10 @@ class Demo:
         return self._environment(demo_rules)
 
     def _environment(self, demo_rules: Path) -> dict[str, str]:
+        from tripwire.flows.serve import ui_env
+
         speed, ports = self.args.speed, self.ports
+        prefect_api = f"http://127.0.0.1:{ports['prefect']}/api"
         return {
             "PYTHONUNBUFFERED": "1",
             "TRIPWIRE_MODE": "demo",
@@ -104,7 +117,8 @@ class Demo:
             DEMO_KEY_ENV: self.api_key,
             "TRIPWIRE_API__PUBLIC_DOCS": "true",  # the demo links to /docs
             "PREFECT_HOME": str(self.run_dir / "prefect"),
-            "PREFECT_API_URL": f"http://127.0.0.1:{ports['prefect']}/api",
+            "PREFECT_API_URL": prefect_api,
+            **ui_env(prefect_api),  # the UI's pages call this server's API, whatever the shell says
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_RUNNER_POLL_FREQUENCY": "2",
@@ -132,11 +146,19 @@ class Demo:
             "--synthetic",
             str(self.settings.replay.seed),
             "--wait-for-subscriber",
+            # this run's accounts, saved at exit and on request (POST /sim/save, the dashboard's
+            # ctrl+s) under a session of their own: nothing of an earlier run is loaded
+            "--accounts-file",
+            str(self.run_dir / SIM_SESSIONS),
+            "--session",
+            self.session,
             ready_line="listening",
             on_line=self.view.on_sim_line,
         )
         sup.wait_ready(sim, 60)
         sup.wait_http(prefect, f"http://127.0.0.1:{self.ports['prefect']}/api/health", 180)
+        if problem := ui_problem(f"http://127.0.0.1:{self.ports['prefect']}/api"):
+            say(f"warning: {problem}")
         say("Prefect is up; starting the recorder, the dispatcher, the scheduled flows and the API …")
         rec = sup.python("recorder", "flows", "record", ready_line="recording")
         dispatch_args = [
@@ -200,8 +222,13 @@ class Demo:
             path.write_text(json.dumps(report, indent=2, default=str))
             say(format_report(report, path))
             if self.args.keep_ui:
-                say("--keep-ui: the UIs stay up; Ctrl-C to stop")
-                sup.stop_all(keep=("prefect", "api", "sim", "hotpath"))
+                # flows-serve too: it is what runs a deployment started from the UI (without
+                # it such a run stays Late); the recorder and the dispatcher are done.
+                sup.stop_all(keep=KEEP_UI)
+                say(
+                    f"--keep-ui: {', '.join(KEEP_UI)} stay up, every deployment still served "
+                    f"(Prefect UI http://127.0.0.1:{self.ports['prefect']}); Ctrl-C to stop"
+                )
                 while True:
                     time.sleep(1)
         except KeyboardInterrupt:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.commands.demo.live_view import Seen
+from tripwire.commands.demo.outcomes import format_outcomes, trigger_outcomes
+from tripwire.commands.demo.prefect_runs import flow_run_summary, format_flow_runs
 
 
 def build_report(
@@ -36,6 +38,7 @@ def build_report(
         "fills_seen": seen.fills,
         "breakers": [b["breaker"] for b in seen.breakers],
         "account": seen.account,
+        "start_equity": (seen.first_account or {}).get("equity"),
     }
     sim = f"http://127.0.0.1:{ports['sim']}"
     try:
@@ -67,17 +70,20 @@ def build_report(
 
         store = open_store(f"sqlite:///{run_dir / 'tripwire.sqlite'}")
         report["store_rows"] = {c: n for c in COLLECTIONS if (n := store.count(c))}
-        store.close()
+        try:
+            report["outcomes"] = trigger_outcomes(
+                store.find("triggers"),
+                store.find("fills"),
+                store.find("decisions"),
+                store.find("orders"),
+                report.get("pnl_by_trigger"),
+            )
+        finally:
+            store.close()
     except Exception as e:  # noqa: BLE001  (any failure goes into the report)
         report["store_error"] = str(e)
     try:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{ports['prefect']}/api/flow_runs/count",
-            data=b"{}",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as r:
-            report["prefect_flow_runs"] = json.loads(r.read())
+        report["prefect_flow_runs"] = flow_run_summary(f"http://127.0.0.1:{ports['prefect']}/api")
     except Exception as e:  # noqa: BLE001  (any failure goes into the report)
         report["prefect_error"] = str(e)
     report["metrics"] = scrape_metrics(ports, api_key, run_dir / "metrics.txt")
@@ -168,6 +174,8 @@ def format_report(r: dict[str, Any], path: Path) -> str:
             f"{a.get('realized_pnl', 0):+,.2f}  fees {a.get('fees', 0):,.2f}  "
             f"unrealized {a.get('unrealized_pnl', 0):+,.2f}"
         )
+        if line := equity_context(r.get("start_equity"), a.get("equity")):
+            lines.append(line)
     if "one_way" in r:
         w = r["one_way"]
         held = ", ".join(f"{c} {sz:+g}" for c, sz in w["positions"].items()) or "flat"
@@ -175,7 +183,7 @@ def format_report(r: dict[str, Any], path: Path) -> str:
             f"one-way check      {held}, {w['protective_orders']} stop/take-profit orders: "
             + ("; ".join(w["violations"]) if w["violations"] else "none outlives or exceeds its position")
         )
-    if r.get("pnl_by_trigger"):
+    if r.get("pnl_by_trigger") and "outcomes" not in r:  # else the closing table has them
         # docs/EXECUTION.md: each trigger's lot on the one-way position; the coin's shared
         # stop and target close lots oldest first
         lines.append("PnL by trigger     (net of fees, open lots at the mid)")
@@ -190,11 +198,25 @@ def format_report(r: dict[str, Any], path: Path) -> str:
     if r.get("metrics"):
         lines.append("metrics scraped    " + ", ".join(f"{k} {v}" for k, v in r["metrics"].items()))
     if "prefect_flow_runs" in r:
-        lines.append(f"Prefect flow runs  {r['prefect_flow_runs']}")
+        lines += format_flow_runs(r["prefect_flow_runs"])
     lines += [f"({k}: {r[k]})" for k in ("hot_path_error", "store_error", "prefect_error") if k in r]
     lines += [f"{name:<18} {url}" for name, url in r["links"].items()]
     lines.append(f"report             {path}")
+    if "outcomes" in r:
+        lines += format_outcomes(r["outcomes"], r.get("start_equity"))
     return "\n".join(lines)
+
+
+def equity_context(start: float | None, end: float | None) -> str | None:
+    """The PnL against the account: each rule trades ``size_frac`` of equity (2 % in
+    config/triggers.yaml, docs/TRIGGERS.md), so its dollars are small."""
+    if not start or end is None:
+        return None
+    change = end - start
+    return (
+        f"                   started with {start:,.2f}: {change:+,.2f} ({100 * change / start:+.3f} % of equity); "
+        "a trigger trades its rule's size_frac of equity (2 %: ~$200 on $10k), so a move of a few bps is cents"
+    )
 
 
 def _command(cmd: str, address: str) -> dict[str, Any]:

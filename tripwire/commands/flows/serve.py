@@ -23,6 +23,8 @@ from tripwire.flows.serve import (
     scheduling_api,
     select,
     serve_deployments,
+    ui_problem,
+    ui_url,
 )
 
 
@@ -80,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with scheduling_api(settings) as url:
         require_prefect(url)  # nothing to serve without it: say which, where, what to start
-        print(
-            f"serving {len(specs)} deployments on {url} (UI: {url.removesuffix('/api')}); polling every {poll_s:g} s",
-            flush=True,
-        )
+        print(f"serving {len(specs)} deployments on {url} (UI: {ui_url(url)}); polling every {poll_s:g} s", flush=True)
+        if problem := ui_problem(url):
+            print(f"warning: {problem}", flush=True)
         asyncio.run(serve_deployments(specs, flows, poll_s, limit))
     return 0

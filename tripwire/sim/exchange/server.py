@@ -4,7 +4,8 @@ Everything here is I/O: reading bodies, JSON, sockets, tasks and clocks. Answers
 :mod:`tripwire.sim.exchange.info` and :mod:`tripwire.sim.exchange.exchange`; state lives in
 :class:`~tripwire.sim.exchange.engine.SimEngine`. All engine access happens on the server's event loop, so
 the core needs no locks. Two sim-only routes, ``POST /sim/fund`` and ``POST /sim/reset``
-(``{"user": "0x…", "usdc": "1000"}``), act as a faucet and an account reset.
+(``{"user": "0x…", "usdc": "1000"}``), act as a faucet and an account reset; a third,
+``POST /sim/session/save``, writes the accounts to ``--accounts-file``'s session at once.
 
 No answer is a plain-text 500: a bad request gets the exchange's answer from the core, and an
 exception no rule anticipated (a simulator bug) is logged, counted in
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,6 +35,7 @@ from tripwire.sim.exchange.errors import BadRequest
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.info import handle_info
 from tripwire.sim.exchange.replay import ReplaySpec, run_replay
+from tripwire.sim.exchange.sessions import SessionFileError, save_session
 from tripwire.sim.exchange.wire import fmt
 
 log = logging.getLogger("tripwire.sim")
@@ -84,8 +87,10 @@ class SimServer:
         clock: MarketClock | None = None,
         on_replay_done: Callable[[int], None] | None = None,
         replay_on_subscribe: bool = False,
+        session: tuple[str | Path, str] | None = None,
     ) -> None:
         self.engine = engine
+        self.session = session  # (accounts file, session name) that POST /sim/session/save writes
         self.api = api
         self.replay = replay
         self.clock = clock or MarketClock()
@@ -109,6 +114,7 @@ class SimServer:
         app.router.add_get("/ws", self._ws)
         app.router.add_post("/sim/fund", self._sim_fund)
         app.router.add_post("/sim/reset", self._sim_reset)
+        app.router.add_post("/sim/session/save", self._sim_session_save)
         app.on_startup.append(self._start_tasks)
         app.on_shutdown.append(self._stop)
         return app
@@ -222,6 +228,20 @@ class SimServer:
         acct = self.engine.reset(*args)
         self.flush()
         return _json({"status": "ok", "user": acct.address, "balance": fmt(acct.balance)})
+
+    async def _sim_session_save(self, request: web.Request) -> web.Response:
+        """Write every account to the session of ``--accounts-file`` now (as at exit)."""
+        if self.session is None:
+            return _json(
+                {"status": "err", "response": "this simulator was started without --accounts-file: nothing to save to"},
+                status=409,
+            )
+        path, name = self.session
+        try:
+            save_session(path, name, self.engine.accounts)
+        except (OSError, SessionFileError) as exc:
+            return _json({"status": "err", "response": f"could not save session {name!r} to {path}: {exc}"}, status=500)
+        return _json({"status": "ok", "session": name, "file": str(path), "accounts": len(self.engine.accounts)})
 
     # -- WebSocket -----------------------------------------------------------------------------
 
