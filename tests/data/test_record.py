@@ -17,14 +17,15 @@ import orjson
 import pytest
 
 from tests.fixtures import RECORDING, REPO
-from tripwire.data.recorder import GAPS_FILE, Recorder, record
+from tripwire.cli import main as tripwire_main
+from tripwire.data.recorder import Recorder, record
 from tripwire.hotpath.feed.connection import FeedConfig, FeedConnection
 from tripwire.hotpath.feed.subscriptions import build_subscriptions
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec, messages
 from tripwire.sim.exchange.server import SimServer, start_in_thread
-from tripwire.sim.replay.folders import scan
+from tripwire.sim.replay.folders import GAPS_FILE, scan
 from tripwire.sim.replay.recordings import read_messages
 
 CHANNELS = ["trades", "l2Book", "activeAssetCtx", "bbo"]
@@ -52,7 +53,7 @@ def wait_until(cond, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_a_recording_of_the_simulator_replays_back_the_messages_it_sent(tmp_path):
+def test_a_recording_of_the_simulator_replays_back_the_messages_it_sent(tmp_path, capsys):
     spec = ReplaySpec([str(slice_of_recording(tmp_path / "src.lz4"))], speed=0, synthetic_seed=7, rebase=False)
     done = threading.Event()
     server = SimServer(SimEngine(), ExchangeApi(SimEngine()), spec, on_replay_done=lambda n: done.set())
@@ -100,6 +101,14 @@ def test_a_recording_of_the_simulator_replays_back_the_messages_it_sent(tmp_path
     assert not list(out.rglob("*.part"))
     gaps = [orjson.loads(line) for line in (out / GAPS_FILE).read_bytes().splitlines()]
     assert [g["kind"] for g in gaps] == ["start", "stop"]
+    # `tripwire replay` on the folder: every recorded message, nothing generated (trades and
+    # contexts were recorded)
+    assert tripwire_main(["replay", str(out), "--json"]) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    counts = {ch: sum(1 for m in sent if m.get("channel") == ch) for ch in ("l2Book", "trades", "activeAssetCtx")}
+    assert summary["messages"] == {**counts, "bbo": len(bbo)}
+    assert summary["synthetic"] == {} and summary["faults"] == {}
+    assert summary["sources"] == {"BTC": {ch: "file" for ch in CHANNELS}}
 
 
 def test_a_reconnect_is_survived_and_marked_as_a_gap(tmp_path):

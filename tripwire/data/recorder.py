@@ -46,11 +46,11 @@ import orjson
 
 from tripwire.hotpath.feed.connection import CONNECTED, RECONNECTING, FeedConfig, FeedConnection
 from tripwire.hotpath.feed.subscriptions import COIN_TYPES, Subscription, build_subscriptions, stream_of
+from tripwire.sim.replay.folders import GAPS_FILE
 
 log = logging.getLogger("tripwire.data.record")
 
 CHANNELS = tuple(t for t in COIN_TYPES)  # trades, l2Book, bbo, activeAssetCtx, candle
-GAPS_FILE = "gaps.ndjson"
 TRADE_IDS_REMEMBERED = 20_000  # per coin: far more than one resubscribe's snapshot of recent trades
 
 

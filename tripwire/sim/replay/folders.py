@@ -8,7 +8,8 @@ Recognised, anywhere under the folder:
 - ``asset_ctxs/YYYYMMDD.csv.lz4`` (or ``.csv``): the archive's daily asset contexts, all coins;
 - any other ``.lz4``/``.ndjson``/``.jsonl`` file: one stream of its own (a loose capture).
 
-``.part`` files (downloads or recordings still in progress or cut) are left out. Each stream's
+``.part`` files (downloads or recordings still in progress or cut) and the recorder's
+``gaps.ndjson`` sidecar are left out. Each stream's
 files are returned in time order (day, then hour, then restart number), so chaining them gives the
 stream in order; :func:`tripwire.sim.replay.runner.replay_stream` merges the streams.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 _HOURLY = re.compile(r"(?:^|/)(\d{8})/(\d{1,2})/([A-Za-z][A-Za-z0-9]*)/([^/]+?)(?:\.(\d+))?\.lz4$")
 _CTX = re.compile(r"(?:^|/)asset_ctxs/(\d{8})\.csv(?:\.lz4)?$")
 _LOOSE_SUFFIXES = (".lz4", ".ndjson", ".jsonl")
+GAPS_FILE = "gaps.ndjson"  # `tripwire data record`'s sidecar: when it was not listening, not messages
 
 
 @dataclass
@@ -47,7 +49,7 @@ def scan(folder: str | Path) -> FolderContents:
     keyed: dict[tuple[str, str], list[tuple[tuple[str, int, int], Path]]] = {}
     ctxs: list[tuple[str, Path]] = []
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.name.endswith(".part"):
+        if not path.is_file() or path.name.endswith(".part") or path.name == GAPS_FILE:
             continue
         rel = path.relative_to(root).as_posix()
         m = _HOURLY.search(rel)
