@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("boto3")
 pytest.importorskip("moto")
 
-from tests.data.archive_bucket import DAY, archive_objects, free_port, moto_s3  # noqa: E402
-from tests.fixtures import REPO  # noqa: E402
-from tripwire.cli import main  # noqa: E402
-from tripwire.data import layout  # noqa: E402
-from tripwire.data.fetch import ArchiveObject, FetchError, download, fetch_all, make_client, part_path, plan  # noqa: E402
+from tests.data.archive_bucket import DAY, archive_objects, free_port, moto_s3
+from tests.fixtures import REPO
+from tripwire.cli import main
+from tripwire.data import layout
+from tripwire.data.fetch import ArchiveObject, FetchError, download, fetch_all, make_client, part_path, plan
 
 JAN1 = dt.date(2024, 1, 1)
 

@@ -197,8 +197,10 @@ def test_sigterm_closes_every_file_complete(tmp_path):
     out = tmp_path / "rec"
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tripwire", "data", "record", "--coins", "BTC", "--channels", "l2Book", "bbo"]
-            + ["--out", str(out), "--url", running.url.replace("http", "ws") + "/ws"],
+            [
+                *(sys.executable, "-m", "tripwire", "data", "record", "--coins", "BTC", "--channels", "l2Book", "bbo"),
+                *("--out", str(out), "--url", running.url.replace("http", "ws") + "/ws"),
+            ],
             cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,

@@ -112,10 +112,7 @@ def print_summary(s: dict[str, Any]) -> None:
     for rule, n in s["triggers_by_rule"].items():
         print(f"  {rule:<30} {n}")
     for coin, gen in s.get("synthetic", {}).items():
-        print(
-            f"synthetic for {coin} (the data has no {' or '.join(gen['channels'])}): "
-            + ", ".join(gen["features"])
-        )
+        print(f"synthetic for {coin} (the data has no {' or '.join(gen['channels'])}): " + ", ".join(gen["features"]))
     cov = s["feature_coverage"]
     warm = sorted(k for k, v in cov.items() if v > 0)
     cold = sorted(k for k, v in cov.items() if v == 0)

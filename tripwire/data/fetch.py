@@ -208,7 +208,7 @@ def download(client: Any, obj: ArchiveObject, dest: Path, on_bytes: Callable[[in
         return "skipped"
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
-    resumed = part.is_file() and 0 < part.stat().st_size
+    resumed = part.is_file() and part.stat().st_size > 0
     for restart in (False, True):
         if restart or (part.is_file() and part.stat().st_size > obj.size):
             part.unlink(missing_ok=True)
@@ -237,7 +237,7 @@ def _fill_part(client: Any, obj: ArchiveObject, part: Path, on_bytes: Callable[[
     """Append the object's missing bytes to ``part``, resuming after a cut up to STREAM_ATTEMPTS times."""
     from botocore.exceptions import ClientError
 
-    errors = _botocore_errors() + (OSError,)
+    errors: tuple[type[Exception], ...] = (*_botocore_errors(), OSError)
     last: Exception | None = None
     for _ in range(STREAM_ATTEMPTS):
         have = part.stat().st_size if part.is_file() else 0

@@ -128,7 +128,7 @@ class GapLog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh = open(path, "ab")
+        self._fh = open(path, "ab")  # noqa: SIM115  (open for the recorder's life; closed by close())
         self.lines: list[dict[str, Any]] = []
 
     def add(self, line: dict[str, Any]) -> None:
@@ -176,9 +176,10 @@ class Recorder:
         channel, coin = stream
         raw = frame.encode() if isinstance(frame, str) else frame
         if channel == "trades":
-            raw = self._new_trades(coin or "", raw)
-            if raw is None:
+            fresh = self._new_trades(coin or "", raw)
+            if fresh is None:
                 return
+            raw = fresh
         elif b"\n" in raw:  # one message, one line
             raw = orjson.dumps(orjson.loads(raw))
         self.files.write(channel, coin or "", self._wall_ns(), raw)
@@ -197,7 +198,7 @@ class Recorder:
             self._close_stale(None)
             self._connected_once = True
 
-    def on_fault(self, kind: str, detail: dict) -> None:
+    def on_fault(self, kind: str, detail: dict[str, Any]) -> None:
         stream = str(detail.get("subscription", ""))
         now = iso_ns(self._wall_ns())
         if kind == "stale":

@@ -7,7 +7,7 @@ import lz4.frame
 import orjson
 import pytest
 
-from tests.data.archive_bucket import asset_ctxs_csv, archive_objects
+from tests.data.archive_bucket import archive_objects, asset_ctxs_csv
 from tests.fixtures import RECORDING
 from tripwire.cli import main
 from tripwire.config.settings import load_settings
@@ -109,7 +109,7 @@ def test_the_merged_folder_stream_is_in_time_order_across_coins_and_kinds(archiv
     times = []
     for msg in replay_stream([archive], synthetic=False, seed=7):
         data = msg["data"]
-        times.append(data["time"] if "time" in data else None)
+        times.append(data.get("time"))
     books = [t for t in times if t is not None]
     assert books == sorted(books) and len(times) == 5587 + 90 + 120
 
@@ -136,7 +136,9 @@ def test_a_loose_file_with_real_trades_gets_no_synthetic_trades(tmp_path):
     for i, b in enumerate(books):
         lines.append(b)
         t = b["raw"]["data"]["time"] + 1
-        lines.append({"time": b["time"], "ver_num": 1, "raw": {"channel": "trades", "data": [{**trade, "time": t, "tid": i}]}})
+        lines.append(
+            {"time": b["time"], "ver_num": 1, "raw": {"channel": "trades", "data": [{**trade, "time": t, "tid": i}]}}
+        )
     path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
     s = replay([path], SETTINGS, RULES, synthetic=True, seed=7)
     assert s.sources["BTC"] == {"l2Book": "file", "trades": "file", "activeAssetCtx": "synthetic"}

@@ -26,6 +26,7 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lz4.frame
 
@@ -68,7 +69,7 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def read_asset_ctxs(
     path: str | Path, coins: Iterable[str] | None = None, stats: CtxReadStats | None = None
-) -> Iterator[tuple[int, dict]]:
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(time_ms, activeAssetCtx message)`` for each row of ``coins`` (all if None), in file order."""
     p = Path(path)
     wanted = None if coins is None else set(coins)
@@ -95,7 +96,7 @@ def read_asset_ctxs(
         raise ArchiveError(f"{p}: not a readable asset-context CSV ({e})") from None
 
 
-def _message(coin: str, row: dict[str, str]) -> dict | None:
+def _message(coin: str, row: dict[str, str]) -> dict[str, Any] | None:
     ctx: dict[str, object] = {}
     for wire, col in REQUIRED.items():
         v = (row.get(col) or "").strip()
