@@ -159,3 +159,13 @@ def _csv(tmp_path, text: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(lz4.frame.compress(text.encode()))
     return path
+
+
+def test_a_backtest_over_a_folder_trades_every_coin_and_reports_what_was_synthetic(archive):
+    from tripwire.hotpath.risk.config import load_risk_config
+    from tripwire.sim.backtest.engine import BacktestConfig, run_backtest
+
+    result = run_backtest([archive], SETTINGS, RULES, load_risk_config("config/risk.yaml"), BacktestConfig())
+    assert result.bad_market_messages == 0
+    assert set(result.sources) == {"BTC", "ETH"} and result.synthetic["ETH"]["channels"] == ["trades"]
+    assert result.messages["activeAssetCtx"] == 120
