@@ -4,7 +4,9 @@ Day 2024-01-01 is complete for BTC and ETH: every hour's ``l2Book`` file and the
 ``asset_ctxs`` CSV. Hour 12 of BTC is the bundled real recording, byte for byte; the other hours
 are 30-line slices of it shifted to their hour (ETH: the same books renamed), LZ4 frames as the
 archive's. The asset-context CSV has one row per coin per minute from 12:00 to 12:59, in the
-archive's columns. Nothing else exists (a request for 2024-01-02 finds nothing).
+archive's columns. The node bucket has hour 12's ``node_trades`` and ``node_fills_by_block``
+(the seeded generator's trades written in those formats). Nothing else exists (a request for
+2024-01-02 finds nothing).
 """
 
 from __future__ import annotations
@@ -88,6 +90,68 @@ def moto_s3() -> Iterator[str]:
         s3.create_bucket(Bucket="hyperliquid-archive")
         for key, body in archive_objects().items():
             s3.put_object(Bucket="hyperliquid-archive", Key=key, Body=body)
+        s3.create_bucket(Bucket="hl-mainnet-node-data")
+        for key, body in node_objects(synthetic_trades(50)).items():
+            s3.put_object(Bucket="hl-mainnet-node-data", Key=key, Body=body)
         yield url
     finally:
         server.stop()
+
+
+def synthetic_trades(books: int = 300) -> list[dict]:
+    """The seeded generator's BTC trades over the recording's first books: one dict per trade."""
+    from tripwire.sim.replay.synthetic import with_synthetic
+
+    lines = _lines()[:books]
+    out = []
+    for msg in with_synthetic((line["raw"] for line in lines), seed=7):
+        if msg["channel"] == "trades":
+            out += msg["data"]
+    return out
+
+
+def _iso(ms: int) -> str:
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}000000"
+
+
+def node_objects(trades: list[dict]) -> dict[str, bytes]:
+    """``{key: bytes}`` of the hl-mainnet-node-data bucket for hour 12: the same trades as
+    ``node_trades`` lines and as ``node_fills_by_block`` blocks (two fills a trade, one block per
+    trade time), in the formats Hyperliquid documents."""
+    node_trades = io.BytesIO()
+    blocks: dict[int, list] = {}
+    for tr in trades:
+        buyer, seller = tr["users"]
+        node_trades.write(
+            orjson.dumps(
+                {
+                    "coin": tr["coin"], "side": tr["side"], "time": _iso(tr["time"]), "px": tr["px"],
+                    "sz": tr["sz"], "hash": tr["hash"], "trade_dir_override": "Na",
+                    "side_info": [
+                        {"user": buyer, "start_pos": "0.0", "oid": 1, "twap_id": None, "cloid": None},
+                        {"user": seller, "start_pos": "0.0", "oid": 2, "twap_id": None, "cloid": None},
+                    ],
+                }
+            )
+            + b"\n"
+        )  # fmt: skip
+        for user, side in ((buyer, "B"), (seller, "A")):
+            fill = {
+                "coin": tr["coin"], "px": tr["px"], "sz": tr["sz"], "side": side, "time": tr["time"],
+                "startPosition": "0.0", "dir": "Open Long" if side == "B" else "Open Short", "closedPnl": "0.0",
+                "hash": tr["hash"], "oid": 1, "crossed": side == tr["side"], "fee": "0.0", "tid": tr["tid"],
+                "feeToken": "USDC",
+            }  # fmt: skip
+            blocks.setdefault(tr["time"], []).append([user, fill])
+    by_block = io.BytesIO()
+    for n, (t, events) in enumerate(sorted(blocks.items())):
+        stamp = _iso(t)
+        line = {"local_time": stamp, "block_time": stamp, "block_number": 1000 + n, "events": events}
+        by_block.write(orjson.dumps(line) + b"\n")
+    return {
+        f"node_trades/hourly/{DAY}/12.lz4": lz4.frame.compress(node_trades.getvalue()),
+        f"node_fills_by_block/hourly/{DAY}/12.lz4": lz4.frame.compress(by_block.getvalue()),
+    }

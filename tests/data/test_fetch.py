@@ -208,3 +208,13 @@ def test_access_denied_names_the_requester_pays_permissions(s3_enforcing_auth, m
     err = capsys.readouterr().err
     assert code == 2
     assert "access denied" in err and "s3:GetObject" in err and "requester-pays" in err
+
+
+def test_node_fill_hours_are_fetched_from_the_node_bucket_and_absent_hours_reported(s3_url, creds, tmp_path):
+    client, sent = client_recording_headers(s3_url)
+    p = plan(client, layout.wanted(JAN1, JAN1, [], ["node_fills_by_block"]))
+    assert [o.uri for o in p.objects] == [f"s3://hl-mainnet-node-data/node_fills_by_block/hourly/{DAY}/12.lz4"]
+    assert len(p.missing) == 23 and p.list_requests == 1
+    fetch_all(client, p.objects, tmp_path)
+    assert (tmp_path / p.objects[0].key).stat().st_size == p.objects[0].size
+    assert all(h.get("x-amz-request-payer") == "requester" for h in sent)

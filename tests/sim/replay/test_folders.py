@@ -7,15 +7,16 @@ import lz4.frame
 import orjson
 import pytest
 
-from tests.data.archive_bucket import archive_objects, asset_ctxs_csv
+from tests.data.archive_bucket import archive_objects, asset_ctxs_csv, node_objects, synthetic_trades
 from tests.fixtures import RECORDING
 from tripwire.cli import main
 from tripwire.config.settings import load_settings
 from tripwire.hotpath.triggers.engine import load_rules
 from tripwire.sim.replay.asset_ctxs import CtxReadStats, read_asset_ctxs
 from tripwire.sim.replay.folders import scan
+from tripwire.sim.replay.node_trades import NodeReadStats, read_node_trades
 from tripwire.sim.replay.recordings import ArchiveError
-from tripwire.sim.replay.runner import features_fed_by, replay, replay_stream
+from tripwire.sim.replay.runner import StreamSources, features_fed_by, replay, replay_stream
 from tripwire.sim.replay.synthetic import with_synthetic
 
 SETTINGS = load_settings("config/settings.yaml")
@@ -169,3 +170,46 @@ def test_a_backtest_over_a_folder_trades_every_coin_and_reports_what_was_synthet
     assert result.bad_market_messages == 0
     assert set(result.sources) == {"BTC", "ETH"} and result.synthetic["ETH"]["channels"] == ["trades"]
     assert result.messages["activeAssetCtx"] == 120
+
+
+@pytest.fixture(scope="module")
+def trades():
+    return synthetic_trades(300)
+
+
+@pytest.mark.parametrize("kind", ["node_fills_by_block", "node_trades"])
+def test_node_trade_files_replay_as_real_trades_and_nothing_is_synthesised_for_them(tmp_path, trades, kind):
+    key = f"{kind}/hourly/20240101/12.lz4"
+    (tmp_path / key).parent.mkdir(parents=True)
+    (tmp_path / key).write_bytes(node_objects(trades)[key])
+    book_key = "market_data/20240101/12/l2Book/BTC.lz4"
+    (tmp_path / book_key).parent.mkdir(parents=True)
+    (tmp_path / book_key).write_bytes(RECORDING.read_bytes())
+    sources = StreamSources()
+    got = [m["data"] for m in replay_stream([tmp_path], True, 7, sources=sources) if m["channel"] == "trades"]
+    assert all(len(d) == 1 for d in got)
+    got_trades = [d[0] for d in got]
+    fields = ("coin", "side", "px", "sz", "time", "users", "hash")
+    assert [tuple(t[f] for f in fields) for t in got_trades] == [tuple(t[f] for f in fields) for t in trades]
+    if kind == "node_fills_by_block":
+        assert [t["tid"] for t in got_trades] == [t["tid"] for t in trades]
+    else:  # node_trades carries no trade id: numbered from the hour's start, increasing
+        tids = [t["tid"] for t in got_trades]
+        assert tids == sorted(set(tids)) and tids[0] == 1_704_110_400_000 * 1000 + 1
+    assert sources.by_coin["BTC"] == {"l2Book": "file", "trades": kind, "activeAssetCtx": "synthetic"}
+    assert sources.synthetic() == {
+        "BTC": {"channels": ["activeAssetCtx"], "features": features_fed_by(["activeAssetCtx"])}
+    }
+
+
+def test_a_lone_maker_fill_gives_the_opposite_aggressor_and_unreadable_lines_are_skipped(tmp_path):
+    fill = {"coin": "BTC", "px": "1.0", "sz": "2", "side": "B", "time": 5, "hash": "0x1", "tid": 9, "crossed": False}
+    path = tmp_path / "node_fills/hourly/20240101/0.lz4"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        lz4.frame.compress(orjson.dumps(["0xmaker", fill]) + b"\nnot json\n" + orjson.dumps({"x": 1}) + b"\n")
+    )
+    stats = NodeReadStats()
+    [(t, msg)] = list(read_node_trades(path, "node_fills", None, stats))
+    assert t == 5 and msg["data"][0]["side"] == "A" and msg["data"][0]["users"] == ["0xmaker", ""]
+    assert stats.skipped_lines == 2

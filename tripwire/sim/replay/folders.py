@@ -6,6 +6,8 @@ Recognised, anywhere under the folder:
   hour): what ``tripwire data record`` writes, and the archive's ``market_data/YYYYMMDD/H/l2Book/
   COIN.lz4`` (the ``market_data/`` prefix is just another folder level);
 - ``asset_ctxs/YYYYMMDD.csv.lz4`` (or ``.csv``): the archive's daily asset contexts, all coins;
+- ``node_trades|node_fills|node_fills_by_block/hourly/YYYYMMDD/H.lz4``: the node's trades or
+  fills, all coins (read as ``trades`` messages: :mod:`tripwire.sim.replay.node_trades`);
 - any other ``.lz4``/``.ndjson``/``.jsonl`` file: one stream of its own (a loose capture).
 
 ``.part`` files (downloads or recordings still in progress or cut) and the recorder's
@@ -20,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tripwire.sim.replay.node_trades import NODE_FILE
+
 _HOURLY = re.compile(r"(?:^|/)(\d{8})/(\d{1,2})/([A-Za-z][A-Za-z0-9]*)/([^/]+?)(?:\.(\d+))?\.lz4$")
 _CTX = re.compile(r"(?:^|/)asset_ctxs/(\d{8})\.csv(?:\.lz4)?$")
 _LOOSE_SUFFIXES = (".lz4", ".ndjson", ".jsonl")
@@ -32,6 +36,7 @@ class FolderContents:
 
     streams: dict[tuple[str, str], list[Path]] = field(default_factory=dict)
     asset_ctxs: list[Path] = field(default_factory=list)
+    node: list[tuple[str, Path]] = field(default_factory=list)  # (kind, file), in hour order
     loose: list[Path] = field(default_factory=list)
 
     @property
@@ -48,6 +53,7 @@ def scan(folder: str | Path) -> FolderContents:
     out = FolderContents()
     keyed: dict[tuple[str, str], list[tuple[tuple[str, int, int], Path]]] = {}
     ctxs: list[tuple[str, Path]] = []
+    node: list[tuple[tuple[str, int, str], Path]] = []
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.name.endswith(".part") or path.name == GAPS_FILE:
             continue
@@ -58,10 +64,14 @@ def scan(folder: str | Path) -> FolderContents:
             keyed.setdefault((channel, coin), []).append(((day, int(hour), int(n or 0)), path))
             continue
         c = _CTX.search(rel)
+        nd = NODE_FILE.search(rel)
         if c:
             ctxs.append((c.group(1), path))
+        elif nd:
+            node.append(((nd.group(2), int(nd.group(3)), nd.group(1)), path))
         elif path.suffix in _LOOSE_SUFFIXES:
             out.loose.append(path)
     out.streams = {k: [p for _, p in sorted(v)] for k, v in sorted(keyed.items())}
     out.asset_ctxs = [p for _, p in sorted(ctxs)]
+    out.node = [(key[2], p) for key, p in sorted(node)]
     return out

@@ -18,6 +18,7 @@ from tripwire.hotpath.pipeline import MarketPipeline
 from tripwire.hotpath.triggers.engine import RuleSet
 from tripwire.sim.replay.asset_ctxs import read_asset_ctxs
 from tripwire.sim.replay.folders import scan
+from tripwire.sim.replay.node_trades import read_node_trades
 from tripwire.sim.replay.recordings import ArchiveError, read_messages, read_timed
 from tripwire.sim.replay.synthetic import SyntheticMarket
 
@@ -199,7 +200,7 @@ def _folder_streams(
     sources: StreamSources,
 ) -> list[Iterator[tuple[int, Any]]]:
     contents = scan(folder)
-    if not contents.streams and not contents.asset_ctxs and not contents.loose:
+    if not contents.streams and not contents.asset_ctxs and not contents.loose and not contents.node:
         raise ArchiveError(f"{folder}: no replayable files (see docs/DATA.md for the layouts read)")
     streams: list[Iterator[tuple[int, Any]]] = []
     present = {c for _, c in contents.streams if coins is None or c in coins}
@@ -208,18 +209,28 @@ def _folder_streams(
     for path in contents.asset_ctxs:
         for t, msg in read_asset_ctxs(path, ctx_coins):
             csv_ctx.setdefault(msg["data"]["coin"], []).append((t, msg))
+    node_kinds = sorted({kind for kind, _ in contents.node})
+    if contents.node:  # every coin's trades in one stream, in hour order (the files hold all coins)
+        node_coins = coins if coins is not None else (present or None)
+        streams.append(
+            itertools.chain.from_iterable(read_node_trades(p, kind, node_coins) for kind, p in contents.node)
+        )
     for coin in sorted(present | set(csv_ctx)):
-        have = contents.channels_of(coin)
         per_coin: dict[str, Iterator[tuple[int, Any]]] = {}
-        for channel in sorted(have):
+        for channel in sorted(contents.channels_of(coin)):
             counted = _Counted(itertools.chain.from_iterable(read_timed(p) for p in contents.streams[(channel, coin)]))
             counters.append(counted)
             per_coin[channel] = iter(counted)
             sources.set(coin, channel, "file")
-        if "activeAssetCtx" not in have and coin in csv_ctx:
+        covered = set(per_coin)
+        if "trades" not in covered and node_kinds:  # the node stream above carries them
+            covered.add("trades")
+            sources.set(coin, "trades", "+".join(node_kinds))
+        if "activeAssetCtx" not in covered and coin in csv_ctx:
             per_coin["activeAssetCtx"] = iter(sorted(csv_ctx[coin], key=lambda tm: tm[0]))
+            covered.add("activeAssetCtx")
             sources.set(coin, "activeAssetCtx", "asset_ctxs csv")
-        missing = {ch for ch in SYNTHETIC_CHANNELS if ch not in per_coin}
+        missing = {ch for ch in SYNTHETIC_CHANNELS if ch not in covered}
         if synthetic and missing and "l2Book" in per_coin:
             per_coin["l2Book"] = _only_synthetic(per_coin["l2Book"], coin, seed, missing)
             for ch in missing:
