@@ -178,6 +178,8 @@ def test_hourly_rotation_and_trades_resent_after_a_resubscribe(tmp_path):
     rec.on_frame(_frame(2, [2, 3]), 0)  # 2 again (resubscribe snapshot): only 3 is new
     rec.on_frame(_frame(3, [3]), 0)  # all old: nothing written
     rec.on_frame(_frame(4, [4]), 0)
+    rec.files.flush(t0 + 2 * hour_ns)  # an hour later and nothing came: the 12:00 file is finished
+    assert not list(tmp_path.rglob("*.part"))
     rec.files.close()
     assert sorted(p.relative_to(tmp_path).as_posix() for p in rec.files.closed) == [
         "20240101/11/trades/BTC.lz4",

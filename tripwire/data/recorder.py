@@ -8,8 +8,8 @@ Layout (the public archive's, with the channel where the archive has ``l2Book``)
 Each file is an LZ4 frame of NDJSON lines ``{"time": "<UTC receive time, ns>", "ver_num": 1,
 "raw": <the WebSocket message as received>}``, exactly the archive's line, so
 :func:`tripwire.sim.replay.recordings.read_messages` (and ``tripwire replay``) read them back. The
-hour is the UTC hour of the receive time; a stream's file is closed and a new one opened when its
-next message belongs to a new hour. A file being written is ``NAME.lz4.part`` and is renamed to
+hour is the UTC hour of the receive time; a stream's file is closed when the hour ends (at the
+next flush) and a new one opened with its first message of the new hour. A file being written is ``NAME.lz4.part`` and is renamed to
 ``NAME.lz4`` when closed, so a finished name is always a complete frame; if ``NAME.lz4`` exists
 already (the recorder restarted within the hour) the new file is ``NAME.1.lz4``, ``NAME.2.lz4``….
 Open files are flushed every ``flush_every_s`` (an LZ4 block boundary), so a hard kill loses at
@@ -112,7 +112,15 @@ class HourlyFiles:
         f.part.replace(f.final)
         self.closed.append(f.final)
 
-    def flush(self) -> None:
+    def flush(self, wall_ns: int | None = None) -> None:
+        """Flush every open file; with ``wall_ns``, first close those of an hour that has ended,
+        so a quiet stream's finished hour is complete without waiting for its next message."""
+        if wall_ns is not None:
+            hour = hour_dir(wall_ns)
+            for key, f in list(self._open.items()):
+                if f.hour != hour:
+                    self._close(f)
+                    del self._open[key]
         for f in self._open.values():
             f.fh.flush()
 
@@ -289,7 +297,7 @@ async def record(
     try:
         while not runner.done() and not stop.is_set():
             await asyncio.wait({runner, stopper}, timeout=flush_every_s, return_when=asyncio.FIRST_COMPLETED)
-            rec.files.flush()
+            rec.files.flush(wall_ns())
     finally:
         await conn.stop()
         await asyncio.gather(runner, return_exceptions=True)
