@@ -21,12 +21,14 @@ PACKAGE = REPO / "tripwire"
 LEAVES = ("config", "contracts", "bus", "hyperliquid", "errors")
 # importer (first part under tripwire.) -> packages it must not import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    **{leaf: ("hotpath", "sim", "flows", "api", "commands") for leaf in LEAVES},
-    "hotpath": ("sim", "flows", "api", "commands"),
-    "sim": ("flows", "api", "commands"),
-    "flows": ("api", "commands"),
-    "api": ("commands",),
-    "watch": ("hotpath", "sim", "flows", "api", "commands"),  # a client: the API and the bus only
+    **{leaf: ("hotpath", "sim", "flows", "api", "commands", "data") for leaf in LEAVES},
+    "hotpath": ("sim", "flows", "api", "commands", "data"),
+    "sim": ("flows", "api", "commands", "data"),
+    "flows": ("api", "commands", "data"),
+    "api": ("commands", "data"),
+    "watch": ("hotpath", "sim", "flows", "api", "commands", "data"),  # a client: the API and the bus only
+    # getting market data: the hot path's feed connection and the replay reader's format, no more
+    "data": ("flows", "api", "commands", "watch"),
 }
 HOT_PATH_NEVER = ("prefect", "pymongo", "openai", "anthropic", "fastapi", "uvicorn", "sqlalchemy")
 

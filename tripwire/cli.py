@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tripwire.commands.backtest",
         "replay data through the hot path and the simulator, with latency; PnL report",
     ),
+    "data": (
+        "tripwire.commands.data",
+        "get market data: fetch Hyperliquid's public archive, record the live WebSocket",
+    ),
     "sim": ("tripwire.commands.sim", "run a local Hyperliquid-compatible exchange (/info, /exchange, /ws) on loopback"),
     "hotpath": (
         "tripwire.commands.hotpath",

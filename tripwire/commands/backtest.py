@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "files",
         nargs="*",
         metavar="FILE",
-        help="archive files (.lz4) or NDJSON of WebSocket messages (default: the bundled real BTC hour)",
+        help="archive files (.lz4) or NDJSON of WebSocket messages, or folders of them (docs/DATA.md; "
+        "default: the bundled real BTC hour)",
     )
     lat = p.add_mutually_exclusive_group()
     lat.add_argument(
@@ -113,6 +114,8 @@ def print_summary(s: dict, json_path: Path, html_path: Path) -> None:
             f"  {rule:<30} triggers {v['triggers']:>3}  filled {v['filled']:>3}  TP {v['tp_hits']:>3}  "
             f"SL {v['sl_hits']:>3}  open {v['open_at_end']:>3}  PnL {v['pnl_usd']:+,.4f}"
         )
+    for coin, gen in r.get("synthetic", {}).items():
+        print(f"synthetic for {coin} (the data has no {' or '.join(gen['channels'])}): " + ", ".join(gen["features"]))
     if s["breaker_trips"]:
         print("breaker trips: " + ", ".join(f"{t['breaker']} ({t['action']})" for t in s["breaker_trips"]))
     print(f"wrote {json_path} and {html_path}")

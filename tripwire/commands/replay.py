@@ -17,8 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "files",
         nargs="*",
         metavar="FILE",
-        help="archive files (.lz4) or NDJSON in the same line format (default: the bundled real BTC hour)",
+        help="archive files (.lz4), NDJSON in the same line format, or folders of them "
+        "(the archive's tree or `tripwire data record`'s, asset_ctxs CSVs included; "
+        "default: the bundled real BTC hour)",
     )
+    p.add_argument("--coins", nargs="+", metavar="COIN", help="replay only these coins of the folders given")
     p.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object on stdout (no progress bar)"
     )
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             seed=seed,
             on_fired=_print_fired if args.show_triggers else None,
             progress=bar.update_to if bar else None,
+            coins=args.coins,
         )
     except ArchiveError as e:
         raise UserError(str(e)) from None
@@ -107,6 +111,8 @@ def print_summary(s: dict[str, Any]) -> None:
     )
     for rule, n in s["triggers_by_rule"].items():
         print(f"  {rule:<30} {n}")
+    for coin, gen in s.get("synthetic", {}).items():
+        print(f"synthetic for {coin} (the data has no {' or '.join(gen['channels'])}): " + ", ".join(gen["features"]))
     cov = s["feature_coverage"]
     warm = sorted(k for k, v in cov.items() if v > 0)
     cold = sorted(k for k, v in cov.items() if v == 0)

@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="FILE",
         default=[],
-        help="archive .lz4 or NDJSON files of WS messages, replayed in order",
+        help="archive .lz4 or NDJSON files of WS messages, or folders of them (docs/DATA.md), replayed in time order",
     )
     p.add_argument(
         "--speed", type=float, default=1.0, help="replay speed: 1 real time, 10 ten times faster, 0 as fast as possible"

@@ -170,13 +170,12 @@ class LiveView:
 def recording_span_ms(files: list[str]) -> int | None:
     """Market time from the first to the last message of the recording (the progress's 100%)."""
     from tripwire.sim.exchange.replay import message_time
-    from tripwire.sim.replay.recordings import read_messages
+    from tripwire.sim.replay.runner import replay_stream
 
     first = last = None
-    for f in files:
-        for msg in read_messages(f):
-            t = message_time(msg)
-            if t is not None:
-                first = t if first is None else first
-                last = t
+    for msg in replay_stream(files, synthetic=False, seed=0):  # files or folders
+        t = message_time(msg) if isinstance(msg, dict) else None
+        if t is not None:
+            first = t if first is None else first
+            last = t
     return (last - first) if first is not None and last is not None else None

@@ -37,7 +37,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
 from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import Universe
-from tripwire.sim.replay.runner import message_time_ms, replay_stream
+from tripwire.sim.replay.runner import StreamSources, message_time_ms, replay_stream
 
 BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
 # The drawdown breaker keeps every equity sample in its window and scans them per update, so
@@ -132,6 +132,9 @@ class BacktestResult:
     first_ms: int
     last_ms: int
     wall_s: float
+    # coin → channel → where its messages came from; what the synthetic generator stood in for
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    synthetic: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def account(self):
@@ -570,7 +573,14 @@ def run_backtest(
 ) -> BacktestResult:
     """Replay ``files`` (merged in time order, with seeded synthetic trades and contexts unless
     ``cfg.synthetic`` is off) through the hot path and the simulator; see the module doc."""
+    sources = StreamSources()
+    stream = replay_stream(files, cfg.synthetic, cfg.seed, sources=sources)
+    extra = [c for c in sources.by_coin if c not in settings.coins]  # several coins at once
+    if extra:
+        settings = settings.model_copy(update={"coins": (*settings.coins, *extra)})
     bt = Backtest(settings, rules, risk, cfg, universe)
     t0 = time.perf_counter()
-    bt.run(replay_stream(files, cfg.synthetic, cfg.seed))
-    return bt.result(files, time.perf_counter() - t0)
+    bt.run(stream)
+    result = bt.result(files, time.perf_counter() - t0)
+    result.sources, result.synthetic = sources.by_coin, sources.synthetic()
+    return result

@@ -142,6 +142,8 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
             "speed_x_realtime": round(r.exchange_span_s / r.wall_s, 1) if r.wall_s else None,
             "untradable": r.untradable,
             "bad_market_messages": r.bad_market_messages,
+            "sources": r.sources,
+            "synthetic": r.synthetic,
         },
         "trigger_list": [
             {

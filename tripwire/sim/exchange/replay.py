@@ -1,7 +1,8 @@
 """Replayed market data for the simulator: files → WS messages, paced and optionally rebased.
 
-Reading is :func:`tripwire.sim.replay.recordings.read_messages` (archive ``.lz4`` or NDJSON), optionally
-merged with :func:`tripwire.sim.replay.synthetic.with_synthetic` trades and contexts. Pacing is by
+Reading is :func:`tripwire.sim.replay.runner.replay_stream` (archive ``.lz4`` or NDJSON files, or
+folders of them with asset-context CSVs), optionally with seeded synthetic trades and contexts for
+the coins whose data lacks them. Pacing is by
 the messages' exchange time: ``speed`` 1 is real time, 10 ten times faster, 0 as fast as
 possible (yielding to the event loop every :data:`YIELD_EVERY` messages so requests are served).
 """
@@ -9,12 +10,10 @@ possible (yielding to the event loop every :data:`YIELD_EVERY` messages so reque
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from tripwire.sim.exchange.clock import wall_ms
-from tripwire.sim.replay.recordings import read_messages
 
 YIELD_EVERY = 200
 
@@ -60,13 +59,13 @@ class ReplaySpec:
 
 
 def messages(spec: ReplaySpec) -> Iterator[dict]:
-    """The raw messages of all files in order, with synthetic ones merged in when asked."""
-    stream: Iterable[dict] = itertools.chain.from_iterable(read_messages(f) for f in spec.files)
-    if spec.synthetic_seed is not None:
-        from tripwire.sim.replay.synthetic import with_synthetic
+    """The raw messages of all files (or folders) in time order, with synthetic trades and
+    contexts merged in, when asked, for the coins whose data lacks them."""
+    from tripwire.sim.replay.runner import replay_stream
 
-        stream = with_synthetic(stream, seed=spec.synthetic_seed)
-    return iter(stream)
+    synthetic = spec.synthetic_seed is not None
+    stream = replay_stream(spec.files, synthetic, spec.synthetic_seed or 0)
+    return (m for m in stream if isinstance(m, dict))
 
 
 async def run_replay(

@@ -9,6 +9,7 @@ files whose lines are bare WebSocket messages) are read the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -60,3 +61,54 @@ def read_frames(path: str | Path) -> Iterator[bytes]:
     dumps = orjson.dumps
     for msg in read_messages(path):
         yield dumps(msg)
+
+
+def line_time_ms(text: object) -> int | None:
+    """An archive line's ``time`` (``2024-01-01T12:00:01.138942031``, UTC) in ms; None if unreadable."""
+    if type(text) is not str or len(text) < 19:
+        return None
+    try:
+        whole = dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    frac = text[20:23] if len(text) > 20 and text[19] == "." else ""
+    return int(whole.timestamp()) * 1000 + (int(frac.ljust(3, "0")) if frac.isdigit() else 0)
+
+
+def read_timed(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """``(time_ms, message)`` for each line: the message's exchange time, else the line's receive
+    time (``activeAssetCtx`` carries no time on the wire), else the previous line's time."""
+    p = Path(path)
+    last = 0
+    try:
+        with _open(p) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    raise ArchiveError(f"{p}:{lineno}: not JSON ({e})") from None
+                received = None
+                if type(obj) is dict and "raw" in obj:
+                    received = obj.get("time")
+                    obj = obj["raw"]
+                t = exchange_time_ms(obj) or line_time_ms(received) or last
+                last = t
+                yield t, obj
+    except RuntimeError as e:  # lz4: a corrupt or truncated frame
+        raise ArchiveError(f"{p}: not a readable LZ4 frame ({e})") from None
+
+
+def exchange_time_ms(msg: object) -> int:
+    """Exchange time of a raw message (``data.time`` or ``data[0].time``), 0 if it has none."""
+    if type(msg) is not dict:
+        return 0
+    data = msg.get("data")
+    if type(data) is dict:
+        t = data.get("time")
+    elif type(data) is list and data and type(data[0]) is dict:
+        t = data[0].get("time")
+    else:
+        t = None
+    return t if type(t) is int else 0
