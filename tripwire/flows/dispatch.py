@@ -45,6 +45,7 @@ from tripwire.flows.analyze import (
     AnalyzeDeps,
     ClientPool,
     FlowProgress,
+    analyze_first,
     analyze_locally,
     run_analysis,
     track_progress,
@@ -63,6 +64,10 @@ DEFAULT_DEADLINE_S = 30.0
 DEFAULT_PREFECT_START_S = 5.0
 PREFECT_EVENT = "tripwire.trigger.fired"
 MAX_OUTCOMES = 10_000  # outcomes kept for inspection; the oldest are forgotten
+# How a trigger's analysis is orchestrated (docs/DISPATCH.md "Decide first, record after"):
+# "after": decided and applied in this process, the flow run recorded in Prefect afterwards;
+# "flow": a live Prefect flow run whose body decides (the decision waits on its bookkeeping).
+RECORD_MODES = ("after", "flow")
 
 
 @dataclass
@@ -129,7 +134,10 @@ class Dispatcher:
         records: RunRecords | None = None,
         prefect_start_s: float = DEFAULT_PREFECT_START_S,
         health_interval_s: float = 2.0,
+        record: str = "after",
     ):
+        if record not in RECORD_MODES:
+            raise ValueError(f"record must be one of {', '.join(RECORD_MODES)}, got {record!r}")
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         if deadline_s <= 0:
@@ -147,6 +155,8 @@ class Dispatcher:
         self.records = records or RunRecords()
         self.prefect_start_s = prefect_start_s
         self.health_interval_s = health_interval_s
+        self.record = record
+        self._record_wake = asyncio.Event()  # a run waits to be recorded
         self._flows: dict[asyncio.Future[dict[str, Any]], FlowProgress] = {}  # in Prefect now
         self.stats = DispatchStats()
         self.outcomes: collections.OrderedDict[str, TriggerOutcome] = collections.OrderedDict()
@@ -177,6 +187,7 @@ class Dispatcher:
             self.deadline_s,
         )
         watch = await self._watch_prefect()
+        recording = asyncio.create_task(self._record_loop(), name="record runs") if self.record == "after" else None
         self._ready.set()
         try:
             while not self._stop.is_set():
@@ -193,6 +204,8 @@ class Dispatcher:
             if watch is not None:
                 watch.cancel()
             await self._record_before_exit()
+            if recording is not None:
+                recording.cancel()
 
     async def _watch_prefect(self) -> asyncio.Task[None] | None:
         """Know at once whether the API answers, then keep watching it."""
@@ -204,6 +217,19 @@ class Dispatcher:
         )
         await self.prefect.check()
         return asyncio.create_task(self.prefect.watch(), name="prefect health")
+
+    async def _record_loop(self) -> None:
+        """Record the runs decided first, as soon as each is added (while the API answers;
+        the health check's ``on_up`` drains what waited while it was away)."""
+        while True:
+            await self._record_wake.wait()
+            self._record_wake.clear()
+            if self._prefect_away():
+                continue
+            try:
+                await self.records.flush()
+            except Exception:  # the decisions stand; what is not recorded stays queued
+                log.exception("recording analysis runs in Prefect failed")
 
     async def _record_before_exit(self, timeout_s: float = 10.0) -> None:
         """One last go at recording what waits, if the API is there; the rest is counted."""
@@ -326,6 +352,8 @@ class Dispatcher:
         """The analysis flow's result; without Prefect when it is away or does not start the
         run in time (then the run is queued to be recorded)."""
         published_ns = o.published_ns or o.received_ns
+        if self.record == "after":
+            return await self._decide_first(trigger, o)
         health = self.prefect
         if health is not None and not health.up:
             return await self._decide_locally(trigger, o, health.reason or "unreachable")
@@ -374,6 +402,28 @@ class Dispatcher:
         if flow.cancelled() and progress.abandoned is not None:
             raise _NotStarted(f"abandoned: {progress.abandoned}")
         return flow.result()
+
+    async def _decide_first(self, trigger: dict[str, Any], o: TriggerOutcome) -> dict[str, Any]:
+        """Decide and apply here, with the analysis the trigger's rule asks for; then queue the
+        run to be recorded in Prefect. Prefect being away changes nothing but when the run is
+        recorded (counted in ``stats.without_prefect``)."""
+        published_ns = o.published_ns or o.received_ns
+        away = None
+        if self.prefect is not None and not self.prefect.up:
+            away = self.prefect.reason or "unreachable"
+        if away is not None:
+            self.stats.without_prefect += 1
+        try:
+            out = await analyze_first(trigger, published_ns, self.deadline_s)
+        except Exception as e:
+            self._queue_record(LateRun(trigger, published_ns, None, f"{type(e).__name__}: {e}", away))
+            raise
+        self._queue_record(LateRun(trigger, published_ns, out, None, away))
+        return out
+
+    def _queue_record(self, run: LateRun) -> None:
+        self.records.add(run)
+        self._record_wake.set()
 
     async def _decide_locally(self, trigger: dict[str, Any], o: TriggerOutcome, reason: str) -> dict[str, Any]:
         self.stats.without_prefect += 1
