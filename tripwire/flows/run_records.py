@@ -23,6 +23,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -95,14 +96,20 @@ class RunRecords:
                 self.max_pending,
             )
 
-    async def flush(self) -> None:
-        """Record what waits, oldest first; stop at the first sign the API is away again."""
+    async def flush(self, before_each: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Record what waits, oldest first; stop at the first sign the API is away again.
+        ``before_each`` is awaited before each run is recorded (the dispatcher lets the
+        decisions in progress go first)."""
         if not self.pending:
             return
         from prefect.client.orchestration import get_client
 
         async with self._lock, get_client() as client:
             while self.pending:
+                if before_each is not None:
+                    await before_each()
+                    if not self.pending:
+                        break
                 run = self.pending[0]
                 try:
                     await _record(client, run)
