@@ -51,7 +51,7 @@ SCENARIOS = (
     Scenario("burst20-llm1s-cap20", 20, None, llm_delay_s=1.0, max_concurrent=20, deadline_s=4.0),
 )
 
-FEATURES = {
+FEATURES: dict[str, float | bool | None] = {
     "cvd_slope_1m": 612_000.0,
     "funding_bps": -0.31,
     "oi_change_pct_5m": 0.35,
@@ -105,9 +105,7 @@ async def _run_with(s: Scenario, mode: str, run_dir: str, llm_url: str | None) -
     cfg = AnalysisConfig(model_file=None)
     if llm_url:
         cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm_url, model="bench", timeout_s=10))
-    d = Dispatcher(
-        events, commands, cfg, s.max_concurrent, s.deadline_s, model=LocalModel.heuristic(), record=mode
-    )
+    d = Dispatcher(events, commands, cfg, s.max_concurrent, s.deadline_s, model=LocalModel.heuristic(), record=mode)
     d.start()
     await d.wait_ready()
     while not pub.subscriptions:
@@ -133,7 +131,7 @@ async def _run_with(s: Scenario, mode: str, run_dir: str, llm_url: str | None) -
     for i in range(s.n):
         coin = COINS[i % len(COINS)]
         t = TriggerFired(f"bench-{tag}-{i}", "squeeze_up", coin, "long", FEATURES, [("place_bracket", {})], 0, 0, 0)
-        pub.publish(Topics.trigger_fired(t.rule, t.coin), t.to_dict())
+        pub.publish(Topics.trigger_fired(t.rule, t.coin), dict(t.to_dict()))
         if s.rate is not None:
             await asyncio.sleep(1 / s.rate)
     while d.stats.received < s.n:

@@ -61,9 +61,7 @@ def prefect_on_postgres() -> Iterator[tuple[str, str]]:
     db_url = made.stdout.strip().splitlines()[-1]
     assert db_url.startswith("postgresql+asyncpg://prefect@127.0.0.1:")
     port = _free_port()
-    server_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")
-    } | {
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
         "PREFECT_HOME": str(root / "prefect-home"),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": db_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

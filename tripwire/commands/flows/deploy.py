@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from tripwire.config.settings import ConfigError
+from tripwire.flows.serve import DeploymentSpec
 from tripwire.flows.work_pool import DEFAULT_POOL
 
 
@@ -19,7 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--prefect-file", metavar="FILE", help="deployments file (default: flows.serve.prefect_file, prefect.yaml)"
     )
     p.add_argument("--only", metavar="NAME[,NAME]", help="deploy only these deployments (comma-separated)")
-    p.add_argument("--pool", default=DEFAULT_POOL, help=f"work pool (created as a process pool if missing; default {DEFAULT_POOL})")
+    p.add_argument(
+        "--pool", default=DEFAULT_POOL, help=f"work pool (created as a process pool if missing; default {DEFAULT_POOL})"
+    )
     p.add_argument(
         "--workdir",
         metavar="DIR",
@@ -65,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _deploy(specs: list, flows: list, pool: str, workdir: str) -> tuple[list, bool]:  # type: ignore[type-arg]
+async def _deploy(
+    specs: list[DeploymentSpec], flows: list[Any], pool: str, workdir: str
+) -> tuple[list[tuple[str, Any]], bool]:
     from prefect.client.orchestration import get_client
 
     from tripwire.flows.work_pool import deploy_to_pool, ensure_pool
