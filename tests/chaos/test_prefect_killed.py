@@ -23,7 +23,8 @@ def prefect_server(prefect_harness):
     yield
 
 
-def test_prefect_killed_mid_stream_every_trigger_decided_once_and_recorded(tmp_path):
+@pytest.mark.parametrize("record", ["after", "flow"])
+def test_prefect_killed_mid_stream_every_trigger_decided_once_and_recorded(tmp_path, record):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     proxy = PrefectProxy()
@@ -38,6 +39,7 @@ def test_prefect_killed_mid_stream_every_trigger_decided_once_and_recorded(tmp_p
                     AnalysisConfig(model_file=None),
                     model=LocalModel.heuristic(),
                     health_interval_s=0.5,
+                    record=record,
                 )
                 d.start()
                 await d.wait_ready()
@@ -68,7 +70,10 @@ def test_prefect_killed_mid_stream_every_trigger_decided_once_and_recorded(tmp_p
     assert all(d.outcomes[t].status == "applied" for t in ids)
     assert d.stats.failed == 0 and d.stats.expired == 0
     assert d.stats.without_prefect >= 4  # the outage was noticed
-    assert d.records.not_recorded == 0 and d.records.recorded == d.stats.without_prefect
+    assert d.records.not_recorded == 0
+    # deciding first, every run is recorded after its decision; as live flows, those decided
+    # without Prefect
+    assert d.records.recorded == (len(ids) if record == "after" else d.stats.without_prefect)
     assert all(runs[t] for t in ids), [t for t in ids if not runs[t]]  # every one in Prefect
     took = {t: d.outcomes[t].result["timings_ms"]["fired_to_applied"] for t in ids}
     for t in ids:
@@ -78,5 +83,5 @@ def test_prefect_killed_mid_stream_every_trigger_decided_once_and_recorded(tmp_p
     # up (its synchronous calls hold the loop meanwhile: docs/DISPATCH.md, "Limits"); none is
     # left without a decision (failed and expired are 0 above).
     during = ids[12:20]
-    assert all(d.outcomes[t].result["orchestrator"] == "local" for t in during)
+    assert all(d.outcomes[t].result["orchestrator"] == ("local" if record == "flow" else "dispatcher") for t in during)
     assert max(took[t] for t in during) < 500, took

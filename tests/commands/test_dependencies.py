@@ -184,7 +184,7 @@ def test_dispatcher_without_prefect_or_hot_path_says_so_and_runs(tmp_path):
     ), out
     assert "decided here by the local model at once" in out
     assert proc.returncode == 0, out + rest
-    assert "decided without Prefect 0: recorded there later 0, not recorded 0" in rest
+    assert "decided without Prefect 0; runs recorded after their decision 0, not recorded 0" in rest
 
 
 def test_flows_serve_without_prefect_names_it(tmp_path):

@@ -117,6 +117,7 @@ def test_each_trigger_gets_one_decision_and_a_named_flow_run(tmp_path):
 
     d, ids, applied, runs = asyncio.run(go())
     assert sorted(x.trigger_id for x in applied) == sorted(ids)  # exactly one each
+    assert (d.records.recorded, d.records.not_recorded) == (3, 0)  # decided first, recorded after
     assert all(d.outcomes[t].status == "applied" for t in ids)
     assert all(d.outcomes[t].result["decision"]["source"] == "local" for t in ids)
     assert set(runs) == set(ids)
@@ -128,8 +129,9 @@ def test_each_trigger_gets_one_decision_and_a_named_flow_run(tmp_path):
 
 
 def test_concurrency_cap_and_deadline_with_a_slow_analyst(tmp_path):
-    # One slot, a 1 s analyst, a 0.5 s deadline: the first trigger is analysed, the two queued
-    # behind it expire with no decision and nothing is sent for them.
+    # One slot, a 1 s analyst, a 0.5 s deadline: the first trigger is decided — by the local
+    # model when the LLM has not answered by the deadline (a later decision would be stale) —
+    # the two queued behind it expire with no decision and nothing is sent for them.
     async def go():
         async with FakeLlmServer("slow", slow_s=1.0) as llm, FakeHotPath(tmp_path) as hot:
             cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=5))
@@ -139,7 +141,8 @@ def test_concurrency_cap_and_deadline_with_a_slow_analyst(tmp_path):
     d, ids, applied = asyncio.run(go())
     assert d.stats.peak_running == 1
     assert [x.trigger_id for x in applied] == ids[:1]
-    assert applied[0].source == "llm"
+    assert applied[0].source == "local" and d.outcomes[ids[0]].result["fallback_reason"] == "timeout"
+    assert d.outcomes[ids[0]].result["timings_ms"]["fired_to_applied"] < 1000  # not the LLM's 1 s
     assert [d.outcomes[t].status for t in ids] == ["applied", "expired", "expired"]
     assert all(d.outcomes[t].result is None for t in ids[1:])
     assert d.stats.expired == 2 and d.stats.started == 1
@@ -322,10 +325,12 @@ async def _runs_by_trigger(ids: list[str], timeout_s: float = 20.0) -> dict[str,
         await asyncio.sleep(0.2)
 
 
-def test_with_prefect_down_triggers_are_decided_at_once_and_recorded_when_it_is_back(tmp_path):
+@pytest.mark.parametrize("record", ["after", "flow"])
+def test_with_prefect_down_triggers_are_decided_at_once_and_recorded_when_it_is_back(tmp_path, record):
     """Issue #9: with the Prefect server down every trigger failed (ConnectError after 1.7 s,
-    no decision). Now the local model decides at once, the decision is applied, and each run
-    appears in Prefect once it is back."""
+    no decision). Now each is decided at once (deciding first, by the configured analysis —
+    here the local model; as a live flow run, by the local model in this process), the
+    decision is applied, and each run appears in Prefect once it is back."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -341,6 +346,7 @@ def test_with_prefect_down_triggers_are_decided_at_once_and_recorded_when_it_is_
                     AnalysisConfig(model_file=None),
                     model=LocalModel.heuristic(),
                     health_interval_s=0.2,
+                    record=record,
                 )
                 d.start()  # Prefect is down from the start
                 await d.wait_ready()
@@ -369,8 +375,11 @@ def test_with_prefect_down_triggers_are_decided_at_once_and_recorded_when_it_is_
     assert sorted(x.trigger_id for x in applied) == sorted(ids)  # one decision each
     for t in ids:
         o = d.outcomes[t]
-        assert o.status == "applied" and o.result["orchestrator"] == "local"
-        assert o.result["fallback_reason"] == "prefect_unreachable"
+        if record == "flow":
+            assert o.status == "applied" and o.result["orchestrator"] == "local"
+            assert o.result["fallback_reason"] == "prefect_unreachable"
+        else:
+            assert o.status == "applied" and o.result["orchestrator"] == "dispatcher"
         assert o.result["decision"]["source"] == "local"
         assert o.result["timings_ms"]["fired_to_applied"] < 1_000  # at once, not 1.7 s
         [run] = runs[t]  # recorded exactly once
@@ -438,6 +447,7 @@ def test_a_run_prefect_does_not_start_in_time_is_decided_here_once(tmp_path):
                         prefect_start_s=0.5,
                         health_interval_s=60,
                         emit_prefect_events=False,
+                        record="flow",
                     )
                     d.start()
                     await d.wait_ready()
@@ -457,3 +467,109 @@ def test_a_run_prefect_does_not_start_in_time_is_decided_here_once(tmp_path):
     assert o.status == "applied" and o.result["orchestrator"] == "local"
     assert o.result["timings_ms"]["fired_to_applied"] < 2_000
     assert d.stats.without_prefect == 1
+
+
+# -- decide first, record after ---------------------------------------------------------------------
+
+
+def test_a_burst_is_decided_while_prefect_hangs_and_recorded_once_it_answers(tmp_path):
+    """The decision path never waits on Prefect: with an API that accepts connections and does
+    not answer (while the health check still says up), a burst of triggers is decided and
+    applied at once; each run is recorded after its decision, once Prefect answers — Completed,
+    tagged, with its decision artifact — and no trigger is decided twice."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    real_api = PREFECT_API_URL.value()
+
+    async def go():
+        answering = asyncio.Event()
+
+        async def hang_then_proxy(reader, writer):
+            await answering.wait()  # a hung server, until it is not
+            host, port = urlsplit(real_api).hostname, urlsplit(real_api).port
+            up_r, up_w = await asyncio.open_connection(host, port)
+
+            async def copy(r, w):
+                try:
+                    while data := await r.read(65536):
+                        w.write(data)
+                        await w.drain()
+                except (ConnectionError, OSError):
+                    pass
+                finally:
+                    w.transport.abort()
+
+            await asyncio.gather(copy(reader, up_w), copy(up_r, writer))
+
+        hung = await asyncio.start_server(hang_then_proxy, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{hung.sockets[0].getsockname()[1]}/api"
+        try:
+            async with FakeHotPath(tmp_path) as hot:
+                with temporary_settings(updates={PREFECT_API_URL: url}):
+                    d = Dispatcher(
+                        hot.events,
+                        hot.commands,
+                        AnalysisConfig(model_file=None),
+                        model=LocalModel.heuristic(),
+                        health_interval_s=60,
+                        emit_prefect_events=False,
+                    )
+                    d.start()
+                    await d.wait_ready()
+                    d.prefect.mark_up()  # as if the probe had passed just before it hung
+                    await hot.wait_subscribed()
+                    ids = await _fire_and_wait(d, hot, 12)
+                    decided_while_hung = sorted(x.trigger_id for x in hot.applied)
+                    recorded_while_hung = d.records.recorded
+                    answering.set()
+                    for _ in range(600):
+                        await asyncio.sleep(0.05)
+                        if d.records.recorded == len(ids):
+                            break
+                    await d.close()
+            runs = await _runs_by_trigger(ids)
+            async with get_client() as client:
+                artifacts = {
+                    t: await client.read_artifacts(
+                        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(t)]))
+                    )
+                    for t in ids
+                }
+            return d, ids, hot.applied, decided_while_hung, recorded_while_hung, runs, artifacts
+        finally:
+            answering.set()
+            hung.close()
+            await hung.wait_closed()
+
+    d, ids, applied, decided_while_hung, recorded_while_hung, runs, artifacts = asyncio.run(go())
+    assert decided_while_hung == sorted(ids) and recorded_while_hung == 0
+    assert len(applied) == len(ids)  # once each
+    for t in ids:
+        o = d.outcomes[t]
+        assert o.status == "applied" and o.result["orchestrator"] == "dispatcher"
+        [run] = runs[t]
+        assert run.state.is_completed() and "applied before this run was recorded" in run.state.message
+        assert set(run.tags) >= {"squeeze_up", "BTC", "recorded-after"} and "without-prefect" not in run.tags
+        assert run.parameters["trigger"]["trigger_id"] == t
+        [artifact] = artifacts[t]
+        assert artifact.flow_run_id == run.id and t in artifact.data
+    assert d.stats.without_prefect == 0 and d.stats.failed == 0 and d.stats.expired == 0
+    assert (d.records.recorded, d.records.not_recorded) == (len(ids), 0)
+
+
+def test_the_remote_analyst_is_bounded_by_the_dispatchers_deadline(tmp_path):
+    """An LLM slower than the deadline does not make the decision late: at the deadline the
+    local model decides (fallback ``timeout``), before the LLM would have answered."""
+
+    async def go():
+        async with FakeLlmServer("slow", slow_s=5.0) as llm, FakeHotPath(tmp_path) as hot:
+            cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=llm.base_url, model="fake", timeout_s=30))
+            d, ids = await _dispatch(hot, 1, cfg=cfg, deadline_s=1.0)
+            return d, ids, hot.applied
+
+    d, ids, applied = asyncio.run(go())
+    o = d.outcomes[ids[0]]
+    assert [x.trigger_id for x in applied] == ids and applied[0].source == "local"
+    assert o.result["fallback_reason"] == "timeout" and o.result["timings_ms"]["fired_to_applied"] < 5_000

@@ -120,12 +120,16 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(state.data, InvalidTrigger)
 
 
-def _config_for(cfg: AnalysisConfig, trigger: dict[str, Any], published_ns: int | None) -> AnalysisConfig:
-    """The analysis the trigger's rule asks for (its start_workflow), within its deadline."""
+def _config_for(
+    cfg: AnalysisConfig, trigger: dict[str, Any], published_ns: int | None, deadline_s: float | None = None
+) -> AnalysisConfig:
+    """The analysis the trigger's rule asks for (its start_workflow), within its deadline (the
+    rule's ``timeout_s``, else ``deadline_s``; None: the analysts' own timeouts only)."""
     wf = workflow_of(trigger)
     left = None
-    if wf.timeout_s is not None:
-        left = ((published_ns or time.time_ns()) + wf.timeout_s * 1e9 - time.time_ns()) / 1e9
+    timeout_s = wf.timeout_s or deadline_s
+    if timeout_s is not None:
+        left = ((published_ns or time.time_ns()) + timeout_s * 1e9 - time.time_ns()) / 1e9
     try:
         return analysis_config(cfg, wf, left)
     except UnknownWorkflow as e:
@@ -204,6 +208,25 @@ async def analyze_locally(trigger: dict[str, Any], published_ns: int | None = No
     out = await _decide_and_apply(trigger, published_ns, ask, apply_decision.fn)
     out["orchestrator"] = "local"
     out["fallback_reason"] = "prefect_unreachable"
+    return out
+
+
+async def analyze_first(
+    trigger: dict[str, Any], published_ns: int | None = None, deadline_s: float | None = None
+) -> dict[str, Any]:
+    """:func:`analyze_trigger`'s steps outside a flow run, with the analysis the trigger's rule
+    asks for: the decision is applied at once and its run recorded in Prefect afterwards
+    (:mod:`tripwire.flows.run_records`), so it never waits on Prefect's bookkeeping. The
+    remote analyst gets no more than what is left of the rule's ``timeout_s``, else of
+    ``deadline_s`` (then the local model decides, ``fallback_reason: timeout``): a decision
+    later than that would arrive stale. ``orchestrator`` is ``dispatcher``."""
+    deps = current_deps()
+
+    async def ask(t: dict[str, Any], published_ns: int | None) -> AnalysisResult:
+        return await analyze(t, _config_for(deps.cfg, t, published_ns, deadline_s), deps.model, counts=deps.counts)
+
+    out = await _decide_and_apply(trigger, published_ns, ask, apply_decision.fn)
+    out["orchestrator"] = "dispatcher"
     return out
 
 

@@ -38,7 +38,9 @@ def decision_row(o: Any) -> dict[str, Any]:
         "analyst": r.get("analyst"),
         "fallback_reason": r.get("fallback_reason"),
         "applied": r.get("applied"),
-        "orchestrator": r.get("orchestrator"),  # prefect | local (Prefect away: recorded later)
+        "orchestrator": r.get(
+            "orchestrator"
+        ),  # dispatcher (decided first) | prefect (a live flow run) | local (Prefect away)
         "timings_ms": {
             **(r.get("timings_ms") or {}),
             "published_to_received": (o.received_ns - o.published_ns) / 1e6 if o.published_ns else None,

@@ -1,7 +1,11 @@
-"""Analysis runs decided without Prefect, recorded in Prefect once its API answers again.
+"""Analysis runs decided outside a live Prefect flow run, recorded in Prefect afterwards: every
+trigger when the dispatcher decides first (``record="after"``, the default: the decision never
+waits on Prefect's bookkeeping), and the triggers decided without Prefect while its API was
+away, recorded once it answers again.
 
 What "record the run" means in Prefect terms: a flow run of ``analyze_trigger`` with the name,
-tags and parameters a live run has (plus the tag ``without-prefect``), taken Running →
+tags and parameters a live run has (plus the tag ``recorded-after``, and ``without-prefect`` when
+its API was away), taken Running →
 Completed (Failed when the local analysis failed) with a message saying when it really ran
 and why without Prefect, and its ``decision-<trigger id>`` markdown artifact — so the UI, the
 API's ``/flows`` routes and anything that counts runs see every trigger. Prefect stamps the
@@ -19,6 +23,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -29,6 +34,7 @@ from tripwire.flows.prefect_runtime import unreachable
 log = logging.getLogger(__name__)
 
 WITHOUT_PREFECT_TAG = "without-prefect"
+RECORDED_AFTER_TAG = "recorded-after"
 MAX_PENDING = 10_000
 
 
@@ -40,7 +46,7 @@ class LateRun:
     published_ns: int
     out: dict[str, Any] | None  # the analysis result; None when it failed
     error: str | None  # why it failed
-    reason: str  # why without Prefect
+    reason: str | None  # why without Prefect; None: it answered, the decision simply went first
     done_ns: int = 0  # when it was decided (wall clock)
     flow_run_id: UUID | None = None  # once created: a retry after an outage resumes from here
 
@@ -50,7 +56,15 @@ class LateRun:
 
     def message(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.done_ns / 1e9))
-        what = "decided by the local model" if self.error is None else f"failed ({self.error})"
+        if self.out is not None:
+            what = f"decided {self.out.get('kind')} (source {self.out.get('decision', {}).get('source')})"
+        else:
+            what = f"failed ({self.error})"
+        if self.reason is None:
+            return (
+                f"{what} at {when}.{self.done_ns // 1_000_000 % 1000:03d} UTC and applied before "
+                "this run was recorded (the decision never waits on Prefect)"
+            )
         return (
             f"{what} at {when}.{self.done_ns // 1_000_000 % 1000:03d} UTC without Prefect "
             f"({self.reason}); recorded once the API answered again"
@@ -82,14 +96,20 @@ class RunRecords:
                 self.max_pending,
             )
 
-    async def flush(self) -> None:
-        """Record what waits, oldest first; stop at the first sign the API is away again."""
+    async def flush(self, before_each: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Record what waits, oldest first; stop at the first sign the API is away again.
+        ``before_each`` is awaited before each run is recorded (the dispatcher lets the
+        decisions in progress go first)."""
         if not self.pending:
             return
         from prefect.client.orchestration import get_client
 
         async with self._lock, get_client() as client:
             while self.pending:
+                if before_each is not None:
+                    await before_each()
+                    if not self.pending:
+                        break
                 run = self.pending[0]
                 try:
                     await _record(client, run)
@@ -130,7 +150,8 @@ async def _record(client: Any, run: LateRun) -> None:
             analyze_trigger,
             name=run_name(run.trigger),
             parameters={"trigger": run.trigger, "published_ns": run.published_ns},
-            tags=[*run_tags(run.trigger), WITHOUT_PREFECT_TAG],
+            tags=[*run_tags(run.trigger), RECORDED_AFTER_TAG]
+            + ([WITHOUT_PREFECT_TAG] if run.reason is not None else []),
             state=Running(),
         )
         run.flow_run_id = fr.id
@@ -141,8 +162,9 @@ async def _record(client: Any, run: LateRun) -> None:
             ArtifactCreate(
                 key=artifact_key(run.trigger_id),
                 type="markdown",
-                data=result_markdown(run.trigger, run.out),
+                data=result_markdown(run.trigger, run.out) + f"\n{run.message()}\n",
                 flow_run_id=run.flow_run_id,
-                description=f"decision for trigger {run.trigger_id} (decided without Prefect)",
+                description=f"decision for trigger {run.trigger_id}"
+                + (" (decided without Prefect)" if run.reason is not None else ""),
             )
         )

@@ -13,6 +13,10 @@ FLOWS_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "record": ("tripwire.commands.flows.record", "record the hot path's market and account events into the store"),
     "serve": ("tripwire.commands.flows.serve", "serve every scheduled deployment in prefect.yaml (one process)"),
+    "deploy": (
+        "tripwire.commands.flows.deploy",
+        "register prefect.yaml's deployments on a work pool, for Prefect workers on other hosts",
+    ),
 }
 
 

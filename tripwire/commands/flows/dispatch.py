@@ -20,7 +20,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tripwire.flows.dispatch import DEFAULT_DEADLINE_S, DEFAULT_PREFECT_START_S, Dispatcher, TriggerOutcome
+from tripwire.flows.dispatch import (
+    DEFAULT_DEADLINE_S,
+    DEFAULT_PREFECT_START_S,
+    RECORD_MODES,
+    Dispatcher,
+    TriggerOutcome,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,6 +73,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="OpenAI-compatible base URL (default: settings analysis.llm, else none: the local model decides)",
     )
     p.add_argument("--llm-model", default=None, metavar="NAME")
+    p.add_argument(
+        "--record",
+        choices=RECORD_MODES,
+        default="after",
+        help="after (default): decide and apply here, then record the analysis as a flow run in "
+        "Prefect; flow: a live Prefect flow run decides (the decision waits on Prefect's bookkeeping)",
+    )
     p.add_argument(
         "--prefect-start-s",
         type=float,
@@ -138,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             on_outcome=on_outcome,
             cursor_file=Path(run_dir) / "dispatcher.cursor.json",
             prefect_start_s=args.prefect_start_s,
+            record=args.record,
         )
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -168,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         f"store errors {sink.store_errors}"
     )
     print(
-        f"decided without Prefect {s.without_prefect}: recorded there later {r.recorded}, "
+        f"decided without Prefect {s.without_prefect}; runs recorded after their decision {r.recorded}, "
         f"not recorded {r.not_recorded}",
         flush=True,
     )
