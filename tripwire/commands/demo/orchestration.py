@@ -29,10 +29,12 @@ from typing import Any
 
 from tripwire.commands.demo.live_view import LiveView, say
 from tripwire.commands.demo.report import build_report, format_report
+from tripwire.commands.demo.smart_money import SmartMoney, format_smart_money
 from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
 from tripwire.errors import UserError
 
 DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
+DEMO_TRADERS = 30  # simulated traders on the simulator: the leaderboard the demo ranks
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
 STALE = (
     "bus/events.sock",
@@ -70,6 +72,7 @@ class Demo:
             raise UserError(f"{DEMO_KEY_ENV}: use at least 16 characters (e.g. `openssl rand -hex 24`)")
         self.view = LiveView(self.bus.events, self.recording, args.duration)
         self.stop_requested = False
+        self.smart_money: SmartMoney | None = None
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class Demo:
             "--synthetic",
             str(self.settings.replay.seed),
             "--wait-for-subscriber",
+            *self._trader_args(),
             ready_line="listening",
             on_line=self.view.on_sim_line,
         )
@@ -164,6 +168,35 @@ class Demo:
         hot = sup.python("hotpath", "hotpath", "run", *pin, ready_line="hot path ready")
         sup.wait_ready(hot, 90)
 
+    # -- smart money (tripwire/commands/demo/smart_money.py) ----------------------------------
+
+    def _trader_args(self) -> list[str]:
+        """The simulator's simulated traders, whose leaderboard and accounts the smart-money
+        flows read."""
+        return ["--traders", str(DEMO_TRADERS), "--traders-seed", str(self.settings.replay.seed)]
+
+    def _start_smart_money(self) -> SmartMoney:
+        """The leaderboard → positions → signals chain on the demo's clock, with the children's
+        settings: demo mode, the simulator as the exchange, this run's store and bus."""
+        sim = f"http://127.0.0.1:{self.ports['sim']}"
+        settings = self.settings.model_copy(
+            update={"mode": "demo", "exchange": self.settings.exchange.model_copy(update={"api_url": sim})}
+        )
+        smart = SmartMoney(
+            settings, f"sqlite:///{self.run_dir / 'tripwire.sqlite'}", self.bus.commands, self.args.speed
+        )
+        smart.start()
+        return smart
+
+    def _smart_money_report(self) -> dict[str, Any]:
+        if self.smart_money is None:
+            return {}
+        self.smart_money.stop()  # the report shows a settled signal
+        try:
+            return self.smart_money.report()
+        except Exception as e:  # noqa: BLE001 - the report says what it could not read
+            return {"errors": [f"smart money report: {e}"]}
+
     # -- run ---------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -183,6 +216,7 @@ class Demo:
             except StartError as e:
                 say(f"demo could not start: {e}")
                 return 1
+            self.smart_money = self._start_smart_money()
             (self.run_dir / "pids.json").write_text(json.dumps({c.name: c.proc.pid for c in sup.children}))
             say(
                 f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
@@ -196,9 +230,11 @@ class Demo:
                 asyncio.run(self.view.watch(sup, lambda: self.stop_requested))
             time.sleep(2)  # the last decisions and records land
             report = build_report(self.view.seen, self.ports, self.run_dir, self.bus.commands, self.api_key)
+            report["smart_money"] = self._smart_money_report()
             path = self.run_dir / "report.json"
             path.write_text(json.dumps(report, indent=2, default=str))
             say(format_report(report, path))
+            say(format_smart_money(report["smart_money"]))
             if self.args.keep_ui:
                 say("--keep-ui: the UIs stay up; Ctrl-C to stop")
                 sup.stop_all(keep=("prefect", "api", "sim", "hotpath"))
@@ -208,6 +244,8 @@ class Demo:
             say("stopping …")
             code = 130 if not self.stop_requested else 0
         finally:
+            if self.smart_money is not None:
+                self.smart_money.stop()
             codes = sup.stop_all()
             bad = {n: c for n, c in codes.items() if c not in (0, -15, 143, None)}
             say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items()) + (f"  (unclean: {bad})" if bad else ""))
