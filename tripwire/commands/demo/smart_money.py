@@ -41,20 +41,26 @@ TOP = 5
 
 
 class DemoClock:
-    """The simulator's market clock: the last reading, extrapolated at the replay speed."""
+    """The simulator's market clock: the last reading, extrapolated at the replay speed. It
+    never goes back (an extrapolation that ran ahead waits for the market to catch up), so the
+    weight budget and the schedule, which read it, only see time move forward."""
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
         self._anchor: tuple[int, float] | None = None
+        self._last = 0
 
     def observe(self, market_ms: int) -> None:
         self._anchor = (market_ms, time.monotonic())
 
     def now_ms(self) -> int:
         if self._anchor is None:
-            return time.time_ns() // 1_000_000
-        market, wall = self._anchor
-        return int(market + (time.monotonic() - wall) * 1000 * self.speed)
+            now = time.time_ns() // 1_000_000
+        else:
+            market, wall = self._anchor
+            now = int(market + (time.monotonic() - wall) * 1000 * self.speed)
+        self._last = max(self._last, now)
+        return self._last
 
 
 def next_at(now_ms: int, every_ms: int, offset_ms: int = 0) -> int:
@@ -69,6 +75,7 @@ class Runs:
     signals: int = 0
     errors: list[str] = field(default_factory=list)
     weight: float = 0.0  # request weight spent (polls and clock reads)
+    started_ms: int | None = None  # demo time of the first clock read
     last_poll: dict[str, Any] | None = None
     last_signals: dict[str, Any] | None = None
 
@@ -123,7 +130,7 @@ class SmartMoney:
         store = open_store(self.store_uri)
         try:
             async with InfoClient(self.poll_cfg.info_url or info_url(s), self.poll_cfg.timeout_s) as info:
-                await self._read_clock(info)
+                self.runs.started_ms = await self._read_clock(info)
                 for step in (self._leaderboard, self._poll, self._signals):  # at start
                     await self._run(step, store, info)
                 now = self.clock.now_ms()
