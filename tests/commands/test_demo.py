@@ -127,6 +127,7 @@ def test_the_demo_report_shows_smart_money_with_data_behind_it(finished):
         triggers = store.find("triggers")
     finally:
         store.close()
-    after = [t for t in triggers if t["ts"] > first_signal_ms + 5_000]  # the push has landed
+    # the push lands within wall-clock moments: 10 demo minutes are 2.5 s at 240×
+    after = [t for t in triggers if t["ts"] > first_signal_ms + 600_000]
     assert any("ls_ratio" in t["features"] for t in triggers)
     assert all("ls_ratio" in t["features"] and "smart_money_bias" in t["features"] for t in after)

@@ -284,7 +284,11 @@ def test_a_failed_orders_request_keeps_the_state_and_the_stored_orders(store):
     address = f"0x{1:040x}"
     _track(store, [address])
     kept = [{"oid": 7, "coin": "BTC", "side": "buy", "limit_px": 1.0, "sz": 1.0}]
-    store.upsert("trader_current_state", {"address": address}, {"address": address, "ts": 1, "positions": [], "open_orders": kept, "orders_ts": 1})
+    store.upsert(
+        "trader_current_state",
+        {"address": address},
+        {"address": address, "ts": 1, "positions": [], "open_orders": kept, "orders_ts": 1},
+    )
 
     async def go():
         async with FakeExchange() as ex, InfoClient(ex.url) as info:

@@ -115,9 +115,7 @@ def test_window_pnl_starts_at_the_window_and_deposits_are_not_profit():
     engine.advance(t0 + 2 * DAY_MS)
     engine.fund(user, Decimal(500))  # a deposit two days later
     engine.advance(t0 + 2 * DAY_MS + HOUR_MS)
-    [row] = leaderboard(engine.accounts, engine.marks, engine.equity, t0 + 2 * DAY_MS + 2 * HOUR_MS)[
-        "leaderboardRows"
-    ]
+    [row] = leaderboard(engine.accounts, engine.marks, engine.equity, t0 + 2 * DAY_MS + 2 * HOUR_MS)["leaderboardRows"]
     perf = dict(row["windowPerformances"])
     assert row["accountValue"] == "1600.0"
     assert perf["day"] == {"pnl": "0.0", "roi": "0.0", "vlm": "0.0"}  # only the deposit happened

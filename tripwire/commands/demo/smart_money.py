@@ -187,7 +187,9 @@ class SmartMoney:
         r = await run_refresh_leaderboard(store, cfg, self.clock.now_ms())
         self.runs.leaderboard += 1
         if self.runs.leaderboard == 1:
-            say(f"smart money: leaderboard from {cfg.url}: {r.tracked} traders tracked, {r.likely_active} likely active")
+            say(
+                f"smart money: leaderboard from {cfg.url}: {r.tracked} traders tracked, {r.likely_active} likely active"
+            )
 
     async def _poll(self, store: Any, info: Any) -> None:
         from tripwire.flows.scheduled.poll_trader_positions import run_poll_trader_positions

@@ -74,9 +74,7 @@ class RefreshLeaderboardConfig(FlowConfig):
 
 class PollTraderPositionsConfig(FlowConfig):
     info_url: str | None = None
-    max_traders: int = Field(
-        500, ge=1, description="tracked traders polled per run: likely active first, then by rank"
-    )
+    max_traders: int = Field(500, ge=1, description="tracked traders polled per run: likely active first, then by rank")
     orders_max_traders: int = Field(
         20, ge=0, description="of those, how many also get their open orders polled (weight 20 each), same order"
     )

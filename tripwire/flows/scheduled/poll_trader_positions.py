@@ -78,7 +78,9 @@ def plan_poll(tracked: list[dict[str, Any]], cfg: PollTraderPositionsConfig) -> 
     weight = n_states * WEIGHT
     n_orders = min(cfg.orders_max_traders, n_states, int((cap - weight) // ORDERS_WEIGHT))
     weight += n_orders * ORDERS_WEIGHT
-    targets = [PollTarget(d["address"], i < n_orders, bool(d.get("likely_active"))) for i, d in enumerate(chosen[:n_states])]
+    targets = [
+        PollTarget(d["address"], i < n_orders, bool(d.get("likely_active"))) for i, d in enumerate(chosen[:n_states])
+    ]
     return PollPlan(targets, [d["address"] for d in chosen[n_states:]], weight)
 
 

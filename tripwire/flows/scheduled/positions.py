@@ -153,8 +153,12 @@ def order_changes(
     or never polled: every open order counts as placed)."""
     before = {o["oid"]: o for o in (previous or {}).get("open_orders") or []}
     after = {o.oid: asdict(o) for o in orders}
-    rows = [{"ts": ts_ms, "address": address, "kind": "placed", **after[oid]} for oid in sorted(set(after) - set(before))]
-    rows += [{"ts": ts_ms, "address": address, "kind": "gone", **before[oid]} for oid in sorted(set(before) - set(after))]
+    rows = [
+        {"ts": ts_ms, "address": address, "kind": "placed", **after[oid]} for oid in sorted(set(after) - set(before))
+    ]
+    rows += [
+        {"ts": ts_ms, "address": address, "kind": "gone", **before[oid]} for oid in sorted(set(before) - set(after))
+    ]
     return rows
 
 
