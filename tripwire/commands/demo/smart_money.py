@@ -112,14 +112,19 @@ class SmartMoney:
     async def _loop(self) -> None:
         from tripwire.config.endpoints import info_url
         from tripwire.flows.scheduled.budget import WeightBudget
-        from tripwire.flows.scheduled.config import load_flow_config
+        from tripwire.flows.scheduled.config import (
+            GenerateSignalsConfig,
+            PollTraderPositionsConfig,
+            RefreshLeaderboardConfig,
+            load_flow_config,
+        )
         from tripwire.flows.scheduled.upstream import InfoClient
         from tripwire.flows.store import open_store
 
         s = self.settings
-        self.leaderboard_cfg = load_flow_config(s, "refresh_leaderboard")
-        self.poll_cfg = load_flow_config(s, "poll_trader_positions")
-        self.signals_cfg = load_flow_config(s, "generate_signals")
+        self.leaderboard_cfg = load_flow_config(s, "refresh_leaderboard", RefreshLeaderboardConfig)
+        self.poll_cfg = load_flow_config(s, "poll_trader_positions", PollTraderPositionsConfig)
+        self.signals_cfg = load_flow_config(s, "generate_signals", GenerateSignalsConfig)
         speed = self.clock.speed
         self.budget = WeightBudget(
             self.poll_cfg.weight_per_minute,

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tripwire.sim.exchange.wire import ZERO, fmt, fmt_usd
 
@@ -96,7 +96,9 @@ class EquityHistory:
         return None  # before the account's first sample: it had no value and no deposits yet
 
 
-def window_performance(acct: Account, value: Decimal, start: Sample | None, fills_since_ms: int | None) -> dict:
+def window_performance(
+    acct: Account, value: Decimal, start: Sample | None, fills_since_ms: int | None
+) -> dict[str, str]:
     """``{"pnl", "roi", "vlm"}`` of one window (see the module doc for the rules)."""
     v0, d0 = (start.value, start.net_deposits) if start is not None else (ZERO, ZERO)
     pnl = (value - acct.net_deposits) - (v0 - d0)
@@ -119,7 +121,7 @@ def leaderboard(
     history: EquityHistory,
     now_ms: int,
     names: dict[str, str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The ``/leaderboard`` answer for every account, largest account value first."""
     names = names or {}
     rows = []
