@@ -20,6 +20,7 @@ from tripwire.errors import UserError
 from tripwire.sim.exchange.engine import Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import DEFAULT_UNIVERSE, Universe
+from tripwire.sim.exchange.population import Population, PopulationError, PopulationSpec
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import SimServer, start
 from tripwire.sim.exchange.sessions import SessionFileError, load_session, save_session
@@ -48,6 +49,15 @@ def _market(text: str) -> tuple[str, int, int]:
     try:
         return Universe.parse_spec(text)
     except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _mix(text: str) -> tuple[tuple[str, float], ...]:
+    try:
+        mix = PopulationSpec.parse_mix(text)
+        PopulationSpec(0, mix=mix)  # checks the names and weights
+        return mix
+    except PopulationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -122,6 +132,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME:SZ_DECIMALS:MAX_LEV",
         help="replace the default universe (BTC:5:50 ETH:4:50 SOL:2:20); repeatable",
     )
+    p.add_argument(
+        "--traders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="simulated traders that trade on the replay and fill GET /leaderboard (default 0)",
+    )
+    p.add_argument("--traders-seed", type=int, default=7, metavar="SEED", help="their seed (default 7)")
+    p.add_argument(
+        "--traders-mix",
+        type=_mix,
+        default=PopulationSpec.mix,
+        metavar="STRATEGY=WEIGHT,…",
+        help="strategy weights (default momentum=1,mean_reversion=1,random=1)",
+    )
     p.add_argument("--taker-fee", type=_usdc, default=Fees.taker, help="taker fee rate (default 0.00045)")
     p.add_argument("--maker-fee", type=_usdc, default=Fees.maker, help="maker fee rate (default 0.00015)")
 
@@ -137,7 +162,16 @@ def build(args: argparse.Namespace) -> SimServer:
     _ = api.recover  # fail at start, not on the first order, if the signing module is missing
     replay = ReplaySpec(args.replay, args.speed, args.synthetic, not args.keep_time, args.loop) if args.replay else None
     session = (args.accounts_file, args.session) if args.accounts_file else None
-    return SimServer(engine, api, replay, replay_on_subscribe=args.wait_for_subscriber, session=session)
+    if args.traders < 0:
+        raise PopulationError(f"--traders {args.traders}: a count is 0 or more")
+    population = (
+        Population(engine, PopulationSpec(args.traders, args.traders_seed, mix=args.traders_mix))
+        if args.traders
+        else None
+    )
+    return SimServer(
+        engine, api, replay, replay_on_subscribe=args.wait_for_subscriber, population=population, session=session
+    )
 
 
 async def _serve(args: argparse.Namespace, server: SimServer) -> None:
@@ -157,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         server = build(args)
-    except (SessionFileError, ImportError) as exc:
+    except (SessionFileError, PopulationError, ImportError) as exc:
         raise UserError(str(exc)) from None
     try:
         asyncio.run(_serve(args, server))

@@ -22,6 +22,10 @@ from tripwire.config.settings import ConfigError, Settings
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 _SIMULATOR = None  # in the table below: exchange.sim_url
+MAINNET_LEADERBOARD_URL = "https://stats-data.hyperliquid.xyz/Mainnet/leaderboard"
+# The stats server of testnet, as the exchange's own testnet app and third-party clients use it.
+TESTNET_LEADERBOARD_URL = "https://stats-data.hyperliquid-testnet.xyz/Testnet/leaderboard"
+SIM_LEADERBOARD_PATH = "/leaderboard"  # the simulator's (tripwire sim) stand-in for the stats server
 
 # mode → (market data, orders, signs for mainnet): the table in the module doc
 _BY_MODE: dict[str, tuple[str | None, str | None, bool]] = {
@@ -69,3 +73,12 @@ def info_url(settings: Settings) -> str:
     """The base URL for ``/info`` reads (account, positions, market meta): the order endpoint.
     Reading trades nothing, so live mode needs no ``allow_live`` here."""
     return by_mode(settings).order_url
+
+
+def leaderboard_url(settings: Settings) -> str:
+    """The leaderboard to rank traders from: in demo and sim modes the simulator's own
+    (``GET /leaderboard`` on the order endpoint: its simulated traders, whose state the same
+    ``/info`` answers), else the network's stats server."""
+    if settings.mode in ("demo", "sim"):
+        return by_mode(settings).order_url.rstrip("/") + SIM_LEADERBOARD_PATH
+    return TESTNET_LEADERBOARD_URL if settings.mode == "testnet" else MAINNET_LEADERBOARD_URL

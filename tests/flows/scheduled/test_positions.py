@@ -104,7 +104,8 @@ def test_positions_opened_on_the_simulator_are_stored_once_and_then_only_changes
         sim.stop()
 
     assert (first.asked, first.stored, first.failed) == (3, 3, {})
-    assert first.weight == 6
+    assert first.weight == 3 * 2 + 3 * 20  # each trader's state and open orders
+    assert first.orders_polled == 3 and first.orders_failed == {}
     rows = store.find("trader_positions", sort=[("ts", 1), ("address", 1)])
     assert [(r["address"], r["kind"]) for r in rows[:2]] == sorted([(addresses[0], "open"), (addresses[1], "open")])
     assert len(second.changes) == 0  # nothing moved: no rows
@@ -121,7 +122,7 @@ def test_polling_stays_within_the_weight_budget(store):
     addresses = [f"0x{i:040x}" for i in range(1, 401)]
     _track(store, addresses)
     clock = CountingClock()
-    cfg = PollTraderPositionsConfig(weight_per_minute=600, burst_weight=40, max_traders=400)
+    cfg = PollTraderPositionsConfig(weight_per_minute=600, burst_weight=40, max_traders=400, orders_max_traders=0)
 
     async def go():
         async with FakeExchange() as ex, InfoClient(ex.url) as info:
@@ -185,3 +186,118 @@ def test_one_unreadable_answer_skips_only_that_trader(store):
 def test_an_answer_of_the_wrong_shape_is_bad_data():
     with pytest.raises(BadUpstreamData, match="expected marginSummary"):
         parse_clearinghouse_state({"error": "x"}, "0xa")
+
+
+# -- who is polled first, and open orders ------------------------------------------------------
+
+
+def _tracked(n: int, active: set[int]) -> list[dict]:
+    return [{"address": f"0x{i:040x}", "rank": i, "likely_active": i in active} for i in range(1, n + 1)]
+
+
+def test_likely_active_traders_are_polled_first_and_get_their_orders_polled():
+    from tripwire.flows.scheduled.poll_trader_positions import plan_poll
+
+    cfg = PollTraderPositionsConfig(orders_max_traders=2, max_weight_per_run=1000)
+    plan = plan_poll(_tracked(6, active={4, 6}), cfg)
+    assert [int(t.address, 16) for t in plan.targets] == [4, 6, 1, 2, 3, 5]
+    assert [t.orders for t in plan.targets] == [True, True, False, False, False, False]
+    assert plan.weight == 6 * 2 + 2 * 20 and plan.deferred == []
+
+
+def test_a_run_spends_at_most_its_weight_states_before_orders_the_rest_deferred():
+    from tripwire.flows.scheduled.poll_trader_positions import plan_poll
+
+    # 30 weight: 10 states (20), then no room for a 20-weight orders request
+    plan = plan_poll(_tracked(12, active={12}), PollTraderPositionsConfig(max_weight_per_run=30))
+    assert len(plan.targets) == 12 and plan.weight == 24 and not any(t.orders for t in plan.targets)
+    plan = plan_poll(_tracked(12, active={12}), PollTraderPositionsConfig(max_weight_per_run=20))
+    assert [int(t.address, 16) for t in plan.targets] == [12, *range(1, 10)]
+    assert [int(a, 16) for a in plan.deferred] == [10, 11] and plan.weight == 20
+    # the default share: four minutes of weight_per_minute
+    assert PollTraderPositionsConfig(weight_per_minute=300).run_weight == 1200
+
+
+def test_polling_with_orders_never_outruns_the_budget(store):
+    from tripwire.flows.scheduled.budget import info_weight
+
+    addresses = [f"0x{i:040x}" for i in range(1, 61)]
+    _track(store, addresses)
+    clock = CountingClock()
+    cfg = PollTraderPositionsConfig(weight_per_minute=600, burst_weight=40, orders_max_traders=10)
+    spent: list[tuple[float, float]] = []  # (time, weight spent by then), at each request
+
+    def record(answer):
+        def answer_and_record(body):
+            total = (spent[-1][1] if spent else 0.0) + info_weight(body["type"])
+            spent.append((clock.now, total))
+            return answer
+
+        return answer_and_record
+
+    async def go():
+        async with FakeExchange() as ex, InfoClient(ex.url) as info:
+            ex.info["clearinghouseState"] = record(clearinghouse_state(100.0, []))
+            ex.info["frontendOpenOrders"] = record([])
+            budget = WeightBudget(600, 40, clock=clock, sleep=clock.sleep)
+            return await run_poll_trader_positions(store, info, cfg, NOW, budget), ex
+
+    result, ex = run(go)
+    assert result.weight == 60 * 2 + 10 * 20 == spent[-1][1]
+    assert ex.count("frontendOpenOrders") == 10 and result.orders_polled == 10
+    for t, total in spent:  # the bucket: a 40 burst, then 10 weight a second
+        assert total <= 40 + 10 * t + 1e-6, (t, total)
+
+
+def test_a_traders_orders_are_tracked_placed_and_gone(store):
+    from tests.sim.exchange.conftest import ETH
+
+    sim = start_funded_sim(_address(KEYS[0]))
+    try:
+        address = _address(KEYS[0])
+        _track(store, [address])
+        cfg = PollTraderPositionsConfig()
+
+        async def poll(now):
+            async with InfoClient(sim.url) as info:
+                return await run_poll_trader_positions(store, info, cfg, now)
+
+        ex = exchange_for(sim, KEYS[0])
+        placed = ex.order("ETH", True, 0.5, 1900.0, {"limit": {"tif": "Gtc"}})
+        oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+        first = run(lambda: poll(NOW))
+        ex.cancel("ETH", oid)
+        second = run(lambda: poll(NOW + 300_000))
+    finally:
+        sim.stop()
+    assert ETH == 1
+    assert [(c["kind"], c["oid"], c["side"], c["limit_px"], c["sz"]) for c in first.order_changes] == [
+        ("placed", oid, "buy", 1900.0, 0.5)
+    ]
+    assert [(c["kind"], c["oid"]) for c in second.order_changes] == [("gone", oid)]
+    assert [r["kind"] for r in store.find("trader_orders", sort=[("ts", 1)])] == ["placed", "gone"]
+    state = store.find_one("trader_current_state", {"address": address})
+    assert state["open_orders"] == [] and state["orders_ts"] == NOW + 300_000
+
+
+def test_a_failed_orders_request_keeps_the_state_and_the_stored_orders(store):
+    address = f"0x{1:040x}"
+    _track(store, [address])
+    kept = [{"oid": 7, "coin": "BTC", "side": "buy", "limit_px": 1.0, "sz": 1.0}]
+    store.upsert(
+        "trader_current_state",
+        {"address": address},
+        {"address": address, "ts": 1, "positions": [], "open_orders": kept, "orders_ts": 1},
+    )
+
+    async def go():
+        async with FakeExchange() as ex, InfoClient(ex.url) as info:
+            ex.info["clearinghouseState"] = clearinghouse_state(500.0, [])
+            ex.info["frontendOpenOrders"] = SERVER_ERROR
+            return await run_poll_trader_positions(store, info, PollTraderPositionsConfig(), NOW)
+
+    result = run(go)
+    assert result.stored == 1 and list(result.orders_failed) == [address]
+    state = store.find_one("trader_current_state", {"address": address})
+    assert state["ts"] == NOW and state["open_orders"] == kept and state["orders_ts"] == 1
+    assert store.count("trader_orders") == 0

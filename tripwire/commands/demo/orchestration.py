@@ -29,11 +29,13 @@ from typing import Any
 
 from tripwire.commands.demo.live_view import LiveView, say
 from tripwire.commands.demo.report import build_report, format_report
+from tripwire.commands.demo.smart_money import SmartMoney, format_smart_money
 from tripwire.commands.demo.supervisor import StartError, Supervisor, free_port
 from tripwire.errors import UserError
 from tripwire.flows.serve import ui_problem
 
 DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
+DEMO_TRADERS = 30  # simulated traders on the simulator: the leaderboard the demo ranks
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
 SIM_SESSIONS = "sim-sessions.json"  # the simulator's accounts file, one session per run
 KEEP_UI = ("prefect", "flows-serve", "api", "sim", "hotpath")  # what --keep-ui keeps after the report
@@ -80,6 +82,7 @@ class Demo:
         )
         self.stop_requested = False
         self.session = time.strftime("demo-%Y%m%dT%H%M%SZ", time.gmtime())
+        self.smart_money: SmartMoney | None = None
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -152,6 +155,7 @@ class Demo:
             str(self.run_dir / SIM_SESSIONS),
             "--session",
             self.session,
+            *self._trader_args(),
             ready_line="listening",
             on_line=self.view.on_sim_line,
         )
@@ -186,6 +190,35 @@ class Demo:
         hot = sup.python("hotpath", "hotpath", "run", *pin, ready_line="hot path ready")
         sup.wait_ready(hot, 90)
 
+    # -- smart money (tripwire/commands/demo/smart_money.py) ----------------------------------
+
+    def _trader_args(self) -> list[str]:
+        """The simulator's simulated traders, whose leaderboard and accounts the smart-money
+        flows read."""
+        return ["--traders", str(DEMO_TRADERS), "--traders-seed", str(self.settings.replay.seed)]
+
+    def _start_smart_money(self) -> SmartMoney:
+        """The leaderboard → positions → signals chain on the demo's clock, with the children's
+        settings: demo mode, the simulator as the exchange, this run's store and bus."""
+        sim = f"http://127.0.0.1:{self.ports['sim']}"
+        settings = self.settings.model_copy(
+            update={"mode": "demo", "exchange": self.settings.exchange.model_copy(update={"api_url": sim})}
+        )
+        smart = SmartMoney(
+            settings, f"sqlite:///{self.run_dir / 'tripwire.sqlite'}", self.bus.commands, self.args.speed
+        )
+        smart.start()
+        return smart
+
+    def _smart_money_report(self) -> dict[str, Any]:
+        if self.smart_money is None:
+            return {}
+        self.smart_money.stop()  # the report shows a settled signal
+        try:
+            return self.smart_money.report()
+        except Exception as e:  # noqa: BLE001 - the report says what it could not read
+            return {"errors": [f"smart money report: {e}"]}
+
     # -- run ---------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -205,6 +238,7 @@ class Demo:
             except StartError as e:
                 say(f"demo could not start: {e}")
                 return 1
+            self.smart_money = self._start_smart_money()
             (self.run_dir / "pids.json").write_text(json.dumps({c.name: c.proc.pid for c in sup.children}))
             say(
                 f"all up. Prefect UI http://127.0.0.1:{self.ports['prefect']}  ·  API docs "
@@ -218,9 +252,11 @@ class Demo:
                 asyncio.run(self.view.watch(sup, lambda: self.stop_requested))
             time.sleep(2)  # the last decisions and records land
             report = build_report(self.view.seen, self.ports, self.run_dir, self.bus.commands, self.api_key)
+            report["smart_money"] = self._smart_money_report()
             path = self.run_dir / "report.json"
             path.write_text(json.dumps(report, indent=2, default=str))
             say(format_report(report, path))
+            say(format_smart_money(report["smart_money"]))
             if self.args.keep_ui:
                 # flows-serve too: it is what runs a deployment started from the UI (without
                 # it such a run stays Late); the recorder and the dispatcher are done.
@@ -235,6 +271,8 @@ class Demo:
             say("stopping …")
             code = 130 if not self.stop_requested else 0
         finally:
+            if self.smart_money is not None:
+                self.smart_money.stop()
             codes = sup.stop_all()
             bad = {n: c for n, c in codes.items() if c not in (0, -15, 143, None)}
             say("stopped: " + ", ".join(f"{n} {c}" for n, c in codes.items()) + (f"  (unclean: {bad})" if bad else ""))

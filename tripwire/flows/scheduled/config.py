@@ -55,7 +55,9 @@ class LeaderboardWeights(FlowConfig):
 
 
 class RefreshLeaderboardConfig(FlowConfig):
-    url: str = "https://stats-data.hyperliquid.xyz/Mainnet/leaderboard"
+    url: str | None = Field(
+        None, description="None: by mode (tripwire.config.endpoints.leaderboard_url: the simulator's in demo/sim)"
+    )
     top_n: int = Field(500, ge=1, description="traders kept in tracked_traders")
     min_account_value_usd: float = Field(
         10_000.0,
@@ -72,11 +74,22 @@ class RefreshLeaderboardConfig(FlowConfig):
 
 class PollTraderPositionsConfig(FlowConfig):
     info_url: str | None = None
-    max_traders: int = Field(500, ge=1, description="tracked traders polled per run, best ranked first")
+    max_traders: int = Field(500, ge=1, description="tracked traders polled per run: likely active first, then by rank")
+    orders_max_traders: int = Field(
+        20, ge=0, description="of those, how many also get their open orders polled (weight 20 each), same order"
+    )
+    max_weight_per_run: float | None = Field(
+        None, gt=0, description="request weight one run may spend; None: 4 minutes of weight_per_minute"
+    )
     weight_per_minute: float = Field(600.0, gt=0, description="share of the IP's 1,200")
     burst_weight: float = Field(40.0, gt=0)
     concurrency: int = Field(4, ge=1, le=64)
     timeout_s: float = Field(10.0, gt=0)
+
+    @property
+    def run_weight(self) -> float:
+        """What one run may spend: a 5-minute cadence keeps a minute spare by default."""
+        return self.max_weight_per_run if self.max_weight_per_run is not None else 4 * self.weight_per_minute
 
 
 class GenerateSignalsConfig(FlowConfig):

@@ -1,4 +1,5 @@
-"""Tracked traders' positions, pure: ``clearinghouseState`` → state, and what changed.
+"""Tracked traders' positions and orders, pure: ``clearinghouseState`` → state,
+``frontendOpenOrders`` → open orders, and what changed.
 
 ``clearinghouseState`` answers ``{"marginSummary": {"accountValue", "totalNtlPos", …},
 "assetPositions": [{"type": "oneWay", "position": {"coin", "szi", "entryPx", "positionValue",
@@ -8,6 +9,11 @@ A *change* is a coin whose signed size or entry price differs from the stored st
 closed, increased, decreased or flipped. Marks move every poll and are not a change; they are
 kept in ``trader_current_state`` (upserted every poll, so its ``ts`` says how fresh it is) but
 never written to ``trader_positions``, which holds one row per change.
+
+Orders: ``frontendOpenOrders`` answers ``[{"coin", "side": "B"|"A", "limitPx", "sz", "oid",
+"timestamp", "orderType", "isTrigger", "triggerPx", "reduceOnly", …}]``. An order change is an
+oid that appeared (``placed``) or went (``gone``: filled or canceled; the poll cannot tell which)
+since the last time the trader's orders were polled; one ``trader_orders`` row each.
 """
 
 from __future__ import annotations
@@ -97,16 +103,89 @@ def parse_clearinghouse_state(raw: Any, user: str) -> TraderState:
     )
 
 
-def state_doc(address: str, state: TraderState, ts_ms: int, changed_ts: int | None) -> dict[str, Any]:
-    """The ``trader_current_state`` document (``ts``: when it was polled)."""
-    return {
+@dataclass(frozen=True, slots=True)
+class TraderOrder:
+    """One open order of a tracked trader."""
+
+    oid: int
+    coin: str
+    side: str  # "buy" | "sell"
+    limit_px: float
+    sz: float
+    order_type: str  # "Limit", "Stop Market", "Take Profit Limit", …
+    trigger_px: float | None
+    reduce_only: bool
+    timestamp: int | None
+
+
+def parse_open_orders(raw: Any, user: str) -> tuple[TraderOrder, ...]:
+    """A ``frontendOpenOrders`` answer → orders (BadUpstreamData when it is not that shape)."""
+    what = f"frontendOpenOrders {user}"
+    if not isinstance(raw, list):
+        raise BadUpstreamData(f"{what}: expected a list, got {str(raw)[:80]!r}")
+    out = []
+    for o in raw:
+        if not isinstance(o, dict) or not isinstance(o.get("coin"), str) or type(o.get("oid")) is not int:
+            raise BadUpstreamData(f"{what}: malformed order {str(o)[:80]!r}")
+        w = f"{what} {o['coin']} {o['oid']}"
+        if o.get("side") not in ("B", "A"):
+            raise BadUpstreamData(f"{w}.side: expected B or A, got {o.get('side')!r:.20}")
+        out.append(
+            TraderOrder(
+                oid=o["oid"],
+                coin=o["coin"],
+                side="buy" if o["side"] == "B" else "sell",
+                limit_px=_num(o.get("limitPx"), f"{w}.limitPx"),
+                sz=_num(o.get("sz"), f"{w}.sz"),
+                order_type=str(o.get("orderType") or "Limit"),
+                trigger_px=_num(o["triggerPx"], f"{w}.triggerPx") if o.get("isTrigger") else None,
+                reduce_only=bool(o.get("reduceOnly")),
+                timestamp=o.get("timestamp") if type(o.get("timestamp")) is int else None,
+            )
+        )
+    return tuple(sorted(out, key=lambda x: x.oid))
+
+
+def order_changes(
+    address: str, previous: dict[str, Any] | None, orders: tuple[TraderOrder, ...], ts_ms: int
+) -> list[dict[str, Any]]:
+    """``trader_orders`` rows: each order placed or gone since the stored ``open_orders`` (None
+    or never polled: every open order counts as placed)."""
+    before = {o["oid"]: o for o in (previous or {}).get("open_orders") or []}
+    after = {o.oid: asdict(o) for o in orders}
+    rows = [
+        {"ts": ts_ms, "address": address, "kind": "placed", **after[oid]} for oid in sorted(set(after) - set(before))
+    ]
+    rows += [
+        {"ts": ts_ms, "address": address, "kind": "gone", **before[oid]} for oid in sorted(set(before) - set(after))
+    ]
+    return rows
+
+
+def state_doc(
+    address: str,
+    state: TraderState,
+    ts_ms: int,
+    changed_ts: int | None,
+    orders: tuple[TraderOrder, ...] | None = None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``trader_current_state`` document (``ts``: when it was polled). ``orders`` None:
+    not polled this time, the stored ``open_orders`` and ``orders_ts`` stay."""
+    doc = {
         "address": address,
         "ts": ts_ms,
         "changed_ts": changed_ts,
         "account_value": state.account_value,
         "total_ntl_usd": state.total_ntl_usd,
         "positions": [asdict(p) for p in state.positions],
+        "open_orders": (previous or {}).get("open_orders"),
+        "orders_ts": (previous or {}).get("orders_ts"),
     }
+    if orders is not None:
+        doc["open_orders"] = [asdict(o) for o in orders]
+        doc["orders_ts"] = ts_ms
+    return doc
 
 
 def _kind(prev: float, new: float) -> str:

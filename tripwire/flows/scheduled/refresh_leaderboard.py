@@ -19,7 +19,7 @@ from tripwire.flows.scheduled.config import RefreshLeaderboardConfig, load_flow_
 from tripwire.flows.scheduled.leaderboard import LeaderboardTable, history_docs, score_table, tracked_docs
 from tripwire.flows.scheduled.leaderboard_stream import RowDecoder
 from tripwire.flows.scheduled.retry import UPSTREAM_RETRY_DELAYS_S, upstream_may_heal
-from tripwire.flows.scheduled.runtime import flow_context, md_table, publish_markdown, scheduled_label
+from tripwire.flows.scheduled.runtime import flow_context, md_table, publish_markdown, scheduled_label, stats_url
 from tripwire.flows.scheduled.runtime import now_ms as wall_ms
 from tripwire.flows.scheduled.upstream import stream_get
 
@@ -43,6 +43,8 @@ class LeaderboardResult:
 
 async def fetch_leaderboard(cfg: RefreshLeaderboardConfig) -> LeaderboardTable:
     """Stream and parse the whole leaderboard; BadUpstreamData/UpstreamHttpError if it fails."""
+    if cfg.url is None:  # the Prefect flow resolves it by mode; a direct caller must say
+        raise ValueError("RefreshLeaderboardConfig.url is None: pass the URL (runtime.stats_url(settings))")
     source = f"GET {cfg.url}"
     decoder = RowDecoder(source)
     table = LeaderboardTable()
@@ -146,6 +148,7 @@ async def refresh_leaderboard(settings_file: str | None = None) -> dict[str, Any
     ctx = flow_context(settings_file)
     try:
         cfg = load_flow_config(ctx.settings, "refresh_leaderboard", source=settings_file)
+        cfg = cfg.model_copy(update={"url": stats_url(ctx.settings, cfg.url)})
         table = await download_leaderboard(cfg)
         result, docs = await score_and_store(ctx.store, table, cfg, wall_ms())
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tripwire.config.endpoints import info_url
+from tripwire.config.endpoints import info_url, leaderboard_url
 from tripwire.config.settings import Settings, load_settings
 
 
@@ -25,6 +25,12 @@ def exchange_url(settings: Settings, override: str | None = None) -> str:
     """The exchange's base URL for ``/info``: the flow's own ``info_url``, else the mode's
     (:func:`tripwire.config.endpoints.info_url`)."""
     return override or info_url(settings)
+
+
+def stats_url(settings: Settings, override: str | None = None) -> str:
+    """The leaderboard's URL: the flow's own ``url``, else the mode's
+    (:func:`tripwire.config.endpoints.leaderboard_url`)."""
+    return override or leaderboard_url(settings)
 
 
 def commands_address(settings: Settings, override: str | None = None) -> str:

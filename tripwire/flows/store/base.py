@@ -44,6 +44,7 @@ COLLECTIONS = (
     "tracked_traders",
     "trader_positions",
     "trader_current_state",
+    "trader_orders",
     "signals",
     "leaderboard_history",
     "triggers",
@@ -78,6 +79,7 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "tracked_traders": ("score", "rank", "address"),
     "trader_positions": ("address", "coin"),
     "trader_current_state": ("address",),
+    "trader_orders": ("address", "coin"),
     "signals": ("coin",),
 }
 

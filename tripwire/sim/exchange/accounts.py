@@ -50,6 +50,8 @@ class Account:
     leverage: dict[str, tuple[bool, int]] = field(default_factory=dict)  # coin -> (is_cross, value)
     fills: list[dict] = field(default_factory=list)
     funding: list[dict] = field(default_factory=list)
+    # Deposits minus withdrawals: what the leaderboard subtracts from account value to get PnL.
+    net_deposits: Decimal = ZERO
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -205,6 +207,7 @@ class Account:
             "leverage": {c: {"isCross": cross, "value": v} for c, (cross, v) in self.leverage.items()},
             "fills": self.fills[-2000:],
             "funding": self.funding[-2000:],
+            "netDeposits": str(self.net_deposits),
         }
 
     @classmethod
@@ -212,6 +215,9 @@ class Account:
         """Raises ValueError (or KeyError, TypeError, ArithmeticError) for a record that would
         poison later arithmetic: a non-finite or absurd number, a leverage below 1."""
         acct = cls(address=address, balance=_stored(data.get("balance", "0")))
+        # A file written before deposits were recorded: its balance counts as deposited, so the
+        # leaderboard's PnL starts at the load.
+        acct.net_deposits = _stored(data.get("netDeposits", data.get("balance", "0")))
         for coin, p in data.get("positions", {}).items():
             acct.positions[coin] = Position(
                 _stored(p["szi"]),

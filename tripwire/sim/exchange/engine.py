@@ -15,6 +15,7 @@ from tripwire.sim.exchange import orders as st
 from tripwire.sim.exchange.accounts import Account
 from tripwire.sim.exchange.book import ReplayBook
 from tripwire.sim.exchange.candles import CandleBook
+from tripwire.sim.exchange.leaderboard import EquityHistory
 from tripwire.sim.exchange.markets import Universe
 from tripwire.sim.exchange.matching import Matcher
 from tripwire.sim.exchange.nonces import NonceBook
@@ -43,6 +44,7 @@ class SimEngine:
         self.marks: dict[str, Decimal] = {}
         self.candles = CandleBook()
         self.accounts: dict[str, Account] = {}
+        self.equity = EquityHistory()  # what the leaderboard's windows start from
         self.nonces = NonceBook()
         self.orders: dict[int, Order] = {}  # every order ever accepted, by oid
         self.open: dict[int, Order] = {}  # resting limits and live triggers
@@ -72,6 +74,7 @@ class SimEngine:
         """Add ``usdc`` to ``user`` (creating the account, like a deposit)."""
         acct = self.accounts.setdefault(user.lower(), Account(user.lower()))
         acct.balance += usdc
+        acct.net_deposits += usdc
         return acct
 
     def reset(self, user: str, usdc: Decimal) -> Account:
@@ -81,7 +84,8 @@ class SimEngine:
             self.close_order(order, st.CANCELED, order.status_timestamp)
         for oid in [oid for oid, o in self.waiting_children.items() if o.user == user]:
             del self.waiting_children[oid]
-        self.accounts[user] = Account(user, balance=usdc)
+        self.accounts[user] = Account(user, balance=usdc, net_deposits=usdc)
+        self.equity.forget(user)  # a reset account's PnL starts over
         return self.accounts[user]
 
     def mark(self, coin: str) -> Decimal | None:
@@ -257,7 +261,8 @@ class SimEngine:
     # -- time ----------------------------------------------------------------------------------
 
     def advance(self, now_ms: int) -> None:
-        """Run what is due at ``now_ms``: scheduled cancels, then hourly funding."""
+        """Run what is due at ``now_ms``: scheduled cancels, hourly funding, the minute's equity
+        sample of every account (the leaderboard's windows)."""
         for user, deadline in list(self.schedule.items()):
             if now_ms >= deadline:
                 del self.schedule[user]
@@ -273,6 +278,7 @@ class SimEngine:
         elif hour > self._funding_hour:
             self._funding_hour = hour
             self._pay_funding(hour * HOUR_MS)
+        self.equity.observe(now_ms, self.accounts, self.marks)
 
     def _pay_funding(self, time_ms: int) -> None:
         """Hourly funding at each coin's last replayed rate: longs pay ``szi × mark × rate``."""

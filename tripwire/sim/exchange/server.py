@@ -34,6 +34,8 @@ from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.errors import BadRequest
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.info import handle_info
+from tripwire.sim.exchange.leaderboard import leaderboard
+from tripwire.sim.exchange.population import Population
 from tripwire.sim.exchange.replay import ReplaySpec, run_replay
 from tripwire.sim.exchange.sessions import SessionFileError, save_session
 from tripwire.sim.exchange.wire import fmt
@@ -88,9 +90,11 @@ class SimServer:
         on_replay_done: Callable[[int], None] | None = None,
         replay_on_subscribe: bool = False,
         session: tuple[str | Path, str] | None = None,
+        population: Population | None = None,
     ) -> None:
         self.engine = engine
         self.session = session  # (accounts file, session name) that POST /sim/session/save writes
+        self.population = population
         self.api = api
         self.replay = replay
         self.clock = clock or MarketClock()
@@ -112,6 +116,7 @@ class SimServer:
         app.router.add_post("/info", self._info)
         app.router.add_post("/exchange", self._exchange)
         app.router.add_get("/ws", self._ws)
+        app.router.add_get("/leaderboard", self._leaderboard)
         app.router.add_post("/sim/fund", self._sim_fund)
         app.router.add_post("/sim/reset", self._sim_reset)
         app.router.add_post("/sim/session/save", self._sim_session_save)
@@ -153,10 +158,16 @@ class SimServer:
         while True:
             await asyncio.sleep(TICK_S)
             try:
-                self.engine.advance(self.clock.now_ms())
+                self._advance(self.clock.now_ms())
                 self.flush()
             except Exception as exc:  # noqa: BLE001 - one bad tick must not stop the clock for good
                 self._internal_error("the clock tick", exc)
+
+    def _advance(self, now_ms: int) -> None:
+        """What is due at ``now_ms``: the engine's timers, then the simulated traders' decisions."""
+        self.engine.advance(now_ms)
+        if self.population is not None:
+            self.population.step(now_ms)
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -204,6 +215,12 @@ class SimServer:
         finally:
             self.flush()
         return _json(result)
+
+    async def _leaderboard(self, request: web.Request) -> web.Response:
+        """``GET /leaderboard``: every account in the stats server's shape (leaderboard.py)."""
+        e = self.engine
+        names = self.population.names if self.population is not None else None
+        return _json(leaderboard(e.accounts, e.marks, e.equity, self.clock.now_ms(), names))
 
     async def _admin_args(self, request: web.Request, allow_zero: bool) -> tuple[str, Decimal] | web.Response:
         """The validated ``(user, usdc)`` of a /sim route, or the JSON refusal to send back."""
@@ -380,7 +397,7 @@ class SimServer:
         except (KeyError, TypeError, ValueError, IndexError, ArithmeticError):
             self.bad_market_messages += 1
             return
-        e.advance(now_ms)
+        self._advance(now_ms)
         if coin in e.books:
             self.publish((channel, coin), msg)
             if channel == "l2Book":
