@@ -225,7 +225,7 @@ def test_the_demo_report_shows_smart_money_with_data_behind_it(finished):
     feature snapshots from the first signal on."""
     from tripwire.flows.store import open_store
 
-    _, out, run_dir = finished
+    _, out, run_dir, _ = finished
     sm = json.loads((run_dir / "report.json").read_text())["smart_money"]
     assert sm["errors"] == [], sm["errors"]
     assert sm["runs"]["leaderboard"] >= 1 and sm["runs"]["poll"] >= 1 and sm["runs"]["signals"] >= 1
