@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from tripwire.commands.common import add_config_arguments, load
+from tripwire.commands.common import add_config_arguments, add_fee_arguments, load
 from tripwire.errors import UserError
 
 DEFAULT_OUT = "run/backtest"
@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--risk", metavar="PATH", default=None, help=f"risk limits and breakers (default {DEFAULT_RISK})")
     p.add_argument("--json", action="store_true", help="also print the summary JSON on stdout")
+    # the simulator's defaults (Hyperliquid's base tier), without importing it for --help
+    add_fee_arguments(p, Decimal("0.00045"), Decimal("0.00015"))
     add_config_arguments(p)
 
 
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from tripwire.config.settings import resolve_path
     from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
     from tripwire.sim.backtest import BacktestConfig, LatencySpecError, parse_latency, run_backtest, write_report
+    from tripwire.sim.exchange.engine import Fees
     from tripwire.sim.replay.recordings import ArchiveError
 
     settings, rules = load(args)
@@ -79,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         risk = load_risk_config(Path(args.risk) if args.risk else resolve_path(DEFAULT_RISK))
         latency = parse_latency(args.latency_ms, args.latency_dist, seed)
-        cfg = BacktestConfig(latency=latency, seed=seed, synthetic=synthetic, equity_usd=equity)
+        cfg = BacktestConfig(
+            latency=latency,
+            seed=seed,
+            synthetic=synthetic,
+            equity_usd=equity,
+            fees=Fees(taker=args.taker_fee, maker=args.maker_fee),
+        )
         result = run_backtest(files, settings, rules, risk, cfg)
     except (RiskConfigError, LatencySpecError, ArchiveError) as e:
         raise UserError(str(e)) from None
@@ -101,7 +110,8 @@ def print_summary(s: dict, json_path: Path, html_path: Path) -> None:
     win = "–" if s["win_rate"] is None else f"{s['win_rate']:.0%}"
     print(
         f"PnL {s['pnl_usd']:+,.6f} USD ({s['return_pct']:+.4f} %): realized {s['realized_usd']:+,.6f}, "
-        f"unrealized {s['unrealized_usd']:+,.6f}; fees {s['fees_usd']:,.6f}, funding "
+        f"unrealized {s['unrealized_usd']:+,.6f}; fees {s['fees_paid_usd']:,.6f}, rebates "
+        f"{s['rebates_usd']:,.6f}, funding "
         f"{s['funding_usd']:+,.6f}; max drawdown {s['max_drawdown_usd']:,.2f} USD"
     )
     print(

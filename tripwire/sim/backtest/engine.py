@@ -129,6 +129,8 @@ class BacktestResult:
     untradable: dict[str, int]
     bad_market_messages: int
     unattributed_fills: int
+    fees_paid: Decimal  # every fill's positive fees
+    rebates: Decimal  # every fill's negative fees (maker rebates), as a positive amount
     first_ms: int
     last_ms: int
     wall_s: float
@@ -554,6 +556,8 @@ class Backtest:
             untradable=dict(self.pipe.untradable),
             bad_market_messages=self.bad_market_messages,
             unattributed_fills=self.ledger.unattributed_fills,
+            fees_paid=self.ledger.fees_paid,
+            rebates=self.ledger.rebates,
             first_ms=self.first_ms,
             last_ms=self.now_ms,
             wall_s=wall_s,
