@@ -57,6 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--risk", metavar="PATH", default=None, help=f"risk limits and breakers (default {DEFAULT_RISK})")
     p.add_argument("--json", action="store_true", help="also print the summary JSON on stdout")
+    p.add_argument(
+        "--queue",
+        choices=("risk_averse", "probabilistic", "none"),
+        default="risk_averse",
+        help="queue position of resting orders (default risk_averse; none: filled when a trade prints at the price)",
+    )
     # the simulator's defaults (Hyperliquid's base tier), without importing it for --help
     add_fee_arguments(p, Decimal("0.00045"), Decimal("0.00015"))
     add_config_arguments(p)
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
     from tripwire.sim.backtest import BacktestConfig, LatencySpecError, parse_latency, run_backtest, write_report
     from tripwire.sim.exchange.engine import Fees
+    from tripwire.sim.exchange.queue import QueueModel
     from tripwire.sim.replay.recordings import ArchiveError
 
     settings, rules = load(args)
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             synthetic=synthetic,
             equity_usd=equity,
             fees=Fees(taker=args.taker_fee, maker=args.maker_fee),
+            queue=None if args.queue == "none" else QueueModel(args.queue),
         )
         result = run_backtest(files, settings, rules, risk, cfg)
     except (RiskConfigError, LatencySpecError, ArchiveError) as e:

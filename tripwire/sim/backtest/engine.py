@@ -67,6 +67,7 @@ from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
 from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import Universe
+from tripwire.sim.exchange.queue import QueueModel
 from tripwire.sim.replay.runner import message_time_ms, replay_stream
 
 BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
@@ -87,6 +88,7 @@ BUILDERS: dict[str, tuple[Builder, tuple[str, ...]]] = {
 }
 OPENING = ("place_bracket", "place_limit")  # actions subject to the one-way rule
 PROTECT = "protect"
+RISK_AVERSE = QueueModel("risk_averse")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class BacktestConfig:
     equity_usd: Decimal = Decimal(10_000)
     fees: Fees = Fees()
     bracket: BracketConfig = BracketConfig()
+    # a resting order fills only after the size ahead of it at its price has traded (None:
+    # as soon as a trade prints at its price, the simulator's own default)
+    queue: QueueModel | None = RISK_AVERSE
 
 
 @dataclass
@@ -157,7 +162,7 @@ class Backtest:
         self.now_ms = 0
         self.first_ms = 0
         self.pipe = MarketPipeline(settings, rules, clock_ns=lambda: self.now_ms * 1_000_000)
-        self.sim = SimEngine(universe, cfg.fees)
+        self.sim = SimEngine(universe, cfg.fees, cfg.queue)
         self.api = ExchangeApi(self.sim, recover=lambda *a, **k: BACKTEST_USER)
         self.sim.fund(BACKTEST_USER, cfg.equity_usd)
         self.risk = RiskManager(risk)

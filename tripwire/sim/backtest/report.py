@@ -99,6 +99,7 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
         "seed": r.config.seed,
         "synthetic": r.config.synthetic,
         "latency": r.config.latency.describe(),
+        "queue_model": r.config.queue.name if r.config.queue is not None else "none",
         "account": r.user,
         "equity_start_usd": usd(r.equity_start),
         "equity_end_usd": usd(equity_end),
