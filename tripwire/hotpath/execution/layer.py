@@ -68,7 +68,7 @@ DECISION_WAIT_S = 2.0  # a decision waits this long at most for its trigger's or
 PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"  # what a reconcile does with a naked position
 # A trigger's own orders: their fills are its own (attribution); a stop, a take-profit, a
 # flatten or a hand-made order is shared by every trigger holding the coin.
-_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close"})
+_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close", "bid", "ask"})  # bid/ask: quotes
 
 
 class OrderLayer:
@@ -134,6 +134,7 @@ class OrderLayer:
         self.tick_to_decision = Histogram()
         self.errors: dict[str, int] = {}
         self._flattens = 0
+        self.quoter: Any = None  # tripwire.hotpath.quoting.quoter.Quoter, when quoting is on
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -692,6 +693,7 @@ class OrderLayer:
         return {
             "account": self.account.snapshot(mids),
             "open_orders": open_legs,
+            "quoting": self.quoter.status() if self.quoter is not None else None,
             "orders_in_flight": len(self.tasks),
             "gateway_errors": self.gateway.error_count,
             "tick_to_order_p50_s": self.tick_to_order.quantile(0.5),

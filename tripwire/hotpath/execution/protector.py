@@ -165,6 +165,33 @@ class Protector:
         async with self.keeper.entering(orders.coin):
             return await self._run(plan, exposure, None, check=["close"])
 
+    async def quote(self, step: Step, exposure: Exposure) -> tuple[Any, str | None]:
+        """Send one quoting action (:mod:`tripwire.hotpath.quoting`): every quote it places or
+        modifies passes :meth:`RiskManager.check` first — a refusal sends nothing and comes back
+        as the reason; a cancel always goes. Returns (the exchange's result or None, refusal)."""
+        if step.op != "cancel":
+            for leg in step.legs:
+                verdict = self.risk.check(
+                    OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, leg.reduce_only, None), exposure
+                )
+                if not verdict.ok:
+                    return None, verdict.reason
+            for leg in step.legs:  # tracked before sending: a fill may outrun the answer
+                self.tracker.attach(leg.trigger_id or f"quote.{leg.coin}", "quote", leg)
+        result = await self.gateway.send_action(step.action)
+        if not result.ok:
+            if not result.uncertain and step.op != "cancel":
+                for leg in step.legs:
+                    leg.state, leg.error = "rejected", result.error
+        elif step.op == "cancel":
+            self.tracker.mark_canceled(step.legs, result.statuses)
+        else:
+            self.tracker.apply_statuses(step.legs, result.statuses)
+            for old, st in zip(step.replaces, result.statuses):
+                if st.kind != "error":  # a modify replaces the old order: it is gone
+                    old.state = "canceled"
+        return result, None
+
     async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None, check: list[str]) -> Plan:
         if plan.refused is not None:
             return plan

@@ -25,6 +25,9 @@ __all__ = [
     "parse_ws_answer",
 ]
 
+# Hyperliquid's answer to an Alo that would cross ("…, bbo was BID@ASK.")
+POST_ONLY_REFUSAL = "Post only order would have immediately matched"
+
 
 @dataclass(frozen=True, slots=True)
 class OrderStatus:
@@ -37,6 +40,12 @@ class OrderStatus:
     total_sz: float | None = None
     avg_px: float | None = None
     error: str | None = None
+
+
+def is_post_only_refusal(error: str | None) -> bool:
+    """A post-only (Alo) order refused because the book moved onto its price on the way: the
+    normal race of a resting quote, not a fault (it is not counted as an order error)."""
+    return error is not None and error.startswith(POST_ONLY_REFUSAL)
 
 
 @dataclass(slots=True)
@@ -58,7 +67,9 @@ class ExchangeResult:
         """Refused requests and refused orders. A cancel of an order that is already gone is
         the normal race with a fill, not a fault, so cancel statuses do not count."""
         counted = self.type != "cancel"
-        return (0 if self.ok else 1) + sum(1 for s in self.statuses if counted and s.kind == "error")
+        return (0 if self.ok else 1) + sum(
+            1 for s in self.statuses if counted and s.kind == "error" and not is_post_only_refusal(s.error)
+        )
 
 
 def _status_resting(v: dict) -> OrderStatus:
