@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import time
 
-from tests.hotpath.runtime.harness import rig, risk_file
+from tests.hotpath.runtime.harness import fresh_market, probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
 
 MID = 42_800.5
@@ -209,5 +209,28 @@ def test_every_quote_passes_the_risk_checks_a_refused_one_is_never_sent(tmp_path
             )
             assert quotes(r) == []
             assert r.proc.layer.gateway.error_count == 0  # refused here, not by the exchange
+
+    asyncio.run(go())
+
+
+def test_a_trigger_on_the_coin_wins_quotes_are_pulled_while_it_holds_a_position(tmp_path):
+    async def go():
+        # the probe rule fires at the first 1-minute close with ATR warm and keeps its
+        # position (TP/SL 20 ATR away); the replay is the bundled hour's first 17 minutes
+        settings = {"quoting_file": quoting_file(tmp_path), "triggers_file": probe_rules(tmp_path)}
+        async with rig(tmp_path, settings_overrides=settings) as r:
+            await r.replay(300, files=(warm_file(tmp_path),))
+            await r.wait_for(lambda: r.topics("trigger.fired.probe_long.BTC"), what="the probe fired")
+            await r.proc.layer.drain()
+            await r.wait_for(lambda: limit_quotes(r) == ([], []), what="quotes pulled")
+            async with fresh_market(r):
+                await asyncio.sleep(1.0)  # books keep coming: quoting stays paused
+                assert limit_quotes(r) == ([], [])
+                assert r.proc.layer.quoter.status()["coins"]["BTC"]["paused"] == "trigger", (
+                    r.proc.breaker_trips,
+                    r.proc.risk.snapshot(),
+                )
+            # the only orders left are the trigger's stop and take-profit
+            assert sorted(tif or "trigger" for *_, tif in quotes(r)) == ["trigger", "trigger"]
 
     asyncio.run(go())

@@ -27,6 +27,8 @@ __all__ = [
 
 # Hyperliquid's answer to an Alo that would cross ("…, bbo was BID@ASK.")
 POST_ONLY_REFUSAL = "Post only order would have immediately matched"
+# … and to a modify of an order that filled (or was cancelled) on the way
+MODIFY_GONE = "Cannot modify canceled or filled order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +44,11 @@ class OrderStatus:
     error: str | None = None
 
 
-def is_post_only_refusal(error: str | None) -> bool:
-    """A post-only (Alo) order refused because the book moved onto its price on the way: the
-    normal race of a resting quote, not a fault (it is not counted as an order error)."""
-    return error is not None and error.startswith(POST_ONLY_REFUSAL)
+def is_normal_race(error: str | None) -> bool:
+    """A refusal that is the normal race of resting orders, not a fault (not counted as an
+    order error, like a cancel of an order that just filled): a post-only (Alo) order the
+    book moved onto on the way, or a modify of an order that filled or went meanwhile."""
+    return error is not None and error.startswith((POST_ONLY_REFUSAL, MODIFY_GONE))
 
 
 @dataclass(slots=True)
@@ -68,7 +71,7 @@ class ExchangeResult:
         the normal race with a fill, not a fault, so cancel statuses do not count."""
         counted = self.type != "cancel"
         return (0 if self.ok else 1) + sum(
-            1 for s in self.statuses if counted and s.kind == "error" and not is_post_only_refusal(s.error)
+            1 for s in self.statuses if counted and s.kind == "error" and not is_normal_race(s.error)
         )
 
 
