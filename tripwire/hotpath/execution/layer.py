@@ -135,6 +135,7 @@ class OrderLayer:
         self.errors: dict[str, int] = {}
         self._flattens = 0
         self.quoter: Any = None  # tripwire.hotpath.quoting.quoter.Quoter, when quoting is on
+        self.protector.quoting_lot = self._quoting_lot
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -239,9 +240,15 @@ class OrderLayer:
             leg.coin for leg in self.tracker.open_legs(external=None)
         }
 
+    def _quoting_lot(self, coin: str) -> float:
+        h = self.attribution.holdings.get(f"quote.{coin}")
+        return float(h.lots.get(coin, 0.0)) if h is not None else 0.0
+
     # -- triggers ------------------------------------------------------------------------------
 
     def on_trigger(self, ev: TriggerFired) -> None:
+        if self.quoter is not None and any(name in ORDER_ACTIONS for name, _ in ev.actions):
+            self.quoter.on_trigger(ev.coin)  # rules win: the coin's quotes go at once
         if any(name in ORDER_ACTIONS for name, _ in ev.actions):
             task = self._spawn(self._protect(ev), f"orders for {ev.trigger_id}")
             self._placing[ev.trigger_id] = task

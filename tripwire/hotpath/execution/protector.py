@@ -11,6 +11,7 @@ that may change a position tells when it is done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
@@ -55,6 +56,10 @@ class Protector:
         self.tracker = tracker or OrderTracker()
         self.cfg = cfg
         self.keeper = keeper or ProtectionKeeper(gateway, risk, markets, self.tracker, cfg)
+        # the quoting strategy's inventory on a coin (signed): not a trigger's position, so the
+        # one-way rule does not hold it against a trigger — rules win, and a trigger's entry
+        # nets it away (docs/QUOTING.md)
+        self.quoting_lot: Callable[[str], float] = lambda coin: 0.0
 
     def _market(self, coin: str) -> Market | None:
         return self.markets.get(coin)
@@ -73,7 +78,10 @@ class Protector:
         # entries still open, and entries the exchange has filled whose fills the account has
         # not seen yet (the answer outran the user channel): both are the position's side
         working = [leg.is_buy for leg in self.tracker.working_entries(trigger.coin)]
-        return stance(trigger.coin, trigger.side == "long", exposure.positions.get(trigger.coin, 0.0), working)
+        position = exposure.positions.get(trigger.coin, 0.0) - self.quoting_lot(trigger.coin)
+        if abs(position) < 1e-12:
+            position = 0.0
+        return stance(trigger.coin, trigger.side == "long", position, working)
 
     async def place_bracket(
         self, trigger: TriggerFired, params: dict[str, Any], mid: float, exposure: Exposure

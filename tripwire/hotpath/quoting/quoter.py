@@ -83,6 +83,12 @@ class Quoter:
             if coin in self._books:
                 self._decide(cq, problems.get(coin, ""))
 
+    def on_trigger(self, coin: str) -> None:
+        """A trigger of the rules fired on ``coin``: its quotes go now (rules win)."""
+        cq = self.coins.get(coin)
+        if cq is not None:
+            self._decide(cq, TRIGGER)
+
     def pull(self, why: str) -> None:
         """A breaker tripped: pull every coin's quotes now (the state keeps them pulled)."""
         for cq in self.coins.values():

@@ -59,11 +59,13 @@ from tripwire.hotpath.execution.orders import Leg, Market, cloid_for, parse_cloi
 from tripwire.hotpath.execution.protection import KINDS, ProtectionTarget, fallback_target, merge, plan_protection
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.hotpath.quoting.config import QuotingConfig
 from tripwire.hotpath.risk.config import RiskConfig
 from tripwire.hotpath.risk.manager import CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip
 from tripwire.hotpath.triggers.engine import RuleSet
 from tripwire.sim.backtest.latency import Constant, LatencyModel
 from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
+from tripwire.sim.backtest.quoting import QUOTE, BacktestQuoting
 from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import Universe
@@ -102,6 +104,8 @@ class BacktestConfig:
     # a resting order fills only after the size ahead of it at its price has traded (None:
     # as soon as a trade prints at its price, the simulator's own default)
     queue: QueueModel | None = RISK_AVERSE
+    # the quoting strategy (config/quoting.yaml's enabled coins) beside the rules; None: rules only
+    quoting: QuotingConfig | None = None
 
 
 @dataclass
@@ -139,6 +143,7 @@ class BacktestResult:
     first_ms: int
     last_ms: int
     wall_s: float
+    quoting: dict[str, Any] | None = None  # BacktestQuoting.summary(), when quoting ran
 
     @property
     def account(self):
@@ -184,6 +189,7 @@ class Backtest:
         self._protect_seq = 0
         self._revisions: dict[str, int] = {}  # protection source → last revision
         self.protection_refused = 0
+        self.quoting = BacktestQuoting(self, cfg.quoting, BACKTEST_USER) if cfg.quoting is not None else None
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -199,6 +205,8 @@ class Backtest:
                 self._on_trigger(ev)
             if channel == "l2Book":
                 self._after_book()
+                if self.quoting is not None:
+                    self.quoting.on_book(msg["data"]["coin"])  # type: ignore[index]  # an l2Book the exchange took
         self._deliver_before(None)
         self._sample_equity()
 
@@ -282,6 +290,8 @@ class Backtest:
         )
 
     def _on_trigger(self, ev: TriggerFired) -> None:
+        if self.quoting is not None and any(name in BUILDERS for name, _ in ev.actions):
+            self.quoting.on_trigger(ev.coin)  # rules win: the coin's quotes go at once
         rec = self.ledger.open(ev)
         market = self.markets.get(ev.coin)
         st = self.pipe.coins.get(ev.coin)
@@ -322,9 +332,12 @@ class Backtest:
         working += [
             o.is_buy
             for o in self.sim.user_open_orders(BACKTEST_USER)
-            if o.coin == ev.coin and not o.reduce_only and o.trigger is None
+            if o.coin == ev.coin and not o.reduce_only and o.trigger is None and not _is_quote(o.cloid)
         ]
         pos = float(self.sim.accounts[BACKTEST_USER].position(ev.coin))
+        if self.quoting is not None:  # quoting's inventory is not a trigger's position: rules win
+            pos -= self.quoting.lot(ev.coin)
+            pos = 0.0 if abs(pos) < 1e-12 else pos
         return stance(ev.coin, ev.side == "long", pos, working)
 
     def _risk_refusal(self, plan: Plan, checked: tuple[str, ...], exposure: Exposure) -> str | None:
@@ -368,7 +381,10 @@ class Backtest:
         try:
             action = p.action if p.action is not None else self._breaker_action(p)
             if action is not None:
-                self._answer(p, action, self._exchange(action))
+                answer = self._exchange(action)
+                self._answer(p, action, answer)
+                if p.kind == QUOTE and self.quoting is not None and p.coin is not None:
+                    self.quoting.delivered(p.coin, p.legs, answer)
         finally:
             self._on_the_way[p.coin] -= 1
         self._drain()
@@ -566,7 +582,13 @@ class Backtest:
             first_ms=self.first_ms,
             last_ms=self.now_ms,
             wall_s=wall_s,
+            quoting=self.quoting.summary() if self.quoting is not None else None,
         )
+
+
+def _is_quote(cloid: str | None) -> bool:
+    info = parse_cloid(cloid)
+    return info is not None and info.leg in ("bid", "ask")
 
 
 def run_backtest(
