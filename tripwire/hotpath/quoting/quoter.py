@@ -150,7 +150,7 @@ class Quoter:
         cq.in_flight = True
         self.layer._spawn(self._send(cq, steps), f"quotes for {cq.coin}")
 
-    async def _send(self, cq: CoinQuoting, steps: list) -> None:
+    async def _send(self, cq: CoinQuoting, steps: list[Step]) -> None:
         try:
             for step in steps:
                 result, refused = await self.layer.protector.quote(step, self.layer.exposure())

@@ -162,7 +162,7 @@ class BacktestQuoting:
 
     # -- delivery ---------------------------------------------------------------------------------
 
-    def delivered(self, coin_key: str, legs: list[Leg], answer: dict) -> None:
+    def delivered(self, coin_key: str, legs: list[Leg], answer: dict[str, Any]) -> None:
         """A quote action reached the exchange: its new legs become the coin's current quotes."""
         coin = coin_key.removeprefix(f"{QUOTE}.")
         self.on_the_way[coin] -= 1

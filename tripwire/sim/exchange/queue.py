@@ -95,7 +95,7 @@ class QueueModel:
 
 def _prob_behind(front: float, back: float, n: float) -> float:
     """hftbacktest's ``PowerProbQueueFunc``: the chance a cancellation came from behind us."""
-    fb, ff = back**n, front**n
+    fb, ff = float(back**n), float(front**n)
     if fb + ff == 0.0:
         return 1.0
     return fb / (fb + ff)
