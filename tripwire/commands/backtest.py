@@ -4,17 +4,19 @@ protective orders to the in-process simulator after a modelled latency, and repo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import orjson
 
-from tripwire.commands.common import add_config_arguments, load
+from tripwire.commands.common import add_config_arguments, add_fee_arguments, load
 from tripwire.errors import UserError
 
 DEFAULT_OUT = "run/backtest"
 DEFAULT_RISK = Path("config/risk.yaml")
+DEFAULT_QUOTING = Path("config/quoting.yaml")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,13 +60,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--risk", metavar="PATH", default=None, help=f"risk limits and breakers (default {DEFAULT_RISK})")
     p.add_argument("--json", action="store_true", help="also print the summary JSON on stdout")
+    p.add_argument(
+        "--strategy",
+        choices=("rules", "quoting"),
+        default="rules",
+        help="rules: the trigger rules alone (default); quoting: the rules and the quoting strategy of "
+        "--quoting, compared in the report against the same hour without quoting",
+    )
+    p.add_argument(
+        "--quoting",
+        metavar="PATH",
+        default=None,
+        help=f"quoting settings for --strategy quoting (default {DEFAULT_QUOTING})",
+    )
+    p.add_argument(
+        "--queue",
+        choices=("risk_averse", "probabilistic", "none"),
+        default="risk_averse",
+        help="queue position of resting orders (default risk_averse; none: filled when a trade prints at the price)",
+    )
+    # the simulator's defaults (Hyperliquid's base tier), without importing it for --help
+    add_fee_arguments(p, Decimal("0.00045"), Decimal("0.00015"))
     add_config_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from tripwire.config.settings import resolve_path
+    from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
     from tripwire.hotpath.risk.config import RiskConfigError, load_risk_config
     from tripwire.sim.backtest import BacktestConfig, LatencySpecError, parse_latency, run_backtest, write_report
+    from tripwire.sim.exchange.engine import Fees
+    from tripwire.sim.exchange.queue import QueueModel
     from tripwire.sim.replay.recordings import ArchiveError
 
     settings, rules = load(args)
@@ -80,11 +106,38 @@ def run(args: argparse.Namespace) -> int:
     try:
         risk = load_risk_config(Path(args.risk) if args.risk else resolve_path(DEFAULT_RISK))
         latency = parse_latency(args.latency_ms, args.latency_dist, seed)
-        cfg = BacktestConfig(latency=latency, seed=seed, synthetic=synthetic, equity_usd=equity)
+        quoting = None
+        if args.strategy == "quoting":
+            quoting = load_quoting_config(
+                Path(args.quoting) if args.quoting else resolve_path(DEFAULT_QUOTING), tuple(settings.coins)
+            )
+            if not quoting.enabled():
+                raise UserError(f"--strategy quoting: no coin is enabled in {args.quoting or DEFAULT_QUOTING}")
+        elif args.quoting:
+            raise UserError("--quoting is read only with --strategy quoting")
+        cfg = BacktestConfig(
+            latency=latency,
+            seed=seed,
+            synthetic=synthetic,
+            equity_usd=equity,
+            fees=Fees(taker=args.taker_fee, maker=args.maker_fee),
+            queue=None if args.queue == "none" else QueueModel(args.queue),
+        )
+        baseline = None
+        if quoting is not None:
+            # the same hour, seed and latency samples without quoting, for the comparison
+            baseline = run_backtest(
+                files,
+                settings,
+                rules,
+                risk,
+                dataclasses.replace(cfg, latency=parse_latency(args.latency_ms, args.latency_dist, seed)),
+            )
+            cfg = dataclasses.replace(cfg, quoting=quoting)
         result = run_backtest(files, settings, rules, risk, cfg)
-    except (RiskConfigError, LatencySpecError, ArchiveError) as e:
+    except (RiskConfigError, LatencySpecError, ArchiveError, QuotingConfigError) as e:
         raise UserError(str(e)) from None
-    json_path, html_path, summary = write_report(result, args.out)
+    json_path, html_path, summary = write_report(result, args.out, baseline)
     if args.json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -102,13 +155,26 @@ def print_summary(s: dict, json_path: Path, html_path: Path) -> None:
     win = "–" if s["win_rate"] is None else f"{s['win_rate']:.0%}"
     print(
         f"PnL {s['pnl_usd']:+,.6f} USD ({s['return_pct']:+.4f} %): realized {s['realized_usd']:+,.6f}, "
-        f"unrealized {s['unrealized_usd']:+,.6f}; fees {s['fees_usd']:,.6f}, funding "
+        f"unrealized {s['unrealized_usd']:+,.6f}; fees {s['fees_paid_usd']:,.6f}, rebates "
+        f"{s['rebates_usd']:,.6f}, funding "
         f"{s['funding_usd']:+,.6f}; max drawdown {s['max_drawdown_usd']:,.2f} USD"
     )
     print(
         f"triggers {s['triggers']}, filled {s['filled']}, win rate {win}, TP {s['tp_hits']}, "
         f"SL {s['sl_hits']}, open at end {s['open_at_end']}"
     )
+    q = s.get("quoting")
+    if q:
+        print(
+            f"quoting: PnL {q['pnl_usd']:+,.6f} USD over {q['fills']} fills (fees {q['fees_usd']:+,.6f}); actions "
+            + ", ".join(f"{k} {v}" for k, v in q["actions"].items())
+            + f"; inventory at end {q['inventory_at_end'] or 'flat'}"
+        )
+    for name, v in (s.get("comparison") or {}).items():
+        print(
+            f"  {name:<12} PnL {v['pnl_usd']:+,.6f}  fees paid {v['fees_paid_usd']:,.6f}  rebates "
+            f"{v['rebates_usd']:,.6f}  funding {v['funding_usd']:+,.6f}  fills {v['fills']}"
+        )
     for rule, v in s["per_rule"].items():
         print(
             f"  {rule:<30} triggers {v['triggers']:>3}  filled {v['filled']:>3}  TP {v['tp_hits']:>3}  "

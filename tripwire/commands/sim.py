@@ -16,6 +16,7 @@ import logging
 import signal
 from decimal import Decimal, InvalidOperation
 
+from tripwire.commands.common import add_fee_arguments
 from tripwire.errors import UserError
 from tripwire.sim.exchange.engine import Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
@@ -147,8 +148,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="STRATEGY=WEIGHT,…",
         help="strategy weights (default momentum=1,mean_reversion=1,random=1)",
     )
-    p.add_argument("--taker-fee", type=_usdc, default=Fees.taker, help="taker fee rate (default 0.00045)")
-    p.add_argument("--maker-fee", type=_usdc, default=Fees.maker, help="maker fee rate (default 0.00015)")
+    add_fee_arguments(p, Fees.taker, Fees.maker)
 
 
 def build(args: argparse.Namespace) -> SimServer:

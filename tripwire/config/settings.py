@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     mode: Literal["demo", "sim", "testnet", "live"] = "demo"
     coins: tuple[str, ...] = ("BTC",)
     triggers_file: Path = Path("config/triggers.yaml")
+    # market making (config/quoting.yaml, docs/QUOTING.md); None: the hot path does not quote
+    quoting_file: Path | None = None
     book: BookSettings = BookSettings()
     features: FeatureConfig = FeatureConfig()
     replay: ReplaySettings = ReplaySettings()

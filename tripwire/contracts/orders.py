@@ -82,7 +82,9 @@ class AccountData(TypedDict):
     exchange_equity: float | None  # at the last refresh; None before the first
     realized_pnl: float  # since start, from our fills (before fees)
     unrealized_pnl: float
-    fees: float  # since start
+    fees: float  # since start, net: fees_paid − rebates
+    fees_paid: float  # since start, positive fees
+    rebates: float  # since start, maker rebates received (negative fees), as a positive amount
     day_pnl: float  # equity change since the UTC day began
     fills: int  # since start
     positions: dict[str, AccountPosition]

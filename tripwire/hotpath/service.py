@@ -103,6 +103,7 @@ class HotPath:
         self.started_ns = clock_ns()
         self.last_frame_ns = 0
         self.status_extra: Callable[[], dict[str, Any]] | None = None  # the process's own state
+        self.quoter: Any = None  # tripwire.hotpath.quoting.quoter.Quoter: told of every book
         # Breaker trips judged here (ws_lag, on every book) go to the process, which carries
         # them out and counts them; on their own they are only published.
         self.on_trips: Callable[[list[Trip]], None] = self._publish_trips
@@ -148,6 +149,8 @@ class HotPath:
     def _on_book(self, rec: BookSnapshot, recv_ns: int) -> list[TriggerFired]:
         fired = self.pipeline.on_record(rec, recv_ns)
         self.events.book(rec, recv_ns)
+        if self.quoter is not None:
+            self._quote(rec.coin, recv_ns)
         # The lag breaker is judged on the book that shows the lag, not on a timer: a hot path
         # behind its socket reads a burst of queued frames before any timer gets to run.
         if self.pipeline.coins[rec.coin].clock.lag_ms > self._lag_trip_ms or self.risk.lagging:
@@ -155,6 +158,13 @@ class HotPath:
             if trips:
                 self.on_trips(trips)
         return fired
+
+    def _quote(self, coin: str, recv_ns: int) -> None:
+        """The one call per book into the quoting strategy (after the rules: they fire first)."""
+        st = self.pipeline.coins.get(coin)
+        if st is not None:
+            problem = st.problem(self.settings.book.stale_after_ms, recv_ns)
+            self.quoter.on_book(coin, st.book.best_bid, st.book.best_ask, st.last_exch_ms, problem)
 
     def _publish_trips(self, trips: list[Trip]) -> None:
         self.events.trips(trips, self.risk.snapshot())

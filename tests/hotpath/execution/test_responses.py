@@ -73,3 +73,22 @@ def test_batch_length_counts_orders_cancels_or_modifies():
     assert action_batch_len({"type": "order", "orders": [{}, {}, {}]}) == 3
     assert action_batch_len({"type": "cancel", "cancels": [{}]}) == 1
     assert action_batch_len({"type": "scheduleCancel"}) == 1
+
+
+def test_a_post_only_refusal_and_a_modify_of_a_filled_order_are_races_not_order_errors():
+    body = {
+        "status": "ok",
+        "response": {
+            "type": "order",
+            "data": {
+                "statuses": [
+                    {"error": "Post only order would have immediately matched, bbo was 42800.0@42801.0."},
+                    {"error": "Cannot modify canceled or filled order"},
+                    {"error": "Order has invalid size."},
+                ]
+            },
+        },
+    }
+    r = parse_exchange_response(body)
+    assert [s.kind for s in r.statuses] == ["error", "error", "error"]
+    assert r.error_count == 1  # only the invalid size is a fault

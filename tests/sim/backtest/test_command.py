@@ -44,3 +44,35 @@ def test_the_backtest_and_service_helpers_import_nothing_from_the_flows_side():
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_strategy_quoting_writes_the_comparison_with_fees_and_rebates_apart(tmp_path):
+    out = tmp_path / "bt"
+    r = tripwire(
+        "backtest",
+        str(RECORDING),
+        "--strategy",
+        "quoting",
+        "--latency-ms",
+        "50",
+        "--maker-fee",
+        "-0.0002",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    s = orjson.loads((out / "summary.json").read_bytes())
+    c = s["comparison"]
+    assert c["no_quoting"]["rebates_usd"] == 0 and c["quoting"]["rebates_usd"] > 0
+    assert c["quoting"]["fills"] > c["no_quoting"]["fills"]
+    assert s["quoting"]["actions"]["place"] > 0 and s["queue_model"] == "risk_averse"
+    assert "rebates" in r.stdout and "Quoting vs no quoting" in (out / "report.html").read_text()
+
+
+def test_quoting_options_are_checked(tmp_path):
+    r = tripwire("backtest", "--quoting", "config/quoting.yaml", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--quoting is read only with --strategy quoting" in r.stderr
+    bad = tmp_path / "q.yaml"
+    bad.write_text("coins:\n  BTC: {enabled: true, size: 0.001, max_inventory: 0.002, gamma: -1, kappa: 0.5}\n")
+    r = tripwire("backtest", "--strategy", "quoting", "--quoting", str(bad), "--out", str(tmp_path))
+    assert r.returncode == 2 and "coins.BTC.gamma" in r.stderr

@@ -171,7 +171,8 @@ def format_report(r: dict[str, Any], path: Path) -> str:
         a = r["account"]
         lines.append(
             f"account            equity {a.get('equity', 0):,.2f}  realized "
-            f"{a.get('realized_pnl', 0):+,.2f}  fees {a.get('fees', 0):,.2f}  "
+            f"{a.get('realized_pnl', 0):+,.2f}  fees {a.get('fees_paid', a.get('fees', 0)):,.2f}  "
+            f"rebates {a.get('rebates', 0):,.2f}  "
             f"unrealized {a.get('unrealized_pnl', 0):+,.2f}"
         )
         if line := equity_context(r.get("start_equity"), a.get("equity")):

@@ -51,7 +51,12 @@ class Account:
     def __init__(self) -> None:
         self.positions: dict[str, PositionState] = {}
         self.realized_pnl = 0.0  # since start, from our fills (closedPnl, before fees)
-        self.fees = 0.0  # since start, from our fills
+        # Since start, from our fills. A maker fill may carry a negative fee (a rebate):
+        # ``fees`` is the net (paid − rebates), the one every PnL formula subtracts; the
+        # two parts are kept apart for reports.
+        self.fees = 0.0
+        self.fees_paid = 0.0
+        self.rebates = 0.0
         self.fills = 0
         self.exchange_equity: float | None = None  # account value at the last refresh
         self._equity_marks: dict[str, float] = {}  # mids at the last refresh
@@ -87,6 +92,10 @@ class Account:
         # fills from before this process started).
         self.realized_pnl += closed_pnl
         self.fees += fee
+        if fee >= 0:
+            self.fees_paid += fee
+        else:
+            self.rebates -= fee
         self.fills += 1
         return True
 
@@ -141,6 +150,8 @@ class Account:
             "realized_pnl": self.realized_pnl,
             "unrealized_pnl": self.unrealized(mids),
             "fees": self.fees,
+            "fees_paid": self.fees_paid,
+            "rebates": self.rebates,
             "day_pnl": self.day_pnl(mids),
             "fills": self.fills,
             "positions": {

@@ -68,7 +68,7 @@ DECISION_WAIT_S = 2.0  # a decision waits this long at most for its trigger's or
 PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"  # what a reconcile does with a naked position
 # A trigger's own orders: their fills are its own (attribution); a stop, a take-profit, a
 # flatten or a hand-made order is shared by every trigger holding the coin.
-_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close"})
+_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close", "bid", "ask"})  # bid/ask: quotes
 
 
 class OrderLayer:
@@ -134,6 +134,8 @@ class OrderLayer:
         self.tick_to_decision = Histogram()
         self.errors: dict[str, int] = {}
         self._flattens = 0
+        self.quoter: Any = None  # tripwire.hotpath.quoting.quoter.Quoter, when quoting is on
+        self.protector.quoting_lot = self._quoting_lot
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -238,9 +240,15 @@ class OrderLayer:
             leg.coin for leg in self.tracker.open_legs(external=None)
         }
 
+    def _quoting_lot(self, coin: str) -> float:
+        h = self.attribution.holdings.get(f"quote.{coin}")
+        return float(h.lots.get(coin, 0.0)) if h is not None else 0.0
+
     # -- triggers ------------------------------------------------------------------------------
 
     def on_trigger(self, ev: TriggerFired) -> None:
+        if self.quoter is not None and any(name in ORDER_ACTIONS for name, _ in ev.actions):
+            self.quoter.on_trigger(ev.coin)  # rules win: the coin's quotes go at once
         if any(name in ORDER_ACTIONS for name, _ in ev.actions):
             task = self._spawn(self._protect(ev), f"orders for {ev.trigger_id}")
             self._placing[ev.trigger_id] = task
@@ -692,6 +700,7 @@ class OrderLayer:
         return {
             "account": self.account.snapshot(mids),
             "open_orders": open_legs,
+            "quoting": self.quoter.status() if self.quoter is not None else None,
             "orders_in_flight": len(self.tasks),
             "gateway_errors": self.gateway.error_count,
             "tick_to_order_p50_s": self.tick_to_order.quantile(0.5),

@@ -88,7 +88,7 @@ def markets_from_meta(meta: dict[str, Any]) -> dict[str, Market]:
 # but no trigger to map it to. Two magic bytes make a human's random cloid pass as ours with
 # odds of 1 in 65 536, and even then only if its leg byte is one of ours.
 _STRUCTURED, _OPAQUE = b"tw", b"tx"
-LEG_CODES = {"entry": 1, "tp": 2, "sl": 3, "limit": 4, "hedge": 5, "close": 6, "flatten": 7}
+LEG_CODES = {"entry": 1, "tp": 2, "sl": 3, "limit": 4, "hedge": 5, "close": 6, "flatten": 7, "bid": 8, "ask": 9}
 _LEG_NAMES = {v: k for k, v in LEG_CODES.items()}
 
 
@@ -134,7 +134,7 @@ def cloid_for(trigger_id: str, leg: str) -> str:
 class CloidInfo:
     """What a cloid of ours says. ``rule_tag``/``exch_ms``/``seq`` are None for an opaque one."""
 
-    leg: str  # entry, tp, sl, limit, hedge, close, flatten
+    leg: str  # entry, tp, sl, limit, hedge, close, flatten, bid, ask (quotes)
     revision: int
     rule_tag: int | None = None
     exch_ms: int | None = None

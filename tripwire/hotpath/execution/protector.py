@@ -11,6 +11,7 @@ that may change a position tells when it is done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
@@ -55,6 +56,10 @@ class Protector:
         self.tracker = tracker or OrderTracker()
         self.cfg = cfg
         self.keeper = keeper or ProtectionKeeper(gateway, risk, markets, self.tracker, cfg)
+        # the quoting strategy's inventory on a coin (signed): not a trigger's position, so the
+        # one-way rule does not hold it against a trigger — rules win, and a trigger's entry
+        # nets it away (docs/QUOTING.md)
+        self.quoting_lot: Callable[[str], float] = lambda coin: 0.0
 
     def _market(self, coin: str) -> Market | None:
         return self.markets.get(coin)
@@ -73,7 +78,10 @@ class Protector:
         # entries still open, and entries the exchange has filled whose fills the account has
         # not seen yet (the answer outran the user channel): both are the position's side
         working = [leg.is_buy for leg in self.tracker.working_entries(trigger.coin)]
-        return stance(trigger.coin, trigger.side == "long", exposure.positions.get(trigger.coin, 0.0), working)
+        position = exposure.positions.get(trigger.coin, 0.0) - self.quoting_lot(trigger.coin)
+        if abs(position) < 1e-12:
+            position = 0.0
+        return stance(trigger.coin, trigger.side == "long", position, working)
 
     async def place_bracket(
         self, trigger: TriggerFired, params: dict[str, Any], mid: float, exposure: Exposure
@@ -164,6 +172,33 @@ class Protector:
         plan = build_cancel(orders, self.markets[orders.coin], mid, self.cfg, exposure.positions.get(orders.coin, 0.0))
         async with self.keeper.entering(orders.coin):
             return await self._run(plan, exposure, None, check=["close"])
+
+    async def quote(self, step: Step, exposure: Exposure) -> tuple[Any, str | None]:
+        """Send one quoting action (:mod:`tripwire.hotpath.quoting`): every quote it places or
+        modifies passes :meth:`RiskManager.check` first — a refusal sends nothing and comes back
+        as the reason; a cancel always goes. Returns (the exchange's result or None, refusal)."""
+        if step.op != "cancel":
+            for leg in step.legs:
+                verdict = self.risk.check(
+                    OrderIntent(leg.coin, leg.is_buy, leg.sz, leg.px, leg.reduce_only, None), exposure
+                )
+                if not verdict.ok:
+                    return None, verdict.reason
+            for leg in step.legs:  # tracked before sending: a fill may outrun the answer
+                self.tracker.attach(leg.trigger_id or f"quote.{leg.coin}", "quote", leg)
+        result = await self.gateway.send_action(step.action)
+        if not result.ok:
+            if not result.uncertain and step.op != "cancel":
+                for leg in step.legs:
+                    leg.state, leg.error = "rejected", result.error
+        elif step.op == "cancel":
+            self.tracker.mark_canceled(step.legs, result.statuses)
+        else:
+            self.tracker.apply_statuses(step.legs, result.statuses)
+            for old, st in zip(step.replaces, result.statuses):
+                if st.kind != "error":  # a modify replaces the old order: it is gone
+                    old.state = "canceled"
+        return result, None
 
     async def _run(self, plan: Plan, exposure: Exposure, fired_ns: int | None, check: list[str]) -> Plan:
         if plan.refused is not None:

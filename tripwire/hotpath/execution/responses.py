@@ -25,6 +25,11 @@ __all__ = [
     "parse_ws_answer",
 ]
 
+# Hyperliquid's answer to an Alo that would cross ("…, bbo was BID@ASK.")
+POST_ONLY_REFUSAL = "Post only order would have immediately matched"
+# … and to a modify of an order that filled (or was cancelled) on the way
+MODIFY_GONE = "Cannot modify canceled or filled order"
+
 
 @dataclass(frozen=True, slots=True)
 class OrderStatus:
@@ -37,6 +42,13 @@ class OrderStatus:
     total_sz: float | None = None
     avg_px: float | None = None
     error: str | None = None
+
+
+def is_normal_race(error: str | None) -> bool:
+    """A refusal that is the normal race of resting orders, not a fault (not counted as an
+    order error, like a cancel of an order that just filled): a post-only (Alo) order the
+    book moved onto on the way, or a modify of an order that filled or went meanwhile."""
+    return error is not None and error.startswith((POST_ONLY_REFUSAL, MODIFY_GONE))
 
 
 @dataclass(slots=True)
@@ -58,7 +70,9 @@ class ExchangeResult:
         """Refused requests and refused orders. A cancel of an order that is already gone is
         the normal race with a fill, not a fault, so cancel statuses do not count."""
         counted = self.type != "cancel"
-        return (0 if self.ok else 1) + sum(1 for s in self.statuses if counted and s.kind == "error")
+        return (0 if self.ok else 1) + sum(
+            1 for s in self.statuses if counted and s.kind == "error" and not is_normal_race(s.error)
+        )
 
 
 def _status_resting(v: dict) -> OrderStatus:

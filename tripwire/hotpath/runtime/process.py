@@ -35,7 +35,7 @@ from tripwire.bus.addresses import BusAddresses
 from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
 from tripwire.config.endpoints import Endpoints
-from tripwire.config.settings import Settings
+from tripwire.config.settings import Settings, resolve_path
 from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.execution.brackets import BracketConfig
 from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch
@@ -47,6 +47,8 @@ from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.reconcile import Reconciler
 from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
+from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
+from tripwire.hotpath.quoting.quoter import Quoter
 from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.hotpath.service import HotPath
 from tripwire.hyperliquid.signing import Signer
@@ -97,6 +99,7 @@ class HotPathProcess:
         self.layer: OrderLayer | None = None
         self.events = HotPathEvents(None)  # the hot path's, once it is built
         self.feeds: list[FeedConnection] = []
+        self.quoter: Quoter | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -156,6 +159,8 @@ class HotPathProcess:
                 unprotected=ex.unprotected_positions,
             )
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
+            self.quoter = self._make_quoter(layer, markets)
+            hp.quoter = layer.quoter = self.quoter
             hp.status_extra = self.status_extra
             hp.on_trips = self._on_trips
             self.hp, self.layer = hp, layer
@@ -303,7 +308,24 @@ class HotPathProcess:
 
     # -- breakers and feed state ----------------------------------------------------------------
 
+    def _make_quoter(self, layer: OrderLayer, markets: dict) -> Quoter | None:
+        """The quoting strategy of ``settings.quoting_file`` (None when unset or nothing enabled);
+        a bad file stops start-up naming the file, key and reason."""
+        path = self.settings.quoting_file
+        if path is None:
+            return None
+        try:
+            cfg = load_quoting_config(resolve_path(path), tuple(self.settings.coins))
+        except QuotingConfigError as e:
+            raise SystemExit(str(e)) from None
+        if not cfg.enabled():
+            return None
+        log.info("quoting %s (%s)", ", ".join(cfg.enabled()), path)
+        return Quoter(cfg, layer, self.risk, markets)
+
     def _on_trips(self, trips: list[Trip]) -> None:
+        if self.quoter is not None and trips:
+            self.quoter.pull(f"breaker: {', '.join(t.breaker for t in trips)}")
         for t in trips:
             self.breaker_trips[t.breaker] = self.breaker_trips.get(t.breaker, 0) + 1
             log.warning("breaker %s tripped: %s → %s (%s)", t.breaker, t.action, t.state, t.detail)
@@ -356,6 +378,8 @@ class HotPathProcess:
                 trips = hp.check_market_data(time.monotonic_ns())  # stale data, ws lag
                 if trips:
                     self._on_trips(trips)
+                if self.quoter is not None:
+                    self.quoter.tick(hp.pipeline.problems())
                 if now >= next_account:
                     next_account = now + ex.account_refresh_s
                     await layer.refresh_account()

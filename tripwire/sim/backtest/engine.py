@@ -59,14 +59,17 @@ from tripwire.hotpath.execution.orders import Leg, Market, cloid_for, parse_cloi
 from tripwire.hotpath.execution.protection import KINDS, ProtectionTarget, fallback_target, merge, plan_protection
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.pipeline import MarketPipeline
+from tripwire.hotpath.quoting.config import QuotingConfig
 from tripwire.hotpath.risk.config import RiskConfig
 from tripwire.hotpath.risk.manager import CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip
 from tripwire.hotpath.triggers.engine import RuleSet
 from tripwire.sim.backtest.latency import Constant, LatencyModel
 from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
+from tripwire.sim.backtest.quoting import QUOTE, BacktestQuoting
 from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import Universe
+from tripwire.sim.exchange.queue import QueueModel
 from tripwire.sim.replay.runner import StreamSources, message_time_ms, replay_stream
 
 BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
@@ -87,6 +90,7 @@ BUILDERS: dict[str, tuple[Builder, tuple[str, ...]]] = {
 }
 OPENING = ("place_bracket", "place_limit")  # actions subject to the one-way rule
 PROTECT = "protect"
+RISK_AVERSE = QueueModel("risk_averse")
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ class BacktestConfig:
     equity_usd: Decimal = Decimal(10_000)
     fees: Fees = Fees()
     bracket: BracketConfig = BracketConfig()
+    # a resting order fills only after the size ahead of it at its price has traded (None:
+    # as soon as a trade prints at its price, the simulator's own default)
+    queue: QueueModel | None = RISK_AVERSE
+    # the quoting strategy (config/quoting.yaml's enabled coins) beside the rules; None: rules only
+    quoting: QuotingConfig | None = None
 
 
 @dataclass
@@ -129,12 +138,15 @@ class BacktestResult:
     untradable: dict[str, int]
     bad_market_messages: int
     unattributed_fills: int
+    fees_paid: Decimal  # every fill's positive fees
+    rebates: Decimal  # every fill's negative fees (maker rebates), as a positive amount
     first_ms: int
     last_ms: int
     wall_s: float
     # coin → channel → where its messages came from; what the synthetic generator stood in for
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
     synthetic: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    quoting: dict[str, Any] | None = None  # BacktestQuoting.summary(), when quoting ran
 
     @property
     def account(self):
@@ -158,7 +170,7 @@ class Backtest:
         self.now_ms = 0
         self.first_ms = 0
         self.pipe = MarketPipeline(settings, rules, clock_ns=lambda: self.now_ms * 1_000_000)
-        self.sim = SimEngine(universe, cfg.fees)
+        self.sim = SimEngine(universe, cfg.fees, cfg.queue)
         self.api = ExchangeApi(self.sim, recover=lambda *a, **k: BACKTEST_USER)
         self.sim.fund(BACKTEST_USER, cfg.equity_usd)
         self.risk = RiskManager(risk)
@@ -180,6 +192,7 @@ class Backtest:
         self._protect_seq = 0
         self._revisions: dict[str, int] = {}  # protection source → last revision
         self.protection_refused = 0
+        self.quoting = BacktestQuoting(self, cfg.quoting, BACKTEST_USER) if cfg.quoting is not None else None
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -195,6 +208,8 @@ class Backtest:
                 self._on_trigger(ev)
             if channel == "l2Book":
                 self._after_book()
+                if self.quoting is not None:
+                    self.quoting.on_book(msg["data"]["coin"])  # type: ignore[index]  # an l2Book the exchange took
         self._deliver_before(None)
         self._sample_equity()
 
@@ -278,6 +293,8 @@ class Backtest:
         )
 
     def _on_trigger(self, ev: TriggerFired) -> None:
+        if self.quoting is not None and any(name in BUILDERS for name, _ in ev.actions):
+            self.quoting.on_trigger(ev.coin)  # rules win: the coin's quotes go at once
         rec = self.ledger.open(ev)
         market = self.markets.get(ev.coin)
         st = self.pipe.coins.get(ev.coin)
@@ -318,9 +335,12 @@ class Backtest:
         working += [
             o.is_buy
             for o in self.sim.user_open_orders(BACKTEST_USER)
-            if o.coin == ev.coin and not o.reduce_only and o.trigger is None
+            if o.coin == ev.coin and not o.reduce_only and o.trigger is None and not _is_quote(o.cloid)
         ]
         pos = float(self.sim.accounts[BACKTEST_USER].position(ev.coin))
+        if self.quoting is not None:  # quoting's inventory is not a trigger's position: rules win
+            pos -= self.quoting.lot(ev.coin)
+            pos = 0.0 if abs(pos) < 1e-12 else pos
         return stance(ev.coin, ev.side == "long", pos, working)
 
     def _risk_refusal(self, plan: Plan, checked: tuple[str, ...], exposure: Exposure) -> str | None:
@@ -364,7 +384,10 @@ class Backtest:
         try:
             action = p.action if p.action is not None else self._breaker_action(p)
             if action is not None:
-                self._answer(p, action, self._exchange(action))
+                answer = self._exchange(action)
+                self._answer(p, action, answer)
+                if p.kind == QUOTE and self.quoting is not None and p.coin is not None:
+                    self.quoting.delivered(p.coin, p.legs, answer)
         finally:
             self._on_the_way[p.coin] -= 1
         self._drain()
@@ -557,10 +580,18 @@ class Backtest:
             untradable=dict(self.pipe.untradable),
             bad_market_messages=self.bad_market_messages,
             unattributed_fills=self.ledger.unattributed_fills,
+            fees_paid=self.ledger.fees_paid,
+            rebates=self.ledger.rebates,
             first_ms=self.first_ms,
             last_ms=self.now_ms,
             wall_s=wall_s,
+            quoting=self.quoting.summary() if self.quoting is not None else None,
         )
+
+
+def _is_quote(cloid: str | None) -> bool:
+    info = parse_cloid(cloid)
+    return info is not None and info.leg in ("bid", "ask")
 
 
 def run_backtest(

@@ -121,6 +121,10 @@ class Ledger:
         self.records: dict[str, TriggerRecord] = {}
         self._legs: dict[str, tuple[TriggerRecord | None, str]] = {}  # cloid → (owner, leg)
         self.unattributed_fills = 0
+        # every fill of the account, attributed or not: positive fees and maker rebates
+        # (negative fees) apart, so a report can show both
+        self.fees_paid = ZERO
+        self.rebates = ZERO
 
     def open(self, ev: TriggerFired) -> TriggerRecord:
         rec = TriggerRecord(
@@ -162,14 +166,18 @@ class Ledger:
 
     def on_fill(self, fill: dict) -> list[TriggerRecord]:
         """Book one fill; the records it moved."""
+        px, sz = Decimal(fill["px"]), Decimal(fill["sz"])
+        # the simulator's own fee formula, unrounded (the fill record shows it to 6 decimals)
+        fee = px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
+        if fee >= 0:
+            self.fees_paid += fee
+        else:
+            self.rebates -= fee
         found = self._legs.get(fill.get("cloid", ""))
         if found is None:
             self.unattributed_fills += 1
             return []
         owner, leg = found
-        px, sz = Decimal(fill["px"]), Decimal(fill["sz"])
-        # the simulator's own fee formula, unrounded (the fill record shows it to 6 decimals)
-        fee = px * sz * (self.fees.taker if fill["crossed"] else self.fees.maker)
         parts = self.attribution.book(
             owner.trigger_id if owner else None, fill["coin"], fill["side"] == "B", px, sz, fee
         )

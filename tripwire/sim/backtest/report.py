@@ -99,6 +99,7 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
         "seed": r.config.seed,
         "synthetic": r.config.synthetic,
         "latency": r.config.latency.describe(),
+        "queue_model": r.config.queue.name if r.config.queue is not None else "none",
         "account": r.user,
         "equity_start_usd": usd(r.equity_start),
         "equity_end_usd": usd(equity_end),
@@ -106,7 +107,9 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
         "return_pct": round(float(pnl / r.equity_start * 100), 6) if r.equity_start else None,
         "realized_usd": usd(acct.balance - r.equity_start),
         "unrealized_usd": usd(acct.unrealized(marks)),
-        "fees_usd": usd(sum((rec.fees for rec in records), ZERO)),
+        "fees_usd": usd(r.fees_paid - r.rebates),
+        "fees_paid_usd": usd(r.fees_paid),
+        "rebates_usd": usd(r.rebates),
         "funding_usd": usd(funding),
         "max_drawdown_usd": round(dd_usd, 6),
         "max_drawdown_pct": round(dd_pct, 6),
@@ -127,6 +130,7 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
             "unattributed_fills": r.unattributed_fills,
         },
         "breaker_trips": r.trips,
+        "quoting": quoting_summary(r),
         "latency_ms": {
             "count": len(lat),
             "mean": round(sum(lat) / len(lat), 3) if lat else None,
@@ -204,7 +208,10 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
         ("return", f"{s['return_pct']:.4f} %"),
         ("equity start → end", f"{s['equity_start_usd']:,.2f} → {s['equity_end_usd']:,.2f}"),
         ("realized / unrealized", f"{_money(s['realized_usd'])} / {_money(s['unrealized_usd'])}"),
-        ("fees / funding", f"{_money(-s['fees_usd'])} / {_money(s['funding_usd'])}"),
+        (
+            "fees / rebates / funding",
+            f"{_money(-s['fees_paid_usd'])} / {_money(s['rebates_usd'])} / {_money(s['funding_usd'])}",
+        ),
         ("max drawdown", f"{s['max_drawdown_usd']:,.2f} USD ({s['max_drawdown_pct']:.4f} %)"),
         ("triggers / filled", f"{s['triggers']} / {s['filled']}"),
         ("win rate (filled)", "–" if win is None else f"{win:.0%}"),
@@ -260,6 +267,7 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             f'<p class="note">{escape(", ".join(s["files"]))}; seed {s["seed"]}; synthetic '
             f"{'on' if s['synthetic'] else 'off'}; latency {escape(lat_text)}; account {escape(s['account'])}</p>",
             '<table class="kpi">' + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in kpis) + "</table>",
+            _comparison_html(s),
             "<h2>Equity</h2>",
             svg.line_chart(equity, "Equity (USD, open positions at the mark)"),
             "<h2>Drawdown</h2>",
@@ -304,12 +312,72 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
     )
 
 
-def write_report(r: BacktestResult, out_dir: str | Path) -> tuple[Path, Path, dict[str, Any]]:
+def quoting_summary(r: BacktestResult) -> dict[str, Any] | None:
+    """What the quoting strategy did and earned (its pseudo-trigger ``quote.<coin>`` records:
+    their fills, fees and PnL with the inventory at the last mark), or None without quoting."""
+    if r.quoting is None:
+        return None
+    recs = [rec for rec in r.records.values() if rec.pseudo and rec.rule == "quoting"]
+    marks = r.engine.marks
+    return {
+        **r.quoting,
+        "fills": sum(rec.fills for rec in recs),
+        "fees_usd": usd(sum((rec.fees for rec in recs), ZERO)),
+        "pnl_usd": usd(sum((rec.pnl(marks) for rec in recs), ZERO)),
+        "inventory_at_end": {c: str(sz) for rec in recs for c, sz in rec.positions.items() if sz},
+    }
+
+
+COMPARED = ("pnl_usd", "fees_paid_usd", "rebates_usd", "funding_usd", "max_drawdown_usd", "filled")
+
+
+def compare(baseline: dict[str, Any], quoting: dict[str, Any]) -> dict[str, Any]:
+    """The same hour with the rules alone and with the rules and quoting, side by side."""
+    rows = {"no_quoting": {k: baseline[k] for k in COMPARED}, "quoting": {k: quoting[k] for k in COMPARED}}
+    rows["no_quoting"]["fills"] = baseline["orders"]["fills"]
+    rows["quoting"]["fills"] = quoting["orders"]["fills"]
+    rows["quoting"]["quoting_pnl_usd"] = quoting["quoting"]["pnl_usd"] if quoting.get("quoting") else None
+    return rows
+
+
+def _comparison_html(s: dict[str, Any]) -> str:
+    c = s.get("comparison")
+    if not c:
+        return ""
+    heads = ["", "PnL", "fees paid", "rebates", "funding", "max drawdown", "triggers filled", "fills"]
+    rows = [
+        [
+            name.replace("_", " "),
+            _money(v["pnl_usd"]),
+            _money(-v["fees_paid_usd"]),
+            _money(v["rebates_usd"]),
+            _money(v["funding_usd"]),
+            f"{v['max_drawdown_usd']:,.2f}",
+            str(v["filled"]),
+            str(v["fills"]),
+        ]
+        for name, v in c.items()
+    ]
+    q = s.get("quoting") or {}
+    note = (
+        f'<p class="note">Quoting alone: PnL {_money(q.get("pnl_usd", 0))} (inventory at the last mark), '
+        f"{q.get('fills', 0)} fills, actions {escape(str(q.get('actions', {})))}, paused books "
+        f"{escape(str(q.get('books_paused', {})))}, risk refusals {escape(str(q.get('risk_refused', {})))}.</p>"
+    )
+    return "<h2>Quoting vs no quoting</h2>" + _table(heads, rows) + note
+
+
+def write_report(
+    r: BacktestResult, out_dir: str | Path, baseline: BacktestResult | None = None
+) -> tuple[Path, Path, dict[str, Any]]:
     """Write ``summary.json`` and ``report.html`` into ``out_dir`` (created); returns both paths
-    and the summary."""
+    and the summary. With ``baseline`` (the same run without quoting) the summary and the
+    report compare the two."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(r)
+    if baseline is not None:
+        summary["comparison"] = compare(summarize(baseline), summary)
     json_path, html_path = out / JSON_NAME, out / HTML_NAME
     json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     html_path.write_text(render_html(summary, r), encoding="utf-8")

@@ -87,6 +87,17 @@ class ReplayBook:
             total += sz
         return total
 
+    def size_at(self, bid_side: bool, px: Decimal) -> Decimal | None:
+        """Displayed size at ``px`` on one side: 0 inside the shown range without a level there,
+        None beyond the deepest level shown (the snapshot says nothing about it)."""
+        levels = self.bids if bid_side else self.asks
+        for lv_px, sz, _n in levels:
+            if lv_px == px:
+                return sz  # type: ignore[no-any-return]  # levels hold Decimal sizes
+            if lv_px < px if bid_side else lv_px > px:
+                return ZERO
+        return None if levels else ZERO
+
     def levels_wire(self, depth: int = 20) -> list:
         """The book as the API's ``levels`` (WsLevel dicts), consumed sizes excluded."""
 

@@ -20,6 +20,7 @@ from tripwire.sim.exchange.markets import Universe
 from tripwire.sim.exchange.matching import Matcher
 from tripwire.sim.exchange.nonces import NonceBook
 from tripwire.sim.exchange.orders import Order
+from tripwire.sim.exchange.queue import QueueModel
 from tripwire.sim.exchange.wire import ZERO, fmt, fmt_usd, market_decimal
 
 HOUR_MS = 3_600_000
@@ -36,9 +37,13 @@ class Fees:
 
 
 class SimEngine:
-    def __init__(self, universe: Universe | None = None, fees: Fees = Fees()) -> None:
+    def __init__(
+        self, universe: Universe | None = None, fees: Fees = Fees(), queue_model: QueueModel | None = None
+    ) -> None:
         self.universe = universe or Universe()
         self.fees = fees
+        # None: a resting order fills when a trade prints at its price (no queue ahead of it)
+        self.queue_model = queue_model
         self.books = {m.name: ReplayBook(m.name) for m in self.universe.markets}
         self.ctxs: dict[str, dict] = {}
         self.marks: dict[str, Decimal] = {}
@@ -114,6 +119,9 @@ class SimEngine:
         self.orders[order.oid] = order
 
     def add_open(self, order: Order, now_ms: int) -> None:
+        if self.queue_model is not None and order.trigger is None and order.queue is None:
+            # it joins the back of its level: everything displayed there is ahead of it
+            order.queue = self.queue_model.new_order(self.books[order.coin].size_at(order.is_buy, order.limit_px))
         order.status = st.OPEN
         order.status_timestamp = now_ms
         self.orders[order.oid] = order

@@ -8,7 +8,9 @@ Fill model (why it is this simple): the replay shows us the market, not the queu
   levels it takes (:class:`~tripwire.sim.exchange.book.ReplayBook`), paying the taker fee;
 * a resting order fills as maker at its own price when a replayed trade prints through it (all
   of it) or at it (up to the trade's size), or when a new snapshot's best opposite price crosses
-  it (up to the crossing size, which it then consumes);
+  it (up to the crossing size, which it then consumes); with a queue model
+  (:mod:`tripwire.sim.exchange.queue`, the backtest's default) a trade *at* its price first
+  works through the size estimated ahead of it;
 * triggers fire on the mark price; a market trigger executes as an Ioc with 10 % slippage
   around the mark, a limit trigger as a Gtc at its limit price.
 """
@@ -211,24 +213,38 @@ class Matcher:
     # -- market events -------------------------------------------------------------------------
 
     def on_book(self, coin: str, now_ms: int) -> None:
-        """A new snapshot: resting orders the book now crosses fill, consuming the crossing size."""
+        """A new snapshot: resting orders the book now crosses fill, consuming the crossing size;
+        with a queue model, the others' queue positions follow their level's new size."""
         book = self.e.books[coin]
+        model = self.e.queue_model
         for order in self.e.resting_limits(coin):
             opp = book.best_ask if order.is_buy else book.best_bid
             if opp is None or (opp > order.limit_px if order.is_buy else opp < order.limit_px):
+                if model is not None and order.queue is not None:
+                    level = book.size_at(order.is_buy, order.limit_px)
+                    if level is not None:
+                        model.depth(order.queue, level)
                 continue
             taken = sum((sz for _px, sz in book.take(order.is_buy, order.limit_px, order.sz)), ZERO)
             if taken > 0:
                 self.fill_resting(order, taken, now_ms)
 
     def on_trade(self, coin: str, px: Decimal, sz: Decimal, now_ms: int) -> None:
-        """A replayed trade: resting orders it printed through fill fully, at their price partly."""
+        """A replayed trade: resting orders it printed through fill fully; at their price, partly —
+        with a queue model, only with what is left once the size ahead of them has traded."""
+        model = self.e.queue_model
         for order in self.e.resting_limits(coin):
             through = px < order.limit_px if order.is_buy else px > order.limit_px
             if through:
                 self.fill_resting(order, order.sz, now_ms)
             elif px == order.limit_px:
-                self.fill_resting(order, sz, now_ms)
+                if model is None or order.queue is None:
+                    self.fill_resting(order, sz, now_ms)
+                    continue
+                lot = Decimal(1).scaleb(-self.e.universe.by_name[coin].sz_decimals)
+                filled = model.trade(order.queue, sz, lot)
+                if filled > 0:
+                    self.fill_resting(order, filled, now_ms)
 
     def on_mark(self, coin: str, mark: Decimal, now_ms: int) -> None:
         """Fire every open trigger of ``coin`` that ``mark`` reached."""

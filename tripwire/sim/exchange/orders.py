@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tripwire.sim.exchange.queue import QueuePosition
 from tripwire.sim.exchange.wire import fmt
 
 # Order statuses, as orderStatus and orderUpdates name them.
@@ -47,6 +48,7 @@ class Order:
     children: list[int] = field(default_factory=list)
     status: str = OPEN
     status_timestamp: int = 0
+    queue: QueuePosition | None = None  # a resting limit's place in line, with a queue model
 
     @property
     def side(self) -> str:
