@@ -111,3 +111,31 @@ def test_the_message_rate_counts_the_last_five_seconds_only():
         s.apply_event("heartbeat", {}, now_ns=i * 1_000_000_000)
     assert s.events.rate(now_ns=9_000_000_000) == 6 / 5  # stamps 4..9 s
     assert s.events.age_s(now_ns=10_000_000_000) == 1.0
+
+
+def test_limit_use_puts_positions_day_loss_and_drawdown_against_the_reported_limits():
+    from tripwire.hotpath.risk.config import RiskConfig
+    from tripwire.hotpath.risk.manager import RiskManager
+
+    risk = RiskManager(RiskConfig())
+    risk.on_equity(1000.0, 0)
+    risk.on_equity(990.0, 1000)  # 1 % off the peak
+    status = {**STATUS, "hotpath": {**STATUS["hotpath"], "risk": risk.snapshot()}}
+    s = WatchState()
+    s.apply_status(status, now_ns=10)
+    s.account["day_pnl"] = -25.0
+    s.apply_event("md.features.BTC", {"values": {"mid": 110.0}}, now_ns=11)
+    s.apply_event("trigger.fired.squeeze_up.BTC", fired("t1"), now_ns=12)
+    use = {name: (used, allowed) for name, used, allowed in s.limit_use()}
+    assert use["largest position $"] == (0.5 * 110.0, 5000.0)  # at the mark, not the entry
+    assert use["all positions $"] == (55.0, 10000.0)
+    assert use["open positions"] == (1.0, 3.0)
+    assert use["triggers awaiting a decision"] == (1.0, 3.0)
+    assert use["day loss $"] == (25.0, 500.0)
+    assert use["drawdown %"][0] == 1.0 and use["drawdown %"][1] == 3.0
+
+
+def test_no_limits_reported_means_no_limit_use_shown():
+    s = WatchState()
+    s.apply_status(STATUS, now_ns=10)
+    assert s.limit_use() == []

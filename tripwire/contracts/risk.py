@@ -20,6 +20,8 @@ class RiskStateData(TypedDict):
     paused_by: str | None
     breakers: dict[str, LatchedBreaker]
     refusals: dict[str, int]  # orders refused since start, by check
+    limits: dict[str, float]  # config/risk.yaml's limits, and the drawdown breaker's max_drawdown_pct
+    drawdown_pct: float  # equity off its peak within the drawdown window, as last seen
 
 
 class BreakerData(TypedDict):

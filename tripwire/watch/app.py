@@ -277,6 +277,11 @@ class WatchApp(App[None]):
         out.append("breakers: " + (", ".join(f"{n} → {b.get('action')}" for n, b in breakers.items()) or "none") + "\n")
         refusals = r.get("refusals") or {}
         out.append("refusals: " + (", ".join(f"{k} {v}" for k, v in refusals.items()) or "none") + "\n")
+        for name, used, allowed in s.limit_use():
+            share = used / allowed
+            out.append(f"{name} {used:,.4g} / {allowed:,.4g} ")
+            out.append("█" * min(10, round(10 * share)) + "░" * max(0, 10 - round(10 * share)), _use_style(share))
+            out.append("\n")
         left = s.deadman_left_s(now_ns // 1_000_000)
         out.append(f"dead man's switch: {'off' if left is None else f'{left:,.0f} s'}\n")
         a = s.account
@@ -426,3 +431,8 @@ class WatchApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.api.close()
+
+
+def _use_style(share: float) -> str:
+    """Green well inside a limit, yellow past three quarters, red at it."""
+    return "red" if share >= 1.0 else "yellow" if share >= 0.75 else "green"

@@ -196,6 +196,31 @@ class WatchState:
             return p.get("unrealized_pnl") if p else None
         return float(p["szi"]) * (float(mark) - float(p["entry_px"]))
 
+    def limit_use(self) -> list[tuple[str, float, float]]:
+        """(limit, used, allowed) for each risk limit the hot path reports, from the positions
+        at their marks, the account's day PnL, the open triggers and the risk manager's drawdown."""
+        limits = self.risk.get("limits") or {}
+        if not limits:
+            return []
+        usd = {
+            c: abs(float(p.get("szi") or 0.0)) * float(self.mark(c) or p.get("entry_px") or 0.0)
+            for c, p in self.positions.items()
+        }
+        active = sum(1 for r in self.triggers.values() if r.verdict is None)
+        rows: list[tuple[str, float, float]] = []
+        table = [
+            ("largest position $", max(usd.values(), default=0.0), "max_position_usd_per_coin"),
+            ("all positions $", sum(usd.values()), "max_total_position_usd"),
+            ("open positions", float(len(usd)), "max_open_positions"),
+            ("triggers awaiting a decision", float(active), "max_active_triggers"),
+            ("day loss $", max(-float(self.account.get("day_pnl") or 0.0), 0.0), "daily_loss_limit_usd"),
+            ("drawdown %", float(self.risk.get("drawdown_pct") or 0.0), "max_drawdown_pct"),
+        ]
+        for name, used, key in table:
+            if limits.get(key):
+                rows.append((name, used, float(limits[key])))
+        return rows
+
     def deadman_left_s(self, now_ms: int) -> float | None:
         return (self.deadman_until_ms - now_ms) / 1000 if self.deadman_until_ms else None
 

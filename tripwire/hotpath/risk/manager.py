@@ -107,6 +107,7 @@ class RiskManager:
         self.refusals: dict[str, int] = {}
         self._errors: deque[int] = deque()
         self._equity: deque[tuple[int, float]] = deque()  # (ms, equity) within the window
+        self.drawdown_pct = 0.0  # equity off its peak in the window, as last seen
         self._day = -1
 
     # -- the check before every order ------------------------------------------------------
@@ -182,6 +183,7 @@ class RiskManager:
         peak = max(e for _, e in q)  # ≤ one sample per equity update inside one window
         if peak > 0.0:
             dd = (peak - equity) / peak * 100.0
+            self.drawdown_pct = max(dd, 0.0)
             if dd > b.max_drawdown_pct:
                 return self._trip(
                     DRAWDOWN, FLATTEN, HALTED, f"drawdown {dd:.2f} % within {b.window_s} s > {b.max_drawdown_pct} %"
@@ -293,4 +295,11 @@ class RiskManager:
             # the lag breaker is listed while it holds; it lifts by itself, like stale data
             "breakers": {n: {"action": t.action, "detail": t.detail} for n, t in self._holding().items()},
             "refusals": dict(self.refusals),
+            # what the limits are and the one figure only the risk manager knows, so a view can
+            # show how much of each is used (positions and day PnL are the account's)
+            "limits": {
+                **self.cfg.limits.model_dump(),
+                "max_drawdown_pct": self.cfg.breakers.drawdown.max_drawdown_pct,
+            },
+            "drawdown_pct": round(self.drawdown_pct, 4),
         }
