@@ -142,7 +142,9 @@ class HotPath:
                 fired = route(rec, recv_ns)
                 for ev in fired:
                     self._on_fired(ev)
-        self.events.after_frame(self.pipeline.coins.values(), recv_ns)
+            self.events.after_frame(self.pipeline.coin_list, self.pipeline.coins.get(getattr(rec, "coin", "")), recv_ns)
+        else:
+            self.events.after_frame(self.pipeline.coin_list, None, recv_ns)
         return fired
 
     def _on_book(self, rec: BookSnapshot, recv_ns: int) -> list[TriggerFired]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tripwire.sim.exchange.clock import wall_ms
 from tripwire.sim.replay.recordings import read_messages
@@ -54,6 +54,10 @@ class ReplaySpec:
     synthetic_seed: int | None = None
     rebase: bool = True
     loop: bool = False
+    # Replay the recording as these coins: its own as recorded, each other one a scaled,
+    # time-rotated copy (tripwire.sim.replay.multicoin). Empty: as recorded.
+    coins: tuple[str, ...] = ()
+    sz_decimals: dict[str, int] = field(default_factory=dict)  # the universe's, to scale copies
 
 
 def messages(spec: ReplaySpec) -> Iterator[dict]:
@@ -63,6 +67,10 @@ def messages(spec: ReplaySpec) -> Iterator[dict]:
         from tripwire.sim.replay.synthetic import with_synthetic
 
         stream = with_synthetic(stream, seed=spec.synthetic_seed)
+    if spec.coins:
+        from tripwire.sim.replay.multicoin import multi_coin
+
+        stream = multi_coin(stream, spec.coins, spec.sz_decimals)
     return iter(stream)
 
 
