@@ -16,6 +16,7 @@ BENCHMARKS = {
     "gc": "bench.gc",
     "api": "bench.api",
     "prompt": "bench.prompt",
+    "spikes": "bench.spikes",
 }
 
 
