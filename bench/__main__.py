@@ -17,6 +17,7 @@ BENCHMARKS = {
     "api": "bench.api",
     "prompt": "bench.prompt",
     "spikes": "bench.spikes",
+    "ws_scale": "bench.ws_scale",
 }
 
 

@@ -125,7 +125,8 @@ class MarketPipeline:
         self._clock_ns = clock_ns
         self._wall_offset_ns = wall_offset_ns
         self._stale_ms = settings.book.stale_after_ms
-        self._handlers: dict[type, Callable[[Record, int], list[TriggerFired]]] = {
+        # Any: each handler takes its own record type, which the key's type guarantees.
+        self._handlers: dict[type, Callable[[Any, int], list[TriggerFired]]] = {
             BookSnapshot: self._on_timed,
             Bbo: self._on_timed,
             Trades: self._on_timed,

@@ -313,8 +313,8 @@ class BarFeatures:
         closes = self.closes
         closes.append(c)
         if len(closes) == self.bb_bars:
-            mean = sum(closes) / len(closes)
-            std = sqrt(sum([(x - mean) ** 2 for x in closes]) / len(closes))  # a list: no generator
+            mean = sum(closes, 0.0) / len(closes)
+            std = sqrt(sum([(x - mean) ** 2 for x in closes], 0.0) / len(closes))  # a list: no generator
             if std > REL_EPS * mean:
                 values["bb_position_1m"] = (c - mean) / (self.bb_k * std)
             else:
@@ -322,8 +322,8 @@ class BarFeatures:
 
         rets = self.rets
         if len(rets) == self.rv_bars:
-            mean = sum(rets) / len(rets)
-            values["realized_vol_bps_1m"] = sqrt(sum([(r - mean) ** 2 for r in rets]) / len(rets)) * 1e4
+            mean = sum(rets, 0.0) / len(rets)
+            values["realized_vol_bps_1m"] = sqrt(sum([(r - mean) ** 2 for r in rets], 0.0) / len(rets)) * 1e4
 
         self.highs.append(h)
         self.lows.append(lo)

@@ -443,17 +443,17 @@ class CoinFeatures:
             if age >= self._baseline_ms:
                 # Inlined CompletedBucketStats.mean_std for the two quantities (hot: every message).
                 base = self._baseline
-                n = base.n
+                nb = base.n
                 sums, sq = base.sums, base.sqsums
-                mean = sums[0] / n
-                var = sq[0] / n - mean * mean
+                mean = sums[0] / nb
+                var = sq[0] / nb - mean * mean
                 std = sqrt(var) if var > 0.0 else 0.0
                 if std > BURST_STD_EPS_REL * mean:
                     values["trade_burst_zscore"] = (count - mean) / std
                 else:
                     values.pop("trade_burst_zscore", None)
-                mean = sums[1] / n
-                var = sq[1] / n - mean * mean
+                mean = sums[1] / nb
+                var = sq[1] / nb - mean * mean
                 std = sqrt(var) if var > 0.0 else 0.0
                 if std > BURST_STD_EPS_REL * mean:
                     values["notional_burst_zscore"] = (ntl - mean) / std

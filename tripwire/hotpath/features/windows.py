@@ -74,7 +74,7 @@ class BucketRing:
         """Rebuild the running sums exactly from the buckets (drift guard)."""
         sums = self.sums
         for j in range(self.width):
-            sums[j] = sum(map(itemgetter(j), self.buckets))
+            sums[j] = sum(map(itemgetter(j), self.buckets), 0.0)
 
 
 class CompletedBucketStats:
@@ -137,8 +137,8 @@ class CompletedBucketStats:
     def resum(self) -> None:
         for j in range(self.width):
             xs = list(map(itemgetter(j), self.ring))
-            self.sums[j] = sum(xs)
-            self.sqsums[j] = sum(map(mul, xs, xs))  # C loops: no Python frame per slot
+            self.sums[j] = sum(xs, 0.0)
+            self.sqsums[j] = sum(map(mul, xs, xs), 0.0)  # C loops: no Python frame per slot
 
 
 class AsOf:
