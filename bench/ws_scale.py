@@ -11,7 +11,8 @@ slots. Coin k sends the templates of scale k % 5 from its own offset into the 12
 activeAssetCtx mix is the recording's (31 % / 60 % / 10 %).
 
 **Sender.** Its own process, pinned to core 0: an aiohttp WebSocket server that acknowledges
-each subscription, answers pings, and then sends ``RATE`` text frames a second for ``SECONDS``
+each subscription, answers pings, and then writes ``RATE`` text frames a second for ``SECONDS``
+(as raw WebSocket frames, one socket write per 1 ms slice)
 (in 1 ms slices; it reports how far behind its own schedule it fell). Every frame's exchange
 time is the wall time it is sent, so the hot path's own ``ws_lag`` (receive time − exchange
 time, over its floor) is how far the receiver is behind the sender.
@@ -22,9 +23,10 @@ book, features, rules, events on a real ZeroMQ PUB socket) — with every coin s
 asyncio (uvloop when installed, as the service runs). Every 0.5 s the worst coin's lag is
 sampled. "Keeps up" means the last third's worst lag is under 1 s and not growing.
 
-**Memory.** A fresh ``HotPath`` (no socket) fed each of ``COINS`` coins 20 minutes of its
-stream (long enough for every bounded buffer to fill: OI samples are kept 15 minutes); the RSS
-growth divided by the coins is the memory per subscribed coin.
+**Memory.** A fresh ``HotPath`` (no socket) fed 20 coins 20 minutes of their streams each (long
+enough for every bounded buffer to fill: OI samples are kept 15 minutes); what tracemalloc
+counts as allocated, divided by the coins, is the memory per subscribed coin. The receiver's
+peak RSS with all ``COINS`` coins is printed with the end-to-end run.
 """
 
 from __future__ import annotations
@@ -108,6 +110,18 @@ def schedule(n_coins: int, n_templates: int) -> list[tuple[int, int]]:
 # -- sender ----------------------------------------------------------------------------------
 
 
+def ws_frame(payload: bytes) -> bytes:
+    """One unmasked server text frame (RFC 6455), FIN set."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
 def _pin(core: int) -> None:
     try:
         os.sched_setaffinity(0, {core % (os.cpu_count() or 1)})
@@ -158,18 +172,24 @@ async def _sender(port_q: Any, n_coins: int, rate: int, seconds: float, report_q
         start_ns = time.time_ns()
         sent = 0
         late_max_ms = 0.0
-        send_str = ws.send_str
+        # Frames are written to the socket as raw, complete WebSocket frames, a 1 ms slice per
+        # write: aiohttp's send_str costs ~10 µs a frame, which made the sender the bottleneck.
+        transport = request.transport
+        assert transport is not None
         while sent < total:
             now = time.time_ns()
             due = min(total, int((now - start_ns) * rate / 1e9) + 1)
             if due - sent > 0:
                 late_max_ms = max(late_max_ms, (now - start_ns) / 1e6 - sent * 1000 / rate)
+            batch = []
+            t_ms = str(now // 1_000_000)  # sent now: the lag is the receiver's alone
             while sent < due:
                 k, off = slots[sent % n_coins]
                 j = (off + sent // n_coins) % n_tpl
-                t_ms = str(time.time_ns() // 1_000_000)  # sent now: the lag is the receiver's alone
-                await send_str(fill(tpl[k % SCALES][j], names[k], t_ms))
+                batch.append(ws_frame(fill(tpl[k % SCALES][j], names[k], t_ms).encode()))
                 sent += 1
+            if batch:
+                transport.write(b"".join(batch))
             await asyncio.sleep(0.001)
         elapsed = (time.time_ns() - start_ns) / 1e9
         report_q.put({"sent": sent, "send_s": elapsed, "sender_late_max_ms": late_max_ms})
@@ -265,6 +285,53 @@ def end_to_end(n_coins: int, rate: int, seconds: float) -> dict[str, Any]:
         proc.join(5)
 
 
+# -- the same frames without the socket ------------------------------------------------------
+
+
+def in_process(n_coins: int, frames_n: int = 60_000) -> dict[str, float]:
+    """``HotPath.on_frame`` (with its events on a real ZeroMQ PUB socket) fed the same frames
+    back to back on this core, sent-now times: what the receiver could do with a free socket."""
+    from tripwire.bus.publisher import Publisher
+    from tripwire.config.settings import load_settings
+    from tripwire.hotpath.risk.config import load_risk_config
+    from tripwire.hotpath.risk.manager import RiskManager
+    from tripwire.hotpath.service import HotPath
+
+    tpl = templates(3)
+    n_tpl = len(tpl[0])
+    names = coin_names(n_coins)
+    run_dir = tempfile.mkdtemp(prefix="tw-bench-")
+    pub = Publisher(f"ipc://{run_dir}/events", "hotpath")
+    hp = HotPath(
+        load_settings(coins=tuple(names)),
+        RiskManager(load_risk_config("config/risk.yaml")),
+        publisher=pub,
+        clock_ns=time.monotonic_ns,
+    )
+    frames = []
+    for i in range(frames_n):
+        k = i % n_coins
+        frames.append((fill(tpl[k % SCALES][(k * 7 + i // n_coins) % n_tpl], names[k], "T"), k))
+    _pin(1)
+    lat = []
+    clock = time.monotonic_ns
+    wall = time.time_ns
+    t_start = clock()
+    for parts, _k in frames:
+        frame = parts.replace('"time":T', f'"time":{wall() // 1_000_000}')  # sent now, as live
+        now = clock()
+        hp.on_frame(frame, now)
+        lat.append(clock() - now)
+    total_s = (clock() - t_start) / 1e9
+    pub.close()
+    lat.sort()
+    return {
+        "frames_per_s": frames_n / total_s,
+        "p50_us": lat[len(lat) // 2] / 1000,
+        "p99_us": lat[int(len(lat) * 0.99)] / 1000,
+    }
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
@@ -273,7 +340,12 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def memory(n_coins: int) -> dict[str, float]:
+def memory(n_coins: int = 20) -> dict[str, float]:
+    """Bytes the hot path holds per subscribed coin (tracemalloc: Python allocations made after
+    the frames were built), ``n_coins`` fed ``MEMORY_MINUTES`` each; per coin it does not depend
+    on how many coins there are."""
+    import tracemalloc
+
     from tripwire.config.settings import load_settings
     from tripwire.hotpath.risk.config import load_risk_config
     from tripwire.hotpath.risk.manager import RiskManager
@@ -283,9 +355,11 @@ def memory(n_coins: int) -> dict[str, float]:
     n_tpl = len(tpl[0])
     names = coin_names(n_coins)
     settings = load_settings(coins=tuple(names))
+    risk = RiskManager(load_risk_config("config/risk.yaml"))
     gc.collect()
-    before = _rss_mb()
-    hp = HotPath(settings, RiskManager(load_risk_config("config/risk.yaml")))
+    tracemalloc.start()
+    hp = HotPath(settings, risk)
+    empty, _ = tracemalloc.get_traced_memory()
     recv = time.monotonic_ns()
     t0 = time.time_ns() // 1_000_000 - MEMORY_MINUTES * 60_000
     step = MEMORY_MINUTES * 60_000 // n_tpl
@@ -294,12 +368,12 @@ def memory(n_coins: int) -> dict[str, float]:
         for k, name in enumerate(names):
             hp.on_frame(fill(tpl[k % SCALES][(j + k * 7) % n_tpl], name, t_ms), recv)
     gc.collect()
-    after = _rss_mb()
+    full, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     return {
         "coins": n_coins,
-        "rss_before_mb": before,
-        "rss_after_mb": after,
-        "per_coin_kb": (after - before) * 1024 / n_coins,
+        "hot_path_empty_kb": empty / 1024,
+        "per_coin_kb": (full - empty) / 1024 / n_coins,
         "coins_with_features": sum(1 for st in hp.pipeline.coins.values() if st.features.values),
     }
 
@@ -325,13 +399,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{'kept up' if kept and not growing else 'FELL BEHIND (lag growing)'}; coins with a book: "
         f"{e2e['coins_with_books']}; receiver peak RSS {e2e['rss_mb']:.0f} MB"
     )
-    mem = memory(n_coins)
+    inp = in_process(n_coins)
     print(
-        f"memory: {mem['coins']} coins fed {MEMORY_MINUTES} min each: RSS {mem['rss_before_mb']:.0f} → "
-        f"{mem['rss_after_mb']:.0f} MB, {mem['per_coin_kb']:.0f} KB per subscribed coin "
-        f"({mem['coins_with_features']} coins with features)"
+        f"without the socket (HotPath.on_frame back to back, one core): {inp['frames_per_s']:,.0f} frames/s, "
+        f"p50 {inp['p50_us']:.1f} µs, p99 {inp['p99_us']:.1f} µs per frame"
     )
-    return {"e2e": e2e, "memory": mem, "core": core}
+    mem = memory()
+    print(
+        f"memory: {mem['per_coin_kb']:.0f} KB per subscribed coin ({mem['coins']} coins fed {MEMORY_MINUTES} "
+        f"min each, tracemalloc; {mem['coins_with_features']} with features); receiver with {n_coins} coins: "
+        f"peak RSS {e2e['rss_mb']:.0f} MB (above)"
+    )
+    return {"e2e": e2e, "in_process": inp, "memory": mem, "core": core}
 
 
 if __name__ == "__main__":

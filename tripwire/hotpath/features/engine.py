@@ -43,6 +43,9 @@ BURST_STD_EPS_REL = 1e-6
 # The VWAP sums hold px − anchor; the anchor follows the price once it is this far away (share of
 # the anchor), which keeps Σsz·(px − anchor)² within ~1e-5 of the price² (no cancellation).
 REANCHOR_REL = 0.002
+# The drift guard rebuilds one window's sums every this many 1 s rolls (six windows: each once a
+# minute). Few updates pay for it: most 1 s rolls only evict.
+GUARD_EVERY = 10
 
 _BUILTIN_NAMES = frozenset(s.name for s in catalog.BUILTIN)
 
@@ -384,13 +387,17 @@ class CoinFeatures:
         return self._bars.advance(t) > 0
 
     def _drift_guard(self) -> None:
-        """On each 1 s roll: one structure's running sums rebuilt from its buckets, in turn (each
-        every six seconds), so float drift cannot build up and no update pays for all of them at
-        once. Before the VWAP ring's rebuild its anchor moves to the last price if that has left
-        it by more than :data:`REANCHOR_REL`, which keeps Σsz·d² small (no cancellation in the
-        variance) without rewriting 60 buckets every minute."""
+        """Every :data:`GUARD_EVERY`-th 1 s roll: one structure's running sums rebuilt from its
+        buckets, in turn (each once a minute, as before, but never two on one update), so float
+        drift cannot build up and no update pays for all of them at once. Before the VWAP
+        ring's rebuild its anchor moves to the last price if that has left it by more than
+        :data:`REANCHOR_REL`, which keeps Σsz·d² small (no cancellation in the variance) without
+        rewriting 60 buckets every minute."""
         k = self._guard_turn
-        self._guard_turn = k + 1 if k + 1 < len(self._guarded) else 0
+        self._guard_turn = k + 1 if k + 1 < GUARD_EVERY * len(self._guarded) else 0
+        if k % GUARD_EVERY:
+            return
+        k //= GUARD_EVERY
         if k == 0:
             px = self._last_px
             if px > 0.0 and abs(px - self._anchor) > REANCHOR_REL * self._anchor:

@@ -6,8 +6,8 @@ the burst. A fixed ring of time buckets (1 s by default) costs one add per quant
 when time crosses a bucket edge, one subtraction per quantity per bucket crossed; the window is
 then "the current bucket and the n−1 before it" — exact to one bucket. Running sums drift when
 floats are added and subtracted for hours, so each structure has ``resum()``, which rebuilds the
-sums exactly from the buckets; the engine calls it for one structure per 1 s roll, in turn (a
-few µs), rather than for all of them at every bar close (a spike of ≈ 35 µs once a minute).
+sums exactly from the buckets; the engine calls it for one structure every 10th 1 s roll, in
+turn (a few µs), rather than for all of them at every bar close (≈ 35 µs once a minute).
 
 All times are exchange milliseconds and only move forward; a time older than the current
 bucket is folded into the current bucket (callers pass ``max(t, newest)``).
