@@ -158,7 +158,10 @@ async def _sender(port_q: Any, n_coins: int, rate: int, seconds: float, report_q
                 if req.get("method") == "ping":
                     await ws.send_str('{"channel":"pong"}')
                 elif req.get("method") == "subscribe":
-                    ack = {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": req["subscription"]}}
+                    ack = {
+                        "channel": "subscriptionResponse",
+                        "data": {"method": "subscribe", "subscription": req["subscription"]},
+                    }
                     await ws.send_str(orjson.dumps(ack).decode())
                     acks += 1
                     if acks >= want:

@@ -68,4 +68,4 @@ class _SourceFirst:
 def prefer_source() -> None:
     """Load every ``tripwire`` module from source from now on (idempotent)."""
     if _SourceFirst not in sys.meta_path:
-        sys.meta_path.insert(0, _SourceFirst)  # type: ignore[arg-type]  # a finder class, as importlib allows
+        sys.meta_path.insert(0, _SourceFirst)  # a finder class, as importlib allows

@@ -152,7 +152,12 @@ def create_app(
     app.state.config = cfg
     app.state.keyring = KeyRing(cfg.keys)
     app.state.metrics = metrics
-    app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics, coins=() if settings.coins == (ALL_COINS,) else settings.coins)
+    app.state.hotpath = HotPathGateway(
+        cfg.commands_address,
+        cfg.hotpath_timeout_s,
+        metrics,
+        coins=() if settings.coins == (ALL_COINS,) else settings.coins,
+    )
     app.state.store = StoreGateway(settings.store.uri, store, redact)
     app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact, path_parameters=settings.api.flow_path_parameters)
     app.state.analysis = AnalysisService(acfg, model or LocalModel.load(acfg.model_file), _rules(settings))

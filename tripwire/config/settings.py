@@ -187,7 +187,9 @@ class Settings(BaseSettings):
         if not v or any(not c or c != c.strip() for c in v):
             raise ValueError("must be a non-empty list of coin names such as BTC, or [all]")
         if ALL_COINS in v and len(v) > 1:
-            raise ValueError(f"'{ALL_COINS}' means every perpetual the exchange lists: give it alone, not with other coins")
+            raise ValueError(
+                f"'{ALL_COINS}' means every perpetual the exchange lists: give it alone, not with other coins"
+            )
         if len(set(v)) != len(v):
             raise ValueError(f"lists a coin twice: {', '.join(sorted({c for c in v if v.count(c) > 1}))}")
         return v

@@ -46,7 +46,13 @@ def run() -> Iterator[tuple[int, bool, dict[str, float | bool], list[dict[str, A
             closed,
             st.features.values,
             [
-                {"rule": e.rule, "coin": e.coin, "side": e.side, "exch_ms": e.exch_ts_ns // 1_000_000, "features": e.features}
+                {
+                    "rule": e.rule,
+                    "coin": e.coin,
+                    "side": e.side,
+                    "exch_ms": e.exch_ts_ns // 1_000_000,
+                    "features": e.features,
+                }
                 for e in fired
             ],
         )
@@ -70,4 +76,6 @@ def build() -> dict[str, Any]:
 if __name__ == "__main__":
     data = build()
     GOLDEN.write_bytes(gzip.compress(orjson.dumps(data), mtime=0))
-    print(f"{GOLDEN}: {len(data['samples'])} samples, {len(data['triggers'])} triggers, {GOLDEN.stat().st_size:,} bytes")
+    print(
+        f"{GOLDEN}: {len(data['samples'])} samples, {len(data['triggers'])} triggers, {GOLDEN.stat().st_size:,} bytes"
+    )

@@ -41,9 +41,7 @@ def resolve_coins(wanted: Sequence[str], meta: dict[str, Any]) -> tuple[str, ...
     if missing:
         hints = []
         for c in missing:
-            close = difflib.get_close_matches(c, listed, n=1) or [
-                x for x in listed if x.upper() == c.upper()
-            ]
+            close = difflib.get_close_matches(c, listed, n=1) or [x for x in listed if x.upper() == c.upper()]
             hints.append(f"{c!r} (did you mean {close[0]!r}?)" if close else repr(c))
         shown = ", ".join(listed[:20]) + ("…" if len(listed) > 20 else "")
         raise UnknownCoins(f"coins: {', '.join(hints)} not listed by the exchange; it lists {shown} ({len(listed)})")

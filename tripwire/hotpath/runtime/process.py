@@ -45,8 +45,8 @@ from tripwire.hotpath.execution.transports import WsPoster
 from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
 from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.reconcile import Reconciler
-from tripwire.hotpath.feed.universe import resolve_coins
 from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
+from tripwire.hotpath.feed.universe import resolve_coins
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.hotpath.service import HotPath

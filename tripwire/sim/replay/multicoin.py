@@ -25,6 +25,9 @@ import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+
+Msg = dict[str, Any]  # one WebSocket message, as parsed
 
 # activeAssetCtx fields that are prices (scaled down) and sizes (scaled up); the rest (funding,
 # premium, day notional volume) are unchanged by a change of units.
@@ -85,7 +88,7 @@ def shift(text: str, exp: int) -> str:
     return out
 
 
-def _time(msg: dict) -> int | None:
+def _time(msg: Msg) -> int | None:
     data = msg.get("data")
     if type(data) is dict:
         t = data.get("time")
@@ -96,13 +99,15 @@ def _time(msg: dict) -> int | None:
     return t if type(t) is int else None
 
 
-def copy_message(msg: dict, copy: CoinCopy, dt_ms: int) -> dict:
+def copy_message(msg: Msg, copy: CoinCopy, dt_ms: int) -> Msg:
     """``msg`` as the copy's: renamed, scaled, its times moved by ``dt_ms``. New dicts; the
     original is not changed (the same base messages feed every copy)."""
     ch, data = msg.get("channel"), msg.get("data")
     e = copy.price_exp
     if ch == "l2Book" and type(data) is dict:
-        levels = [[{**lv, "px": shift(lv["px"], -e), "sz": shift(lv["sz"], e)} for lv in side] for side in data["levels"]]
+        levels = [
+            [{**lv, "px": shift(lv["px"], -e), "sz": shift(lv["sz"], e)} for lv in side] for side in data["levels"]
+        ]
         return {"channel": ch, "data": {**data, "coin": copy.coin, "time": data["time"] + dt_ms, "levels": levels}}
     if ch == "trades" and type(data) is list:
         return {
@@ -124,15 +129,17 @@ def copy_message(msg: dict, copy: CoinCopy, dt_ms: int) -> dict:
             ctx["impactPxs"] = [shift(p, -e) if type(p) is str else p for p in ctx["impactPxs"]]
         return {"channel": ch, "data": {**data, "coin": copy.coin, "ctx": ctx}}
     if ch == "bbo" and type(data) is dict:
-        bbo = [None if lv is None else {**lv, "px": shift(lv["px"], -e), "sz": shift(lv["sz"], e)} for lv in data["bbo"]]
+        bbo = [
+            None if lv is None else {**lv, "px": shift(lv["px"], -e), "sz": shift(lv["sz"], e)} for lv in data["bbo"]
+        ]
         return {"channel": ch, "data": {**data, "coin": copy.coin, "time": data["time"] + dt_ms, "bbo": bbo}}
     return msg
 
 
-def timed(messages: Iterable[dict]) -> list[tuple[int, dict]]:
+def timed(messages: Iterable[Msg]) -> list[tuple[int, Msg]]:
     """``(time, message)`` pairs; an untimed message (activeAssetCtx) takes the time of the
     timed message before it, so it stays where it was when streams are merged by time."""
-    out: list[tuple[int, dict]] = []
+    out: list[tuple[int, Msg]] = []
     last = 0
     for m in messages:
         t = _time(m)
@@ -142,7 +149,7 @@ def timed(messages: Iterable[dict]) -> list[tuple[int, dict]]:
     return out
 
 
-def rotated(base: Sequence[tuple[int, dict]], copy: CoinCopy) -> Iterator[tuple[int, dict]]:
+def rotated(base: Sequence[tuple[int, Msg]], copy: CoinCopy) -> Iterator[tuple[int, Msg]]:
     """The copy's stream: ``base`` from ``phase_ms`` in to its end, then its start again; times
     rebased so the copy runs from the recording's first time, in order."""
     if not base:
@@ -158,32 +165,32 @@ def rotated(base: Sequence[tuple[int, dict]], copy: CoinCopy) -> Iterator[tuple[
         yield t + period - phase, copy_message(m, copy, period - phase)
 
 
-def merged(base: Sequence[tuple[int, dict]], copies: Sequence[CoinCopy]) -> Iterator[dict]:
+def merged(base: Sequence[tuple[int, Msg]], copies: Sequence[CoinCopy]) -> Iterator[Msg]:
     """Every copy's stream merged in time order (ties: the order of ``copies``)."""
     streams = [_keyed(rotated(base, c), i) for i, c in enumerate(copies)]
     for _, _, m in heapq.merge(*streams):
         yield m
 
 
-def _keyed(stream: Iterator[tuple[int, dict]], i: int) -> Iterator[tuple[int, int, dict]]:
+def _keyed(stream: Iterator[tuple[int, Msg]], i: int) -> Iterator[tuple[int, int, Msg]]:
     for t, m in stream:
         yield t, i, m
 
 
-def base_coin(messages: Iterable[dict]) -> str | None:
+def base_coin(messages: Iterable[Msg]) -> str | None:
     """The coin of the first message that names one (the recording's coin)."""
     for m in messages:
         data = m.get("data") if type(m) is dict else None
         if type(data) is list and data and type(data[0]) is dict:
             data = data[0]
         if type(data) is dict and type(data.get("coin")) is str:
-            return data["coin"]
+            return str(data["coin"])
     return None
 
 
 def multi_coin(
-    messages: Iterable[dict], coins: Sequence[str], sz_decimals: dict[str, int] | None = None
-) -> Iterator[dict]:
+    messages: Iterable[Msg], coins: Sequence[str], sz_decimals: dict[str, int] | None = None
+) -> Iterator[Msg]:
     """The recording as ``coins``: its own coin (if listed) as recorded, every other one a copy
     (:func:`plan_copies`), merged in time order. The recording is held in memory (the bundled
     hour: about 18,000 messages); the copies are made as they are read."""
