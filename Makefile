@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean compile clean-compiled
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "tripwire needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -27,6 +27,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Optional: the hot path's pure core (tripwire/compiled.py: CORE) compiled with mypyc into
+# extension modules beside the sources; Python imports them instead. TRIPWIRE_PURE=1 runs the
+# pure-Python core anyway; `make clean-compiled` removes the build.
+CORE = $(shell $(BIN)/python -c "from tripwire.compiled import CORE; print(' '.join(CORE))")
+compile: $(STAMP)
+	$(BIN)/mypyc $(CORE)
+
+clean-compiled:
+	find tripwire -name '*.so' -delete
+	rm -f *__mypyc*.so
+	rm -rf build
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -17,6 +17,8 @@ BENCHMARKS = {
     "api": "bench.api",
     "prompt": "bench.prompt",
     "burst": "bench.burst",
+    "spikes": "bench.spikes",
+    "ws_scale": "bench.ws_scale",
 }
 
 

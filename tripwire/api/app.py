@@ -44,7 +44,7 @@ from tripwire.api.routers import (
 from tripwire.api.simulator import SimulatorGateway
 from tripwire.api.store import StoreGateway
 from tripwire.api.webhooks import TriggerWebhook
-from tripwire.config.settings import ConfigError, Settings, resolve_path
+from tripwire.config.settings import ALL_COINS, ConfigError, Settings, resolve_path
 from tripwire.flows.analysis import AnalysisConfig, LocalModel
 from tripwire.flows.sections import analysis_config
 from tripwire.flows.store.base import Store
@@ -154,7 +154,12 @@ def create_app(
     app.state.config = cfg
     app.state.keyring = KeyRing(cfg.keys)
     app.state.metrics = metrics
-    app.state.hotpath = HotPathGateway(cfg.commands_address, cfg.hotpath_timeout_s, metrics, coins=settings.coins)
+    app.state.hotpath = HotPathGateway(
+        cfg.commands_address,
+        cfg.hotpath_timeout_s,
+        metrics,
+        coins=() if settings.coins == (ALL_COINS,) else settings.coins,
+    )
     app.state.store = StoreGateway(settings.store.uri, store, redact)
     app.state.simulator = SimulatorGateway(settings)
     app.state.prefect = PrefectGateway(cfg.prefect_api_url, redact, path_parameters=settings.api.flow_path_parameters)

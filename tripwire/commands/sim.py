@@ -25,6 +25,8 @@ from tripwire.sim.exchange.population import Population, PopulationError, Popula
 from tripwire.sim.exchange.replay import ReplaySpec
 from tripwire.sim.exchange.server import SimServer, start
 from tripwire.sim.exchange.sessions import SessionFileError, load_session, save_session
+from tripwire.sim.replay.multicoin import base_coin, plan_copies, sz_decimals_of
+from tripwire.sim.replay.recordings import read_messages
 
 log = logging.getLogger("tripwire.sim")
 
@@ -94,6 +96,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--loop", action="store_true", help="restart the replay when it ends")
     p.add_argument(
+        "--coins",
+        nargs="+",
+        metavar="COIN",
+        default=[],
+        help="replay the recording as these coins: its own coin as recorded, every other one a "
+        "scaled, time-rotated copy of it (docs/REPLAY.md); coins the universe lacks are added to it",
+    )
+    p.add_argument(
         "--wait-for-subscriber",
         action="store_true",
         help="start the replay when the first client subscribes to l2Book or trades",
@@ -151,16 +161,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_fee_arguments(p, Fees.taker, Fees.maker)
 
 
+def _derived_markets(
+    files: list[str], coins: tuple[str, ...], specs: list[tuple[str, int, int]]
+) -> list[tuple[str, int, int]]:
+    """Markets for the ``--coins`` the universe lacks, sized like the copies that will trade
+    them (szDecimals = the recording's coin's minus the copy's price exponent)."""
+    if not files:
+        raise UserError("--coins needs --replay: the coins are copies of a recording")
+    own = base_coin(read_messages(files[0]))
+    known = {name: (szd, lev) for name, szd, lev in specs}
+    if own is None or own not in known:
+        raise UserError(
+            f"--coins: the recording's coin {own!r} is not in the universe "
+            f"({', '.join(known)}); add it with --market {own}:SZ_DECIMALS:MAX_LEVERAGE"
+        )
+    base_szd, base_lev = known[own]
+    names = [own, *(c for c in coins if c != own)]
+    copies = plan_copies(names, 0, {n: v[0] for n, v in known.items()})
+    return [(c.coin, sz_decimals_of(c, base_szd), base_lev) for c in copies if c.coin not in known]
+
+
 def build(args: argparse.Namespace) -> SimServer:
     """The server the arguments describe (accounts loaded and funded, nothing started)."""
-    engine = SimEngine(Universe(args.market or DEFAULT_UNIVERSE), Fees(taker=args.taker_fee, maker=args.maker_fee))
+    specs = list(args.market or DEFAULT_UNIVERSE)
+    coins = tuple(dict.fromkeys(args.coins))
+    if coins:
+        specs += _derived_markets(args.replay, coins, specs)
+    universe = Universe(specs)
+    engine = SimEngine(universe, Fees(taker=args.taker_fee, maker=args.maker_fee))
     if args.accounts_file:
         engine.accounts.update(load_session(args.accounts_file, args.session))
     for addr, usdc in args.fund:
         engine.fund(addr, usdc)
     api = ExchangeApi(engine, auto_fund_usdc=args.auto_fund)
     _ = api.recover  # fail at start, not on the first order, if the signing module is missing
-    replay = ReplaySpec(args.replay, args.speed, args.synthetic, not args.keep_time, args.loop) if args.replay else None
+    replay = (
+        ReplaySpec(
+            args.replay,
+            args.speed,
+            args.synthetic,
+            not args.keep_time,
+            args.loop,
+            coins=coins,
+            sz_decimals={m.name: m.sz_decimals for m in universe.markets},
+        )
+        if args.replay
+        else None
+    )
     session = (args.accounts_file, args.session) if args.accounts_file else None
     if args.traders < 0:
         raise PopulationError(f"--traders {args.traders}: a count is 0 or more")

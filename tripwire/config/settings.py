@@ -147,6 +147,10 @@ class ApiSettings(_Frozen):
     )
 
 
+# ``coins: [all]``: every perpetual the exchange's ``meta`` lists, resolved by the hot path at start.
+ALL_COINS = "all"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -183,7 +187,13 @@ class Settings(BaseSettings):
     @classmethod
     def _coins_not_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v or any(not c or c != c.strip() for c in v):
-            raise ValueError("must be a non-empty list of coin names such as BTC")
+            raise ValueError("must be a non-empty list of coin names such as BTC, or [all]")
+        if ALL_COINS in v and len(v) > 1:
+            raise ValueError(
+                f"'{ALL_COINS}' means every perpetual the exchange lists: give it alone, not with other coins"
+            )
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a coin twice: {', '.join(sorted({c for c in v if v.count(c) > 1}))}")
         return v
 
     @classmethod

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tripwire.config.settings import Settings
-from tripwire.contracts.events import TriggerFired
+from tripwire.contracts.events import Topics, TriggerFired
 from tripwire.contracts.features import BAR_CLOSE, BOOK, CTX, TRADES
 from tripwire.hotpath.book.market_clock import TIME_JUMP, MarketClock
 from tripwire.hotpath.book.order_book import OrderBook
@@ -59,7 +59,18 @@ TimedRecord = BookSnapshot | Bbo | Trades
 class CoinState:
     """Everything the hot path keeps for one coin."""
 
-    __slots__ = ("coin", "book", "features", "last_exch_ms", "clock", "held", "held_recv_ns", "_settings", "_custom")
+    __slots__ = (
+        "coin",
+        "book",
+        "features",
+        "features_topic",
+        "last_exch_ms",
+        "clock",
+        "held",
+        "held_recv_ns",
+        "_settings",
+        "_custom",
+    )
 
     def __init__(
         self, coin: str, settings: Settings, custom: Sequence[CustomFeature], wall_offset_ns: int | None = None
@@ -67,6 +78,7 @@ class CoinState:
         self.coin = coin
         self.book = OrderBook(coin, settings.book.max_levels)
         self.features = CoinFeatures(coin, settings.features, custom)
+        self.features_topic = Topics.md_features(coin)  # built once: published up to once a second
         self.last_exch_ms = 0
         self.clock = MarketClock(wall_offset_ns)
         self.held: TimedRecord | None = None  # the record of the clock's pending jump
@@ -104,6 +116,7 @@ class MarketPipeline:
         self.decoder = Decoder(settings.coins)  # on_frame / on_message only
         self.triggers = TriggerEngine(rules)
         self.coins: dict[str, CoinState] = {}
+        self.coin_list: list[CoinState] = []  # the same states in creation order (indexable)
         self.messages: dict[str, int] = {}  # decoded by on_frame / on_message, by channel
         self.untradable: dict[str, int] = {}  # updates not traded on, by reason
         self.time_faults: dict[str, int] = {}  # OUT_OF_ORDER, TIME_JUMP, NEW_TIMELINE
@@ -112,7 +125,8 @@ class MarketPipeline:
         self._clock_ns = clock_ns
         self._wall_offset_ns = wall_offset_ns
         self._stale_ms = settings.book.stale_after_ms
-        self._handlers: dict[type, Callable[[Record, int], list[TriggerFired]]] = {
+        # Any: each handler takes its own record type, which the key's type guarantees.
+        self._handlers: dict[type, Callable[[Any, int], list[TriggerFired]]] = {
             BookSnapshot: self._on_timed,
             Bbo: self._on_timed,
             Trades: self._on_timed,
@@ -155,6 +169,7 @@ class MarketPipeline:
         st = self.coins.get(coin)
         if st is None:
             st = self.coins[coin] = CoinState(coin, self.settings, self._custom, self._wall_offset_ns)
+            self.coin_list.append(st)
         return st
 
     # -- reading -----------------------------------------------------------------------------

@@ -58,12 +58,38 @@ def test_cvd_slope_5m_is_usd_per_minute_over_300s():
     assert f.values["cvd_slope_5m"] == pytest.approx((600.0 - 100.0 + 400.0) / 5)
 
 
-def test_empty_window_reads_exactly_zero_after_the_minute_resum():
+def test_empty_window_reads_exactly_zero_after_the_drift_guard():
     f = CoinFeatures("BTC", FeatureConfig())
     f.on_trades(trades(fill(T0, 12345.678, 1e4, buy=True), fill(T0, 0.001, 0.3, buy=False)))
     f.on_trades(trades(fill(T0 + 500, 99999.9, 7.7, buy=True)))
     book_at(f, T0 + 130_000)  # two minutes later, nothing in the 60 s window
     assert f.values["cvd_slope_1m"] == 0.0
+
+
+def test_the_drift_guard_rebuilds_every_windows_sums_within_a_minute():
+    f = CoinFeatures("BTC", FeatureConfig())
+    f.on_trades(trades(fill(T0, 100.0, 2.0)))
+    rings = f._guarded
+    for r in rings:
+        r.sums[0] += 1e-3  # residue, as hours of float adds and subtracts could leave
+    for k in range(1, 61):  # one roll per second: a structure every 10th, in turn
+        book_at(f, T0 + k * 1000)
+    for r in rings[:5]:  # BucketRings: sums == their buckets', to the last bit (no residue)
+        assert r.sums == [sum(b[j] for b in r.buckets) for j in range(r.width)]
+    base = rings[5]
+    assert base.sums == [sum(slot[j] for slot in base.ring) for j in range(base.width)]
+
+
+def test_the_vwap_anchor_follows_a_price_move_and_the_vwap_stays_exact():
+    f = CoinFeatures("BTC", FeatureConfig())
+    fills = [(T0 + k * 1000, 100.0 + (k % 3) * 0.1, 1.0 + k % 2) for k in range(61)]
+    fills += [(T0 + 61_000 + k * 1000, 101.0 + (k % 3) * 0.1, 2.0 + k % 4) for k in range(65)]  # +1 %
+    for t, px, sz in fills:
+        f.on_trades(trades(fill(t, px, sz)))
+    assert f._anchor >= 101.0  # moved on the VWAP ring's turn (once a minute) once the price left it
+    window = [(px, sz) for t, px, sz in fills if t > fills[-1][0] - 60_000]
+    want = sum(px * sz for px, sz in window) / sum(sz for _, sz in window)
+    assert f.values["vwap_1m"] == pytest.approx(want, rel=1e-12)
 
 
 def test_vwap_and_zscore_are_volume_weighted_over_60s():

@@ -145,7 +145,8 @@ def as_data(x: object) -> object:
         return [as_data(v) for v in x]
     if isinstance(x, dict):
         return {k: as_data(v) for k, v in x.items()}
-    slots = getattr(type(x), "__slots__", None)
+    # a compiled record (make compile) lists its attributes in __mypyc_attrs__, not __slots__
+    slots = getattr(type(x), "__slots__", None) or getattr(type(x), "__mypyc_attrs__", None)
     if slots is not None and not isinstance(x, (str, int)):
         return (type(x).__name__, tuple(as_data(getattr(x, s)) for s in slots if s != "payload"))
     return x

@@ -50,6 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where logs, sockets, the store and Prefect's database go (default run/demo)",
     )
+    p.add_argument(
+        "--coins",
+        nargs="+",
+        default=["BTC", "ETH", "SOL"],
+        metavar="COIN",
+        help="coins to replay and trade (default BTC ETH SOL): BTC is the recording, the others "
+        "scaled, time-rotated copies of it (docs/REPLAY.md)",
+    )
     p.add_argument("--watch", action="store_true", help="open the terminal dashboard (tripwire watch) on the demo")
     p.add_argument("--no-pin", action="store_true", help="do not pin the hot path to a core")
     p.add_argument(

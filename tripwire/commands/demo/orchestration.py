@@ -61,6 +61,8 @@ class Demo:
         self.recording = [
             str(self.root / f) if not Path(f).is_absolute() else str(f) for f in self.settings.replay.files
         ]
+        # Several coins from the one recording: the simulator makes the copies (--coins).
+        self.coins = list(dict.fromkeys(getattr(args, "coins", None) or self.settings.coins))
         self.bus = default_addresses(self.run_dir / "bus")  # the children's: see _environment
         self.ports = {name: free_port() for name in PORTS}
         api_port = getattr(args, "api_port", None)
@@ -104,6 +106,7 @@ class Demo:
         return {
             "PYTHONUNBUFFERED": "1",
             "TRIPWIRE_MODE": "demo",
+            "TRIPWIRE_COINS": json.dumps(self.coins),
             "TRIPWIRE_TRIGGERS_FILE": str(demo_rules),
             "TRIPWIRE_BUS__RUN_DIR": str(self.run_dir / "bus"),
             "TRIPWIRE_STORE__URI": f"sqlite:///{self.run_dir / 'tripwire.sqlite'}",
@@ -156,6 +159,8 @@ class Demo:
             "--session",
             self.session,
             *self._trader_args(),
+            "--coins",
+            *self.coins,
             ready_line="listening",
             on_line=self.view.on_sim_line,
         )

@@ -145,8 +145,8 @@ class OrderBook:
 
     def imbalance(self, levels: int) -> float:
         """(bid size − ask size) / total over the top ``levels`` levels, in [−1, 1]."""
-        b = sum(self.bid_sz[: min(levels, self.n_bids)])
-        a = sum(self.ask_sz[: min(levels, self.n_asks)])
+        b = sum(self.bid_sz[: min(levels, self.n_bids)], 0.0)
+        a = sum(self.ask_sz[: min(levels, self.n_asks)], 0.0)
         tot = a + b
         return (b - a) / tot if tot > 0.0 else 0.0
 

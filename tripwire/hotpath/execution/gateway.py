@@ -97,6 +97,7 @@ class Gateway:
         self.trips: list = []
         self.fired_to_written_ns: deque[int] = deque(maxlen=100_000)
         self.markets: dict[str, Market] = {}
+        self.meta: dict[str, Any] = {}  # the last meta answer (coins: [all] reads its universe)
         self._batch: list[tuple[list[dict], asyncio.Future]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -120,7 +121,8 @@ class Gateway:
         return await self.http.info(body)
 
     async def load_markets(self) -> dict[str, Market]:
-        self.markets = markets_from_meta(await self.info({"type": "meta"}))
+        self.meta = await self.info({"type": "meta"})
+        self.markets = markets_from_meta(self.meta)
         return self.markets
 
     async def order_status(self, oid_or_cloid: int | str) -> OrderStatus | None:

@@ -9,8 +9,10 @@ must pull them down (skipping it would overstate the volatility of thin coins), 
 long gap only :attr:`FeatureConfig.max_bar_history` flat bars are produced: more would leave
 every windowed bar feature unchanged (Wilder's ATR keeps decaying; by then it is ~0 anyway).
 
-Bar-close work loops over at most the longest bar window (60 bars by default), once a minute;
-the per-trade work is a few comparisons and one dict update (the volume-profile bin).
+Bar-close work loops over at most the longest bar window (60 bars by default), once a minute
+(≈ 10 µs: the running sums' drift guard and the VWAP re-anchoring that used to run here too are
+now spread over the 1 s rolls, see ``CoinFeatures._drift_guard``); the per-trade work is a few
+comparisons and one dict update (the volume-profile bin).
 """
 
 from __future__ import annotations
@@ -311,8 +313,8 @@ class BarFeatures:
         closes = self.closes
         closes.append(c)
         if len(closes) == self.bb_bars:
-            mean = sum(closes) / len(closes)
-            std = sqrt(sum((x - mean) ** 2 for x in closes) / len(closes))
+            mean = sum(closes, 0.0) / len(closes)
+            std = sqrt(sum([(x - mean) ** 2 for x in closes], 0.0) / len(closes))  # a list: no generator
             if std > REL_EPS * mean:
                 values["bb_position_1m"] = (c - mean) / (self.bb_k * std)
             else:
@@ -320,8 +322,8 @@ class BarFeatures:
 
         rets = self.rets
         if len(rets) == self.rv_bars:
-            mean = sum(rets) / len(rets)
-            values["realized_vol_bps_1m"] = sqrt(sum((r - mean) ** 2 for r in rets) / len(rets)) * 1e4
+            mean = sum(rets, 0.0) / len(rets)
+            values["realized_vol_bps_1m"] = sqrt(sum([(r - mean) ** 2 for r in rets], 0.0) / len(rets)) * 1e4
 
         self.highs.append(h)
         self.lows.append(lo)

@@ -40,6 +40,12 @@ EXTERNAL_RANGES: dict[str, tuple[float, float]] = {
 VWAP_STD_EPS_REL = 1e-9
 # A burst baseline std below this share of its mean is float residue of identical buckets.
 BURST_STD_EPS_REL = 1e-6
+# The VWAP sums hold px − anchor; the anchor follows the price once it is this far away (share of
+# the anchor), which keeps Σsz·(px − anchor)² within ~1e-5 of the price² (no cancellation).
+REANCHOR_REL = 0.002
+# The drift guard rebuilds one window's sums every this many 1 s rolls (six windows: each once a
+# minute). Few updates pay for it: most 1 s rolls only evict.
+GUARD_EVERY = 10
 
 _BUILTIN_NAMES = frozenset(s.name for s in catalog.BUILTIN)
 
@@ -69,6 +75,8 @@ class CoinFeatures:
         "_r_burst",
         "_r_liq",
         "_baseline",
+        "_guarded",
+        "_guard_turn",
         "_cvd_s_ms",
         "_cvd_l_ms",
         "_vwap_ms",
@@ -109,7 +117,7 @@ class CoinFeatures:
         self._first_trade_ms = -1
         self._cvd = 0.0
         self._last_px = 0.0
-        self._anchor = 0.0  # VWAP sums hold px − anchor, re-anchored each bar close
+        self._anchor = 0.0  # VWAP sums hold px − anchor, re-anchored when the price left it
         self._trades_stale = False
         self._liquidators = frozenset(cfg.liquidator_addresses)
         self._cvd_s_ms = cfg.cvd_short_s * 1000
@@ -127,6 +135,16 @@ class CoinFeatures:
         self._r_burst = BucketRing(self._burst_ms // b, b, 2)  # count, notional
         self._r_liq = BucketRing(self._liq_ms // b, b, 3)  # notional, liq long, liq short
         self._baseline = CompletedBucketStats(cfg.burst_baseline_s // cfg.burst_s, self._burst_ms, 2)  # count, notional
+        # The drift guard's turn order (_drift_guard); the VWAP ring first: it also re-anchors.
+        self._guarded: tuple[BucketRing | CompletedBucketStats, ...] = (
+            self._r_vwap,
+            self._r_cvd_s,
+            self._r_cvd_l,
+            self._r_burst,
+            self._r_liq,
+            self._baseline,
+        )
+        self._guard_turn = 0
 
         # Book and context.
         self._mp = AsOf()
@@ -223,9 +241,10 @@ class CoinFeatures:
         px = self._last_px
         for tr in msg.trades:
             t = tr.time_ms
-            if t > self._now and self._advance(t):
-                closed = True
-                anchor = self._anchor
+            if t > self._now:
+                if self._advance(t):
+                    closed = True
+                anchor = self._anchor  # a roll may have moved it (_drift_guard)
             px = tr.px
             sz = tr.sz
             ntl = px * sz
@@ -361,20 +380,29 @@ class CoinFeatures:
             self._r_liq.roll(t)
             self._baseline.roll(t)
             self._trades_stale = self._first_trade_ms >= 0
+            self._drift_guard()
         if t < self._min_end:
             return False
         self._min_end = t - t % MINUTE_MS + MINUTE_MS
-        if not self._bars.advance(t):
-            return False
-        # Once a minute: rebuild running sums from the buckets so float drift cannot build up,
-        # and move the VWAP anchor to the last close so Σsz·d² stays small (no cancellation).
-        last_close = self._bars.prev_close
-        assert last_close is not None, "a bar just closed"
-        self._reanchor(last_close)
-        for r in (self._r_cvd_s, self._r_cvd_l, self._r_vwap, self._r_burst, self._r_liq):
-            r.resum()
-        self._baseline.resum()
-        return True
+        return self._bars.advance(t) > 0
+
+    def _drift_guard(self) -> None:
+        """Every :data:`GUARD_EVERY`-th 1 s roll: one structure's running sums rebuilt from its
+        buckets, in turn (each once a minute, as before, but never two on one update), so float
+        drift cannot build up and no update pays for all of them at once. Before the VWAP
+        ring's rebuild its anchor moves to the last price if that has left it by more than
+        :data:`REANCHOR_REL`, which keeps Σsz·d² small (no cancellation in the variance) without
+        rewriting 60 buckets every minute."""
+        k = self._guard_turn
+        self._guard_turn = k + 1 if k + 1 < GUARD_EVERY * len(self._guarded) else 0
+        if k % GUARD_EVERY:
+            return
+        k //= GUARD_EVERY
+        if k == 0:
+            px = self._last_px
+            if px > 0.0 and abs(px - self._anchor) > REANCHOR_REL * self._anchor:
+                self._reanchor(px)
+        self._guarded[k].resum()
 
     def _reanchor(self, new: float) -> None:
         k = self._anchor - new  # px − new = (px − old) + k
@@ -422,17 +450,17 @@ class CoinFeatures:
             if age >= self._baseline_ms:
                 # Inlined CompletedBucketStats.mean_std for the two quantities (hot: every message).
                 base = self._baseline
-                n = base.n
+                nb = base.n
                 sums, sq = base.sums, base.sqsums
-                mean = sums[0] / n
-                var = sq[0] / n - mean * mean
+                mean = sums[0] / nb
+                var = sq[0] / nb - mean * mean
                 std = sqrt(var) if var > 0.0 else 0.0
                 if std > BURST_STD_EPS_REL * mean:
                     values["trade_burst_zscore"] = (count - mean) / std
                 else:
                     values.pop("trade_burst_zscore", None)
-                mean = sums[1] / n
-                var = sq[1] / n - mean * mean
+                mean = sums[1] / nb
+                var = sq[1] / nb - mean * mean
                 std = sqrt(var) if var > 0.0 else 0.0
                 if std > BURST_STD_EPS_REL * mean:
                     values["notional_burst_zscore"] = (ntl - mean) / std

@@ -5,8 +5,9 @@ and a per-trade deque means one allocation per fill and an eviction loop whose l
 the burst. A fixed ring of time buckets (1 s by default) costs one add per quantity per fill and,
 when time crosses a bucket edge, one subtraction per quantity per bucket crossed; the window is
 then "the current bucket and the n−1 before it" — exact to one bucket. Running sums drift when
-floats are added and subtracted for hours, so each structure has ``resum()``, which the engine
-calls once a minute (on bar close) to rebuild the sums exactly from the buckets.
+floats are added and subtracted for hours, so each structure has ``resum()``, which rebuilds the
+sums exactly from the buckets; the engine calls it for one structure every 10th 1 s roll, in
+turn (a few µs), rather than for all of them at every bar close (≈ 35 µs once a minute).
 
 All times are exchange milliseconds and only move forward; a time older than the current
 bucket is folded into the current bucket (callers pass ``max(t, newest)``).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from math import sqrt
-from operator import itemgetter
+from operator import itemgetter, mul
 
 
 class BucketRing:
@@ -73,7 +74,7 @@ class BucketRing:
         """Rebuild the running sums exactly from the buckets (drift guard)."""
         sums = self.sums
         for j in range(self.width):
-            sums[j] = sum(map(itemgetter(j), self.buckets))
+            sums[j] = sum(map(itemgetter(j), self.buckets), 0.0)
 
 
 class CompletedBucketStats:
@@ -136,8 +137,8 @@ class CompletedBucketStats:
     def resum(self) -> None:
         for j in range(self.width):
             xs = list(map(itemgetter(j), self.ring))
-            self.sums[j] = sum(xs)
-            self.sqsums[j] = sum([x * x for x in xs])
+            self.sums[j] = sum(xs, 0.0)
+            self.sqsums[j] = sum(map(mul, xs, xs), 0.0)  # C loops: no Python frame per slot
 
 
 class AsOf:

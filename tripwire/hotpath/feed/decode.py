@@ -241,7 +241,7 @@ def _book_side(side: object, name: str, coin: str) -> tuple[list[float], list[fl
         type(lv[k]) for lv in levels for k in ("px", "sz")
     ):
         raise Fault(BAD_TYPE, f"{coin}: {name} has a price or size that is not a number")
-    s = sum(px) + sum(sz)
+    s = sum(px, 0.0) + sum(sz, 0.0)  # a float start: mypyc types sum(list[float]) as int otherwise
     if not -_INF < s < _INF or min(px) <= 0.0 or min(sz) < 0.0:
         raise Fault(BAD_NUMBER, f"{coin}: {name} has a non-finite, non-positive price or negative size")
     return px, sz

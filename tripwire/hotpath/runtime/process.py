@@ -46,6 +46,7 @@ from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedC
 from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.reconcile import Reconciler
 from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
+from tripwire.hotpath.feed.universe import resolve_coins
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
 from tripwire.hotpath.quoting.quoter import Quoter
@@ -125,12 +126,13 @@ class HotPathProcess:
         tasks: list[asyncio.Task] = []
         try:
             markets = await self._retry("exchange meta", gateway.load_markets)
-            missing = [c for c in s.coins if c not in markets]
-            if missing:
-                raise SystemExit(
-                    f"coins {', '.join(missing)} are not listed by {self.endpoints.order_url}; "
-                    f"it lists {', '.join(sorted(markets)[:20])}…"
-                )
+            try:
+                coins = resolve_coins(s.coins, gateway.meta)
+            except ValueError as e:
+                raise SystemExit(f"{e} (at {self.endpoints.order_url})") from None
+            if coins != s.coins:  # coins: [all] → the listed perpetuals, for everything below
+                log.info("coins: all → %d perpetuals listed by the exchange", len(coins))
+                s = self.settings = s.model_copy(update={"coins": coins})
             if s.mode in ("demo", "sim") and ex.sim_fund_usdc > 0:
                 await self._fund_on_simulator(gateway, ex.sim_fund_usdc)
             hp = HotPath(

@@ -10,8 +10,8 @@ possible (yielding to the event loop every :data:`YIELD_EVERY` messages so reque
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from tripwire.sim.exchange.clock import wall_ms
 
@@ -56,6 +56,10 @@ class ReplaySpec:
     # Keep the market clock at the replay's last time once it ended, instead of falling back to
     # the wall clock (a fast rebased replay ends minutes ahead of it: a time jump backwards).
     hold: bool = False
+    # Replay the recording as these coins: its own as recorded, each other one a scaled,
+    # time-rotated copy (tripwire.sim.replay.multicoin). Empty: as recorded.
+    coins: tuple[str, ...] = ()
+    sz_decimals: dict[str, int] = field(default_factory=dict)  # the universe's, to scale copies
 
 
 def messages(spec: ReplaySpec) -> Iterator[dict]:
@@ -64,8 +68,14 @@ def messages(spec: ReplaySpec) -> Iterator[dict]:
     from tripwire.sim.replay.runner import replay_stream
 
     synthetic = spec.synthetic_seed is not None
-    stream = replay_stream(spec.files, synthetic, spec.synthetic_seed or 0)
-    return (m for m in stream if isinstance(m, dict))
+    stream: Iterable[dict] = (
+        m for m in replay_stream(spec.files, synthetic, spec.synthetic_seed or 0) if isinstance(m, dict)
+    )
+    if spec.coins:
+        from tripwire.sim.replay.multicoin import multi_coin
+
+        stream = multi_coin(stream, spec.coins, spec.sz_decimals)
+    return iter(stream)
 
 
 async def run_replay(
