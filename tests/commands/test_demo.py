@@ -243,4 +243,9 @@ def test_the_demo_report_shows_smart_money_with_data_behind_it(finished):
     # the push lands within wall-clock moments: 10 demo minutes are 2.5 s at 240×
     after = [t for t in triggers if t["ts"] > first_signal_ms + 600_000]
     assert any("ls_ratio" in t["features"] for t in triggers)
-    assert all("ls_ratio" in t["features"] and "smart_money_bias" in t["features"] for t in after)
+    missing = [
+        (t["coin"], t["ts"] - first_signal_ms)
+        for t in after
+        if not ("ls_ratio" in t["features"] and "smart_money_bias" in t["features"])
+    ]
+    assert not missing, (missing, sm["signals"])

@@ -117,7 +117,8 @@ def test_tune_gc_freezes_start_up_objects_and_sets_thresholds():
         report = tune_gc(freeze=True, thresholds=(12_345, 20, 30))
         assert gc.get_threshold() == (12_345, 20, 30)
         assert report["thresholds"] == (12_345, 20, 30) and report["previous_thresholds"] == before
-        assert report["frozen"] == gc.get_freeze_count() > 0
+        # objects of the permanent generation that other threads free leave it: count, not equal
+        assert report["frozen"] > 0 and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)

@@ -206,8 +206,12 @@ class Demo:
         """The leaderboard → positions → signals chain on the demo's clock, with the children's
         settings: demo mode, the simulator as the exchange, this run's store and bus."""
         sim = f"http://127.0.0.1:{self.ports['sim']}"
-        settings = self.settings.model_copy(
-            update={"mode": "demo", "exchange": self.settings.exchange.model_copy(update={"api_url": sim})}
+        settings = self.settings.model_copy(  # the coins the hot path trades get the signals
+            update={
+                "mode": "demo",
+                "coins": tuple(self.coins),
+                "exchange": self.settings.exchange.model_copy(update={"api_url": sim}),
+            }
         )
         smart = SmartMoney(
             settings, f"sqlite:///{self.run_dir / 'tripwire.sqlite'}", self.bus.commands, self.args.speed
