@@ -34,6 +34,7 @@ def prefect_harness():
         temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}),
     ):
         yield
+        stop_prefect_services()  # before the harness's own unbounded drain
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +57,20 @@ def mongodb_uri(tmp_path_factory):
 
 
 def pytest_unconfigure(config):
-    """Let the interpreter exit when Prefect's client services still hold undeliverable work.
+    """Let the interpreter exit when Prefect's client services still hold undeliverable work
+    (see :func:`stop_prefect_services`)."""
+    stop_prefect_services()
 
-    Prefect's event and log workers drain at interpreter exit with no deadline, and each queued
-    event whose server is gone costs about 8 s of reconnect attempts: with tens of events left
-    by a test server that has stopped, the process hung for many minutes after the last test.
-    By now every test server is stopped, so nothing left in those queues can be delivered: drop
-    it, stop each worker, and wait a bounded time for the one item each may be sending.
+
+def stop_prefect_services(timeout_s: float = 20.0) -> None:
+    """Stop Prefect's client-side event and log workers, dropping what they still hold.
+
+    They drain with no deadline (at interpreter exit, and in ``prefect_test_harness``'s own
+    teardown), and each queued event whose server is gone costs about 8 s of reconnect
+    attempts: with tens of events left for a test server that has stopped (another module's),
+    a process hung for many minutes after its last test. At the end of the session nothing
+    left in those queues is wanted: drop it, stop each worker, and wait a bounded time for the
+    one item each may be sending.
     """
     import concurrent.futures
     import gc
@@ -85,4 +93,4 @@ def pytest_unconfigure(config):
         if service._stopped:
             service._queue.put_nowait(None)  # the stop sentinel was among what was dropped
         pending.append(service._drain(at_exit=True))
-    concurrent.futures.wait(pending, timeout=20)
+    concurrent.futures.wait(pending, timeout=timeout_s)

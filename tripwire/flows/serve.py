@@ -207,6 +207,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    """The server gets SIGTERM when this process dies, even by SIGKILL (Linux): a serve killed
+    before its ``finally`` ran left an orphaned Prefect server holding its port."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the normal shutdown path still stops it
+
+
 @contextlib.contextmanager
 def local_prefect_server(
     port: int | None = None, timeout_s: float = SERVER_START_TIMEOUT_S, env: dict[str, str] | None = None
@@ -237,6 +248,7 @@ def local_prefect_server(
         env=server_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
     )
     try:
         deadline = time.monotonic() + timeout_s
