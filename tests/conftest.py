@@ -81,7 +81,14 @@ def stop_prefect_services(timeout_s: float = 20.0) -> None:
     if services is None:
         return
     pending = []
-    for service in [obj for obj in gc.get_objects() if isinstance(obj, services._QueueServiceBase)]:
+
+    def is_service(obj: object) -> bool:
+        try:
+            return isinstance(obj, services._QueueServiceBase)
+        except ReferenceError:  # a weakref proxy whose object is gone
+            return False
+
+    for service in [obj for obj in gc.get_objects() if is_service(obj)]:
         if service._done_event is None or service._done_event.is_set():
             continue  # never started, or finished
         while True:
