@@ -22,8 +22,7 @@ from tripwire.hotpath.risk.config import load_risk_config
 from tripwire.hotpath.risk.manager import RiskManager
 from tripwire.hotpath.service import HotPath
 from tripwire.hotpath.triggers.dsl import compile_rules
-from tripwire.sim.replay.recordings import read_messages
-from tripwire.sim.replay.runner import message_time_ms
+from tripwire.sim.replay.recordings import exchange_time_ms, read_messages
 from tripwire.sim.replay.synthetic import with_synthetic
 
 SETTINGS = load_settings("config/settings.yaml")  # coins: [BTC]
@@ -209,7 +208,7 @@ def _garbage(msg: dict, rng: random.Random, oracle: Decoder) -> bytes | None:
 
 def test_the_recorded_hour_with_garbage_interleaved_ends_in_the_state_of_the_clean_run():
     stream = [orjson.dumps(m) for m in with_synthetic(itertools.islice(read_messages(RECORDING), 1_500), seed=7)]
-    times = [message_time_ms(orjson.loads(f)) * 1_000_000 for f in stream]
+    times = [exchange_time_ms(orjson.loads(f)) * 1_000_000 for f in stream]
     clean, clean_clock = pipeline()
     clean_fired = []
     for frame, t in zip(stream, times):

@@ -11,7 +11,8 @@ from tripwire.hotpath.risk.manager import RiskManager
 from tripwire.hotpath.service import HotPath
 from tripwire.hotpath.triggers.dsl import compile_rules
 from tripwire.sim.exchange.replay import rebased
-from tripwire.sim.replay.runner import message_time_ms, replay_stream
+from tripwire.sim.replay.recordings import exchange_time_ms
+from tripwire.sim.replay.runner import replay_stream
 
 SETTINGS = load_settings("config/settings.yaml")
 
@@ -182,7 +183,7 @@ BUSY = compile_rules(
 @pytest.fixture(scope="module")
 def hour():
     """The recorded hour with synthetic trades, as (message, exchange ms) in order."""
-    return [(m, message_time_ms(m)) for m in replay_stream([RECORDING], synthetic=True, seed=7)]
+    return [(m, exchange_time_ms(m)) for m in replay_stream([RECORDING], synthetic=True, seed=7)]
 
 
 def received(messages, start_ns=0):

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tripwire.hotpath.quoting.calibrate import Intensity, fit_intensity
-from tripwire.sim.replay.runner import message_time_ms, replay_stream
+from tripwire.sim.replay.recordings import exchange_time_ms
+from tripwire.sim.replay.runner import replay_stream
 
 GRID_BPS = tuple(x / 4 for x in range(0, 41))  # 0 to 10 bps in quarter bps
 
@@ -24,7 +25,7 @@ def trade_distances(messages: Iterable[object], coin: str) -> tuple[list[float],
     for msg in messages:
         if type(msg) is not dict:
             continue
-        t = message_time_ms(msg)
+        t = exchange_time_ms(msg)
         if t:
             first, last = first or t, max(last, t)
         data = msg.get("data")

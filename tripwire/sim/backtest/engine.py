@@ -70,7 +70,8 @@ from tripwire.sim.exchange.engine import DAY_MS, Fees, SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.markets import Universe
 from tripwire.sim.exchange.queue import QueueModel
-from tripwire.sim.replay.runner import StreamSources, message_time_ms, replay_stream
+from tripwire.sim.replay.recordings import exchange_time_ms
+from tripwire.sim.replay.runner import StreamSources, replay_stream
 
 BACKTEST_USER = "0x000000000000000000000000000000000000ba57"
 # The drawdown breaker keeps every equity sample in its window and scans them per update, so
@@ -198,7 +199,7 @@ class Backtest:
 
     def run(self, messages: Iterable[object]) -> None:
         for msg in messages:
-            t = message_time_ms(msg)
+            t = exchange_time_ms(msg)
             if t:
                 self._deliver_before(t)
                 self.now_ms = max(self.now_ms, t)

@@ -19,7 +19,7 @@ from tripwire.hotpath.triggers.engine import RuleSet
 from tripwire.sim.replay.asset_ctxs import read_asset_ctxs
 from tripwire.sim.replay.folders import scan
 from tripwire.sim.replay.node_trades import read_node_trades
-from tripwire.sim.replay.recordings import ArchiveError, read_messages, read_timed
+from tripwire.sim.replay.recordings import ArchiveError, exchange_time_ms, read_messages, read_timed
 from tripwire.sim.replay.synthetic import SyntheticMarket
 
 COVERAGE_SAMPLE_EVERY = 50  # messages between feature-presence samples
@@ -65,20 +65,6 @@ class ReplaySummary:
             "sources": self.sources,
             "synthetic": self.synthetic,
         }
-
-
-def message_time_ms(msg: object) -> int:
-    """Exchange time of a raw message, for merging several files in time order (0 if none)."""
-    if type(msg) is not dict:
-        return 0
-    data = msg.get("data")
-    if type(data) is dict:
-        t = data.get("time")
-    elif type(data) is list and data and type(data[0]) is dict:
-        t = data[0].get("time")
-    else:
-        t = None
-    return t if type(t) is int else 0
 
 
 class _Counted:
@@ -128,7 +114,7 @@ def _timed(messages: Iterable[Any]) -> Iterator[tuple[int, Any]]:
     """Messages keyed by exchange time, a message without one taking the previous one's."""
     last = 0
     for m in messages:
-        last = message_time_ms(m) or last
+        last = exchange_time_ms(m) or last
         yield last, m
 
 
