@@ -150,20 +150,13 @@ async def rig(
 
 
 @contextlib.asynccontextmanager
-async def fresh_market(r: Rig, coin: str = "BTC", every_s: float = 0.5) -> AsyncIterator[None]:
-    """Keep ``coin``'s book fresh (at the hot path's last mid) after a replay ended.
-
-    What a test does after its replay can take longer than the stale-data bound (5 s) on a
-    loaded machine, and a stale book rightly opens nothing; a test about something else holds
-    the market alive with this instead of racing that bound."""
-    mid = r.proc.hp.mids()[coin]
-    start = r.proc._exch_ms()
+async def market_pulse(r: Rig, message: Any, every_s: float) -> AsyncIterator[None]:
+    """Ingest ``message(k)`` — a (raw message, market time) pair — into the simulator every
+    ``every_s`` (k = 1, 2, …) while the block runs."""
 
     async def pulse() -> None:
         for k in itertools.count(1):
-            at = start + int(k * every_s * 1000)
-            levels = [(f"{mid - i:.0f}", "50") for i in range(1, 4)], [(f"{mid + i:.0f}", "50") for i in range(1, 4)]
-            msg = book_msg(coin, *levels, at)
+            msg, at = message(k)
             await asyncio.to_thread(r.sim_call, lambda: r.sim.server.ingest(msg, at))
             await asyncio.sleep(every_s)
 
@@ -174,6 +167,23 @@ async def fresh_market(r: Rig, coin: str = "BTC", every_s: float = 0.5) -> Async
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def fresh_market(r: Rig, coin: str = "BTC", every_s: float = 0.5) -> contextlib.AbstractAsyncContextManager[None]:
+    """Keep ``coin``'s book fresh (at the hot path's last mid) after a replay ended.
+
+    What a test does after its replay can take longer than the stale-data bound (5 s) on a
+    loaded machine, and a stale book rightly opens nothing; a test about something else holds
+    the market alive with this instead of racing that bound."""
+    mid = r.proc.hp.mids()[coin]
+    start = r.proc._exch_ms()
+    levels = [(f"{mid - i:.0f}", "50") for i in range(1, 4)], [(f"{mid + i:.0f}", "50") for i in range(1, 4)]
+
+    def book(k: int) -> tuple[dict, int]:
+        at = start + int(k * every_s * 1000)
+        return book_msg(coin, *levels, at), at
+
+    return market_pulse(r, book, every_s)
 
 
 def warm_file(dest: Path, minutes: int = 17) -> Path:

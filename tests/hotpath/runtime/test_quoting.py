@@ -8,11 +8,9 @@ never passes max inventory, and a breaker pulls every quote at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import time
 
-from tests.hotpath.runtime.harness import fresh_market, probe_rules, rig, risk_file, warm_file
+from tests.hotpath.runtime.harness import fresh_market, market_pulse, probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
 
 MID = 42_800.5
@@ -52,24 +50,14 @@ def btc_book(t: int, mid: float = MID) -> dict:
     return book_msg("BTC", [(f"{lo - i:.0f}", "2") for i in range(5)], [(f"{hi + i:.0f}", "2") for i in range(5)], t)
 
 
-@contextlib.asynccontextmanager
-async def market(r, every_s: float = 0.2):
+def market(r, every_s: float = 0.2):
     """A fresh BTC book every ``every_s`` (the hot path's stale-data bound is 5 s)."""
 
-    async def pulse() -> None:
-        for _ in itertools.count():
-            t = now_ms()
-            msg = btc_book(t)
-            await asyncio.to_thread(r.sim_call, lambda: r.sim.server.ingest(msg, t))
-            await asyncio.sleep(every_s)
+    def book(_k: int) -> tuple[dict, int]:
+        t = now_ms()
+        return btc_book(t), t
 
-    task = asyncio.create_task(pulse())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return market_pulse(r, book, every_s)
 
 
 def quotes(r) -> list[tuple[bool, float, float, str]]:
