@@ -219,3 +219,56 @@ def test_sigterm_closes_every_file_complete(tmp_path):
     assert not list(out.rglob("*.part"))
     books = read_stream(out, "l2Book")
     assert books and all(m["channel"] == "l2Book" for m in books)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_recording_cut_by_kill_9_is_finished_by_the_next_start_and_replays(tmp_path):
+    """SIGKILL leaves .part files; the next recorder on the folder cuts each back to its last
+    complete line, writes it under its final name (replay reads it) and logs the gap."""
+    spec = ReplaySpec([str(RECORDING)], speed=1, rebase=True, loop=True)
+    server = SimServer(SimEngine(), ExchangeApi(SimEngine()), spec)
+    running = start_in_thread(server)
+    out = tmp_path / "rec"
+    url = running.url.replace("http", "ws") + "/ws"
+    argv = [sys.executable, "-m", "tripwire", "data", "record", "--coins", "BTC", "--channels", "l2Book"]
+    try:
+        proc = subprocess.Popen(
+            [*argv, "--out", str(out), "--url", url],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: any(p.stat().st_size > 2_000 for p in out.rglob("*.part")), "flushed data in a file")
+        proc.kill()
+        proc.wait(timeout=WAIT_S)
+        (cut,) = list(out.rglob("*.lz4.part"))
+        assert not scan(out).coins  # replay sees nothing of a cut file
+        stop = asyncio.Event()
+
+        async def second_run() -> Recorder:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.5, stop.set)
+            return await record(url, ["BTC"], ["l2Book"], out, stop)
+
+        rec = asyncio.run(second_run())
+    finally:
+        running.stop()
+    assert rec.salvaged == [cut.with_name(cut.name.removesuffix(".part"))]
+    assert not list(out.rglob("*.part"))
+    books = list(read_messages(rec.salvaged[0]))
+    assert len(books) >= 2 and all(m["channel"] == "l2Book" for m in books)
+    gaps = [orjson.loads(line) for line in (out / GAPS_FILE).read_bytes().splitlines()]
+    assert [g["kind"] for g in gaps] == ["start", "killed", "start", "stop"]
+    killed = gaps[1]
+    assert killed["start"] <= killed["end"] and killed["files"] == [rec.salvaged[0].relative_to(out).as_posix()]
+
+
+def test_a_part_file_outside_a_recorder_folder_is_left_for_the_download_to_resume(tmp_path):
+    download = tmp_path / "market_data/20240101/0/l2Book/BTC.lz4.part"
+    download.parent.mkdir(parents=True)
+    download.write_bytes(b"half a download")
+    rec = Recorder(tmp_path / "market_data", build_subscriptions(["BTC"], coin_types=["l2Book"]))
+    rec.started()
+    rec.close()
+    assert download.read_bytes() == b"half a download" and rec.salvaged == []

@@ -13,7 +13,10 @@ next flush) and a new one opened with its first message of the new hour. A file 
 ``NAME.lz4`` when closed, so a finished name is always a complete frame; if ``NAME.lz4`` exists
 already (the recorder restarted within the hour) the new file is ``NAME.1.lz4``, ``NAME.2.lz4``….
 Open files are flushed every ``flush_every_s`` (an LZ4 block boundary), so a hard kill loses at
-most that much; the ``.part`` it leaves holds every flushed line, readable up to the cut.
+most that much. The next recorder started on the same folder finishes what a killed one left
+(:func:`salvage_cut_files`): each ``.part`` is cut back to its last complete line, written as a
+complete frame under its final name, and the time nobody was listening goes to ``gaps.ndjson``
+(``kind: "killed"``), so a kill -9 loses the last flush interval and nothing else.
 
 The connection is the hot path's :class:`~tripwire.hotpath.feed.connection.FeedConnection`
 (reconnects with backoff, pings, stale-stream detection, resubscribes everything). What it
@@ -24,7 +27,9 @@ unchanged — one JSON object a line:
 - ``{"kind": "disconnected", "start", "end", "reason"}`` from losing the socket to being
   subscribed again (every stream has a hole there);
 - ``{"kind": "stale", "stream", "start", "end"}`` when one stream went silent while the socket
-  stayed up (``end`` null if it never recovered before a reconnect or the stop).
+  stayed up (``end`` null if it never recovered before a reconnect or the stop);
+- ``{"kind": "killed", "start", "end", "files"}`` written by the next start when the last run
+  ended without its ``stop`` line: from the last line it wrote to the new start.
 
 Trades the exchange sends again after a resubscribe (their ``tid`` was already written) are
 dropped, so a reconnect does not double-count volume.
@@ -148,6 +153,71 @@ class GapLog:
         self._fh.close()
 
 
+def _complete_lines(part: Path) -> bytes:
+    """What a cut LZ4 file holds up to its last complete line. Each flush ends an LZ4 frame (the
+    file is frames back to back); whole frames decompress, the one being written when the
+    process died does not, and a line may end anywhere."""
+    out = bytearray()
+    data = part.read_bytes()
+    while data:
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        try:
+            chunk = decompressor.decompress(data)
+        except RuntimeError:  # a corrupt frame: keep what came before it
+            break
+        if not decompressor.eof:  # the frame the kill cut: its blocks can't be trusted
+            break
+        out += chunk
+        data = decompressor.unused_data
+    return bytes(out[: out.rfind(b"\n") + 1])
+
+
+def _last_time(lines: bytes) -> str | None:
+    if not lines:
+        return None
+    last = lines[:-1].rsplit(b"\n", 1)[-1]
+    try:
+        t = orjson.loads(last).get("time")
+    except orjson.JSONDecodeError:
+        return None
+    return t if isinstance(t, str) else None
+
+
+def salvage_cut_files(out_dir: Path, gaps: GapLog, now: str) -> list[Path]:
+    """Finish the files a killed recorder left in ``out_dir`` (see the module docstring).
+
+    Only when ``gaps.ndjson`` says a recorder ran here and did not stop: a ``.part`` in a folder
+    without it may be a download ``tripwire data fetch`` will resume, and is left alone.
+    """
+    sidecar = out_dir / GAPS_FILE
+    if not sidecar.exists():
+        return []
+    lines = [line for line in sidecar.read_bytes().splitlines() if line.strip()]
+    try:
+        stopped = bool(lines) and orjson.loads(lines[-1]).get("kind") == "stop"
+    except orjson.JSONDecodeError:  # killed while writing that line
+        stopped = False
+    if not lines or stopped:
+        return []
+    finished: list[Path] = []
+    last_times: list[str] = []
+    for part in sorted(out_dir.rglob("*.lz4.part")):
+        lines = _complete_lines(part)
+        final = part.with_name(part.name.removesuffix(".part"))
+        if lines:
+            final.write_bytes(lz4.frame.compress(lines))
+            finished.append(final)
+            if (t := _last_time(lines)) is not None:
+                last_times.append(t)
+        part.unlink()
+        log.warning("recording cut by a kill finished: %s (%d lines kept)", final, lines.count(b"\n"))
+    start = max(last_times) if last_times else None
+    gaps.add(
+        {"kind": "killed", "start": start, "end": now, "files": [p.relative_to(out_dir).as_posix() for p in finished]}
+    )
+    return finished
+
+
 class Recorder:
     """The connection's handlers: frames to :class:`HourlyFiles`, states and faults to :class:`GapLog`.
 
@@ -167,6 +237,7 @@ class Recorder:
         self.streams = {s.stream for s in subscriptions}
         self.written: dict[str, int] = {}  # by channel
         self.duplicates_dropped = 0
+        self.salvaged: list[Path] = []  # files a killed run left, finished at start
         self.fatal_reason: str | None = None  # why the connection gave up, if it did
         self._wall_ns = wall_ns
         self._seen_tids: dict[str, tuple[set[int], deque[int]]] = {}
@@ -222,6 +293,7 @@ class Recorder:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def started(self) -> None:
+        self.salvaged = salvage_cut_files(self.files.out_dir, self.gaps, iso_ns(self._wall_ns()))
         self.gaps.add({"kind": "start", "time": iso_ns(self._wall_ns()), "url": self.url, "streams": self._names()})
 
     def close(self) -> None:
