@@ -193,6 +193,57 @@ def test_when_all_and_when_any_work_for_any_length(n):
     assert not rule_of({"when_any": of}).condition({"funding_bps": -1})
 
 
+def test_when_present_holds_while_the_feature_is_absent_and_checks_then_once_it_is_set():
+    cond = {"when_present": {"feature": "ls_ratio", "then": [{"ls_ratio_gt": 2.0}]}}
+    assert holds(cond, {})  # no signal yet: the rule does not wait for one
+    assert holds(cond, {"ls_ratio": 2.5})
+    assert not holds(cond, {"ls_ratio": 1.0})
+
+
+def test_when_present_else_decides_while_the_feature_is_absent():
+    cond = {
+        "when_present": {
+            "feature": "ls_ratio",
+            "then": [{"ls_ratio_gt": 2.0}],
+            "else": [{"funding_bps_gt": 1.0}],
+        }
+    }
+    assert holds(cond, {"funding_bps": 2.0})
+    assert not holds(cond, {"funding_bps": 0.5})
+    assert not holds(cond, {"ls_ratio": 1.0, "funding_bps": 2.0})  # present: 'then' decides alone
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"feature": "ls_ratio"}, "'when_present' must be"),
+        ({"feature": "ls_ratio", "then": [], "else": []}, "empty conditions"),
+        ({"feature": "ls_ratoi", "then": [{"ls_ratio_gt": 1}]}, "did you mean 'ls_ratio'"),
+        ({"feature": "ls_ratio", "then": [{"ls_ratio_gt": 1}], "otherwise": []}, "'when_present' must be"),
+    ],
+)
+def test_a_malformed_when_present_is_refused_naming_the_problem(body, message):
+    with pytest.raises(Exception, match=message):
+        rule_of({"when_all": [{"when_present": body}]})
+
+
+def test_squeeze_down_needs_the_tracked_traders_long_heavy_once_their_signal_is_set():
+    rule = next(r for r in load_rules("config/triggers.yaml").rules if r.name == "squeeze_down")
+    crowded_longs_selling = {
+        "cvd_slope_1m": -600_000.0,
+        "funding_bps": 0.3,
+        "mid": 99.9,
+        "vwap_1m": 100.0,
+        "near_vpvr_node": False,
+        "atr_bps": 5.0,
+        "oi_change_pct_5m": 0.3,
+        "trade_burst_zscore": 3.0,
+    }
+    assert rule.condition(crowded_longs_selling)  # no signal yet: funding alone says crowded
+    assert rule.condition({**crowded_longs_selling, "ls_ratio": 3.0})
+    assert not rule.condition({**crowded_longs_selling, "ls_ratio": 1.0})  # the traders disagree
+
+
 # -- rule fields ----------------------------------------------------------------------------
 
 

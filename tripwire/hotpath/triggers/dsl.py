@@ -367,6 +367,8 @@ class _Compiler:
             return _all_of(self.items(key, value))
         if key == "when_any":
             return _any_of(self.items(key, value))
+        if key == "when_present":
+            return self.when_present(value)
         if not isinstance(value, dict) or set(value) != {"k", "of"}:
             self.fail("quorum", f"'quorum' must be {{k: <int>, of: [conditions]}}, got {_value_text(value)}")
         voters = self.items("quorum", value["of"])
@@ -377,6 +379,27 @@ class _Compiler:
                 f"'quorum' k must be an integer from 1 to {len(voters)} (the number of conditions in 'of'), got {k!r}",
             )
         return _quorum(k, voters)
+
+    def when_present(self, value: Any) -> Condition:
+        """``{feature: f, then: [..], else: [..]}``: ``then`` must hold while f has a value, else
+        ``else`` (which holds when left out). For a feature set from outside the hot path, such as
+        ``ls_ratio``: use it once it exists without making the rule wait for it."""
+        if not isinstance(value, dict) or not {"feature", "then"} <= set(value) <= {"feature", "then", "else"}:
+            self.fail(
+                "when_present",
+                "'when_present' must be {feature: <name>, then: [conditions], else: [conditions]} "
+                f"('else' optional), got {_value_text(value)}",
+            )
+        feature = value["feature"]
+        if not isinstance(feature, str) or feature not in CATALOG:
+            self.fail(
+                "when_present",
+                f"unknown feature {feature!r} in 'when_present'{did_you_mean(str(feature), CATALOG, FEATURE_ALIASES)}",
+            )
+        self.features.add(feature)
+        then = _all_of(self.items("when_present", value["then"]))
+        otherwise = _all_of(self.items("when_present", value["else"])) if "else" in value else None
+        return _when_present(feature, then, otherwise)
 
     def leaf(self, key: str, value: Any) -> Condition:
         feature, op = self.parse_key(key)
@@ -532,6 +555,12 @@ def _any_of(conds: list[Condition]) -> Condition:
         return False
 
     return any_of
+
+
+def _when_present(name: str, then: Condition, otherwise: Condition | None) -> Condition:
+    if otherwise is None:
+        return lambda values: then(values) if name in values else True
+    return lambda values: then(values) if name in values else otherwise(values)
 
 
 def _quorum(k: int, conds: list[Condition]) -> Condition:

@@ -146,6 +146,8 @@ class _Rule:
                 out[key] = self.conditions(value)
             elif key == "quorum":
                 out[key] = self.quorum(value)
+            elif key == "when_present":
+                out[key] = self.when_present(value)
             elif key == "actions":
                 out[key] = self.actions(value)
             elif key == "symbols":
@@ -188,6 +190,11 @@ class _Rule:
             return {**value, "of": self.conditions(value["of"])}
         return value
 
+    def when_present(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: self.conditions(v) if k in ("then", "else") else v for k, v in value.items()}
+
     def mapping(self, m: Any) -> Any:
         if not isinstance(m, dict):
             return m
@@ -197,6 +204,8 @@ class _Rule:
                 out[key] = self.conditions(value)
             elif key == "quorum":
                 out[key] = self.quorum(value)
+            elif key == "when_present":
+                out[key] = self.when_present(value)
             elif isinstance(key, str):
                 native, v = self.leaf(key, value)
                 if native != key:
