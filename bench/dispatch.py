@@ -24,6 +24,8 @@ import tempfile
 import time
 from typing import Any
 
+from bench.burst import FEATURES  # one squeeze_up feature vector for both benchmarks
+
 N_TRIGGERS = 30
 INTERVAL_S = 1.0  # the hot path caps active triggers at 3; 1/s is already a storm
 MAX_CONCURRENT = 3
@@ -66,23 +68,13 @@ async def _run_with(run_dir: str, llm_url: str | None) -> list[Any]:
     while not pub.subscriptions:
         pub.maybe_heartbeat()
         await asyncio.sleep(0.01)
-    features = {
-        "cvd_slope_1m": 612_000.0,
-        "funding_bps": -0.31,
-        "oi_change_pct_5m": 0.35,
-        "trade_burst_zscore": 2.6,
-        "book_imbalance": 0.32,
-        "atr_bps": 6.0,
-        "spread_bps": 0.4,
-        "mid": 42_123.5,
-    }
     for i in range(N_TRIGGERS):
         t = TriggerFired(
             f"bench-{os.getpid()}-{i}",
             "squeeze_up",
             "BTC",
             "long",
-            features,
+            FEATURES,
             [("place_bracket", {"size_frac": 0.02})],
             0,
             0,

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from tripwire.errors import UserError
+
+
+def add_subcommands(p: argparse.ArgumentParser, dest: str, commands: dict[str, tuple[str, str]]) -> None:
+    """A command group (``tripwire data …``): ``commands`` maps a name to (module with
+    ``add_arguments``/``run``, one-line help); :func:`run_subcommand` runs the one chosen."""
+    sub = p.add_subparsers(dest=dest, metavar=dest.upper(), required=True)
+    for name, (modname, help_text) in commands.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(modname)
+        mod.add_arguments(sp)
+        sp.set_defaults(_subcommand_run=mod.run)
+
+
+def run_subcommand(args: argparse.Namespace) -> int:
+    return int(args._subcommand_run(args) or 0)
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:

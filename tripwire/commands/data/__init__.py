@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from tripwire.commands.common import add_subcommands, run_subcommand
 
 # name → (module with add_arguments/run, one-line help)
 DATA_COMMANDS: dict[str, tuple[str, str]] = {
@@ -19,13 +20,8 @@ DATA_COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
-    for name, (modname, help_text) in DATA_COMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(modname)
-        mod.add_arguments(sp)
-        sp.set_defaults(_data_run=mod.run)
+    add_subcommands(p, "data_command", DATA_COMMANDS)
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args._data_run(args) or 0)
+    return run_subcommand(args)
