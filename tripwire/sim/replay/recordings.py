@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import lz4.frame
 import orjson
@@ -28,13 +28,9 @@ def _open(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def read_messages(path: str | Path, skip_bad_lines: bool = False) -> Iterator[dict]:
-    """Yield each line's WebSocket message (the ``raw`` of an archive line), in file order.
-
-    A line that is not JSON raises :class:`ArchiveError` naming file and line, unless
-    ``skip_bad_lines`` is set (then it is skipped; the decoder downstream counts nothing for
-    it because it never became a frame).
-    """
+def _read_lines(path: str | Path, skip_bad_lines: bool = False) -> Iterator[tuple[object, Any]]:
+    """``(receive time, message)`` for each non-empty line, in file order: an archive line's
+    ``time`` and ``raw``, or (None, the line) for a bare message. Errors name file and line."""
     p = Path(path)
     if not p.is_file():
         raise ArchiveError(f"{p}: no such file")
@@ -50,10 +46,22 @@ def read_messages(path: str | Path, skip_bad_lines: bool = False) -> Iterator[di
                         continue
                     raise ArchiveError(f"{p}:{lineno}: not JSON ({e})") from None
                 if type(obj) is dict and "raw" in obj:
-                    obj = obj["raw"]
-                yield obj
+                    yield obj.get("time"), obj["raw"]
+                else:
+                    yield None, obj
     except RuntimeError as e:  # lz4 raises RuntimeError on a corrupt or truncated frame
         raise ArchiveError(f"{p}: not a readable LZ4 frame ({e})") from None
+
+
+def read_messages(path: str | Path, skip_bad_lines: bool = False) -> Iterator[dict]:
+    """Yield each line's WebSocket message (the ``raw`` of an archive line), in file order.
+
+    A line that is not JSON raises :class:`ArchiveError` naming file and line, unless
+    ``skip_bad_lines`` is set (then it is skipped; the decoder downstream counts nothing for
+    it because it never became a frame).
+    """
+    for _, msg in _read_lines(path, skip_bad_lines):
+        yield msg
 
 
 def read_frames(path: str | Path) -> Iterator[bytes]:
@@ -78,26 +86,10 @@ def line_time_ms(text: object) -> int | None:
 def read_timed(path: str | Path) -> Iterator[tuple[int, dict]]:
     """``(time_ms, message)`` for each line: the message's exchange time, else the line's receive
     time (``activeAssetCtx`` carries no time on the wire), else the previous line's time."""
-    p = Path(path)
     last = 0
-    try:
-        with _open(p) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as e:
-                    raise ArchiveError(f"{p}:{lineno}: not JSON ({e})") from None
-                received = None
-                if type(obj) is dict and "raw" in obj:
-                    received = obj.get("time")
-                    obj = obj["raw"]
-                t = exchange_time_ms(obj) or line_time_ms(received) or last
-                last = t
-                yield t, obj
-    except RuntimeError as e:  # lz4: a corrupt or truncated frame
-        raise ArchiveError(f"{p}: not a readable LZ4 frame ({e})") from None
+    for received, msg in _read_lines(path):
+        last = exchange_time_ms(msg) or line_time_ms(received) or last
+        yield last, msg
 
 
 def exchange_time_ms(msg: object) -> int:
