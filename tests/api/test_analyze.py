@@ -70,6 +70,9 @@ def test_an_unknown_rule_needs_a_side(api):
         ({"features": {"cvd_slope_1m": "lots"}}, ["body", "features", "cvd_slope_1m"]),
         ({"symbol": ""}, ["body", "symbol"]),
         ({"timestamp": "yesterday"}, ["body", "timestamp"]),
+        ({"timestamp": 10**29}, ["body", "timestamp"]),  # no store or clock holds it
+        ({"timestamp": -5}, ["body", "timestamp"]),  # not read as 5 s before 1970
+        ({"timestamp": "0001-01-01T00:00:00Z"}, ["body", "timestamp"]),
         ({"side": "up"}, ["body", "side"]),
         ({"trigger": "Squeeze Up"}, ["body", "trigger"]),
         ({"extra": 1}, ["body", "extra"]),

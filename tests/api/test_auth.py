@@ -86,6 +86,42 @@ def test_a_key_may_come_as_a_bearer_token(stack):
     assert r.status_code == 200
 
 
+@pytest.mark.parametrize("method,path,scope,body,_tpl", ROUTES, ids=IDS)
+def test_route_refuses_two_different_keys_even_when_one_is_right(stack, method, path, scope, body, _tpl):
+    headers = {"X-API-Key": "not-the-key-at-all-0000", "Authorization": f"Bearer {KEYS['admin']}"}
+    r = stack.anon.request(method, path, json=body, headers=headers)
+    assert r.status_code == 401 and "two different API keys" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(
+    "headers, detail",
+    [
+        ({"X-API-Key": "", "Authorization": "Bearer {key}"}, "empty X-API-Key"),
+        ({"X-API-Key": "{key}", "Authorization": "Basic Zm9vOmJhcg=="}, "must be 'Bearer <key>'"),
+        ({"Authorization": "{key}"}, "must be 'Bearer <key>'"),
+    ],
+)
+def test_a_malformed_credential_beside_a_right_key_is_refused(stack, headers, detail):
+    sent = {k: v.format(key=KEYS["read"]) for k, v in headers.items()}
+    r = stack.anon.get("/status", headers=sent)
+    assert r.status_code == 401 and detail in r.json()["detail"], r.text
+
+
+def test_the_same_key_in_both_headers_is_accepted(stack):
+    r = stack.anon.get("/status", headers={"X-API-Key": KEYS["read"], "Authorization": f"Bearer {KEYS['read']}"})
+    assert r.status_code == 200
+
+
+def test_every_route_that_takes_a_key_documents_401_and_403(stack):
+    spec = stack.read.get("/openapi.json").json()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if path == "/health":
+                assert "401" not in op["responses"]
+            else:
+                assert {"401", "403"} <= set(op["responses"]), (method, path)
+
+
 def test_with_no_keys_configured_every_route_but_health_is_closed():
     run_dir = short_dir()
     api = serve(make_settings(run_dir, keys=()), environ={})

@@ -105,6 +105,9 @@ def test_triggers_query_parameters_are_validated(stack):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
     r = stack.read.get("/triggers", params={"coin": "BTC'; drop"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "coin"]
+    # a number the store cannot hold is the caller's mistake (422), not a store failure (503)
+    r = stack.read.get("/triggers", params={"since_ms": 10**26})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since_ms"]
 
 
 def test_one_trigger_comes_with_its_decision_and_orders(stack, seeded):

@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from tripwire.api.analysis import AnalysisService
-from tripwire.api.auth import KeyRing, require
+from tripwire.api.auth import KeyRing, document_auth_refusals, require
 from tripwire.api.bodies import install_strict_bodies
 from tripwire.api.config import N8N_WEBHOOK_ENV, ApiConfig, ApiConfigError, resolve
 from tripwire.api.errors import Redactor, install_handlers
@@ -175,6 +175,7 @@ def create_app(
 
     install_handlers(app)
     for module in ROUTERS:
+        document_auth_refusals(module.router)
         app.include_router(module.router)
 
     if not public:  # curl -H "X-API-Key: …" http://127.0.0.1:8000/openapi.json

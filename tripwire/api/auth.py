@@ -18,11 +18,12 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tripwire.api.config import SCOPES, KeySpec
-from tripwire.api.errors import Forbidden, Unauthorized
+from tripwire.api.errors import ErrorAnswer, Forbidden, Unauthorized
 
 KEY_HEADER = "X-API-Key"
 
@@ -59,6 +60,15 @@ class KeyRing:
 
 def authenticate(request: Request, api_key: str | None, bearer: str | None) -> Principal:
     ring: KeyRing = request.app.state.keyring
+    sent_key, sent_authorization = request.headers.get(KEY_HEADER), request.headers.get("authorization")
+    if sent_key is not None and not sent_key.strip():
+        raise Unauthorized(f"empty {KEY_HEADER} header: send the key, or leave the header out")
+    if sent_authorization is not None and bearer is None:
+        raise Unauthorized("the Authorization header must be 'Bearer <key>' (or send the key in X-API-Key)")
+    if api_key and bearer and not hmac.compare_digest(api_key.encode(), bearer.encode()):
+        # Which one would we believe? Neither: a proxy or a client that adds its own header
+        # must not turn a wrong key into a right one.
+        raise Unauthorized(f"two different API keys sent ({KEY_HEADER} and Authorization): send one")
     presented = api_key or bearer
     if not len(ring):
         raise Unauthorized(
@@ -95,3 +105,21 @@ def require(scope: str) -> Callable[..., Principal]:
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+AUTH_REFUSALS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorAnswer, "description": "no API key, an unknown one, or two different ones"},
+    403: {"model": ErrorAnswer, "description": "the key's scope is below the one this route needs"},
+}
+
+
+def document_auth_refusals(router: APIRouter) -> None:
+    """Every route of ``router`` that takes a key says, in the OpenAPI schema, that it answers 401
+    and 403: clients generated from the schema (and n8n's HTTP node users) see those answers.
+    (On the router, before it is included: FastAPI 0.150 includes routers lazily.)"""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and any(
+            getattr(d.call, "__name__", "").startswith("require_") for d in route.dependant.dependencies
+        ):
+            for status, answer in AUTH_REFUSALS.items():
+                route.responses.setdefault(status, answer)

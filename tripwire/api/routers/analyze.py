@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from tripwire.api import deps
 from tripwire.api.analysis import AnalysisService, UnknownRule
 from tripwire.api.auth import require
+from tripwire.api.fields import EPOCH_MS_MAX, EpochMs
 from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis import InvalidTrigger
 
@@ -26,7 +27,7 @@ class AnalyzeRequest(BaseModel):
         min_length=1, max_length=200, pattern=r"^[a-z][a-z0-9_]*$", description="the rule name, e.g. squeeze_up"
     )
     symbol: str = Field(min_length=1, max_length=40, description="the coin, e.g. BTC")
-    timestamp: int | datetime = Field(description="epoch milliseconds, or ISO 8601")
+    timestamp: EpochMs | datetime = Field(description="epoch milliseconds, or ISO 8601")
     features: dict[str, float | bool | None] = Field(
         description="feature name → value (null: not available)", max_length=500
     )
@@ -34,6 +35,22 @@ class AnalyzeRequest(BaseModel):
     trigger_id: str | None = Field(
         None, min_length=1, max_length=200, description="default: api-<rule>-<coin>-<timestamp ms>"
     )
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _a_number_is_epoch_ms(cls, value: Any) -> Any:
+        # Without this, a number outside EpochMs would be tried as a datetime (seconds from 1970,
+        # negatives included) and pass.
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not 0 <= value <= EPOCH_MS_MAX:
+            raise ValueError(f"epoch milliseconds must be from 0 to {EPOCH_MS_MAX}, got {value}")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _not_before_1970(cls, value: int | datetime) -> int | datetime:
+        if isinstance(value, datetime) and value.timestamp() < 0:
+            raise ValueError("a timestamp before 1970-01-01 is not a trigger's time")
+        return value
 
 
 class AnalyzeResponse(Decision):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from tripwire.api import deps
 from tripwire.api.auth import require
+from tripwire.api.fields import INT64_MAX
 from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.metrics import ApiMetrics
 from tripwire.api.signing import check_signature
@@ -39,7 +40,7 @@ router = APIRouter(tags=["decisions"])
 class DecisionIn(Decision):
     go: bool | None = Field(None, description="keep (true) or cancel (false) the trigger's orders; default: sA > 0")
     source: Literal["n8n", "operator"] = "operator"
-    created_ns: int = Field(0, description="ignored: set by the API on receipt")
+    created_ns: int = Field(0, ge=0, le=INT64_MAX, description="ignored: set by the API on receipt")
 
     def to_decision(self) -> Decision:
         fields = self.model_dump()

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tripwire.api import deps
 from tripwire.api.auth import require
 from tripwire.api.errors import NotFound
+from tripwire.api.fields import EPOCH_MS_MAX
 from tripwire.api.hotpath import HotPathGateway
 from tripwire.api.signing import check_signature
 from tripwire.api.store import StoreGateway
@@ -68,7 +69,7 @@ async def list_triggers(
     store: StoreGateway = Depends(deps.store),
     rule: str | None = Query(None, max_length=200, pattern=NAME),
     coin: str | None = Query(None, max_length=40, pattern=NAME),
-    since_ms: int | None = Query(None, ge=0, description="only triggers at or after this"),
+    since_ms: int | None = Query(None, ge=0, le=EPOCH_MS_MAX, description="only triggers at or after this"),
     limit: int = Query(50, ge=1, le=500),
 ) -> TriggerList:
     where: dict[str, Any] = {}
