@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tripwire.api.config import SCOPES, KeySpec
-from tripwire.api.errors import ErrorAnswer, Forbidden, Unauthorized
+from tripwire.api.errors import Forbidden, Unauthorized
 
 KEY_HEADER = "X-API-Key"
 
@@ -107,9 +107,12 @@ def require(scope: str) -> Callable[..., Principal]:
     return dependency
 
 
+# JSON whatever the route's own media type (/events streams text/event-stream, but its refusals
+# are JSON like every other route's)
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}
 AUTH_REFUSALS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorAnswer, "description": "no API key, an unknown one, or two different ones"},
-    403: {"model": ErrorAnswer, "description": "the key's scope is below the one this route needs"},
+    401: {"content": _ERROR_JSON, "description": "no API key, an unknown or malformed one, or two different ones"},
+    403: {"content": _ERROR_JSON, "description": "the key's scope is below the one this route needs"},
 }
 
 
