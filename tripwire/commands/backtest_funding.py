@@ -103,8 +103,7 @@ def print_funding_summary(s: dict[str, Any], json_path: Path, html_path: Path) -
         print(
             f"  {coin} vs {c['spot']}: opens {c['opens']}, closes {c['closes']}, held {c['hours_held']} h; "
             f"hurdle {c['hurdle_bps_per_hour']} bps/h, entry {c['entry_bps_per_hour']}, exit {c['exit_bps_per_hour']}; "
-            f"funding seen {seen} bps/h"
-            + (f"; stayed flat: {c['stayed_flat']}" if c["stayed_flat"] else "")
+            f"funding seen {seen} bps/h" + (f"; stayed flat: {c['stayed_flat']}" if c["stayed_flat"] else "")
         )
     if s["breaker_trips"]:
         print("breaker trips: " + ", ".join(f"{t['breaker']} ({t['action']})" for t in s["breaker_trips"]))

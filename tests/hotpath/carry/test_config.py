@@ -29,7 +29,10 @@ def test_the_shipped_carry_config_loads_with_btc_hedged_by_ubtc():
         ("hold_hours: 0", "hold_hours: Input should be greater than 0"),
         ("hold_hour: 24", "hold_hour: unknown setting"),
         ("fees: {perp_taker: 0.5}", "fees.perp_taker: Input should be less than or equal to 0.01"),
-        ("coins: {BTC: {notional_usd: 100, entry_bps_per_hour: 2, exit_bps_per_hour: 0}}", "coins.BTC.spot: Field required"),
+        (
+            "coins: {BTC: {notional_usd: 100, entry_bps_per_hour: 2, exit_bps_per_hour: 0}}",
+            "coins.BTC.spot: Field required",
+        ),
         ("slippage_bps: .inf", "slippage_bps"),
     ],
 )

@@ -98,7 +98,11 @@ def test_on_the_bundled_hour_the_funding_is_far_below_the_hurdle_and_the_carry_s
 def test_a_breaker_pulls_the_carry_it_closes_both_legs_and_opens_nothing_more():
     # a drawdown limit the spreads of opening alone exceed: the trip halts trading
     tight = RISK.model_copy(
-        update={"breakers": RISK.breakers.model_copy(update={"drawdown": RISK.breakers.drawdown.model_copy(update={"max_drawdown_pct": 0.001})})}
+        update={
+            "breakers": RISK.breakers.model_copy(
+                update={"drawdown": RISK.breakers.drawdown.model_copy(update={"max_drawdown_pct": 0.001})}
+            )
+        }
     )
     bt = CarryBacktest(CARRY, tight)
     bt.run(funding_spike("BTC", seed=7))
@@ -137,7 +141,9 @@ def test_the_command_runs_the_scenario_and_writes_carry_earned_vs_fees(tmp_path)
     import orjson
 
     out = tmp_path / "carry"
-    r = _tripwire("backtest", "--strategy", "funding", "--scenario", "funding_spike", "--latency-ms", "50", "--out", str(out))
+    r = _tripwire(
+        "backtest", "--strategy", "funding", "--scenario", "funding_spike", "--latency-ms", "50", "--out", str(out)
+    )
     assert r.returncode == 0, r.stderr
     assert "scenario funding_spike (synthetic, built for the carry)" in r.stdout and "carry earned +" in r.stdout
     s = orjson.loads((out / "summary.json").read_bytes())

@@ -84,7 +84,5 @@ def load_carry_config(path: str | Path, known_coins: tuple[str, ...] | None = No
     if known_coins is not None:
         for coin in cfg.enabled():
             if coin not in known_coins:
-                raise CarryConfigError(
-                    f"{p}: coins.{coin}: enabled, but the market has only {', '.join(known_coins)}"
-                )
+                raise CarryConfigError(f"{p}: coins.{coin}: enabled, but the market has only {', '.join(known_coins)}")
     return cfg

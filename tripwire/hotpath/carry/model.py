@@ -108,7 +108,7 @@ class CarryLeg:
 
 def floor_sz(sz: float, sz_decimals: int) -> float:
     """``sz`` rounded down to the lot (a carry never buys more than it can pay or hedge)."""
-    q = 10**sz_decimals
+    q = 10.0**sz_decimals
     return math.floor(sz * q + 1e-9) / q
 
 
@@ -116,7 +116,7 @@ def _through(px: float, is_buy: bool, slippage_bps: float, sz_decimals: int, per
     """An Ioc limit ``slippage_bps`` through ``px``, on the tick, never back inside ``px``."""
     f = slippage_bps / BPS
     limit = px * (1 + f) if is_buy else px * (1 - f)
-    return round_px(limit, sz_decimals, is_perp=perp)
+    return float(round_px(limit, sz_decimals, is_perp=perp))
 
 
 def spot_buy(
@@ -126,22 +126,32 @@ def spot_buy(
     sz = floor_sz(notional_usd / spot_ask, sz_decimals)
     if sz <= 0:
         return None
-    return CarryLeg("spot_buy", label, asset, True, sz, _through(spot_ask, True, slippage_bps, sz_decimals, False), False, True)
+    return CarryLeg(
+        "spot_buy", label, asset, True, sz, _through(spot_ask, True, slippage_bps, sz_decimals, False), False, True
+    )
 
 
-def perp_sell(coin: str, asset: int, sz_decimals: int, sz: float, perp_bid: float, slippage_bps: float) -> CarryLeg | None:
+def perp_sell(
+    coin: str, asset: int, sz_decimals: int, sz: float, perp_bid: float, slippage_bps: float
+) -> CarryLeg | None:
     """The perp short hedging ``sz`` of spot bought (None below one lot)."""
     sz = floor_sz(sz, sz_decimals)
     if sz <= 0:
         return None
-    return CarryLeg("perp_sell", coin, asset, False, sz, _through(perp_bid, False, slippage_bps, sz_decimals, True), False, False)
+    return CarryLeg(
+        "perp_sell", coin, asset, False, sz, _through(perp_bid, False, slippage_bps, sz_decimals, True), False, False
+    )
 
 
-def perp_buy(coin: str, asset: int, sz_decimals: int, short_sz: float, perp_ask: float, slippage_bps: float) -> CarryLeg | None:
+def perp_buy(
+    coin: str, asset: int, sz_decimals: int, short_sz: float, perp_ask: float, slippage_bps: float
+) -> CarryLeg | None:
     """The reduce-only buy closing a short of ``short_sz`` (None when flat)."""
     if short_sz <= 0:
         return None
-    return CarryLeg("perp_buy", coin, asset, True, short_sz, _through(perp_ask, True, slippage_bps, sz_decimals, True), True, False)
+    return CarryLeg(
+        "perp_buy", coin, asset, True, short_sz, _through(perp_ask, True, slippage_bps, sz_decimals, True), True, False
+    )
 
 
 def spot_sell(
@@ -151,7 +161,9 @@ def spot_sell(
     sz = floor_sz(balance, sz_decimals)
     if sz <= 0:
         return None
-    return CarryLeg("spot_sell", label, asset, False, sz, _through(spot_bid, False, slippage_bps, sz_decimals, False), False, True)
+    return CarryLeg(
+        "spot_sell", label, asset, False, sz, _through(spot_bid, False, slippage_bps, sz_decimals, False), False, True
+    )
 
 
 def transfer_to_spot(notional_usd: float, spot_fee: float, slippage_bps: float) -> float:

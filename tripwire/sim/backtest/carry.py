@@ -81,7 +81,7 @@ class CoinCarry:
 class _Pending:
     coin: str
     step: str
-    action: dict
+    action: dict[str, Any]
     leg: CarryLeg | None
 
 
@@ -189,7 +189,7 @@ class CarryBacktest:
             return None
         self.sim.advance(self.now_ms)
         self.sim.drain()  # the ledger is the exchange's own (userFills, userFunding): read at the end
-        return channel  # type: ignore[return-value]  # one of the three above
+        return str(channel)
 
     # -- equity and breakers ---------------------------------------------------------------------
 
@@ -212,7 +212,9 @@ class CarryBacktest:
             self._next_drawdown_ms = self.now_ms + DRAWDOWN_SAMPLE_MS
             trips += self.risk.on_equity(eq, self.now_ms)
         for trip in trips:
-            self.trips.append({"time": self.now_ms, "breaker": trip.breaker, "action": trip.action, "detail": trip.detail})
+            self.trips.append(
+                {"time": self.now_ms, "breaker": trip.breaker, "action": trip.action, "detail": trip.detail}
+            )
             for cc in self.coins.values():  # breakers pull the carry: close what it holds now
                 self._evaluate(cc)
 
@@ -269,7 +271,12 @@ class CarryBacktest:
                 cc.waits[key] = cc.waits.get(key, 0) + 1
             return
         cc.decisions.append(
-            {"time": self.now_ms, "action": d.action, "reason": d.reason, "funding_bps_per_hour": round(d.funding_bps, 4)}
+            {
+                "time": self.now_ms,
+                "action": d.action,
+                "reason": d.reason,
+                "funding_bps_per_hour": round(d.funding_bps, 4),
+            }
         )
         self._next_step(cc)
 
@@ -295,7 +302,7 @@ class CarryBacktest:
             return
         self._finished(cc)
 
-    def _build(self, cc: CoinCarry, step: str) -> tuple[dict, CarryLeg | None] | None:
+    def _build(self, cc: CoinCarry, step: str) -> tuple[dict[str, Any], CarryLeg | None] | None:
         e, cfg, pair = self.sim, self.cfg, cc.pair
         acct = e.accounts[CARRY_USER]
         perp = e.universe.by_name[cc.coin]
@@ -303,14 +310,19 @@ class CarryBacktest:
         slip = cfg.slippage_bps
         leg: CarryLeg | None
         if step == "to_spot":
-            amount = transfer_to_spot(cfg.coins[cc.coin].notional_usd, cfg.fees.spot_taker, slip)
-            return self._transfer(Decimal(str(amount)), to_perp=False), None
+            usdc = transfer_to_spot(cfg.coins[cc.coin].notional_usd, cfg.fees.spot_taker, slip)
+            return self._transfer(Decimal(str(usdc)), to_perp=False), None
         if step == "to_perp":
             amount = e.spot_matcher.available(CARRY_USER, USDC).quantize(Decimal("0.000001"), rounding="ROUND_DOWN")
             return (self._transfer(amount, to_perp=True), None) if amount > 0 else None
         if step == "spot_buy" and spot_book.best_ask is not None:
             leg = spot_buy(
-                pair.label, pair.asset, pair.base.sz_decimals, cfg.coins[cc.coin].notional_usd, float(spot_book.best_ask), slip
+                pair.label,
+                pair.asset,
+                pair.base.sz_decimals,
+                cfg.coins[cc.coin].notional_usd,
+                float(spot_book.best_ask),
+                slip,
             )
         elif step == "perp_sell" and book.best_bid is not None:
             held = float(acct.spot.total(pair.base.name)) + float(acct.position(cc.coin))  # spot not yet hedged
@@ -328,7 +340,7 @@ class CarryBacktest:
         wire = order_wire(leg.asset, leg.is_buy, leg.px, leg.sz, leg.reduce_only, _IOC)
         return order_action([wire]), leg
 
-    def _transfer(self, amount: Decimal, to_perp: bool) -> dict:
+    def _transfer(self, amount: Decimal, to_perp: bool) -> dict[str, Any]:
         return {
             "type": "usdClassTransfer",
             "signatureChainId": "0x66eee",
@@ -343,7 +355,7 @@ class CarryBacktest:
         self._nonce = max(self._nonce + 1, int(time.time() * 1000))
         return self._nonce
 
-    def _send(self, cc: CoinCarry, step: str, action: dict, leg: CarryLeg | None) -> None:
+    def _send(self, cc: CoinCarry, step: str, action: dict[str, Any], leg: CarryLeg | None) -> None:
         cc.busy = True
         due = self.now_ms + round(self.latency.sample())
         self._seq += 1

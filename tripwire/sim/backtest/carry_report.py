@@ -93,7 +93,9 @@ def summarize_carry(r: CarryResult) -> dict[str, Any]:
             "exit_bps_per_hour": p.exit_bps_per_hour,
             "hurdle_bps_per_hour": round(hurdle_bps_per_hour(p), 4),
             "funding_bps_per_hour_seen": (
-                [round(cc.min_funding_bps, 4), round(cc.max_funding_bps, 4)] if cc.max_funding_bps > float("-inf") else None
+                [round(cc.min_funding_bps, 4), round(cc.max_funding_bps, 4)]
+                if cc.max_funding_bps > float("-inf")
+                else None
             ),
             "opens": cc.opens,
             "closes": cc.closes,

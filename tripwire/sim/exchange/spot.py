@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tripwire.sim.exchange import errors, rules
 from tripwire.sim.exchange import orders as st
@@ -50,7 +50,7 @@ class SpotToken:
     sz_decimals: int
     wei_decimals: int = 8
 
-    def meta_entry(self) -> dict:
+    def meta_entry(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "szDecimals": self.sz_decimals,
@@ -83,7 +83,7 @@ class SpotPair:
     def label(self) -> str:
         return f"{self.base.name}/{USDC}"
 
-    def meta_entry(self) -> dict:
+    def meta_entry(self) -> dict[str, Any]:
         return {"tokens": [self.base.index, 0], "name": self.coin, "index": self.index, "isCanonical": False}
 
 
@@ -106,15 +106,15 @@ class SpotUniverse:
                 return self.pairs[i]
         return None
 
-    def meta(self) -> dict:
+    def meta(self) -> dict[str, Any]:
         return {"universe": [p.meta_entry() for p in self.pairs], "tokens": [t.meta_entry() for t in self.tokens]}
 
-    def book_from_perp(self, pair: SpotPair, levels: list) -> list:
+    def book_from_perp(self, pair: SpotPair, levels: list[Any]) -> list[Any]:
         """The perp's ``[bids, asks]`` (Decimal levels) as the pair's: prices moved by the basis,
         bids rounded down and asks up to the spot tick, sizes unchanged."""
 
-        def side(lvls: list, rounding: str) -> list:
-            out: list = []
+        def side(lvls: list[Any], rounding: str) -> list[Any]:
+            out: list[Any] = []
             for px, sz, n in lvls:
                 spx = round_spot_px(px * (1 + self.basis), pair.base.sz_decimals, rounding)
                 if out and out[-1][0] == spx:
@@ -161,7 +161,7 @@ class SpotWallet:
         if b.total == 0 and token != USDC:
             del self.balances[token]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {t: {"total": str(b.total), "entryNtl": str(b.entry_ntl)} for t, b in self.balances.items()}
 
 
@@ -262,7 +262,7 @@ class SpotMatcher:
             if taken > 0:
                 self.e.matcher.fill(order, order.limit_px, min(taken, order.sz), crossed=False, now_ms=now_ms)
 
-    def apply_fill(self, order: Order, px: Decimal, sz: Decimal, fee: Decimal) -> dict:
+    def apply_fill(self, order: Order, px: Decimal, sz: Decimal, fee: Decimal) -> dict[str, Any]:
         """Move the balances by one spot fill; the fill's account-side fields."""
         pair = self.e.spot.by_coin[order.coin]
         wallet = self.e.accounts[order.user].spot
@@ -285,7 +285,7 @@ class SpotMatcher:
         }
 
 
-def spot_clearinghouse_state(engine: SimEngine, user: str) -> dict:
+def spot_clearinghouse_state(engine: SimEngine, user: str) -> dict[str, Any]:
     """The ``spotClearinghouseState`` answer: every token held, with what open orders hold."""
     acct = engine.accounts.get(user)
     if acct is None:
@@ -308,7 +308,7 @@ def spot_clearinghouse_state(engine: SimEngine, user: str) -> dict:
     return {"balances": out}
 
 
-def spot_asset_ctxs(engine: SimEngine) -> list[dict]:
+def spot_asset_ctxs(engine: SimEngine) -> list[dict[str, Any]]:
     """``spotMetaAndAssetCtxs``' second element: one context per pair, from its synthetic book."""
     out = []
     for pair in engine.spot.pairs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 # bps per hour, one entry per hour: two calm hours, six hours of extreme positive funding,
 # then back to the baseline (the carry opens in hour 2 and closes in hour 8)
@@ -32,7 +33,7 @@ def funding_spike(
     start_px: float = 42_800.0,
     start_ms: int = START_MS,
     sigma_bps_per_sqrt_s: float = 0.5,
-) -> Iterator[dict]:
+) -> Iterator[dict[str, Any]]:
     """The scenario's WebSocket messages in time order (``l2Book`` and ``activeAssetCtx``)."""
     rng = random.Random(seed)
     mid = start_px
@@ -48,12 +49,12 @@ def funding_spike(
         t += BOOK_EVERY_MS
 
 
-def _book(coin: str, mid: float, t_ms: int, rng: random.Random) -> dict:
+def _book(coin: str, mid: float, t_ms: int, rng: random.Random) -> dict[str, Any]:
     tick = 1.0  # BTC's tick at 42 800 (5 significant figures)
     best_bid = math.floor(mid - 0.5)
     best_ask = max(best_bid + tick, math.ceil(mid + 0.5))
 
-    def level(px: float) -> dict:
+    def level(px: float) -> dict[str, Any]:
         return {"px": f"{px:.1f}", "sz": f"{rng.uniform(0.2, 3.0):.5f}", "n": rng.randint(1, 9)}
 
     bids = [level(best_bid - i * tick) for i in range(10)]
@@ -61,7 +62,7 @@ def _book(coin: str, mid: float, t_ms: int, rng: random.Random) -> dict:
     return {"channel": "l2Book", "data": {"coin": coin, "time": t_ms, "levels": [bids, asks]}}
 
 
-def _ctx(coin: str, mid: float, rate: float, t_ms: int) -> dict:
+def _ctx(coin: str, mid: float, rate: float, t_ms: int) -> dict[str, Any]:
     px = f"{mid:.1f}"
     return {
         "channel": "activeAssetCtx",
