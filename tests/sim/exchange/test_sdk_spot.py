@@ -89,3 +89,49 @@ def test_resting_spot_orders_hold_their_usdc_and_post_only_that_would_cross_is_r
     assert o["coin"] == "@1" and o["limitPx"] == "1990.0"
     assert statuses(ex.cancel("UETH/USDC", rest["resting"]["oid"])) == ["success"]
     assert balances(sim)["USDC"]["hold"] == "0.0"
+
+
+def _signed_transfer(amount: str, to_perp: bool, nonce: int, is_mainnet: bool = False) -> tuple[dict, dict]:
+    import eth_account
+    from hyperliquid.utils.signing import sign_usd_class_transfer_action
+
+    from tests.sim.exchange.conftest import KEY_A
+
+    action = {"type": "usdClassTransfer", "amount": amount, "toPerp": to_perp, "nonce": nonce}
+    sig = sign_usd_class_transfer_action(eth_account.Account.from_key(KEY_A), action, is_mainnet)
+    return action, sig
+
+
+def test_a_transfer_is_authenticated_by_its_user_signature_network_and_nonce(sim):
+    import time
+
+    import requests
+
+    def post(action: dict, sig: dict, nonce: int) -> dict:
+        body = {"action": action, "nonce": nonce, "signature": sig, "vaultAddress": None}
+        return requests.post(sim.url + "/exchange", json=body, timeout=10).json()
+
+    nonce = int(time.time() * 1000)
+    action, sig = _signed_transfer("100.0", False, nonce)
+    tampered = {**action, "amount": "9000.0"}  # the signature covers 100: it recovers a stranger
+    answer = post(tampered, sig, nonce)
+    assert answer["status"] == "err" and answer["response"].startswith("Must deposit before performing actions.")
+    mainnet_action, mainnet_sig = _signed_transfer("100.0", False, nonce + 1, is_mainnet=True)
+    assert post(mainnet_action, mainnet_sig, nonce + 1) == {
+        "status": "err",
+        "response": "Invalid hyperliquidChain: expected Testnet",
+    }
+    assert post(action, sig, nonce + 5)["response"].startswith("Invalid nonce")  # the action names another
+    assert balances(sim) == {}
+    assert post(action, sig, nonce) == {"status": "ok", "response": {"type": "default"}}
+    assert balances(sim)["USDC"]["total"] == "100.0"
+
+
+def test_spot_balances_survive_the_accounts_file():
+    from tripwire.sim.exchange.accounts import Account
+    from tripwire.sim.exchange.spot import SpotBalance
+
+    acct = Account("0x" + "ab" * 20, balance=Decimal(5))
+    acct.spot.balances = {"USDC": SpotBalance(Decimal("12.5")), "UBTC": SpotBalance(Decimal("0.01"), Decimal("428"))}
+    back = Account.from_json(acct.address, acct.to_json())
+    assert back.spot.balances == acct.spot.balances

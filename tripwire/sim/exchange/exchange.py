@@ -143,7 +143,7 @@ class ExchangeApi:
                 signer = self._user_signer(action, sig, nonce)
             else:
                 signer = self.recover(action, sig, nonce, vault, expires, is_mainnet=self.is_mainnet).lower()
-        except BadRequest:
+        except (BadRequest, RequestRejected):
             raise
         except Exception as exc:  # noqa: BLE001  (malformed point or v: the exchange cannot recover anyone)
             raise RequestRejected(f"Invalid signature: {exc}") from None
