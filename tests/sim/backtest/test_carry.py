@@ -58,7 +58,7 @@ def test_the_carry_opens_earns_funding_hourly_closes_and_agrees_with_the_simulat
     received = sum(Decimal(p["delta"]["usdc"]) for p in payments)
     assert Decimal(pos["position"]["cumFunding"]["sinceOpen"]) == -received
     # equity as the carry sees it is the exchange's: perp account value + tokens at the pair's mid
-    pair_mid = bt.sim.spot_books["@0"].mid()
+    pair_mid = bt.sim.spot_book("@0").mid()
     spot_value = Decimal(spot["USDC"]["total"]) + Decimal(spot["UBTC"]["total"]) * pair_mid
     assert bt.equity() == pytest.approx(float(Decimal(perp["marginSummary"]["accountValue"]) + spot_value), abs=1e-5)
 

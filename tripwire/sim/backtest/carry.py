@@ -225,7 +225,7 @@ class CarryBacktest:
         marks = {c: float(m) for c, m in self.sim.marks.items()}
         for cc in self.coins.values():
             held = acct.spot.total(cc.pair.base.name)
-            mid = self.sim.spot_books[cc.pair.coin].mid()
+            mid = self.sim.spot_book(cc.pair.coin).mid()
             if held:
                 positions[cc.pair.label] = float(held)
             if mid is not None:
@@ -253,7 +253,7 @@ class CarryBacktest:
         ctx = self.sim.ctxs.get(cc.coin) or {}
         rate = float(ctx.get("funding") or 0.0)
         perp_mid = self.sim.books[cc.coin].mid()
-        spot_mid = self.sim.spot_books[cc.pair.coin].mid()
+        spot_mid = self.sim.spot_book(cc.pair.coin).mid()
         if perp_mid is None or spot_mid is None:
             return
         basis_bps = (float(spot_mid) / float(perp_mid) - 1.0) * 1e4
@@ -306,7 +306,7 @@ class CarryBacktest:
         e, cfg, pair = self.sim, self.cfg, cc.pair
         acct = e.accounts[CARRY_USER]
         perp = e.universe.by_name[cc.coin]
-        book, spot_book = e.books[cc.coin], e.spot_books[pair.coin]
+        book, spot_book = e.books[cc.coin], e.spot_book(pair.coin)
         slip = cfg.slippage_bps
         leg: CarryLeg | None
         if step == "to_spot":

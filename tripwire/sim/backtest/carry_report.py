@@ -52,7 +52,7 @@ def money(r: CarryResult) -> dict[str, Any]:
     upnl_spot = ZERO
     for b in spot_state["balances"]:
         pair = next((p for p in e.spot.pairs if p.base.name == b["coin"]), None)
-        mid = e.spot_books[pair.coin].mid() if pair is not None else None
+        mid = e.spot_book(pair.coin).mid() if pair is not None else None
         if pair is not None and mid is not None:
             upnl_spot += Decimal(b["total"]) * mid - Decimal(b["entryNtl"])
     trading = closed["perp"] + closed["spot"] + upnl_perp + upnl_spot

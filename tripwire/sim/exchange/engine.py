@@ -51,7 +51,10 @@ class SimEngine:
         self.universe = universe or Universe()
         # one U<COIN>/USDC pair per perp, its book a copy of the perp's at a basis (spot.py)
         self.spot = spot or SpotUniverse(self.universe)
-        self.spot_books = new_spot_books(self.spot)
+        self.spot_books = new_spot_books(self.spot)  # read them through spot_book(): built lazily
+        # pair → its perp's last snapshot, not yet copied to the pair's book (copying costs ~0.1 ms,
+        # so it happens when the pair is looked at, not on every replayed book)
+        self._spot_snapshots: dict[str, tuple[list, list, int]] = {}
         self.fees = fees
         # None: a resting order fills when a trade prints at its price (no queue ahead of it)
         self.queue_model = queue_model
@@ -105,6 +108,17 @@ class SimEngine:
         self.equity.forget(user)  # a reset account's PnL starts over
         return self.accounts[user]
 
+    def spot_book(self, coin: str) -> ReplayBook:
+        """The spot pair ``coin``'s book (``@i``), rebuilt from its perp's latest snapshot if a new
+        one came since it was last looked at."""
+        snap = self._spot_snapshots.pop(coin, None)
+        book = self.spot_books[coin]
+        if snap is not None:
+            bids, asks, time_ms = snap
+            book.bids, book.asks = self.spot.book_from_perp(self.spot.by_coin[coin], [bids, asks])
+            book.time_ms = time_ms
+        return book
+
     def spot_value(self, user: str) -> Decimal:
         """The spot side of ``user`` in USDC: USDC plus tokens at their pair's mid."""
         acct = self.accounts.get(user.lower())
@@ -113,7 +127,7 @@ class SimEngine:
         value = acct.spot.total("USDC")
         for pair in self.spot.pairs:
             held = acct.spot.total(pair.base.name)
-            mid = self.spot_books[pair.coin].mid()
+            mid = self.spot_book(pair.coin).mid()
             if held and mid is not None:
                 value += held * mid
         return value
@@ -146,7 +160,7 @@ class SimEngine:
     def add_open(self, order: Order, now_ms: int) -> None:
         if self.queue_model is not None and order.trigger is None and order.queue is None:
             # it joins the back of its level: everything displayed there is ahead of it
-            book = self.books.get(order.coin) or self.spot_books[order.coin]
+            book = self.books.get(order.coin) or self.spot_book(order.coin)
             order.queue = self.queue_model.new_order(book.size_at(order.is_buy, order.limit_px))
         order.status = st.OPEN
         order.status_timestamp = now_ms
@@ -265,12 +279,11 @@ class SimEngine:
             self.candles.observe(coin, mid, None, now_ms)
             if coin not in self.ctxs:
                 self.marks[coin] = mid
-        self.matcher.on_book(coin, now_ms)
         pair = self.spot.by_perp.get(coin)
         if pair is not None:  # the pair's synthetic book follows its perp's snapshots
-            spot_book = self.spot_books[pair.coin]
-            spot_book.bids, spot_book.asks = self.spot.book_from_perp(pair, [book.bids, book.asks])
-            spot_book.time_ms = now_ms
+            self._spot_snapshots[pair.coin] = ([lv[:] for lv in book.bids], [lv[:] for lv in book.asks], now_ms)
+        self.matcher.on_book(coin, now_ms)
+        if pair is not None and any(o.coin == pair.coin for o in self.open.values()):
             self.spot_matcher.on_book(pair.coin, now_ms)
         self._after_mark(coin, now_ms)
 

@@ -99,9 +99,12 @@ def meta_and_asset_ctxs(engine: SimEngine, req: dict, now_ms: int) -> object:
 
 
 def l2_book(engine: SimEngine, req: dict, now_ms: int) -> object:
-    spot = engine.spot_books.get(req.get("coin"))  # type: ignore[arg-type]  # a non-string finds nothing
-    coin = spot.coin if spot is not None else _coin(engine, req)
-    book = spot if spot is not None else engine.books[coin]
+    coin = req.get("coin")
+    if isinstance(coin, str) and coin in engine.spot_books:
+        book = engine.spot_book(coin)
+    else:
+        coin = _coin(engine, req)
+        book = engine.books[coin]
     return {"coin": coin, "time": book.time_ms or now_ms, "levels": book.levels_wire()}
 
 
@@ -111,8 +114,8 @@ def all_mids(engine: SimEngine, req: dict, now_ms: int) -> object:
         mid = engine.books[m.name].mid()
         if mid is not None:
             mids[m.name] = fmt(mid)
-    for coin, book in engine.spot_books.items():  # the exchange lists spot pairs as @index too
-        mid = book.mid()
+    for coin in engine.spot_books:  # the exchange lists spot pairs as @index too
+        mid = engine.spot_book(coin).mid()
         if mid is not None:
             mids[coin] = fmt(mid)
     return mids

@@ -4,7 +4,7 @@ Hyperliquid lists spot pairs in ``spotMeta`` (tokens and pairs, USDC is token 0)
 asset id is ``10000 + pair index``, and a pair without a canonical name is called ``@<index>``
 (``@0`` here is UBTC/USDC; the SDK resolves ``"UBTC/USDC"`` to it). Nothing of spot is in the
 recordings, so the spot book is *synthetic*: each replayed ``l2Book`` of a perp is copied to its
-pair with every price moved by a constant basis (``basis_bps``, spot below the perp for a
+pair (lazily, when the pair is next looked at: :meth:`SimEngine.spot_book`) with every price moved by a constant basis (``basis_bps``, spot below the perp for a
 negative basis) and rounded outwards to the spot tick; sizes are the perp's. What our takers
 take stays taken until the perp's next snapshot rebuilds it (as for the perp book). Resting spot
 orders fill when a rebuilt book crosses them; there are no replayed spot trades.
@@ -223,7 +223,7 @@ class SpotMatcher:
     def submit(self, order: Order, now_ms: int) -> object:
         """Execute or rest one spot order; its status entry (as :meth:`Matcher._submit`)."""
         e = self.e
-        book = e.spot_books[order.coin]
+        book = e.spot_book(order.coin)
         if order.tif == "Alo":
             opp = book.best_ask if order.is_buy else book.best_bid
             if opp is not None and (order.limit_px >= opp if order.is_buy else order.limit_px <= opp):
@@ -253,7 +253,7 @@ class SpotMatcher:
 
     def on_book(self, coin: str, now_ms: int) -> None:
         """A rebuilt spot book: resting spot orders it crosses fill as maker at their price."""
-        book = self.e.spot_books[coin]
+        book = self.e.spot_book(coin)
         for order in self.e.resting_limits(coin):
             opp = book.best_ask if order.is_buy else book.best_bid
             if opp is None or (opp > order.limit_px if order.is_buy else opp < order.limit_px):
@@ -312,7 +312,7 @@ def spot_asset_ctxs(engine: SimEngine) -> list[dict[str, Any]]:
     """``spotMetaAndAssetCtxs``' second element: one context per pair, from its synthetic book."""
     out = []
     for pair in engine.spot.pairs:
-        mid = engine.spot_books[pair.coin].mid()
+        mid = engine.spot_book(pair.coin).mid()
         mid_s = fmt_px(mid) if mid is not None else None
         out.append(
             {
