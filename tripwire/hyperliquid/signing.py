@@ -235,6 +235,21 @@ class Signer:
             "v": 27 + sig[64],
         }
 
+    def sign_user_signed_action(
+        self, action: dict[str, Any], sign_types: list[dict[str, str]], primary_type: str
+    ) -> dict[str, Any]:
+        """Sign a user-signed action (a transfer such as ``usdClassTransfer``) as the SDK's
+        ``sign_user_signed_action`` does: it first sets ``action["signatureChainId"]`` to
+        ``0x66eee`` and ``action["hyperliquidChain"]`` to this signer's network, in place."""
+        action["signatureChainId"] = "0x66eee"
+        action["hyperliquidChain"] = "Mainnet" if self.is_mainnet else "Testnet"
+        sig = self._key.sign_recoverable(user_signed_digest(action, sign_types, primary_type), hasher=None)
+        return {
+            "r": hex(int.from_bytes(sig[:32], "big")),
+            "s": hex(int.from_bytes(sig[32:64], "big")),
+            "v": 27 + sig[64],
+        }
+
     def __repr__(self) -> str:
         return f"Signer(address={self.address}, network={'mainnet' if self.is_mainnet else 'testnet'})"
 
