@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from tripwire.commands.backtest_funding import add_funding_arguments, run_funding
 from tripwire.commands.common import add_config_arguments, add_fee_arguments, load
 from tripwire.errors import UserError
 
@@ -62,11 +63,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="also print the summary JSON on stdout")
     p.add_argument(
         "--strategy",
-        choices=("rules", "quoting"),
+        choices=("rules", "quoting", "funding"),
         default="rules",
         help="rules: the trigger rules alone (default); quoting: the rules and the quoting strategy of "
-        "--quoting, compared in the report against the same hour without quoting",
+        "--quoting, compared in the report against the same hour without quoting; funding: the funding "
+        "carry of --carry alone (spot against the perp, docs/CARRY.md)",
     )
+    add_funding_arguments(p)
     p.add_argument(
         "--quoting",
         metavar="PATH",
@@ -94,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     from tripwire.sim.replay.recordings import ArchiveError
 
     settings, rules = load(args)
+    if args.strategy == "funding":
+        return run_funding(args, settings)
+    if args.carry or args.scenario:
+        raise UserError("--carry and --scenario are read only with --strategy funding")
     files = args.files or [str(resolve_path(f)) for f in settings.replay.files]
     seed = settings.replay.seed if args.seed is None else args.seed
     synthetic = settings.replay.synthetic and not args.no_synthetic

@@ -39,6 +39,7 @@ __all__ = [
     "keccak256",
     "l1_digest",
     "recover_l1_signer",
+    "recover_user_signed_signer",
 ]
 
 
@@ -234,6 +235,21 @@ class Signer:
             "v": 27 + sig[64],
         }
 
+    def sign_user_signed_action(
+        self, action: dict[str, Any], sign_types: list[dict[str, str]], primary_type: str
+    ) -> dict[str, Any]:
+        """Sign a user-signed action (a transfer such as ``usdClassTransfer``) as the SDK's
+        ``sign_user_signed_action`` does: it first sets ``action["signatureChainId"]`` to
+        ``0x66eee`` and ``action["hyperliquidChain"]`` to this signer's network, in place."""
+        action["signatureChainId"] = "0x66eee"
+        action["hyperliquidChain"] = "Mainnet" if self.is_mainnet else "Testnet"
+        sig = self._key.sign_recoverable(user_signed_digest(action, sign_types, primary_type), hasher=None)
+        return {
+            "r": hex(int.from_bytes(sig[:32], "big")),
+            "s": hex(int.from_bytes(sig[32:64], "big")),
+            "v": 27 + sig[64],
+        }
+
     def __repr__(self) -> str:
         return f"Signer(address={self.address}, network={'mainnet' if self.is_mainnet else 'testnet'})"
 
@@ -282,6 +298,69 @@ def recover_l1_signer(
         raise TypeError(f"is_mainnet must be a bool, got {type(is_mainnet).__name__}")
     sig = _parse_signature(signature)
     digest = l1_digest(action, nonce, vault_address, expires_after, is_mainnet)
+    try:
+        public_key = coincurve.PublicKey.from_signature_and_message(sig, digest, hasher=None)
+    except ValueError as err:
+        raise SignatureError(f"signature does not recover to a public key ({err})") from None
+    return _address_of(public_key)
+
+
+# --- user-signed actions (transfers) -----------------------------------------------------------
+# Transfers such as ``usdClassTransfer`` are not L1 actions: the wallet signs the action's own
+# fields as EIP-712 typed data under the "HyperliquidSignTransaction" domain, with the chain id
+# the client chose (``signatureChainId``) — the SDK's ``sign_user_signed_action``.
+
+_USER_DOMAIN_TYPEHASH = b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+
+
+def _encode_field(kind: str, value: Any) -> bytes:
+    if kind == "string":
+        if not isinstance(value, str):
+            raise SignatureError(f"expected a string, got {type(value).__name__}")
+        return keccak256(value.encode())
+    if kind == "bool":
+        if type(value) is not bool:
+            raise SignatureError(f"expected a bool, got {type(value).__name__}")
+        return int(value).to_bytes(32, "big")
+    if kind in ("uint64", "uint256"):
+        if type(value) is not int or value < 0 or value >= 1 << int(kind[4:]):
+            raise SignatureError(f"expected a {kind}, got {value!r}")
+        return value.to_bytes(32, "big")
+    if kind == "address":
+        if not (isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]{40}", value)):
+            raise SignatureError(f"expected an address, got {value!r}")
+        return bytes(12) + bytes.fromhex(value[2:])
+    raise SignatureError(f"unsupported EIP-712 type {kind!r}")
+
+
+def user_signed_digest(action: dict[str, Any], sign_types: list[dict[str, str]], primary_type: str) -> bytes:
+    """The EIP-712 digest of a user-signed action (fields named by ``sign_types``, in order)."""
+    chain_id = action.get("signatureChainId")
+    if not (isinstance(chain_id, str) and re.fullmatch(r"0x[0-9a-fA-F]{1,16}", chain_id)):
+        raise SignatureError(f"signatureChainId must be 0x-prefixed hex, got {chain_id!r}")
+    domain = keccak256(
+        keccak256(_USER_DOMAIN_TYPEHASH)
+        + keccak256(b"HyperliquidSignTransaction")
+        + keccak256(b"1")
+        + int(chain_id, 16).to_bytes(32, "big")
+        + bytes(32)
+    )
+    fields = ",".join(t["type"] + " " + t["name"] for t in sign_types)
+    type_string = f"{primary_type}({fields})"
+    struct = keccak256(type_string.encode()) + b"".join(
+        _encode_field(t["type"], action.get(t["name"])) for t in sign_types
+    )
+    return keccak256(b"\x19\x01" + domain + keccak256(struct))
+
+
+def recover_user_signed_signer(
+    action: dict[str, Any], signature: Any, sign_types: list[dict[str, str]], primary_type: str
+) -> str:
+    """The lowercase ``0x`` address that signed a user-signed action (SDK ``recover_user_from_user_signed_action``).
+
+    Raises :class:`SignatureError` for a malformed signature or a field of the wrong type."""
+    sig = _parse_signature(signature)
+    digest = user_signed_digest(action, sign_types, primary_type)
     try:
         public_key = coincurve.PublicKey.from_signature_and_message(sig, digest, hasher=None)
     except ValueError as err:

@@ -22,7 +22,8 @@ def test_sdk_constructs_against_the_simulator_and_sees_the_default_universe(sim)
         {"name": "SOL", "szDecimals": 2, "maxLeverage": 20},
     ]
     assert info.coin_to_asset["ETH"] == 1
-    assert info.all_mids() == {"ETH": "1999.5"}
+    # the exchange lists spot pairs' mids as @index too (UETH/USDC is @1: docs/SIMULATOR.md "Spot")
+    assert info.all_mids() == {"ETH": "1999.5", "@1": "1999.3"}
 
 
 def test_gtc_below_the_ask_rests_and_is_listed_then_cancel_removes_it(sim):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tripwire.sim.exchange.spot import SpotBalance, SpotWallet
 from tripwire.sim.exchange.wire import MAX_WIRE_MAGNITUDE, ZERO, fmt, fmt_px, fmt_usd
 
 DEFAULT_LEVERAGE = 20
@@ -52,6 +53,8 @@ class Account:
     funding: list[dict] = field(default_factory=list)
     # Deposits minus withdrawals: what the leaderboard subtracts from account value to get PnL.
     net_deposits: Decimal = ZERO
+    # the spot side (tokens and spot USDC), apart from the perp margin above: spotClearinghouseState
+    spot: SpotWallet = field(default_factory=SpotWallet)
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class Account:
             "fills": self.fills[-2000:],
             "funding": self.funding[-2000:],
             "netDeposits": str(self.net_deposits),
+            "spot": self.spot.to_json(),
         }
 
     @classmethod
@@ -233,4 +237,6 @@ class Account:
             acct.leverage[coin] = (bool(lv["isCross"]), value)
         acct.fills = list(data.get("fills", []))
         acct.funding = list(data.get("funding", []))
+        for token, b in data.get("spot", {}).items():
+            acct.spot.balances[str(token)] = SpotBalance(_stored(b["total"]), _stored(b.get("entryNtl", "0")))
         return acct

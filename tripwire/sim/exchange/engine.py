@@ -21,6 +21,7 @@ from tripwire.sim.exchange.matching import Matcher
 from tripwire.sim.exchange.nonces import NonceBook
 from tripwire.sim.exchange.orders import Order
 from tripwire.sim.exchange.queue import QueueModel
+from tripwire.sim.exchange.spot import SpotMatcher, SpotUniverse, new_spot_books
 from tripwire.sim.exchange.wire import ZERO, fmt, fmt_usd, market_decimal
 
 HOUR_MS = 3_600_000
@@ -34,13 +35,26 @@ class Fees:
 
     taker: Decimal = Decimal("0.00045")
     maker: Decimal = Decimal("0.00015")
+    # spot's base tier is dearer than the perps' (Hyperliquid's fee schedule: 0.070 % / 0.040 %)
+    spot_taker: Decimal = Decimal("0.0007")
+    spot_maker: Decimal = Decimal("0.0004")
 
 
 class SimEngine:
     def __init__(
-        self, universe: Universe | None = None, fees: Fees = Fees(), queue_model: QueueModel | None = None
+        self,
+        universe: Universe | None = None,
+        fees: Fees = Fees(),
+        queue_model: QueueModel | None = None,
+        spot: SpotUniverse | None = None,
     ) -> None:
         self.universe = universe or Universe()
+        # one U<COIN>/USDC pair per perp, its book a copy of the perp's at a basis (spot.py)
+        self.spot = spot or SpotUniverse(self.universe)
+        self.spot_books = new_spot_books(self.spot)  # read them through spot_book(): built lazily
+        # pair → its perp's last snapshot, not yet copied to the pair's book (copying costs ~0.1 ms,
+        # so it happens when the pair is looked at, not on every replayed book)
+        self._spot_snapshots: dict[str, tuple[list, list, int]] = {}
         self.fees = fees
         # None: a resting order fills when a trade prints at its price (no queue ahead of it)
         self.queue_model = queue_model
@@ -59,6 +73,7 @@ class SimEngine:
         self.funding_history: dict[str, list[dict]] = {}
         self.outbox: list[tuple[str, str, object]] = []
         self.matcher = Matcher(self)
+        self.spot_matcher = SpotMatcher(self)
         self._oid = 0
         self._tid = 0
         self._funding_hour: int | None = None
@@ -93,6 +108,30 @@ class SimEngine:
         self.equity.forget(user)  # a reset account's PnL starts over
         return self.accounts[user]
 
+    def spot_book(self, coin: str) -> ReplayBook:
+        """The spot pair ``coin``'s book (``@i``), rebuilt from its perp's latest snapshot if a new
+        one came since it was last looked at."""
+        snap = self._spot_snapshots.pop(coin, None)
+        book = self.spot_books[coin]
+        if snap is not None:
+            bids, asks, time_ms = snap
+            book.bids, book.asks = self.spot.book_from_perp(self.spot.by_coin[coin], [bids, asks])
+            book.time_ms = time_ms
+        return book
+
+    def spot_value(self, user: str) -> Decimal:
+        """The spot side of ``user`` in USDC: USDC plus tokens at their pair's mid."""
+        acct = self.accounts.get(user.lower())
+        if acct is None:
+            return ZERO
+        value = acct.spot.total("USDC")
+        for pair in self.spot.pairs:
+            held = acct.spot.total(pair.base.name)
+            mid = self.spot_book(pair.coin).mid()
+            if held and mid is not None:
+                value += held * mid
+        return value
+
     def mark(self, coin: str) -> Decimal | None:
         return self.marks.get(coin)
 
@@ -121,7 +160,8 @@ class SimEngine:
     def add_open(self, order: Order, now_ms: int) -> None:
         if self.queue_model is not None and order.trigger is None and order.queue is None:
             # it joins the back of its level: everything displayed there is ahead of it
-            order.queue = self.queue_model.new_order(self.books[order.coin].size_at(order.is_buy, order.limit_px))
+            book = self.books.get(order.coin) or self.spot_book(order.coin)
+            order.queue = self.queue_model.new_order(book.size_at(order.is_buy, order.limit_px))
         order.status = st.OPEN
         order.status_timestamp = now_ms
         self.orders[order.oid] = order
@@ -171,8 +211,17 @@ class SimEngine:
 
     def record_fill(self, order: Order, px: Decimal, sz: Decimal, crossed: bool, now_ms: int) -> dict:
         acct = self.accounts[order.user]
-        fee = px * sz * (self.fees.taker if crossed else self.fees.maker)
-        result = acct.apply_fill(order.coin, order.is_buy, px, sz, fee)
+        if order.coin in self.spot.by_coin:
+            fee = px * sz * (self.fees.spot_taker if crossed else self.fees.spot_maker)
+            moved = self.spot_matcher.apply_fill(order, px, sz, fee)
+        else:
+            fee = px * sz * (self.fees.taker if crossed else self.fees.maker)
+            result = acct.apply_fill(order.coin, order.is_buy, px, sz, fee)
+            moved = {
+                "startPosition": fmt(result.start_position),
+                "dir": result.direction,
+                "closedPnl": fmt_usd(result.closed_pnl),
+            }
         tid = self._next_tid()
         tx_hash = "0x" + hashlib.sha256(f"sim-fill-{tid}".encode()).hexdigest()
         fill = {
@@ -181,9 +230,7 @@ class SimEngine:
             "sz": fmt(sz),
             "side": order.side,
             "time": now_ms,
-            "startPosition": fmt(result.start_position),
-            "dir": result.direction,
-            "closedPnl": fmt_usd(result.closed_pnl),
+            **moved,
             "hash": tx_hash,
             "oid": order.oid,
             "crossed": crossed,
@@ -232,7 +279,12 @@ class SimEngine:
             self.candles.observe(coin, mid, None, now_ms)
             if coin not in self.ctxs:
                 self.marks[coin] = mid
+        pair = self.spot.by_perp.get(coin)
+        if pair is not None:  # the pair's synthetic book follows its perp's snapshots
+            self._spot_snapshots[pair.coin] = ([lv[:] for lv in book.bids], [lv[:] for lv in book.asks], now_ms)
         self.matcher.on_book(coin, now_ms)
+        if pair is not None and any(o.coin == pair.coin for o in self.open.values()):
+            self.spot_matcher.on_book(pair.coin, now_ms)
         self._after_mark(coin, now_ms)
 
     def on_trades(self, trades: list[dict]) -> None:

@@ -22,6 +22,22 @@ from tripwire.sim.exchange.engine import DAY_MS, SimEngine
 from tripwire.sim.exchange.errors import BadRequest, RequestRejected
 
 Recover = Callable[..., str]  # recover_l1_signer(action, signature, nonce, vault, expires_after, is_mainnet)
+RecoverUser = Callable[..., str]  # recover_user_signed_signer(action, signature, sign_types, primary_type)
+
+# user-signed actions (EIP-712 over the action's own fields, not the L1 phantom agent): the
+# SDK's USD_CLASS_TRANSFER_SIGN_TYPES
+USER_SIGNED: dict[str, tuple[list[dict[str, str]], str]] = {
+    "usdClassTransfer": (
+        [
+            {"name": "hyperliquidChain", "type": "string"},
+            {"name": "amount", "type": "string"},
+            {"name": "toPerp", "type": "bool"},
+            {"name": "nonce", "type": "uint64"},
+        ],
+        "HyperliquidTransaction:UsdClassTransfer",
+    )
+}
+INSUFFICIENT_TRANSFER = "Insufficient balance for transfer."  # chosen: no public capture
 
 SCHEDULE_MIN_LEAD_MS = 5_000
 SCHEDULE_MAX_PER_DAY = 10
@@ -32,6 +48,12 @@ def default_recover() -> Recover:
     from tripwire.hyperliquid.signing import recover_l1_signer
 
     return recover_l1_signer
+
+
+def default_recover_user() -> RecoverUser:
+    from tripwire.hyperliquid.signing import recover_user_signed_signer
+
+    return recover_user_signed_signer
 
 
 def _ok(kind: str, data: object | None = None) -> dict:
@@ -50,9 +72,11 @@ class ExchangeApi:
         recover: Recover | None = None,
         auto_fund_usdc: Decimal | None = None,
         is_mainnet: bool = False,
+        recover_user: RecoverUser | None = None,
     ) -> None:
         self.engine = engine
         self._recover = recover
+        self._recover_user = recover_user
         self.auto_fund_usdc = auto_fund_usdc
         self.is_mainnet = is_mainnet
         self._actions: dict[str, Callable[[str, dict, int], dict]] = {
@@ -63,6 +87,7 @@ class ExchangeApi:
             "batchModify": self._batch_modify,
             "scheduleCancel": self._schedule_cancel,
             "updateLeverage": self._update_leverage,
+            "usdClassTransfer": self._usd_class_transfer,
             "noop": lambda user, action, now: _ok("default"),
         }
 
@@ -114,8 +139,11 @@ class ExchangeApi:
         wall_ms: int,
     ) -> dict:
         try:
-            signer = self.recover(action, sig, nonce, vault, expires, is_mainnet=self.is_mainnet).lower()
-        except BadRequest:
+            if action["type"] in USER_SIGNED:
+                signer = self._user_signer(action, sig, nonce)
+            else:
+                signer = self.recover(action, sig, nonce, vault, expires, is_mainnet=self.is_mainnet).lower()
+        except (BadRequest, RequestRejected):
             raise
         except Exception as exc:  # noqa: BLE001  (malformed point or v: the exchange cannot recover anyone)
             raise RequestRejected(f"Invalid signature: {exc}") from None
@@ -134,6 +162,18 @@ class ExchangeApi:
         del prepared
         return handler(signer, action, now_ms)
 
+    def _user_signer(self, action: dict, sig: dict, nonce: int) -> str:
+        """The signer of a user-signed action, which names its network and repeats the nonce."""
+        chain = "Mainnet" if self.is_mainnet else "Testnet"
+        if action.get("hyperliquidChain") != chain:
+            raise RequestRejected(f"Invalid hyperliquidChain: expected {chain}")
+        if action.get("nonce") != nonce:
+            raise RequestRejected("Invalid nonce: the action's nonce differs from the request's")
+        if self._recover_user is None:
+            self._recover_user = default_recover_user()
+        types, primary = USER_SIGNED[action["type"]]
+        return self._recover_user(action, sig, types, primary).lower()
+
     # Each action handler runs twice: with now_ms == -1 it only parses and validates (raising
     # BadRequest / RequestRejected), so a refused request leaves the nonce and state untouched;
     # then for real. Parsing is cheap next to signature recovery.
@@ -144,13 +184,18 @@ class ExchangeApi:
             raise RequestRejected(errors.UNKNOWN_ASSET.format(asset=asset))
         return market.name
 
+    def _perp_or_spot(self, asset: int) -> str:
+        """A perp's name, or a spot pair's (``@index``) for asset ``10000 + index``."""
+        pair = self.engine.spot.by_asset(asset)
+        return pair.coin if pair is not None else self._market_of(asset)
+
     def _order(self, user: str, action: dict, now_ms: int) -> dict:
         specs = [parse.order_spec(w) for w in parse.obj_list(action, "orders")]
         grouping = action.get("grouping", "na")
         if grouping not in parse.GROUPINGS:
             raise parse.bad(f"unknown grouping {grouping!r}")
         for spec in specs:
-            self._market_of(spec.asset)
+            self._perp_or_spot(spec.asset)
         if now_ms < 0:
             return {}
         statuses = self.engine.matcher.place(user, specs, grouping, now_ms)
@@ -158,7 +203,7 @@ class ExchangeApi:
 
     def _cancel(self, user: str, action: dict, now_ms: int) -> dict:
         cancels = [(parse.integer(c, "a"), parse.integer(c, "o")) for c in parse.obj_list(action, "cancels")]
-        coins = [self._market_of(a) for a, _o in cancels]
+        coins = [self._perp_or_spot(a) for a, _o in cancels]
         if now_ms < 0:
             return {}
         statuses = []
@@ -169,7 +214,7 @@ class ExchangeApi:
 
     def _cancel_by_cloid(self, user: str, action: dict, now_ms: int) -> dict:
         cancels = [(parse.integer(c, "asset"), parse.cloid(c.get("cloid"))) for c in parse.obj_list(action, "cancels")]
-        coins = [self._market_of(a) for a, _c in cancels]
+        coins = [self._perp_or_spot(a) for a, _c in cancels]
         if now_ms < 0:
             return {}
         statuses = []
@@ -238,4 +283,27 @@ class ExchangeApi:
         if now_ms < 0:
             return {}
         self.engine.accounts[user].leverage[coin] = (is_cross, leverage)
+        return _ok("default")
+
+    def _usd_class_transfer(self, user: str, action: dict, now_ms: int) -> dict:
+        """USDC between the perp margin and the spot balance (``toPerp``: spot → perp)."""
+        amount = parse.decimal(action, "amount")
+        to_perp = parse.boolean(action, "toPerp")
+        parse.integer(action, "nonce")
+        if amount <= 0:
+            raise parse.bad("`amount` must be above zero")
+        if now_ms < 0:
+            return {}
+        e = self.engine
+        acct = e.accounts[user]
+        if to_perp:
+            if amount > e.spot_matcher.available(user, "USDC"):
+                return {"status": "err", "response": INSUFFICIENT_TRANSFER}
+            acct.spot.credit("USDC", -amount)
+            acct.balance += amount
+        else:
+            if amount > min(e.available_margin(user), acct.balance):
+                return {"status": "err", "response": INSUFFICIENT_TRANSFER}
+            acct.balance -= amount
+            acct.spot.credit("USDC", amount)
         return _ok("default")

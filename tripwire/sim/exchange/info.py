@@ -14,6 +14,7 @@ from tripwire.sim.exchange import orders as st
 from tripwire.sim.exchange.candles import INTERVAL_MS
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.errors import BadRequest
+from tripwire.sim.exchange.spot import spot_asset_ctxs, spot_clearinghouse_state
 from tripwire.sim.exchange.wire import fmt, fmt_px
 
 MAX_FILLS = 2000
@@ -82,7 +83,15 @@ def meta(engine: SimEngine, req: dict, now_ms: int) -> object:
 
 
 def spot_meta(engine: SimEngine, req: dict, now_ms: int) -> object:
-    return {"universe": [], "tokens": []}
+    return engine.spot.meta()
+
+
+def spot_meta_and_asset_ctxs(engine: SimEngine, req: dict, now_ms: int) -> object:
+    return [engine.spot.meta(), spot_asset_ctxs(engine)]
+
+
+def spot_clearinghouse_state_(engine: SimEngine, req: dict, now_ms: int) -> object:
+    return spot_clearinghouse_state(engine, _user(req))
 
 
 def meta_and_asset_ctxs(engine: SimEngine, req: dict, now_ms: int) -> object:
@@ -90,8 +99,12 @@ def meta_and_asset_ctxs(engine: SimEngine, req: dict, now_ms: int) -> object:
 
 
 def l2_book(engine: SimEngine, req: dict, now_ms: int) -> object:
-    coin = _coin(engine, req)
-    book = engine.books[coin]
+    coin = req.get("coin")
+    if isinstance(coin, str) and coin in engine.spot_books:
+        book = engine.spot_book(coin)
+    else:
+        coin = _coin(engine, req)
+        book = engine.books[coin]
     return {"coin": coin, "time": book.time_ms or now_ms, "levels": book.levels_wire()}
 
 
@@ -101,6 +114,10 @@ def all_mids(engine: SimEngine, req: dict, now_ms: int) -> object:
         mid = engine.books[m.name].mid()
         if mid is not None:
             mids[m.name] = fmt(mid)
+    for coin in engine.spot_books:  # the exchange lists spot pairs as @index too
+        mid = engine.spot_book(coin).mid()
+        if mid is not None:
+            mids[coin] = fmt(mid)
     return mids
 
 
@@ -185,6 +202,8 @@ def funding_history(engine: SimEngine, req: dict, now_ms: int) -> object:
 HANDLERS: dict[str, Callable[[SimEngine, dict, int], object]] = {
     "meta": meta,
     "spotMeta": spot_meta,
+    "spotMetaAndAssetCtxs": spot_meta_and_asset_ctxs,
+    "spotClearinghouseState": spot_clearinghouse_state_,
     "metaAndAssetCtxs": meta_and_asset_ctxs,
     "l2Book": l2_book,
     "allMids": all_mids,

@@ -60,6 +60,10 @@ class Matcher:
         for i, spec in enumerate(specs):
             is_child = grouping == "normalTpsl" and i > 0 and spec.trigger is not None and parent is not None
             try:
+                if self.e.spot.by_asset(spec.asset) is not None:  # 10000 + pair index: spot.py
+                    spot = self.e.spot_matcher
+                    statuses.append(spot.submit(spot.new_order(user, spec, now_ms), now_ms))
+                    continue
                 order = self._new_order(user, spec, grouping, now_ms)
                 if is_child:
                     statuses.append(self._attach_child(parent, order, now_ms))

@@ -1,7 +1,7 @@
 """Tick, lot and minimum-notional checks, as the exchange applies them to each order.
 
 Prices: at most 5 significant figures unless the price is an integer, and at most
-``6 - szDecimals`` decimals (perps). Sizes: a multiple of ``10**-szDecimals`` and above zero.
+``6 - szDecimals`` decimals (perps; ``8 - szDecimals`` for spot). Sizes: a multiple of ``10**-szDecimals`` and above zero.
 Notional (price × size) at least $10, except reduce-only orders, which may close a small position.
 """
 
@@ -26,13 +26,14 @@ def _sig_figs(d: Decimal) -> int:
     return len(d.normalize().as_tuple().digits)
 
 
-def check_price(px: Decimal, sz_decimals: int) -> None:
-    """Raise ``Price must be divisible by tick size.`` for a price the exchange would refuse."""
+def check_price(px: Decimal, sz_decimals: int, max_decimals: int = MAX_PERP_DECIMALS) -> None:
+    """Raise ``Price must be divisible by tick size.`` for a price the exchange would refuse
+    (``max_decimals``: 6 for perps, 8 for spot)."""
     if px <= 0:
         raise OrderRejected(errors.TICK)
     if px == px.to_integral_value():
         return
-    if _sig_figs(px) > MAX_SIG_FIGS or _decimals(px) > MAX_PERP_DECIMALS - sz_decimals:
+    if _sig_figs(px) > MAX_SIG_FIGS or _decimals(px) > max_decimals - sz_decimals:
         raise OrderRejected(errors.TICK)
 
 
