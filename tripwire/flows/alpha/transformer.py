@@ -14,6 +14,8 @@ labels, size scale, metrics), loaded back with ``weights_only=True`` (no pickled
 
 from __future__ import annotations
 
+import json
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +106,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: AlphaConfig, scale: SizeScale) -> Fit
         "size_std": scale.std,
         "train_samples": len(x),
         "train_s": round(time.perf_counter() - t0, 3),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     return Fitted(model, meta)
 
@@ -114,7 +116,9 @@ def save(f: Fitted, path: str | Path, **extra: Any) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
-    torch.save({"meta": {**f.meta, **extra}, "state_dict": f.model.state_dict()}, tmp)
+    # plain JSON types only: weights_only loading refuses anything else (numpy scalars included)
+    meta = json.loads(json.dumps({**f.meta, **extra}, default=float))
+    torch.save({"meta": meta, "state_dict": f.model.state_dict()}, tmp)
     tmp.replace(p)
     return p
 
@@ -132,7 +136,7 @@ def load(path: str | Path) -> Fitted:
         raise
     except FileNotFoundError:
         raise ModelFileError(f"{p}: no such file (train one: tripwire alpha train)") from None
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as e:
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as e:
         raise ModelFileError(f"{p}: unreadable alpha model file: {e}") from None
     model.eval()
     return Fitted(model, dict(meta))
