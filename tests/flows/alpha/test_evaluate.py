@@ -81,7 +81,7 @@ def test_decide_refuses_a_candidate_worse_than_any_rival():
         {"transformer": good, "logistic": {"auc": 0.5}, "no_skill": {"auc": 0.5}, "current": {"auc": 0.61}}, cfg
     )
     assert not ok and "current" in why
-    ok, why = decide({"transformer": {"auc": 0.49, "n": 500}, "logistic": {"auc": 0.4}, "no_skill": {}}, cfg)
+    ok, why = decide({"transformer": {"auc": 0.49, "n": 500}, "logistic": {"auc": 0.4}, "no_skill": {"auc": 0.5}}, cfg)
     assert not ok and "no_skill" in why
     ok, why = decide({"transformer": {"auc": 0.7, "n": 10}}, cfg)
     assert not ok and "out-of-sample" in why

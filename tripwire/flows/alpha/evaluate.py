@@ -42,7 +42,12 @@ class AlphaWalkForward:
     train_s: float = 0.0
 
     def metrics(self) -> dict[str, dict[str, Any]]:
-        return {name: _clean(metrics(self.y, p)) for name, p in self.predictions.items()}
+        out = {name: _clean(metrics(self.y, p)) for name, p in self.predictions.items()}
+        if "no_skill" in out and out["no_skill"].get("n"):
+            # a constant ranks nothing: AUC 0.5 by definition (pooled, the folds' different
+            # constants would rank the samples by fold instead)
+            out["no_skill"]["auc"] = 0.5
+        return out
 
 
 def _clean(m: dict[str, Any]) -> dict[str, Any]:
@@ -111,8 +116,6 @@ def decide(m: dict[str, dict[str, Any]], cfg: AlphaConfig) -> tuple[bool, str]:
         if rival == "current" and math.isnan(val("current")):
             continue  # the model in use cannot read these windows: judged against the baselines
         c, r = val("transformer"), val(rival)
-        if rival == "no_skill" and cfg.metric == "auc":
-            r = 0.5  # a constant has no ranking: AUC 0.5 by definition (the pooled folds' constants differ)
         if not better({cfg.metric: c}, {cfg.metric: r}, cfg.metric, cfg.min_improvement):
             return False, (
                 f"kept the current model: walk-forward {cfg.metric} {_fmt(c)} does not beat {rival}'s {_fmt(r)} "
