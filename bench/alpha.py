@@ -34,7 +34,9 @@ def main() -> None:
         t0 = time.perf_counter()
         r = evaluate.train_and_promote(s, cfg, "bench")
         wall = time.perf_counter() - t0
-        print(f"{len(s)} books, {r.samples} labelled windows; walk-forward ({cfg.folds} folds) + final fit: {wall:.1f} s")
+        print(
+            f"{len(s)} books, {r.samples} labelled windows; walk-forward ({cfg.folds} folds) + final fit: {wall:.1f} s"
+        )
         for name, m in r.metrics.items():
             print(f"  {name:<12} AUC {m['auc']}  Brier {m['brier']}  hit rate {m['hit_rate']}  n {m['n']}")
         print(f"  {'promoted' if r.promoted else 'not promoted'}: {r.reason}")

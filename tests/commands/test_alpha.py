@@ -24,9 +24,7 @@ def tripwire(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("ppo") / "gamma.zip"
-    r = tripwire(
-        "alpha", "ppo", str(RECORDING), "--timesteps", "128", "--train-share", "0.9", "--out", str(out)
-    )
+    r = tripwire("alpha", "ppo", str(RECORDING), "--timesteps", "128", "--train-share", "0.9", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "fixed γ" in r.stdout and "PPO γ" in r.stdout and out.exists()
     return str(out)

@@ -37,7 +37,9 @@ def require_alpha() -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="alpha_command", metavar="ALPHA_COMMAND", required=True)
     t = sub.add_parser("train", help="walk-forward, save and (if better) promote the order-book transformer")
-    t.add_argument("files", nargs="*", metavar="FILE", help="recorded l2Book files or folders (default: settings.replay)")
+    t.add_argument(
+        "files", nargs="*", metavar="FILE", help="recorded l2Book files or folders (default: settings.replay)"
+    )
     t.add_argument("--coin", default=None, help="default: flows.retrain_model.alpha.coin")
     t.add_argument("--models-dir", default=None, metavar="DIR")
     t.add_argument("--model-file", default=None, metavar="PATH", help="the promoted model (default from settings)")
@@ -59,7 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--train-share", type=float, default=2 / 3, help="share of the data's time trained on")
     q.add_argument("--interval-s", type=float, default=10.0, help="seconds of exchange time between decisions")
     q.add_argument("--inventory-penalty", type=float, default=0.005, help="USD per step at full inventory")
-    q.add_argument("--predictions", default=None, metavar="MODEL", help="an alpha model file: its predicted move is in the state")
+    q.add_argument(
+        "--predictions", default=None, metavar="MODEL", help="an alpha model file: its predicted move is in the state"
+    )
     q.add_argument("--quoting", default=None, metavar="PATH", help="default config/quoting.yaml")
     q.add_argument("--latency-ms", type=float, default=50.0)
     q.add_argument("--seed", type=int, default=7)
@@ -132,7 +136,9 @@ def _serve(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     coins = args.coins.split(",") if args.coins else [str(model.meta["coin"])]
     server = AlphaServer(model, events, commands, coins)
-    print(f"alpha serve: {cfg.model_file} ({model.meta.get('version', '?')}) on {', '.join(coins)}; books from {events}")
+    print(
+        f"alpha serve: {cfg.model_file} ({model.meta.get('version', '?')}) on {', '.join(coins)}; books from {events}"
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -172,7 +172,12 @@ class HotPath:
             problem = st.problem(self.settings.book.stale_after_ms, recv_ns)
             pred = st.features.values.get("pred_move_bps")  # set by tripwire alpha serve, if it runs
             self.quoter.on_book(
-                coin, st.book.best_bid, st.book.best_ask, st.last_exch_ms, problem, pred if type(pred) is float else None
+                coin,
+                st.book.best_bid,
+                st.book.best_ask,
+                st.last_exch_ms,
+                problem,
+                pred if type(pred) is float else None,
             )
 
     def _on_bbo(self, rec: Bbo, recv_ns: int) -> list[TriggerFired]:

@@ -21,7 +21,7 @@ from tripwire.flows.alpha.books import (
 
 
 def test_triple_barrier_labels_the_first_barrier_touched_and_the_sign_at_the_time_limit():
-    bps = lambda *moves: 100.0 * (1 + np.array([0.0, *moves]) / 1e4)  # noqa: E731
+    bps = lambda *moves: 100.0 * (1 + np.array([0.0, *moves]) / 1e4)
     # up 2 bps first → 1; down 2 first → 0; neither within 3 steps → sign of the last return
     assert triple_barrier(bps(0.5, 2.0, -3.0), 3, 1.5)[0] == 1.0
     assert triple_barrier(bps(-0.5, -2.0, 3.0), 3, 1.5)[0] == 0.0

@@ -48,7 +48,7 @@ async def _served(tmp_path, model: transformer.Fitted) -> None:
     async with rig(tmp_path) as r, market_pulse(r, btc_book, 0.3):
         coins = r.proc.hp.pipeline.coins
         await r.wait_for(lambda: "BTC" in coins, what="the first BTC book")
-        features = lambda: coins["BTC"].features.values  # noqa: E731
+        features = lambda: coins["BTC"].features.values
         assert FEATURE not in features()
         server = AlphaServer(model, r.proc.addresses.events, r.proc.addresses.commands, ["BTC"])
         task = asyncio.create_task(server.run())

@@ -22,7 +22,9 @@ def write_books(path, n: int, edge: float) -> str:
             [{"px": str(p), "sz": f"{q:.4f}", "n": 1} for p, q in zip(s.bid_px[i], s.bid_sz[i])],
             [{"px": str(p), "sz": f"{q:.4f}", "n": 1} for p, q in zip(s.ask_px[i], s.ask_sz[i])],
         ]
-        lines.append(orjson.dumps({"channel": "l2Book", "data": {"coin": "BTC", "time": int(s.t_ms[i]), "levels": levels}}))
+        lines.append(
+            orjson.dumps({"channel": "l2Book", "data": {"coin": "BTC", "time": int(s.t_ms[i]), "levels": levels}})
+        )
     path.write_bytes(b"\n".join(lines) + b"\n")
     return str(path)
 

@@ -70,4 +70,4 @@ class Logistic:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = np.clip((x - self.mean) / self.std, -3.0, 3.0)
-        return 1.0 / (1.0 + np.exp(-np.clip(z @ self.w + self.b, -30, 30)))
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z @ self.w + self.b, -30, 30))))

@@ -51,16 +51,18 @@ class Snapshots:
 
     @property
     def mid(self) -> np.ndarray:
-        return (self.bid_px[:, 0] + self.ask_px[:, 0]) / 2.0
+        return np.asarray((self.bid_px[:, 0] + self.ask_px[:, 0]) / 2.0)
 
     @property
     def micro(self) -> np.ndarray:
         b, a, bs, as_ = self.bid_px[:, 0], self.ask_px[:, 0], self.bid_sz[:, 0], self.ask_sz[:, 0]
         total = bs + as_
-        return np.where(total > 0, (b * as_ + a * bs) / np.where(total > 0, total, 1.0), (a + b) / 2.0)
+        return np.asarray(np.where(total > 0, (b * as_ + a * bs) / np.where(total > 0, total, 1.0), (a + b) / 2.0))
 
     def slice(self, lo: int, hi: int) -> Snapshots:
-        return Snapshots(self.t_ms[lo:hi], self.bid_px[lo:hi], self.bid_sz[lo:hi], self.ask_px[lo:hi], self.ask_sz[lo:hi])
+        return Snapshots(
+            self.t_ms[lo:hi], self.bid_px[lo:hi], self.bid_sz[lo:hi], self.ask_px[lo:hi], self.ask_sz[lo:hi]
+        )
 
 
 def _side(levels: Sequence[Any], k: int) -> tuple[list[float], list[float]] | None:

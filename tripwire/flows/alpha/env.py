@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -47,7 +47,7 @@ def scale_to_action(scale: float) -> float:
 
 
 class GammaEnv(gym.Env):  # type: ignore[misc]  # gymnasium ships partial types
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
         self,
@@ -57,7 +57,7 @@ class GammaEnv(gym.Env):  # type: ignore[misc]  # gymnasium ships partial types
         risk: RiskConfig,
         quoting: QuotingConfig,
         coin: str,
-        cfg: BacktestConfig = BacktestConfig(),
+        cfg: BacktestConfig | None = None,
         start_ms: int | None = None,
         end_ms: int | None = None,
         interval_ms: int = DEFAULT_INTERVAL_MS,
@@ -68,7 +68,7 @@ class GammaEnv(gym.Env):  # type: ignore[misc]  # gymnasium ships partial types
             raise ValueError(f"{coin}: not an enabled quoting coin (enabled: {', '.join(quoting.enabled()) or 'none'})")
         self.files = [str(f) for f in files]
         self.settings, self.rules, self.risk_cfg = settings, rules, risk
-        self.cfg = replace(cfg, quoting=quoting, gamma=None)
+        self.cfg = replace(cfg or BacktestConfig(), quoting=quoting, gamma=None)
         self.coin = coin
         self.start_ms, self.end_ms = start_ms, end_ms
         self.interval_ms = interval_ms

@@ -192,7 +192,9 @@ def train_and_promote(s: Snapshots, cfg: AlphaConfig, version: str, store: Any =
         promoted, reason = False, f"{len(lw.idx)} labelled windows with one outcome or too few (need {MIN_TRAIN})"
     result = AlphaResult(version, promoted, reason, len(lw.idx), m, wf.folds, path, cfg.model_file, round(train_s, 3))
     if store is not None:
-        store.insert_many("models", [{"_id": f"alpha_model-{version}", "ts": int(time.time() * 1000), **result.to_dict()}])
+        store.insert_many(
+            "models", [{"_id": f"alpha_model-{version}", "ts": int(time.time() * 1000), **result.to_dict()}]
+        )
     return result
 
 

@@ -372,10 +372,9 @@ def alpha_candidate(store: Any, cfg: RetrainModelConfig, now_ms: int) -> dict[st
         return {"skipped": "PyTorch is not installed: pip install '.[alpha]'"}
     if not a.files:
         return {"skipped": "alpha.files is empty: no recorded books to train on"}
+    from tripwire.config.settings import resolve_path
     from tripwire.flows.alpha import evaluate
     from tripwire.flows.alpha.books import read_snapshots
-
-    from tripwire.config.settings import resolve_path
 
     snaps = read_snapshots([str(resolve_path(Path(f))) for f in a.files], a.coin, a.levels)
     r = evaluate.train_and_promote(snaps, a, model_version(now_ms), store)
@@ -500,7 +499,9 @@ async def retrain_model(settings_file: str | None = None) -> dict[str, Any]:
         now = wall_ms()
         result = await fit_and_save(ctx.store, cfg, now)
         if cfg.alpha.enabled and not cfg.alpha.files:  # the recorded books the settings replay
-            cfg = cfg.model_copy(update={"alpha": cfg.alpha.model_copy(update={"files": tuple(ctx.settings.replay.files)})})
+            cfg = cfg.model_copy(
+                update={"alpha": cfg.alpha.model_copy(update={"files": tuple(ctx.settings.replay.files)})}
+            )
         result.alpha = await fit_alpha(ctx.store, cfg, now)
     finally:
         ctx.store.close()

@@ -150,9 +150,7 @@ class Quoter:
         position = pos.szi if pos is not None else 0.0
         c = self.cfg.coins[cq.coin]
         skew = alpha_skew_bps(self._pred.get(cq.coin), c.alpha_skew, c.alpha_skew_cap_bps)
-        ops = cq.decide(
-            mid, best_bid, best_ask, position, self.pause_reason(cq.coin, problem), time.monotonic(), skew
-        )
+        ops = cq.decide(mid, best_bid, best_ask, position, self.pause_reason(cq.coin, problem), time.monotonic(), skew)
         if not ops:
             return
         steps = build_quote_steps(ops, cq, self.markets[cq.coin], legs)
