@@ -30,7 +30,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} (2 vCPUs; other sessions share the machine)")
     with tempfile.TemporaryDirectory() as tmp:
         cfg = AlphaConfig(models_dir=Path(tmp), model_file=Path(tmp) / "alpha_model.pt")
-        s = read_snapshots([RECORDING], cfg.coin, cfg.levels)
+        s = read_snapshots([RECORDING], cfg.coin, cfg.levels, cfg.book_every_ms)
         t0 = time.perf_counter()
         r = evaluate.train_and_promote(s, cfg, "bench")
         wall = time.perf_counter() - t0

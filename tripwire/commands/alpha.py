@@ -111,7 +111,7 @@ def _train(args: argparse.Namespace) -> int:
     settings, _ = load(args)
     cfg = _alpha_cfg(settings, args)
     try:
-        s = read_snapshots(_files(settings, args.files), cfg.coin, cfg.levels)
+        s = read_snapshots(_files(settings, args.files), cfg.coin, cfg.levels, cfg.book_every_ms)
     except ArchiveError as e:
         raise UserError(str(e)) from None
     if not len(s):

@@ -12,6 +12,7 @@ from tripwire.flows.alpha.books import (
     BookWindow,
     SizeScale,
     expected_move_bps,
+    from_messages,
     labelled,
     read_snapshots,
     snapshot_row,
@@ -81,6 +82,18 @@ def test_the_hand_features_see_the_imbalance():
     b5, a5 = s.bid_sz[10:40, :5].sum(axis=1), s.ask_sz[10:40, :5].sum(axis=1)
     np.testing.assert_allclose(f[:, 0], 0.0)  # the top level is balanced
     np.testing.assert_allclose(f[:, 1], (b5 - a5) / (b5 + a5))
+
+
+def test_books_are_kept_at_the_served_cadence():
+    msgs = [
+        {
+            "channel": "l2Book",
+            "data": {"coin": "BTC", "time": t, "levels": [[{"px": "9", "sz": "1"}], [{"px": "10", "sz": "1"}]]},
+        }
+        for t in (0, 600, 1000, 1500, 2100, 2200, 3100)
+    ]
+    assert from_messages(msgs, "BTC", 1, every_ms=1000).t_ms.tolist() == [0, 1000, 2100, 3100]
+    assert len(from_messages(msgs, "BTC", 1)) == 7
 
 
 def test_the_bundled_hour_reads_as_btc_snapshots():

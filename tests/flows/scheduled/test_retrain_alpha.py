@@ -37,6 +37,7 @@ def test_the_transformer_is_a_second_candidate_judged_against_both_baselines(sto
         enabled=True,
         files=(books,),
         levels=3,
+        book_every_ms=0,  # every synthetic book (they are 0.6 s apart)
         window=6,
         horizon=4,
         folds=2,

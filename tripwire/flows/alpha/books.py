@@ -99,8 +99,10 @@ def from_rows(times: list[int], rows: list[tuple[list[float], ...]], k: int) -> 
     return Snapshots(np.array(times, dtype=np.int64), *cols)
 
 
-def from_messages(messages: Iterable[Any], coin: str, k: int) -> Snapshots:
-    """The l2Book messages of ``coin`` among ``messages`` (WebSocket shape), as snapshots."""
+def from_messages(messages: Iterable[Any], coin: str, k: int, every_ms: int = 0) -> Snapshots:
+    """The l2Book messages of ``coin`` among ``messages`` (WebSocket shape), as snapshots; with
+    ``every_ms``, a book only when at least that long after the last one kept — the hot path's
+    ``md.book`` throttle, so the model trains on the cadence it is served at."""
     times: list[int] = []
     rows: list[tuple[list[float], ...]] = []
     for msg in messages:
@@ -115,18 +117,18 @@ def from_messages(messages: Iterable[Any], coin: str, k: int) -> Snapshots:
             t = int(data["time"])
         except (KeyError, TypeError, ValueError, IndexError):
             continue
-        if row is None or (times and t < times[-1]):
+        if row is None or (times and t < times[-1] + every_ms):
             continue
         times.append(t)
         rows.append(row)
     return from_rows(times, rows, k)
 
 
-def read_snapshots(files: Sequence[str | Path], coin: str, k: int) -> Snapshots:
+def read_snapshots(files: Sequence[str | Path], coin: str, k: int, every_ms: int = 0) -> Snapshots:
     """Recorded files (archive ``.lz4`` or NDJSON, or folders: docs/DATA.md) → ``coin``'s books."""
     from tripwire.sim.replay.runner import replay_stream  # the replay reader: one format, one parser
 
-    return from_messages(replay_stream([str(f) for f in files], False, 0), coin, k)
+    return from_messages(replay_stream([str(f) for f in files], False, 0), coin, k, every_ms)
 
 
 # -- normalised windows ----------------------------------------------------------------------

@@ -20,6 +20,9 @@ class AlphaConfig(BaseModel):
     model_file: Path = Field(Path("data/models/alpha_model.pt"), description="the promoted model, served")
     models_dir: Path = Path("data/models")
     levels: int = Field(10, ge=1, le=20, description="top K levels per side")
+    # the hot path publishes md.book at most once a second (tripwire/hotpath/events.py,
+    # BOOK_EVERY_MS): training on the same cadence keeps window and horizon the same in time
+    book_every_ms: int = Field(1000, ge=0, description="keep a recorded book only this long after the last kept")
     window: int = Field(20, ge=2, le=256, description="N snapshots per sequence")
     horizon: int = Field(20, ge=1, description="vertical barrier, in snapshots")
     barrier_bps: float = Field(1.5, gt=0, description="horizontal barriers, bps of the micro-price")

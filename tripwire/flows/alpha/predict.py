@@ -29,4 +29,5 @@ def predict_snapshots(s: Snapshots, model: transformer.Fitted) -> Predictions:
 
 def predict_files(files: Sequence[str | Path], coin: str, model_file: str | Path) -> Predictions:
     model = transformer.load(model_file)
-    return predict_snapshots(read_snapshots(files, coin, int(model.meta["levels"])), model)
+    every = int(model.meta.get("book_every_ms", 0))
+    return predict_snapshots(read_snapshots(files, coin, int(model.meta["levels"]), every), model)

@@ -95,6 +95,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: AlphaConfig, scale: SizeScale) -> Fit
         "features": int(x.shape[2]),
         "window": int(x.shape[1]),
         "levels": cfg.levels,
+        "book_every_ms": cfg.book_every_ms,
         "d_model": cfg.d_model,
         "heads": cfg.heads,
         "layers": cfg.layers,

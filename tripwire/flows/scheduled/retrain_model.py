@@ -376,7 +376,7 @@ def alpha_candidate(store: Any, cfg: RetrainModelConfig, now_ms: int) -> dict[st
     from tripwire.flows.alpha import evaluate
     from tripwire.flows.alpha.books import read_snapshots
 
-    snaps = read_snapshots([str(resolve_path(Path(f))) for f in a.files], a.coin, a.levels)
+    snaps = read_snapshots([str(resolve_path(Path(f))) for f in a.files], a.coin, a.levels, a.book_every_ms)
     r = evaluate.train_and_promote(snaps, a, model_version(now_ms), store)
     return {**r.to_dict(), "markdown": evaluate.result_markdown(r)}
 
