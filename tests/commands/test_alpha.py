@@ -69,3 +69,28 @@ def test_gamma_policy_options_are_checked(tmp_path):
     assert r.returncode == 2 and "no such PPO policy file" in r.stderr
     r = tripwire("backtest", "--gamma-predictions", "m.pt", "--out", str(tmp_path))
     assert r.returncode == 2 and "--gamma-predictions is read only with --gamma-policy" in r.stderr
+
+
+def test_alpha_train_prints_the_walk_forward_and_saves_the_candidate(tmp_path):
+    models = tmp_path / "models"
+    r = tripwire(
+        "alpha",
+        "train",
+        str(RECORDING),
+        "--epochs",
+        "1",
+        "--models-dir",
+        str(models),
+        "--model-file",
+        str(models / "m.pt"),
+    )
+    assert r.returncode == 0, r.stderr
+    for name in ("transformer", "logistic", "no_skill"):
+        assert f"| {name} |" in r.stdout
+    assert len(list(models.glob("alpha_model-*.pt"))) == 1
+    assert ("promoted" in r.stdout) and ((models / "m.pt").exists() == ("not promoted" not in r.stdout))
+
+
+def test_alpha_serve_names_a_missing_model_file(tmp_path):
+    r = tripwire("alpha", "serve", "--model-file", str(tmp_path / "none.pt"))
+    assert r.returncode == 2 and "none.pt: no such file (train one: tripwire alpha train)" in r.stderr
