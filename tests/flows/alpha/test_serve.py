@@ -4,6 +4,8 @@ its event bus in, ``set_feature pred_move_bps`` out, the value in the hot path's
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 pytest.importorskip("torch", reason="the alpha extra (PyTorch) is not installed: pip install '.[alpha]'")
 
+from tests.fixtures import REPO
 from tests.flows.alpha.synthetic import snapshots
 from tests.hotpath.runtime.harness import market_pulse, rig
 from tests.sim.exchange.conftest import book_msg
@@ -82,3 +85,41 @@ async def _refused(tmp_path) -> None:
             client.close()
         assert server.stats.refused == 1 and server.stats.sent == 1
         assert r.proc.hp.pipeline.coins["BTC"].features.values[FEATURE] == -0.5
+
+
+def test_tripwire_alpha_serve_as_a_process_sets_the_feature_and_clears_it_on_sigterm(tmp_path):
+    asyncio.run(_process(tmp_path))
+
+
+async def _process(tmp_path) -> None:
+    model_file = transformer.save(tiny_model(), tmp_path / "alpha_model.pt", version="t")
+    async with rig(tmp_path) as r, market_pulse(r, btc_book, 0.3):
+        coins = r.proc.hp.pipeline.coins
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tripwire",
+            "alpha",
+            "serve",
+            "--model-file",
+            str(model_file),
+            "--events",
+            r.proc.addresses.events,
+            "--commands",
+            r.proc.addresses.commands,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await r.wait_for(
+                lambda: "BTC" in coins and coins["BTC"].features.values.get(FEATURE, 0.0) != 0.0,
+                timeout_s=90,
+                what="a prediction from the serve process",
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        assert b"alpha serve: stopped" in out and b"'refused': 0" in out
+        assert coins["BTC"].features.values[FEATURE] == 0.0
