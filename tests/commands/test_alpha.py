@@ -67,8 +67,10 @@ def test_gamma_policy_options_are_checked(tmp_path):
     missing = tmp_path / "missing.zip"
     r = tripwire("backtest", "--strategy", "quoting", "--gamma-policy", f"ppo:{missing}", "--out", str(tmp_path))
     assert r.returncode == 2 and "no such PPO policy file" in r.stderr
-    r = tripwire("backtest", "--gamma-predictions", "m.pt", "--out", str(tmp_path))
-    assert r.returncode == 2 and "--gamma-predictions is read only with --gamma-policy" in r.stderr
+    r = tripwire("backtest", "--predictions", "m.pt", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--predictions is read only with --strategy quoting" in r.stderr
+    r = tripwire("backtest", "--strategy", "quoting", "--predictions", str(missing), "--out", str(tmp_path))
+    assert r.returncode == 2 and "no such file" in r.stderr
 
 
 def test_alpha_train_prints_the_walk_forward_and_saves_the_candidate(tmp_path):

@@ -81,10 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "needs .[alpha]) and compare no quoting, fixed γ and the policy's γ",
     )
     p.add_argument(
-        "--gamma-predictions",
+        "--predictions",
         metavar="MODEL",
         default=None,
-        help="an alpha model file whose predicted move the γ policy sees (default: none, 0 bps)",
+        help="with --strategy quoting: an alpha model file (tripwire alpha train) whose predicted move, made "
+        "book by book, the quoter's alpha_skew and the γ policy see (default: none)",
     )
     p.add_argument(
         "--queue",
@@ -128,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"--strategy quoting: no coin is enabled in {args.quoting or DEFAULT_QUOTING}")
         elif args.quoting:
             raise UserError("--quoting is read only with --strategy quoting")
-        gamma = _gamma_control(args, files, quoting)
+        gamma = _gamma_control(args, quoting)
+        predictions = _predictions(args, files, quoting)
         cfg = BacktestConfig(
             latency=latency,
             seed=seed,
@@ -136,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             equity_usd=equity,
             fees=Fees(taker=args.taker_fee, maker=args.maker_fee),
             queue=None if args.queue == "none" else QueueModel(args.queue),
+            predictions=predictions,
         )
         baseline = None
         if quoting is not None:
@@ -168,11 +171,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gamma_control(args: argparse.Namespace, files: list[str], quoting):  # type: ignore[no-untyped-def]
+def _predictions(args: argparse.Namespace, files: list[str], quoting):  # type: ignore[no-untyped-def]
+    """``--predictions MODEL``: the model's predicted move over the hour's books, per quoting coin."""
+    if args.predictions is None:
+        return None
+    if quoting is None:
+        raise UserError("--predictions is read only with --strategy quoting")
+    from tripwire.commands.alpha import require_alpha
+
+    require_alpha()
+    from tripwire.flows.alpha.predict import predict_files
+    from tripwire.flows.alpha.transformer import ModelFileError
+
+    try:
+        return {coin: predict_files(files, coin, args.predictions) for coin in quoting.enabled()}
+    except ModelFileError as e:
+        raise UserError(str(e)) from None
+
+
+def _gamma_control(args: argparse.Namespace, quoting):  # type: ignore[no-untyped-def]
     """``--gamma-policy ppo:PATH`` as the backtest's GammaControl (None without it)."""
     if args.gamma_policy is None:
-        if args.gamma_predictions:
-            raise UserError("--gamma-predictions is read only with --gamma-policy")
         return None
     if quoting is None:
         raise UserError("--gamma-policy is read only with --strategy quoting")
@@ -183,21 +202,15 @@ def _gamma_control(args: argparse.Namespace, files: list[str], quoting):  # type
 
     require_alpha()
     from tripwire.flows.alpha.ppo import PpoGammaPolicy
-    from tripwire.flows.alpha.predict import predict_files
-    from tripwire.flows.alpha.transformer import ModelFileError
     from tripwire.sim.backtest.gamma import GammaControl
 
     try:
         policy = PpoGammaPolicy(path)
-        preds = {}
-        if args.gamma_predictions:
-            for coin in quoting.enabled():
-                preds[coin] = predict_files(files, coin, args.gamma_predictions)
-    except (FileNotFoundError, ModelFileError) as e:
+    except FileNotFoundError as e:
         raise UserError(str(e)) from None
     except ValueError as e:  # stable-baselines3's answer to a file that is not its zip
         raise UserError(f"--gamma-policy {path}: not a PPO policy file: {e}") from None
-    return GammaControl(policy, 10_000, preds, name="ppo")
+    return GammaControl(policy, 10_000, name="ppo")
 
 
 def print_summary(s: dict, json_path: Path, html_path: Path) -> None:

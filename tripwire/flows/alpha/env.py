@@ -68,12 +68,13 @@ class GammaEnv(gym.Env):  # type: ignore[misc]  # gymnasium ships partial types
             raise ValueError(f"{coin}: not an enabled quoting coin (enabled: {', '.join(quoting.enabled()) or 'none'})")
         self.files = [str(f) for f in files]
         self.settings, self.rules, self.risk_cfg = settings, rules, risk
-        self.cfg = replace(cfg or BacktestConfig(), quoting=quoting, gamma=None)
+        base = cfg or BacktestConfig()
+        preds = {**(base.predictions or {}), coin: predictions} if predictions is not None else base.predictions
+        self.cfg = replace(base, quoting=quoting, gamma=None, predictions=preds)
         self.coin = coin
         self.start_ms, self.end_ms = start_ms, end_ms
         self.interval_ms = interval_ms
         self.inventory_penalty = inventory_penalty
-        self.predictions = predictions
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         self.bt: Backtest | None = None
@@ -109,7 +110,7 @@ class GammaEnv(gym.Env):  # type: ignore[misc]  # gymnasium ships partial types
 
     def _obs(self) -> np.ndarray:
         assert self.bt is not None
-        return np.array(gamma_state(self.bt, self.coin, self.predictions).vector(), dtype=np.float32)
+        return np.array(gamma_state(self.bt, self.coin).vector(), dtype=np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)

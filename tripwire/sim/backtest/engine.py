@@ -63,7 +63,7 @@ from tripwire.hotpath.quoting.config import QuotingConfig
 from tripwire.hotpath.risk.config import RiskConfig
 from tripwire.hotpath.risk.manager import CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip
 from tripwire.hotpath.triggers.engine import RuleSet
-from tripwire.sim.backtest.gamma import GammaControl
+from tripwire.sim.backtest.gamma import GammaControl, Predictions
 from tripwire.sim.backtest.latency import Constant, LatencyModel
 from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
 from tripwire.sim.backtest.quoting import QUOTE, BacktestQuoting
@@ -110,6 +110,9 @@ class BacktestConfig:
     quoting: QuotingConfig | None = None
     # γ of the quoting coins set by a policy (tripwire/sim/backtest/gamma.py); None: fixed γ
     gamma: GammaControl | None = None
+    # a model's predicted move per coin (the pred_move_bps the model server would set): the
+    # quoter's alpha_skew and a γ policy's state read it; None: no prediction
+    predictions: dict[str, Predictions] | None = None
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Every ``interval_ms`` of exchange time, per quoting coin, the policy sees a :class:`GammaState`
 — the quoting inventory (fraction of ``max_inventory``, signed), σ (bps/√s), the book's spread
-(bps) and the predicted micro-price move (bps, from ``predictions`` when given, else 0) — and
+(bps) and the predicted micro-price move (bps, from the backtest's ``predictions`` when given,
+else 0: what the model server would have set as ``pred_move_bps``) — and
 answers a **γ scale**; the coin then quotes with ``γ = configured γ × scale`` until the next
 decision. The policy is any callable (``tripwire.flows.alpha.ppo.PpoGammaPolicy`` loads a
 trained PPO agent); the backtest imports no learning library.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ class Predictions:
 class GammaControl:
     policy: Callable[[GammaState], float]
     interval_ms: int = 10_000
-    predictions: dict[str, Predictions] = field(default_factory=dict)  # by coin
     name: str = "policy"
 
 
@@ -60,7 +60,13 @@ def clamp_scale(scale: float) -> float:
     return min(SCALE_MAX, max(SCALE_MIN, float(scale)))
 
 
-def gamma_state(bt: Backtest, coin: str, predictions: Predictions | None = None) -> GammaState:
+def predicted_move(bt: Backtest, coin: str) -> float | None:
+    """The coin's ``pred_move_bps`` now, from the backtest's predictions (None without them)."""
+    preds = (bt.cfg.predictions or {}).get(coin)
+    return preds.at(bt.now_ms) if preds is not None else None
+
+
+def gamma_state(bt: Backtest, coin: str) -> GammaState:
     q = bt.quoting
     assert q is not None
     cq = q.coins[coin]
@@ -71,5 +77,5 @@ def gamma_state(bt: Backtest, coin: str, predictions: Predictions | None = None)
         q.lot(coin) / cq.params.max_inventory,
         cq.vol.sigma,
         spread,
-        predictions.at(bt.now_ms) if predictions is not None else 0.0,
+        predicted_move(bt, coin) or 0.0,
     )

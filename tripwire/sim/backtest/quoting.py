@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from tripwire.hotpath.execution.orders import Leg
 from tripwire.hotpath.quoting.config import QuotingConfig
-from tripwire.hotpath.quoting.model import Volatility
+from tripwire.hotpath.quoting.model import Volatility, alpha_skew_bps
 from tripwire.hotpath.quoting.planner import SIDES, CoinQuoting, Resting
 from tripwire.hotpath.quoting.steps import build_quote_steps, quote_id
 from tripwire.hotpath.risk.manager import ACTIVE, OrderIntent
 from tripwire.hyperliquid.ratelimit import RateLimiter
-from tripwire.sim.backtest.gamma import GammaControl, clamp_scale, gamma_state
+from tripwire.sim.backtest.gamma import GammaControl, clamp_scale, gamma_state, predicted_move
 
 if TYPE_CHECKING:
     from tripwire.sim.backtest.engine import Backtest
@@ -85,7 +85,7 @@ class BacktestQuoting:
         if g is None or self.bt.now_ms < self._next_gamma_ms.get(coin, 0):
             return
         self._next_gamma_ms[coin] = self.bt.now_ms + g.interval_ms
-        self.set_gamma_scale(coin, g.policy(gamma_state(self.bt, coin, g.predictions.get(coin))))
+        self.set_gamma_scale(coin, g.policy(gamma_state(self.bt, coin)))
 
     # -- per book ---------------------------------------------------------------------------------
 
@@ -122,7 +122,9 @@ class BacktestQuoting:
             side: Resting(side, leg.px, float(Decimal(str(leg.sz)) - Decimal(str(leg.filled_sz))), leg.cloid, leg.oid)
             for side, leg in current.items()
         }
-        ops = cq.decide(book.mid, book.best_bid, book.best_ask, pos, pause, self.bt.now_ms / 1000.0)
+        c = self.cfg.coins[coin]
+        skew = alpha_skew_bps(predicted_move(self.bt, coin), c.alpha_skew, c.alpha_skew_cap_bps)
+        ops = cq.decide(book.mid, book.best_bid, book.best_ask, pos, pause, self.bt.now_ms / 1000.0, skew)
         if not ops:
             return
         steps = build_quote_steps(ops, cq, self.bt.markets[coin], current)
