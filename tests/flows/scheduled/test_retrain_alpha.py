@@ -69,3 +69,36 @@ def test_without_recorded_books_the_candidate_is_skipped_with_the_reason(store, 
 def test_the_candidate_is_off_by_default(store, tmp_path):
     now = seed_history(store, 20)
     assert run(lambda: run_retrain_model(store, None, _cfg(tmp_path), now)).alpha is None
+
+
+def test_under_prefect_the_candidate_trains_on_the_replay_files_and_reports_in_the_artifact(tmp_path, prefect_harness):
+    pytest.importorskip("torch", reason="the alpha extra (PyTorch) is not installed: pip install '.[alpha]'")
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from tripwire.flows.scheduled.retrain_model import retrain_model
+
+    books = write_books(tmp_path / "books.ndjson", 1200, edge=0.45)
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        "mode: sim\ncoins: [BTC]\n"
+        f"store: {{uri: 'sqlite:///{tmp_path}/store.sqlite'}}\n"
+        f"bus: {{commands: 'ipc://{tmp_path}/nobody.sock'}}\n"
+        f"replay: {{files: ['{books}']}}\n"
+        "flows:\n"
+        f"  retrain_model: {{model_file: '{tmp_path}/m/local_model.json', models_dir: '{tmp_path}/m', "
+        f"alpha: {{enabled: true, levels: 3, book_every_ms: 0, window: 6, horizon: 4, folds: 2, epochs: 2, "
+        f"stride: 1, batch: 64, models_dir: '{tmp_path}/m', model_file: '{tmp_path}/m/alpha_model.pt'}}}}\n"
+    )
+    out = asyncio.run(retrain_model(str(settings)))
+    a = out["alpha"]
+    assert set(a["metrics"]) == {"transformer", "logistic", "no_skill"}, a
+    assert a["path"].startswith(str(tmp_path / "m" / "alpha_model-"))
+
+    async def artifact() -> str:
+        async with get_client() as client:
+            found = await client.read_latest_artifacts()
+            return next(x.data for x in found if x.key == "local-model")
+
+    assert "Order-book transformer" in asyncio.run(artifact())
