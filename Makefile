@@ -5,6 +5,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# extras installed with the test tools; CI adds `alpha` (PyTorch CPU, docs/ALPHA.md) so the
+# learned model's tests run instead of skipping: EXTRAS=test,alpha
+EXTRAS ?= test
 
 .PHONY: demo test lint bench clean compile clean-compiled
 
@@ -12,7 +15,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "tripwire needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 demo: $(STAMP)

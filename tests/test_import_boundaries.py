@@ -30,7 +30,22 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # getting market data: the hot path's feed connection and the replay reader's format, no more
     "data": ("flows", "api", "commands", "watch"),
 }
-HOT_PATH_NEVER = ("prefect", "pymongo", "openai", "anthropic", "fastapi", "uvicorn", "sqlalchemy")
+HOT_PATH_NEVER = (
+    "prefect",
+    "pymongo",
+    "openai",
+    "anthropic",
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    # the learned model runs beside the hot path (tripwire alpha serve), never in it
+    "torch",
+    "gymnasium",
+    "stable_baselines3",
+)
+# The optional alpha extra: only tripwire.flows.alpha (and the commands that load it lazily) may
+# name these; the default install never needs them.
+ALPHA_ONLY = ("torch", "gymnasium", "stable_baselines3")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -82,5 +97,25 @@ def test_loading_the_running_hot_path_loads_none_of_them(module):
     code = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HOT_PATH_NEVER)!r}))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
+    assert out == "[]"
+
+
+def test_only_the_alpha_package_names_the_learning_libraries():
+    bad = [
+        f"{p.relative_to(REPO)}:{line}: {name}"
+        for p in _modules()
+        if "alpha" not in p.relative_to(PACKAGE).parts[:2]
+        for line, name in _imports(p)
+        if name.split(".")[0] in ALPHA_ONLY
+    ]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("module", ["tripwire.commands.demo", "tripwire.flows.scheduled.retrain_model"])
+def test_the_demo_and_the_retraining_flow_load_without_the_alpha_extra(module):
+    code = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(ALPHA_ONLY)!r}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
     ).stdout.strip()
     assert out == "[]"

@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "api": ("tripwire.commands.api", "serve the HTTP control plane (status, triggers, decisions, commands)"),
     "watch": ("tripwire.commands.watch", "live terminal dashboard over the API and the event stream"),
+    "alpha": (
+        "tripwire.commands.alpha",
+        "the learned model (.[alpha]): alpha train | serve | ppo (order-book transformer, PPO-tuned γ)",
+    ),
 }
 
 

@@ -77,6 +77,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"quoting settings for --strategy quoting (default {DEFAULT_QUOTING})",
     )
     p.add_argument(
+        "--gamma-policy",
+        metavar="ppo:PATH",
+        default=None,
+        help="with --strategy quoting: also run the hour with γ scaled by this policy (tripwire alpha ppo; "
+        "needs .[alpha]) and compare no quoting, fixed γ and the policy's γ",
+    )
+    p.add_argument(
+        "--predictions",
+        metavar="MODEL",
+        default=None,
+        help="with --strategy quoting: an alpha model file (tripwire alpha train) whose predicted move, made "
+        "book by book, the quoter's alpha_skew and the γ policy see (default: none)",
+    )
+    p.add_argument(
         "--queue",
         choices=("risk_averse", "probabilistic", "none"),
         default="risk_averse",
@@ -122,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"--strategy quoting: no coin is enabled in {args.quoting or DEFAULT_QUOTING}")
         elif args.quoting:
             raise UserError("--quoting is read only with --strategy quoting")
+        gamma = _gamma_control(args, quoting)
+        predictions = _predictions(args, files, quoting)
         cfg = BacktestConfig(
             latency=latency,
             seed=seed,
@@ -129,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             equity_usd=equity,
             fees=Fees(taker=args.taker_fee, maker=args.maker_fee),
             queue=None if args.queue == "none" else QueueModel(args.queue),
+            predictions=predictions,
         )
         baseline = None
         if quoting is not None:
@@ -142,14 +159,65 @@ def run(args: argparse.Namespace) -> int:
             )
             cfg = dataclasses.replace(cfg, quoting=quoting)
         result = run_backtest(files, settings, rules, risk, cfg)
+        others = {}
+        if gamma is not None:  # the same hour once more, γ set by the policy
+            others[f"quoting_{gamma.name}_gamma"] = run_backtest(
+                files,
+                settings,
+                rules,
+                risk,
+                dataclasses.replace(cfg, latency=parse_latency(args.latency_ms, args.latency_dist, seed), gamma=gamma),
+            )
     except (RiskConfigError, LatencySpecError, ArchiveError, QuotingConfigError) as e:
         raise UserError(str(e)) from None
-    json_path, html_path, summary = write_report(result, args.out, baseline)
+    json_path, html_path, summary = write_report(result, args.out, baseline, others)
     if args.json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print_summary(summary, json_path, html_path)
     return 0
+
+
+def _predictions(args: argparse.Namespace, files: list[str], quoting):  # type: ignore[no-untyped-def]
+    """``--predictions MODEL``: the model's predicted move over the hour's books, per quoting coin."""
+    if args.predictions is None:
+        return None
+    if quoting is None:
+        raise UserError("--predictions is read only with --strategy quoting")
+    from tripwire.commands.alpha import require_alpha
+
+    require_alpha()
+    from tripwire.flows.alpha.predict import predict_files
+    from tripwire.flows.alpha.transformer import ModelFileError
+
+    try:
+        return {coin: predict_files(files, coin, args.predictions) for coin in quoting.enabled()}
+    except ModelFileError as e:
+        raise UserError(str(e)) from None
+
+
+def _gamma_control(args: argparse.Namespace, quoting):  # type: ignore[no-untyped-def]
+    """``--gamma-policy ppo:PATH`` as the backtest's GammaControl (None without it)."""
+    if args.gamma_policy is None:
+        return None
+    if quoting is None:
+        raise UserError("--gamma-policy is read only with --strategy quoting")
+    kind, _, path = args.gamma_policy.partition(":")
+    if kind != "ppo" or not path:
+        raise UserError(f"--gamma-policy {args.gamma_policy!r}: expected ppo:PATH (a policy from tripwire alpha ppo)")
+    from tripwire.commands.alpha import require_alpha
+
+    require_alpha()
+    from tripwire.flows.alpha.ppo import PpoGammaPolicy
+    from tripwire.sim.backtest.gamma import GammaControl
+
+    try:
+        policy = PpoGammaPolicy(path)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    except ValueError as e:  # stable-baselines3's answer to a file that is not its zip
+        raise UserError(f"--gamma-policy {path}: not a PPO policy file: {e}") from None
+    return GammaControl(policy, 10_000, name="ppo")
 
 
 def print_summary(s: dict, json_path: Path, html_path: Path) -> None:
@@ -181,6 +249,7 @@ def print_summary(s: dict, json_path: Path, html_path: Path) -> None:
         print(
             f"  {name:<12} PnL {v['pnl_usd']:+,.6f}  fees paid {v['fees_paid_usd']:,.6f}  rebates "
             f"{v['rebates_usd']:,.6f}  funding {v['funding_usd']:+,.6f}  fills {v['fills']}"
+            + (f"  quoting alone {v['quoting_pnl_usd']:+,.6f}" if v.get("quoting_pnl_usd") is not None else "")
         )
     for rule, v in s["per_rule"].items():
         print(

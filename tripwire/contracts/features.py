@@ -111,6 +111,12 @@ BUILTIN: tuple[FeatureSpec, ...] = (
     # set from outside the hot path (signals flow, set_feature command)
     _f("ls_ratio", _X, "long/short ratio of tracked traders", "set by the signals flow"),
     _f("smart_money_bias", _X, "score-weighted long−short bias of tracked traders, −1..1", "set by the signals flow"),
+    _f(
+        "pred_move_bps",
+        _X,
+        "predicted micro-price move over the model's horizon, bps (order-book transformer)",
+        "set by tripwire alpha serve",
+    ),
 )
 
 CATALOG: dict[str, FeatureSpec] = {s.name: s for s in BUILTIN}

@@ -170,7 +170,15 @@ class HotPath:
         st = self.pipeline.coins.get(coin)
         if st is not None:
             problem = st.problem(self.settings.book.stale_after_ms, recv_ns)
-            self.quoter.on_book(coin, st.book.best_bid, st.book.best_ask, st.last_exch_ms, problem)
+            pred = st.features.values.get("pred_move_bps")  # set by tripwire alpha serve, if it runs
+            self.quoter.on_book(
+                coin,
+                st.book.best_bid,
+                st.book.best_ask,
+                st.last_exch_ms,
+                problem,
+                pred if type(pred) is float else None,
+            )
 
     def _on_bbo(self, rec: Bbo, recv_ns: int) -> list[TriggerFired]:
         self._worst_lag = None  # a bbo moves its coin's lag too: not followed (_worst_lag_ms)

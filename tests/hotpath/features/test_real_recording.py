@@ -76,6 +76,7 @@ def test_all_builtin_features_warm_up_on_real_books_with_trades_and_contexts(sna
             )
     f.set_external("ls_ratio", 1.1)
     f.set_external("smart_money_bias", 0.2)
+    f.set_external("pred_move_bps", -0.4)
     missing = [s.name for s in catalog.BUILTIN if s.name not in f.values]
     assert missing == []
     assert all(math.isfinite(v) for v in f.values.values())

@@ -15,6 +15,7 @@ from typing import Literal, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tripwire.config.settings import ConfigError, Settings
+from tripwire.flows.alpha.config import AlphaConfig
 from tripwire.flows.sections import validate_section
 
 
@@ -122,6 +123,8 @@ class RetrainModelConfig(FlowConfig):
     push: bool = True
     commands_address: str | None = None
     push_timeout_s: float = Field(2.0, gt=0)
+    # the order-book transformer, a second candidate trained on recorded books (.[alpha])
+    alpha: AlphaConfig = AlphaConfig()
 
 
 class ServeConfig(FlowConfig):

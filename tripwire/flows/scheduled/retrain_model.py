@@ -262,6 +262,7 @@ class RetrainResult:
     path: Path | None  # the versioned file (None: nothing trained)
     model_file: Path
     push: PushReport | None = None
+    alpha: dict[str, Any] | None = None  # the order-book transformer candidate (alpha.enabled)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -275,6 +276,7 @@ class RetrainResult:
             "candidate": self.training.candidate if self.training else None,
             "current": self.training.current if self.training else None,
             "push": self.push.to_dict() if self.push else None,
+            "alpha": self.alpha,
         }
 
 
@@ -356,10 +358,34 @@ def train_and_save(store: Any, cfg: RetrainModelConfig, now_ms: int) -> RetrainR
     return RetrainResult(version, promoted, reason, len(ds.samples), dict(ds.outcomes), tr, path, model_file)
 
 
+def alpha_candidate(store: Any, cfg: RetrainModelConfig, now_ms: int) -> dict[str, Any] | None:
+    """The second candidate (``alpha.enabled``): the order-book transformer, walk-forward against
+    the logistic and no-skill baselines on recorded books, promoted only if better
+    (tripwire/flows/alpha/evaluate.py). Without the ``alpha`` extra it is reported as skipped;
+    either way the logistic model's retraining above stands on its own."""
+    a = cfg.alpha
+    if not a.enabled:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return {"skipped": "PyTorch is not installed: pip install '.[alpha]'"}
+    if not a.files:
+        return {"skipped": "alpha.files is empty: no recorded books to train on"}
+    from tripwire.config.settings import resolve_path
+    from tripwire.flows.alpha import evaluate
+    from tripwire.flows.alpha.books import read_snapshots
+
+    snaps = read_snapshots([str(resolve_path(Path(f))) for f in a.files], a.coin, a.levels, a.book_every_ms)
+    r = evaluate.train_and_promote(snaps, a, model_version(now_ms), store)
+    return {**r.to_dict(), "markdown": evaluate.result_markdown(r)}
+
+
 async def run_retrain_model(store: Any, commands: str | None, cfg: RetrainModelConfig, now_ms: int) -> RetrainResult:
     """The flow without Prefect. ``commands``: the hot path's address for ``reload_model``
     (None, or ``cfg.push`` false: none sent)."""
     result = train_and_save(store, cfg, now_ms)
+    result.alpha = alpha_candidate(store, cfg, now_ms)
     if result.promoted and cfg.push and commands:
         result.push = await push_commands(
             commands, [("reload_model", {"path": str(resolve(result.model_file))})], cfg.push_timeout_s
@@ -378,6 +404,9 @@ def result_markdown(r: RetrainResult) -> str:
         head += f"saved `{r.path}`" + (f", now `{r.model_file}`" if r.promoted else "") + "\n\n"
     if r.push is not None:
         head += ("" if r.push.all_ok else "**reload_model failed.** ") + r.push.summary() + "\n\n"
+    if r.alpha is not None:
+        head += r.alpha.get("markdown") or f"Order-book transformer: skipped — {r.alpha.get('skipped')}"
+        head += "\n\n"
     if r.training is None:
         return head
     rows = []
@@ -441,6 +470,11 @@ async def fit_and_save(store: Any, cfg: RetrainModelConfig, now_ms: int) -> Retr
     return train_and_save(store, cfg, now_ms)
 
 
+@task(timeout_seconds=1800, cache_policy=NO_CACHE)
+async def fit_alpha(store: Any, cfg: RetrainModelConfig, now_ms: int) -> dict[str, Any] | None:
+    return alpha_candidate(store, cfg, now_ms)
+
+
 # No retries: a hot path that is down now will read the promoted file when it starts.
 @task(timeout_seconds=30, cache_policy=NO_CACHE)
 async def reload_hot_path(address: str, path: Path, timeout_s: float) -> PushReport:
@@ -462,7 +496,13 @@ async def retrain_model(settings_file: str | None = None) -> dict[str, Any]:
         if cfg.model_file is None:
             analysis_file = ctx.settings.analysis.get("model_file")
             cfg = cfg.model_copy(update={"model_file": Path(analysis_file) if analysis_file else DEFAULT_MODEL_FILE})
-        result = await fit_and_save(ctx.store, cfg, wall_ms())
+        now = wall_ms()
+        result = await fit_and_save(ctx.store, cfg, now)
+        if cfg.alpha.enabled and not cfg.alpha.files:  # the recorded books the settings replay
+            cfg = cfg.model_copy(
+                update={"alpha": cfg.alpha.model_copy(update={"files": tuple(ctx.settings.replay.files)})}
+            )
+        result.alpha = await fit_alpha(ctx.store, cfg, now)
     finally:
         ctx.store.close()
     if result.promoted and cfg.push:

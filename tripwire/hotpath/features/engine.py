@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 EXTERNAL_RANGES: dict[str, tuple[float, float]] = {
     "ls_ratio": (0.0, float("inf")),
     "smart_money_bias": (-1.0, 1.0),
+    "pred_move_bps": (-100.0, 100.0),  # the model's barrier is a few bps; 100 is a broken model
 }
 
 # A VWAP std below this share of the price is float residue of identical prices.

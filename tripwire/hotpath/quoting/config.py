@@ -33,6 +33,10 @@ class CoinQuotingConfig(_Frozen):
     refresh_bps: float = Field(0.5, ge=0, description="cancel/replace only when a quote moves further")
     sigma_prior_bps: float = Field(0.5, gt=0, description="σ, bps per √s, until the estimate is warm")
     vol_halflife_s: float = Field(60.0, gt=0)
+    # the learned model's prediction (feature pred_move_bps, tripwire alpha serve): both quotes
+    # move weight × prediction toward it, at most cap bps; 0 (the default): not used
+    alpha_skew: float = Field(0.0, ge=0, le=1, description="share of pred_move_bps added to the reservation price")
+    alpha_skew_cap_bps: float = Field(2.0, ge=0, description="the skew's bound, bps")
 
     @model_validator(mode="after")
     def _inventory_holds_a_quote(self) -> CoinQuotingConfig:

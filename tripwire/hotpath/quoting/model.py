@@ -33,6 +33,15 @@ def reservation_offset_bps(q: float, gamma: float, sigma: float, horizon_s: floa
     return -q * gamma * sigma * sigma * horizon_s
 
 
+def alpha_skew_bps(pred_move_bps: float | None, weight: float, cap_bps: float) -> float:
+    """How far both quotes move toward a predicted micro-price move, bps: ``weight`` × the
+    prediction, capped at ``±cap_bps`` (0 without a prediction). A predicted rise lifts the
+    reservation price: the bid is hit sooner, the ask later (docs/ALPHA.md)."""
+    if pred_move_bps is None or weight <= 0 or not math.isfinite(pred_move_bps):
+        return 0.0
+    return max(-cap_bps, min(cap_bps, weight * pred_move_bps))
+
+
 def optimal_spread_bps(gamma: float, sigma: float, horizon_s: float, kappa: float) -> float:
     """Avellaneda–Stoikov's total bid–ask spread, bps."""
     return gamma * sigma * sigma * horizon_s + (2.0 / gamma) * math.log1p(gamma / kappa)
@@ -71,6 +80,7 @@ def desired_quote(
     position: float,
     sigma: float,
     sz_decimals: int,
+    skew_bps: float = 0.0,
 ) -> Quote:
     """The quotes for ``position`` (coin units, signed) at ``mid`` with volatility ``sigma``.
 
@@ -78,7 +88,7 @@ def desired_quote(
     cut to what is left below the bound (a side whose rest is under one lot is not quoted).
     """
     q = position / p.size
-    r = reservation_offset_bps(q, p.gamma, sigma, p.horizon_s)
+    r = reservation_offset_bps(q, p.gamma, sigma, p.horizon_s) + skew_bps
     spread = max(optimal_spread_bps(p.gamma, sigma, p.horizon_s, p.kappa), p.spread_floor_bps)
     half = spread / 2.0
     bid = mid * (1.0 + (r - half) * BPS)

@@ -92,6 +92,7 @@ class CoinQuoting:
         position: float,
         pause: str,
         now_s: float,
+        skew_bps: float = 0.0,
     ) -> list[Op]:
         """The ops to send now (empty while an action is in flight or nothing has to change).
 
@@ -103,7 +104,9 @@ class CoinQuoting:
         self.paused = pause
         want = None
         if not pause:
-            want = desired_quote(self.params, mid, best_bid, best_ask, position, self.vol.sigma, self.sz_decimals)
+            want = desired_quote(
+                self.params, mid, best_bid, best_ask, position, self.vol.sigma, self.sz_decimals, skew_bps
+            )
             self.last_quote = want
         ops = plan(want, self.resting, self.params.refresh_bps)
         if not ops:

@@ -30,7 +30,7 @@ from tripwire.hotpath.execution.attribution import UNATTRIBUTED
 from tripwire.hotpath.execution.brackets import Step
 from tripwire.hotpath.execution.orders import Leg, Market
 from tripwire.hotpath.quoting.config import QuotingConfig
-from tripwire.hotpath.quoting.model import Volatility
+from tripwire.hotpath.quoting.model import Volatility, alpha_skew_bps
 from tripwire.hotpath.quoting.planner import SIDES, CoinQuoting, Resting
 from tripwire.hotpath.quoting.steps import build_quote_steps, quote_id
 from tripwire.hotpath.risk.manager import ACTIVE, RiskManager
@@ -63,14 +63,19 @@ class Quoter:
         self.refused: dict[str, int] = {}  # risk refusals of quotes, by reason
         self.sent: dict[str, int] = {}  # actions sent, by kind
         self._books: dict[str, tuple[float, float, float]] = {}  # coin → (mid, best bid, best ask)
+        self._pred: dict[str, float | None] = {}  # coin → the model server's pred_move_bps
 
     # -- inputs ---------------------------------------------------------------------------------
 
-    def on_book(self, coin: str, best_bid: float, best_ask: float, t_ms: int, problem: str) -> None:
-        """One book update of ``coin`` (``problem``: why the book must not be traded on, or "")."""
+    def on_book(
+        self, coin: str, best_bid: float, best_ask: float, t_ms: int, problem: str, pred_move_bps: float | None = None
+    ) -> None:
+        """One book update of ``coin`` (``problem``: why the book must not be traded on, or "";
+        ``pred_move_bps``: the coin's feature of that name, set by the model server, if any)."""
         cq = self.coins.get(coin)
         if cq is None or best_bid <= 0 or best_ask <= 0:
             return
+        self._pred[coin] = pred_move_bps
         mid = (best_bid + best_ask) / 2.0
         cq.on_book(mid, t_ms)
         self._books[coin] = (mid, best_bid, best_ask)
@@ -143,7 +148,9 @@ class Quoter:
         }
         pos = self.layer.account.positions.get(cq.coin)
         position = pos.szi if pos is not None else 0.0
-        ops = cq.decide(mid, best_bid, best_ask, position, self.pause_reason(cq.coin, problem), time.monotonic())
+        c = self.cfg.coins[cq.coin]
+        skew = alpha_skew_bps(self._pred.get(cq.coin), c.alpha_skew, c.alpha_skew_cap_bps)
+        ops = cq.decide(mid, best_bid, best_ask, position, self.pause_reason(cq.coin, problem), time.monotonic(), skew)
         if not ops:
             return
         steps = build_quote_steps(ops, cq, self.markets[cq.coin], legs)

@@ -63,6 +63,7 @@ from tripwire.hotpath.quoting.config import QuotingConfig
 from tripwire.hotpath.risk.config import RiskConfig
 from tripwire.hotpath.risk.manager import CANCEL_ALL, FLATTEN, Exposure, OrderIntent, RiskManager, Trip
 from tripwire.hotpath.triggers.engine import RuleSet
+from tripwire.sim.backtest.gamma import GammaControl, Predictions
 from tripwire.sim.backtest.latency import Constant, LatencyModel
 from tripwire.sim.backtest.ledger import Ledger, TriggerRecord
 from tripwire.sim.backtest.quoting import QUOTE, BacktestQuoting
@@ -107,6 +108,11 @@ class BacktestConfig:
     queue: QueueModel | None = RISK_AVERSE
     # the quoting strategy (config/quoting.yaml's enabled coins) beside the rules; None: rules only
     quoting: QuotingConfig | None = None
+    # γ of the quoting coins set by a policy (tripwire/sim/backtest/gamma.py); None: fixed γ
+    gamma: GammaControl | None = None
+    # a model's predicted move per coin (the pred_move_bps the model server would set): the
+    # quoter's alpha_skew and a γ policy's state read it; None: no prediction
+    predictions: dict[str, Predictions] | None = None
 
 
 @dataclass
@@ -193,24 +199,34 @@ class Backtest:
         self._protect_seq = 0
         self._revisions: dict[str, int] = {}  # protection source → last revision
         self.protection_refused = 0
-        self.quoting = BacktestQuoting(self, cfg.quoting, BACKTEST_USER) if cfg.quoting is not None else None
+        self.quoting = BacktestQuoting(self, cfg.quoting, BACKTEST_USER, cfg.gamma) if cfg.quoting is not None else None
 
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, messages: Iterable[object]) -> None:
         for msg in messages:
-            t = exchange_time_ms(msg)
-            if t:
-                self._deliver_before(t)
-                self.now_ms = max(self.now_ms, t)
-                self.first_ms = self.first_ms or t
-            channel = self._to_exchange(msg)
-            for ev in self.pipe.on_message(msg, self.now_ms * 1_000_000):
-                self._on_trigger(ev)
-            if channel == "l2Book":
-                self._after_book()
-                if self.quoting is not None:
-                    self.quoting.on_book(msg["data"]["coin"])  # type: ignore[index]  # an l2Book the exchange took
+            self.step(msg)
+        self.finish()
+
+    def step(self, msg: object) -> str | None:
+        """One replayed message (the loop's body; the γ environment drives it message by
+        message, tripwire/flows/alpha/env.py). Answers the channel the exchange took, if any."""
+        t = exchange_time_ms(msg)
+        if t:
+            self._deliver_before(t)
+            self.now_ms = max(self.now_ms, t)
+            self.first_ms = self.first_ms or t
+        channel = self._to_exchange(msg)
+        for ev in self.pipe.on_message(msg, self.now_ms * 1_000_000):
+            self._on_trigger(ev)
+        if channel == "l2Book":
+            self._after_book()
+            if self.quoting is not None:
+                self.quoting.on_book(msg["data"]["coin"])  # type: ignore[index]  # an l2Book the exchange took
+        return channel
+
+    def finish(self) -> None:
+        """The end of the data: every action still on its way is delivered."""
         self._deliver_before(None)
         self._sample_equity()
 

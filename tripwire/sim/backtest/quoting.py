@@ -17,17 +17,18 @@ the rules holds the coin (an order on its way or a position of its own): rules w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tripwire.hotpath.execution.orders import Leg
 from tripwire.hotpath.quoting.config import QuotingConfig
-from tripwire.hotpath.quoting.model import Volatility
+from tripwire.hotpath.quoting.model import Volatility, alpha_skew_bps
 from tripwire.hotpath.quoting.planner import SIDES, CoinQuoting, Resting
 from tripwire.hotpath.quoting.steps import build_quote_steps, quote_id
 from tripwire.hotpath.risk.manager import ACTIVE, OrderIntent
 from tripwire.hyperliquid.ratelimit import RateLimiter
+from tripwire.sim.backtest.gamma import GammaControl, clamp_scale, gamma_state, predicted_move
 
 if TYPE_CHECKING:
     from tripwire.sim.backtest.engine import Backtest
@@ -44,11 +45,13 @@ class QuotingStats:
     paused_books: dict[str, int] = field(default_factory=dict)  # books seen while paused, by reason
     quoting_books: int = 0  # books seen while quoting
     max_abs_inventory: dict[str, float] = field(default_factory=dict)  # quoting's own lot, by coin
+    gamma_scales: dict[str, list[float]] = field(default_factory=dict)  # each decision of a γ policy, by coin
 
 
 class BacktestQuoting:
-    def __init__(self, bt: Backtest, cfg: QuotingConfig, user: str) -> None:
+    def __init__(self, bt: Backtest, cfg: QuotingConfig, user: str, gamma: GammaControl | None = None) -> None:
         self.bt = bt
+        self.gamma = gamma
         self.user = user
         self.cfg = cfg
         enabled = cfg.enabled()
@@ -66,6 +69,23 @@ class BacktestQuoting:
         self.legs: dict[str, dict[str, Leg]] = {coin: {} for coin in self.coins}  # current leg per side
         self.on_the_way: dict[str, int] = {coin: 0 for coin in self.coins}
         self.stats = QuotingStats()
+        self.base_gamma = {coin: cq.params.gamma for coin, cq in self.coins.items()}
+        self._next_gamma_ms: dict[str, int] = {}
+
+    def set_gamma_scale(self, coin: str, scale: float) -> float:
+        """Quote ``coin`` with its configured γ × ``scale`` (clamped) from now on; the scale used."""
+        scale = clamp_scale(scale)
+        cq = self.coins[coin]
+        cq.params = replace(cq.params, gamma=self.base_gamma[coin] * scale)
+        self.stats.gamma_scales.setdefault(coin, []).append(scale)
+        return scale
+
+    def _policy_gamma(self, coin: str) -> None:
+        g = self.gamma
+        if g is None or self.bt.now_ms < self._next_gamma_ms.get(coin, 0):
+            return
+        self._next_gamma_ms[coin] = self.bt.now_ms + g.interval_ms
+        self.set_gamma_scale(coin, g.policy(gamma_state(self.bt, coin)))
 
     # -- per book ---------------------------------------------------------------------------------
 
@@ -88,6 +108,7 @@ class BacktestQuoting:
         pos = float(self.bt.sim.accounts[self.user].position(coin))
         inv = self.stats.max_abs_inventory
         inv[coin] = max(inv.get(coin, 0.0), abs(self.lot(coin)))
+        self._policy_gamma(coin)
         cq.in_flight = self.on_the_way[coin] > 0
         if cq.in_flight:
             return
@@ -101,7 +122,9 @@ class BacktestQuoting:
             side: Resting(side, leg.px, float(Decimal(str(leg.sz)) - Decimal(str(leg.filled_sz))), leg.cloid, leg.oid)
             for side, leg in current.items()
         }
-        ops = cq.decide(book.mid, book.best_bid, book.best_ask, pos, pause, self.bt.now_ms / 1000.0)
+        c = self.cfg.coins[coin]
+        skew = alpha_skew_bps(predicted_move(self.bt, coin), c.alpha_skew, c.alpha_skew_cap_bps)
+        ops = cq.decide(book.mid, book.best_bid, book.best_ask, pos, pause, self.bt.now_ms / 1000.0, skew)
         if not ops:
             return
         steps = build_quote_steps(ops, cq, self.bt.markets[coin], current)
@@ -204,4 +227,19 @@ class BacktestQuoting:
             "exchange_rejected": dict(s.rejected),
             "books_quoting": s.quoting_books,
             "books_paused": dict(s.paused_books),
+            **({"gamma_policy": self._gamma_summary()} if self.gamma is not None else {}),
         }
+
+    def _gamma_summary(self) -> dict[str, Any]:
+        assert self.gamma is not None
+        out: dict[str, Any] = {"name": self.gamma.name, "interval_ms": self.gamma.interval_ms, "coins": {}}
+        for coin, scales in self.stats.gamma_scales.items():
+            ordered = sorted(scales)
+            out["coins"][coin] = {
+                "decisions": len(scales),
+                "scale_mean": round(sum(scales) / len(scales), 4),
+                "scale_min": round(ordered[0], 4),
+                "scale_median": round(ordered[len(ordered) // 2], 4),
+                "scale_max": round(ordered[-1], 4),
+            }
+        return out

@@ -340,6 +340,17 @@ def compare(baseline: dict[str, Any], quoting: dict[str, Any]) -> dict[str, Any]
     return rows
 
 
+def compared_row(s: dict[str, Any]) -> dict[str, Any]:
+    """One more quoting run's row of the comparison (with its γ policy's decisions, if any)."""
+    row = {k: s[k] for k in COMPARED}
+    row["fills"] = s["orders"]["fills"]
+    q = s.get("quoting") or {}
+    row["quoting_pnl_usd"] = q.get("pnl_usd")
+    if "gamma_policy" in q:
+        row["gamma_policy"] = q["gamma_policy"]
+    return row
+
+
 def _comparison_html(s: dict[str, Any]) -> str:
     c = s.get("comparison")
     if not c:
@@ -364,11 +375,21 @@ def _comparison_html(s: dict[str, Any]) -> str:
         f"{q.get('fills', 0)} fills, actions {escape(str(q.get('actions', {})))}, paused books "
         f"{escape(str(q.get('books_paused', {})))}, risk refusals {escape(str(q.get('risk_refused', {})))}.</p>"
     )
+    for name, v in c.items():
+        g = v.get("gamma_policy")
+        if g:
+            note += (
+                f'<p class="note">{escape(name.replace("_", " "))}: γ scale chosen every {g["interval_ms"] / 1000:g} s, '
+                f"{escape(str(g['coins']))}; quoting alone {_money(v.get('quoting_pnl_usd') or 0)}.</p>"
+            )
     return "<h2>Quoting vs no quoting</h2>" + _table(heads, rows) + note
 
 
 def write_report(
-    r: BacktestResult, out_dir: str | Path, baseline: BacktestResult | None = None
+    r: BacktestResult,
+    out_dir: str | Path,
+    baseline: BacktestResult | None = None,
+    others: dict[str, BacktestResult] | None = None,
 ) -> tuple[Path, Path, dict[str, Any]]:
     """Write ``summary.json`` and ``report.html`` into ``out_dir`` (created); returns both paths
     and the summary. With ``baseline`` (the same run without quoting) the summary and the
@@ -378,6 +399,8 @@ def write_report(
     summary = summarize(r)
     if baseline is not None:
         summary["comparison"] = compare(summarize(baseline), summary)
+        for name, other in (others or {}).items():  # more quoting runs of the same hour (a γ policy)
+            summary["comparison"][name] = compared_row(summarize(other))
     json_path, html_path = out / JSON_NAME, out / HTML_NAME
     json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     html_path.write_text(render_html(summary, r), encoding="utf-8")
