@@ -153,6 +153,14 @@ def test_set_feature_sets_external_features_only(wired):
     assert "mid" not in hp.pipeline.coins["BTC"].features.values
 
 
+def test_set_feature_for_a_coin_not_traded_is_refused_and_creates_no_state(wired):
+    hp, _, server, _, client = wired
+    with pytest.raises(CommandError) as e:
+        call(server, client, "set_feature", {"coin": "DOGE", "name": "ls_ratio", "value": 2.0})
+    assert e.value.code == "invalid_args" and "unknown coin 'DOGE'" in str(e.value)
+    assert "DOGE" not in hp.pipeline.coins
+
+
 def test_reload_with_a_bad_file_keeps_the_old_rules(wired, tmp_path):
     hp, _, server, _, client = wired
     before = hp.pipeline.triggers.ruleset

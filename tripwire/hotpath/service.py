@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
-from tripwire.config.settings import Settings, resolve_path
+from tripwire.config.settings import ALL_COINS, Settings, resolve_path
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.contracts.features import CATALOG, EXTERNAL
 from tripwire.hotpath.events import HotPathEvents
@@ -353,6 +353,11 @@ class HotPath:
         if spec is None or EXTERNAL not in spec.updated_on:
             settable = sorted(n for n, s in CATALOG.items() if EXTERNAL in s.updated_on)
             raise ValueError(f"feature {name!r} cannot be set from outside; settable: {', '.join(settable)}")
+        coins = self.settings.coins
+        if coin not in coins and coins != (ALL_COINS,):
+            # per-coin state exists only for the coins this hot path trades: a signal for any
+            # other coin (the signals flow covers every coin its traders hold) must not create it
+            raise ValueError(f"unknown coin {coin!r}: this hot path trades {', '.join(coins)}")
         self.pipeline.coin(coin).features.set_external(name, value)
 
     def replace_rules(self, rules: RuleSet, path: Path) -> None:
