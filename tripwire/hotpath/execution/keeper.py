@@ -91,6 +91,9 @@ class ProtectionKeeper:
         self._timers: set[asyncio.Task] = set()
         self._defaults = 0
         self.stopped = False
+        # the funding carry's signed share of a coin's position: hedged by its spot leg, so not
+        # bracketed — the keeper protects the rest (docs/CARRY.md)
+        self.carry_share: Callable[[str], float] = lambda coin: 0.0
 
     # -- being asked -------------------------------------------------------------------------
 
@@ -205,6 +208,9 @@ class ProtectionKeeper:
             szi, entry_px = await self._position(coin)
             if self.busy(coin):  # an entry went out while we were asking
                 return None
+            szi -= self.carry_share(coin)
+            if abs(szi) < 1e-12:
+                szi = 0.0
             self.positions[coin] = szi
             legs = self.legs(coin)
             try:

@@ -1,0 +1,205 @@
+"""The funding carry on a running hot path against the simulator, over real sockets.
+
+The market is a BTC book fed by the test (mid 42 800.5, 1 USD ticks) with an ``activeAssetCtx``
+whose funding rate the test sets; the simulator streams the UBTC/USDC pair's book (the perp's at
+its −1 bp basis) on /ws. Funding goes extreme → the hot path's carry buys UBTC and shorts BTC
+of the same size, through the Protector path, with no stop or take-profit on the short; the
+simulator's hour boundary pays the short its funding; funding normalises → both legs close and
+the USDC goes back to perp. A breaker (drawdown: the rate flips and the hour's payment costs
+the account) closes the carry and keeps it out. Every amount is read back from the simulator's
+own API (the SDK's ``Info``), and compared with what the hot path publishes (``carry.BTC``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+from hyperliquid.info import Info
+
+from tests.hotpath.runtime.harness import market_pulse, rig, risk_file
+from tests.sim.exchange.conftest import book_msg
+from tripwire.contracts.events import check_payload
+from tripwire.sim.exchange.engine import HOUR_MS
+
+MID = 42_800.5
+NOTIONAL = 1000.0
+BASELINE = 0.0000125  # Hyperliquid's 0.125 bps/h
+EXTREME = 0.001  # 10 bps/h: net of the ≈0.96 bps/h hurdle far above entry (2)
+
+
+def carry_file(tmp_path) -> str:
+    p = tmp_path / "carry.yaml"
+    p.write_text(
+        "coins:\n  BTC:\n    enabled: true\n    spot: UBTC/USDC\n"
+        f"    notional_usd: {NOTIONAL}\n    entry_bps_per_hour: 2.0\n    exit_bps_per_hour: 0.0\n"
+    )
+    return str(p)
+
+
+def no_rules(tmp_path) -> str:
+    p = tmp_path / "no-rules.yaml"
+    p.write_text("allow_empty: true\nrules: {}\n")
+    return str(p)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def ctx_msg(rate: float) -> dict:
+    px = f"{MID:.1f}"
+    ctx = {
+        "funding": f"{rate:.8f}",
+        "openInterest": "1000.0",
+        "prevDayPx": px,
+        "dayNtlVlm": "0.0",
+        "premium": "0.0",
+        "oraclePx": px,
+        "markPx": px,
+        "midPx": px,
+        "impactPxs": [px, px],
+    }
+    return {"channel": "activeAssetCtx", "data": {"coin": "BTC", "ctx": ctx}}
+
+
+def market(r, rate: dict, every_s: float = 0.2):
+    """A fresh BTC book and a context at ``rate["now"]`` every ``every_s``."""
+    lo, hi = MID - 0.5, MID + 0.5
+    bids = [(f"{lo - i:.0f}", "2") for i in range(5)]
+    asks = [(f"{hi + i:.0f}", "2") for i in range(5)]
+
+    def pulse(k: int) -> tuple[dict, int]:
+        t = now_ms()
+        if k % 2:
+            return book_msg("BTC", bids, asks, t), t
+        return ctx_msg(rate["now"]), t
+
+    return market_pulse(r, pulse, every_s / 2)
+
+
+def sdk_state(r) -> tuple[float, float, float]:
+    """(perp szi of BTC, UBTC held, spot USDC) as the SDK reads them from the simulator."""
+    info = Info(r.sim.url, skip_ws=True)
+    perp = info.user_state(r.user)
+    spot = {b["coin"]: float(b["total"]) for b in info.spot_user_state(r.user)["balances"]}
+    szi = next((float(p["position"]["szi"]) for p in perp["assetPositions"] if p["position"]["coin"] == "BTC"), 0.0)
+    return szi, spot.get("UBTC", 0.0), spot.get("USDC", 0.0)
+
+
+def open_orders(r) -> list:
+    e = r.engine
+    return r.sim_call(
+        lambda: [o for o in list(e.open.values()) + list(e.waiting_children.values()) if o.user == r.user]
+    )
+
+
+def carry_events(r, action: str) -> list[dict]:
+    return [e.data for e in r.topics("carry.BTC") if e.data["action"] == action]
+
+
+def settings(tmp_path) -> dict:
+    return {"carry_file": carry_file(tmp_path), "triggers_file": no_rules(tmp_path)}
+
+
+async def held(r) -> tuple[float, float, float]:
+    return await asyncio.to_thread(sdk_state, r)
+
+
+def test_extreme_funding_opens_a_hedged_carry_unbracketed_it_is_paid_and_closes_when_funding_normalises(tmp_path):
+    async def go():
+        rate = {"now": BASELINE}
+        async with rig(tmp_path, settings_overrides=settings(tmp_path)) as r, market(r, rate):
+            carry = r.proc.carry
+            assert carry is not None
+            await r.wait_for(lambda: carry.coins["BTC"].waits.get("below_entry", 0) >= 3, what="baseline decisions")
+            assert await held(r) == (0.0, 0.0, 0.0)  # ordinary funding: flat
+
+            rate["now"] = EXTREME
+            await r.wait_for(lambda: carry_events(r, "open"), what="the carry opened")
+            opened = carry_events(r, "open")[0]
+            check_payload("carry.BTC", opened)
+            szi, ubtc, usdc = await held(r)
+            # spot long + perp short of the same size, what the hot path publishes
+            assert ubtc == opened["spot_held"] and szi == -opened["perp_short"]
+            assert ubtc == round(NOTIONAL / (MID + 0.5), 5) or abs(ubtc * MID - NOTIONAL) < MID * 1e-5 + 1
+            assert szi == -ubtc and opened["holding"] and opened["funding_bps_per_hour"] == EXTREME * 1e4
+            assert usdc < 0.02 * NOTIONAL  # the transfer's room for fee and slippage, no more
+
+            # no stop or take-profit on the carry's short: the keeper protects only the rest (none)
+            await asyncio.sleep(1.5)  # several account refreshes, each looking at the protection
+            assert open_orders(r) == []
+            assert r.proc.layer.protected("BTC", szi)
+            assert r.proc.layer.keeper.errors == {}
+            # the short is the carry's in the PnL attribution, not an unexplained position
+            lots = r.proc.layer.attribution.holdings["carry.BTC"].lots
+            assert abs(lots["BTC"] - szi) < 1e-12
+
+            # the hour boundary: the exchange pays the short the hour's rate
+            hour = (now_ms() // HOUR_MS + 1) * HOUR_MS
+            r.sim_call(lambda: r.engine.advance(hour))
+            paid = await asyncio.to_thread(
+                lambda: Info(r.sim.url, skip_ws=True).post(
+                    "/info", {"type": "userFunding", "user": r.user, "startTime": 0, "endTime": hour}
+                )
+            )
+            assert len(paid) == 1
+            delta = paid[0]["delta"]
+            assert delta["coin"] == "BTC" and float(delta["szi"]) == szi
+            assert Decimal(delta["usdc"]) > 0  # a short receives positive funding
+            assert abs(float(delta["usdc"]) - (-szi) * MID * EXTREME) < 0.01
+
+            rate["now"] = BASELINE
+            await r.wait_for(lambda: carry_events(r, "close"), what="the carry closed")
+            closed = carry_events(r, "close")[0]
+            assert closed["reason"].startswith("funding_normalised") and not closed["holding"]
+            szi, ubtc, usdc = await held(r)
+            # both legs closed, the USDC back on perp (dust below the transfer's 6 decimals stays)
+            assert (szi, ubtc) == (0.0, 0.0) and usdc < 1e-6
+            assert open_orders(r) == []
+            assert carry.coins["BTC"].opens == 1 and carry.coins["BTC"].closes == 1
+            assert r.proc.risk.state == "ACTIVE"
+
+    asyncio.run(go())
+
+
+def test_a_breaker_closes_the_carry_and_keeps_it_out(tmp_path):
+    """The rate flips for one hour boundary (the short pays 1 % of its notional), the drawdown
+    breaker trips on the equity drop and HALTs: the carry closes both legs although the rate the
+    feed shows is extreme again, and opens nothing while the state holds."""
+
+    async def go():
+        rate = {"now": EXTREME}
+        async with (
+            rig(
+                tmp_path,
+                risk_file=str(risk_file(tmp_path, max_drawdown_pct=0.05)),
+                settings_overrides=settings(tmp_path),
+            ) as r,
+            market(r, rate),
+        ):
+            carry = r.proc.carry
+            await r.wait_for(lambda: carry_events(r, "open"), what="the carry opened")
+            szi, ubtc, _ = await held(r)
+            assert szi < 0 and ubtc == -szi
+
+            def pay_at_a_flipped_rate() -> None:
+                ctx = r.engine.ctxs["BTC"]
+                ctx["funding"] = "-0.01"
+                r.engine.advance((now_ms() // HOUR_MS + 1) * HOUR_MS)
+                ctx["funding"] = f"{EXTREME:.8f}"
+
+            r.sim_call(pay_at_a_flipped_rate)
+            await r.wait_for(lambda: r.proc.risk.state == "HALTED", what="the drawdown breaker")
+            await r.wait_for(lambda: carry_events(r, "close"), what="the carry closed")
+            assert carry_events(r, "close")[0]["reason"].startswith("breaker: trading_state: HALTED")
+            await r.wait_for(lambda: r.proc.layer.tasks == set(), what="the flatten and the close done")
+            szi, ubtc, usdc = await held(r)
+            assert (szi, ubtc) == (0.0, 0.0) and usdc < 1e-6
+            # kept out: the feed still shows extreme funding, the carry decides to wait
+            waits = carry.coins["BTC"].waits.get("trading_state", 0)
+            await r.wait_for(lambda: carry.coins["BTC"].waits.get("trading_state", 0) >= waits + 3, what="decisions")
+            assert len(carry_events(r, "open")) == 1 and (await held(r))[1] == 0.0
+
+    asyncio.run(go())
