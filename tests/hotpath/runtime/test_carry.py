@@ -20,7 +20,7 @@ from hyperliquid.info import Info
 
 from tests.hotpath.runtime.harness import market_pulse, rig, risk_file
 from tests.sim.exchange.conftest import book_msg
-from tripwire.contracts.events import check_payload
+from tripwire.contracts.events import TriggerFired, check_payload
 from tripwire.sim.exchange.engine import HOUR_MS
 
 MID = 42_800.5
@@ -201,5 +201,70 @@ def test_a_breaker_closes_the_carry_and_keeps_it_out(tmp_path):
             waits = carry.coins["BTC"].waits.get("trading_state", 0)
             await r.wait_for(lambda: carry.coins["BTC"].waits.get("trading_state", 0) >= waits + 3, what="decisions")
             assert len(carry_events(r, "open")) == 1 and (await held(r))[1] == 0.0
+
+    asyncio.run(go())
+
+
+def fire(r, side: str, n: int) -> TriggerFired:
+    """A trigger as the engine would fire it, straight to the order layer: a bracket of 5 % of
+    equity whose stop and target are 20 ATR (of 40 USD) away, so they stay open."""
+    exch_ms = r.proc.hp.exchange_time_ms()
+    now = time.monotonic_ns()
+    ev = TriggerFired(
+        f"probe_{side}.BTC.{exch_ms}.{100 + n}",
+        f"probe_{side}",
+        "BTC",
+        side,
+        {"atr_1m": 40.0},
+        [("place_bracket", {"size_frac": 0.05, "tp_atr": 20, "sl_atr": 20})],
+        exch_ms * 1_000_000,
+        now,
+        now,
+    )
+    r.proc.layer.on_trigger(ev)
+    return ev
+
+
+def test_the_carrys_short_wins_the_one_way_rule_and_only_a_triggers_own_part_is_bracketed(tmp_path):
+    """One-way netting with the carry: its short is the coin's position, so a long trigger is
+    refused (netting it would unhedge the spot leg) and a short trigger adds — and the keeper
+    brackets that trigger's part alone, before and after the carry closes. While the trigger
+    holds the coin the carry opens nothing."""
+
+    async def go():
+        rate = {"now": EXTREME}
+        async with rig(tmp_path, settings_overrides=settings(tmp_path)) as r, market(r, rate):
+            carry = r.proc.carry
+            await r.wait_for(lambda: carry_events(r, "open"), what="the carry opened")
+            carried, _, _ = await held(r)
+
+            fire(r, "long", 1)
+            await r.wait_for(lambda: r.topics("order.refused."), what="the long trigger refused")
+            refusal = r.topics("order.refused.")[0].data["error"]
+            assert refusal.startswith("opposite_position") and "funding carry's hedged short" in refusal
+            assert (await held(r))[0] == carried  # nothing netted against the hedge
+
+            fire(r, "short", 2)
+            await r.wait_for(lambda: (r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) < carried), what="the short trigger filled")
+            await r.proc.layer.drain()
+
+            def brackets() -> list[tuple[str, float]]:
+                return sorted((o.trigger.tpsl, float(o.sz)) for o in open_orders(r) if o.trigger)
+
+            szi, _, _ = await held(r)
+            own = round(carried - szi, 5)  # the trigger's part of the short
+            assert own > 0
+            await r.wait_for(lambda: brackets() == [("sl", own), ("tp", own)], what="the trigger's part bracketed")
+
+            rate["now"] = BASELINE
+            await r.wait_for(lambda: carry_events(r, "close"), what="the carry closed")
+            szi, ubtc, _ = await held(r)
+            assert ubtc == 0.0 and round(-szi, 5) == own  # the carry bought back its own short only
+            await r.proc.layer.drain()
+            assert brackets() == [("sl", own), ("tp", own)]
+
+            rate["now"] = EXTREME  # extreme again, but a rule holds the coin
+            await r.wait_for(lambda: carry.coins["BTC"].waits.get("trigger", 0) >= 3, what="the carry waiting")
+            assert len(carry_events(r, "open")) == 1
 
     asyncio.run(go())
