@@ -268,3 +268,52 @@ def test_the_carrys_short_wins_the_one_way_rule_and_only_a_triggers_own_part_is_
             assert len(carry_events(r, "open")) == 1
 
     asyncio.run(go())
+
+
+def test_a_hedge_the_exchange_does_not_list_stops_start_up_naming_file_and_key(tmp_path):
+    from tripwire.bus.addresses import default_addresses
+    from tripwire.config.endpoints import endpoints
+    from tripwire.config.settings import load_settings
+    from tripwire.hotpath.execution.gateway import Gateway
+    from tripwire.hotpath.risk.config import load_risk_config
+    from tripwire.hotpath.risk.manager import RiskManager
+    from tripwire.hotpath.runtime.process import HotPathProcess
+    from tripwire.hyperliquid.signing import Signer
+    from tripwire.sim.exchange.engine import SimEngine
+    from tripwire.sim.exchange.exchange import ExchangeApi
+    from tripwire.sim.exchange.server import SimServer, start_in_thread
+
+    p = tmp_path / "carry-bad.yaml"
+    p.write_text(
+        "coins:\n  BTC:\n    enabled: true\n    spot: UDOGE/USDC\n"
+        "    notional_usd: 100\n    entry_bps_per_hour: 2\n    exit_bps_per_hour: 0\n"
+    )
+    engine = SimEngine()
+    sim = start_in_thread(SimServer(engine, ExchangeApi(engine)))
+    base = load_settings("config/settings.yaml")
+    s = load_settings(
+        "config/settings.yaml",
+        exchange=base.exchange.model_copy(update={"api_url": sim.url}),
+        carry_file=str(p),
+    )
+    signer = Signer("0x" + "5a" * 32, False)
+    proc = HotPathProcess(
+        s, RiskManager(load_risk_config("config/risk.yaml")), endpoints(s), signer, default_addresses(tmp_path / "bus")
+    )
+
+    async def go() -> str:
+        gw = Gateway(signer, sim.url)
+        await gw.start()
+        try:
+            await proc._make_carry(gw, None, None, {})  # type: ignore[arg-type]  # refused before they are used
+        except SystemExit as e:
+            return str(e)
+        finally:
+            await gw.close()
+        return "accepted"
+
+    try:
+        said = asyncio.run(go())
+    finally:
+        sim.stop()
+    assert f"{p}: coins.BTC.spot: no spot pair 'UDOGE/USDC' (the exchange lists UBTC/USDC" in said
