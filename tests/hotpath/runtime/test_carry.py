@@ -245,7 +245,10 @@ def test_the_carrys_short_wins_the_one_way_rule_and_only_a_triggers_own_part_is_
             assert (await held(r))[0] == carried  # nothing netted against the hedge
 
             fire(r, "short", 2)
-            await r.wait_for(lambda: (r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) < carried), what="the short trigger filled")
+            await r.wait_for(
+                lambda: r.sim_call(lambda: r.engine.accounts[r.user].position("BTC")) < carried,
+                what="the short trigger filled",
+            )
             await r.proc.layer.drain()
 
             def brackets() -> list[tuple[str, float]]:

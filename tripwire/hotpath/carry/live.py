@@ -343,7 +343,9 @@ class LiveCarry:
 
     async def _send_spot(self, cc: CoinCarry, step: str, leg: CarryLeg) -> float:
         cc.revision += 1
-        wire = order_wire(leg.asset, leg.is_buy, leg.px, leg.sz, False, _IOC, cloid_for(carry_id(cc.coin), f"{step}.{cc.revision}"))
+        wire = order_wire(
+            leg.asset, leg.is_buy, leg.px, leg.sz, False, _IOC, cloid_for(carry_id(cc.coin), f"{step}.{cc.revision}")
+        )
         result = await self.layer.gateway.send_action(order_action([wire]))
         return self._filled(cc, step, result)
 

@@ -175,7 +175,9 @@ class Gateway:
         outcome (a transfer has no cloid to look it up by)."""
         weight = exchange_weight(1)
         if not self.limiter.try_acquire(weight, self._clock_ns() / 1e9):
-            return self._count(ExchangeResult(False, error="rate_limited: request weight budget exhausted; nothing sent"))
+            return self._count(
+                ExchangeResult(False, error="rate_limited: request weight budget exhausted; nothing sent")
+            )
         nonce = self.nonces.next(self.signer.address)
         text = float_to_wire(amount)
         if self.vault_address is not None:

@@ -335,7 +335,9 @@ class HotPathProcess:
         log.info("quoting %s (%s)", ", ".join(cfg.enabled()), path)
         return Quoter(cfg, layer, self.risk, markets)
 
-    async def _make_carry(self, gateway: Gateway, layer: OrderLayer, hp: HotPath, markets: dict) -> LiveCarry | None:
+    async def _make_carry(
+        self, gateway: Gateway, layer: OrderLayer, hp: HotPath, markets: dict[str, Any]
+    ) -> LiveCarry | None:
         """The funding carry of ``settings.carry_file`` (None when unset or nothing enabled); a
         bad file, a coin also quoted or a spot pair the exchange does not list stops start-up."""
         path = self.settings.carry_file
