@@ -100,3 +100,31 @@ def test_a_breaker_keeps_a_flat_carry_out():
         assert decided(carry) == [] and carry.coins["BTC"].waits == {"trading_state": 1}
 
     scenario(check)
+
+
+def test_a_short_the_exchange_no_longer_has_is_not_the_carrys_and_its_spot_leg_closes():
+    def check(carry, risk, now, book):
+        cc = carry.coins["BTC"]
+        cc.short = cc.spot_held = 0.02
+        carry.on_spot_book("@0", 42_796.0, 42_797.0, now[0])
+        carry.reconcile({"BTC": -0.02})  # as held: nothing to do
+        assert decided(carry) == [] and carry.share("BTC") == -0.02
+        carry.reconcile({})  # flattened by hand
+        assert carry.share("BTC") == 0.0
+        assert decided(carry) == ["close"] and cc.decisions[0]["reason"].startswith("hedge_lost")
+
+    scenario(check)
+
+
+def test_the_keeper_protects_the_position_less_the_carrys_share_as_far_as_the_position_has_it():
+    from tripwire.hotpath.execution.keeper import ProtectionKeeper
+    from tripwire.hotpath.execution.orders import OrderTracker
+
+    risk = RiskManager(load_risk_config(REPO / "config" / "risk.yaml"))
+    keeper = ProtectionKeeper(None, risk, MARKETS, OrderTracker())
+    keeper.carry_share = lambda coin: -0.02 if coin == "BTC" else 0.0
+    assert keeper.net_of_carry("BTC", -0.02) == 0.0  # the carry's alone: no bracket
+    assert abs(keeper.net_of_carry("BTC", -0.03) - -0.01) < 1e-12  # a short trigger's part
+    assert keeper.net_of_carry("BTC", 0.0) == 0.0  # the short went: nothing to protect
+    assert keeper.net_of_carry("BTC", 0.01) == 0.01  # a long that is not the carry's
+    assert keeper.net_of_carry("ETH", -0.5) == -0.5

@@ -194,6 +194,19 @@ class LiveCarry:
             if cc.holding:
                 self._evaluate(cc)
 
+    def reconcile(self, exchange_szi: dict[str, float]) -> None:
+        """The account refresh's positions (read while the carry moved nothing): a short the
+        exchange no longer has — closed by a ``flatten`` command or by hand — is no longer the
+        carry's, and a carry whose hedge went closes its spot leg now."""
+        for cc in self.coins.values():
+            if cc.busy or cc.short <= 0:
+                continue
+            there = max(0.0, -exchange_szi.get(cc.coin, 0.0))
+            if there < cc.short - 1e-12:
+                log.warning("%s carry: perp short %g, the exchange has %g: hedge lost", cc.coin, cc.short, there)
+                cc.short = there
+                self._start(cc, CLOSE, f"hedge_lost: the exchange holds {there:g} of the carry's short")
+
     # -- queries ---------------------------------------------------------------------------------
 
     def share(self, coin: str) -> float:
@@ -253,20 +266,21 @@ class LiveCarry:
         basis = (spot_mid / perp_mid - 1.0) * 1e4 if perp_mid and spot_mid else 0.0
         d = decide(self.params[cc.coin], cc.funding, basis, cc.holding, problem)
         cc.last = d
-        if d.action == OPEN:
-            steps = list(OPEN_STEPS)
-        elif d.action == CLOSE:
-            steps = list(CLOSE_STEPS)
-        else:
+        if d.action not in (OPEN, CLOSE):
             if d.action != HOLD:
                 key = d.reason.split(":", 1)[0]
                 cc.waits[key] = cc.waits.get(key, 0) + 1
             return
-        cc.decisions.append({"action": d.action, "reason": d.reason, "funding_bps_per_hour": round(d.funding_bps, 4)})
+        self._start(cc, d.action, d.reason)
+
+    def _start(self, cc: CoinCarry, action: str, reason: str) -> None:
+        funding_bps = (cc.funding or 0.0) * 1e4
+        cc.decisions.append({"action": action, "reason": reason, "funding_bps_per_hour": round(funding_bps, 4)})
         del cc.decisions[:-MAX_DECISIONS]
-        log.info("%s carry %s: %s", cc.coin, d.action, d.reason)
+        log.info("%s carry %s: %s", cc.coin, action, reason)
         cc.busy = True
-        self.layer._spawn(self._run(cc, d.action, steps), f"carry {d.action} {cc.coin}")
+        steps = list(OPEN_STEPS if action == OPEN else CLOSE_STEPS)
+        self.layer._spawn(self._run(cc, action, steps), f"carry {action} {cc.coin}")
 
     # -- the legs ------------------------------------------------------------------------------------
 

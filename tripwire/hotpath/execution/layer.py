@@ -498,6 +498,7 @@ class OrderLayer:
             # need not agree (a transfer between them would look like a drawdown): skip this one
             if carry.moving or carry.moves != moves:
                 return
+            carry.reconcile({p.coin: p.szi for p in pos})
             value += carry.spot_value()
         self.account.set_equity(value, mids, now_ms)
         trips = self.risk.on_equity(self.account.equity(mids), now_ms)
@@ -517,7 +518,7 @@ class OrderLayer:
         of ``|szi|`` on the closing side (none when flat)."""
         legs = self.keeper.legs(coin)
         market = self.markets[coin]
-        szi -= self.keeper.carry_share(coin)  # the carry's hedged short is not bracketed
+        szi = self.keeper.net_of_carry(coin, szi)  # the carry's hedged short is not bracketed
         if check_invariant(szi, legs, market.sz_decimals) is not None:
             return False
         want = sz_down(abs(szi), market.sz_decimals)
@@ -686,7 +687,7 @@ class OrderLayer:
             if p.coin not in self.markets:
                 continue
             has_stop = any(leg.name == "sl" and leg.is_buy == (p.szi < 0) for leg in self.keeper.legs(p.coin))
-            carried = abs(p.szi - self.keeper.carry_share(p.coin)) < 1e-12  # all of it the carry's
+            carried = abs(self.keeper.net_of_carry(p.coin, p.szi)) < 1e-12  # all of it the carry's
             if self.unprotected == FLATTEN_UNPROTECTED and not has_stop and not carried:
                 mark = abs(p.position_value / p.szi) if p.szi else 0.0
                 mid = self._mids().get(p.coin) or mark

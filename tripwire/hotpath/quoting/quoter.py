@@ -103,8 +103,8 @@ class Quoter:
             if leg.trigger_id != qid and leg.name not in ("tp", "sl") and not leg.name.startswith(("tp.", "sl.")):
                 return True
         for holder, h in self.layer.attribution.holdings.items():
-            if holder in (qid, UNATTRIBUTED) or holder.startswith(("breaker", "carry.")):
-                continue  # quoting's own inventory, a position found at a restart, a flatten's, the carry's
+            if holder in (qid, UNATTRIBUTED) or holder.startswith("breaker"):
+                continue  # quoting's own inventory, a position found at a restart, a flatten's
             if abs(h.lots.get(coin, 0.0)) > 1e-12:
                 return True
         return False
