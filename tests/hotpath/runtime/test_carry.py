@@ -320,3 +320,48 @@ def test_a_hedge_the_exchange_does_not_list_stops_start_up_naming_file_and_key(t
     finally:
         sim.stop()
     assert f"{p}: coins.BTC.spot: no spot pair 'UDOGE/USDC' (the exchange lists UBTC/USDC" in said
+
+
+def test_a_restarted_hot_path_adopts_the_carry_before_protecting_and_brackets_nothing(tmp_path):
+    """The same account comes back with a carry open (as after a crash): the carry's short is
+    adopted before the reconcile protects positions — even with ``unprotected: flatten``, which
+    would close a naked position — and it still closes on its exit rule."""
+    from tripwire.sim.exchange.engine import SimEngine
+    from tripwire.sim.exchange.exchange import ExchangeApi
+    from tripwire.sim.exchange.server import SimServer, start_in_thread
+
+    engine = SimEngine()
+    sim = start_in_thread(SimServer(engine, ExchangeApi(engine)))
+    key = "0x" + "7c" * 32
+
+    async def go():
+        rate = {"now": EXTREME}
+        async with rig(tmp_path, sim=sim, key=key, settings_overrides=settings(tmp_path)) as r, market(r, rate):
+            await r.wait_for(lambda: carry_events(r, "open"), what="the carry opened")
+            before = await held(r)
+        # stopping: the feeds' end reads as a disconnect (a breaker), yet nothing was unwound
+        assert await held(r) == before and r.proc.carry.coins["BTC"].closes == 0
+        async with (
+            rig(
+                tmp_path,
+                sim=sim,
+                key=key,
+                fund_usdc=None,
+                execution={"unprotected_positions": "flatten"},
+                settings_overrides=settings(tmp_path),
+            ) as r,
+            market(r, rate),
+        ):
+            assert r.proc.restart["flattened"] == [] and r.proc.restart["unprotected"] == []
+            assert r.proc.carry.share("BTC") == before[0]
+            await asyncio.sleep(1.0)
+            assert await held(r) == before and open_orders(r) == []
+            rate["now"] = BASELINE
+            await r.wait_for(lambda: carry_events(r, "close"), what="the adopted carry closed")
+            szi, ubtc, _ = await held(r)
+            assert (szi, ubtc) == (0.0, 0.0)
+
+    try:
+        asyncio.run(go())
+    finally:
+        sim.stop()

@@ -132,7 +132,7 @@ class LiveCarry:
         self.usdc = 0.0  # spot USDC (total)
         self.moves = 0  # counts money moving between perp and spot (see moving)
         self.moving = False
-        self.errors: dict[str, int] = {}
+        self.stopped = False
 
     # -- start-up --------------------------------------------------------------------------------
 
@@ -164,6 +164,11 @@ class LiveCarry:
         self.usdc = held.get(USDC, (0.0, 0.0))[0]
         for cc in self.coins.values():
             cc.spot_held = held.get(cc.pair.base, (0.0, 0.0))[0]
+
+    def stop(self) -> None:
+        """Shutdown: start nothing more (an open or close under way finishes: the order layer
+        waits for its tasks). A restart adopts what is held."""
+        self.stopped = True
 
     # -- inputs (O(1), no I/O) ---------------------------------------------------------------
 
@@ -255,7 +260,7 @@ class LiveCarry:
         return "", ""
 
     def _evaluate(self, cc: CoinCarry) -> None:
-        if cc.busy or cc.funding is None:
+        if cc.busy or cc.funding is None or self.stopped:
             return
         bid, ask, perp_problem = self._perp_book(cc.coin)
         breaker, problem = self._problems(cc, perp_problem)
@@ -274,6 +279,8 @@ class LiveCarry:
         self._start(cc, d.action, d.reason)
 
     def _start(self, cc: CoinCarry, action: str, reason: str) -> None:
+        if self.stopped:
+            return
         funding_bps = (cc.funding or 0.0) * 1e4
         cc.decisions.append({"action": action, "reason": reason, "funding_bps_per_hour": round(funding_bps, 4)})
         del cc.decisions[:-MAX_DECISIONS]

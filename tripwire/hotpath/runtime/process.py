@@ -220,6 +220,8 @@ class HotPathProcess:
                     log.error("%s stopped: %r", t.get_name(), t.exception())
             return 0 if self._stop.is_set() else 1
         finally:
+            if self.carry is not None:
+                self.carry.stop()  # stopping feeds reads as a disconnect: that must not unwind it
             for f in self.feeds:
                 await f.stop()
             for t in tasks:
