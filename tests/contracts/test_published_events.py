@@ -94,6 +94,11 @@ def test_every_published_event_matches_its_payload_type(published):
     assert not problems, "\n".join(sorted(set(problems))[:20])
 
 
+# published only by the funding carry, on a market built for it: its payloads are checked
+# against the contract there (tests/hotpath/runtime/test_carry.py)
+ELSEWHERE = {"carry.<coin>"}
+
+
 def test_every_topic_of_the_contract_was_published(published):
     seen = Counter(topic_pattern(ev.topic) for ev in published)
-    assert set(TOPIC_PAYLOADS) - set(seen) == set(), seen
+    assert set(TOPIC_PAYLOADS) - set(seen) - ELSEWHERE == set(), seen

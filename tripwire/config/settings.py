@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     triggers_file: Path = Path("config/triggers.yaml")
     # market making (config/quoting.yaml, docs/QUOTING.md); None: the hot path does not quote
     quoting_file: Path | None = None
+    # funding carry (config/carry.yaml, docs/CARRY.md); None: the hot path runs no carry
+    carry_file: Path | None = None
     book: BookSettings = BookSettings()
     features: FeatureConfig = FeatureConfig()
     replay: ReplaySettings = ReplaySettings()

@@ -19,7 +19,7 @@ from typing_extensions import TypedDict
 
 from tripwire.contracts.decisions import Decision, DecisionData
 from tripwire.contracts.market import BookData, CandleData, CtxData, FeaturesData, TradeData
-from tripwire.contracts.orders import AccountData, FillData, OrderData, OrderRefusedData, PositionData
+from tripwire.contracts.orders import AccountData, CarryData, FillData, OrderData, OrderRefusedData, PositionData
 from tripwire.contracts.risk import BreakerData, RiskStateData
 from tripwire.contracts.status import FeedStatusData, HeartbeatData
 
@@ -214,6 +214,10 @@ class Topics:
         return f"fill.{coin}"
 
     @staticmethod
+    def carry(coin: str) -> str:
+        return f"carry.{coin}"
+
+    @staticmethod
     def md_candle(coin: str) -> str:
         return f"md.candle.{coin}"
 
@@ -241,6 +245,7 @@ TOPIC_PAYLOADS: dict[str, type] = {
     "order.refused.<coin>": OrderRefusedData,
     "fill.<coin>": FillData,
     "position.<coin>": PositionData,
+    "carry.<coin>": CarryData,
     "account": AccountData,
     "decision.<trigger_id>": DecisionData,
     "risk.state": RiskStateData,

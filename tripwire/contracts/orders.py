@@ -67,6 +67,20 @@ class PositionData(TypedDict):
     notional: float  # USD, |szi| × mid
 
 
+class CarryData(TypedDict):
+    """``carry.<coin>``: the funding carry finished opening or closing on one coin."""
+
+    coin: str
+    pair: str  # the hedge's spot pair, BASE/QUOTE
+    action: str  # open | close
+    reason: str
+    holding: bool
+    perp_short: float  # the carry's perp short, coins (its share of the position)
+    spot_held: float  # the pair's base token held, coins
+    funding_bps_per_hour: float | None
+    net_bps_per_hour: float | None  # funding minus the fee hurdle
+
+
 class AccountPosition(TypedDict):
     """One open position inside ``account``."""
 

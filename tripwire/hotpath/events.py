@@ -269,6 +269,11 @@ class HotPathEvents:
             },
         )
 
+    def carry(self, coin: str, data: dict[str, Any]) -> None:
+        """``carry.<coin>``: the funding carry finished an open or a close (docs/CARRY.md)."""
+        if self._pub is not None:
+            self._pub.publish(Topics.carry(coin), data)
+
     def position(self, coin: str, szi: float, entry_px: float, mid: float) -> None:
         """``position.<coin>``: signed size and entry after a fill, valued at ``mid``."""
         if self._pub is not None:

@@ -104,6 +104,8 @@ class HotPath:
         self.last_frame_ns = 0
         self.status_extra: Callable[[], dict[str, Any]] | None = None  # the process's own state
         self.quoter: Any = None  # tripwire.hotpath.quoting.quoter.Quoter: told of every book
+        self.carry: Any = None  # tripwire.hotpath.carry.live.LiveCarry: told of funding and spot books
+        self._spot_coins: frozenset[str] = frozenset()
         # Breaker trips judged here (ws_lag, on every book) go to the process, which carries
         # them out and counts them; on their own they are only published.
         self.on_trips: Callable[[list[Trip]], None] = self._publish_trips
@@ -122,6 +124,14 @@ class HotPath:
     def attach_execution(self, execution: Execution) -> None:
         """Give the hot path its order layer after construction (the layer reads its books)."""
         self.execution = execution
+
+    def attach_carry(self, carry: Any) -> None:
+        """Give the hot path the funding carry: its pairs' books (``@index``) are decoded and go
+        to it, past the market pipeline (they are no perp's); each perp context tells it the
+        funding rate."""
+        self.carry = carry
+        self._spot_coins = frozenset(carry.by_spot)
+        self._decoder.coins = (self._decoder.coins or frozenset()) | self._spot_coins
 
     def register_commands(self, server: CommandServer) -> None:
         """Answer the bus commands on ``server`` (:mod:`.command_handlers`)."""
@@ -150,6 +160,10 @@ class HotPath:
         return fired
 
     def _on_book(self, rec: BookSnapshot, recv_ns: int) -> list[TriggerFired]:
+        if rec.coin in self._spot_coins:  # the carry's hedge: its top of book, O(1), nothing else
+            if rec.bid_px and rec.ask_px:
+                self.carry.on_spot_book(rec.coin, rec.bid_px[0], rec.ask_px[0], recv_ns)
+            return _NONE
         fired = self.pipeline.on_record(rec, recv_ns)
         self.events.book(rec, recv_ns)
         if self.quoter is not None:
@@ -210,6 +224,8 @@ class HotPath:
     def _on_ctx(self, rec: AssetCtx, recv_ns: int) -> list[TriggerFired]:
         fired = self.pipeline.on_record(rec, recv_ns)  # stamps the context with the coin's time
         self.events.asset_ctx(rec, recv_ns)
+        if self.carry is not None:
+            self.carry.on_ctx(rec.coin, rec.funding)  # the carry decides once per funding update
         return fired
 
     def _on_user(self, rec: Record, _recv_ns: int) -> list[TriggerFired]:

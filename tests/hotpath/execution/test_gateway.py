@@ -245,3 +245,29 @@ def test_schedule_cancel_is_armed_and_cleared(sim):
     gw, armed, scheduled, cleared = run(scenario())
     assert armed.ok and scheduled == {gw.user: scheduled[gw.user]}
     assert cleared.ok and sim.call(lambda: dict(sim.server.engine.schedule)) == {}
+
+
+def test_usd_class_transfer_is_signed_by_the_wallet_and_moves_usdc_both_ways_on_the_simulator(sim):
+    """The carry's transfer: the simulator recovers the user-signed signature to our address
+    (a wrong one would be refused), and spotClearinghouseState / clearinghouseState move."""
+
+    async def go():
+        gw = await gateway_for(sim)
+        try:
+            to_spot = await gw.usd_class_transfer(1234.5, to_perp=False)
+            spot = await gw.info({"type": "spotClearinghouseState", "user": gw.user})
+            perp = await gw.info({"type": "clearinghouseState", "user": gw.user})
+            back = await gw.usd_class_transfer(1000, to_perp=True)
+            spot2 = await gw.info({"type": "spotClearinghouseState", "user": gw.user})
+            too_much = await gw.usd_class_transfer(1000, to_perp=True)
+            return to_spot, spot, perp, back, spot2, too_much
+        finally:
+            await gw.close()
+
+    to_spot, spot, perp, back, spot2, too_much = run(go())
+    assert to_spot.ok and back.ok, (to_spot.error, back.error)
+    usdc = {b["coin"]: b for b in spot["balances"]}["USDC"]
+    assert Decimal(usdc["total"]) == Decimal("1234.5")
+    assert Decimal(perp["marginSummary"]["accountValue"]) == Decimal("10000") - Decimal("1234.5")
+    assert Decimal({b["coin"]: b for b in spot2["balances"]}["USDC"]["total"]) == Decimal("234.5")
+    assert not too_much.ok and "Insufficient" in (too_much.error or "")

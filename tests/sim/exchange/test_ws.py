@@ -184,3 +184,34 @@ def test_an_unexpected_exception_on_the_socket_answers_an_error_and_keeps_it_ope
         "response": {"type": "error", "payload": "Simulator internal error: RuntimeError: simulated bug"},
     }
     assert pong == {"channel": "pong"} and sim.server.internal_errors == 1
+
+
+def test_a_spot_pairs_l2book_streams_the_pairs_book_with_each_perp_snapshot(sim):
+    """The hot path's funding carry reads the hedge's book from /ws: a pair (``@index``) may be
+    subscribed for l2Book, and each snapshot of its perp sends the pair's synthetic book, the
+    same levels ``/info`` ``l2Book`` answers for the pair."""
+    pair = sim.call(lambda: sim.server.engine.spot.by_perp["ETH"].coin)
+
+    async def scenario(ws):
+        await ws.send_json({"method": "subscribe", "subscription": {"type": "l2Book", "coin": pair}})
+        ack = await recv_channel(ws, "subscriptionResponse")
+        await ws.send_json({"method": "subscribe", "subscription": {"type": "trades", "coin": pair}})
+        refused = await recv_channel(ws, "error")
+        t = later(sim, 1000)
+        msg = book_msg("ETH", [("1998.5", "3.0")], [("2000.5", "4.0")], t)
+        await asyncio.get_running_loop().run_in_executor(None, lambda: sim.call(lambda: sim.server.ingest(msg, t)))
+        book = await recv_channel(ws, "l2Book")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(sim.url + "/info", json={"type": "l2Book", "coin": pair}) as r:
+                info = await r.json()
+        return ack, refused, book, info, t
+
+    ack, refused, book, info, t = run_ws(sim, scenario)
+    assert ack["data"]["subscription"]["coin"] == pair
+    assert "unknown coin" in refused["data"]  # spot trades/contexts are not streamed
+    assert book["data"]["coin"] == pair and book["data"]["time"] == t
+    assert book["data"]["levels"] == info["levels"]
+    [bids, asks] = book["data"]["levels"]
+    # the perp's book at the pair's basis (spot a little below the perp), rounded outwards
+    assert float(bids[0]["px"]) <= 1998.5 and float(asks[0]["px"]) <= 2000.5
+    assert float(bids[0]["px"]) < float(asks[0]["px"])

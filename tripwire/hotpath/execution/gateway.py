@@ -46,11 +46,23 @@ from tripwire.hotpath.execution.responses import (
     parse_ws_answer,
 )
 from tripwire.hotpath.execution.transports import HttpTransport, NotWritten, Uncertain, WsPoster
-from tripwire.hotpath.execution.wire import order_action
+from tripwire.hotpath.execution.wire import float_to_wire, order_action
 from tripwire.hyperliquid.ratelimit import RateLimiter, exchange_weight
 from tripwire.hyperliquid.signing import Signer
 
-__all__ = ["Gateway"]
+__all__ = ["USD_CLASS_TRANSFER", "Gateway"]
+
+# the SDK's USD_CLASS_TRANSFER_SIGN_TYPES and primary type: a transfer is signed by the wallet
+# as EIP-712 over its own fields, not as an L1 action
+USD_CLASS_TRANSFER = (
+    [
+        {"name": "hyperliquidChain", "type": "string"},
+        {"name": "amount", "type": "string"},
+        {"name": "toPerp", "type": "bool"},
+        {"name": "nonce", "type": "uint64"},
+    ],
+    "HyperliquidTransaction:UsdClassTransfer",
+)
 
 
 class Gateway:
@@ -155,6 +167,28 @@ class Gateway:
         if time_ms is not None:
             action["time"] = time_ms
         return await self.send_action(action)
+
+    async def usd_class_transfer(self, amount: float, to_perp: bool) -> ExchangeResult:
+        """Move ``amount`` USDC between the perp margin and the spot balance (``to_perp``: spot
+        → perp), as the SDK's ``usd_class_transfer`` does: a user-signed action whose nonce is
+        the request's; for a vault/subaccount the amount names it. Never resent on an unknown
+        outcome (a transfer has no cloid to look it up by)."""
+        weight = exchange_weight(1)
+        if not self.limiter.try_acquire(weight, self._clock_ns() / 1e9):
+            return self._count(
+                ExchangeResult(False, error="rate_limited: request weight budget exhausted; nothing sent")
+            )
+        nonce = self.nonces.next(self.signer.address)
+        text = float_to_wire(amount)
+        if self.vault_address is not None:
+            text += f" subaccount:{self.vault_address}"
+        action: dict[str, Any] = {"type": "usdClassTransfer", "amount": text, "toPerp": to_perp, "nonce": nonce}
+        types, primary = USD_CLASS_TRANSFER
+        signature = self.signer.sign_user_signed_action(action, types, primary)  # adds the chain fields
+        result = await self._deliver({"action": action, "nonce": nonce, "signature": signature}, [])
+        result.nonce = nonce
+        result.done_ns = self._clock_ns()
+        return self._count(result)
 
     async def send_action(self, action: dict, fired_ns: int | None = None) -> ExchangeResult:
         """Sign and deliver one action; never raises for exchange or transport failures."""

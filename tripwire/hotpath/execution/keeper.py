@@ -91,6 +91,9 @@ class ProtectionKeeper:
         self._timers: set[asyncio.Task] = set()
         self._defaults = 0
         self.stopped = False
+        # the funding carry's signed share of a coin's position: hedged by its spot leg, so not
+        # bracketed — the keeper protects the rest (docs/CARRY.md)
+        self.carry_share: Callable[[str], float] = lambda coin: 0.0
 
     # -- being asked -------------------------------------------------------------------------
 
@@ -103,6 +106,18 @@ class ProtectionKeeper:
         finally:
             self._busy[coin] -= 1
             self.request(coin)
+
+    def net_of_carry(self, coin: str, szi: float) -> float:
+        """``szi`` less the funding carry's share, which counts only as far as the position
+        has it on the same side (a share the exchange no longer holds — closed by hand — must
+        not make the keeper protect a position that is not there)."""
+        share = self.carry_share(coin)
+        if share < 0:
+            share = max(share, min(szi, 0.0))
+        elif share > 0:
+            share = min(share, max(szi, 0.0))
+        rest = szi - share
+        return 0.0 if abs(rest) < 1e-12 else rest
 
     def busy(self, coin: str) -> bool:
         return self._busy.get(coin, 0) > 0
@@ -205,6 +220,7 @@ class ProtectionKeeper:
             szi, entry_px = await self._position(coin)
             if self.busy(coin):  # an entry went out while we were asking
                 return None
+            szi = self.net_of_carry(coin, szi)
             self.positions[coin] = szi
             legs = self.legs(coin)
             try:

@@ -68,7 +68,8 @@ DECISION_WAIT_S = 2.0  # a decision waits this long at most for its trigger's or
 PROTECT, FLATTEN_UNPROTECTED = "protect", "flatten"  # what a reconcile does with a naked position
 # A trigger's own orders: their fills are its own (attribution); a stop, a take-profit, a
 # flatten or a hand-made order is shared by every trigger holding the coin.
-_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close", "bid", "ask"})  # bid/ask: quotes
+# bid/ask: quotes; perp_sell/perp_buy: the funding carry's perp legs (tripwire.hotpath.carry)
+_OWN_LEGS = frozenset({"entry", "limit", "hedge", "close", "bid", "ask", "perp_sell", "perp_buy"})
 
 
 class OrderLayer:
@@ -136,6 +137,17 @@ class OrderLayer:
         self._flattens = 0
         self.quoter: Any = None  # tripwire.hotpath.quoting.quoter.Quoter, when quoting is on
         self.protector.quoting_lot = self._quoting_lot
+        self.carry: Any = None  # tripwire.hotpath.carry.live.LiveCarry, when the carry is on
+        self._spot_coins: frozenset[str] = frozenset()
+
+    def attach_carry(self, carry: Any) -> None:
+        """The funding carry runs beside the triggers: its perp short is its own share of the
+        coin's position, which the protection keeper leaves unbracketed (a stop on a hedged
+        short would leave the spot leg naked) and the one-way rule names when it refuses a
+        trigger against it; its spot fills are no perp position (docs/CARRY.md)."""
+        self.carry = carry
+        self._spot_coins = frozenset(carry.spot_coins)
+        self.keeper.carry_share = self.protector.carry_share = carry.share
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -304,6 +316,15 @@ class OrderLayer:
         """Our fills: the account moves at once, the coin's protection is looked at; the fill
         event (and its attribution to a trigger) waits for its leg if needed."""
         fills = list(fills)
+        if self._spot_coins:
+            spot = [f for f in fills if f.coin in self._spot_coins]
+            if spot:  # the carry's spot leg: published, no perp position (the carry reads its balances)
+                for f in spot:
+                    if self.account.seen(f.tid):
+                        continue
+                    self.account.mark_seen(f.tid)
+                    self.events.fill(f, None)
+                fills = [f for f in fills if f.coin not in self._spot_coins]
         self._publish_legs(self.tracker.on_fills(fills))
         mids = self._mids()
         now = time.monotonic()
@@ -458,6 +479,8 @@ class OrderLayer:
     async def refresh_account(self, positions: bool = False) -> None:
         """Equity (and optionally positions) from ``clearinghouseState``; feeds the breakers,
         and has every coin whose protection does not match its position looked at."""
+        carry = self.carry
+        moves = carry.moves if carry is not None else 0
         state = await self.gateway.info({"type": "clearinghouseState", "user": self.gateway.user})
         if not isinstance(state, dict) or "marginSummary" not in state:
             raise ValueError(f"clearinghouseState answer malformed: {state!r:.200}")
@@ -469,7 +492,15 @@ class OrderLayer:
         self._check_protection({p.coin: p.szi for p in pos})
         now_ms = self._exch_ms()
         mids = self._mids()
-        self.account.set_equity(margin.account_value, mids, now_ms)
+        value = margin.account_value
+        if carry is not None:
+            # the carry's spot side is equity too; while it moves USDC or tokens the two reads
+            # need not agree (a transfer between them would look like a drawdown): skip this one
+            if carry.moving or carry.moves != moves:
+                return
+            carry.reconcile({p.coin: p.szi for p in pos})
+            value += carry.spot_value()
+        self.account.set_equity(value, mids, now_ms)
         trips = self.risk.on_equity(self.account.equity(mids), now_ms)
         trips += self.risk.on_day_pnl(self.account.day_pnl(mids))
         self._trips(trips)
@@ -487,6 +518,7 @@ class OrderLayer:
         of ``|szi|`` on the closing side (none when flat)."""
         legs = self.keeper.legs(coin)
         market = self.markets[coin]
+        szi = self.keeper.net_of_carry(coin, szi)  # the carry's hedged short is not bracketed
         if check_invariant(szi, legs, market.sz_decimals) is not None:
             return False
         want = sz_down(abs(szi), market.sz_decimals)
@@ -518,7 +550,11 @@ class OrderLayer:
         # At start-up the fills are history from before this process; after a reconnect they
         # are the ones missed while cut off: those move the triggers' lots (not the events,
         # as before: the user channels' snapshot does not replay them either).
-        missed = [] if self.last_reconcile is None else [f for f in snapshot.fills if not self.account.seen(f.tid)]
+        missed = (
+            []
+            if self.last_reconcile is None
+            else [f for f in snapshot.fills if not self.account.seen(f.tid) and f.coin not in self._spot_coins]
+        )
         for f in snapshot.fills:
             self.account.mark_seen(f.tid)
         self._publish_legs(self.tracker.on_fills(snapshot.fills))
@@ -651,7 +687,8 @@ class OrderLayer:
             if p.coin not in self.markets:
                 continue
             has_stop = any(leg.name == "sl" and leg.is_buy == (p.szi < 0) for leg in self.keeper.legs(p.coin))
-            if self.unprotected == FLATTEN_UNPROTECTED and not has_stop:
+            carried = abs(self.keeper.net_of_carry(p.coin, p.szi)) < 1e-12  # all of it the carry's
+            if self.unprotected == FLATTEN_UNPROTECTED and not has_stop and not carried:
                 mark = abs(p.position_value / p.szi) if p.szi else 0.0
                 mid = self._mids().get(p.coin) or mark
                 async with self.keeper.entering(p.coin):
@@ -701,6 +738,7 @@ class OrderLayer:
             "account": self.account.snapshot(mids),
             "open_orders": open_legs,
             "quoting": self.quoter.status() if self.quoter is not None else None,
+            "carry": self.carry.status() if self.carry is not None else None,
             "orders_in_flight": len(self.tasks),
             "gateway_errors": self.gateway.error_count,
             "tick_to_order_p50_s": self.tick_to_order.quantile(0.5),

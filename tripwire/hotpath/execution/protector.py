@@ -60,6 +60,9 @@ class Protector:
         # one-way rule does not hold it against a trigger — rules win, and a trigger's entry
         # nets it away (docs/QUOTING.md)
         self.quoting_lot: Callable[[str], float] = lambda coin: 0.0
+        # the funding carry's share (signed): it stays in the position the one-way rule sees —
+        # netting a trigger against the carry's short would unhedge its spot leg (docs/CARRY.md)
+        self.carry_share: Callable[[str], float] = lambda coin: 0.0
 
     def _market(self, coin: str) -> Market | None:
         return self.markets.get(coin)
@@ -81,7 +84,11 @@ class Protector:
         position = exposure.positions.get(trigger.coin, 0.0) - self.quoting_lot(trigger.coin)
         if abs(position) < 1e-12:
             position = 0.0
-        return stance(trigger.coin, trigger.side == "long", position, working)
+        how = stance(trigger.coin, trigger.side == "long", position, working)
+        carried = self.carry_share(trigger.coin)
+        if how not in (OPEN, ADD) and carried and (carried > 0) != (trigger.side == "long"):
+            how += f"; {abs(carried):g} of it is the funding carry's hedged {'short' if carried < 0 else 'long'}"
+        return how
 
     async def place_bracket(
         self, trigger: TriggerFired, params: dict[str, Any], mid: float, exposure: Exposure

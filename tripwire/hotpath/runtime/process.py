@@ -36,6 +36,9 @@ from tripwire.bus.commands import CommandServer
 from tripwire.bus.publisher import Publisher
 from tripwire.config.endpoints import Endpoints
 from tripwire.config.settings import Settings, resolve_path
+from tripwire.hotpath.carry.config import CarryConfigError, load_carry_config
+from tripwire.hotpath.carry.live import LiveCarry
+from tripwire.hotpath.carry.spot import resolve_pair
 from tripwire.hotpath.events import HotPathEvents
 from tripwire.hotpath.execution.brackets import BracketConfig
 from tripwire.hotpath.execution.deadman import DeadmanConfig, DeadMansSwitch
@@ -45,7 +48,7 @@ from tripwire.hotpath.execution.transports import WsPoster
 from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
 from tripwire.hotpath.feed.decode import FAULT_REASONS
 from tripwire.hotpath.feed.reconcile import Reconciler
-from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
+from tripwire.hotpath.feed.subscriptions import COIN_TYPES, Subscription, build_subscriptions
 from tripwire.hotpath.feed.universe import resolve_coins
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
@@ -101,6 +104,7 @@ class HotPathProcess:
         self.events = HotPathEvents(None)  # the hot path's, once it is built
         self.feeds: list[FeedConnection] = []
         self.quoter: Quoter | None = None
+        self.carry: LiveCarry | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +167,12 @@ class HotPathProcess:
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
             self.quoter = self._make_quoter(layer, markets)
             hp.quoter = layer.quoter = self.quoter
+            self.carry = await self._make_carry(gateway, layer, hp, markets)
+            if self.carry is not None:
+                hp.attach_carry(self.carry)
+                layer.attach_carry(self.carry)
+                # before the reconcile: an adopted carry's short is never bracketed
+                await self._retry("carry spot balances", self.carry.start)
             hp.status_extra = self.status_extra
             hp.on_trips = self._on_trips
             self.hp, self.layer = hp, layer
@@ -210,6 +220,8 @@ class HotPathProcess:
                     log.error("%s stopped: %r", t.get_name(), t.exception())
             return 0 if self._stop.is_set() else 1
         finally:
+            if self.carry is not None:
+                self.carry.stop()  # stopping feeds reads as a disconnect: that must not unwind it
             for f in self.feeds:
                 await f.stop()
             for t in tasks:
@@ -272,11 +284,11 @@ class HotPathProcess:
         coins = s.coins
         on_frame = hp.on_frame
         if self.endpoints.same_socket:
-            subs = build_subscriptions(coins, user=self.user, coin_types=_MARKET_TYPES)
+            subs = build_subscriptions(coins, user=self.user, coin_types=_MARKET_TYPES) + self._spot_subscriptions()
             return [FeedConnection(ws_url(self.endpoints.market_url), subs, on_frame, self._on_feed_state, config=cfg)]
         market = FeedConnection(
             ws_url(self.endpoints.market_url),
-            build_subscriptions(coins, coin_types=_MARKET_TYPES),
+            build_subscriptions(coins, coin_types=_MARKET_TYPES) + self._spot_subscriptions(),
             on_frame,
             self._on_feed_state,
             config=cfg,
@@ -325,9 +337,54 @@ class HotPathProcess:
         log.info("quoting %s (%s)", ", ".join(cfg.enabled()), path)
         return Quoter(cfg, layer, self.risk, markets)
 
+    async def _make_carry(
+        self, gateway: Gateway, layer: OrderLayer, hp: HotPath, markets: dict[str, Any]
+    ) -> LiveCarry | None:
+        """The funding carry of ``settings.carry_file`` (None when unset or nothing enabled); a
+        bad file, a coin also quoted or a spot pair the exchange does not list stops start-up."""
+        path = self.settings.carry_file
+        if path is None:
+            return None
+        try:
+            cfg = load_carry_config(resolve_path(path), tuple(self.settings.coins))
+        except CarryConfigError as e:
+            raise SystemExit(str(e)) from None
+        if not cfg.enabled():
+            return None
+        quoted = set(self.quoter.coins) if self.quoter is not None else set()
+        for coin in cfg.enabled():
+            if coin in quoted:
+                raise SystemExit(
+                    f"{path}: coins.{coin}: also quoted ({self.settings.quoting_file}); the carry's short and "
+                    "quoting's inventory cannot share a coin's one position"
+                )
+        spot_meta = await self._retry("spotMeta", lambda: gateway.info({"type": "spotMeta"}))
+        pairs = {}
+        for coin in cfg.enabled():
+            try:
+                pairs[coin] = resolve_pair(spot_meta, cfg.coins[coin].spot)
+            except ValueError as e:
+                raise SystemExit(f"{path}: coins.{coin}.spot: {e} (at {self.endpoints.order_url})") from None
+        stale_ms = self.settings.book.stale_after_ms
+
+        def perp_book(coin: str) -> tuple[float, float, str]:
+            st = hp.pipeline.coins.get(coin)
+            if st is None:
+                return 0.0, 0.0, "no book"
+            return st.book.best_bid, st.book.best_ask, st.problem(stale_ms, hp.pipeline.last_recv_ns)
+
+        log.info("funding carry on %s (%s)", ", ".join(cfg.enabled()), path)
+        return LiveCarry(cfg, layer, self.risk, markets, pairs, perp_book, stale_ms, publish=hp.events.carry)
+
+    def _spot_subscriptions(self) -> tuple[Subscription, ...]:
+        """The carry's hedge books on the market feed."""
+        return tuple(Subscription("l2Book", c) for c in sorted(self.carry.by_spot)) if self.carry else ()
+
     def _on_trips(self, trips: list[Trip]) -> None:
         if self.quoter is not None and trips:
             self.quoter.pull(f"breaker: {', '.join(t.breaker for t in trips)}")
+        if self.carry is not None and trips:
+            self.carry.pull(f"breaker: {', '.join(t.breaker for t in trips)}")
         for t in trips:
             self.breaker_trips[t.breaker] = self.breaker_trips.get(t.breaker, 0) + 1
             log.warning("breaker %s tripped: %s → %s (%s)", t.breaker, t.action, t.state, t.detail)
@@ -382,6 +439,8 @@ class HotPathProcess:
                     self._on_trips(trips)
                 if self.quoter is not None:
                     self.quoter.tick(hp.pipeline.problems())
+                if self.carry is not None:
+                    self.carry.tick()
                 if now >= next_account:
                     next_account = now + ex.account_refresh_s
                     await layer.refresh_account()

@@ -302,7 +302,7 @@ class SimServer:
 
     def _on_subscription(self, conn: _Conn, method: str, sub: object) -> None:
         try:
-            key = subs.subscription_key(sub, set(self.engine.books))
+            key = subs.subscription_key(sub, set(self.engine.books), frozenset(self.engine.spot_books))
             if method == "subscribe":
                 self.registry.add(conn, key)
             else:
@@ -402,11 +402,22 @@ class SimServer:
             self.publish((channel, coin), msg)
             if channel == "l2Book":
                 self._publish_book_derived(coin, now_ms)
+                self._publish_spot_book(coin, now_ms)
             for key in self.registry.keys_with_prefix("candle", coin):
                 candle = e.candles.latest(coin, key[2])
                 if candle is not None:
                     self.publish(key, {"channel": "candle", "data": candle})
         self.flush()
+
+    def _publish_spot_book(self, perp: str, now_ms: int) -> None:
+        """The perp's spot pair's book (``@index``, rebuilt from this snapshot) to its ``l2Book``
+        subscribers, in the shape the exchange streams a pair's book."""
+        pair = self.engine.spot.by_perp.get(perp)
+        if pair is None or not self.registry.listeners(("l2Book", pair.coin)):
+            return
+        book = self.engine.spot_book(pair.coin)
+        data = {"coin": pair.coin, "time": book.time_ms or now_ms, "levels": book.levels_wire()}
+        self.publish(("l2Book", pair.coin), {"channel": "l2Book", "data": data})
 
     def _publish_book_derived(self, coin: str, now_ms: int) -> None:
         book = self.engine.books[coin]

@@ -22,13 +22,17 @@ class InvalidSubscription(ValueError):
     """The message is the error frame's ``data``."""
 
 
-def subscription_key(sub: object, coins: set[str]) -> tuple:
-    """Validate a subscription object and return its key; raises InvalidSubscription."""
+def subscription_key(sub: object, coins: set[str], spot_coins: frozenset[str] = frozenset()) -> tuple:
+    """Validate a subscription object and return its key; raises InvalidSubscription.
+    ``spot_coins`` (``@index``) may be subscribed for ``l2Book`` only: the simulator streams the
+    pairs' synthetic books, and has no spot trades or spot contexts to send."""
     if not isinstance(sub, dict) or not isinstance(sub.get("type"), str):
         raise InvalidSubscription(f"Invalid subscription {shown(sub)}")
     kind = sub["type"]
     if kind in COIN_TYPES or kind == "candle":
         coin = sub.get("coin")
+        if kind == "l2Book" and isinstance(coin, str) and coin in spot_coins:
+            return (kind, coin)
         if not isinstance(coin, str) or coin not in coins:
             raise InvalidSubscription(f"Invalid subscription: unknown coin {shown(coin)}")
         if kind == "candle":
