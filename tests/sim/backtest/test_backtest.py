@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from tests.fixtures import RECORDING
+from tripwire.hotpath.execution.orders import parse_cloid
 from tripwire.config.settings import load_settings
 from tripwire.hotpath.execution.brackets import BracketConfig
 from tripwire.hotpath.risk.config import RiskConfig, load_risk_config
@@ -122,7 +123,10 @@ def test_no_stop_or_take_profit_outlives_or_exceeds_the_position(busy):
     szi = float(busy.account.position("BTC"))
     orders = busy.engine.user_open_orders(BACKTEST_USER)
     if szi:
-        assert sorted(o.trigger.tpsl for o in orders) == ["sl", "tp"]
+        # the stop a trigger; the take-profit a trigger or resting as a post-only maker order
+        kinds = sorted(o.trigger.tpsl if o.trigger is not None else parse_cloid(o.cloid).leg for o in orders)
+        assert kinds == ["sl", "tp"]
+        assert all(o.trigger is not None or o.tif == "Alo" for o in orders)
         assert all(o.reduce_only and float(o.sz) == abs(szi) and o.is_buy == (szi < 0) for o in orders)
     else:
         assert orders == []

@@ -88,6 +88,7 @@ class OrderLayer:
         clock_ns: Callable[[], int] = time.monotonic_ns,
         rules: Callable[[], Iterable[Any]] = lambda: (),
         atr: Callable[[str], float | None] = lambda coin: None,
+        bbo: Callable[[str], tuple[float, float] | None] = lambda coin: None,
         unprotected: str = PROTECT,
     ) -> None:
         if unprotected not in (PROTECT, FLATTEN_UNPROTECTED):
@@ -108,6 +109,7 @@ class OrderLayer:
             cfg,
             on_legs=self._publish_legs,
             atr=atr,
+            bbo=bbo,
             rule_params=self._rule_params,
             now_ms=self._exch_ms,
         )
@@ -493,7 +495,7 @@ class OrderLayer:
         if want <= 0:  # flat, or dust below one lot: nothing to protect, nothing may be open
             return not legs
         kinds = sorted(leg.name for leg in legs)
-        return kinds == ["sl", "tp"] and all(abs(leg.sz - want) < 10.0**-market.sz_decimals / 2 for leg in legs)
+        return kinds == ["sl", "tp"] and all(abs(leg.open_sz - want) < 10.0**-market.sz_decimals / 2 for leg in legs)
 
     async def tick(self) -> None:
         """Housekeeping: stale orphan fills out, then the dead man's switch."""
@@ -693,6 +695,7 @@ class OrderLayer:
                 "reduce_only": leg.reduce_only,
                 "adopted": leg.adopted,
                 "external": leg.external,
+                "note": leg.note,
             }
             for leg in sorted(self.tracker.open_legs(external=None), key=lambda leg: (leg.coin, leg.oid or 0))
         ]

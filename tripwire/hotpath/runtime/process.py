@@ -158,6 +158,7 @@ class HotPathProcess:
                 exch_ms=self._exch_ms,
                 rules=lambda: hp.pipeline.triggers.ruleset.rules,
                 atr=lambda coin: _atr(hp, coin),
+                bbo=lambda coin: _bbo(hp, coin),
                 unprotected=ex.unprotected_positions,
             )
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
@@ -447,3 +448,12 @@ def _atr(hp: HotPath, coin: str) -> float | None:
     st = hp.pipeline.coins.get(coin)
     atr = st.features.values.get("atr_1m") if st is not None else None
     return float(atr) if isinstance(atr, (int, float)) and not isinstance(atr, bool) and atr > 0 else None
+
+
+def _bbo(hp: HotPath, coin: str) -> tuple[float, float] | None:
+    """The coin's best bid and ask as the hot path last saw them (None before a book): where a
+    post-only take-profit may rest."""
+    st = hp.pipeline.coins.get(coin)
+    if st is None or not (st.book.best_bid > 0 and st.book.best_ask > 0):
+        return None
+    return st.book.best_bid, st.book.best_ask

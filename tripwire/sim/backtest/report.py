@@ -130,6 +130,7 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
             "unattributed_fills": r.unattributed_fills,
         },
         "breaker_trips": r.trips,
+        "exits": exits_summary(r),
         "quoting": quoting_summary(r),
         "latency_ms": {
             "count": len(lat),
@@ -278,6 +279,7 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             svg.stacked_bars(rules, outcome_series, "Outcomes per rule"),
             "<h2>Order latency</h2>",
             svg.histogram(r.latencies_ms, "Modelled latency per action sent (ms)"),
+            _exits_html(s["exits"]),
             "<h2>Per rule</h2>",
             _table(
                 [
@@ -308,6 +310,57 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             "breaker's flatten or a hedge. Funding is charged on the netted position and shown "
             "apart.</p>",
             "</body></html>",
+        ]
+    )
+
+
+_LEG_NAMES = {"entry": "entry", "tp": "take-profit", "sl": "stop", "limit": "limit", "hedge": "hedge"}
+
+
+def exits_summary(r: BacktestResult) -> dict[str, Any]:
+    """Fees by kind of order and by liquidity (from the fills): a take-profit resting as a maker
+    order pays the maker fee, one sent as a trigger (why: ``tp_fallbacks``) the taker's."""
+    rows = [
+        {
+            "leg": leg,
+            "liquidity": liquidity,
+            "fills": int(n),
+            "notional_usd": usd(notional),
+            "fees_usd": usd(fees),
+            "fee_bps": round(float(fees / notional * 10_000), 4) if notional else None,
+        }
+        for (leg, liquidity), (n, notional, fees) in sorted(r.by_leg.items())
+    ]
+    return {
+        "by_order": rows,
+        "maker_bps": round(float(r.config.fees.maker * 10_000), 4),
+        "taker_bps": round(float(r.config.fees.taker * 10_000), 4),
+        "tp_fallbacks": dict(sorted(r.tp_fallbacks.items())),
+    }
+
+
+def _exits_html(e: dict[str, Any]) -> str:
+    rows = [
+        [
+            escape(_LEG_NAMES.get(row["leg"], row["leg"])),
+            escape(row["liquidity"]),
+            str(row["fills"]),
+            f"{row['notional_usd']:,.2f}",
+            _money(-row["fees_usd"]),
+            "–" if row["fee_bps"] is None else f"{row['fee_bps']:.2f}",
+        ]
+        for row in e["by_order"]
+    ]
+    fallbacks = ", ".join(f"{escape(k)} ×{v}" for k, v in e["tp_fallbacks"].items()) or "none"
+    return "".join(
+        [
+            "<h2>Fees by order</h2>",
+            _table(["order", "liquidity", "fills", "notional (USD)", "fees", "bps"], rows)
+            if rows
+            else "<p>no fills</p>",
+            f'<p class="note">Maker {e["maker_bps"]:g} bps, taker {e["taker_bps"]:g} bps. A take-profit rests '
+            "as a reduce-only post-only order once its position is open, so a hit is a maker fill; "
+            f"take-profits sent as trigger orders instead (they exit as takers): {fallbacks}.</p>",
         ]
     )
 
