@@ -60,11 +60,19 @@ def market(r, every_s: float = 0.2):
     return market_pulse(r, book, every_s)
 
 
-def quotes(r) -> list[tuple[bool, float, float, str]]:
-    """(is_buy, px, sz, tif) of every order the simulator holds for the hot path's account."""
+def quotes(r) -> list[tuple[bool, float, float, str, str]]:
+    """(is_buy, px, sz, tif, leg) of every order the simulator holds for the hot path's account
+    (leg: bid, ask, tp, sl, … by its cloid)."""
     e = r.engine
+
+    def leg(cloid: str | None) -> str:
+        info = parse_cloid(cloid)
+        return info.leg if info is not None else "?"
+
     return r.sim_call(
-        lambda: sorted((o.is_buy, float(o.limit_px), float(o.sz), o.tif) for o in e.open.values() if o.user == r.user)
+        lambda: sorted(
+            (o.is_buy, float(o.limit_px), float(o.sz), o.tif, leg(o.cloid)) for o in e.open.values() if o.user == r.user
+        )
     )
 
 
@@ -94,7 +102,7 @@ async def hit_bid(r, px: float) -> None:
 
 
 def limit_quotes(r) -> tuple[list, list]:
-    qs = [q for q in quotes(r) if q[3] == "Alo"]
+    qs = [q for q in quotes(r) if q[3] == "Alo" and q[4] in ("bid", "ask")]  # a resting take-profit is no quote
     return [q for q in qs if q[0]], [q for q in qs if not q[0]]
 
 
@@ -218,7 +226,9 @@ def test_a_trigger_on_the_coin_wins_quotes_are_pulled_while_it_holds_a_position(
                     r.proc.breaker_trips,
                     r.proc.risk.snapshot(),
                 )
-            # the only orders left are the trigger's stop and take-profit
-            assert sorted(tif or "trigger" for *_, tif in quotes(r)) == ["trigger", "trigger"]
+            # the only orders left are the trigger's stop and take-profit (a trigger, or resting
+            # as a reduce-only post-only limit)
+            assert sorted(leg for *_, leg in quotes(r)) == ["sl", "tp"]
+            assert all(q[3] in (None, "Alo") for q in quotes(r))
 
     asyncio.run(go())
