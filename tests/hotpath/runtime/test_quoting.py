@@ -12,6 +12,7 @@ import time
 
 from tests.hotpath.runtime.harness import fresh_market, market_pulse, probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
+from tripwire.hotpath.execution.orders import parse_cloid
 
 MID = 42_800.5
 SIZE = 0.0005
@@ -114,11 +115,11 @@ def test_quotes_rest_post_only_on_both_sides_and_skew_down_after_the_bid_fills(t
     async def go():
         async with rig(tmp_path, settings_overrides=settings_for(tmp_path)) as r, market(r):
             await r.wait_for(lambda: all(limit_quotes(r)), what="a bid and an ask resting")
-            [(_, bid, bid_sz, _)], [(_, ask, ask_sz, _)] = limit_quotes(r)
+            [(_, bid, bid_sz, *_)], [(_, ask, ask_sz, *_)] = limit_quotes(r)
             # post-only and around the mid: below the best ask, above the best bid
             assert bid < MID + 0.5 and ask > MID - 0.5
             assert bid < MID < ask and bid_sz == ask_sz == SIZE
-            assert all(tif == "Alo" for *_, tif in quotes(r))
+            assert all(q[3] == "Alo" for q in quotes(r))
             flat_mid_offset = ((bid + ask) / 2 - MID) / MID * 1e4
             assert abs(flat_mid_offset) < 0.5  # flat: centred on the mid (to the tick)
 
