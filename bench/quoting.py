@@ -58,7 +58,7 @@ RECORDING = Path("data/recordings/BTC-l2Book-20240101-12.lz4")  # the bundled re
 
 def book_frame(mid: float, t_ms: int) -> bytes:
     lv = lambda px, sz: {"px": f"{px:.0f}", "sz": sz, "n": 1}  # noqa: E731  (a one-line level)
-    levels = [[lv(mid - 0.5 - i, "2.0") for i in range(10)], [lv(mid + 0.5 + i, "2.0") for i in range(10)]]
+    levels = [[lv(mid - 1 - i, "2.0") for i in range(10)], [lv(mid + 1 + i, "2.0") for i in range(10)]]
     return orjson.dumps({"channel": "l2Book", "data": {"coin": "BTC", "time": t_ms, "levels": levels}})
 
 
@@ -115,6 +115,7 @@ async def decision_latency(sim: RunningServer) -> tuple[dict[str, list[int]], di
     quoter = Quoter(cfg, layer, risk, gw.markets)
     quoter.coins["BTC"].budget = RateLimiter(capacity=1e9)  # measured: the path, not the budget
     hp.quoter = layer.quoter = quoter
+    await layer.refresh_account(positions=True)  # equity for the risk checks, as at start-up
     results = {"book → quote written, HTTP": await decisions(sim, gw, hp, quoter, layer)}
     ws = WsPoster(sim.url.replace("http", "ws") + "/ws")
     await ws.connect()

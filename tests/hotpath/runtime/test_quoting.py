@@ -137,6 +137,13 @@ def test_quotes_rest_post_only_on_both_sides_and_skew_down_after_the_bid_fills(t
             pnl = r.proc.layer.status()
             assert "quote.BTC" in {h for h in r.proc.layer.attribution.holdings}
             assert pnl["account"]["fills"] == 1
+            # the dashboard's series (docs/METRICS.md): skew +50 % (one quote of a max of two),
+            # one quote fill, both sides quoted again, maker fees apart from rebates
+            snap = r.proc.metrics_snapshot()
+            assert dict(snap.quote_inventory_skew)["BTC"] == SIZE / MAX_INV
+            assert dict(snap.quote_fills)["BTC"] == 1 and dict(snap.quote_orders)["BTC"] >= 3
+            assert dict(snap.quote_active)["BTC"] == 1.0
+            assert dict(snap.fees)["paid"] > 0 and dict(snap.fees)["rebates"] == 0
 
     asyncio.run(go())
 

@@ -325,6 +325,8 @@ class OrderLayer:
         """A fill whose leg is known (or given up on): attributed, then published."""
         self._attribute(f, leg)
         self.events.fill(f, leg)
+        if self.quoter is not None and leg is not None and leg.name in ("bid", "ask") and not leg.external:
+            self.quoter.on_fill(f.coin)
 
     def _attribute(self, f: Any, leg: Leg | None) -> None:
         owner = leg.trigger_id if leg is not None and not leg.external and leg.name in _OWN_LEGS else None

@@ -62,6 +62,9 @@ class Quoter:
             )
         self.refused: dict[str, int] = {}  # risk refusals of quotes, by reason
         self.sent: dict[str, int] = {}  # actions sent, by kind
+        # per coin, for the metrics: quotes placed or re-priced (each side), fills of quotes
+        self.orders: dict[str, int] = dict.fromkeys(self.coins, 0)
+        self.fills: dict[str, int] = dict.fromkeys(self.coins, 0)
         self._books: dict[str, tuple[float, float, float]] = {}  # coin → (mid, best bid, best ask)
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -88,6 +91,11 @@ class Quoter:
         cq = self.coins.get(coin)
         if cq is not None:
             self._decide(cq, TRIGGER)
+
+    def on_fill(self, coin: str) -> None:
+        """A fill of one of ``coin``'s quotes (the order layer tells)."""
+        if coin in self.fills:
+            self.fills[coin] += 1
 
     def pull(self, why: str) -> None:
         """A breaker tripped: pull every coin's quotes now (the state keeps them pulled)."""
@@ -170,9 +178,29 @@ class Quoter:
                         self.layer._publish_legs(step.replaces)
                     continue
                 if result is not None:
+                    if step.op != "cancel":
+                        self.orders[cq.coin] += len(step.legs)
                     self.layer._publish_legs(step.legs + step.replaces)
         finally:
             cq.in_flight = False
+
+    def metrics(self) -> dict[str, Any]:
+        """The quoting fields of the hot path's metrics snapshot (:class:`~tripwire.hotpath.metrics.Snapshot`):
+        per coin, quoting's inventory over its max (−1…+1), whether both quotes rest, quotes
+        placed or re-priced, and quote fills."""
+        skew = []
+        active = []
+        for coin, cq in self.coins.items():
+            lot = self.layer._quoting_lot(coin)
+            skew.append((coin, max(-1.0, min(1.0, lot / cq.params.max_inventory))))
+            legs = self.current_legs(coin)
+            active.append((coin, 1.0 if len(legs) == len(SIDES) and not cq.paused else 0.0))
+        return {
+            "quote_inventory_skew": tuple(skew),
+            "quote_active": tuple(active),
+            "quote_orders": tuple(self.orders.items()),
+            "quote_fills": tuple(self.fills.items()),
+        }
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sent": dict(self.sent), "refused": dict(self.refused), "coins": {}}

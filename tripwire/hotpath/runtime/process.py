@@ -437,6 +437,8 @@ class HotPathProcess:
             tick_to_order_sum=layer.tick_to_order.total,
             tick_to_decision=layer.tick_to_decision.cumulative(),
             tick_to_decision_sum=layer.tick_to_decision.total,
+            fees=(("paid", acct.fees_paid), ("rebates", acct.rebates)),
+            **(layer.quoter.metrics() if layer.quoter is not None else {}),
         )
 
 
