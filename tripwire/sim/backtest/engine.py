@@ -135,6 +135,18 @@ class _Pending:
 
 
 @dataclass
+class ChartSeries:
+    """One coin's series for the report's price chart (exchange ms): the mid and the account's
+    position per book, the resting quotes per book (None: none rests on that side), fills."""
+
+    mid: list[tuple[int, float]] = field(default_factory=list)
+    position: list[tuple[int, float]] = field(default_factory=list)
+    bid: list[tuple[int, float | None]] = field(default_factory=list)
+    ask: list[tuple[int, float | None]] = field(default_factory=list)
+    fills: list[tuple[int, float, bool, str]] = field(default_factory=list)  # time, px, is_buy, leg
+
+
+@dataclass
 class BacktestResult:
     files: list[str]
     config: BacktestConfig
@@ -163,6 +175,7 @@ class BacktestResult:
     # as trigger orders rather than resting maker orders → times
     by_leg: dict[tuple[str, str], list[Decimal]] = field(default_factory=dict)
     tp_fallbacks: dict[str, int] = field(default_factory=dict)
+    chart: dict[str, ChartSeries] = field(default_factory=dict)  # coin → the price chart's series
 
     @property
     def account(self):
@@ -211,6 +224,7 @@ class Backtest:
         # coin → (target, why): the exchange refused a post-only take-profit for this target
         self._maker_refused: dict[str, tuple[ProtectionTarget, str]] = {}
         self.tp_fallbacks: dict[str, int] = {}  # why a take-profit went out as a trigger → times
+        self.chart: dict[str, ChartSeries] = {}
         self.quoting = BacktestQuoting(self, cfg.quoting, BACKTEST_USER) if cfg.quoting is not None else None
 
     # -- the loop ----------------------------------------------------------------------------
@@ -227,8 +241,10 @@ class Backtest:
                 self._on_trigger(ev)
             if channel == "l2Book":
                 self._after_book()
+                coin = msg["data"]["coin"]  # type: ignore[index]  # an l2Book the exchange took
+                self._chart_book(coin)
                 if self.quoting is not None:
-                    self.quoting.on_book(msg["data"]["coin"])  # type: ignore[index]  # an l2Book the exchange took
+                    self.quoting.on_book(coin)
         self._deliver_before(None)
         self._sample_equity()
 
@@ -264,6 +280,21 @@ class Backtest:
     def _sim_ctx(self, data: Any) -> None:
         self.sim.on_asset_ctx(data["coin"], data["ctx"], self.now_ms)
 
+    def _chart_book(self, coin: str) -> None:
+        """The report chart's samples at this book: mid, position, resting quotes."""
+        mid = self.sim.books[coin].mid() if coin in self.sim.books else None
+        if mid is None:
+            return
+        series = self.chart.get(coin)
+        if series is None:
+            series = self.chart[coin] = ChartSeries()
+        series.mid.append((self.now_ms, float(mid)))
+        series.position.append((self.now_ms, float(self.sim.accounts[BACKTEST_USER].position(coin))))
+        if self.quoting is not None and coin in self.quoting.coins:
+            resting = self.quoting.resting_px(coin)
+            series.bid.append((self.now_ms, resting.get("bid")))
+            series.ask.append((self.now_ms, resting.get("ask")))
+
     def _drain(self) -> None:
         """Fills reach the ledger as the user channel would carry them; each coin that filled
         has its protection looked at."""
@@ -273,6 +304,10 @@ class Backtest:
                 continue
             for fill in data["fills"]:  # type: ignore[index]  # userFills data is the sim's own dict
                 coins.add(fill["coin"])
+                info = parse_cloid(fill.get("cloid"))
+                self.chart.setdefault(fill["coin"], ChartSeries()).fills.append(
+                    (int(fill["time"]), float(fill["px"]), fill["side"] == "B", info.leg if info else "other")
+                )
                 for rec in self.ledger.on_fill(fill):
                     self._mark_done(rec)
         for coin in sorted(coins):
@@ -633,6 +668,7 @@ class Backtest:
             quoting=self.quoting.summary() if self.quoting is not None else None,
             by_leg=dict(self.ledger.by_leg),
             tp_fallbacks=dict(self.tp_fallbacks),
+            chart=self.chart,
         )
 
 

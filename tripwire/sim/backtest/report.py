@@ -271,6 +271,7 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             _comparison_html(s),
             "<h2>Equity</h2>",
             svg.line_chart(equity, "Equity (USD, open positions at the mark)"),
+            _price_charts(r),
             "<h2>Drawdown</h2>",
             svg.line_chart(
                 drawdown_series(equity), "Drawdown from running peak (USD)", area=True, color="#d62728", baseline=0.0
@@ -363,6 +364,17 @@ def _exits_html(e: dict[str, Any]) -> str:
             f"take-profits sent as trigger orders instead (they exit as takers): {fallbacks}.</p>",
         ]
     )
+
+
+def _price_charts(r: BacktestResult) -> str:
+    """Per coin: the mid, the resting quotes, every fill and the position (inline SVG)."""
+    parts = []
+    for coin, c in sorted(r.chart.items()):
+        if not c.mid:
+            continue
+        parts.append(f"<h2>{escape(coin)}: price, quotes, fills and position</h2>")
+        parts.append(svg.price_chart(c.mid, c.bid, c.ask, c.fills, c.position, f"{coin} mid, our orders and position"))
+    return "".join(parts)
 
 
 def quoting_summary(r: BacktestResult) -> dict[str, Any] | None:
