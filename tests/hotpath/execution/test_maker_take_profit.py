@@ -34,7 +34,9 @@ def trigger(name, sz, px, oid, rev=0):
 
 
 def resting_tp(sz, px, oid, filled=0.0):
-    return Leg("tp", cloid_for("r.BTC.1.1", "tp.1"), "BTC", False, sz, px, True, oid=oid, state="resting", filled_sz=filled)
+    return Leg(
+        "tp", cloid_for("r.BTC.1.1", "tp.1"), "BTC", False, sz, px, True, oid=oid, state="resting", filled_sz=filled
+    )
 
 
 def test_a_long_gets_a_post_only_take_profit_and_a_trigger_stop():

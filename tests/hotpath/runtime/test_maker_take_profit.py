@@ -101,9 +101,7 @@ def test_a_stop_fill_cancels_the_resting_take_profit(tmp_path):
                 ctx.update(markPx=mark, midPx=mark, oraclePx=mark)
                 ingest(r, {"channel": "activeAssetCtx", "data": {"coin": "BTC", "ctx": ctx}}, at + 1)
             await r.wait_for(lambda: position(r) == 0, what="the stop filled")
-            stop_fills = r.sim_call(
-                lambda: [f for f in r.engine.accounts[r.user].fills if f.get("cloid") == sl.cloid]
-            )
+            stop_fills = r.sim_call(lambda: [f for f in r.engine.accounts[r.user].fills if f.get("cloid") == sl.cloid])
             assert stop_fills and all(f["crossed"] for f in stop_fills)  # a stop exits as a taker
             await r.wait_for(lambda: our_orders(r) == {}, what="the resting take-profit cancelled")
             assert r.proc.layer.tracker.leg_by_cloid(tp.cloid).state == "canceled"
@@ -136,7 +134,9 @@ def test_a_post_only_take_profit_the_exchange_refuses_falls_back_to_a_trigger(tm
             assert "Post only order would have immediately matched" in refused[0].error
             fallback = [leg for leg in tps if leg.trigger_px == new_tp]
             assert len(fallback) == 1
-            assert fallback[0].note.startswith("refused by the exchange: Post only order would have immediately matched")
+            assert fallback[0].note.startswith(
+                "refused by the exchange: Post only order would have immediately matched"
+            )
             # the trigger take-profit reached the exchange (it may have fired at once: the mark
             # is above it)
             order = r.sim_call(lambda: r.engine.find(r.user, fallback[0].cloid))

@@ -83,7 +83,11 @@ def test_a_killed_hot_path_comes_back_adopts_its_orders_rearms_the_switch_and_pr
         child.kill9()
         # While it is dead its take-profit goes (by hand here; a dead man's switch, a margin
         # cancel…): the position it comes back to has a stop but no target.
-        tp = next(o for o in sim.call(lambda: engine.user_open_orders(user)) if parse_cloid(o.cloid or "") and parse_cloid(o.cloid).leg == "tp")
+        tp = next(
+            o
+            for o in sim.call(lambda: engine.user_open_orders(user))
+            if parse_cloid(o.cloid or "") and parse_cloid(o.cloid).leg == "tp"
+        )
         assert ex.cancel("BTC", tp.oid)["status"] == "ok"
         assert not protected(view)
 

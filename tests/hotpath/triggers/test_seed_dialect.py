@@ -86,7 +86,9 @@ def test_the_bare_custom_file_loads_as_one_long_rule_with_a_default_bracket():
     )
     assert rule.features == {"cvd_slope_1m", "trade_burst_zscore"}
     # protective_long = the default bracket; start_analysis = the default analysis (no action)
-    assert rule.actions == (("place_bracket", {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc", "tp_maker": True}),)
+    assert rule.actions == (
+        ("place_bracket", {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc", "tp_maker": True}),
+    )
 
 
 @pytest.mark.parametrize(

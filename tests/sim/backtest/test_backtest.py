@@ -6,9 +6,9 @@ import orjson
 import pytest
 
 from tests.fixtures import RECORDING
-from tripwire.hotpath.execution.orders import parse_cloid
 from tripwire.config.settings import load_settings
 from tripwire.hotpath.execution.brackets import BracketConfig
+from tripwire.hotpath.execution.orders import parse_cloid
 from tripwire.hotpath.risk.config import RiskConfig, load_risk_config
 from tripwire.hotpath.triggers.engine import compile_rules, load_rules
 from tripwire.sim.backtest import BacktestConfig, parse_latency, run_backtest, summarize, write_report

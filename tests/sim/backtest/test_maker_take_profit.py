@@ -69,7 +69,7 @@ def test_with_tp_maker_off_take_profits_exit_as_takers_and_cost_more(maker, take
     tp = rows(taker, "tp")
     assert set(tp) == {"taker"} and tp["taker"]["fee_bps"] == pytest.approx(float(Fees().taker * 10_000), abs=1e-3)
     assert set(summarize(taker)["exits"]["tp_fallbacks"]) == {"tp_maker is off"}
-    per_notional = lambda r: r["fees_usd"] / r["notional_usd"]  # noqa: E731
+    per_notional = lambda r: r["fees_usd"] / r["notional_usd"]
     assert per_notional(rows(maker, "tp")["maker"]) < per_notional(tp["taker"])
 
 
@@ -86,7 +86,9 @@ def test_the_documented_fee_budget_is_what_the_simulator_charges():
     text = Path("docs/TRIGGERS.md").read_text()
     fees = Fees()
     taker, maker_ = fees.taker * 10_000, fees.maker * 10_000
-    hit = re.search(r"\| take-profit hit \(maker exit\) \| ([\d.]+) bps \| ([\d.]+) bps \| \*\*([\d.]+) bps\*\* \|", text)
+    hit = re.search(
+        r"\| take-profit hit \(maker exit\) \| ([\d.]+) bps \| ([\d.]+) bps \| \*\*([\d.]+) bps\*\* \|", text
+    )
     stop = re.search(r"\| stop hit, [^|]*\| ([\d.]+) bps \| ([\d.]+) bps \| \*\*([\d.]+) bps\*\* \|", text)
     assert hit and stop, "docs/TRIGGERS.md lost its fee budget table"
     assert [Decimal(x) for x in hit.groups()] == [taker, maker_, taker + maker_]

@@ -304,7 +304,9 @@ def price_chart(
     for series in (bids, asks):
         for run in _runs(series, pw, x0, x1):
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in run)
-            out.append(f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="1" stroke-opacity="0.7"/>')
+            out.append(
+                f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="1" stroke-opacity="0.7"/>'
+            )
     for t, px, is_buy, leg in fills:
         x, y = sx(t), sy(px)
         d = 4.5
@@ -313,7 +315,9 @@ def price_chart(
             if is_buy
             else f"{x:.1f},{y + d:.1f} {x - d:.1f},{y - d:.1f} {x + d:.1f},{y - d:.1f}"
         )
-        out.append(f'<polygon points="{tri}" fill="{FILL_COLORS.get(leg, "#9467bd")}" stroke="#333" stroke-width="0.5"/>')
+        out.append(
+            f'<polygon points="{tri}" fill="{FILL_COLORS.get(leg, "#9467bd")}" stroke="#333" stroke-width="0.5"/>'
+        )
     out.append(f'<rect x="{MARGIN_L}" y="{MARGIN_T}" width="{pw}" height="{ph_price}" fill="none" stroke="#888"/>')
     # inventory
     inv = downsample(inventory, pw) if inventory else [(x0, 0.0), (x1, 0.0)]
@@ -346,10 +350,16 @@ def price_chart(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}" stroke="#888"/>'
             f'<text x="{x:.1f}" y="{base + 16}" text-anchor="middle">{utc_hhmm(t)}</text>'
         )
-    legend = [("#999", "mid"), ("#1f77b4", "quotes / quote fills"), *((FILL_COLORS[k], n) for k, n in (("entry", "entry"), ("tp", "take-profit"), ("sl", "stop")))]
+    legend = [
+        ("#999", "mid"),
+        ("#1f77b4", "quotes / quote fills"),
+        *((FILL_COLORS[k], n) for k, n in (("entry", "entry"), ("tp", "take-profit"), ("sl", "stop"))),
+    ]
     lx = MARGIN_L + 260
     for color, name in legend:
-        out.append(f'<rect x="{lx}" y="9" width="10" height="10" fill="{color}"/><text x="{lx + 14}" y="18">{escape(name)}</text>')
+        out.append(
+            f'<rect x="{lx}" y="9" width="10" height="10" fill="{color}"/><text x="{lx + 14}" y="18">{escape(name)}</text>'
+        )
         lx += 14 + 7 * len(name) + 12
     out.append("</svg>")
     return "".join(out)
