@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tripwire.hotpath.execution.brackets import (
     BracketConfig,
@@ -137,7 +138,7 @@ def fallback_target(
     source: str,
     *,
     atr: float | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
 ) -> ProtectionTarget:
     """Prices for a position of ``szi`` whose stop and target are not known (found at a
     restart, opened by a limit or by hand): those of protective orders already open on the
