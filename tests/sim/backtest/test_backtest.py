@@ -196,7 +196,7 @@ def test_report_writes_json_and_html_with_the_plots(busy, tmp_path):
     json_path, html_path, summary = write_report(busy, tmp_path / "out")
     assert orjson.loads(json_path.read_bytes()) == orjson.loads(orjson.dumps(summary))
     html = html_path.read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 4
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5  # four plots and the one coin's price chart
     for title in ("Equity (USD", "Drawdown from running peak", "Outcomes per rule", "Modelled latency per action sent"):
         assert title in html
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
