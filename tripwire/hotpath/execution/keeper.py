@@ -34,6 +34,7 @@ from typing import Any
 from tripwire.hotpath.execution.brackets import BracketConfig, Refused, Step
 from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, cloid_for
 from tripwire.hotpath.execution.protection import (
+    POST_ONLY_REFUSAL,
     ProtectionPlan,
     ProtectionTarget,
     fallback_target,
@@ -240,8 +241,9 @@ class ProtectionKeeper:
                     return None
                 if plan.tp_fallback is not None:
                     log.info("%s take-profit as a trigger order: %s", coin, plan.tp_fallback)
+                before = self._maker_refused.get(coin)
                 ok = await self._carry_out(plan, market, szi)
-                if ok or not any(is_maker_tp(leg) and leg.state == "rejected" for leg in plan.places):
+                if ok or self._maker_refused.get(coin) is before:  # no new post-only refusal
                     break
             if ok:
                 self.errors.pop(coin, None)
@@ -344,7 +346,7 @@ class ProtectionKeeper:
         """A post-only take-profit the exchange refused (it would have crossed, as a rule):
         this target's take-profit is a trigger order from now on."""
         for leg in step.legs:
-            if target is not None and is_maker_tp(leg) and leg.state == "rejected":
+            if target is not None and is_maker_tp(leg) and POST_ONLY_REFUSAL in (leg.error or ""):
                 why = f"refused by the exchange: {leg.error}"
                 self._maker_refused[leg.coin] = (target, why)
                 log.info("%s post-only take-profit refused, trigger take-profit instead: %s", leg.coin, why)

@@ -59,6 +59,7 @@ from tripwire.hotpath.execution.wire import order_action
 
 __all__ = [
     "KINDS",
+    "POST_ONLY_REFUSAL",
     "ProtectionPlan",
     "ProtectionTarget",
     "check_invariant",
@@ -74,6 +75,9 @@ __all__ = [
 ]
 
 KINDS = ("sl", "tp")
+# How Hyperliquid (and the simulator) refuses a post-only order that would cross: the one
+# refusal of a maker take-profit that makes it a trigger order for its target
+POST_ONLY_REFUSAL = "Post only order would have immediately matched"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ from tripwire.hotpath.execution.netting import ADD, OPEN, stance
 from tripwire.hotpath.execution.orders import Leg, Market, cloid_for, parse_cloid
 from tripwire.hotpath.execution.protection import (
     KINDS,
+    POST_ONLY_REFUSAL,
     ProtectionTarget,
     fallback_target,
     is_maker_tp,
@@ -462,7 +463,7 @@ class Backtest:
             )
             if action["type"] == "order" and p.target is not None:
                 for leg, st in zip(p.legs, statuses):
-                    if is_maker_tp(leg) and isinstance(st, dict) and "error" in st:
+                    if is_maker_tp(leg) and isinstance(st, dict) and POST_ONLY_REFUSAL in str(st.get("error", "")):
                         why = f"refused by the exchange: {st['error']}"
                         self._maker_refused[leg.coin] = (p.target, why)
             return
