@@ -67,7 +67,12 @@ def pct(samples: list[int], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] / 1000.0
 
 
-async def decisions(sim: RunningServer, gw: Gateway, hp: HotPath, quoter: Quoter, layer: OrderLayer) -> list[int]:
+async def decisions(
+    sim: RunningServer, gw: Gateway, hp: HotPath, quoter: Quoter, layer: OrderLayer, decided: list[int]
+) -> list[int]:
+    """Book frame in → quote bytes written, per book (ns); ``decided`` gets frame in →
+    ``on_frame`` returned: decode, book, features, rules and the quote planned, its send spawned
+    (the rest is the task: risk check, nonce, signature, write)."""
     written: list[int] = []
     send = layer.protector.quote
 
@@ -88,11 +93,13 @@ async def decisions(sim: RunningServer, gw: Gateway, hp: HotPath, quoter: Quoter
         written.clear()
         recv_ns = time.monotonic_ns()
         hp.on_frame(frame, recv_ns)
+        returned_ns = time.monotonic_ns()
         await drain_quotes(quoter)
         if not written:
             raise RuntimeError(f"book {i}: no quote written ({quoter.status()})")
         if i >= WARMUP:
             out.append(written[0] - recv_ns)
+            decided.append(returned_ns - recv_ns)
     return out
 
 
@@ -116,11 +123,13 @@ async def decision_latency(sim: RunningServer) -> tuple[dict[str, list[int]], di
     quoter.coins["BTC"].budget = RateLimiter(capacity=1e9)  # measured: the path, not the budget
     hp.quoter = layer.quoter = quoter
     await layer.refresh_account(positions=True)  # equity for the risk checks, as at start-up
-    results = {"book → quote written, HTTP": await decisions(sim, gw, hp, quoter, layer)}
+    decided: list[int] = []
+    results = {"book → quote written, HTTP": await decisions(sim, gw, hp, quoter, layer, decided)}
     ws = WsPoster(sim.url.replace("http", "ws") + "/ws")
     await ws.connect()
     gw.ws = ws
-    results["book → quote written, WS post"] = await decisions(sim, gw, hp, quoter, layer)
+    results["book → quote written, WS post"] = await decisions(sim, gw, hp, quoter, layer, decided)
+    results["book → quote planned (both)"] = decided
     status = quoter.status()
     await ws.close()
     layer.keeper.stop()
