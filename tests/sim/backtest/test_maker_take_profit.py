@@ -63,6 +63,8 @@ def test_take_profit_hits_are_maker_fills_charged_the_maker_fee(maker):
     # the resting take-profits were post-only and reduce-only on the exchange
     resting = [o for o in maker.engine.orders.values() if o.cloid and o.trigger is None and o.reduce_only]
     assert any(o.tif == "Alo" for o in resting)
+    # each waited in the queue model for the size ahead of it at its price (risk-averse)
+    assert all(o.queue is not None for o in resting if o.tif == "Alo")
 
 
 def test_with_tp_maker_off_take_profits_exit_as_takers_and_cost_more(maker, taker):
