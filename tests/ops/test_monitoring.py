@@ -96,10 +96,10 @@ def test_the_hot_path_exporter_serves_what_the_dashboard_queries():
         tick_to_order=(("0.001", 1), ("+Inf", 1)),
         tick_to_decision=(("1.0", 1), ("+Inf", 1)),
         fees=(("paid", 1.5), ("rebates", 0.25)),
-        quote_inventory_skew=(("BTC", -0.5),),
-        quote_active=(("BTC", 1.0),),
-        quote_orders=(("BTC", 10),),
-        quote_fills=(("BTC", 2),),
+        quote_inventory_skew=(("BTC", "on", -0.5),),
+        quote_active=(("BTC", "on", 1.0),),
+        quote_orders=(("BTC", "on", 10),),
+        quote_fills=(("BTC", "on", 2),),
     )
     reg = CollectorRegistry()
     reg.register(c)

@@ -98,11 +98,11 @@ class Snapshot:
     tick_to_decision: tuple[tuple[str, int], ...] = ()
     tick_to_decision_sum: float = 0.0
     fees: tuple[tuple[str, float], ...] = ()  # paid, rebates: USD since start, both ≥ 0
-    # quoting (docs/QUOTING.md), per quoting coin
-    quote_inventory_skew: tuple[tuple[str, float], ...] = ()  # coin, inventory / max inventory
-    quote_active: tuple[tuple[str, float], ...] = ()  # coin, 1 while a bid and an ask rest
-    quote_orders: tuple[tuple[str, int], ...] = ()  # coin, quotes placed or re-priced
-    quote_fills: tuple[tuple[str, int], ...] = ()  # coin, fills of quotes
+    # quoting (docs/QUOTING.md), per coin traded: (coin, quoting "on"/"off", value)
+    quote_inventory_skew: tuple[tuple[str, str, float], ...] = ()  # inventory / max inventory
+    quote_active: tuple[tuple[str, str, float], ...] = ()  # 1 while a bid and an ask rest
+    quote_orders: tuple[tuple[str, str, int], ...] = ()  # quotes placed or re-priced
+    quote_fills: tuple[tuple[str, str, int], ...] = ()  # fills of quotes
 
 
 # Every kind and reason is exported from the start, zeros included: a series that appears only
@@ -195,12 +195,19 @@ class HotPathCollector:
         yield gauge(
             p + "quote_inventory_skew",
             "quoting inventory / max inventory (-1 short at the limit … +1 long at the limit)",
-            ["coin"],
+            ["coin", "quoting"],
             s.quote_inventory_skew,
         )
-        yield gauge(p + "quote_active", "1 while the coin has a bid and an ask quote resting", ["coin"], s.quote_active)
-        yield counter(p + "quote_orders", "quotes placed or re-priced (each side counts)", ["coin"], s.quote_orders)
-        yield counter(p + "quote_fills", "fills of resting quotes", ["coin"], s.quote_fills)
+        yield gauge(
+            p + "quote_active",
+            "1 while the coin has a bid and an ask quote resting",
+            ["coin", "quoting"],
+            s.quote_active,
+        )
+        yield counter(
+            p + "quote_orders", "quotes placed or re-priced (each side counts)", ["coin", "quoting"], s.quote_orders
+        )
+        yield counter(p + "quote_fills", "fills of resting quotes", ["coin", "quoting"], s.quote_fills)
         for name, buckets, total, doc in (
             (
                 "tick_to_order_seconds",

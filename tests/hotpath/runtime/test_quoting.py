@@ -140,9 +140,10 @@ def test_quotes_rest_post_only_on_both_sides_and_skew_down_after_the_bid_fills(t
             # the dashboard's series (docs/METRICS.md): skew +50 % (one quote of a max of two),
             # one quote fill, both sides quoted again, maker fees apart from rebates
             snap = r.proc.metrics_snapshot()
-            assert dict(snap.quote_inventory_skew)["BTC"] == SIZE / MAX_INV
-            assert dict(snap.quote_fills)["BTC"] == 1 and dict(snap.quote_orders)["BTC"] >= 3
-            assert dict(snap.quote_active)["BTC"] == 1.0
+            assert snap.quote_inventory_skew == (("BTC", "on", SIZE / MAX_INV),)
+            [(_, _, fills)], [(_, _, orders)] = snap.quote_fills, snap.quote_orders
+            assert fills == 1 and orders >= 3
+            assert snap.quote_active == (("BTC", "on", 1.0),)
             assert dict(snap.fees)["paid"] > 0 and dict(snap.fees)["rebates"] == 0
 
     asyncio.run(go())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from tripwire.hotpath.execution.attribution import UNATTRIBUTED
@@ -184,23 +185,9 @@ class Quoter:
         finally:
             cq.in_flight = False
 
-    def metrics(self) -> dict[str, Any]:
-        """The quoting fields of the hot path's metrics snapshot (:class:`~tripwire.hotpath.metrics.Snapshot`):
-        per coin, quoting's inventory over its max (−1…+1), whether both quotes rest, quotes
-        placed or re-priced, and quote fills."""
-        skew = []
-        active = []
-        for coin, cq in self.coins.items():
-            lot = self.layer._quoting_lot(coin)
-            skew.append((coin, max(-1.0, min(1.0, lot / cq.params.max_inventory))))
-            legs = self.current_legs(coin)
-            active.append((coin, 1.0 if len(legs) == len(SIDES) and not cq.paused else 0.0))
-        return {
-            "quote_inventory_skew": tuple(skew),
-            "quote_active": tuple(active),
-            "quote_orders": tuple(self.orders.items()),
-            "quote_fills": tuple(self.fills.items()),
-        }
+    def metrics(self, coins: Iterable[str]) -> dict[str, Any]:
+        """The quoting fields of the hot path's metrics snapshot; see :func:`quoting_metrics`."""
+        return quoting_metrics(self, coins)
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sent": dict(self.sent), "refused": dict(self.refused), "coins": {}}
@@ -215,6 +202,34 @@ class Quoter:
                 "counts": dict(cq.counts),
             }
         return out
+
+
+def quoting_metrics(quoter: Quoter | None, coins: Iterable[str]) -> dict[str, Any]:
+    """The quoting fields of the hot path's metrics snapshot
+    (:class:`~tripwire.hotpath.metrics.Snapshot`), one row ``(coin, quoting, value)`` per coin
+    the hot path trades: quoting's inventory over its max (−1…+1), 1 while a bid and an ask
+    rest, quotes placed or re-priced, quote fills. A coin that does not quote (or no quoting
+    at all) has ``quoting="off"`` and zeros — true, and the series exist from the start, as
+    every other metric of the hot path does (docs/METRICS.md)."""
+    skew, active, orders, fills = [], [], [], []
+    for coin in coins:
+        cq = quoter.coins.get(coin) if quoter is not None else None
+        if quoter is None or cq is None:
+            for rows in (skew, active, orders, fills):
+                rows.append((coin, "off", 0))
+            continue
+        lot = quoter.layer._quoting_lot(coin)
+        skew.append((coin, "on", max(-1.0, min(1.0, lot / cq.params.max_inventory))))
+        legs = quoter.current_legs(coin)
+        active.append((coin, "on", 1.0 if len(legs) == len(SIDES) and not cq.paused else 0.0))
+        orders.append((coin, "on", quoter.orders.get(coin, 0)))
+        fills.append((coin, "on", quoter.fills.get(coin, 0)))
+    return {
+        "quote_inventory_skew": tuple(skew),
+        "quote_active": tuple(active),
+        "quote_orders": tuple(orders),
+        "quote_fills": tuple(fills),
+    }
 
 
 async def drain_quotes(quoter: Quoter, timeout_s: float = 5.0) -> None:

@@ -49,7 +49,7 @@ from tripwire.hotpath.feed.subscriptions import COIN_TYPES, build_subscriptions
 from tripwire.hotpath.feed.universe import resolve_coins
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
-from tripwire.hotpath.quoting.quoter import Quoter
+from tripwire.hotpath.quoting.quoter import Quoter, quoting_metrics
 from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.hotpath.service import HotPath
 from tripwire.hyperliquid.signing import Signer
@@ -438,7 +438,7 @@ class HotPathProcess:
             tick_to_decision=layer.tick_to_decision.cumulative(),
             tick_to_decision_sum=layer.tick_to_decision.total,
             fees=(("paid", acct.fees_paid), ("rebates", acct.rebates)),
-            **(layer.quoter.metrics() if layer.quoter is not None else {}),
+            **quoting_metrics(layer.quoter, hp.pipeline.coins),
         )
 
 
