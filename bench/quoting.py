@@ -233,6 +233,12 @@ def main() -> None:
     print(f"{'':32s} {'p50 µs':>9s} {'p99 µs':>9s} {'max µs':>9s}")
     for name, samples in results.items():
         print(f"{name:32s} {pct(samples, 0.50):9.1f} {pct(samples, 0.99):9.1f} {max(samples) / 1000:9.1f}")
+    planned = results["book → quote planned (both)"]
+    third = len(planned) // 3
+    print(
+        f"planned p50 over the first / last third of the books: {pct(planned[:third], 0.5):.1f} / "
+        f"{pct(planned[-third:], 0.5):.1f} µs (the quoter reads the tracker, which keeps every quote revision)"
+    )
     print(f"quoter: sent {status['sent']}, refused {status['refused']}")
     print()
     r = cancel_replace_rate()

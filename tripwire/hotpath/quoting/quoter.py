@@ -108,9 +108,15 @@ class Quoter:
     def trigger_holds(self, coin: str) -> bool:
         """A trigger of the rules has an order open or a lot of its own on ``coin``."""
         qid = quote_id(coin)
-        for leg in self.layer.tracker.open_legs(coin):
-            if leg.trigger_id != qid and leg.name not in ("tp", "sl") and not leg.name.startswith(("tp.", "sl.")):
-                return True
+        # by trigger, each with its current legs: not every leg the tracker ever saw (it keeps
+        # every quote revision, so that scan grew with the session: bench/quoting.py)
+        for orders in self.layer.tracker.triggers.values():
+            if orders.coin != coin or orders.trigger_id == qid:
+                continue
+            for leg in orders.legs.values():
+                protective = leg.name in ("tp", "sl") or leg.name.startswith(("tp.", "sl."))
+                if leg.is_open and not leg.external and not protective:
+                    return True
         for holder, h in self.layer.attribution.holdings.items():
             if holder in (qid, UNATTRIBUTED) or holder.startswith("breaker"):
                 continue  # quoting's own inventory, a position found at a restart, a flatten's
