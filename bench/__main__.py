@@ -20,6 +20,7 @@ BENCHMARKS = {
     "spikes": "bench.spikes",
     "ws_scale": "bench.ws_scale",
     "alpha": "bench.alpha",
+    "quoting": "bench.quoting",
 }
 
 

@@ -102,6 +102,11 @@ def test_a_held_stop_is_shown_with_its_trigger_price_and_after_an_adjust_as_new(
     assert "replaced" in (order_line(leg("tp", "canceled"), None, True) or "")
 
 
+def test_a_take_profit_resting_as_a_maker_order_is_shown_with_its_price():
+    line = order_line(leg("tp", "resting", trigger_px=None, px=42_900.0), None, False)
+    assert line == f"  take-profit resting: sell 0.00466 BTC at 42,900.0, post-only (a maker exit)  [{TID}]"
+
+
 def test_a_refusal_says_why():
     line = order_line(
         {"trigger_id": TID, "leg": None, "state": "refused", "error": "opposite_position: long"}, None, False

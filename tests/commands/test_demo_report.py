@@ -136,3 +136,44 @@ def test_the_flow_run_lines_count_finished_runs_by_state_and_name_the_scheduled_
     assert "scheduled for later (created ahead by Prefect's scheduler, not run): 3" in lines[2]
     assert "snapshot_market" in lines[4] and "2, 1 late  next 2026-12-06 00:02:00Z" in lines[4]
     assert format_flow_runs({"finished": {}, "in_flight": {}, "scheduled": {}}) == ["Prefect flow runs  finished: none"]
+
+
+def test_the_one_way_check_counts_a_take_profit_resting_as_a_maker_order():
+    from tripwire.commands.demo.report import one_way_check
+    from tripwire.hotpath.execution.orders import cloid_for
+
+    position = {
+        "coin": "BTC",
+        "szi": "0.005",
+        "entryPx": "42000",
+        "positionValue": "210",
+        "unrealizedPnl": "0",
+        "marginUsed": "21",
+    }
+    state = {
+        "marginSummary": {"accountValue": "10000", "totalNtlPos": "210", "totalMarginUsed": "21"},
+        "withdrawable": "9979",
+        "assetPositions": [{"position": position}],
+        "time": 0,
+    }
+
+    def order(oid: int, leg: str, sz: str, trigger: bool) -> dict:
+        return {
+            "coin": "BTC",
+            "oid": oid,
+            "cloid": cloid_for("probe_long.BTC.1700000000000.1", f"{leg}.1"),
+            "side": "A",
+            "limitPx": "42500",
+            "sz": sz,
+            "timestamp": 0,
+            "orderType": "Stop Market" if trigger else "Limit",
+            "reduceOnly": True,
+            "isTrigger": trigger,
+            "triggerPx": "41500" if trigger else "0",
+        }
+
+    ok = one_way_check(state, [order(1, "sl", "0.005", True), order(2, "tp", "0.005", False)])
+    assert ok["protective_orders"] == 2 and ok["violations"] == []
+    # a resting take-profit larger than the position is seen, as a trigger one would be
+    big = one_way_check(state, [order(1, "sl", "0.005", True), order(2, "tp", "0.009", False)])
+    assert big["violations"] == ["BTC: tp total 0.009 exceeds the position 0.005"]

@@ -36,6 +36,12 @@ HOTPATH = {
     "tripwire_hotpath_pnl_usd",
     "tripwire_hotpath_position_notional_usd",
     "tripwire_hotpath_open_orders",
+    # market making (issue #15): inventory skew, rebates, quote uptime, fill rate
+    "tripwire_hotpath_fees_usd_total",
+    "tripwire_hotpath_quote_inventory_skew",
+    "tripwire_hotpath_quote_active",
+    "tripwire_hotpath_quote_orders_total",
+    "tripwire_hotpath_quote_fills_total",
 }
 FLOWS = {
     "tripwire_flows_runs_total",
@@ -89,6 +95,11 @@ def test_the_hot_path_exporter_serves_what_the_dashboard_queries():
         positions=(("BTC", 250.0),),
         tick_to_order=(("0.001", 1), ("+Inf", 1)),
         tick_to_decision=(("1.0", 1), ("+Inf", 1)),
+        fees=(("paid", 1.5), ("rebates", 0.25)),
+        quote_inventory_skew=(("BTC", "on", -0.5),),
+        quote_active=(("BTC", "on", 1.0),),
+        quote_orders=(("BTC", "on", 10),),
+        quote_fills=(("BTC", "on", 2),),
     )
     reg = CollectorRegistry()
     reg.register(c)
@@ -137,6 +148,10 @@ def test_dashboard_panels_use_the_provisioned_datasource_and_do_not_overlap():
         "llm latency",
         "fallbacks",
         "api latency",
+        "inventory skew",
+        "maker rebates",
+        "quote uptime",
+        "fill rate",
     ):
         assert topic in titles
 

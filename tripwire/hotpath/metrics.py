@@ -97,6 +97,12 @@ class Snapshot:
     tick_to_order_sum: float = 0.0
     tick_to_decision: tuple[tuple[str, int], ...] = ()
     tick_to_decision_sum: float = 0.0
+    fees: tuple[tuple[str, float], ...] = ()  # paid, rebates: USD since start, both ≥ 0
+    # quoting (docs/QUOTING.md), per coin traded: (coin, quoting "on"/"off", value)
+    quote_inventory_skew: tuple[tuple[str, str, float], ...] = ()  # inventory / max inventory
+    quote_active: tuple[tuple[str, str, float], ...] = ()  # 1 while a bid and an ask rest
+    quote_orders: tuple[tuple[str, str, int], ...] = ()  # quotes placed or re-priced
+    quote_fills: tuple[tuple[str, str, int], ...] = ()  # fills of quotes
 
 
 # Every kind and reason is exported from the start, zeros included: a series that appears only
@@ -180,6 +186,28 @@ class HotPathCollector:
         )
         yield gauge(p + "position_notional_usd", "open position notional by coin", ["coin"], s.positions)
         yield gauge(p + "open_orders", "open order legs", [], [(s.open_orders,)])
+        yield counter(
+            p + "fees_usd",
+            "fees since start: paid (positive fees) and rebates (negative maker fees, as a positive amount)",
+            ["kind"],
+            {"paid": 0.0, "rebates": 0.0, **dict(s.fees)}.items(),
+        )
+        yield gauge(
+            p + "quote_inventory_skew",
+            "quoting inventory / max inventory (-1 short at the limit … +1 long at the limit)",
+            ["coin", "quoting"],
+            s.quote_inventory_skew,
+        )
+        yield gauge(
+            p + "quote_active",
+            "1 while the coin has a bid and an ask quote resting",
+            ["coin", "quoting"],
+            s.quote_active,
+        )
+        yield counter(
+            p + "quote_orders", "quotes placed or re-priced (each side counts)", ["coin", "quoting"], s.quote_orders
+        )
+        yield counter(p + "quote_fills", "fills of resting quotes", ["coin", "quoting"], s.quote_fills)
         for name, buckets, total, doc in (
             (
                 "tick_to_order_seconds",

@@ -263,8 +263,13 @@ def risk_file(dest: Path, **changes: float) -> Path:
 
 def sim_legs(r: Rig) -> tuple[dict[str, float], list[Any]]:
     """The simulator's view of our account: positions by coin and every open order as a Leg
-    (a TP/SL named ``tp``/``sl``, anything else by its kind)."""
-    from tripwire.hotpath.execution.orders import Leg
+    (a TP/SL trigger named ``tp``/``sl``, a take-profit resting as a limit ``tp`` by its cloid,
+    anything else ``order``)."""
+    from tripwire.hotpath.execution.orders import Leg, parse_cloid
+
+    def name(tpsl: str | None, cloid: str) -> str:
+        info = parse_cloid(cloid)
+        return tpsl or ("tp" if info is not None and info.leg == "tp" else "order")
 
     e = r.engine
 
@@ -292,7 +297,7 @@ def sim_legs(r: Rig) -> tuple[dict[str, float], list[Any]]:
     positions, raw = r.sim_call(read)
     legs = [
         Leg(
-            tpsl or "order",
+            name(tpsl, cloid),
             cloid,
             coin,
             is_buy,

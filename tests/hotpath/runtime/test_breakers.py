@@ -6,6 +6,7 @@ import asyncio
 from tests.hotpath.runtime.harness import fresh_market, probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
 from tripwire.bus.commands import AsyncCommandClient
+from tripwire.hotpath.execution.orders import parse_cloid
 
 SPEED = 300
 
@@ -55,9 +56,9 @@ def test_latency_breaker_cancels_all_when_tick_to_trade_is_too_slow(tmp_path):
 
             def only_protection():
                 orders = sim_orders(r)
-                return sorted(tpsl for _, _, _, tpsl, _ in orders) == ["sl", "tp"] and all(
-                    ro and not buy and sz == szi for buy, sz, ro, _, _ in orders
-                )
+                # the take-profit a trigger or resting post-only: its leg by its cloid
+                kinds = sorted(tpsl or parse_cloid(c).leg for _, _, _, tpsl, c in orders)
+                return kinds == ["sl", "tp"] and all(ro and not buy and sz == szi for buy, sz, ro, _, _ in orders)
 
             await r.wait_for(only_protection, what="protection back, nothing else")
             await r.proc.layer.drain()

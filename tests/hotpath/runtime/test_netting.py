@@ -11,6 +11,7 @@ import time
 from tests.hotpath.runtime.harness import InvariantWatch, invariant_violation, probe_rules, rig, sim_legs, warm_file
 from tripwire.contracts.events import Decision, TriggerFired
 from tripwire.hotpath.execution.orders import cloid_for, parse_cloid
+from tripwire.hotpath.execution.protection import is_protective, protected_px
 
 SPEED = 300
 FAR = {"size_frac": 0.05, "tp_atr": 20, "sl_atr": 20}  # the probe rule's bracket
@@ -42,13 +43,14 @@ def sim_position(r) -> float:
 
 
 def protection(r) -> dict[str, tuple[float, float]]:
-    """The simulator's stops and take-profits: kind → (size, trigger price)."""
+    """The simulator's stops and take-profits (a take-profit resting as a maker order too):
+    kind → (size, price)."""
     _, legs = sim_legs(r)
     out = {}
     for leg in legs:
-        if leg.reduce_only and leg.trigger_px is not None:
+        if is_protective(leg):
             assert leg.name not in out, f"two {leg.name} orders: {legs}"
-            out[leg.name] = (leg.sz, leg.trigger_px)
+            out[leg.name] = (leg.sz, protected_px(leg))
     return out
 
 

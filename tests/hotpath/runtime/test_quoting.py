@@ -12,6 +12,7 @@ import time
 
 from tests.hotpath.runtime.harness import fresh_market, market_pulse, probe_rules, rig, risk_file, warm_file
 from tests.sim.exchange.conftest import book_msg
+from tripwire.hotpath.execution.orders import parse_cloid
 
 MID = 42_800.5
 SIZE = 0.0005
@@ -60,11 +61,19 @@ def market(r, every_s: float = 0.2):
     return market_pulse(r, book, every_s)
 
 
-def quotes(r) -> list[tuple[bool, float, float, str]]:
-    """(is_buy, px, sz, tif) of every order the simulator holds for the hot path's account."""
+def quotes(r) -> list[tuple[bool, float, float, str, str]]:
+    """(is_buy, px, sz, tif, leg) of every order the simulator holds for the hot path's account
+    (leg: bid, ask, tp, sl, … by its cloid)."""
     e = r.engine
+
+    def leg(cloid: str | None) -> str:
+        info = parse_cloid(cloid)
+        return info.leg if info is not None else "?"
+
     return r.sim_call(
-        lambda: sorted((o.is_buy, float(o.limit_px), float(o.sz), o.tif) for o in e.open.values() if o.user == r.user)
+        lambda: sorted(
+            (o.is_buy, float(o.limit_px), float(o.sz), o.tif, leg(o.cloid)) for o in e.open.values() if o.user == r.user
+        )
     )
 
 
@@ -94,7 +103,7 @@ async def hit_bid(r, px: float) -> None:
 
 
 def limit_quotes(r) -> tuple[list, list]:
-    qs = [q for q in quotes(r) if q[3] == "Alo"]
+    qs = [q for q in quotes(r) if q[3] == "Alo" and q[4] in ("bid", "ask")]  # a resting take-profit is no quote
     return [q for q in qs if q[0]], [q for q in qs if not q[0]]
 
 
@@ -106,11 +115,11 @@ def test_quotes_rest_post_only_on_both_sides_and_skew_down_after_the_bid_fills(t
     async def go():
         async with rig(tmp_path, settings_overrides=settings_for(tmp_path)) as r, market(r):
             await r.wait_for(lambda: all(limit_quotes(r)), what="a bid and an ask resting")
-            [(_, bid, bid_sz, _)], [(_, ask, ask_sz, _)] = limit_quotes(r)
+            [(_, bid, bid_sz, *_)], [(_, ask, ask_sz, *_)] = limit_quotes(r)
             # post-only and around the mid: below the best ask, above the best bid
             assert bid < MID + 0.5 and ask > MID - 0.5
             assert bid < MID < ask and bid_sz == ask_sz == SIZE
-            assert all(tif == "Alo" for *_, tif in quotes(r))
+            assert all(q[3] == "Alo" for q in quotes(r))
             flat_mid_offset = ((bid + ask) / 2 - MID) / MID * 1e4
             assert abs(flat_mid_offset) < 0.5  # flat: centred on the mid (to the tick)
 
@@ -128,6 +137,14 @@ def test_quotes_rest_post_only_on_both_sides_and_skew_down_after_the_bid_fills(t
             pnl = r.proc.layer.status()
             assert "quote.BTC" in {h for h in r.proc.layer.attribution.holdings}
             assert pnl["account"]["fills"] == 1
+            # the dashboard's series (docs/METRICS.md): skew +50 % (one quote of a max of two),
+            # one quote fill, both sides quoted again, maker fees apart from rebates
+            snap = r.proc.metrics_snapshot()
+            assert snap.quote_inventory_skew == (("BTC", "on", SIZE / MAX_INV),)
+            [(_, _, fills)], [(_, _, orders)] = snap.quote_fills, snap.quote_orders
+            assert fills == 1 and orders >= 3
+            assert snap.quote_active == (("BTC", "on", 1.0),)
+            assert dict(snap.fees)["paid"] > 0 and dict(snap.fees)["rebates"] == 0
 
     asyncio.run(go())
 
@@ -218,7 +235,9 @@ def test_a_trigger_on_the_coin_wins_quotes_are_pulled_while_it_holds_a_position(
                     r.proc.breaker_trips,
                     r.proc.risk.snapshot(),
                 )
-            # the only orders left are the trigger's stop and take-profit
-            assert sorted(tif or "trigger" for *_, tif in quotes(r)) == ["trigger", "trigger"]
+            # the only orders left are the trigger's stop and take-profit (a trigger, or resting
+            # as a reduce-only post-only limit)
+            assert sorted(leg for *_, leg in quotes(r)) == ["sl", "tp"]
+            assert all(q[3] in (None, "Alo") for q in quotes(r))
 
     asyncio.run(go())

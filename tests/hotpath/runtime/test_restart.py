@@ -13,6 +13,7 @@ import eth_account
 
 from tests.hotpath.runtime.harness import ChildHotPath, invariant_violation, probe_rules, rig, sim_legs, warm_file
 from tripwire.hotpath.execution.orders import parse_cloid
+from tripwire.hotpath.execution.protection import is_protective
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
 from tripwire.sim.exchange.replay import ReplaySpec
@@ -35,7 +36,7 @@ def protected(r) -> bool:
     """The simulator holds one stop and one take-profit, each the size of the position."""
     positions, legs = sim_legs(r)
     szi = positions.get("BTC", 0.0)
-    ours = sorted(leg.name for leg in legs if leg.reduce_only and leg.trigger_px is not None)
+    ours = sorted(leg.name for leg in legs if is_protective(leg))  # the take-profit may rest as a limit
     return bool(szi) and ours == ["sl", "tp"] and invariant_violation(r) is None
 
 
@@ -82,7 +83,11 @@ def test_a_killed_hot_path_comes_back_adopts_its_orders_rearms_the_switch_and_pr
         child.kill9()
         # While it is dead its take-profit goes (by hand here; a dead man's switch, a margin
         # cancel…): the position it comes back to has a stop but no target.
-        tp = next(o for o in sim.call(lambda: engine.user_open_orders(user)) if o.trigger and o.trigger.tpsl == "tp")
+        tp = next(
+            o
+            for o in sim.call(lambda: engine.user_open_orders(user))
+            if parse_cloid(o.cloid or "") and parse_cloid(o.cloid).leg == "tp"
+        )
         assert ex.cancel("BTC", tp.oid)["status"] == "ok"
         assert not protected(view)
 

@@ -17,7 +17,13 @@ def fresh_registry(monkeypatch):
 
 
 def test_bracket_defaults():
-    assert validate_action("place_bracket", None) == {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"}
+    assert validate_action("place_bracket", None) == {
+        "size_frac": 0.02,
+        "tp_atr": 1.5,
+        "sl_atr": 1.0,
+        "entry": "ioc",
+        "tp_maker": True,
+    }
 
 
 def test_the_bracket_stop_is_never_tighter_than_0_7_atr():

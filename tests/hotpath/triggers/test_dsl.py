@@ -288,7 +288,7 @@ def test_actions_carry_their_params_with_defaults_filled_in():
         ],
     )
     assert rule.actions == (
-        ("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"}),
+        ("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc", "tp_maker": True}),
         ("hedge", {"size_frac": 0.02}),
         ("place_limit", {"size_frac": 0.02, "offset_bps": 2, "from": "wall", "post_only": True}),
         ("start_workflow", {"name": "notify", "timeout_s": None, "params": {"channel": "ops"}}),

@@ -44,7 +44,9 @@ def test_a_fired_trigger_carries_rule_side_features_actions_and_timestamps():
     assert ev.trigger_id == "imbalance_long.BTC.1700000000123.1"
     assert ev.topic == "trigger.fired.imbalance_long.BTC"
     assert ev.features == values and ev.features is not values
-    assert ev.actions == [("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"})]
+    assert ev.actions == [
+        ("place_bracket", {"size_frac": 0.05, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc", "tp_maker": True})
+    ]
     assert (ev.exch_ts_ns, ev.recv_ts_ns, ev.fired_ts_ns) == (1_700_000_000_123_000_000, 111, 222)
 
 

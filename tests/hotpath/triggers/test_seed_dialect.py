@@ -66,7 +66,7 @@ def test_the_design_file_loads_verbatim_as_two_short_rules_on_its_symbols():
         "vwap_zscore_1m",
     }
     assert rules["squeeze_down"].actions == (
-        ("place_bracket", {"size_frac": 0.25, "tp_atr": 1.2, "sl_atr": 0.7, "entry": "ioc"}),
+        ("place_bracket", {"size_frac": 0.25, "tp_atr": 1.2, "sl_atr": 0.7, "entry": "ioc", "tp_maker": True}),
         ("start_workflow", {"name": "analysis_llm", "timeout_s": 20.0, "params": {}}),
     )
     assert rules["reversion_fade_up"].actions == (
@@ -86,7 +86,9 @@ def test_the_bare_custom_file_loads_as_one_long_rule_with_a_default_bracket():
     )
     assert rule.features == {"cvd_slope_1m", "trade_burst_zscore"}
     # protective_long = the default bracket; start_analysis = the default analysis (no action)
-    assert rule.actions == (("place_bracket", {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc"}),)
+    assert rule.actions == (
+        ("place_bracket", {"size_frac": 0.02, "tp_atr": 1.5, "sl_atr": 1.0, "entry": "ioc", "tp_maker": True}),
+    )
 
 
 @pytest.mark.parametrize(

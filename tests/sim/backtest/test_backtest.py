@@ -8,6 +8,7 @@ import pytest
 from tests.fixtures import RECORDING
 from tripwire.config.settings import load_settings
 from tripwire.hotpath.execution.brackets import BracketConfig
+from tripwire.hotpath.execution.orders import parse_cloid
 from tripwire.hotpath.risk.config import RiskConfig, load_risk_config
 from tripwire.hotpath.triggers.engine import compile_rules, load_rules
 from tripwire.sim.backtest import BacktestConfig, parse_latency, run_backtest, summarize, write_report
@@ -122,7 +123,10 @@ def test_no_stop_or_take_profit_outlives_or_exceeds_the_position(busy):
     szi = float(busy.account.position("BTC"))
     orders = busy.engine.user_open_orders(BACKTEST_USER)
     if szi:
-        assert sorted(o.trigger.tpsl for o in orders) == ["sl", "tp"]
+        # the stop a trigger; the take-profit a trigger or resting as a post-only maker order
+        kinds = sorted(o.trigger.tpsl if o.trigger is not None else parse_cloid(o.cloid).leg for o in orders)
+        assert kinds == ["sl", "tp"]
+        assert all(o.trigger is not None or o.tif == "Alo" for o in orders)
         assert all(o.reduce_only and float(o.sz) == abs(szi) and o.is_buy == (szi < 0) for o in orders)
     else:
         assert orders == []
@@ -192,7 +196,7 @@ def test_report_writes_json_and_html_with_the_plots(busy, tmp_path):
     json_path, html_path, summary = write_report(busy, tmp_path / "out")
     assert orjson.loads(json_path.read_bytes()) == orjson.loads(orjson.dumps(summary))
     html = html_path.read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 4
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5  # four plots and the one coin's price chart
     for title in ("Equity (USD", "Drawdown from running peak", "Outcomes per rule", "Modelled latency per action sent"):
         assert title in html
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")

@@ -22,7 +22,7 @@ def test_backtest_writes_summary_and_report(tmp_path):
     s = orjson.loads((out / "summary.json").read_bytes())
     assert s["latency"] == {"model": "constant", "ms": 50.0} and s["seed"] == 7
     assert s["triggers"] == 3
-    assert (out / "report.html").read_text().count("<svg") == 4
+    assert (out / "report.html").read_text().count("<svg") == 5  # four plots and the price chart
 
 
 def test_bad_options_are_user_errors(tmp_path):

@@ -89,6 +89,12 @@ def order_line(d: dict[str, Any], equity: float | None, after_adjust: bool) -> s
             f"  {new}{LEG_NAMES[leg]} set: {'sell' if d.get('side') == 'A' else 'buy'} {sz:g} {coin} "
             f"when the price reaches {d['trigger_px']:,.1f}  [{tid}]"
         )
+    if state in WORKING and leg == "tp" and not d.get("trigger_px") and d.get("px"):
+        new = "new " if after_adjust else ""
+        return (
+            f"  {new}{LEG_NAMES[leg]} resting: {'sell' if d.get('side') == 'A' else 'buy'} {sz:g} {coin} "
+            f"at {d['px']:,.1f}, post-only (a maker exit)  [{tid}]"
+        )
     if state == "filled":
         if not d.get("avg_px"):
             return None  # the same fill again, priced, follows

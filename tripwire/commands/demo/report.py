@@ -100,25 +100,30 @@ def build_report(
 def one_way_check(clearinghouse_state: Any, frontend_open_orders: Any) -> dict[str, Any]:
     """The simulator's account against the one-way invariant (docs/EXECUTION.md): per coin, at
     most one stop and one take-profit, each no larger than the position, none when flat."""
-    from tripwire.hotpath.execution.orders import Leg
+    from tripwire.hotpath.execution.orders import Leg, parse_cloid
     from tripwire.hotpath.execution.protection import check_invariant
     from tripwire.hotpath.feed.reconcile import parse_clearinghouse_state, parse_open_orders
 
     positions = {p.coin: p.szi for p in parse_clearinghouse_state(clearinghouse_state)[0]}
+
+    def resting_tp(o: Any) -> bool:  # a take-profit resting as a post-only limit (a maker exit)
+        info = parse_cloid(o.cloid)
+        return not o.is_trigger and o.reduce_only and info is not None and info.leg == "tp"
+
     legs = [
         Leg(
-            "tp" if "Take Profit" in o.order_type else "sl",
+            "tp" if "Take Profit" in o.order_type or not o.is_trigger else "sl",
             o.cloid or "",
             o.coin,
             o.is_buy,
             o.sz,
             o.limit_px,
             reduce_only=o.reduce_only,
-            trigger_px=o.trigger_px,
-            state="waitingForTrigger",
+            trigger_px=o.trigger_px if o.is_trigger else None,
+            state="waitingForTrigger" if o.is_trigger else "resting",
         )
         for o in parse_open_orders(frontend_open_orders)
-        if o.is_trigger
+        if o.is_trigger or resting_tp(o)
     ]
     problems = [
         f"{c}: {why}"

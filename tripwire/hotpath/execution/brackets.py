@@ -11,7 +11,9 @@ Price choices (why):
   never more than that far from the mid.
 * TP/SL are exchange trigger orders (``isMarket``) grouped ``normalTpsl`` with the entry in one
   action: one nonce, one signature, one round trip, and the exchange arms them only once the
-  entry fills. Their limit price is the trigger price ∓ ``trigger_slippage_frac`` (the worst
+  entry fills. Once it has, the coin's protection swaps the take-profit for a reduce-only
+  post-only limit at the same price where that is sound (a maker exit, :mod:`.protection`);
+  the trigger one is there so the position is never without a target in between. Their limit price is the trigger price ∓ ``trigger_slippage_frac`` (the worst
   price the market-style fill may take). That is for a coin with no position: a trigger that
   *adds* to a same-side position sends its entry alone, since the coin already has its one stop
   and take-profit, which :mod:`.protection` re-sizes (docs/EXECUTION.md, one-way netting).
@@ -255,6 +257,7 @@ def build_bracket(
         sl.trigger_px,  # type: ignore[arg-type]  # see above
         tp.trigger_px,  # type: ignore[arg-type]  # see above
         tid,
+        bool(params.get("tp_maker", True)),
     )
     if add:
         orders = TriggerOrders(tid, trigger.coin, trigger.side, mid, atr, tp_atr, sl_atr, {"entry": entry})

@@ -11,6 +11,13 @@ authority, and reading it avoids guessing whether a fill's message has arrived y
 legs. A coin with an opening or closing order in flight is left alone until it is answered
 (:meth:`~ProtectionKeeper.entering`), so protection is never sized to a position about to change.
 
+The take-profit rests as a post-only maker order where sound (:mod:`.protection`); the keeper
+gives the plan the coin's best bid and ask (``bbo``), and when the exchange refuses the
+post-only order (it would cross: the market moved between the look and the order) it plans
+again at once with a trigger take-profit for that target, logged with the reason and kept on
+the leg (:attr:`Leg.note`). A fill of either protective order leaves a position the plan
+re-sizes or, when flat, cancels the other one: the one-cancels-other is the keeper's, by state.
+
 A failed action is retried with a growing delay (1 s doubling to 30 s): protection is never
 given up on while the hot path runs. :meth:`~ProtectionKeeper.stop` (shutdown) ends that.
 """
@@ -27,9 +34,11 @@ from typing import Any
 from tripwire.hotpath.execution.brackets import BracketConfig, Refused, Step
 from tripwire.hotpath.execution.orders import Leg, Market, OrderTracker, cloid_for
 from tripwire.hotpath.execution.protection import (
+    POST_ONLY_REFUSAL,
     ProtectionPlan,
     ProtectionTarget,
     fallback_target,
+    is_maker_tp,
     is_protective,
     merge,
     plan_protection,
@@ -64,6 +73,7 @@ class ProtectionKeeper:
         *,
         on_legs: Callable[[list[Leg]], None] | None = None,
         atr: Callable[[str], float | None] = lambda coin: None,
+        bbo: Callable[[str], tuple[float, float] | None] = lambda coin: None,
         rule_params: Callable[[str], dict[str, Any] | None] = lambda trigger_id: None,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
@@ -79,6 +89,9 @@ class ProtectionKeeper:
         self.actions = 0
         self._on_legs = on_legs or (lambda legs: None)
         self._atr = atr
+        self._bbo = bbo
+        # coin → (target, why): the exchange refused a post-only take-profit for this target
+        self._maker_refused: dict[str, tuple[ProtectionTarget, str]] = {}
         self._rule_params = rule_params
         self._now_ms = now_ms
         self._revisions: dict[str, int] = {}  # source trigger id → last revision used
@@ -222,14 +235,32 @@ class ProtectionKeeper:
                 return None
             szi = self.net_of_carry(coin, szi)
             self.positions[coin] = szi
-            legs = self.legs(coin)
-            try:
-                target = self._target_for(coin, szi, entry_px, legs)
-                plan = plan_protection(szi, target, legs, market, self.cfg, self._cloids(target))
-            except Refused as e:
-                self._failed(coin, str(e))
-                return None
-            ok = await self._carry_out(plan, market, szi)
+            if not szi:
+                self._maker_refused.pop(coin, None)
+            for _attempt in range(2):  # again at once when a post-only take-profit was refused
+                legs = self.legs(coin)
+                try:
+                    target = self._target_for(coin, szi, entry_px, legs)
+                    refused = self._maker_refused.get(coin)
+                    plan = plan_protection(
+                        szi,
+                        target,
+                        legs,
+                        market,
+                        self.cfg,
+                        self._cloids(target),
+                        bbo=self._bbo(coin),
+                        maker_refused=refused[1] if refused is not None and refused[0] == target else None,
+                    )
+                except Refused as e:
+                    self._failed(coin, str(e))
+                    return None
+                if plan.tp_fallback is not None:
+                    log.info("%s take-profit as a trigger order: %s", coin, plan.tp_fallback)
+                before = self._maker_refused.get(coin)
+                ok = await self._carry_out(plan, market, szi)
+                if ok or self._maker_refused.get(coin) is before:  # no new post-only refusal
+                    break
             if ok:
                 self.errors.pop(coin, None)
                 self._retry_s.pop(coin, None)
@@ -323,12 +354,22 @@ class ProtectionKeeper:
             self.actions += 1
             result = await self.gateway.send_action(step.action)
             ok = self._apply(step, result) and ok
+            self._note_maker_refusal(step, plan.target)
             self._on_legs(step.legs + step.replaces)
         return ok
 
+    def _note_maker_refusal(self, step: Step, target: ProtectionTarget | None) -> None:
+        """A post-only take-profit the exchange refused (it would have crossed, as a rule):
+        this target's take-profit is a trigger order from now on."""
+        for leg in step.legs:
+            if target is not None and is_maker_tp(leg) and POST_ONLY_REFUSAL in (leg.error or ""):
+                why = f"refused by the exchange: {leg.error}"
+                self._maker_refused[leg.coin] = (target, why)
+                log.info("%s post-only take-profit refused, trigger take-profit instead: %s", leg.coin, why)
+
     def _apply(self, step: Step, result: Any) -> bool:
         if not result.ok:
-            if not result.uncertain and step.op == "place":
+            if not result.uncertain and step.op in ("place", "modify"):
                 for leg in step.legs:
                     leg.state, leg.error = "rejected", result.error
             log.warning("protection %s refused: %s", step.op, result.error)
@@ -346,7 +387,7 @@ class ProtectionKeeper:
                 continue
             if step.op == "modify":
                 step.replaces[i].state = "canceled"
-            leg.state = "waitingForTrigger"
+            leg.state = "waitingForTrigger" if leg.trigger_px is not None else "resting"
             if st.oid is not None:
                 leg.oid = st.oid
                 self.tracker.index(leg)

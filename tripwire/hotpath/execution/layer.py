@@ -89,6 +89,7 @@ class OrderLayer:
         clock_ns: Callable[[], int] = time.monotonic_ns,
         rules: Callable[[], Iterable[Any]] = lambda: (),
         atr: Callable[[str], float | None] = lambda coin: None,
+        bbo: Callable[[str], tuple[float, float] | None] = lambda coin: None,
         unprotected: str = PROTECT,
     ) -> None:
         if unprotected not in (PROTECT, FLATTEN_UNPROTECTED):
@@ -109,6 +110,7 @@ class OrderLayer:
             cfg,
             on_legs=self._publish_legs,
             atr=atr,
+            bbo=bbo,
             rule_params=self._rule_params,
             now_ms=self._exch_ms,
         )
@@ -344,6 +346,8 @@ class OrderLayer:
         """A fill whose leg is known (or given up on): attributed, then published."""
         self._attribute(f, leg)
         self.events.fill(f, leg)
+        if self.quoter is not None and leg is not None and leg.name in ("bid", "ask") and not leg.external:
+            self.quoter.on_fill(f.coin)
 
     def _attribute(self, f: Any, leg: Leg | None) -> None:
         owner = leg.trigger_id if leg is not None and not leg.external and leg.name in _OWN_LEGS else None
@@ -525,7 +529,7 @@ class OrderLayer:
         if want <= 0:  # flat, or dust below one lot: nothing to protect, nothing may be open
             return not legs
         kinds = sorted(leg.name for leg in legs)
-        return kinds == ["sl", "tp"] and all(abs(leg.sz - want) < 10.0**-market.sz_decimals / 2 for leg in legs)
+        return kinds == ["sl", "tp"] and all(abs(leg.open_sz - want) < 10.0**-market.sz_decimals / 2 for leg in legs)
 
     async def tick(self) -> None:
         """Housekeeping: stale orphan fills out, then the dead man's switch."""
@@ -730,6 +734,7 @@ class OrderLayer:
                 "reduce_only": leg.reduce_only,
                 "adopted": leg.adopted,
                 "external": leg.external,
+                "note": leg.note,
             }
             for leg in sorted(self.tracker.open_legs(external=None), key=lambda leg: (leg.coin, leg.oid or 0))
         ]

@@ -193,10 +193,18 @@ class Leg:
     trigger_id: str | None = None  # set when the leg's trigger orders are tracked
     external: bool = False  # adopted from the exchange, not placed by tripwire
     adopted: bool = False  # found on the exchange by a reconcile (ours or external)
+    # why a take-profit is a trigger order rather than a resting maker order (None: it is the
+    # maker one, or not a take-profit); shown in the status and the log
+    note: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def open_sz(self) -> float:
+        """What is left to fill (a resting take-profit partly filled holds less than ``sz``)."""
+        return max(self.sz - self.filled_sz, 0.0)
 
     @property
     def channel_filled(self) -> float:

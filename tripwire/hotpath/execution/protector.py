@@ -12,6 +12,7 @@ that may change a position tells when it is done.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from tripwire.contracts.events import Decision, TriggerFired
@@ -162,6 +163,10 @@ class Protector:
             return plan
         async with self.keeper.entering(orders.coin):
             if plan.target is not None:
+                current = self.keeper.targets.get(orders.coin)
+                if current is not None and current.is_long == plan.target.is_long:
+                    # a decision moves the prices, not the rule's choice of a maker take-profit
+                    plan.target = replace(plan.target, tp_maker=current.tp_maker)
                 self.keeper.set_target(plan.target)
             plan = await self._run(plan, exposure, None, check=["close"])
             if plan.results or plan.target is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from tripwire.hotpath.execution.attribution import UNATTRIBUTED
@@ -62,6 +63,9 @@ class Quoter:
             )
         self.refused: dict[str, int] = {}  # risk refusals of quotes, by reason
         self.sent: dict[str, int] = {}  # actions sent, by kind
+        # per coin, for the metrics: quotes placed or re-priced (each side), fills of quotes
+        self.orders: dict[str, int] = dict.fromkeys(self.coins, 0)
+        self.fills: dict[str, int] = dict.fromkeys(self.coins, 0)
         self._books: dict[str, tuple[float, float, float]] = {}  # coin → (mid, best bid, best ask)
         self._pred: dict[str, float | None] = {}  # coin → the model server's pred_move_bps
 
@@ -94,6 +98,11 @@ class Quoter:
         if cq is not None:
             self._decide(cq, TRIGGER)
 
+    def on_fill(self, coin: str) -> None:
+        """A fill of one of ``coin``'s quotes (the order layer tells)."""
+        if coin in self.fills:
+            self.fills[coin] += 1
+
     def pull(self, why: str) -> None:
         """A breaker tripped: pull every coin's quotes now (the state keeps them pulled)."""
         for cq in self.coins.values():
@@ -104,9 +113,15 @@ class Quoter:
     def trigger_holds(self, coin: str) -> bool:
         """A trigger of the rules has an order open or a lot of its own on ``coin``."""
         qid = quote_id(coin)
-        for leg in self.layer.tracker.open_legs(coin):
-            if leg.trigger_id != qid and leg.name not in ("tp", "sl") and not leg.name.startswith(("tp.", "sl.")):
-                return True
+        # by trigger, each with its current legs: not every leg the tracker ever saw (it keeps
+        # every quote revision, so that scan grew with the session: bench/quoting.py)
+        for orders in self.layer.tracker.triggers.values():
+            if orders.coin != coin or orders.trigger_id == qid:
+                continue
+            for leg in orders.legs.values():
+                protective = leg.name in ("tp", "sl") or leg.name.startswith(("tp.", "sl."))
+                if leg.is_open and not leg.external and not protective:
+                    return True
         for holder, h in self.layer.attribution.holdings.items():
             if holder in (qid, UNATTRIBUTED) or holder.startswith("breaker"):
                 continue  # quoting's own inventory, a position found at a restart, a flatten's
@@ -177,9 +192,15 @@ class Quoter:
                         self.layer._publish_legs(step.replaces)
                     continue
                 if result is not None:
+                    if step.op != "cancel":
+                        self.orders[cq.coin] += len(step.legs)
                     self.layer._publish_legs(step.legs + step.replaces)
         finally:
             cq.in_flight = False
+
+    def metrics(self, coins: Iterable[str]) -> dict[str, Any]:
+        """The quoting fields of the hot path's metrics snapshot; see :func:`quoting_metrics`."""
+        return quoting_metrics(self, coins)
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sent": dict(self.sent), "refused": dict(self.refused), "coins": {}}
@@ -194,6 +215,34 @@ class Quoter:
                 "counts": dict(cq.counts),
             }
         return out
+
+
+def quoting_metrics(quoter: Quoter | None, coins: Iterable[str]) -> dict[str, Any]:
+    """The quoting fields of the hot path's metrics snapshot
+    (:class:`~tripwire.hotpath.metrics.Snapshot`), one row ``(coin, quoting, value)`` per coin
+    the hot path trades: quoting's inventory over its max (−1…+1), 1 while a bid and an ask
+    rest, quotes placed or re-priced, quote fills. A coin that does not quote (or no quoting
+    at all) has ``quoting="off"`` and zeros — true, and the series exist from the start, as
+    every other metric of the hot path does (docs/METRICS.md)."""
+    skew, active, orders, fills = [], [], [], []
+    for coin in coins:
+        cq = quoter.coins.get(coin) if quoter is not None else None
+        if quoter is None or cq is None:
+            for rows in (skew, active, orders, fills):
+                rows.append((coin, "off", 0))
+            continue
+        lot = quoter.layer._quoting_lot(coin)
+        skew.append((coin, "on", max(-1.0, min(1.0, lot / cq.params.max_inventory))))
+        legs = quoter.current_legs(coin)
+        active.append((coin, "on", 1.0 if len(legs) == len(SIDES) and not cq.paused else 0.0))
+        orders.append((coin, "on", quoter.orders.get(coin, 0)))
+        fills.append((coin, "on", quoter.fills.get(coin, 0)))
+    return {
+        "quote_inventory_skew": tuple(skew),
+        "quote_active": tuple(active),
+        "quote_orders": tuple(orders),
+        "quote_fills": tuple(fills),
+    }
 
 
 async def drain_quotes(quoter: Quoter, timeout_s: float = 5.0) -> None:

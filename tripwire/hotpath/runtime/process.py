@@ -52,7 +52,7 @@ from tripwire.hotpath.feed.subscriptions import COIN_TYPES, Subscription, build_
 from tripwire.hotpath.feed.universe import resolve_coins
 from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
-from tripwire.hotpath.quoting.quoter import Quoter
+from tripwire.hotpath.quoting.quoter import Quoter, quoting_metrics
 from tripwire.hotpath.risk.manager import RiskManager, Trip
 from tripwire.hotpath.service import HotPath
 from tripwire.hyperliquid.signing import Signer
@@ -162,6 +162,7 @@ class HotPathProcess:
                 exch_ms=self._exch_ms,
                 rules=lambda: hp.pipeline.triggers.ruleset.rules,
                 atr=lambda coin: _atr(hp, coin),
+                bbo=lambda coin: _bbo(hp, coin),
                 unprotected=ex.unprotected_positions,
             )
             hp.attach_execution(layer)  # built after hp: the layer reads hp's books
@@ -495,6 +496,8 @@ class HotPathProcess:
             tick_to_order_sum=layer.tick_to_order.total,
             tick_to_decision=layer.tick_to_decision.cumulative(),
             tick_to_decision_sum=layer.tick_to_decision.total,
+            fees=(("paid", acct.fees_paid), ("rebates", acct.rebates)),
+            **quoting_metrics(layer.quoter, hp.pipeline.coins),
         )
 
 
@@ -506,3 +509,12 @@ def _atr(hp: HotPath, coin: str) -> float | None:
     st = hp.pipeline.coins.get(coin)
     atr = st.features.values.get("atr_1m") if st is not None else None
     return float(atr) if isinstance(atr, (int, float)) and not isinstance(atr, bool) and atr > 0 else None
+
+
+def _bbo(hp: HotPath, coin: str) -> tuple[float, float] | None:
+    """The coin's best bid and ask as the hot path last saw them (None before a book): where a
+    post-only take-profit may rest."""
+    st = hp.pipeline.coins.get(coin)
+    if st is None or not (st.book.best_bid > 0 and st.book.best_ask > 0):
+        return None
+    return st.book.best_bid, st.book.best_ask

@@ -42,6 +42,10 @@ class PlaceBracket(ActionParams):
     # by the spread and the first wiggle, before analysis has had a chance to confirm.
     sl_atr: float = Field(default=1.0, ge=0.7)
     entry: Literal["ioc"] = "ioc"
+    # The take-profit rests as a reduce-only post-only (Alo) limit once the position is open
+    # and its price is on the passive side of the book: it exits at the maker fee instead of
+    # the taker's (docs/TRIGGERS.md, fee budget). false: an exchange trigger order, as the stop.
+    tp_maker: bool = True
 
 
 class PlaceLimit(ActionParams):

@@ -23,7 +23,11 @@ against the coin's position (or against an entry still on its way) is refused, a
 adds with its entry alone, and after every fill and every delivered action the coin's stop and
 take-profit are planned with the live :func:`~tripwire.hotpath.execution.protection.plan_protection`
 — one of each, sized to the net position, none when flat — and sent like any action, with
-latency. A coin is not planned while an action that may change it is on its way.
+latency. A coin is not planned while an action that may change it is on its way. The
+take-profit rests as a reduce-only post-only limit where the live plan would make it one
+(the book's best bid and ask at planning time): it waits in the queue model like a quote and
+a hit pays the maker fee; a post-only take-profit the exchange refuses falls back to a
+trigger take-profit for that target, as live.
 
 What is modelled and what is not (docs/BACKTEST.md): the hot path sees the exchange's account
 state at fire time (live it learns it from the user channels, slightly later); analysis
@@ -56,7 +60,15 @@ from tripwire.hotpath.execution.brackets import (
 )
 from tripwire.hotpath.execution.netting import ADD, OPEN, stance
 from tripwire.hotpath.execution.orders import Leg, Market, cloid_for, parse_cloid
-from tripwire.hotpath.execution.protection import KINDS, ProtectionTarget, fallback_target, merge, plan_protection
+from tripwire.hotpath.execution.protection import (
+    KINDS,
+    POST_ONLY_REFUSAL,
+    ProtectionTarget,
+    fallback_target,
+    is_maker_tp,
+    merge,
+    plan_protection,
+)
 from tripwire.hotpath.execution.wire import order_action
 from tripwire.hotpath.pipeline import MarketPipeline
 from tripwire.hotpath.quoting.config import QuotingConfig
@@ -130,6 +142,18 @@ class _Pending:
 
 
 @dataclass
+class ChartSeries:
+    """One coin's series for the report's price chart (exchange ms): the mid and the account's
+    position per book, the resting quotes per book (None: none rests on that side), fills."""
+
+    mid: list[tuple[int, float]] = field(default_factory=list)
+    position: list[tuple[int, float]] = field(default_factory=list)
+    bid: list[tuple[int, float | None]] = field(default_factory=list)
+    ask: list[tuple[int, float | None]] = field(default_factory=list)
+    fills: list[tuple[int, float, bool, str]] = field(default_factory=list)  # time, px, is_buy, leg
+
+
+@dataclass
 class BacktestResult:
     files: list[str]
     config: BacktestConfig
@@ -154,6 +178,11 @@ class BacktestResult:
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
     synthetic: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     quoting: dict[str, Any] | None = None  # BacktestQuoting.summary(), when quoting ran
+    # (leg, maker|taker) → [fills, notional, fees] (Ledger.by_leg); why take-profits went out
+    # as trigger orders rather than resting maker orders → times
+    by_leg: dict[tuple[str, str], list[Decimal]] = field(default_factory=dict)
+    tp_fallbacks: dict[str, int] = field(default_factory=dict)
+    chart: dict[str, ChartSeries] = field(default_factory=dict)  # coin → the price chart's series
 
     @property
     def account(self):
@@ -199,6 +228,10 @@ class Backtest:
         self._protect_seq = 0
         self._revisions: dict[str, int] = {}  # protection source → last revision
         self.protection_refused = 0
+        # coin → (target, why): the exchange refused a post-only take-profit for this target
+        self._maker_refused: dict[str, tuple[ProtectionTarget, str]] = {}
+        self.tp_fallbacks: dict[str, int] = {}  # why a take-profit went out as a trigger → times
+        self.chart: dict[str, ChartSeries] = {}
         self.quoting = BacktestQuoting(self, cfg.quoting, BACKTEST_USER, cfg.gamma) if cfg.quoting is not None else None
 
     # -- the loop ----------------------------------------------------------------------------
@@ -221,8 +254,10 @@ class Backtest:
             self._on_trigger(ev)
         if channel == "l2Book":
             self._after_book()
+            coin = msg["data"]["coin"]  # type: ignore[index]  # an l2Book the exchange took
+            self._chart_book(coin)
             if self.quoting is not None:
-                self.quoting.on_book(msg["data"]["coin"])  # type: ignore[index]  # an l2Book the exchange took
+                self.quoting.on_book(coin)
         return channel
 
     def finish(self) -> None:
@@ -262,6 +297,21 @@ class Backtest:
     def _sim_ctx(self, data: Any) -> None:
         self.sim.on_asset_ctx(data["coin"], data["ctx"], self.now_ms)
 
+    def _chart_book(self, coin: str) -> None:
+        """The report chart's samples at this book: mid, position, resting quotes."""
+        mid = self.sim.books[coin].mid() if coin in self.sim.books else None
+        if mid is None:
+            return
+        series = self.chart.get(coin)
+        if series is None:
+            series = self.chart[coin] = ChartSeries()
+        series.mid.append((self.now_ms, float(mid)))
+        series.position.append((self.now_ms, float(self.sim.accounts[BACKTEST_USER].position(coin))))
+        if self.quoting is not None and coin in self.quoting.coins:
+            resting = self.quoting.resting_px(coin)
+            series.bid.append((self.now_ms, resting.get("bid")))
+            series.ask.append((self.now_ms, resting.get("ask")))
+
     def _drain(self) -> None:
         """Fills reach the ledger as the user channel would carry them; each coin that filled
         has its protection looked at."""
@@ -271,6 +321,10 @@ class Backtest:
                 continue
             for fill in data["fills"]:  # type: ignore[index]  # userFills data is the sim's own dict
                 coins.add(fill["coin"])
+                info = parse_cloid(fill.get("cloid"))
+                self.chart.setdefault(fill["coin"], ChartSeries()).fills.append(
+                    (int(fill["time"]), float(fill["px"]), fill["side"] == "B", info.leg if info else "other")
+                )
                 for rec in self.ledger.on_fill(fill):
                     self._mark_done(rec)
         for coin in sorted(coins):
@@ -423,6 +477,11 @@ class Backtest:
             self.protection_refused += sum(
                 1 for st in statuses if isinstance(st, dict) and "error" in st and action["type"] != "cancelByCloid"
             )
+            if action["type"] == "order" and p.target is not None:
+                for leg, st in zip(p.legs, statuses):
+                    if is_maker_tp(leg) and isinstance(st, dict) and POST_ONLY_REFUSAL in str(st.get("error", "")):
+                        why = f"refused by the exchange: {st['error']}"
+                        self._maker_refused[leg.coin] = (p.target, why)
             return
         if answer.get("status") != "ok":
             p.rec.rejected.append(f"{p.kind}: {answer.get('response')}")
@@ -451,24 +510,26 @@ class Backtest:
         legs = []
         for o in self.sim.user_open_orders(BACKTEST_USER):
             info = parse_cloid(o.cloid)
-            if o.coin == coin and o.trigger is not None and o.reduce_only and info and info.leg in KINDS:
+            maker_tp = o.trigger is None and info is not None and info.leg == "tp"
+            if o.coin == coin and (o.trigger is not None or maker_tp) and o.reduce_only and info and info.leg in KINDS:
                 legs.append(
                     Leg(
                         info.leg,
                         o.cloid or "",
                         coin,
                         o.is_buy,
-                        float(o.sz),
+                        float(o.sz),  # what is left to fill
                         float(o.limit_px),
                         reduce_only=True,
-                        trigger_px=float(o.trigger.trigger_px),
+                        trigger_px=float(o.trigger.trigger_px) if o.trigger is not None else None,
                         oid=o.oid,
-                        state="waitingForTrigger",
+                        state="waitingForTrigger" if o.trigger is not None else "resting",
                     )
                 )
         target = self.targets.get(coin)
         if not szi:
             self.targets.pop(coin, None)
+            self._maker_refused.pop(coin, None)
             target = None
         elif target is None or target.is_long != (szi > 0):
             self._protect_seq += 1
@@ -483,13 +544,32 @@ class Backtest:
                 f"protect.{coin}.{self.now_ms}.{self._protect_seq}",
                 atr=float(atr) if isinstance(atr, (int, float)) and atr > 0 else None,
             )
+        book = self.sim.books[coin]
+        bbo = (
+            (float(book.best_bid), float(book.best_ask))
+            if book.best_bid is not None and book.best_ask is not None
+            else None
+        )
+        refused = self._maker_refused.get(coin)
         try:
-            plan = plan_protection(szi, target, legs, market, self.cfg.bracket, self._protective_cloid(target))
+            plan = plan_protection(
+                szi,
+                target,
+                legs,
+                market,
+                self.cfg.bracket,
+                self._protective_cloid(target),
+                bbo=bbo,
+                maker_refused=refused[1] if refused is not None and refused[0] == target else None,
+            )
         except Refused:
             return
+        if plan.tp_fallback is not None:
+            why = plan.tp_fallback.split(":")[0]
+            self.tp_fallbacks[why] = self.tp_fallbacks.get(why, 0) + 1
         for step in plan.steps(market):
             self.ledger.register(None, step.legs)
-            self._send(step.action, None, step.legs, PROTECT, coin=coin)
+            self._send(step.action, None, step.legs, PROTECT, coin=coin, target=target)
 
     def _protective_cloid(self, target: ProtectionTarget | None) -> Callable[[str], str]:
         def new(kind: str) -> str:
@@ -603,6 +683,9 @@ class Backtest:
             last_ms=self.now_ms,
             wall_s=wall_s,
             quoting=self.quoting.summary() if self.quoting is not None else None,
+            by_leg=dict(self.ledger.by_leg),
+            tp_fallbacks=dict(self.tp_fallbacks),
+            chart=self.chart,
         )
 
 

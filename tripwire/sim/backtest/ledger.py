@@ -125,6 +125,9 @@ class Ledger:
         # (negative fees) apart, so a report can show both
         self.fees_paid = ZERO
         self.rebates = ZERO
+        # (leg, "maker" | "taker") → [fills, notional, fees]: what each kind of order paid —
+        # a take-profit resting as a maker order pays the maker fee, a trigger one the taker's
+        self.by_leg: dict[tuple[str, str], list[Decimal]] = {}
 
     def open(self, ev: TriggerFired) -> TriggerRecord:
         rec = TriggerRecord(
@@ -178,6 +181,10 @@ class Ledger:
             self.unattributed_fills += 1
             return []
         owner, leg = found
+        row = self.by_leg.setdefault((leg, "taker" if fill["crossed"] else "maker"), [ZERO, ZERO, ZERO])
+        row[0] += 1
+        row[1] += px * sz
+        row[2] += fee
         parts = self.attribution.book(
             owner.trigger_id if owner else None, fill["coin"], fill["side"] == "B", px, sz, fee
         )

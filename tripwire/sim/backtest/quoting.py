@@ -142,6 +142,10 @@ class BacktestQuoting:
             self.on_the_way[coin] += 1
             self.bt._send(step.action, rec, step.legs, QUOTE, coin=f"{QUOTE}.{coin}")
 
+    def resting_px(self, coin: str) -> dict[str, float]:
+        """The price of each side's quote resting now (for the report's chart)."""
+        return {side: leg.px for side, leg in self._resting(coin).items()}
+
     def _pause(self, coin: str, problem: str) -> str:
         risk = self.bt.risk
         if risk.state != ACTIVE:

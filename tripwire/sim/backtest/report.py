@@ -130,6 +130,7 @@ def summarize(r: BacktestResult) -> dict[str, Any]:
             "unattributed_fills": r.unattributed_fills,
         },
         "breaker_trips": r.trips,
+        "exits": exits_summary(r),
         "quoting": quoting_summary(r),
         "latency_ms": {
             "count": len(lat),
@@ -270,6 +271,7 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             _comparison_html(s),
             "<h2>Equity</h2>",
             svg.line_chart(equity, "Equity (USD, open positions at the mark)"),
+            _price_charts(r),
             "<h2>Drawdown</h2>",
             svg.line_chart(
                 drawdown_series(equity), "Drawdown from running peak (USD)", area=True, color="#d62728", baseline=0.0
@@ -278,6 +280,7 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             svg.stacked_bars(rules, outcome_series, "Outcomes per rule"),
             "<h2>Order latency</h2>",
             svg.histogram(r.latencies_ms, "Modelled latency per action sent (ms)"),
+            _exits_html(s["exits"]),
             "<h2>Per rule</h2>",
             _table(
                 [
@@ -310,6 +313,68 @@ def render_html(s: dict[str, Any], r: BacktestResult) -> str:
             "</body></html>",
         ]
     )
+
+
+_LEG_NAMES = {"entry": "entry", "tp": "take-profit", "sl": "stop", "limit": "limit", "hedge": "hedge"}
+
+
+def exits_summary(r: BacktestResult) -> dict[str, Any]:
+    """Fees by kind of order and by liquidity (from the fills): a take-profit resting as a maker
+    order pays the maker fee, one sent as a trigger (why: ``tp_fallbacks``) the taker's."""
+    rows = [
+        {
+            "leg": leg,
+            "liquidity": liquidity,
+            "fills": int(n),
+            "notional_usd": usd(notional),
+            "fees_usd": usd(fees),
+            "fee_bps": round(float(fees / notional * 10_000), 4) if notional else None,
+        }
+        for (leg, liquidity), (n, notional, fees) in sorted(r.by_leg.items())
+    ]
+    return {
+        "by_order": rows,
+        "maker_bps": round(float(r.config.fees.maker * 10_000), 4),
+        "taker_bps": round(float(r.config.fees.taker * 10_000), 4),
+        "tp_fallbacks": dict(sorted(r.tp_fallbacks.items())),
+    }
+
+
+def _exits_html(e: dict[str, Any]) -> str:
+    rows = [
+        [
+            escape(_LEG_NAMES.get(row["leg"], row["leg"])),
+            escape(row["liquidity"]),
+            str(row["fills"]),
+            f"{row['notional_usd']:,.2f}",
+            _money(-row["fees_usd"]),
+            "–" if row["fee_bps"] is None else f"{row['fee_bps']:.2f}",
+        ]
+        for row in e["by_order"]
+    ]
+    fallbacks = ", ".join(f"{escape(k)} ×{v}" for k, v in e["tp_fallbacks"].items()) or "none"
+    return "".join(
+        [
+            "<h2>Fees by order</h2>",
+            _table(["order", "liquidity", "fills", "notional (USD)", "fees", "bps"], rows)
+            if rows
+            else "<p>no fills</p>",
+            f'<p class="note">Maker {e["maker_bps"]:g} bps, taker {e["taker_bps"]:g} bps. A take-profit rests '
+            "as a reduce-only post-only order once its position is open, so a hit is a maker fill; "
+            f"take-profits sent as trigger orders instead (they exit as takers): {fallbacks}.</p>",
+        ]
+    )
+
+
+def _price_charts(r: BacktestResult) -> str:
+    """Per coin: the mid, the resting quotes, every fill and the position (inline SVG)."""
+    parts = []
+    for coin, c in sorted(r.chart.items()):
+        if not c.mid:
+            continue
+        parts.append(f"<h2>{escape(coin)}: price, quotes, fills and position</h2>")
+        parts.append(svg.price_chart(c.mid, c.bid, c.ask, c.fills, c.position, f"{coin} mid, our orders and position"))
+    return "".join(parts)
 
 
 def quoting_summary(r: BacktestResult) -> dict[str, Any] | None:

@@ -243,3 +243,149 @@ def histogram(
     out.append(f'<rect x="{MARGIN_L}" y="{MARGIN_T}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     out.append("</svg>")
     return "".join(out)
+
+
+# fill markers by the kind of order that filled (quotes, a trigger's entry, the coin's stop and
+# take-profit, anything else)
+FILL_COLORS = {"bid": "#1f77b4", "ask": "#1f77b4", "entry": "#ff7f0e", "tp": "#2ca02c", "sl": "#d62728"}
+
+
+def price_chart(
+    mid: Sequence[tuple[float, float]],
+    bids: Sequence[tuple[float, float | None]],
+    asks: Sequence[tuple[float, float | None]],
+    fills: Sequence[tuple[float, float, bool, str]],
+    inventory: Sequence[tuple[float, float]],
+    title: str,
+    *,
+    width: int = WIDTH,
+    height: int = 380,
+) -> str:
+    """The market and our orders on one time axis: the mid (grey), the resting bid and ask
+    quotes (blue, broken where none rested), fills (▲ buy, ▼ sell, coloured by the order that
+    filled: quote, entry, take-profit, stop), and below it the position (inventory) with its
+    zero line. ``fills`` = (time, price, is_buy, leg name)."""
+    out = _frame(title, width, height)
+    if not mid:
+        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg>')
+        return "".join(out)
+    pw = width - MARGIN_L - MARGIN_R
+    ph_price = int((height - MARGIN_T - MARGIN_B) * 0.68)
+    gap = 14
+    ph_inv = height - MARGIN_T - MARGIN_B - ph_price - gap
+    inv_top = MARGIN_T + ph_price + gap
+    pts = downsample(mid, pw)
+    x0 = pts[0][0]
+    x1 = max(pts[-1][0], x0 + 1)
+    quote_pxs = [p for _, p in (*bids, *asks) if p is not None]
+    ys = [p[1] for p in pts] + quote_pxs + [f[1] for f in fills]
+    lo, hi = min(ys), max(ys)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1, hi + 1
+    pad = (hi - lo) * 0.05
+    lo, hi = lo - pad, hi + pad
+
+    def sx(x: float) -> float:
+        return MARGIN_L + (min(max(x, x0), x1) - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return MARGIN_T + (hi - y) / (hi - lo) * ph_price
+
+    for t in nice_ticks(lo, hi):
+        y = sy(t)
+        out.append(
+            f'<line x1="{MARGIN_L}" x2="{MARGIN_L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text x="{MARGIN_L - 6}" y="{y + 4:.1f}" text-anchor="end">{t:,.1f}</text>'
+        )
+    out.append(
+        f'<polyline points="{" ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)}" fill="none" '
+        'stroke="#999" stroke-width="1"/>'
+    )
+    for series in (bids, asks):
+        for run in _runs(series, pw, x0, x1):
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in run)
+            out.append(
+                f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="1" stroke-opacity="0.7"/>'
+            )
+    for t, px, is_buy, leg in fills:
+        x, y = sx(t), sy(px)
+        d = 4.5
+        tri = (
+            f"{x:.1f},{y - d:.1f} {x - d:.1f},{y + d:.1f} {x + d:.1f},{y + d:.1f}"
+            if is_buy
+            else f"{x:.1f},{y + d:.1f} {x - d:.1f},{y - d:.1f} {x + d:.1f},{y - d:.1f}"
+        )
+        out.append(
+            f'<polygon points="{tri}" fill="{FILL_COLORS.get(leg, "#9467bd")}" stroke="#333" stroke-width="0.5"/>'
+        )
+    out.append(f'<rect x="{MARGIN_L}" y="{MARGIN_T}" width="{pw}" height="{ph_price}" fill="none" stroke="#888"/>')
+    # inventory
+    inv = downsample(inventory, pw) if inventory else [(x0, 0.0), (x1, 0.0)]
+    ivs = [v for _, v in inv] + [0.0]
+    ilo, ihi = min(ivs), max(ivs)
+    if ihi - ilo < 1e-12:
+        ilo, ihi = ilo - 1, ihi + 1
+
+    def iy(v: float) -> float:
+        return inv_top + (ihi - v) / (ihi - ilo) * ph_inv
+
+    out.append(
+        f'<line x1="{MARGIN_L}" x2="{MARGIN_L + pw}" y1="{iy(0):.1f}" y2="{iy(0):.1f}" stroke="#bbb" stroke-dasharray="3,3"/>'
+        f'<text x="{MARGIN_L - 6}" y="{iy(ihi) + 9:.1f}" text-anchor="end">{ihi:+.4g}</text>'
+        f'<text x="{MARGIN_L - 6}" y="{iy(ilo):.1f}" text-anchor="end">{ilo:+.4g}</text>'
+        f'<text x="{MARGIN_L + 4}" y="{inv_top + 10}" fill="#555">position</text>'
+    )
+    # a step line: the position holds until the next change
+    steps = []
+    for i, (x, v) in enumerate(inv):
+        if i:
+            steps.append(f"{sx(x):.1f},{iy(inv[i - 1][1]):.1f}")
+        steps.append(f"{sx(x):.1f},{iy(v):.1f}")
+    out.append(f'<polyline points="{" ".join(steps)}" fill="none" stroke="#ff7f0e" stroke-width="1.5"/>')
+    out.append(f'<rect x="{MARGIN_L}" y="{inv_top}" width="{pw}" height="{ph_inv}" fill="none" stroke="#888"/>')
+    for t in time_ticks(x0, x1):
+        x = sx(t)
+        base = inv_top + ph_inv
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}" stroke="#888"/>'
+            f'<text x="{x:.1f}" y="{base + 16}" text-anchor="middle">{utc_hhmm(t)}</text>'
+        )
+    legend = [
+        ("#999", "mid"),
+        ("#1f77b4", "quotes / quote fills"),
+        *((FILL_COLORS[k], n) for k, n in (("entry", "entry"), ("tp", "take-profit"), ("sl", "stop"))),
+    ]
+    lx = MARGIN_L + 260
+    for color, name in legend:
+        out.append(
+            f'<rect x="{lx}" y="9" width="10" height="10" fill="{color}"/><text x="{lx + 14}" y="18">{escape(name)}</text>'
+        )
+        lx += 14 + 7 * len(name) + 12
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _runs(
+    series: Sequence[tuple[float, float | None]], columns: int, x0: float, x1: float
+) -> list[list[tuple[float, float]]]:
+    """Unbroken stretches of a price that may be absent (None: no order resting), each
+    thinned to about one point per pixel column (the last in each)."""
+    runs: list[list[tuple[float, float]]] = []
+    cur: list[tuple[float, float]] = []
+    last_col = None
+    span = (x1 - x0) or 1.0
+    for t, px in series:
+        if px is None:
+            if cur:
+                runs.append(cur)
+            cur, last_col = [], None
+            continue
+        col = int((t - x0) / span * columns)
+        if cur and col == last_col:
+            cur[-1] = (t, px)
+        else:
+            cur.append((t, px))
+        last_col = col
+    if cur:
+        runs.append(cur)
+    return runs
