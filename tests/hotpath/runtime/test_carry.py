@@ -252,7 +252,13 @@ def test_the_carrys_short_wins_the_one_way_rule_and_only_a_triggers_own_part_is_
             await r.proc.layer.drain()
 
             def brackets() -> list[tuple[str, float]]:
-                return sorted((o.trigger.tpsl, float(o.sz)) for o in open_orders(r) if o.trigger)
+                # the stop is a trigger; the take-profit a trigger or, once the position is open
+                # and its price passive, a resting reduce-only Alo limit (docs/EXECUTION.md)
+                return sorted(
+                    (o.trigger.tpsl if o.trigger else "tp", float(o.sz))
+                    for o in open_orders(r)
+                    if o.trigger or (o.reduce_only and o.tif == "Alo")
+                )
 
             szi, _, _ = await held(r)
             own = round(carried - szi, 5)  # the trigger's part of the short

@@ -18,7 +18,7 @@ def test_a_predicted_rise_lifts_both_resting_quotes(tmp_path):
         settings = settings_for(tmp_path, alpha_skew=1.0, alpha_skew_cap_bps=3.0)
         async with rig(tmp_path, settings_overrides=settings) as r, market(r):
             await r.wait_for(lambda: all(limit_quotes(r)), what="a bid and an ask resting")
-            [(_, bid, _, _)], [(_, ask, _, _)] = limit_quotes(r)
+            [(_, bid, *_)], [(_, ask, *_)] = limit_quotes(r)
             assert r.proc.layer.quoter.status()["coins"]["BTC"]["reservation_bps"] == 0.0
 
             client = AsyncCommandClient(r.proc.addresses.commands, 5.0)
@@ -34,7 +34,7 @@ def test_a_predicted_rise_lifts_both_resting_quotes(tmp_path):
             await r.wait_for(lifted, what="both quotes moved up")
             status = r.proc.layer.quoter.status()["coins"]["BTC"]
             assert status["reservation_bps"] == pytest.approx(2.0)  # flat: the skew alone
-            [(_, new_bid, _, _)], [(_, new_ask, _, _)] = limit_quotes(r)
+            [(_, new_bid, *_)], [(_, new_ask, *_)] = limit_quotes(r)
             assert (new_bid - bid) / MID * 1e4 == pytest.approx(2.0, abs=0.5)  # 2 bps, to the tick
 
     asyncio.run(go())
