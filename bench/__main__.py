@@ -19,6 +19,7 @@ BENCHMARKS = {
     "burst": "bench.burst",
     "spikes": "bench.spikes",
     "ws_scale": "bench.ws_scale",
+    "ws_clients": "bench.ws_clients",
 }
 
 
