@@ -62,7 +62,7 @@ class ShardSpec:
             raise ShardConfigError(f"--shard {text!r}: expected K/N, e.g. 0/2 (shard K of N, from 0)")
         index, count = int(m.group(1)), int(m.group(2))
         if count < 1 or index >= count:
-            raise ShardConfigError(f"--shard {text!r}: K must be 0…N-1 and N at least 1")
+            raise ShardConfigError(f"--shard {text!r}: in K/N, K must be 0…N-1 and N at least 1")
         return cls(index, count)
 
     @property
