@@ -20,6 +20,7 @@ BENCHMARKS = {
     "spikes": "bench.spikes",
     "ws_scale": "bench.ws_scale",
     "ws_clients": "bench.ws_clients",
+    "ws_shards": "bench.ws_shards",
 }
 
 
