@@ -21,6 +21,7 @@ BENCHMARKS = {
     "ws_scale": "bench.ws_scale",
     "ws_clients": "bench.ws_clients",
     "ws_shards": "bench.ws_shards",
+    "bus_pinned": "bench.bus_pinned",
 }
 
 

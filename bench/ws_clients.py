@@ -78,7 +78,7 @@ async def _sender(port_q: Any, n_coins: int, frames_n: int) -> None:
                     transport.write(view[i : i + SLICE])
                     while transport.get_write_buffer_size() > HIGH_WATER:
                         await asyncio.sleep(0.0005)
-                await ws.send_str('{"done":%d}' % frames_n)
+                await ws.send_str(f'{{"done":{frames_n}}}')
         return ws
 
     app = web.Application()

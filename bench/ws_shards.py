@@ -1,7 +1,7 @@
 """The hot path's market pipeline over 1 or N shards: 200 coins over real WebSockets.
 
 ``python -m bench ws_shards`` (200 coins, 1 and 2 shards, 30,000 and 40,000 frames/s, 20 s) or
-``python -m bench.ws_shards COINS SHARDS RATE SECONDS``.
+``python -m bench.ws_shards COINS SHARDS RATE SECONDS [picows|aiohttp]`` (the feed's client).
 
 The stream and the measure are :mod:`bench.ws_scale`'s (the bundled BTC hour as ``COINS``
 coins, every frame stamped with the wall time it is sent; "keeps up" = the last third's worst
@@ -45,9 +45,8 @@ def sender_main(port_q: Any, n_coins: int, shards: int, rate: int, seconds: floa
 
 
 async def _sender(port_q: Any, n_coins: int, shards: int, rate: int, seconds: float, report_q: Any) -> None:
-    from aiohttp import WSMsgType, web
-
     import orjson
+    from aiohttp import WSMsgType, web
 
     tpl = templates()
     names = coin_names(n_coins)
@@ -127,14 +126,14 @@ async def _sender(port_q: Any, n_coins: int, shards: int, rate: int, seconds: fl
     await asyncio.Event().wait()
 
 
-def shard_main(url: str, k: int, coins: tuple[str, ...], total: int, seconds: float, out_q: Any) -> None:
+def shard_main(url: str, k: int, coins: tuple[str, ...], total: int, seconds: float, out_q: Any, client: str) -> None:
     _pin(k)
     import uvloop
 
-    out_q.put(uvloop.run(_receive(url, k, coins, total, seconds)))
+    out_q.put(uvloop.run(_receive(url, k, coins, total, seconds, client)))
 
 
-async def _receive(url: str, k: int, coins: tuple[str, ...], total: int, seconds: float) -> dict[str, Any]:
+async def _receive(url: str, k: int, coins: tuple[str, ...], total: int, seconds: float, client: str) -> dict[str, Any]:
     import resource
 
     from tripwire.bus.publisher import Publisher
@@ -150,7 +149,9 @@ async def _receive(url: str, k: int, coins: tuple[str, ...], total: int, seconds
     pub = Publisher(f"ipc://{run_dir}/events", f"hotpath-{k}")
     hp = HotPath(settings, RiskManager(load_risk_config("config/risk.yaml")), publisher=pub, clock_ns=time.monotonic_ns)
     subs = build_subscriptions(coins, coin_types=("l2Book", "trades", "activeAssetCtx"))
-    feed = FeedConnection(url, subs, hp.on_frame, lambda _s: None, config=FeedConfig(ping_interval_s=5.0))
+    feed = FeedConnection(
+        url, subs, hp.on_frame, lambda _s: None, config=FeedConfig(ping_interval_s=5.0, client=client)
+    )
     task = asyncio.create_task(feed.run())
     samples: list[tuple[float, float, int]] = []
     t_first = None
@@ -181,7 +182,7 @@ async def _receive(url: str, k: int, coins: tuple[str, ...], total: int, seconds
     }
 
 
-def run(n_coins: int, shards: int, rate: int, seconds: float) -> dict[str, Any]:
+def run(n_coins: int, shards: int, rate: int, seconds: float, client: str = "picows") -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     port_q, report_q, out_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
     sender = ctx.Process(
@@ -197,7 +198,7 @@ def run(n_coins: int, shards: int, rate: int, seconds: float) -> dict[str, Any]:
             core = k if shards > 1 else 1
             p = ctx.Process(
                 target=shard_main,
-                args=(f"ws://127.0.0.1:{port}/ws/{k}", core, coins, total, seconds, out_q),
+                args=(f"ws://127.0.0.1:{port}/ws/{k}", core, coins, total, seconds, out_q, client),
                 daemon=True,
             )
             p.start()
@@ -226,7 +227,9 @@ def run(n_coins: int, shards: int, rate: int, seconds: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     from tripwire.compiled import compiled_modules
 
-    args = [int(a) for a in argv or []]
+    argv = list(argv or [])
+    client = argv.pop() if argv and not argv[-1].isdigit() else "picows"
+    args = [int(a) for a in argv]
     n_coins = args[0] if args else 200
     shard_counts = [args[1]] if len(args) > 1 else [1, 2]
     rates = [args[2]] if len(args) > 2 else [30_000, 40_000]
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     for shards in shard_counts:
         for rate in rates:
             load = os.getloadavg()[0]
-            r = run(n_coins, shards, rate, seconds)
+            r = run(n_coins, shards, rate, seconds, client)
             per = "; ".join(
                 f"shard {s['shard']} ({s['coins']} coins): {s['received'] / s['recv_s']:,.0f}/s, lag last third "
                 f"{s['lag_ms_last_third']:.0f} ms (first {s['lag_ms_first_third']:.0f}), max {s['lag_ms_max']:.0f} ms, "
@@ -243,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                 for s in r["shards"]
             )
             print(
-                f"{core}, {n_coins} coins, {shards} shard(s), {rate:,}/s offered for {seconds} s (load {load:.2f}): "
+                f"{core}, {client}, {n_coins} coins, {shards} shard(s), {rate:,}/s offered for {seconds} s (load {load:.2f}): "
                 f"received {r['received']:,} of {r['sent']:,} → {'kept up' if r['kept'] else 'FELL BEHIND'}; "
                 f"sender at most {r['sender_late_ms']:.0f} ms late; {per}",
                 flush=True,

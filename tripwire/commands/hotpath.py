@@ -53,7 +53,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Prometheus /metrics port (default: metrics.hotpath_port; 0 disables)",
     )
 
-
     sh = sub.add_parser("shards", help=SHARDS_HELP, description=SHARDS_HELP)
     sh.add_argument("count", type=int, metavar="N", help="how many shards (processes), e.g. the number of cores")
     sh.add_argument(

@@ -42,7 +42,7 @@ def supervise(count: int, cpus: str | None, rest: list[str]) -> int:
     extra = [a for a in rest if a != "--"]
     if any(a == "--shard" or a.startswith("--shard=") or a == "--cpus" for a in extra):
         raise UserError("hotpath shards: --shard and --cpus are set per shard; leave them out of the run arguments")
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def stop(*_: object) -> None:

@@ -78,13 +78,15 @@ class ShardProcess:
         client = AsyncCommandClient(self.owner_addresses.commands, timeout_s=5.0)
         publisher = Publisher(self.addresses.events, f"hotpath-{self.spec.index}")
         server = CommandServer(self.addresses.commands)
-        tasks: list[asyncio.Task] = []
+        tasks: list[asyncio.Task[Any]] = []
         try:
             coins = await self._join(client)
             if coins is None:
                 return 0 if self._stop.is_set() else 1
             s = self.settings = self.settings.model_copy(update={"coins": tuple(coins)})
-            hp = HotPath(s, self.risk, triggers_path=self.triggers_path, publisher=publisher, clock_ns=time.monotonic_ns)
+            hp = HotPath(
+                s, self.risk, triggers_path=self.triggers_path, publisher=publisher, clock_ns=time.monotonic_ns
+            )
             self.forwarder = TriggerForwarder(
                 self.spec,
                 client,
@@ -146,7 +148,9 @@ class ShardProcess:
                 return list(reply["coins"])
             except CommandError as e:
                 if e.code != "not_ready" and e.code != "unknown_command":
-                    raise SystemExit(f"shard {self.spec}: the owner at {self.owner_addresses.commands} refused: {e}")
+                    raise SystemExit(
+                        f"shard {self.spec}: the owner at {self.owner_addresses.commands} refused: {e}"
+                    ) from None
                 why = str(e)
             except TimeoutError as e:
                 why = str(e)

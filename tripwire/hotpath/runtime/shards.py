@@ -176,7 +176,9 @@ class AccountOwner:
         try:
             ev = TriggerFired.from_dict(args.trigger)  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError) as e:
-            raise CommandRefused("bad_trigger", f"shard {args.index}: trigger is not a trigger.fired payload: {e!r}")
+            raise CommandRefused(
+                "bad_trigger", f"shard {args.index}: trigger is not a trigger.fired payload: {e!r}"
+            ) from None
         if ev.coin not in coins:
             raise CommandRefused("wrong_shard", f"{ev.coin} is not one of shard {args.index}'s coins")
         if args.mid is not None:
@@ -242,7 +244,7 @@ class TriggerForwarder:
         self.refused: dict[str, int] = {}
         self.failed = 0
         self.owner_state: str | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def blocked(self) -> str | None:
         r = self.risk
