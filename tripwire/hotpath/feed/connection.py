@@ -584,7 +584,10 @@ class FeedConnection:
 
     async def _wait_closed(self, ws: PicowsSocket) -> str:
         """picows: frames reach the handler from picows's own callback; this waits for the end."""
-        await ws.wait_closed()
+        try:
+            await ws.wait_closed()
+        except Exception as exc:  # noqa: BLE001 - picows ends the wait with the protocol error it met
+            return f"socket error: {exc!r}"
         if ws.close_code is None:
             return "socket closed without a close frame (network error or the server went away)"
         return f"closed by the server (close code {int(ws.close_code)})"
