@@ -18,7 +18,8 @@ The sender is far faster than any receiver here, so the receiver is the bottlene
 else), until the ``done`` frame; frames/s is counted from the first frame to the last. Each on
 uvloop (as the service runs) and on the default asyncio loop. What the libraries do per frame
 and nothing else: the figure is the most a library could give the hot path (its per-frame cost
-is 1 / rate).
+is 1 / rate). The receiver's CPU time per frame (``time.process_time`` over the whole round,
+connect and close included) is printed too: on a shared machine it moves less than the rate.
 
 - ``aiohttp``: ``ClientSession.ws_connect`` + ``async for msg in ws`` (the feed today).
 - ``websockets``: ``websockets.asyncio.client.connect`` (compression off, no size limit) +
@@ -161,22 +162,29 @@ async def recv_picows(url: str) -> tuple[int, float]:
 CLIENTS = {"aiohttp": recv_aiohttp, "websockets": recv_websockets, "picows": recv_picows}
 
 
-def run_rounds(url: str, frames_n: int, rounds: int) -> dict[tuple[str, str], list[float]]:
+Figures = dict[tuple[str, str], list[float]]
+
+
+def run_rounds(url: str, frames_n: int, rounds: int) -> tuple[Figures, Figures]:
     import uvloop
 
     loops = {"uvloop": uvloop.run, "asyncio": asyncio.run}
     rates: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}  # CPU µs of this process per frame
     for _ in range(rounds):  # interleaved: a load change from other jobs hits every client alike
         for loop_name, run in loops.items():
             for name, fn in CLIENTS.items():
+                cpu0 = time.process_time()
                 n, secs = run(fn(url))
+                cpu_s = time.process_time() - cpu0  # the whole call: connect and close included
+                cpu.setdefault((name, loop_name), []).append(cpu_s * 1e6 / n)
                 if n != frames_n:
                     raise RuntimeError(f"{name}: {n} frames, expected {frames_n}")
                 rates.setdefault((name, loop_name), []).append(n / secs)
-    return rates
+    return rates, cpu
 
 
-def main(argv: list[str] | None = None) -> dict[tuple[str, str], list[float]]:
+def main(argv: list[str] | None = None) -> Figures:
     args = [int(a) for a in argv or []]
     n_coins, frames_n, rounds = (args + [200, 200_000, 3][len(args) :])[:3]
     ctx = mp.get_context("spawn")
@@ -187,14 +195,15 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, str], list[float]]:
         port = port_q.get(timeout=300)
         _pin(1)
         print(f"{n_coins} coins, {frames_n:,} frames a round, {rounds} rounds; load {os.getloadavg()[0]:.2f}")
-        rates = run_rounds(f"ws://127.0.0.1:{port}/ws", frames_n, rounds)
+        rates, cpu = run_rounds(f"ws://127.0.0.1:{port}/ws", frames_n, rounds)
     finally:
         proc.kill()
         proc.join(5)
-    print(f"{'client':<12}{'loop':<9}{'frames/s (median)':>19}{'best':>10}{'µs/frame':>10}")
+    print(f"{'client':<12}{'loop':<9}{'frames/s (median)':>19}{'best':>10}{'µs/frame':>10}{'CPU µs/frame':>14}")
     for (name, loop_name), r in sorted(rates.items(), key=lambda kv: -statistics.median(kv[1])):
         med = statistics.median(r)
-        print(f"{name:<12}{loop_name:<9}{med:>19,.0f}{max(r):>10,.0f}{1e6 / med:>10.2f}")
+        c = statistics.median(cpu[(name, loop_name)])
+        print(f"{name:<12}{loop_name:<9}{med:>19,.0f}{max(r):>10,.0f}{1e6 / med:>10.2f}{c:>14.2f}")
     return rates
 
 

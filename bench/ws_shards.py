@@ -12,6 +12,9 @@ splits them (:func:`tripwire.hotpath.runtime.shards.split_coins`, by count: the 
 Each shard process runs what a market shard runs per frame: ``FeedConnection`` (aiohttp) →
 ``HotPath.on_frame`` (decode, book, features, rules, events on its own ZeroMQ PUB socket).
 Triggers are not handed to an owner here (they are rare; the hop is the bus benchmark's).
+Each shard also reports its process's CPU time per frame (``time.process_time``: the loop and
+ZeroMQ's I/O thread), which a loaded machine changes far less than the wall-clock rate: 10⁶ / it
+is what one free core would take.
 
 With one shard the sender is pinned to core 0 and the shard to core 1, as in ``ws_scale``. With
 two shards on this 2-core machine the shards take cores 0 and 1 and the sender is not pinned: it
@@ -155,16 +158,20 @@ async def _receive(url: str, k: int, coins: tuple[str, ...], total: int, seconds
     task = asyncio.create_task(feed.run())
     samples: list[tuple[float, float, int]] = []
     t_first = None
+    cpu_first = cpu_end = 0.0
+    frames_first = 0
     deadline = time.monotonic() + seconds * 4 + 90
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         frames = sum(hp.message_counts().get(ch, 0) for ch in ("l2Book", "trades", "activeAssetCtx"))
         if frames and t_first is None:
             t_first = time.monotonic()
+            cpu_first, frames_first = time.process_time(), frames
         if frames:
             samples.append((time.monotonic(), max(hp.ws_lag_ms().values(), default=0.0), frames))
         if frames >= total:
             break
+    cpu_end = time.process_time()
     await feed.stop()
     task.cancel()
     pub.close()
@@ -179,6 +186,9 @@ async def _receive(url: str, k: int, coins: tuple[str, ...], total: int, seconds
         "lag_ms_first_third": statistics.fmean(worst[:third]) if worst else float("nan"),
         "lag_ms_last_third": statistics.fmean(worst[-third:]) if worst else float("nan"),
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        # CPU time of this process per frame (all threads: the loop and ZeroMQ's I/O thread):
+        # what a frame costs whoever else wants the core; 1e6 / it is one core's capacity
+        "cpu_us_per_frame": (cpu_end - cpu_first) * 1e6 / max(1, (samples[-1][2] if samples else 0) - frames_first),
     }
 
 
@@ -242,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
             per = "; ".join(
                 f"shard {s['shard']} ({s['coins']} coins): {s['received'] / s['recv_s']:,.0f}/s, lag last third "
                 f"{s['lag_ms_last_third']:.0f} ms (first {s['lag_ms_first_third']:.0f}), max {s['lag_ms_max']:.0f} ms, "
-                f"RSS {s['rss_mb']:.0f} MB"
+                f"RSS {s['rss_mb']:.0f} MB, CPU {s['cpu_us_per_frame']:.1f} µs a frame "
+                f"(≈ {1e6 / s['cpu_us_per_frame']:,.0f}/s a core)"
                 for s in r["shards"]
             )
             print(
