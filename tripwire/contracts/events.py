@@ -508,6 +508,7 @@ class ShardMarketArgs(_Args):
     market-data breakers' state."""
 
     index: int = Field(ge=1, le=255)
+    coins: list[str] = Field(default_factory=list)  # the shard's coins, as the owner gave them
     mids: dict[str, float]
     atr: dict[str, float] = Field(default_factory=dict)
     state: str = "ACTIVE"

@@ -53,3 +53,44 @@ def test_each_shard_binds_its_own_ipc_sockets_and_tcp_needs_them_given():
     assert shard_addresses(owner, 2) == BusAddresses("ipc:///run/tw/events-2.sock", "ipc:///run/tw/commands-2.sock")
     with pytest.raises(ShardConfigError, match="--events"):
         shard_addresses(BusAddresses("tcp://10.0.0.1:5555", "tcp://10.0.0.1:5556"), 1)
+
+
+def owner(split):
+    from tripwire.hotpath.risk.config import load_risk_config
+    from tripwire.hotpath.risk.manager import RiskManager
+    from tripwire.hotpath.runtime.shards import AccountOwner
+
+    return AccountOwner(ShardSpec(0, len(split)), split, RiskManager(load_risk_config("config/risk.yaml")))
+
+
+def test_the_owner_takes_a_shards_mids_for_its_own_coins_only():
+    from tripwire.contracts.events import ShardMarketArgs
+
+    o = owner([("BTC",), ("ETH", "SOL")])
+    reply = o.cmd_shard_market(ShardMarketArgs(index=1, coins=["ETH", "SOL"], mids={"ETH": 2000.0, "BTC": 1.0}))
+    assert o.mids() == {"ETH": 2000.0} and reply["owner_state"] == "ACTIVE"
+
+
+def test_a_shard_whose_coins_a_restarted_owner_split_otherwise_is_told_to_stop():
+    from tripwire.bus.commands import CommandRefused
+    from tripwire.contracts.events import ShardMarketArgs
+
+    o = owner([("BTC",), ("ETH", "SOL")])
+    with pytest.raises(CommandRefused) as e:
+        o.cmd_shard_market(ShardMarketArgs(index=1, coins=["ETH"], mids={}))
+    assert e.value.code == "split_changed"
+
+
+def test_a_trigger_for_a_coin_of_another_shard_is_refused():
+    from tripwire.bus.commands import CommandRefused
+    from tripwire.contracts.events import ShardTriggerArgs, TriggerFired
+
+    o = owner([("BTC",), ("ETH",)])
+    o.hp = object()  # type: ignore[assignment]  # refused before the hot path is used
+    ev = TriggerFired("r.BTC.1.1", "r", "BTC", "long", {}, [("place_bracket", {})])
+    with pytest.raises(CommandRefused) as e:
+        o.cmd_shard_trigger(ShardTriggerArgs(index=1, trigger=dict(ev.to_dict())))
+    assert e.value.code == "wrong_shard"
+    with pytest.raises(CommandRefused) as e:
+        o.cmd_shard_trigger(ShardTriggerArgs(index=1, trigger={"rule": "r"}))
+    assert e.value.code == "bad_trigger"

@@ -7,6 +7,10 @@ trigger goes to the owner (:class:`.shards.TriggerForwarder`); every second its 
 do too (``shard_market``), and the owner's reply carries the account's trading state, shown in
 this shard's ``/status``.
 
+An owner that restarts splits again; if this shard's coins changed (volumes moved), the owner
+refuses its next market push (``split_changed``) and the shard stops, so its supervisor
+restarts the set rather than leave coins watched twice or not at all.
+
 Its own breakers are the market-data ones — stale data, ws lag, a lost feed — judged on its own
 coins, which stop it forwarding entries while they hold; the account's breakers are the
 owner's. Commands that act on the account (apply_decision, cancel_all, flatten) are refused
@@ -197,9 +201,22 @@ class ShardProcess:
             state = "STALE" if self.risk.stale else "LAGGING" if self.risk.lagging else self.risk.state
             try:
                 reply = await client.call(
-                    "shard_market", {"index": self.spec.index, "mids": mids, "atr": atr, "state": state}
+                    "shard_market",
+                    {
+                        "index": self.spec.index,
+                        "coins": list(hp.settings.coins),
+                        "mids": mids,
+                        "atr": atr,
+                        "state": state,
+                    },
                 )
-            except (CommandError, TimeoutError) as e:
+            except CommandError as e:
+                if e.code == "split_changed":  # a restarted owner split again: start over
+                    log.error("shard %s: %s; stopping", self.spec, e)
+                    return
+                log.warning("shard %s: market push to the owner failed: %s", self.spec, e)
+                continue
+            except TimeoutError as e:
                 log.warning("shard %s: market push to the owner failed: %s", self.spec, e)
                 continue
             self.owner_risk = reply.get("risk")

@@ -191,6 +191,12 @@ class AccountOwner:
 
     def cmd_shard_market(self, args: ShardMarketArgs) -> dict[str, Any]:
         coins = set(self._shard(args.index))
+        if args.coins and set(args.coins) != coins:
+            # the owner restarted and split again (volumes moved): this shard's coins are stale
+            raise CommandRefused(
+                "split_changed",
+                f"shard {args.index}: the owner's split gives it {len(coins)} other coins now; restart the shard",
+            )
         self.remote_mids.update((c, m) for c, m in args.mids.items() if c in coins and m > 0)
         self.remote_atr.update((c, a) for c, a in args.atr.items() if c in coins and a > 0)
         self.shards.setdefault(args.index, {}).update(state=args.state, seen_ns=time.time_ns(), coins=len(coins))
