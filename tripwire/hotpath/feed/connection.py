@@ -108,7 +108,7 @@ class FeedConfig:
     stale: Mapping[str, StaleRule] = field(default_factory=lambda: dict(DEFAULT_STALE_RULES))
     max_frame_bytes: int = 32 * 1024 * 1024  # a 2000-fill userFills snapshot is ~1 MB
     fatal_http_statuses: frozenset[int] = frozenset({401, 403})
-    # the WebSocket client: picows (≈ 2 µs a frame on one core) or aiohttp (≈ 7 µs); the same
+    # the WebSocket client: picows (under half of aiohttp's CPU a frame) or aiohttp; the same
     # behaviour either way (docs/CONNECTION.md "Library"). picows when it is installed.
     client: str = "picows"
 

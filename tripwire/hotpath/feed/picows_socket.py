@@ -1,8 +1,8 @@
 """The feed's WebSocket on picows: each frame handed to a plain callback, no coroutine in between.
 
 Why picows (``python -m bench ws_clients``, BENCHMARKS.md): on one core it takes the hot path's
-frames at ≈ 2 µs each where aiohttp's ``async for msg in ws`` takes ≈ 7 µs and ``websockets``
-≈ 14 µs: its reader is Cython and calls :meth:`WSListener.on_ws_frame` straight from the
+frames at 2–4 µs each (≈ 0.85 µs of CPU) where aiohttp's ``async for msg in ws`` takes 6–9 µs
+(1.8–2.1 µs of CPU) and ``websockets`` 14–20 µs: its reader is Cython and calls :meth:`WSListener.on_ws_frame` straight from the
 transport's ``data_received``, where an ``async for`` wakes a coroutine per message.
 
 :class:`PicowsSocket` gives :class:`~tripwire.hotpath.feed.connection.FeedConnection` what it
