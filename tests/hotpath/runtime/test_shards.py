@@ -155,6 +155,11 @@ def test_two_shards_trade_one_account_and_the_owners_breaker_covers_both(tmp_pat
                     for coin in (own_coin, shard_coin):
                         await r.wait_for(lambda c=coin: position(r, c) == 0, 30, what=f"{coin} flattened")
                     await r.wait_for(lambda: shard.forwarder.owner_state == "HALTED", what="shard told")
+                    status = await to_shard.call("status")
+                    assert status["shards"]["role"] == "market shard" and status["shards"]["owner_state"] == "HALTED"
+                    assert status["owner_risk"]["state"] == "HALTED"
+                    owner_status = await to_owner.call("status")
+                    assert owner_status["shards"]["coins"] == {"0": [own_coin], "1": [shard_coin]}
 
                     # a new trigger on the shard's coin opens nothing
                     await to_shard.call("fire_rule", {"rule": "by_hand", "coin": shard_coin})

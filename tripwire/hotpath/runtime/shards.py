@@ -206,8 +206,8 @@ class AccountOwner:
         return {
             "shard": str(self.spec),
             "role": "account owner",
-            "coins": {k: list(part) for k, part in enumerate(self.split)},
-            "shards": {k: {**v} for k, v in self.shards.items()},
+            "coins": {str(k): list(part) for k, part in enumerate(self.split)},  # JSON keys are strings
+            "shards": {str(k): {**v} for k, v in self.shards.items()},
             "triggers_taken": self.triggers_taken,
         }
 
