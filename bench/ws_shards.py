@@ -107,6 +107,8 @@ async def _sender(port_q: Any, n_coins: int, shards: int, rate: int, seconds: fl
                 j = (off + sent // len(coins)) % n_tpl
                 batch.append(ws_frame(fill(tpl[kc % SCALES][j], names[kc], t_ms).encode()))
                 sent += 1
+            if transport.is_closing():  # the receiver dropped this socket (e.g. no pong): it reconnects
+                break
             if batch:
                 transport.write(b"".join(batch))
             await asyncio.sleep(0.001)
