@@ -489,6 +489,7 @@ class ShardJoinArgs(_Args):
 
     index: int = Field(ge=1, le=255)
     count: int = Field(ge=2, le=256)
+    commands: str | None = Field(None, max_length=1000)  # the shard's own commands socket
 
 
 class ShardTriggerArgs(_Args):

@@ -140,6 +140,17 @@ def test_two_shards_trade_one_account_and_the_owners_breaker_covers_both(tmp_pat
                     await r.wait_for(lambda c=coin: position(r, c) > 0, what=f"{coin} long open")
                     await r.wait_for(lambda c=coin: protection(r, c) == ["sl", "tp"], what=f"{coin} bracket")
                 assert shard.forwarder.forwarded >= 1 and owner.triggers_taken == shard.forwarder.forwarded
+
+                # a feature set off the hot path (the flows send it to the owner) lands in the
+                # shard that computes the coin; rules reloaded on the owner reach the shard too
+                set_ = await to_owner.call(
+                    "set_feature", {"coin": shard_coin, "name": "smart_money_bias", "value": 0.4}
+                )
+                assert set_["shard"] == 1
+                assert shard.hp.pipeline.coins[shard_coin].features.values["smart_money_bias"] == 0.4
+                assert shard_coin not in r.proc.hp.pipeline.coins
+                reloaded = await to_owner.call("reload_triggers", {})
+                assert reloaded["shards"] == {"1": "reloaded"}
                 assert any(e.data["coin"] == shard_coin for e in r.topics("trigger.fired."))
 
                 # The shard's coin falls 3 % (book and mark): the account's drawdown trips on

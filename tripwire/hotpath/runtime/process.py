@@ -237,6 +237,8 @@ class HotPathProcess:
             await gateway.close()
             if metrics_server is not None:
                 metrics_server.shutdown()
+            if self.owner is not None:
+                self.owner.close()
             server.close()
             publisher.close()
 

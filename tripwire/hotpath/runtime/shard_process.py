@@ -148,7 +148,10 @@ class ShardProcess:
         delay = 0.2
         while not self._stop.is_set():
             try:
-                reply = await client.call("shard_join", {"index": self.spec.index, "count": self.spec.count})
+                reply = await client.call(
+                    "shard_join",
+                    {"index": self.spec.index, "count": self.spec.count, "commands": self.addresses.commands},
+                )
                 return list(reply["coins"])
             except CommandError as e:
                 if e.code != "not_ready" and e.code != "unknown_command":

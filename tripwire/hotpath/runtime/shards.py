@@ -31,6 +31,8 @@ from typing import Any
 from tripwire.bus.addresses import BusAddresses
 from tripwire.bus.commands import AsyncCommandClient, CommandError, CommandRefused, CommandServer
 from tripwire.contracts.events import (
+    ReloadArgs,
+    SetFeatureArgs,
     ShardJoinArgs,
     ShardMarketArgs,
     ShardTriggerArgs,
@@ -139,12 +141,67 @@ class AccountOwner:
         self.remote_atr: dict[str, float] = {}
         self.shards: dict[int, dict[str, Any]] = {}  # index → what it last told
         self.triggers_taken = 0
+        self.shard_commands: dict[int, str] = {}  # index → its commands socket, told at join
+        self._clients: dict[int, AsyncCommandClient] = {}
+        self._local: Any = None  # the owner's own HotPathCommands, once attached
         self._coin_shard = {c: k for k, part in enumerate(split) for c in part}
 
     def attach(self, hp: HotPath, server: CommandServer) -> None:
+        """Answer the shards' commands on ``server``, and take over ``set_feature`` and
+        ``reload_triggers`` (registered by the hot path before) so that they reach every
+        shard: the flows keep sending them to one socket, the owner's."""
+        from tripwire.hotpath.command_handlers import HotPathCommands  # it imports the service
+
         self.hp = hp
+        self._local = HotPathCommands(hp)
         for name in SHARD_COMMANDS:
             server.register(name, getattr(self, "cmd_" + name))
+        server.register("set_feature", self.cmd_set_feature)
+        server.register("reload_triggers", self.cmd_reload_triggers)
+
+    def close(self) -> None:
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+
+    def _client(self, index: int) -> AsyncCommandClient:
+        address = self.shard_commands.get(index)
+        if address is None:
+            raise CommandRefused("shard_unreachable", f"shard {index}/{self.spec.count} has not joined yet")
+        client = self._clients.get(index)
+        if client is None or client.address != address:
+            client = self._clients[index] = AsyncCommandClient(address, timeout_s=2.0)
+        return client
+
+    async def _on_shard(self, index: int, cmd: str, args: dict[str, Any]) -> Any:
+        try:
+            return await self._client(index).call(cmd, args)
+        except CommandError as e:  # the shard refused: its reason, its code
+            raise CommandRefused(e.code, f"shard {index}: {e}") from None
+        except TimeoutError as e:
+            raise CommandRefused("shard_unreachable", f"shard {index}: {e}") from None
+
+    async def cmd_set_feature(self, args: SetFeatureArgs) -> dict[str, Any]:
+        """A coin of a market shard: set there (its features and rules); the owner's own coins
+        and coins of no shard: here, as unsharded."""
+        k = self._coin_shard.get(args.coin, 0)
+        if k == 0:
+            return self._local.cmd_set_feature(args)
+        result = await self._on_shard(k, "set_feature", args.model_dump())
+        return {**result, "shard": k} if isinstance(result, dict) else result
+
+    async def cmd_reload_triggers(self, args: ReloadArgs) -> dict[str, Any]:
+        """Here first (a bad file is refused and nothing changes anywhere), then on every shard
+        that joined; a shard that could not take it is named in ``shards`` with why."""
+        out = self._local.cmd_reload_triggers(args)
+        shards: dict[str, Any] = {}
+        for k in sorted(self.shard_commands):
+            try:
+                await self._on_shard(k, "reload_triggers", {"path": out["path"]})
+                shards[str(k)] = "reloaded"
+            except CommandRefused as e:
+                shards[str(k)] = f"{e.code}: {e}"
+        return {**out, "shards": shards}
 
     def mids(self) -> dict[str, float]:
         """Every coin's mid: the owner's own books over what the shards last sent."""
@@ -166,6 +223,8 @@ class AccountOwner:
     def cmd_shard_join(self, args: ShardJoinArgs) -> dict[str, Any]:
         coins = self._shard(args.index, args.count)
         self.shards[args.index] = {"coins": len(coins), "joined_ns": time.time_ns(), "state": None}
+        if args.commands:
+            self.shard_commands[args.index] = args.commands
         log.info("shard %d/%d joined: %d coins", args.index, args.count, len(coins))
         return {"coins": list(coins), "owner_state": self.risk.state}
 
