@@ -172,8 +172,10 @@ def test_two_shards_trade_one_account_and_the_owners_breaker_covers_both(tmp_pat
                     owner_status = await to_owner.call("status")
                     assert owner_status["shards"]["coins"] == {"0": [own_coin], "1": [shard_coin]}
 
-                    # a new trigger on the shard's coin opens nothing
-                    await to_shard.call("fire_rule", {"rule": "by_hand", "coin": shard_coin})
+                    # a new trigger on the shard's coin (fired by hand through the owner: the
+                    # shard fires it) opens nothing
+                    fired = await to_owner.call("fire_rule", {"rule": "by_hand", "coin": shard_coin})
+                    assert fired["shard"] == 1
                     await shard.forwarder.drain()
                     assert shard.forwarder.refused.get("trading_state") == 1
                     await asyncio.sleep(1.0)

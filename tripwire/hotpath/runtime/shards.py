@@ -31,6 +31,7 @@ from typing import Any
 from tripwire.bus.addresses import BusAddresses
 from tripwire.bus.commands import AsyncCommandClient, CommandError, CommandRefused, CommandServer
 from tripwire.contracts.events import (
+    FireRuleArgs,
     ReloadArgs,
     SetFeatureArgs,
     ShardJoinArgs,
@@ -148,8 +149,8 @@ class AccountOwner:
 
     def attach(self, hp: HotPath, server: CommandServer) -> None:
         """Answer the shards' commands on ``server``, and take over ``set_feature`` and
-        ``reload_triggers`` (registered by the hot path before) so that they reach every
-        shard: the flows keep sending them to one socket, the owner's."""
+        ``reload_triggers`` and ``fire_rule`` (registered by the hot path before) so that they
+        reach the shards: the flows keep sending them to one socket, the owner's."""
         from tripwire.hotpath.command_handlers import HotPathCommands  # it imports the service
 
         self.hp = hp
@@ -157,6 +158,7 @@ class AccountOwner:
         for name in SHARD_COMMANDS:
             server.register(name, getattr(self, "cmd_" + name))
         server.register("set_feature", self.cmd_set_feature)
+        server.register("fire_rule", self.cmd_fire_rule)
         server.register("reload_triggers", self.cmd_reload_triggers)
 
     def close(self) -> None:
@@ -188,6 +190,15 @@ class AccountOwner:
         if k == 0:
             return self._local.cmd_set_feature(args)
         result = await self._on_shard(k, "set_feature", args.model_dump())
+        return {**result, "shard": k} if isinstance(result, dict) else result
+
+    async def cmd_fire_rule(self, args: FireRuleArgs) -> dict[str, Any]:
+        """A rule fired by hand on a shard's coin is fired in that shard (it has the coin's
+        features); the trigger then comes back here like any other."""
+        k = self._coin_shard.get(args.coin, 0)
+        if k == 0:
+            return self._local.cmd_fire_rule(args)
+        result = await self._on_shard(k, "fire_rule", args.model_dump())
         return {**result, "shard": k} if isinstance(result, dict) else result
 
     async def cmd_reload_triggers(self, args: ReloadArgs) -> dict[str, Any]:
