@@ -21,6 +21,9 @@ BENCHMARKS = {
     "ws_scale": "bench.ws_scale",
     "alpha": "bench.alpha",
     "quoting": "bench.quoting",
+    "ws_clients": "bench.ws_clients",
+    "ws_shards": "bench.ws_shards",
+    "bus_pinned": "bench.bus_pinned",
 }
 
 

@@ -18,7 +18,7 @@ time is the wall time it is sent, so the hot path's own ``ws_lag`` (receive time
 time, over its floor) is how far the receiver is behind the sender.
 
 **Receiver.** This process, pinned to core 1 (or where the OS allows): the real hot path —
-``FeedConnection`` (aiohttp client, the subscriptions, acks, pings), ``HotPath.on_frame`` (decode,
+``FeedConnection`` (picows since 2026-12-06, aiohttp before; the subscriptions, acks, pings), ``HotPath.on_frame`` (decode,
 book, features, rules, events on a real ZeroMQ PUB socket) — with every coin subscribed, on
 asyncio (uvloop when installed, as the service runs). Every 0.5 s the worst coin's lag is
 sampled. "Keeps up" means the last third's worst lag is under 1 s and not growing.

@@ -76,3 +76,14 @@ def test_watch_without_a_key_says_how_to_give_one():
     r = tripwire("watch", env=env)
     assert r.returncode == 2
     assert "no API key: give --key or set TRIPWIRE_WATCH_KEY" in r.stderr
+
+
+def test_a_bad_shard_spec_stops_the_hot_path_saying_the_form():
+    r = tripwire("hotpath", "run", "--shard", "2/2")
+    assert r.returncode != 0
+    assert "--shard '2/2': in K/N, K must be 0…N-1" in r.stderr
+
+
+def test_a_supervisor_of_zero_shards_is_refused_before_anything_starts():
+    r = tripwire("hotpath", "shards", "0")
+    assert r.returncode != 0 and "at least 1" in r.stderr

@@ -41,14 +41,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--events", metavar="ADDR", help="ZeroMQ PUB address (default: settings)")
     r.add_argument("--commands", metavar="ADDR", help="ZeroMQ ROUTER address (default: settings)")
     r.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run shard K of N (from 0): shard 0 owns the account and trades every shard's triggers, "
+        "the others run the market pipeline for their part of the coins (docs/SCALE.md)",
+    )
+    r.add_argument(
         "--metrics-port",
         type=int,
         metavar="PORT",
         help="Prometheus /metrics port (default: metrics.hotpath_port; 0 disables)",
     )
 
+    sh = sub.add_parser("shards", help=SHARDS_HELP, description=SHARDS_HELP)
+    sh.add_argument("count", type=int, metavar="N", help="how many shards (processes), e.g. the number of cores")
+    sh.add_argument(
+        "--cpus",
+        metavar="LIST",
+        help="cores to pin the shards to, one each in turn (default: 0…N-1 modulo the cores there are)",
+    )
+    sh.add_argument("rest", nargs=argparse.REMAINDER, help="passed to every `tripwire hotpath run`")
+
+
+SHARDS_HELP = "start N pinned hot-path shards (`hotpath run --shard K/N` each) and stop them together"
+
 
 def run(args: argparse.Namespace) -> int:
+    if args.hotpath_command == "shards":
+        from tripwire.commands.hotpath_shards import supervise
+
+        return supervise(args.count, args.cpus, args.rest)
     from aiohttp import ClientConnectorError
 
     from tripwire.bus.addresses import BusAddressError, configured_addresses
@@ -60,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from tripwire.hotpath.risk.manager import RiskManager
     from tripwire.hotpath.runtime.keys import make_signer
     from tripwire.hotpath.runtime.process import HotPathProcess, ProcessOptions
+    from tripwire.hotpath.runtime.shards import ShardConfigError, ShardSpec
     from tripwire.hotpath.sdnotify import Notifier
     from tripwire.hotpath.triggers.engine import load_rules
     from tripwire.hotpath.triggers.errors import RuleConfigError
@@ -77,8 +100,11 @@ def run(args: argparse.Namespace) -> int:
         ends = endpoints(settings)
         signer, generated = make_signer(settings, ends.is_mainnet)
         addresses = configured_addresses(settings.bus, args.events, args.commands)
-    except (ConfigError, RuleConfigError, RiskConfigError, BusAddressError) as e:
+        shard = ShardSpec.parse(args.shard) if args.shard else None
+    except (ConfigError, RuleConfigError, RiskConfigError, BusAddressError, ShardConfigError) as e:
         raise UserError(str(e)) from None
+    if shard is not None and not shard.owner:
+        return _run_market_shard(args, settings, risk, ends, shard, triggers)
     exchange_setting = _exchange_setting(args, settings, ends.order_url)
     require_exchange(settings.mode, ends.order_url, exchange_setting)
     if generated:
@@ -114,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             on_ready=ready,
             on_tick=lambda: notifier.notify("WATCHDOG=1"),
             triggers_path=str(triggers),
+            shard=shard,
         ),
     )
     try:
@@ -143,6 +170,54 @@ def run(args: argparse.Namespace) -> int:
     finally:
         notifier.notify("STOPPING=1")
     return code
+
+
+def _run_market_shard(args: argparse.Namespace, settings: Any, risk: Any, ends: Any, shard: Any, triggers: Path) -> int:
+    """Shard K ≥ 1: no key, no orders; its coins come from the owner (shard 0) over the bus."""
+    from tripwire.bus.addresses import configured_addresses
+    from tripwire.hotpath.pinning import PinningError, pin_cpus, tune_gc
+    from tripwire.hotpath.runtime.shard_process import ShardProcess
+    from tripwire.hotpath.runtime.shards import ShardConfigError, shard_addresses
+
+    # --events/--commands (or settings) name the owner's sockets, as for every other process;
+    # this shard binds its own beside them
+    owner = configured_addresses(settings.bus, args.events, args.commands)
+    try:
+        own = shard_addresses(owner, shard.index)
+    except ShardConfigError as e:
+        raise UserError(str(e)) from None
+    if args.cpus:
+        try:
+            print(f"shard {shard}: pinned to cores {sorted(pin_cpus(args.cpus))}", flush=True)
+        except PinningError as e:
+            raise UserError(str(e)) from None
+    proc = ShardProcess(settings, risk, ends, shard, owner, own=own, triggers_path=str(triggers))
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, proc.stop)
+        task = asyncio.create_task(proc.run())
+        await asyncio.wait([task, asyncio.create_task(proc.ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if proc.ready.is_set():
+            if not args.no_gc_freeze:
+                tune_gc()
+            print(f"hot path shard {shard} ready", flush=True)
+        return await task
+
+    try:
+        return runner(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"tripwire hotpath: {e.code}", file=sys.stderr)
+            return 2
+        raise
 
 
 def _exchange_setting(args: argparse.Namespace, settings: Any, order_url: str) -> str:

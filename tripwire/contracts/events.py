@@ -489,6 +489,37 @@ class FireRuleArgs(_Args):
     side: Literal["long", "short"] | None = None  # None: the rule's own side
 
 
+class ShardJoinArgs(_Args):
+    """A market shard asking the account owner (shard 0) for its coins (docs/SCALE.md)."""
+
+    index: int = Field(ge=1, le=255)
+    count: int = Field(ge=2, le=256)
+    commands: str | None = Field(None, max_length=1000)  # the shard's own commands socket
+
+
+class ShardTriggerArgs(_Args):
+    """A trigger a market shard fired, for the account owner to trade: its ``trigger`` is
+    :meth:`TriggerFired.to_dict`; ``mid`` and ``atr`` are the shard's at that tick (the owner
+    has no book of the coin)."""
+
+    index: int = Field(ge=1, le=255)
+    trigger: dict[str, Any]
+    mid: float | None = Field(None, gt=0)
+    atr: float | None = Field(None, gt=0)
+
+
+class ShardMarketArgs(_Args):
+    """A market shard's mids and 1-minute ATRs, pushed to the account owner every second
+    (exposure, equity and brackets of coins the owner does not subscribe to), and its own
+    market-data breakers' state."""
+
+    index: int = Field(ge=1, le=255)
+    coins: list[str] = Field(default_factory=list)  # the shard's coins, as the owner gave them
+    mids: dict[str, float]
+    atr: dict[str, float] = Field(default_factory=dict)
+    state: str = "ACTIVE"
+
+
 # Every command the hot path answers and the model its args must satisfy.
 COMMAND_ARGS: dict[str, type[BaseModel]] = {
     "status": NoArgs,
@@ -501,4 +532,8 @@ COMMAND_ARGS: dict[str, type[BaseModel]] = {
     "reload_triggers": ReloadArgs,
     "reload_model": ReloadArgs,
     "fire_rule": FireRuleArgs,
+    # the account owner of a sharded hot path (shard 0) answers these too
+    "shard_join": ShardJoinArgs,
+    "shard_trigger": ShardTriggerArgs,
+    "shard_market": ShardMarketArgs,
 }

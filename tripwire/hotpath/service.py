@@ -362,6 +362,11 @@ class HotPath:
         self._on_fired(ev)
         return ev
 
+    def take_trigger(self, ev: TriggerFired) -> None:
+        """A trigger another hot-path process fired (a market shard, docs/SCALE.md): recorded,
+        published and handed to the order layer exactly like one fired here."""
+        self._on_fired(ev)
+
     def set_external_feature(self, coin: str, name: str, value: float) -> None:
         """Set a feature computed off the hot path; raises KeyError/ValueError naming the
         settable features or the accepted range."""

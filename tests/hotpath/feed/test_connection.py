@@ -149,13 +149,15 @@ async def stop(conn: FeedConnection, task: asyncio.Task) -> str:
 # -- against the simulator ------------------------------------------------------------------
 
 
-def test_connects_subscribes_everything_and_delivers_book_and_trade_frames_with_receive_times():
+@pytest.mark.parametrize("client", ["picows", "aiohttp"])
+def test_connects_subscribes_everything_and_delivers_book_and_trade_frames_with_receive_times(client):
     sim = replaying_sim()
     subs = build_subscriptions(["BTC"], USER)
 
     async def main():
         rec = Recorder()
-        conn = connection(ws_url(sim.url), subs, rec)
+        conn = connection(ws_url(sim.url), subs, rec, fast(client=client))
+        assert conn._client == client
         task = asyncio.create_task(conn.run())
         await rec.until(lambda: conn.counters.acks == len(subs), "every subscription acknowledged")
         await rec.until(
@@ -637,3 +639,43 @@ def test_an_ack_echo_that_is_not_text_matches_nothing_and_says_why():
         Subscription.from_wire({"type": "userFills", "user": 123})
     with pytest.raises(ValueError, match="type must be a string"):
         Subscription.from_wire({"coin": "BTC"})
+
+
+def test_a_fragmented_message_is_joined_and_handed_on_whole_as_text():
+    # The exchange sends whole frames, but the protocol allows a message in fragments: picows
+    # hands us frames, so the connection joins them (aiohttp does it inside its reader).
+    message = orjson.dumps(eth_book_msg(1_700_000_000_000))
+    head, tail = message[:40], message[40:]
+    assert len(tail) < 126  # 7-bit lengths below
+
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        assert request.transport is not None
+        # text, not final; then continuation, final (unmasked server frames, RFC 6455 5.2)
+        request.transport.write(bytes((0x01, len(head))) + head + bytes((0x80, len(tail))) + tail)
+        async for _ in ws:
+            pass
+        return ws
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/ws", ws_handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        rec = Recorder()
+        conn = connection(f"ws://127.0.0.1:{port}/ws", [], rec, fast(client="picows"))
+        task = asyncio.create_task(conn.run())
+        try:
+            await rec.until(lambda: rec.frames, "the message")
+        finally:
+            await stop(conn, task)
+            await runner.cleanup()
+        return rec
+
+    rec = asyncio.run(main())
+    assert rec.frames[0][0] == message.decode()
+    assert isinstance(rec.records[0], BookSnapshot) and rec.records[0].coin == "ETH"

@@ -234,3 +234,28 @@ def test_fault_report_counts_accumulate_and_decoding_goes_on():
     assert [type(r).__name__ if r else None for r in out] == [None, "BookSnapshot", None, None, "BookSnapshot"]
     assert dec.faults.counts == {d.BAD_JSON: 2, d.UNKNOWN_CHANNEL: 1}
     assert dec.faults.total == 3
+
+
+@pytest.mark.parametrize(
+    "strings",
+    [
+        ["42123.5", "0.1", "0.30000000000000004", "1", "123456789012345678901234567890", "0.00001234"],
+        ["1e-7", "2.5"],  # an exponent: parsed one by one, the same values
+        [" 1.5", "+2", "1_000"],  # what float() takes and JSON does not: one by one, as before
+    ],
+)
+def test_book_prices_parse_to_exactly_the_doubles_float_gives(strings):
+    levels = [{"px": s, "sz": "1", "n": 1} for s in strings]
+    px, sz = d._book_side(levels, "bids", "BTC")
+    assert [v.hex() for v in px] == [float(s).hex() for s in strings]
+    assert all(type(v) is float for v in px + sz)
+
+
+@pytest.mark.parametrize("px", ["1,5", "1e0,2", "1]", "true", "", "[1]"])
+def test_a_price_string_that_is_not_one_number_is_refused_not_split(px):
+    dec = Decoder()
+    frame = orjson.dumps(
+        _book(levels=[[{"px": px, "sz": "1", "n": 1}, {"px": "99", "sz": "1", "n": 1}], BOOK["levels"][1]])
+    )
+    assert dec.decode(frame) is None
+    assert dec.faults.total == 1

@@ -27,6 +27,7 @@ from tripwire.hotpath.feed.connection import FeedConfig
 from tripwire.hotpath.risk.config import load_risk_config
 from tripwire.hotpath.risk.manager import RiskManager
 from tripwire.hotpath.runtime.process import HotPathProcess, ProcessOptions
+from tripwire.hotpath.runtime.shards import ShardSpec
 from tripwire.hyperliquid.signing import Signer
 from tripwire.sim.exchange.engine import SimEngine
 from tripwire.sim.exchange.exchange import ExchangeApi
@@ -89,6 +90,7 @@ async def rig(
     sim: RunningServer | None = None,
     settings_overrides: dict | None = None,
     proxy_url: str | None = None,
+    shard: ShardSpec | None = None,
 ) -> AsyncIterator[Rig]:
     """A hot path trading on a simulator (started here unless given), ``proxy_url`` between."""
     own_sim = sim is None
@@ -112,7 +114,7 @@ async def rig(
         endpoints(settings),
         signer,
         default_addresses(tmp_path / "bus"),
-        ProcessOptions(feed=feed or FeedConfig()),
+        ProcessOptions(feed=feed or FeedConfig(), shard=shard),
     )
     r = Rig(sim, proc, signer, key)
     sub = AsyncSubscriber(proc.addresses.events, topics=[""])

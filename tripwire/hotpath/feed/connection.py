@@ -32,6 +32,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import orjson
@@ -59,7 +60,16 @@ FATAL = "FATAL"  # gave up: an auth-type refusal or too many consecutive failure
 
 PING_FRAME = '{"method":"ping"}'
 
-_CONNECT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+try:  # the fast client; aiohttp serves when it is missing
+    from tripwire.hotpath.feed.picows_socket import CONNECT_ERRORS as _PICOWS_ERRORS
+    from tripwire.hotpath.feed.picows_socket import HandshakeRefused, PicowsSocket
+except ImportError:  # pragma: no cover - picows is a declared dependency
+    PicowsSocket = None  # type: ignore[assignment,misc]
+    HandshakeRefused = None  # type: ignore[assignment,misc]
+    _PICOWS_ERRORS = ()
+
+CLIENTS = ("picows", "aiohttp")
+_CONNECT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, *_PICOWS_ERRORS)
 _SEND_ERRORS = (ConnectionError, aiohttp.ClientError, RuntimeError)
 _DATA_TYPES = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 _CONTROL_CHANNELS = frozenset({ACK_CHANNEL, ERROR_CHANNEL, PONG_CHANNEL})
@@ -70,6 +80,7 @@ OTHER_CHANNEL = "other"
 _MAX_EXPONENT = 32  # 2**32 × any sane base is far past any cap; keeps the float finite
 
 FrameHandler = Callable[[str | bytes, int], None]
+Socket = Any  # aiohttp.ClientWebSocketResponse or PicowsSocket: send_str, close, closed, close_code
 StateHandler = Callable[[str], None]
 FaultHandler = Callable[[str, dict], None]
 
@@ -97,6 +108,9 @@ class FeedConfig:
     stale: Mapping[str, StaleRule] = field(default_factory=lambda: dict(DEFAULT_STALE_RULES))
     max_frame_bytes: int = 32 * 1024 * 1024  # a 2000-fill userFills snapshot is ~1 MB
     fatal_http_statuses: frozenset[int] = frozenset({401, 403})
+    # the WebSocket client: picows (under half of aiohttp's CPU a frame) or aiohttp; the same
+    # behaviour either way (docs/CONNECTION.md "Library"). picows when it is installed.
+    client: str = "picows"
 
     def __post_init__(self) -> None:
         for name in (
@@ -113,6 +127,8 @@ class FeedConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"feed config: {name} must be > 0, got {value!r}")
+        if self.client not in CLIENTS:
+            raise ValueError(f"feed config: client must be one of {', '.join(CLIENTS)}, got {self.client!r}")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError(
                 f"feed config: backoff_cap_s ({self.backoff_cap_s}) must be >= backoff_base_s ({self.backoff_base_s})"
@@ -310,7 +326,8 @@ class FeedConnection:
         self._bad_control_logged = False
         self._state = DISCONNECTED
         self._stop = asyncio.Event()
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: Socket | None = None
+        self._client = self.config.client if PicowsSocket is not None else "aiohttp"
         self._running = False
         self._last_error = ""
         self._pending: dict[tuple, Subscription] = {}  # sent, neither acked nor refused; send order
@@ -400,8 +417,25 @@ class FeedConnection:
                 return
             await self._pause(delay)
 
-    async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    async def _connect(self, session: aiohttp.ClientSession) -> Socket:
         cfg = self.config
+        if self._client == "picows":
+            try:
+                async with asyncio.timeout(cfg.connect_timeout_s):
+                    return await PicowsSocket.connect(
+                        self.url,
+                        self._frame_handler(),
+                        max_frame_bytes=cfg.max_frame_bytes,
+                        timeout_s=cfg.connect_timeout_s,
+                        close_timeout_s=cfg.close_timeout_s,
+                    )
+            except HandshakeRefused as exc:
+                if exc.status in cfg.fatal_http_statuses:
+                    raise FatalFeedError(
+                        f"{self.url} refused the WebSocket handshake with HTTP {exc.status} "
+                        f"({exc.message}); check the endpoint URL and credentials"
+                    ) from exc
+                raise ConnectionError(str(exc)) from exc
         close_timeout = (
             aiohttp.ClientWSTimeout(ws_close=cfg.close_timeout_s)
             if hasattr(aiohttp, "ClientWSTimeout")
@@ -425,7 +459,7 @@ class FeedConnection:
                 ) from exc
             raise
 
-    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+    async def _serve(self, ws: Socket) -> str:
         """One connection's life: subscribe, read, monitor. Returns why it ended."""
         self._ws = ws
         c = self.counters
@@ -438,7 +472,10 @@ class FeedConnection:
         self._last_ping_ns = now
         self._pong_due_ns = None
         self._watch.arm(self.subscriptions, self.config.stale, now)
-        reader = asyncio.create_task(self._read(ws), name="feed-reader")  # reading first: acks flow at once
+        reader = asyncio.create_task(
+            self._wait_closed(ws) if isinstance(ws, PicowsSocket) else self._read(ws),  # type: ignore[arg-type]
+            name="feed-reader",
+        )  # reading first: acks flow at once
         monitor: asyncio.Task | None = None
         try:
             try:
@@ -498,7 +535,10 @@ class FeedConnection:
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+    def _frame_handler(self) -> Callable[[str | bytes], None]:
+        """What is done with each data frame, as received: hand it to ``on_frame`` first, then
+        the bookkeeping (counters, the stream's last-seen time, acks and errors). One closure
+        over the hot attributes, called by either client's reader."""
         on_frame = self._on_frame
         clock = self._clock
         c = self.counters
@@ -506,31 +546,51 @@ class FeedConnection:
         last_seen = self._watch.last_seen_ns
         streams = self._streams
         known = _KNOWN_CHANNELS
+        handler_failed = self._handler_failed
+        on_control = self._on_control
+
+        def handle(data: str | bytes) -> None:
+            now = clock()
+            try:
+                on_frame(data, now)  # first: bookkeeping below adds nothing to the hot path's latency
+            except Exception:  # noqa: BLE001  (a failing handler is counted and logged; the connection must live)
+                handler_failed("on_frame")
+            c.frames += 1
+            c.bytes += len(data)
+            c.last_frame_ns = now
+            stream = stream_of(data)
+            if stream is None:
+                return
+            channel = stream[0]
+            if channel not in known:
+                channel = OTHER_CHANNEL
+            by_channel[channel] = by_channel.get(channel, 0) + 1
+            if channel in _CONTROL_CHANNELS:
+                on_control(channel, data, now)
+            elif stream in streams:
+                last_seen[stream] = now
+
+        return handle
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+        """aiohttp: read until the socket closes, each data frame to the frame handler."""
+        handle = self._frame_handler()
         async for msg in ws:  # ends on CLOSE / CLOSING / CLOSED
             if msg.type in _DATA_TYPES:
-                data = msg.data
-                now = clock()
-                try:
-                    on_frame(data, now)  # first: bookkeeping below adds nothing to the hot path's latency
-                except Exception:  # noqa: BLE001  (a failing handler is counted and logged; the connection must live)
-                    self._handler_failed("on_frame")
-                c.frames += 1
-                c.bytes += len(data)
-                c.last_frame_ns = now
-                stream = stream_of(data)
-                if stream is None:
-                    continue
-                channel = stream[0]
-                if channel not in known:
-                    channel = OTHER_CHANNEL
-                by_channel[channel] = by_channel.get(channel, 0) + 1
-                if channel in _CONTROL_CHANNELS:
-                    self._on_control(channel, data, now)
-                elif stream in streams:
-                    last_seen[stream] = now
+                handle(msg.data)
             elif msg.type == aiohttp.WSMsgType.ERROR:
                 return f"socket error: {ws.exception()!r}"
         return f"closed by the server (close code {ws.close_code})"
+
+    async def _wait_closed(self, ws: PicowsSocket) -> str:
+        """picows: frames reach the handler from picows's own callback; this waits for the end."""
+        try:
+            await ws.wait_closed()
+        except Exception as exc:  # noqa: BLE001 - picows ends the wait with the protocol error it met
+            return f"socket error: {exc!r}"
+        if ws.close_code is None:
+            return "socket closed without a close frame (network error or the server went away)"
+        return f"closed by the server (close code {int(ws.close_code)})"
 
     def _on_control(self, channel: str, frame: str | bytes, now_ns: int) -> None:
         c = self.counters
@@ -578,7 +638,7 @@ class FeedConnection:
 
     # -- monitoring --------------------------------------------------------------------------
 
-    async def _monitor(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+    async def _monitor(self, ws: Socket) -> str:
         cfg = self.config
         c = self.counters
         ping_interval_ns = int(cfg.ping_interval_s * 1e9)

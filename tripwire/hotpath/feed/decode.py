@@ -226,6 +226,20 @@ def _side(x: object) -> bool:
 # -- parsers, one per channel -------------------------------------------------------------------
 
 
+def _strings_to_floats(strings: list[Any]) -> list[float] | None:
+    """Numeric strings parsed in one ``orjson.loads`` call (``["1.5e0","2e0",…]`` without the
+    quotes: the ``e0`` makes every number a float), ≈ 2.5× faster than a ``float()`` each: 80 of
+    them are most of an l2Book's decode. The same doubles to the bit (both round correctly;
+    checked on every price and size of the bundled hour and 200,000 random decimals). None
+    when any is not a plain decimal string (a number, "nan", "1_000", " 1", a comma…): the
+    caller then parses one by one, as before, with the same faults."""
+    try:
+        vals = orjson.loads("[" + "e0,".join(strings) + "e0]")
+    except (TypeError, orjson.JSONDecodeError):
+        return None
+    return vals if type(vals) is list and len(vals) == len(strings) else None  # a comma in a string
+
+
 def _book_side(side: object, name: str, coin: str) -> tuple[list[float], list[float]]:
     levels = _list(side, name)
     if not levels:
@@ -234,13 +248,18 @@ def _book_side(side: object, name: str, coin: str) -> tuple[list[float], list[fl
     # that is not an object fails the subscript and null or a list fails float() (TypeError →
     # bad_type), nan and inf survive a sum, a bad sign shows in the min. float() does take a
     # boolean (True → 1.0, False → 0.0), so only when a 1.0 or 0.0 appears are the raw types
-    # checked too.
-    px = [float(lv["px"]) for lv in levels]
-    sz = [float(lv["sz"]) for lv in levels]
-    if (1.0 in px or 0.0 in px or 1.0 in sz or 0.0 in sz) and not _NUMBER_TYPES.issuperset(
-        type(lv[k]) for lv in levels for k in ("px", "sz")
-    ):
-        raise Fault(BAD_TYPE, f"{coin}: {name} has a price or size that is not a number")
+    # checked too (the fast path takes strings only: no boolean gets that far).
+    fast_px = _strings_to_floats([lv["px"] for lv in levels])
+    fast_sz = _strings_to_floats([lv["sz"] for lv in levels]) if fast_px is not None else None
+    if fast_px is not None and fast_sz is not None:
+        px, sz = fast_px, fast_sz
+    else:
+        px = [float(lv["px"]) for lv in levels]
+        sz = [float(lv["sz"]) for lv in levels]
+        if (1.0 in px or 0.0 in px or 1.0 in sz or 0.0 in sz) and not _NUMBER_TYPES.issuperset(
+            type(lv[k]) for lv in levels for k in ("px", "sz")
+        ):
+            raise Fault(BAD_TYPE, f"{coin}: {name} has a price or size that is not a number")
     s = sum(px, 0.0) + sum(sz, 0.0)  # a float start: mypyc types sum(list[float]) as int otherwise
     if not -_INF < s < _INF or min(px) <= 0.0 or min(sz) < 0.0:
         raise Fault(BAD_NUMBER, f"{coin}: {name} has a non-finite, non-positive price or negative size")

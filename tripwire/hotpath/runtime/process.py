@@ -54,6 +54,7 @@ from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
 from tripwire.hotpath.quoting.quoter import Quoter, quoting_metrics
 from tripwire.hotpath.risk.manager import RiskManager, Trip
+from tripwire.hotpath.runtime.shards import AccountOwner, ShardSpec, split_coins, volume_weights
 from tripwire.hotpath.service import HotPath
 from tripwire.hyperliquid.signing import Signer
 
@@ -71,6 +72,9 @@ class ProcessOptions:
     on_ready: Callable[[], None] | None = None  # sd_notify READY=1
     on_tick: Callable[[], None] | None = None  # sd_notify WATCHDOG=1
     triggers_path: str | None = None
+    # shard 0 of N > 1: this process owns the account and trades the market shards' triggers
+    # (tripwire.hotpath.runtime.shards); None: one process, every coin
+    shard: ShardSpec | None = None
 
 
 class HotPathProcess:
@@ -105,6 +109,7 @@ class HotPathProcess:
         self.feeds: list[FeedConnection] = []
         self.quoter: Quoter | None = None
         self.carry: LiveCarry | None = None
+        self.owner: AccountOwner | None = None  # shard 0 of a sharded hot path
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -137,6 +142,9 @@ class HotPathProcess:
             if coins != s.coins:  # coins: [all] → the listed perpetuals, for everything below
                 log.info("coins: all → %d perpetuals listed by the exchange", len(coins))
                 s = self.settings = s.model_copy(update={"coins": coins})
+            shard = self.options.shard
+            if shard is not None and shard.count > 1:
+                s = self.settings = await self._own_shards(gateway, shard, s)
             if s.mode in ("demo", "sim") and ex.sim_fund_usdc > 0:
                 await self._fund_on_simulator(gateway, ex.sim_fund_usdc)
             hp = HotPath(
@@ -147,7 +155,7 @@ class HotPathProcess:
                 gateway,
                 self.risk,
                 markets,
-                mids=hp.mids,
+                mids=self._mids,
                 active_triggers=lambda: len(hp.active_triggers()),
                 events=hp.events,
                 on_trips=self._on_trips,
@@ -161,7 +169,7 @@ class HotPathProcess:
                 ),
                 exch_ms=self._exch_ms,
                 rules=lambda: hp.pipeline.triggers.ruleset.rules,
-                atr=lambda coin: _atr(hp, coin),
+                atr=lambda coin: _atr(hp, coin) or (self.owner.atr(coin) if self.owner is not None else None),
                 bbo=lambda coin: _bbo(hp, coin),
                 unprotected=ex.unprotected_positions,
             )
@@ -178,6 +186,8 @@ class HotPathProcess:
             hp.on_trips = self._on_trips
             self.hp, self.layer = hp, layer
             hp.register_commands(server)
+            if self.owner is not None:
+                self.owner.attach(hp, server)
             reconciler = Reconciler(self.endpoints.order_url, self.user)
             self._reconciler = reconciler
             snap = await self._retry("account reconcile", reconciler.reconcile)
@@ -240,8 +250,36 @@ class HotPathProcess:
             await gateway.close()
             if metrics_server is not None:
                 metrics_server.shutdown()
+            if self.owner is not None:
+                self.owner.close()
             server.close()
             publisher.close()
+
+    async def _own_shards(self, gateway: Gateway, shard: ShardSpec, s: Settings) -> Settings:
+        """Shard 0 of N: split the coins by 24 h volume (by count when the exchange gives none),
+        keep part 0, answer the other shards. The split is made here only, so every shard gets
+        its part from the one owner and no coin is traded twice or missed."""
+        if not shard.owner:
+            raise ValueError(f"shard {shard}: only shard 0 runs the account (the others run ShardProcess)")
+        try:
+            weights = volume_weights(await gateway.info({"type": "metaAndAssetCtxs"}))
+        except Exception as e:  # noqa: BLE001 - an even split by count still works
+            log.warning("metaAndAssetCtxs failed (%r): coins split by count, not volume", e)
+            weights = {}
+        try:
+            split = split_coins(s.coins, shard.count, weights)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        self.owner = AccountOwner(shard, split, self.risk)
+        log.info("shard %s: account owner, %d of %d coins here", shard, len(split[0]), len(s.coins))
+        return s.model_copy(update={"coins": split[0]})
+
+    def _mids(self) -> dict[str, float]:
+        """Mids of every coin the account may hold: this process's books, and the market
+        shards' last word for theirs when sharded."""
+        if self.owner is not None:
+            return self.owner.mids()
+        return self.hp.mids() if self.hp is not None else {}
 
     async def _retry(self, what: str, fn: Callable[[], Any], attempts: int = 30) -> Any:
         delay = 0.2
@@ -313,6 +351,7 @@ class HotPathProcess:
             "account_address": self.user,
             "order_url": self.endpoints.order_url,
             "restart": self.restart,
+            **({"shards": self.owner.status()} if self.owner is not None else {}),
         }
 
     def _exch_ms(self) -> int:
@@ -459,14 +498,14 @@ class HotPathProcess:
                 next_metrics = now + 1.0
                 self.collector.snapshot = self.metrics_snapshot()
                 if self.events.enabled:
-                    self.events.account(layer.account.snapshot(hp.mids()))
+                    self.events.account(layer.account.snapshot(self._mids()))
             if self.options.on_tick:
                 self.options.on_tick()
 
     def metrics_snapshot(self) -> Snapshot:
         hp, layer = self.hp, self.layer
         assert hp is not None and layer is not None
-        mids = hp.mids()
+        mids = self._mids()
         acct = layer.account
         book_ms = hp.latest_book_ms()
         lag = None if book_ms is None else time.time_ns() / 1e9 - book_ms / 1e3
