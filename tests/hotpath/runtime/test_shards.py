@@ -76,9 +76,10 @@ def protection(r, coin: str) -> list:
     e = r.engine
     return r.sim_call(
         lambda: sorted(
-            o.trigger.tpsl
+            # the take-profit may rest as a reduce-only Alo limit once the entry filled
+            o.trigger.tpsl if o.trigger is not None else "tp"
             for o in list(e.open.values()) + list(e.waiting_children.values())
-            if o.user == r.user and o.coin == coin and o.trigger is not None
+            if o.user == r.user and o.coin == coin and (o.trigger is not None or (o.reduce_only and o.tif == "Alo"))
         )
     )
 
