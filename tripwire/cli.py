@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "api": ("tripwire.commands.api", "serve the HTTP control plane (status, triggers, decisions, commands)"),
     "watch": ("tripwire.commands.watch", "live terminal dashboard over the API and the event stream"),
+    "llm": (
+        "tripwire.commands.llm",
+        "a small language model on this machine, offline: llm serve (needs the llm extra)",
+    ),
 }
 
 

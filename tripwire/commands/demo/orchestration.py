@@ -180,6 +180,7 @@ class Demo:
         ]
         if a.llm_base_url:
             dispatch_args += ["--llm-base-url", a.llm_base_url]
+        dispatch_args += self._start_local_llm(sup)
         disp = sup.python("dispatcher", *dispatch_args, ready_line="flow runs report to")
         sup.python("flows-serve", "flows", "serve")
         api = sup.python("api", "api", "--host", "127.0.0.1", "--port", str(self.ports["api"]))
@@ -194,6 +195,20 @@ class Demo:
         say("starting the hot path" + (f" pinned to core {max(cpus)}" if pin else "") + " …")
         hot = sup.python("hotpath", "hotpath", "run", *pin, ready_line="hot path ready")
         sup.wait_ready(hot, 90)
+
+    def _start_local_llm(self, sup: Supervisor) -> list[str]:
+        """With ``--llm local``: ``tripwire llm serve`` (the bundled model) as one of the demo's
+        processes; the dispatcher's options that point its analysis at it."""
+        if getattr(self.args, "llm", None) != "local":
+            return []
+        from tripwire.commands.llm.model import MODEL_ALIAS
+        from tripwire.commands.llm.serve import READY_LINE
+
+        port = self.ports["llm"] = free_port()
+        say(f"starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on :{port} …")
+        llm = sup.python("llm", "llm", "serve", "--port", str(port), ready_line=READY_LINE)
+        sup.wait_ready(llm, 300)
+        return ["--llm-base-url", f"http://127.0.0.1:{port}/v1", "--llm-model", MODEL_ALIAS]
 
     # -- smart money (tripwire/commands/demo/smart_money.py) ----------------------------------
 
