@@ -19,6 +19,7 @@ BENCHMARKS = {
     "burst": "bench.burst",
     "spikes": "bench.spikes",
     "ws_scale": "bench.ws_scale",
+    "local_llm": "bench.local_llm",  # needs the llm extra; says so and skips without it
 }
 
 

@@ -1,10 +1,11 @@
 """``tripwire llm serve``: llama.cpp's OpenAI-compatible server with the bundled model.
 
 One process: the model is loaded first (its load time printed), then ``/v1/chat/completions``
-and ``/v1/models`` are served on loopback by llama-cpp-python's own server app. A request's
-``response_format`` JSON schema becomes a llama.cpp grammar, so the analysis's strict schema
-constrains what the model can write (docs/ANALYSIS.md). The line ``llm ready`` says it is up
-(the demo waits for it).
+and ``/v1/models`` are served on loopback by llama-cpp-python's own server app, behind
+:class:`~tripwire.commands.llm.openai_compat.OpenAiCompat` (OpenAI's ``json_schema`` response
+format in the form that server takes). The JSON schema becomes a llama.cpp grammar, so the
+analysis's strict schema constrains what the model can write (docs/ANALYSIS.md). The line
+``llm ready`` says it is up (the demo waits for it).
 
 Loopback only: the server has no authentication.
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from tripwire.commands.llm.model import MODEL_ALIAS, MODEL_NAME, require
+from tripwire.commands.llm.openai_compat import OpenAiCompat
 from tripwire.errors import UserError
 
 DEFAULT_PORT = 8080
@@ -100,5 +102,5 @@ def run(args: argparse.Namespace) -> int:
         f"n_ctx {args.n_ctx}, {threads} threads)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(OpenAiCompat(app), host=args.host, port=args.port, log_level="warning")
     return 0
