@@ -4,7 +4,9 @@ The analysis asks for OpenAI's structured output, ``response_format: {"type": "j
 "json_schema": {"name", "strict", "schema"}}``. llama-cpp-python 0.3's server only knows
 ``{"type": "json_object", "schema": …}`` (and answers 422 to the other); both become the same
 llama.cpp grammar, so the request is rewritten here, in front of its app, and the analysis keeps
-speaking the OpenAI wire format to every server.
+speaking the OpenAI wire format to every server. The schema is compiled to a grammar here
+(:mod:`.grammar`) when it is a flat object, with the analysis's decision bounds added — numbers
+the contract would refuse cannot be written; otherwise the server's own conversion applies.
 
 A request without ``max_tokens`` gets :data:`DEFAULT_MAX_TOKENS`: llama.cpp's default is the
 whole context, and a small model that loops inside the JSON ``reason`` string would otherwise
@@ -17,8 +19,11 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from tripwire.commands.llm.grammar import object_grammar, with_decision_bounds
+
 DEFAULT_MAX_TOKENS = 400
 CHAT_PATH = "/v1/chat/completions"
+DECISION_SCHEMA_NAME = "trigger_decision"  # the analysis's RESPONSE_FORMAT (tripwire/flows/analysis/llm.py)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,7 +39,15 @@ def translate(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(rf, dict) and rf.get("type") == "json_schema":
         spec = rf.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
-        out["response_format"] = {"type": "json_object", **({"schema": schema} if schema is not None else {})}
+        if isinstance(schema, dict) and isinstance(spec, dict) and spec.get("name") == DECISION_SCHEMA_NAME:
+            schema = with_decision_bounds(schema)
+        grammar = object_grammar(schema) if isinstance(schema, dict) else None
+        if grammar is not None:
+            # the grammar alone: a json_object response_format would replace it with its own
+            out.pop("response_format")
+            out["grammar"] = grammar
+        else:
+            out["response_format"] = {"type": "json_object", **({"schema": schema} if schema is not None else {})}
     if out.get("max_tokens") is None:
         # OpenAI's newer name for it, which llama-cpp-python 0.3 does not read
         out["max_tokens"] = out.pop("max_completion_tokens", None) or DEFAULT_MAX_TOKENS
