@@ -12,7 +12,8 @@ loopback port and measures:
 - tokens/s: prompt processing (a call with ``max_tokens=1``; the system prompt's prefix may be
   cached from the call before, as in service) and generation (the same prompt again, now cached:
   the strict-schema answer's tokens over its time, grammar included), one request at a time;
-- decisions at ``BENCH_LLM_RATE`` triggers/s (default 1) for ``BENCH_LLM_N`` triggers (default 30),
+- decisions one at a time (``BENCH_LLM_SEQUENTIAL``, default 5: each trigger after the last was
+  decided), then at ``BENCH_LLM_RATE`` triggers/s (default 1) for ``BENCH_LLM_N`` (default 20),
   each through :func:`tripwire.flows.analysis.analyze` with the real ``openai`` client (strict
   JSON schema, the default ``agree`` policy, 20 s timeout): published → decision p50 / p95 / max,
   the LLM call's latency, and what decided (source, fallback reasons) — how often the model's
@@ -100,11 +101,14 @@ async def speed(base_url: str, events: list[dict[str, Any]], n: int) -> dict[str
     return {"prompt_tokens": prompt_tok, "prompt_tok_s": prompt_rate, "gen_tok_s": gen_rate, "gen_tokens": gen_tok}
 
 
-async def decisions(base_url: str, events: list[dict[str, Any]], n: int, rate: float) -> list[Any]:
-    """``n`` triggers at ``rate``/s through analyze(); (published→decided s, result) each."""
+async def decisions(
+    base_url: str, events: list[dict[str, Any]], n: int, rate: float | None, timeout_s: float = 20.0
+) -> list[Any]:
+    """``n`` triggers at ``rate``/s (None: each after the last is decided) through analyze();
+    (published→decided s, result) each."""
     from tripwire.flows.analysis import AnalysisConfig, FallbackCounts, LlmConfig, LocalModel, analyze
 
-    cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=base_url, model="smollm2", timeout_s=20))
+    cfg = AnalysisConfig(model_file=None, llm=LlmConfig(base_url=base_url, model="smollm2", timeout_s=timeout_s))
     model, counts = LocalModel.heuristic(), FallbackCounts()
     out: list[Any] = []
 
@@ -115,8 +119,11 @@ async def decisions(base_url: str, events: list[dict[str, Any]], n: int, rate: f
     tasks = []
     start = time.perf_counter()
     for i in range(n):
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         ev = {**events[i % len(events)], "trigger_id": f"bench-{i}"}
+        if rate is None:
+            await one(ev, time.perf_counter())
+            continue
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         tasks.append(asyncio.create_task(one(ev, time.perf_counter())))
     await asyncio.gather(*tasks)
     return out
@@ -130,7 +137,8 @@ def main() -> dict[str, Any]:
     if lacking:
         print(f"skipped: needs the llm extra (missing {', '.join(lacking)}): pip install -e '.[llm]'")
         return {}
-    n = int(os.environ.get("BENCH_LLM_N", "30"))
+    n = int(os.environ.get("BENCH_LLM_N", "20"))
+    sequential = int(os.environ.get("BENCH_LLM_SEQUENTIAL", "5"))
     rate = float(os.environ.get("BENCH_LLM_RATE", "1"))
     threads = int(os.environ["BENCH_LLM_THREADS"]) if os.environ.get("BENCH_LLM_THREADS") else None
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, ", end="")
@@ -145,7 +153,8 @@ def main() -> dict[str, Any]:
         print(f"start-up: process → ready {ready_s:.2f} s; model load {load_s} s")
         sp = asyncio.run(speed(base_url, events, min(10, len(events))))
         print(
-            f"prompt (system + user with {len(events[0].get('candles') or [])} candles): "
+            f"prompt (system + user with {min(len(e.get('candles') or []) for e in events)}–"
+            f"{max(len(e.get('candles') or []) for e in events)} candles): "
             f"{min(sp['prompt_tokens'])}–{max(sp['prompt_tokens'])} tokens "
             f"(median {statistics.median(sp['prompt_tokens']):.0f}, SmolLM2's tokenizer)"
         )
@@ -154,16 +163,29 @@ def main() -> dict[str, Any]:
             f"generation (strict-schema answer, median {statistics.median(sp['gen_tokens']):.0f} tokens): "
             f"median {statistics.median(sp['gen_tok_s']):.1f} tokens/s"
         )
+        # one at a time with a long timeout: how long a decision takes; then the analysis's own
+        # 20 s timeout at the given rate: what a stream of triggers gets
+        one_by_one = asyncio.run(decisions(base_url, events, sequential, None, timeout_s=120))
+        _report("one at a time (timeout 120 s)", one_by_one)
         results = asyncio.run(decisions(base_url, events, n, rate))
+        _report(f"at {rate:g}/s (timeout 20 s)", results)
     finally:
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(30)  # it finishes the request in hand first
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return {"ready_s": ready_s, "load_s": load_s, "speed": sp}
+
+
+def _report(label: str, results: list[Any]) -> None:
     lat = [r[0] * 1000 for r in results]
     llm = [r[1].llm_latency_ms for r in results if r[1].llm_latency_ms is not None]
     sources = Counter(r[1].decision.source for r in results)
     reasons = Counter(r[1].fallback_reason or "none" for r in results)
     print(
-        f"decisions at {rate:g}/s ({len(results)}): published → decided p50 {_pct(lat, 0.5):.0f} ms, "
+        f"decisions {label} ({len(results)}): published → decided p50 {_pct(lat, 0.5):.0f} ms, "
         f"p95 {_pct(lat, 0.95):.0f} ms, max {max(lat):.0f} ms; LLM call p50 {_pct(llm, 0.5):.0f} ms, "
         f"p95 {_pct(llm, 0.95):.0f} ms"
     )
@@ -171,9 +193,8 @@ def main() -> dict[str, Any]:
     kinds = Counter(r[1].remote.kind for r in results if r[1].remote is not None)
     print(f"the model's valid answers: {sum(kinds.values())} of {len(results)} ({dict(kinds)})")
     errors = [r[1].error for r in results if r[1].error]
-    for e in errors[:3]:
+    for e in sorted(set(errors))[:3]:
         print(f"  e.g. {e[:200]}")
-    return {"ready_s": ready_s, "load_s": load_s, "speed": sp, "latency_ms": lat, "sources": dict(sources)}
 
 
 if __name__ == "__main__":
