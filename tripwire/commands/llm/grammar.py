@@ -25,8 +25,8 @@ STRING_MAX = 200  # a string without maxLength: what the system prompt asks of t
 DECIMALS = 3
 
 _CHAR = r'[^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
-_FRACTION = '("." [0-9]{1,%d})?' % DECIMALS
-_ZEROS = '("." "0"{1,%d})?' % DECIMALS
+_FRACTION = f'("." [0-9]{{1,{DECIMALS}}})?'
+_ZEROS = f'("." "0"{{1,{DECIMALS}}})?'
 
 
 def with_decision_bounds(schema: dict[str, Any]) -> dict[str, Any]:
