@@ -69,3 +69,22 @@ def test_the_model_server_binds_loopback_only(capsys):
 def test_without_the_extra_installed_the_command_refuses_for_real():
     r = tripwire("llm", "serve")
     assert r.returncode == 2 and HINT in r.stderr
+
+
+def test_the_demo_report_waits_for_decisions_a_slow_model_is_still_making():
+    import time
+    from types import SimpleNamespace
+
+    from tripwire.commands.demo.live_view import LiveView
+
+    view = LiveView("ipc://unused", [])
+    trigger = {"trigger_id": "t-1", "side": "long", "rule": "squeeze_up"}
+    view.on_event(SimpleNamespace(topic="trigger.fired.squeeze_up.BTC", data=trigger))
+    now = time.monotonic()
+    assert not view._decisions_pending(now)  # by default the demo does not wait
+    view.decision_wait_s = 100
+    assert view._decisions_pending(now)
+    assert not view._decisions_pending(now + 101)  # but not for ever
+    decision = {"decision": {"trigger_id": "t-1", "source": "llm", "reason": ""}, "result": {"kind": "keep"}}
+    view.on_event(SimpleNamespace(topic="decision.t-1", data=decision))
+    assert not view._decisions_pending(now)

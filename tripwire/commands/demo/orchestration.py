@@ -206,6 +206,7 @@ class Demo:
         from tripwire.commands.llm.serve import READY_LINE
 
         port = self.ports["llm"] = free_port()
+        self.view.decision_wait_s = LOCAL_LLM_S + 15  # the report waits for the model's answers
         say(f"starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on :{port} …")
         llm = sup.python("llm", "llm", "serve", "--port", str(port), ready_line=READY_LINE)
         sup.wait_ready(llm, 300)
