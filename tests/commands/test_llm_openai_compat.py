@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 
+from tripwire.commands.llm.grammar import object_grammar, with_decision_bounds
 from tripwire.commands.llm.openai_compat import DEFAULT_MAX_TOKENS, OpenAiCompat, translate
 from tripwire.flows.analysis.llm import DECISION_JSON_SCHEMA, RESPONSE_FORMAT
 
 
-def test_the_analysis_structured_output_becomes_a_json_object_with_the_same_schema():
+def test_the_analysis_structured_output_becomes_a_grammar_with_the_decisions_bounds():
     body = {"model": "smollm2", "messages": [], "response_format": RESPONSE_FORMAT}
     out = translate(body)
-    assert out["response_format"] == {"type": "json_object", "schema": DECISION_JSON_SCHEMA}
+    # the grammar alone: a json_object response_format would make the server build its own
+    assert "response_format" not in out
+    assert out["grammar"] == object_grammar(with_decision_bounds(DECISION_JSON_SCHEMA))
     assert body["response_format"] is RESPONSE_FORMAT  # the caller's dict is not changed
+
+
+def test_a_schema_the_grammar_does_not_cover_becomes_llama_cpps_json_object_form():
+    nested = {"type": "object", "properties": {"a": {"type": "object"}}, "required": ["a"]}
+    rf = {"type": "json_schema", "json_schema": {"name": "other", "strict": True, "schema": nested}}
+    out = translate({"messages": [], "response_format": rf})
+    assert out["response_format"] == {"type": "json_object", "schema": nested} and "grammar" not in out
 
 
 def test_max_tokens_gets_a_default_and_a_given_one_is_kept():
@@ -54,7 +64,7 @@ def _call(path: str, body: bytes, chunks: int = 1) -> tuple[dict, bytes]:
 def test_the_middleware_rewrites_chat_completions_bodies_sent_in_pieces():
     raw = json.dumps({"messages": [], "response_format": RESPONSE_FORMAT}).encode()
     scope, body = _call("/v1/chat/completions", raw, chunks=2)
-    assert json.loads(body)["response_format"]["type"] == "json_object"
+    assert json.loads(body)["grammar"].startswith("root ::= ")
     assert dict(scope["headers"])[b"content-length"] == str(len(body)).encode()
 
 
