@@ -78,8 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="the LLM call's timeout (default: settings analysis.llm.timeout_s, else 20); "
-        "--deadline-s still bounds it",
+        help="the LLM call's timeout (default: settings analysis.llm.timeout_s, else 20); --deadline-s still bounds it",
     )
     p.add_argument(
         "--record",
