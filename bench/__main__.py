@@ -24,6 +24,7 @@ BENCHMARKS = {
     "ws_clients": "bench.ws_clients",
     "ws_shards": "bench.ws_shards",
     "bus_pinned": "bench.bus_pinned",
+    "local_llm": "bench.local_llm",  # needs the llm extra; says so and skips without it
 }
 
 

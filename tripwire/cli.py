@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tripwire.commands.alpha",
         "the learned model (.[alpha]): alpha train | serve | ppo (order-book transformer, PPO-tuned γ)",
     ),
+    "llm": (
+        "tripwire.commands.llm",
+        "a small language model on this machine, offline: llm serve (needs the llm extra)",
+    ),
 }
 
 

@@ -124,3 +124,56 @@ def test_start_workflow_timeout_is_the_queue_deadline(tmp_path):
     assert d.outcomes["q-short"].status == "expired"
     assert "deadline of 0.5s" in d.outcomes["q-short"].error
     assert applied == {"q-first", "q-long"}
+
+
+def test_start_workflow_runs_a_users_own_flow_registered_by_name(tmp_path):
+    # Flows registered in analysis.flows by import path; each rule names one. The good one
+    # decides (the local model backs it); a bad answer, a crash and a late one fall back to the
+    # local model, each counted under its reason; the rule's timeout_s bounds the slow one.
+    flows = {
+        name: f"tests.flows.user_flows:{name}"
+        for name in ("order_flow_check", "sloppy_check", "broken_check", "slow_check")
+    }
+
+    async def go():
+        async with FakeHotPath(tmp_path) as hot:
+            cfg = AnalysisConfig(model_file=None, flows=flows)
+            d = await run(
+                hot,
+                cfg,
+                {
+                    "u-good": [BRACKET, workflow("order_flow_check", 20)],
+                    "u-sloppy": [BRACKET, workflow("sloppy_check")],
+                    "u-broken": [BRACKET, workflow("broken_check")],
+                    "u-slow": [BRACKET, workflow("slow_check", 4)],
+                    "u-default": [BRACKET],
+                },
+                max_concurrent=5,  # none waits for a slot: the slow one's 4 s are its flow's
+            )
+            return d, {x.trigger_id: x for x in hot.applied}
+
+    d, applied = asyncio.run(go())
+    result = {tid: d.outcomes[tid].result for tid in applied}
+    assert set(applied) == {"u-good", "u-sloppy", "u-broken", "u-slow", "u-default"}
+    assert result["u-good"]["analyst"] == "flow" and result["u-good"]["fallback_reason"] is None
+    assert applied["u-good"].source == "flow" and applied["u-good"].size_scale == 0.5
+    assert result["u-good"]["workflow"] == {"name": "order_flow_check", "timeout_s": 20.0}
+    assert {tid: result[tid]["fallback_reason"] for tid in ("u-sloppy", "u-broken", "u-slow")} == {
+        "u-sloppy": "bad_json",
+        "u-broken": "flow_error",
+        "u-slow": "timeout",
+    }
+    assert all(applied[tid].source == "local" for tid in ("u-sloppy", "u-broken", "u-slow"))
+    counts = d._deps.counts
+    assert (counts.bad_json, counts.flow_error, counts.timeout) == (1, 1, 1)
+    # without start_workflow, the configured analysis (here: none, so the local model)
+    assert result["u-default"]["analyst"] is None and result["u-default"]["fallback_reason"] == "disabled"
+
+
+def test_a_registered_flow_that_does_not_import_stops_the_dispatcher_at_start(tmp_path):
+    bad = AnalysisConfig(model_file=None, flows={"mine": "tests.flows.user_flows:not_a_flow"})
+    with pytest.raises(ValueError, match=r"analysis.flows.mine: .*is not a Prefect flow"):
+        Dispatcher("ipc://x", None, bad)
+    builtin = AnalysisConfig(model_file=None, flows={"local": "tests.flows.user_flows:order_flow_check"})
+    with pytest.raises(ValueError, match="'local' is a built-in workflow"):
+        Dispatcher("ipc://x", None, builtin)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import TypedDict
 
-DECISION_SOURCES = ("llm", "local", "n8n", "operator", "policy")
+DECISION_SOURCES = ("llm", "local", "n8n", "flow", "operator", "policy")
 
 
 class Decision(BaseModel):

@@ -42,7 +42,7 @@ from tripwire.bus.commands import CommandClientPool, CommandError, CommandTimeou
 from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis import AnalysisConfig, AnalysisResult, InvalidTrigger, LocalModel, analyze
 from tripwire.flows.analysis.policy import FallbackCounts
-from tripwire.flows.workflows import WORKFLOWS, UnknownWorkflow, Workflow, analysis_config, workflow_of
+from tripwire.flows.workflows import UnknownWorkflow, Workflow, analysis_config, workflow_names, workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ async def _decide_and_apply(
         "kind": result.decision.kind,
         "analyst": result.analyst,
         "fallback_reason": result.fallback_reason,
-        "workflow": _workflow_text(trigger),
+        "workflow": _workflow_text(trigger, current_deps().cfg),
         "applied": applied,
         "timings_ms": {
             "fired_to_flow_start": (flow_start_ns - fired_ns) / 1e6,
@@ -265,12 +265,13 @@ async def run_analysis(trigger: dict[str, Any], published_ns: int | None = None)
         return await analyze_trigger(trigger, published_ns)
 
 
-def _workflow_text(trigger: dict[str, Any]) -> dict[str, Any]:
+def _workflow_text(trigger: dict[str, Any], cfg: AnalysisConfig) -> dict[str, Any]:
     """The rule's start_workflow as the result reports it; an unknown name says so."""
     wf = workflow_of(trigger)
     out = wf.to_dict()
-    if wf.name is not None and wf.name not in WORKFLOWS:
-        out["error"] = f"unknown workflow {wf.name!r} (one of {', '.join(WORKFLOWS)}): the local model decided"
+    names = workflow_names(cfg)
+    if wf.name is not None and wf.name not in names:
+        out["error"] = f"unknown workflow {wf.name!r} (one of {', '.join(names)}): the local model decided"
     return out
 
 

@@ -53,7 +53,7 @@ from tripwire.flows.analyze import (
 )
 from tripwire.flows.prefect_runtime import PrefectHealth, configured_api_url, unreachable
 from tripwire.flows.run_records import LateRun, RunRecords
-from tripwire.flows.workflows import workflow_of
+from tripwire.flows.workflows import load_user_flows, workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,7 @@ class Dispatcher:
         self.events_address = events_address
         self.commands_address = commands_address
         self.cfg = cfg or AnalysisConfig()
+        load_user_flows(self.cfg)  # a flow that does not import stops us here, not per trigger
         self.model = model or LocalModel.load(self.cfg.model_file)
         self.max_concurrent = max_concurrent
         self.deadline_s = deadline_s

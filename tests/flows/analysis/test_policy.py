@@ -73,7 +73,7 @@ def test_local_only_takes_the_local_decision_and_reports_no_fallback():
 
 
 @pytest.mark.parametrize("mode", ["agree", "llm_only"])
-@pytest.mark.parametrize("reason", ["timeout", "http_error", "bad_json", "disabled"])
+@pytest.mark.parametrize("reason", ["timeout", "http_error", "bad_json", "flow_error", "disabled"])
 def test_without_a_remote_answer_the_local_decision_stands_with_the_reason(mode, reason):
     out = apply_policy(PolicyConfig(mode=mode), LOCAL_GO, None, reason)
     assert out.fallback_reason == reason
@@ -83,9 +83,9 @@ def test_without_a_remote_answer_the_local_decision_stands_with_the_reason(mode,
 
 def test_fallback_counts_count_each_reason_and_refuse_unknown_ones():
     counts = FallbackCounts()
-    for reason in ("timeout", "timeout", "bad_json", "disabled"):
+    for reason in ("timeout", "timeout", "bad_json", "flow_error", "disabled"):
         counts.add(reason)
-    assert counts.as_dict() == {"timeout": 2, "http_error": 0, "bad_json": 1, "disabled": 1}
-    assert counts.total == 4
+    assert counts.as_dict() == {"timeout": 2, "http_error": 0, "bad_json": 1, "flow_error": 1, "disabled": 1}
+    assert counts.total == 5
     with pytest.raises(ValueError):
         counts.add("gremlins")

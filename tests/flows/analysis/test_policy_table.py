@@ -44,7 +44,7 @@ TABLE: list[tuple[str, str, str, str, str]] = [
     ("cancel", "weak go", "cancel", "llm", "—"),
     ("cancel", "against", "cancel", "llm", "—"),
 ]
-for _reason in ("bad_json", "http_error", "timeout", "disabled"):
+for _reason in ("bad_json", "http_error", "timeout", "flow_error", "disabled"):
     TABLE += [
         (_reason, "strong go", "adjust", "local", _reason),  # the local model's own bracket
         (_reason, "weak go", "cancel", "local", _reason),
@@ -68,7 +68,7 @@ def test_agree_mode_follows_the_policy_table(remote, local, kind, source, fallba
 @pytest.mark.parametrize("local", list(LOCAL))
 def test_a_failed_llm_decides_exactly_like_a_disabled_one(local):
     disabled = apply_policy(AGREE, LOCAL[local], None, "disabled").decision
-    for reason in ("bad_json", "http_error", "timeout"):
+    for reason in ("bad_json", "http_error", "timeout", "flow_error"):
         failed = apply_policy(AGREE, LOCAL[local], None, reason).decision
         assert failed.model_dump(exclude={"reason"}) == disabled.model_dump(exclude={"reason"})
 
@@ -98,7 +98,7 @@ def _doc_table() -> list[tuple[str, ...]]:
 
 def test_the_document_states_the_same_table():
     doc = _doc_table()
-    # the document folds the four failures into one row per local view ("bad_json, http_error, …")
+    # the document folds the five failures into one row per local view ("bad_json, http_error, …")
     expanded = []
     for remote, local, kind, source, fallback in doc:
         for r in re.split(r",\s*", remote):

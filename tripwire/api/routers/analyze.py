@@ -58,7 +58,7 @@ class AnalyzeResponse(Decision):
 
     analyst: str | None = Field(description="llm, n8n, or null when only the local model ran")
     fallback_reason: str | None = Field(
-        description="why the local model decided: timeout, http_error, bad_json, disabled"
+        description="why the local model decided: timeout, http_error, bad_json, flow_error, disabled"
     )
     error: str | None = None
     llm_latency_ms: float | None = None

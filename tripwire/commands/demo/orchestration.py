@@ -37,6 +37,7 @@ from tripwire.flows.serve import ui_problem
 DEMO_KEY_ENV = "TRIPWIRE_DEMO_API_KEY"
 DEMO_TRADERS = 30  # simulated traders on the simulator: the leaderboard the demo ranks
 PORTS = ("prefect", "sim", "api", "hotpath_metrics", "dispatcher_metrics", "recorder_metrics")
+LOCAL_LLM_S = 90  # --llm local: the model's timeout (see _start_local_llm)
 SIM_SESSIONS = "sim-sessions.json"  # the simulator's accounts file, one session per run
 KEEP_UI = ("prefect", "flows-serve", "api", "sim", "hotpath")  # what --keep-ui keeps after the report
 STALE = (
@@ -180,6 +181,7 @@ class Demo:
         ]
         if a.llm_base_url:
             dispatch_args += ["--llm-base-url", a.llm_base_url]
+        dispatch_args += self._start_local_llm(sup)
         disp = sup.python("dispatcher", *dispatch_args, ready_line="flow runs report to")
         sup.python("flows-serve", "flows", "serve")
         api = sup.python("api", "api", "--host", "127.0.0.1", "--port", str(self.ports["api"]))
@@ -194,6 +196,33 @@ class Demo:
         say("starting the hot path" + (f" pinned to core {max(cpus)}" if pin else "") + " …")
         hot = sup.python("hotpath", "hotpath", "run", *pin, ready_line="hot path ready")
         sup.wait_ready(hot, 90)
+
+    def _start_local_llm(self, sup: Supervisor) -> list[str]:
+        """With ``--llm local``: ``tripwire llm serve`` (the bundled model) as one of the demo's
+        processes; the dispatcher's options that point its analysis at it."""
+        if getattr(self.args, "llm", None) != "local":
+            return []
+        from tripwire.commands.llm.model import MODEL_ALIAS
+        from tripwire.commands.llm.serve import READY_LINE
+
+        port = self.ports["llm"] = free_port()
+        self.view.decision_wait_s = LOCAL_LLM_S + 15  # the report waits for the model's answers
+        say(f"starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on :{port} …")
+        llm = sup.python("llm", "llm", "serve", "--port", str(port), ready_line=READY_LINE)
+        sup.wait_ready(llm, 300)
+        # One answer takes the small model 20–40 s of this 2-core machine (BENCHMARKS.md "a real
+        # small model"), more than the analysis's default 20 s: the demo gives it LOCAL_LLM_S
+        # (the trigger's analysis window is 120 s of wall time here, see scaled_rules).
+        return [
+            "--llm-base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--llm-model",
+            MODEL_ALIAS,
+            "--llm-timeout-s",
+            str(LOCAL_LLM_S),
+            "--deadline-s",
+            str(LOCAL_LLM_S + 10),
+        ]
 
     # -- smart money (tripwire/commands/demo/smart_money.py) ----------------------------------
 

@@ -74,6 +74,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--llm-model", default=None, metavar="NAME")
     p.add_argument(
+        "--llm-timeout-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the LLM call's timeout (default: settings analysis.llm.timeout_s, else 20); --deadline-s still bounds it",
+    )
+    p.add_argument(
         "--record",
         choices=RECORD_MODES,
         default="after",
@@ -123,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
         updates["model_file"] = Path(args.model_file)
     if args.llm_base_url:
         updates["llm"] = LlmConfig(base_url=args.llm_base_url, model=args.llm_model or cfg.llm.model)
+    if args.llm_timeout_s is not None:
+        if not 0 < args.llm_timeout_s <= 300:
+            raise UserError(f"--llm-timeout-s {args.llm_timeout_s:g}: give 0 < S <= 300")
+        llm = updates.get("llm", cfg.llm)
+        updates["llm"] = llm.model_copy(update={"timeout_s": args.llm_timeout_s})
     cfg = cfg.model_copy(update=updates)
     try:
         store = open_store(args.store or settings.store.uri)

@@ -6,6 +6,7 @@ A plain library (the Prefect flow and the API wrap it). Pieces, one concern per 
 - ``prompt``      the fixed system prompt and the compact numeric user prompt
 - ``llm``         one call to an OpenAI-compatible chat API (``ask_llm``), strict answer checks
 - ``n8n``         the same through an n8n webhook (``ask_n8n``)
+- ``user_flow``   the same from a user's own Prefect flow, named by a rule (``ask_flow``)
 - ``local_model`` the no-network model: built-in heuristic or a retrained JSON model file
 - ``policy``      how remote and local answers combine; fallbacks and their counts
 - ``engine``      ``analyze()``: all of the above for one trigger

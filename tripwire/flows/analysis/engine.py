@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tripwire.contracts.decisions import Decision
 from tripwire.flows.analysis.errors import AnalystError
@@ -25,6 +25,7 @@ from tripwire.flows.analysis.local_model import LocalModel
 from tripwire.flows.analysis.n8n import N8nConfig, ask_n8n
 from tripwire.flows.analysis.policy import FallbackCounts, PolicyConfig, apply_policy
 from tripwire.flows.analysis.trigger import TriggerInput
+from tripwire.flows.analysis.user_flow import UserFlowConfig, ask_flow, check_import_path
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ DEFAULT_MODEL_FILE = Path("data/models/local_model.json")
 class AnalysisConfig(BaseModel):
     """Everything the analysis needs. With no LLM ``base_url`` and no n8n ``webhook_url`` the
     local model decides (counted as ``disabled`` fallbacks unless the mode is ``local_only``).
-    When an n8n webhook is set, n8n is the remote analyst instead of the LLM."""
+    When an n8n webhook is set, n8n is the remote analyst instead of the LLM; when ``flow`` names
+    a user's own Prefect flow (a rule's ``start_workflow`` picks it from ``flows``), that flow is."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -42,10 +44,22 @@ class AnalysisConfig(BaseModel):
     n8n: N8nConfig = N8nConfig()
     policy: PolicyConfig = PolicyConfig()
     model_file: Path | None = DEFAULT_MODEL_FILE
+    # Users' own Prefect flows a rule can name in start_workflow: name → "package.module:flow"
+    flows: dict[str, str] = Field(default_factory=dict)
+    flow: UserFlowConfig = UserFlowConfig()  # the one asked (set per trigger by its start_workflow)
+
+    @field_validator("flows")
+    @classmethod
+    def _flow_paths(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, target in v.items():
+            check_import_path(name, target)
+        return v
 
     @property
     def analyst(self) -> str | None:
-        """Which remote analyst is asked: 'n8n', 'llm' or None."""
+        """Which remote analyst is asked: 'flow', 'n8n', 'llm' or None."""
+        if self.flow.enabled:
+            return "flow"
         if self.n8n.enabled:
             return "n8n"
         return "llm" if self.llm.enabled else None
@@ -56,8 +70,8 @@ class AnalysisResult:
     decision: Decision  # what to send to the hot path
     local: Decision  # the local model's own view (always computed)
     remote: Decision | None  # the remote analyst's answer, if it gave a valid one
-    analyst: str | None  # 'llm', 'n8n' or None (not asked)
-    fallback_reason: str | None  # timeout | http_error | bad_json | disabled | None
+    analyst: str | None  # 'llm', 'n8n', 'flow' or None (not asked)
+    fallback_reason: str | None  # timeout | http_error | bad_json | flow_error | disabled | None
     error: str | None  # the remote failure's message, for logs and the UI
     llm_latency_ms: float | None  # the remote analyst's call, success or failure
     total_ms: float
@@ -104,8 +118,10 @@ async def analyze(
         if analyst is None:
             return None, None, None
         try:
-            if analyst == "n8n":
-                answer: Any = await ask_n8n(cfg.n8n, t, session=http_session)
+            if analyst == "flow":
+                answer: Any = await ask_flow(cfg.flow, t)
+            elif analyst == "n8n":
+                answer = await ask_n8n(cfg.n8n, t, session=http_session)
             else:
                 answer = await ask_llm(cfg.llm, t, client=llm_client)
         except AnalystError as e:

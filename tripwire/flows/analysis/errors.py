@@ -2,7 +2,8 @@
 
 Three kinds, one per fallback counter: the answer came too late (``timeout``), the HTTP exchange
 failed (``http_error``: a status ≥ 400, or no response at all — refused, reset, DNS), or the
-answer was not a valid decision (``bad_json``: not JSON, wrong shape, out of range). The LLM and
+answer was not a valid decision (``bad_json``: not JSON, wrong shape, out of range). A user's own
+Prefect flow has a fourth: it raised (``flow_error``). The LLM and
 n8n clients raise their own subclasses so a log line says which analyst failed, while the policy
 only needs :attr:`AnalystError.reason`.
 """
@@ -75,6 +76,26 @@ class N8nHttpError(N8nError, AnalystHttpError):
 
 class N8nBadJson(N8nError, AnalystBadJson):
     pass
+
+
+class FlowError(AnalystError):
+    """A user's own Prefect flow (:mod:`.user_flow`) gave no usable answer."""
+
+    analyst = "flow"
+
+
+class FlowTimeout(FlowError, AnalystTimeout):
+    pass
+
+
+class FlowBadAnswer(FlowError, AnalystBadJson):
+    """The flow returned something that is not a valid verdict."""
+
+
+class FlowFailed(FlowError):
+    """The flow raised, or its run could not be created (Prefect's API unreachable)."""
+
+    reason = "flow_error"
 
 
 class InvalidTrigger(ValueError):

@@ -13,7 +13,7 @@ Modes:
 
 In every mode but ``local_only``, when the remote analyst gives no usable answer the reason is
 counted (:class:`FallbackCounts`): ``timeout``, ``http_error`` (a status ≥ 400 or no
-connection), ``bad_json`` (not a valid decision), or ``disabled`` (no LLM and no n8n webhook
+connection), ``bad_json`` (not a valid decision), ``flow_error`` (a user's own flow raised), or ``disabled`` (no LLM and no n8n webhook
 configured). Every failure is treated like ``disabled``, the same way whichever it is: the local
 model decides alone. In ``agree`` mode it decides alone by the same bar it must clear to back a
 remote go — its go stands only when it *votes go* (``sA`` > 0, ``confA`` ≥ ``agree_threshold``);
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tripwire.contracts.decisions import Decision
 
-FALLBACK_REASONS = ("timeout", "http_error", "bad_json", "disabled")
+FALLBACK_REASONS = ("timeout", "http_error", "bad_json", "flow_error", "disabled")
 _REASON_MAX = 2000
 
 
@@ -51,6 +51,7 @@ class FallbackCounts:
     timeout: int = 0
     http_error: int = 0
     bad_json: int = 0
+    flow_error: int = 0  # a user's own Prefect flow raised (tripwire/flows/analysis/user_flow.py)
     disabled: int = 0
 
     def add(self, reason: str) -> None:
@@ -60,7 +61,7 @@ class FallbackCounts:
 
     @property
     def total(self) -> int:
-        return self.timeout + self.http_error + self.bad_json + self.disabled
+        return self.timeout + self.http_error + self.bad_json + self.flow_error + self.disabled
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
