@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 Keys = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigFileError(ValueError):
@@ -224,6 +226,21 @@ def read_yaml_mapping(path: Path, what: str, error: type[Exception]) -> dict[str
     if not isinstance(data, dict):
         raise error(f"{path}: must be a mapping of {what}s, got {type(data).__name__}")
     return data
+
+
+def load_validated(path: Path, model: type[M], what: str, error: type[Exception]) -> M:
+    """A YAML file read by :func:`read_yaml_mapping` and validated by a pydantic ``model``: one
+    line per problem, ``<file>: <dotted key>: <reason>``, raised as ``error``."""
+    data = read_yaml_mapping(path, what, error)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(x) for x in err["loc"])
+            reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"{path}: {key}: {reason}")
+        raise error("\n".join(lines)) from None
 
 
 # -- JSON ------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ with no key and no network (docs/ANALYSIS.md, "A small model on this machine").
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from tripwire.commands.common import add_subcommands, run_subcommand
 
 # name → (module with add_arguments/run, one-line help)
 LLM_COMMANDS: dict[str, tuple[str, str]] = {
@@ -20,13 +21,8 @@ LLM_COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="llm_command", metavar="LLM_COMMAND", required=True)
-    for name, (modname, help_text) in LLM_COMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(modname)
-        mod.add_arguments(sp)
-        sp.set_defaults(_llm_run=mod.run)
+    add_subcommands(p, "llm_command", LLM_COMMANDS)
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args._llm_run(args) or 0)
+    return run_subcommand(args)

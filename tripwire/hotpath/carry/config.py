@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tripwire.config.files import read_yaml_mapping
+from tripwire.config.files import load_validated
 from tripwire.hotpath.carry.model import CarryParams
 
 
@@ -71,16 +71,7 @@ def load_carry_config(path: str | Path, known_coins: tuple[str, ...] | None = No
     """The file's carry settings; :class:`CarryConfigError` naming the file, key and reason.
     With ``known_coins``, an enabled coin that is not traded is refused too."""
     p = Path(path)
-    data = read_yaml_mapping(p, "carry setting", CarryConfigError)
-    try:
-        cfg = CarryConfig.model_validate(data)
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(x) for x in err["loc"])
-            reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"{p}: {key}: {reason}")
-        raise CarryConfigError("\n".join(lines)) from None
+    cfg = load_validated(p, CarryConfig, "carry setting", CarryConfigError)
     if known_coins is not None:
         for coin in cfg.enabled():
             if coin not in known_coins:

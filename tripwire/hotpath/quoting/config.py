@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tripwire.config.files import read_yaml_mapping
+from tripwire.config.files import load_validated
 from tripwire.hotpath.quoting.model import QuoteParams
 from tripwire.hyperliquid.ratelimit import WEIGHT_PER_MINUTE
 
@@ -70,16 +70,7 @@ def load_quoting_config(path: str | Path, known_coins: tuple[str, ...] | None = 
     """The file's quoting settings; :class:`QuotingConfigError` naming the file, key and reason.
     With ``known_coins``, an enabled coin the hot path does not trade is refused too."""
     p = Path(path)
-    data = read_yaml_mapping(p, "quoting setting", QuotingConfigError)
-    try:
-        cfg = QuotingConfig.model_validate(data)
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(x) for x in err["loc"])
-            reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"{p}: {key}: {reason}")
-        raise QuotingConfigError("\n".join(lines)) from None
+    cfg = load_validated(p, QuotingConfig, "quoting setting", QuotingConfigError)
     if known_coins is not None:
         for coin in cfg.enabled():
             if coin not in known_coins:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tripwire.config.files import read_yaml_mapping
+from tripwire.config.files import load_validated
 
 
 class RiskConfigError(Exception):
@@ -78,13 +78,4 @@ def load_risk_config(path: str | Path) -> RiskConfig:
     """The file's limits and breakers; :class:`RiskConfigError` naming the file, key and reason
     (duplicate keys, non-UTF-8 bytes and non-finite numbers included)."""
     p = Path(path)
-    data = read_yaml_mapping(p, "risk", RiskConfigError)
-    try:
-        return RiskConfig.model_validate(data)
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(x) for x in err["loc"])
-            reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"{p}: {key}: {reason}")
-        raise RiskConfigError("\n".join(lines)) from None
+    return load_validated(p, RiskConfig, "risk", RiskConfigError)
