@@ -123,12 +123,12 @@ def test_a_hot_path_behind_its_feed_opens_nothing_until_it_caught_up(tmp_path):
                 await r.wait_for(lambda: hp.latest_book_ms(), what="books flowing")
                 t0 = time.monotonic()
                 hp._routes.update({t: slow(route) for t, route in fast_routes.items()})
-                await r.wait_for(lambda: r.proc.risk.lagging is not None, what="the ws_lag breaker")
+                await r.wait_for(lambda: r.proc.risk.lagging is not None, 90.0, what="the ws_lag breaker")
                 assert r.proc.risk.snapshot()["breakers"]["ws_lag"]["action"] == "open_nothing"
                 assert r.proc.risk.state == "ACTIVE"  # opens nothing, changes no state
                 hp._routes.update(fast_routes)
                 t1 = time.monotonic()
-                await r.wait_for(lambda: r.proc.risk.lagging is None, what="the breaker lifted")
+                await r.wait_for(lambda: r.proc.risk.lagging is None, 90.0, what="the breaker lifted")
                 print(
                     f"\nbacklog: ws_lag tripped {tripped[0][0]:.1f} s after the hot path slowed "
                     f"(lag {tripped[0][1]:.0f} ms), lifted {time.monotonic() - t1:.1f} s after it "

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -71,10 +72,15 @@ class Rig:
         return [e for e in self.events if e.topic.startswith(prefix)]
 
     async def wait_for(self, pred, timeout_s: float = 20.0, what: str = "condition") -> None:
-        for _ in range(int(timeout_s / 0.05)):
+        # a wall-clock deadline, not a count of polls: a loop kept busy by the code under test
+        # (a slowed hot path) must not stretch a 20 s bound into minutes
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
             if pred():
                 return
             await asyncio.sleep(0.05)
+        if pred():
+            return
         raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
