@@ -15,6 +15,7 @@ import pytest
 
 from tests.hotpath.runtime.harness import probe_rules, rig, warm_file
 from tests.sim.exchange.conftest import book_msg
+from tripwire.hotpath.feed.connection import FeedConfig
 from tripwire.sim.exchange.replay import ReplaySpec
 
 pytestmark = pytest.mark.chaos
@@ -98,7 +99,12 @@ def test_a_hot_path_behind_its_feed_opens_nothing_until_it_caught_up(tmp_path):
     # messages a second. Then it is fast again and drains the backlog. (In a replay faster than
     # real time exchange time outruns any backlog: lag can only be seen at speed ≤ 1.)
     async def go():
-        async with rig(tmp_path, settings_overrides={"triggers_file": probe_rules(tmp_path)}) as r:
+        # aiohttp: it hands the loop back between frames, as this slowdown (0.4 s a frame) needs
+        # to be observed from the loop. picows hands on every frame of one socket read (up to
+        # 256 KiB) in one callback: 20 µs frames make that milliseconds, 0.4 s frames minutes
+        # (docs/CONNECTION.md); the breaker judged book by book is the same code either way.
+        feed = FeedConfig(client="aiohttp")
+        async with rig(tmp_path, settings_overrides={"triggers_file": probe_rules(tmp_path)}, feed=feed) as r:
             hp = r.proc.hp
             fast_routes = dict(hp._routes)
 
