@@ -24,7 +24,7 @@ demo: $(STAMP)
 # Test files run in 3 processes (pytest-xdist; a file stays in one process, so its fixtures are
 # shared as written). ARGS="-n0 tests/…" runs in this process.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 3 --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile --durations=15 $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

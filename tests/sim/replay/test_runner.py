@@ -4,6 +4,7 @@ import pytest
 
 from tests.fixtures import RECORDING
 from tripwire.config.settings import load_settings
+from tripwire.contracts.features import CATALOG, EXTERNAL
 from tripwire.hotpath.triggers.engine import load_rules
 from tripwire.sim.replay.runner import replay
 
@@ -49,7 +50,9 @@ def test_real_hour_has_no_faults_and_every_internal_feature_warms_up(summary):
     assert summary.faults == {}
     assert summary.messages["l2Book"] == 5587
     cold = {k for k, v in summary.feature_coverage.items() if v == 0}
-    assert cold == {"ls_ratio", "smart_money_bias"}  # set from outside the hot path
+    external = {name for name, spec in CATALOG.items() if spec.updated_on == (EXTERNAL,)}
+    assert {"ls_ratio", "smart_money_bias"} <= external
+    assert cold == external  # only what is set from outside the hot path stays cold
     assert summary.untradable == {}
 
 
