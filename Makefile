@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/tripwire demo $(ARGS)
 
-# Test files run in 4 processes (pytest-xdist; a file stays in one process, so its fixtures are
+# Test files run in 3 processes (pytest-xdist; a file stays in one process, so its fixtures are
 # shared as written). ARGS="-n0 tests/…" runs in this process.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 4 --dist loadfile --durations=15 $(ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile --durations=15 $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

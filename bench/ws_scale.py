@@ -134,8 +134,31 @@ def sender_main(port_q: Any, n_coins: int, rate: int, seconds: float, report_q: 
     asyncio.run(_sender(port_q, n_coins, rate, seconds, report_q))
 
 
+async def answer_client(ws: Any, want: int, subscribed: asyncio.Event) -> None:
+    """The exchange's side of the hot path's requests on an aiohttp server socket: pongs, and a
+    subscription ack each; ``subscribed`` is set once ``want`` subscriptions were acked."""
+    from aiohttp import WSMsgType
+
+    acks = 0
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        req = orjson.loads(msg.data)
+        if req.get("method") == "ping":
+            await ws.send_str('{"channel":"pong"}')
+        elif req.get("method") == "subscribe":
+            ack = {
+                "channel": "subscriptionResponse",
+                "data": {"method": "subscribe", "subscription": req["subscription"]},
+            }
+            await ws.send_str(orjson.dumps(ack).decode())
+            acks += 1
+            if acks >= want:
+                subscribed.set()
+
+
 async def _sender(port_q: Any, n_coins: int, rate: int, seconds: float, report_q: Any) -> None:
-    from aiohttp import WSMsgType, web
+    from aiohttp import web
 
     tpl = templates()
     names = coin_names(n_coins)
@@ -147,27 +170,7 @@ async def _sender(port_q: Any, n_coins: int, rate: int, seconds: float, report_q
         await ws.prepare(request)
         want = n_coins * 3
         subscribed = asyncio.Event()
-        acks = 0
-
-        async def reader() -> None:
-            nonlocal acks
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                req = orjson.loads(msg.data)
-                if req.get("method") == "ping":
-                    await ws.send_str('{"channel":"pong"}')
-                elif req.get("method") == "subscribe":
-                    ack = {
-                        "channel": "subscriptionResponse",
-                        "data": {"method": "subscribe", "subscription": req["subscription"]},
-                    }
-                    await ws.send_str(orjson.dumps(ack).decode())
-                    acks += 1
-                    if acks >= want:
-                        subscribed.set()
-
-        rt = asyncio.create_task(reader())
+        rt = asyncio.create_task(answer_client(ws, want, subscribed))
         await subscribed.wait()
         await asyncio.sleep(1.0)  # acks read, the receiver settled
         total = int(rate * seconds)

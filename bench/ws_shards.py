@@ -32,7 +32,7 @@ import tempfile
 import time
 from typing import Any
 
-from bench.ws_scale import SCALES, _pin, coin_names, fill, schedule, templates, ws_frame
+from bench.ws_scale import SCALES, _pin, answer_client, coin_names, fill, schedule, templates, ws_frame
 
 
 def parts(n_coins: int, shards: int) -> list[tuple[str, ...]]:
@@ -48,8 +48,7 @@ def sender_main(port_q: Any, n_coins: int, shards: int, rate: int, seconds: floa
 
 
 async def _sender(port_q: Any, n_coins: int, shards: int, rate: int, seconds: float, report_q: Any) -> None:
-    import orjson
-    from aiohttp import WSMsgType, web
+    from aiohttp import web
 
     tpl = templates()
     names = coin_names(n_coins)
@@ -64,28 +63,7 @@ async def _sender(port_q: Any, n_coins: int, shards: int, rate: int, seconds: fl
         coins = [index[c] for c in split[k]]
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
-        want = len(coins) * 3
-        acks = 0
-
-        async def reader() -> None:
-            nonlocal acks
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                req = orjson.loads(msg.data)
-                if req.get("method") == "ping":
-                    await ws.send_str('{"channel":"pong"}')
-                elif req.get("method") == "subscribe":
-                    ack = {
-                        "channel": "subscriptionResponse",
-                        "data": {"method": "subscribe", "subscription": req["subscription"]},
-                    }
-                    await ws.send_str(orjson.dumps(ack).decode())
-                    acks += 1
-                    if acks >= want:
-                        subscribed[k].set()
-
-        rt = asyncio.create_task(reader())
+        rt = asyncio.create_task(answer_client(ws, len(coins) * 3, subscribed[k]))
         await go.wait()  # every shard subscribed: all start together
         my_rate = rate * len(coins) / n_coins
         total = int(my_rate * seconds)

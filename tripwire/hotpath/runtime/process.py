@@ -54,6 +54,7 @@ from tripwire.hotpath.metrics import HotPathCollector, Snapshot
 from tripwire.hotpath.quoting.config import QuotingConfigError, load_quoting_config
 from tripwire.hotpath.quoting.quoter import Quoter, quoting_metrics
 from tripwire.hotpath.risk.manager import RiskManager, Trip
+from tripwire.hotpath.runtime.lifecycle import run_until_stopped
 from tripwire.hotpath.runtime.shards import AccountOwner, ShardSpec, split_coins, volume_weights
 from tripwire.hotpath.service import HotPath
 from tripwire.hyperliquid.signing import Signer
@@ -223,13 +224,7 @@ class HotPathProcess:
             self.ready.set()
             if self.options.on_ready:
                 self.options.on_ready()
-            stop_wait = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            for t in tasks:
-                if t.done() and not t.cancelled() and t.exception() is not None:
-                    log.error("%s stopped: %r", t.get_name(), t.exception())
-            return 0 if self._stop.is_set() else 1
+            return await run_until_stopped(self._stop, tasks, log)
         finally:
             if self.carry is not None:
                 self.carry.stop()  # stopping feeds reads as a disconnect: that must not unwind it

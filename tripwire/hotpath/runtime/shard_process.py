@@ -34,6 +34,7 @@ from tripwire.contracts.events import TriggerFired
 from tripwire.hotpath.feed.connection import CONNECTED, FATAL, FeedConfig, FeedConnection, ws_url
 from tripwire.hotpath.feed.subscriptions import build_subscriptions
 from tripwire.hotpath.risk.manager import RiskManager, Trip
+from tripwire.hotpath.runtime.lifecycle import run_until_stopped
 from tripwire.hotpath.runtime.shards import MARKET_PUSH_S, ShardSpec, TriggerForwarder, shard_addresses
 from tripwire.hotpath.service import HotPath
 
@@ -122,13 +123,7 @@ class ShardProcess:
                 self.owner_addresses.commands,
             )
             self.ready.set()
-            stop_wait = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            for t in tasks:
-                if t.done() and not t.cancelled() and t.exception() is not None:
-                    log.error("%s stopped: %r", t.get_name(), t.exception())
-            return 0 if self._stop.is_set() else 1
+            return await run_until_stopped(self._stop, tasks, log)
         finally:
             if self.feed is not None:
                 await self.feed.stop()
