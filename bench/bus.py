@@ -40,6 +40,25 @@ TRADE = {
 }
 
 
+def publish_paced(pub: Publisher, total: int, interval_ns: int) -> None:
+    """``total`` trade events, one every ``interval_ns``, the first WARMUP_EVENTS untimed.
+
+    Sleep most of the gap, spin the rest: the hot path is an event loop that sleeps in epoll
+    between ticks, and a core spinning flat out would starve ZeroMQ's I/O thread."""
+    topic = Topics.md_trade("BTC")
+    timed, warm = dict(TRADE, timed=True), dict(TRADE, timed=False)
+    perf, wall = time.perf_counter_ns, time.time_ns
+    next_ns = perf()
+    for i in range(total):
+        left = next_ns - perf()
+        if left > SLEEP_SLACK_NS:
+            time.sleep((left - SLEEP_SLACK_NS) / 1e9)
+        while perf() < next_ns:
+            pass
+        next_ns += interval_ns
+        pub.publish(topic, timed if i >= WARMUP_EVENTS else warm, 0, wall())
+
+
 def percentiles(xs: list[int], ps: tuple[float, ...] = (50, 99, 99.9)) -> dict[str, float]:
     s = sorted(xs)
     n = len(s)
@@ -127,21 +146,7 @@ def latency_at_rate(address: str) -> dict[str, Any]:
     interval_ns = 1_000_000_000 // RATE_PER_S
     with Publisher(address) as pub:
         _connect(pub, ready)
-        topic = Topics.md_trade("BTC")
-        timed = dict(TRADE, timed=True)
-        warm = dict(TRADE, timed=False)
-        perf, wall = time.perf_counter_ns, time.time_ns
-        next_ns = perf()
-        for i in range(total):
-            # Sleep most of the gap, spin the rest: the hot path is an event loop that sleeps in
-            # epoll between ticks, and a core spinning flat out would starve ZeroMQ's I/O thread.
-            left = next_ns - perf()
-            if left > SLEEP_SLACK_NS:
-                time.sleep((left - SLEEP_SLACK_NS) / 1e9)
-            while perf() < next_ns:
-                pass
-            next_ns += interval_ns
-            pub.publish(topic, timed if i >= WARMUP_EVENTS else warm, 0, wall())
+        publish_paced(pub, total, interval_ns)
         dropped = pub.dropped
         _stop(pub)
         r = results.get(timeout=60)

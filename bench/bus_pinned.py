@@ -15,13 +15,11 @@ import multiprocessing as mp
 import os
 import statistics
 import tempfile
-import time
 from typing import Any
 
-from bench.bus import LATENCY_SECONDS, RATE_PER_S, SLEEP_SLACK_NS, TRADE, WARMUP_EVENTS, _connect, _stop, _subscriber
+from bench.bus import LATENCY_SECONDS, RATE_PER_S, WARMUP_EVENTS, _connect, _stop, _subscriber, publish_paced
 from bench.bus import percentiles as pct
 from tripwire.bus import Publisher, default_addresses
-from tripwire.contracts.events import Topics
 
 PUB_CORE, SUB_CORE = 1, 0
 
@@ -45,18 +43,7 @@ def round_at_rate(address: str) -> dict[str, Any]:
     load = os.getloadavg()[0]
     with Publisher(address) as pub:
         _connect(pub, ready)
-        topic = Topics.md_trade("BTC")
-        timed, warm = dict(TRADE, timed=True), dict(TRADE, timed=False)
-        perf, wall = time.perf_counter_ns, time.time_ns
-        next_ns = perf()
-        for i in range(total):
-            left = next_ns - perf()
-            if left > SLEEP_SLACK_NS:
-                time.sleep((left - SLEEP_SLACK_NS) / 1e9)
-            while perf() < next_ns:
-                pass
-            next_ns += interval_ns
-            pub.publish(topic, timed if i >= WARMUP_EVENTS else warm, 0, wall())
+        publish_paced(pub, total, interval_ns)
         dropped = pub.dropped
         _stop(pub)
         r = results.get(timeout=60)

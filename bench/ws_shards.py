@@ -32,7 +32,7 @@ import tempfile
 import time
 from typing import Any
 
-from bench.ws_scale import SCALES, _pin, answer_client, coin_names, fill, schedule, templates, ws_frame
+from bench.ws_scale import SCALES, _pin, answer_client, coin_names, fill, schedule, send_paced, templates, ws_frame
 
 
 def parts(n_coins: int, shards: int) -> list[tuple[str, ...]]:
@@ -68,29 +68,15 @@ async def _sender(port_q: Any, n_coins: int, shards: int, rate: int, seconds: fl
         my_rate = rate * len(coins) / n_coins
         total = int(my_rate * seconds)
         slots = [schedule(n_coins, n_tpl)[i] for i in coins]
-        start_ns = time.time_ns()
-        sent = 0
-        late_max_ms = 0.0
         transport = request.transport
         assert transport is not None
-        while sent < total:
-            now = time.time_ns()
-            due = min(total, int((now - start_ns) * my_rate / 1e9) + 1)
-            if due - sent > 0:
-                late_max_ms = max(late_max_ms, (now - start_ns) / 1e6 - sent * 1000 / my_rate)
-            batch = []
-            t_ms = str(now // 1_000_000)
-            while sent < due:
-                kc, off = slots[sent % len(coins)]
-                j = (off + sent // len(coins)) % n_tpl
-                batch.append(ws_frame(fill(tpl[kc % SCALES][j], names[kc], t_ms).encode()))
-                sent += 1
-            if transport.is_closing():  # the receiver dropped this socket (e.g. no pong): it reconnects
-                break
-            if batch:
-                transport.write(b"".join(batch))
-            await asyncio.sleep(0.001)
-        report_q.put({"shard": k, "sent": sent, "send_s": (time.time_ns() - start_ns) / 1e9, "late_ms": late_max_ms})
+
+        def frame(i: int, t_ms: str) -> bytes:
+            kc, off = slots[i % len(coins)]
+            return ws_frame(fill(tpl[kc % SCALES][(off + i // len(coins)) % n_tpl], names[kc], t_ms).encode())
+
+        sent, late_max_ms, send_s = await send_paced(transport, total, my_rate, frame)
+        report_q.put({"shard": k, "sent": sent, "send_s": send_s, "late_ms": late_max_ms})
         await asyncio.sleep(seconds + 60)
         rt.cancel()
         return ws
